@@ -1,0 +1,181 @@
+//! mogilefsd's flags and its `key = value` config file: flags override the
+//! file, the file overrides the defaults (as `MogileFS::Config`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use danga_common::cli::read_key_values;
+use danga_common::ListenSpec;
+
+const DEFAULT_CONFIG: &str = "/etc/mogilefs/mogilefsd.conf";
+
+/// mogilefsd's flags.
+#[derive(Parser, Debug)]
+#[command(name = "mogilefsd", disable_version_flag = true)]
+pub struct Cli {
+    /// Config file (default /etc/mogilefs/mogilefsd.conf, if present)
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Do not read a config file
+    #[arg(short = 's', long = "skipconfig")]
+    pub skipconfig: bool,
+    /// Debug logging (repeat for more); NOT daemonize
+    #[arg(short = 'd', long = "debug", action = clap::ArgAction::Count)]
+    pub debug: u8,
+    /// Run in the background
+    #[arg(short = 'D', long = "daemonize")]
+    pub daemonize: bool,
+    /// Database DSN (DBI:mysql:..., DBI:SQLite:...)
+    #[arg(long = "dsn")]
+    pub dsn: Option<String>,
+    /// Database user
+    #[arg(long = "dbuser")]
+    pub dbuser: Option<String>,
+    /// Database password
+    #[arg(long = "dbpass")]
+    pub dbpass: Option<String>,
+    /// User to run as
+    #[arg(long = "user")]
+    pub user: Option<String>,
+    /// Port for the tracker when `listen` names none
+    #[arg(short = 'p', long = "confport")]
+    pub confport: Option<u16>,
+    /// Address(es) to listen on: IP[:port], comma separated
+    #[arg(short = 'l', long = "listen")]
+    pub listen: Option<String>,
+    /// Query workers
+    #[arg(short = 'w', long = "workers")]
+    pub workers: Option<u32>,
+    /// Pid file
+    #[arg(long = "pidfile")]
+    pub pidfile: Option<PathBuf>,
+    /// Maximum client connections
+    #[arg(long = "max_handles")]
+    pub max_handles: Option<usize>,
+    /// The mogstored side-channel port
+    #[arg(long = "mogstored_stream_port")]
+    pub mogstored_stream_port: Option<u16>,
+    #[command(flatten)]
+    pub common: danga_common::cli::CommonArgs,
+}
+
+/// The settings this build acts on; the rest of the file is kept in `extra`.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: Vec<ListenSpec>,
+    pub daemonize: bool,
+    pub pidfile: Option<PathBuf>,
+    pub user: Option<String>,
+    pub debug: u8,
+    pub max_handles: usize,
+    pub ready_file: Option<PathBuf>,
+    /// Every `key = value` from the file and flags, for the tracker proper.
+    pub extra: HashMap<String, String>,
+}
+
+impl Config {
+    pub fn load(cli: &Cli) -> anyhow::Result<Config> {
+        let mut kv = HashMap::new();
+        if !cli.skipconfig {
+            let (path, must_exist) = match &cli.config {
+                Some(p) => (p.clone(), true),
+                None => (PathBuf::from(DEFAULT_CONFIG), false),
+            };
+            kv.extend(read_key_values(&path, must_exist).map_err(anyhow::Error::msg)?);
+        }
+        let flags = [
+            ("db_dsn", cli.dsn.clone()),
+            ("db_user", cli.dbuser.clone()),
+            ("db_pass", cli.dbpass.clone()),
+            ("user", cli.user.clone()),
+            ("conf_port", cli.confport.map(|p| p.to_string())),
+            ("listen", cli.listen.clone()),
+            ("query_jobs", cli.workers.map(|w| w.to_string())),
+            (
+                "pidfile",
+                cli.pidfile.as_ref().map(|p| p.display().to_string()),
+            ),
+            ("max_handles", cli.max_handles.map(|m| m.to_string())),
+            (
+                "mogstored_stream_port",
+                cli.mogstored_stream_port.map(|p| p.to_string()),
+            ),
+        ];
+        for (k, v) in flags {
+            if let Some(v) = v {
+                kv.insert(k.to_owned(), v);
+            }
+        }
+        let port: u16 = match kv.get("conf_port") {
+            Some(p) => p
+                .parse()
+                .with_context(|| format!("invalid conf_port {p}"))?,
+            None => 7001,
+        };
+        let listen = kv.get("listen").map_or("0.0.0.0", String::as_str);
+        let listen = listen
+            .split(',')
+            .map(|a| {
+                let a = a.trim();
+                let addr = a
+                    .parse::<SocketAddr>()
+                    .or_else(|_| a.parse().map(|ip| SocketAddr::new(ip, port)))
+                    .with_context(|| format!("invalid listen address {a}"))?;
+                Ok(ListenSpec::tcp("mogilefsd", addr))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let max_handles = match kv.get("max_handles") {
+            Some(m) => m
+                .parse()
+                .with_context(|| format!("invalid max_handles {m}"))?,
+            None => 10_000,
+        };
+        Ok(Config {
+            listen,
+            daemonize: cli.daemonize || kv.get("daemonize").is_some_and(|v| v == "1"),
+            pidfile: kv.get("pidfile").map(PathBuf::from),
+            user: kv.get("user").cloned(),
+            debug: cli.debug,
+            max_handles,
+            ready_file: cli.common.ready_file.clone(),
+            extra: kv,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("mogcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("mogilefsd.conf");
+        std::fs::write(
+            &path,
+            "# tracker\ndb_dsn = DBI:SQLite:/tmp/x.db\nlisten = 127.0.0.1:7101\nconf_port = 7002\n",
+        )
+        .expect("write");
+        let cli = Cli::parse_from([
+            "mogilefsd",
+            "-c",
+            path.to_str().expect("utf8"),
+            "--listen",
+            "127.0.0.2",
+        ]);
+        let cfg = Config::load(&cli).expect("load");
+        assert_eq!(
+            cfg.listen,
+            vec![ListenSpec::tcp(
+                "mogilefsd",
+                "127.0.0.2:7002".parse().expect("addr")
+            )]
+        );
+        assert_eq!(cfg.extra["db_dsn"], "DBI:SQLite:/tmp/x.db");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}

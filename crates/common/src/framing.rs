@@ -1,0 +1,318 @@
+//! Framing over a byte buffer: lines with a maximum length, and "exactly N
+//! bytes followed by CRLF" payloads.
+//!
+//! Every function here is pure: it looks at the bytes received so far and says
+//! one of three things.
+//!
+//! * `Ok(Some(..))`: a whole frame is there; the caller consumes it.
+//! * `Ok(None)`: not enough bytes yet; read more and ask again.
+//! * `Err(FrameError)`: the peer broke the framing; the caller replies with a
+//!   protocol error or closes the connection.
+//!
+//! Nothing here allocates according to what a peer *declares*: a payload of a
+//! declared 4 GB is only ever the bytes that actually arrived, so a lying peer
+//! costs no more memory than an honest one sending as much.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Why a frame could not be taken from the buffer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// No end of line within the limit.
+    #[error("line longer than {limit} bytes")]
+    TooLong {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// A payload was not followed by `\r\n`.
+    #[error("payload not terminated by CRLF")]
+    BadTerminator,
+    /// The peer closed the connection in the middle of a frame.
+    #[error("peer closed mid-frame with {pending} bytes pending")]
+    PeerClosed {
+        /// Bytes of the unfinished frame that had arrived.
+        pending: usize,
+    },
+}
+
+/// A line found in a buffer: where its content ends and how much to consume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineSpan {
+    /// Length of the line without its `\n` or `\r\n`.
+    pub len: usize,
+    /// Bytes to consume: the line plus its terminator.
+    pub consumed: usize,
+}
+
+/// Finds the first line in `buf`. Lines end in `\n`; a `\r` right before it is
+/// not part of the line. A line whose content is longer than `max` bytes is
+/// [`FrameError::TooLong`], as soon as that is certain, even before its end
+/// has arrived.
+pub fn find_line(buf: &[u8], max: usize) -> Result<Option<LineSpan>, FrameError> {
+    // Look one byte past the limit: "max bytes + \r" may still be a legal line.
+    let window = &buf[..buf.len().min(max.saturating_add(2))];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(nl) => {
+            let len = if nl > 0 && buf[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            if len > max {
+                return Err(FrameError::TooLong { limit: max });
+            }
+            Ok(Some(LineSpan {
+                len,
+                consumed: nl + 1,
+            }))
+        }
+        None if window.len() > max + 1 || (window.len() == max + 1 && window[max] != b'\r') => {
+            Err(FrameError::TooLong { limit: max })
+        }
+        None => Ok(None),
+    }
+}
+
+/// Checks for a payload of exactly `n` bytes followed by `\r\n` at the start of
+/// `buf`, and returns the bytes to consume (`n + 2`) when it is all there.
+pub fn find_payload(buf: &[u8], n: usize) -> Result<Option<usize>, FrameError> {
+    let total = n.checked_add(2).ok_or(FrameError::BadTerminator)?;
+    if buf.len() < total {
+        // A wrong byte where the terminator belongs is known early.
+        if buf.len() > n && buf[n] != b'\r' {
+            return Err(FrameError::BadTerminator);
+        }
+        return Ok(None);
+    }
+    if &buf[n..total] != b"\r\n" {
+        return Err(FrameError::BadTerminator);
+    }
+    Ok(Some(total))
+}
+
+/// Takes the first line off `buf` (without its terminator).
+pub fn next_line(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, FrameError> {
+    let Some(span) = find_line(buf, max)? else {
+        return Ok(None);
+    };
+    let mut frame = buf.split_to(span.consumed);
+    frame.truncate(span.len);
+    Ok(Some(frame.freeze()))
+}
+
+/// Takes an `n`-byte payload and its `\r\n` off `buf` (returning the payload).
+pub fn next_payload(buf: &mut BytesMut, n: usize) -> Result<Option<Bytes>, FrameError> {
+    let Some(total) = find_payload(buf, n)? else {
+        return Ok(None);
+    };
+    let payload = buf.split_to(n).freeze();
+    buf.advance(total - n);
+    Ok(Some(payload))
+}
+
+/// Called when the peer has closed its side: leftover bytes mean it hung up
+/// in the middle of a frame.
+pub fn at_eof(buf: &[u8]) -> Result<(), FrameError> {
+    if buf.is_empty() {
+        Ok(())
+    } else {
+        Err(FrameError::PeerClosed { pending: buf.len() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn lines_end_in_lf_or_crlf() {
+        assert_eq!(
+            find_line(b"get a\r\nrest", 100),
+            Ok(Some(LineSpan {
+                len: 5,
+                consumed: 7
+            }))
+        );
+        assert_eq!(
+            find_line(b"get a\nrest", 100),
+            Ok(Some(LineSpan {
+                len: 5,
+                consumed: 6
+            }))
+        );
+        assert_eq!(find_line(b"get a", 100), Ok(None));
+        assert_eq!(
+            find_line(b"\r\n", 0),
+            Ok(Some(LineSpan {
+                len: 0,
+                consumed: 2
+            }))
+        );
+    }
+
+    #[test]
+    fn long_lines_are_refused_before_their_end_arrives() {
+        assert_eq!(find_line(b"abcd", 4), Ok(None));
+        assert_eq!(find_line(b"abcd\r", 4), Ok(None));
+        assert_eq!(
+            find_line(b"abcd\r\n", 4),
+            Ok(Some(LineSpan {
+                len: 4,
+                consumed: 6
+            }))
+        );
+        assert_eq!(
+            find_line(b"abcde", 4),
+            Err(FrameError::TooLong { limit: 4 })
+        );
+        assert_eq!(
+            find_line(b"abcd\rx", 4),
+            Err(FrameError::TooLong { limit: 4 })
+        );
+        assert_eq!(
+            find_line(b"abcde\n", 4),
+            Err(FrameError::TooLong { limit: 4 })
+        );
+    }
+
+    #[test]
+    fn payloads_need_their_crlf() {
+        assert_eq!(find_payload(b"hello\r\n", 5), Ok(Some(7)));
+        assert_eq!(find_payload(b"hello\r", 5), Ok(None));
+        assert_eq!(find_payload(b"hel", 5), Ok(None));
+        assert_eq!(find_payload(b"hellox", 5), Err(FrameError::BadTerminator));
+        assert_eq!(find_payload(b"hello\rx", 5), Err(FrameError::BadTerminator));
+        assert_eq!(
+            find_payload(b"", usize::MAX),
+            Err(FrameError::BadTerminator)
+        );
+        assert_eq!(find_payload(b"abc", usize::MAX - 2), Ok(None));
+    }
+
+    #[test]
+    fn eof_mid_frame_is_typed() {
+        assert_eq!(at_eof(b""), Ok(()));
+        assert_eq!(at_eof(b"get"), Err(FrameError::PeerClosed { pending: 3 }));
+    }
+
+    /// A frame as a test stream carries it: a line, or a line announcing a payload.
+    #[derive(Debug, Clone, PartialEq)]
+    enum Frame {
+        Line(Vec<u8>),
+        Payload(Vec<u8>),
+    }
+
+    /// Reads a stream of `len\r\n<payload>\r\n` and plain lines: a line of
+    /// digits announces a payload of that many bytes.
+    fn decode(chunks: &[&[u8]], max: usize) -> Result<Vec<Frame>, FrameError> {
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let mut want: Option<usize> = None;
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+            loop {
+                if let Some(n) = want {
+                    match next_payload(&mut buf, n)? {
+                        Some(p) => {
+                            out.push(Frame::Payload(p.to_vec()));
+                            want = None;
+                        }
+                        None => break,
+                    }
+                } else {
+                    match next_line(&mut buf, max)? {
+                        Some(line) => {
+                            let text = std::str::from_utf8(&line).ok();
+                            want = text
+                                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                                .and_then(|t| t.parse().ok());
+                            out.push(Frame::Line(line.to_vec()));
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        at_eof(&buf)?;
+        Ok(out)
+    }
+
+    fn encode(frames: &[(Vec<u8>, bool)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (bytes, crlf) in frames {
+            // Lines are letters only; each carries a payload announced by its length.
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(if *crlf { b"\r\n" } else { b"\n" });
+            out.extend_from_slice(bytes.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    /// Splits `data` at the given cut points (taken modulo its length).
+    fn split<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+        points.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut prev = 0;
+        for p in points {
+            chunks.push(&data[prev..p]);
+            prev = p;
+        }
+        chunks.push(&data[prev..]);
+        chunks
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_frames(
+            frames in proptest::collection::vec(("[a-z]{0,40}".prop_map(String::into_bytes), any::<bool>()), 0..12),
+            cuts in proptest::collection::vec(any::<usize>(), 0..20),
+        ) {
+            let data = encode(&frames);
+            let whole = decode(&[&data], 64).expect("well-formed stream");
+            let pieces = decode(&split(&data, &cuts), 64).expect("well-formed stream");
+            prop_assert_eq!(&whole, &pieces);
+            prop_assert_eq!(whole.len(), frames.len() * 3);
+        }
+
+        #[test]
+        fn any_bytes_any_split_same_outcome(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            cuts in proptest::collection::vec(any::<usize>(), 0..20),
+            max in 0usize..80,
+        ) {
+            // Arbitrary input never panics, and the outcome (frames or error)
+            // does not depend on how the bytes were cut.
+            let whole = decode(&[&data], max);
+            let pieces = decode(&split(&data, &cuts), max);
+            prop_assert_eq!(whole, pieces);
+        }
+
+        #[test]
+        fn over_long_lines_are_typed_errors(len in 5usize..300, max in 0usize..5) {
+            let mut data = vec![b'x'; len];
+            data.extend_from_slice(b"\r\n");
+            prop_assert_eq!(decode(&[&data], max), Err(FrameError::TooLong { limit: max }));
+        }
+
+        #[test]
+        fn truncated_payloads_are_typed_errors(payload in "[a-z]{1,50}", cut in any::<usize>()) {
+            let mut data = format!("{}\r\n", payload.len()).into_bytes();
+            let header = data.len();
+            data.extend_from_slice(payload.as_bytes());
+            data.extend_from_slice(b"\r\n");
+            let end = header + cut % (data.len() - header);
+            let got = decode(&[&data[..end]], 64);
+            let pending = end - header;
+            if pending == 0 {
+                prop_assert!(got.is_ok());
+            } else {
+                prop_assert_eq!(got, Err(FrameError::PeerClosed { pending }));
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The start-up and shutdown sequence every daemon shares, in the only order
+//! that is safe:
+//!
+//! 1. logging, so later failures are reported;
+//! 2. bind every listener (as root, if privileged ports are asked for);
+//! 3. daemonize (fork) while the process still has one thread;
+//! 4. the pid file, written by the process that will serve;
+//! 5. the ready file (`NAME address` per listener) and any extra
+//!    announcement (memcached's `MEMCACHED_PORT_FILENAME`);
+//! 6. drop root;
+//! 7. build the tokio runtime, install signal handlers, run the daemon;
+//! 8. on SIGINT/SIGTERM (or a shutdown command): stop accepting, close idle
+//!    connections, let in-flight requests finish within the drain period,
+//!    then return so `main` exits 0.
+
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::listen::{bind_all, write_ready_file, Bound, ListenSpec, Listener};
+use crate::logging::{self, LogTarget};
+use crate::process;
+use crate::shutdown::{Shutdown, DEFAULT_DRAIN};
+
+/// A hook that sees the bound listeners before the runtime starts.
+pub type AfterBind = Box<dyn FnOnce(&[Bound]) -> io::Result<()>>;
+
+/// How to start a daemon.
+pub struct Launch {
+    /// The daemon's name, for logs.
+    pub name: &'static str,
+    /// Its listeners.
+    pub listen: Vec<ListenSpec>,
+    /// The listen backlog.
+    pub backlog: u32,
+    /// Fork into the background.
+    pub daemonize: bool,
+    /// Write the pid here.
+    pub pidfile: Option<PathBuf>,
+    /// Switch to this user after binding.
+    pub user: Option<String>,
+    /// The test-only ready file.
+    pub ready_file: Option<PathBuf>,
+    /// Called with the bound listeners (after the ready file).
+    pub after_bind: Option<AfterBind>,
+    /// Runtime worker threads (`None`: one per core).
+    pub threads: Option<usize>,
+    /// Grace period for in-flight requests at shutdown.
+    pub drain: Duration,
+    /// `-v` count.
+    pub verbosity: u8,
+    /// Where logs go.
+    pub log: LogTarget,
+}
+
+impl Launch {
+    /// A launch with the defaults: no fork, no pid file, stderr logging.
+    pub fn new(name: &'static str, listen: Vec<ListenSpec>) -> Self {
+        Launch {
+            name,
+            listen,
+            backlog: 1024,
+            daemonize: false,
+            pidfile: None,
+            user: None,
+            ready_file: None,
+            after_bind: None,
+            threads: None,
+            drain: DEFAULT_DRAIN,
+            verbosity: 0,
+            log: LogTarget::Stderr,
+        }
+    }
+
+    /// Runs the daemon. `serve` gets the listeners and the shutdown handle,
+    /// starts its tasks (accept loops via [`crate::Acceptor`], workers that
+    /// watch the shutdown) and returns; this then waits for shutdown.
+    pub fn run<F, Fut>(self, serve: F) -> io::Result<()>
+    where
+        F: FnOnce(Vec<Listener>, Shutdown) -> Fut,
+        Fut: Future<Output = io::Result<()>>,
+    {
+        let log_file = logging::init(self.verbosity, &self.log)?;
+        let bound = bind_all(&self.listen, self.backlog)?;
+        if self.daemonize {
+            process::daemonize().map_err(|e| ctx(e, "daemonizing"))?;
+        }
+        let _pidfile = match &self.pidfile {
+            Some(p) => Some(process::write_pidfile(p)?),
+            None => None,
+        };
+        if let Some(path) = &self.ready_file {
+            write_ready_file(path, &bound).map_err(|e| ctx(e, "writing the ready file"))?;
+        }
+        if let Some(hook) = self.after_bind {
+            hook(&bound)?;
+        }
+        if let Some(user) = &self.user {
+            process::drop_user(user).map_err(|e| ctx(e, &format!("switching to user {user}")))?;
+        }
+        let mut rt = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = self.threads {
+            rt.worker_threads(n.max(1));
+        }
+        let rt = rt
+            .enable_all()
+            .build()
+            .map_err(|e| ctx(e, "building the runtime"))?;
+        let name = self.name;
+        let drain = self.drain;
+        let result = rt.block_on(async move {
+            let shutdown = Shutdown::new();
+            shutdown.on_signals()?;
+            if let Some(file) = log_file {
+                logging::reopen_on_sighup(file)?;
+            }
+            let listeners = bound
+                .into_iter()
+                .map(Bound::into_tokio)
+                .collect::<io::Result<Vec<_>>>()?;
+            serve(listeners, shutdown.clone()).await?;
+            tracing::info!(daemon = name, "running");
+            let left = shutdown.drain(drain).await;
+            if left > 0 {
+                tracing::warn!(
+                    daemon = name,
+                    connections = left,
+                    "drain period over; closing the rest"
+                );
+            }
+            tracing::info!(daemon = name, "stopped");
+            Ok(())
+        });
+        // Tasks still running after the drain are dropped here, promptly.
+        rt.shutdown_timeout(Duration::from_millis(500));
+        result
+    }
+}
+
+fn ctx(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}

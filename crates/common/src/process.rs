@@ -1,0 +1,63 @@
+//! Process set-up done before the tokio runtime exists: daemonizing, the pid
+//! file, dropping root. Forking a process that already runs a multi-threaded
+//! runtime would leave the child with one thread and the runtime's locks in
+//! an unknown state, so the order in [`crate::launch`] is fixed: bind, fork,
+//! pid file, drop user, then build the runtime.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Detaches from the terminal: fork, `setsid`, stdio to `/dev/null`, and
+/// `chdir /` as the originals do (so give absolute paths for files).
+pub fn daemonize() -> io::Result<()> {
+    nix::unistd::daemon(false, false).map_err(io::Error::from)
+}
+
+/// A pid file, removed again when dropped (at a clean exit).
+#[derive(Debug)]
+pub struct PidFile {
+    path: PathBuf,
+}
+
+/// Writes this process's pid and a newline to `path` (atomically).
+pub fn write_pidfile(path: &Path) -> io::Result<PidFile> {
+    let text = format!("{}\n", std::process::id());
+    crate::listen::write_atomically(path, text.as_bytes()).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("writing pid file {}: {e}", path.display()),
+        )
+    })?;
+    Ok(PidFile {
+        path: path.to_owned(),
+    })
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Switches to `user` (its uid, primary gid and no supplementary groups).
+/// Only root can do that; for anyone else it is a no-op with a warning, as in
+/// memcached.
+pub fn drop_user(user: &str) -> io::Result<()> {
+    use nix::unistd::{setgid, setgroups, setuid, Uid, User};
+    if !Uid::effective().is_root() {
+        tracing::warn!(user, "not running as root; ignoring the user switch");
+        return Ok(());
+    }
+    let entry = User::from_name(user)
+        .map_err(io::Error::from)?
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("can't find the user {user} to switch to"),
+            )
+        })?;
+    setgroups(&[entry.gid]).map_err(io::Error::from)?;
+    setgid(entry.gid).map_err(io::Error::from)?;
+    setuid(entry.uid).map_err(io::Error::from)?;
+    Ok(())
+}
