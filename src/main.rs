@@ -2,6 +2,9 @@
 //! beside it on loopback, with its data under `./danga-data/`, prints what
 //! listens where, and stops them all on Ctrl-C or SIGTERM.
 
+// The launcher is synchronous (no tokio): std time is the right clock here.
+#![allow(clippy::disallowed_types)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};

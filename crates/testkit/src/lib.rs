@@ -9,6 +9,9 @@
 //! * [`require`]: the rule for optional third-party tools and services:
 //!   missing under `CI=true` fails the test, elsewhere skips it with a reason.
 
+// Test helpers block on std time: they run no tokio runtime.
+#![allow(clippy::disallowed_types)]
+
 mod daemon;
 mod db;
 mod wait;

@@ -1,0 +1,9 @@
+//! Workspace-level tests: every daemon binary driven through the network,
+//! started by testkit on ephemeral ports. Run `cargo build --workspace
+//! --bins` first (the README's test command does).
+
+mod launcher;
+mod limits;
+mod process;
+mod version;
+mod wire;

@@ -1,0 +1,144 @@
+//! Every binary binds port 0, answers its original's version query on its
+//! own interface, and exits 0 within 5 s of SIGTERM.
+
+use std::process::Command;
+use std::time::Duration;
+
+use danga_testkit::{bin_path, Daemon};
+
+use crate::wire::ask_once;
+
+/// Stops `d` with SIGTERM and checks the exit is clean and prompt.
+pub fn stops_cleanly(mut d: Daemon) {
+    let (status, took) = d.terminate(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "exit status {status}; stderr:\n{}",
+        d.stderr()
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+}
+
+#[test]
+fn memcached_version() {
+    let d = Daemon::start("memcached", &["-p", "-1", "-l", "127.0.0.1", "-U", "0"]);
+    assert_eq!(
+        ask_once(d.addr("memcached"), "version\r\n", "\r\n"),
+        "VERSION 1.6.18\r\n"
+    );
+    stops_cleanly(d);
+}
+
+#[test]
+fn memcached_port_file_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("ports");
+    let d = danga_testkit::Spawn::new("memcached")
+        .args(["-p", "-1", "-l", "127.0.0.1"])
+        .env("MEMCACHED_PORT_FILENAME", &file)
+        .start();
+    let text = std::fs::read_to_string(&file).expect("port file written before ready");
+    let port: u16 = text
+        .strip_prefix("TCP INET: ")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("bad port file {text:?}"));
+    assert_eq!(port, d.addr("memcached").port());
+    stops_cleanly(d);
+}
+
+#[test]
+fn gearmand_version() {
+    let d = Daemon::start("gearmand", &["-p", "0", "-L", "127.0.0.1", "-l", "stderr"]);
+    let addr = d.addr("gearmand");
+    assert_eq!(ask_once(addr, "version\n", "\n"), "OK 1.1.20\n");
+    assert_eq!(
+        ask_once(addr, "getpid\n", "\n"),
+        format!("OK {}\n", d.pid())
+    );
+    stops_cleanly(d);
+}
+
+#[test]
+fn mogilefsd_version() {
+    let d = Daemon::start("mogilefsd", &["-s", "-l", "127.0.0.1:0"]);
+    assert_eq!(
+        ask_once(d.addr("mogilefsd"), "!version\r\n", ".\r\n"),
+        "2.73\r\n.\r\n"
+    );
+    stops_cleanly(d);
+}
+
+#[test]
+fn mogstored_version_and_http() {
+    let docroot = tempfile::tempdir().expect("docroot");
+    let d = Daemon::start(
+        "mogstored",
+        &[
+            "-s",
+            "--httplisten=127.0.0.1:0",
+            "--mgmtlisten=127.0.0.1:0",
+            &format!("--docroot={}", docroot.path().display()),
+        ],
+    );
+    let reply = ask_once(d.addr("mgmt"), "version\r\n", ".\r\n");
+    assert!(reply.ends_with("version 1.80\r\n.\r\n"), "{reply:?}");
+    let http = ask_once(
+        d.addr("http"),
+        "GET /dev1/0/000/000/0000000001.fid HTTP/1.0\r\n\r\n",
+        "\n",
+    );
+    assert!(http.starts_with("HTTP/1.0 404"), "{http:?}");
+    stops_cleanly(d);
+}
+
+#[test]
+fn perlbal_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("perlbal.conf");
+    std::fs::write(
+        &conf,
+        "CREATE SERVICE mgmt\n  SET role = management\n  SET listen = 127.0.0.1:0\nENABLE mgmt\n",
+    )
+    .expect("conf");
+    let d = Daemon::start("perlbal", &[&format!("--config={}", conf.display())]);
+    let reply = ask_once(d.addr("mgmt"), "VERSION\r\n", ".\r\n");
+    assert!(reply.starts_with("starttime "), "{reply:?}");
+    assert!(reply.ends_with("version 1.80\r\n.\r\n"), "{reply:?}");
+    stops_cleanly(d);
+}
+
+#[test]
+fn perlbal_refuses_a_bad_config_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("perlbal.conf");
+    std::fs::write(&conf, "CREATE SERVICE mgmt\nSET mgmt.listen = nowhere\n").expect("conf");
+    let out = Command::new(bin_path("perlbal"))
+        .arg(format!("--config={}", conf.display()))
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn mogadm_version() {
+    let out = Command::new(bin_path("mogadm"))
+        .arg("--version")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2.30"));
+}
+
+#[test]
+fn version_flags_print_and_exit() {
+    for (bin, flag, want) in [
+        ("memcached", "-V", "memcached 1.6.18\n"),
+        ("perlbal", "--version", "Perlbal version 1.80\n"),
+    ] {
+        let out = Command::new(bin_path(bin)).arg(flag).output().expect("run");
+        assert!(out.status.success(), "{bin} {flag}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+}
