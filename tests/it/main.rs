@@ -4,6 +4,7 @@
 
 mod launcher;
 mod limits;
+mod mariadb;
 mod process;
 mod version;
 mod wire;
