@@ -107,7 +107,7 @@ fn up(data: &Path, base_port: u16) -> anyhow::Result<()> {
         .parent()
         .context("no bin dir")?
         .to_path_buf();
-    let signals = nix_signals()?;
+    let stop = stop_flag()?;
     let mut children: Vec<(String, Child)> = Vec::new();
     for plan in plans(data, base_port)? {
         let bin = dir.join(plan.bin);
@@ -128,10 +128,7 @@ fn up(data: &Path, base_port: u16) -> anyhow::Result<()> {
     }
     println!("Ctrl-C stops everything.");
     // Wait for a signal, or for any child to die (then stop the rest too).
-    while !signals
-        .iter()
-        .any(|s| s.load(std::sync::atomic::Ordering::Relaxed))
-    {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         if let Some((name, _)) = children
             .iter_mut()
             .find_map(|(n, c)| c.try_wait().ok().flatten().map(|s| (n.clone(), s)))
@@ -145,20 +142,14 @@ fn up(data: &Path, base_port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGINT and SIGTERM set flags instead of killing the launcher.
-fn nix_signals() -> anyhow::Result<Vec<std::sync::Arc<std::sync::atomic::AtomicBool>>> {
-    let flags = vec![Default::default(), Default::default()];
-    signal_hook_flag(nix::sys::signal::Signal::SIGINT, &flags[0])?;
-    signal_hook_flag(nix::sys::signal::Signal::SIGTERM, &flags[1])?;
-    Ok(flags)
-}
-
-fn signal_hook_flag(
-    sig: nix::sys::signal::Signal,
-    flag: &std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> anyhow::Result<()> {
-    signal_hook::flag::register(sig as i32, flag.clone()).context("installing a signal handler")?;
-    Ok(())
+/// SIGINT and SIGTERM set a flag instead of killing the launcher.
+fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    let flag = std::sync::Arc::default();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&flag))
+            .context("installing a signal handler")?;
+    }
+    Ok(flag)
 }
 
 /// SIGTERM to every child, then SIGKILL to any still there after 5 s.

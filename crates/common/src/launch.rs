@@ -8,7 +8,10 @@
 //! 5. the ready file (`NAME address` per listener) and any extra
 //!    announcement (memcached's `MEMCACHED_PORT_FILENAME`);
 //! 6. drop root;
-//! 7. build the tokio runtime, install signal handlers, run the daemon;
+//! 7. build the tokio runtime, install signal handlers, run the daemon
+//!    (SIGTERM, SIGINT and SIGHUP are held pending from step 1 until their
+//!    handlers are installed, so a test that stops a daemon the moment its
+//!    ready file appears still gets a clean exit);
 //! 8. on SIGINT/SIGTERM (or a shutdown command): stop accepting, close idle
 //!    connections, let in-flight requests finish within the drain period,
 //!    then return so `main` exits 0.
@@ -82,6 +85,10 @@ impl Launch {
         Fut: Future<Output = io::Result<()>>,
     {
         let log_file = logging::init(self.verbosity, &self.log)?;
+        // Signals wait until their handlers exist (see step 7). Runtime worker
+        // threads inherit the mask and keep it: the main thread, which runs
+        // `block_on`, takes the signals for the whole process.
+        process::block_signals()?;
         let bound = bind_all(&self.listen, self.backlog)?;
         if self.daemonize {
             process::daemonize().map_err(|e| ctx(e, "daemonizing"))?;
@@ -112,9 +119,8 @@ impl Launch {
         let result = rt.block_on(async move {
             let shutdown = Shutdown::new();
             shutdown.on_signals()?;
-            if let Some(file) = log_file {
-                logging::reopen_on_sighup(file)?;
-            }
+            logging::on_sighup(log_file)?;
+            process::unblock_signals()?;
             let listeners = bound
                 .into_iter()
                 .map(Bound::into_tokio)

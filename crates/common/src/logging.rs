@@ -121,15 +121,18 @@ pub fn init(verbosity: u8, target: &LogTarget) -> io::Result<Option<LogFile>> {
     }
 }
 
-/// Reopens `file` on every SIGHUP. Call inside the runtime.
-pub fn reopen_on_sighup(file: LogFile) -> io::Result<()> {
+/// Handles SIGHUP: reopens the log file, if there is one (without one, the
+/// signal is only logged: it must not kill the daemon). Call inside the
+/// runtime.
+pub fn on_sighup(file: Option<LogFile>) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match file.reopen() {
-                Ok(()) => tracing::info!(path = %file.path.display(), "log file reopened"),
-                Err(e) => tracing::error!(error = %e, "reopening log file failed"),
+            match file.as_ref().map(LogFile::reopen) {
+                Some(Ok(())) => tracing::info!("log file reopened"),
+                Some(Err(e)) => tracing::error!(error = %e, "reopening log file failed"),
+                None => tracing::info!("SIGHUP: no log file to reopen"),
             }
         }
     });

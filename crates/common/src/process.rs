@@ -61,3 +61,28 @@ pub fn drop_user(user: &str) -> io::Result<()> {
     setuid(entry.uid).map_err(io::Error::from)?;
     Ok(())
 }
+
+/// The signals the daemons handle themselves.
+fn stop_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+/// Holds SIGTERM, SIGINT and SIGHUP pending on this thread (and on threads it
+/// starts later) until [`unblock_signals`]: a signal that arrives between
+/// "ready" and the handlers' installation is then handled, not fatal.
+pub fn block_signals() -> io::Result<()> {
+    use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&stop_signals()), None).map_err(io::Error::from)
+}
+
+/// Lets this thread receive the signals [`block_signals`] held; any pending
+/// one is delivered now.
+pub fn unblock_signals() -> io::Result<()> {
+    use nix::sys::signal::{pthread_sigmask, SigmaskHow};
+    pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&stop_signals()), None).map_err(io::Error::from)
+}
