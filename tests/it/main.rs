@@ -5,6 +5,7 @@
 mod launcher;
 mod limits;
 mod mariadb;
+mod memcached;
 mod process;
 mod version;
 mod wire;

@@ -42,6 +42,7 @@ pub fn bin_path(name: &str) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Spawn {
     bin: String,
+    program: Option<PathBuf>,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     ready_file: bool,
@@ -52,9 +53,23 @@ impl Spawn {
     pub fn new(bin: &str) -> Self {
         Spawn {
             bin: bin.to_owned(),
+            program: None,
             args: Vec::new(),
             env: Vec::new(),
             ready_file: true,
+        }
+    }
+
+    /// A program outside the workspace (a reference daemon such as
+    /// `/usr/bin/memcached`), started without `--ready-file`.
+    pub fn external(path: impl Into<PathBuf>) -> Self {
+        let program = path.into();
+        Spawn {
+            bin: program.display().to_string(),
+            program: Some(program),
+            args: Vec::new(),
+            env: Vec::new(),
+            ready_file: false,
         }
     }
 
@@ -96,7 +111,8 @@ impl Spawn {
         let stderr_path = dir.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let ready_path = dir.path().join("ready");
-        let mut cmd = Command::new(bin_path(&self.bin));
+        let program = self.program.clone().unwrap_or_else(|| bin_path(&self.bin));
+        let mut cmd = Command::new(program);
         cmd.args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

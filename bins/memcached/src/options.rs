@@ -1,0 +1,221 @@
+//! From memcached's flags to the engine's, parser's and `stats settings`'
+//! configuration, refusing what the original refuses.
+
+use anyhow::{bail, Context};
+use danga_memcached::exec::Settings;
+use danga_memcached::proto::Limits;
+use danga_memcached::server::StatsSettings;
+use danga_memcached::store::StoreConfig;
+
+use crate::cli::Cli;
+
+/// Everything the server needs from the command line.
+pub struct Options {
+    pub store: StoreConfig,
+    pub exec: Settings,
+    pub limits: Limits,
+    pub stats: StatsSettings,
+}
+
+/// `-I` sizes: bytes, or with a `k`/`m` suffix.
+fn parse_size(s: &str) -> anyhow::Result<usize> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1024),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    let n: usize = num.parse().with_context(|| format!("invalid size {s}"))?;
+    n.checked_mul(mult).context("size too large")
+}
+
+/// The `-o` sub-options the original knows (values not checked beyond
+/// the ones this build acts on).
+const KNOWN: &[&str] = &[
+    "maxconns_fast",
+    "no_maxconns_fast",
+    "hashpower",
+    "tail_repair_time",
+    "hash_algorithm",
+    "lru_crawler",
+    "no_lru_crawler",
+    "lru_crawler_sleep",
+    "lru_crawler_tocrawl",
+    "lru_maintainer",
+    "no_lru_maintainer",
+    "hot_lru_pct",
+    "warm_lru_pct",
+    "hot_max_factor",
+    "warm_max_factor",
+    "temporary_ttl",
+    "idle_timeout",
+    "watcher_logbuf_size",
+    "worker_logbuf_size",
+    "track_sizes",
+    "no_hashexpand",
+    "modern",
+    "no_modern",
+    "slab_reassign",
+    "slab_automove",
+    "slab_automove_ratio",
+    "slab_automove_window",
+    "slab_chunk_max",
+    "read_buf_mem_limit",
+    "sock_cookie_id",
+    "no_inline_ascii_resp",
+    "inline_ascii_resp",
+    "lru_segmented",
+    "no_lru_segmented",
+    "drop_privileges",
+    "no_drop_privileges",
+    "ssl_chain_cert",
+    "ssl_key",
+    "ssl_verify_mode",
+    "ssl_keyformat",
+    "ssl_ciphers",
+    "ssl_ca_cert",
+    "ssl_wbuf_size",
+    "ssl_session_cache",
+    "ssl_kernel_tls",
+    "ssl_min_version",
+    "ext_path",
+    "ext_wbuf_size",
+    "ext_threads",
+    "ext_io_depth",
+    "ext_page_size",
+    "ext_item_size",
+    "ext_item_age",
+    "ext_low_ttl",
+    "ext_recache_rate",
+    "ext_compact_under",
+    "ext_drop_under",
+    "ext_max_frag",
+    "ext_max_sleep",
+    "ext_drop_unread",
+    "slab_automove_freeratio",
+    "proxy_config",
+    "stat_key_prefix",
+];
+
+impl Options {
+    pub fn from_cli(cli: &Cli) -> anyhow::Result<Options> {
+        let item_size_max = parse_size(&cli.max_item_size)?;
+        if item_size_max < 1024 {
+            bail!("Item max size cannot be less than 1024 bytes.");
+        }
+        if item_size_max > 1024 * 1024 * 1024 {
+            bail!("Cannot set item size limit higher than 1 gigabyte.");
+        }
+        let mem_limit = usize::try_from(cli.memory_limit)
+            .ok()
+            .and_then(|m| m.checked_mul(1 << 20))
+            .context("-m too large")?;
+        if item_size_max > mem_limit / 2 && mem_limit > 0 {
+            bail!("Cannot set item size limit higher than 1/2 of memory max.");
+        }
+        if cli.growth_factor <= 1.0 {
+            bail!("Factor must be greater than 1");
+        }
+        let mut slab_chunk_max = (1usize << 20) / 2;
+        for opt in &cli.extended {
+            let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
+            if name.is_empty() {
+                continue;
+            }
+            if !KNOWN.contains(&name) {
+                bail!("Illegal suboption \"{opt}\"");
+            }
+            if name == "slab_chunk_max" {
+                slab_chunk_max = value.parse::<usize>().context("invalid slab_chunk_max")? * 1024;
+            }
+        }
+        match cli.protocol.as_str() {
+            "auto" | "ascii" => {}
+            "binary" => bail!("the binary protocol is not supported by this build; use -B ascii or auto"),
+            other => bail!("Invalid value for binding protocol: {other}\n -- should be one of auto, binary, or ascii"),
+        }
+        if cli.udp_port != 0 {
+            eprintln!(
+                "memcached: UDP is not served by this build; ignoring -U {}",
+                cli.udp_port
+            );
+        }
+        let pages = (mem_limit >> 20).max(1);
+        let mut shards = (cli.threads.max(1) * 2).next_power_of_two().min(16);
+        while shards > 1 && shards * 2 > pages {
+            shards /= 2;
+        }
+        let store = StoreConfig {
+            mem_limit: mem_limit.max(1 << 20),
+            page_size: 1 << 20,
+            growth_factor: cli.growth_factor,
+            min_chunk: cli.slab_min_size as usize,
+            item_size_max,
+            slab_chunk_max: slab_chunk_max.min(1 << 19),
+            evict: !cli.disable_evictions,
+            shards,
+        };
+        let exec = Settings {
+            cas_enabled: !cli.disable_cas,
+            flush_enabled: !cli.disable_flush_all,
+            shutdown_enabled: cli.enable_shutdown,
+        };
+        let limits = Limits {
+            item_size_max,
+            ..Limits::default()
+        };
+        let stats = StatsSettings {
+            maxbytes: mem_limit as u64,
+            maxconns: cli.conn_limit as u64,
+            tcpport: i64::from(cli.port),
+            udpport: u64::from(cli.udp_port),
+            inter: if cli.listen.is_empty() {
+                "NULL".into()
+            } else {
+                cli.listen.join(",")
+            },
+            verbosity: u32::from(cli.verbose),
+            evictions: !cli.disable_evictions,
+            domain_socket: cli
+                .unix_socket
+                .as_ref()
+                .map_or_else(|| "NULL".into(), |p| p.display().to_string()),
+            umask: cli.unix_mask.clone(),
+            shutdown_command: cli.enable_shutdown,
+            growth_factor: cli.growth_factor,
+            chunk_size: u64::from(cli.slab_min_size),
+            num_threads: cli.threads as u64,
+            reqs_per_event: u64::from(cli.max_reqs_per_event),
+            cas_enabled: !cli.disable_cas,
+            tcp_backlog: u64::from(cli.backlog),
+            binding_protocol: if cli.protocol == "ascii" {
+                "ascii".into()
+            } else {
+                "auto-negotiate".into()
+            },
+            item_size_max: item_size_max as u64,
+            slab_chunk_max: slab_chunk_max as u64,
+            flush_enabled: !cli.disable_flush_all,
+            dump_enabled: !cli.disable_dumping,
+        };
+        Ok(Options {
+            store,
+            exec,
+            limits,
+            stats,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(parse_size("1m").expect("1m"), 1 << 20);
+        assert_eq!(parse_size("512k").expect("512k"), 512 << 10);
+        assert_eq!(parse_size("2048").expect("2048"), 2048);
+        assert!(parse_size("lots").is_err());
+    }
+}

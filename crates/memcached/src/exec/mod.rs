@@ -1,0 +1,444 @@
+//! What the commands mean: memcached 1.6's semantics on top of the
+//! [`crate::store`], writing the original's reply bytes.
+//!
+//! [`Engine::execute`] takes one parsed request, the current time and the
+//! connection's counters, and appends the reply to `out`. It does no I/O:
+//! the server module reads, parses, calls this, and writes.
+
+mod arith;
+mod counters;
+mod meta;
+mod storage;
+
+pub use counters::{Counters, Tally};
+
+use crate::proto::{Keys, Request};
+use crate::store::{Lookup, RelTime, Shard, Store, StoreConfig};
+
+/// The version this server speaks for.
+pub const VERSION: &str = "1.6.18";
+
+/// Thirty days: larger expiry values are absolute unix times.
+pub const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
+
+/// How often a fetched item's LRU position is refreshed (seconds).
+pub const ITEM_UPDATE_INTERVAL: RelTime = 60;
+
+/// Settings that change what commands do.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `!-C`: items carry CAS uniques.
+    pub cas_enabled: bool,
+    /// `!-F`: `flush_all` allowed.
+    pub flush_enabled: bool,
+    /// `-A`: `shutdown` allowed.
+    pub shutdown_enabled: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cas_enabled: true,
+            flush_enabled: true,
+            shutdown_enabled: false,
+        }
+    }
+}
+
+/// What the connection should do after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read the next request.
+    Continue,
+    /// Close the connection (`quit`).
+    Close,
+    /// Stop the server (`shutdown`, with `-A`).
+    Shutdown,
+    /// The caller renders `stats` (it knows the connection-level figures).
+    Stats,
+}
+
+/// The cache: the store, the settings, the global counters, the clock base.
+#[derive(Debug)]
+pub struct Engine {
+    /// The items.
+    pub store: Store,
+    /// Behaviour switches.
+    pub settings: Settings,
+    /// Command counters, summed over connections.
+    pub counters: Counters,
+    /// Unix time that `RelTime` 0 stands for (the original's
+    /// `process_started`: start time minus 62 s, so that relative time 1,
+    /// used for "already expired", is always in the past).
+    pub process_started: u64,
+}
+
+impl Engine {
+    /// An engine over a new store.
+    pub fn new(cfg: StoreConfig, settings: Settings, unix_now: u64) -> Self {
+        Engine {
+            store: Store::new(cfg),
+            settings,
+            counters: Counters::default(),
+            process_started: unix_now.saturating_sub(u64::from(ITEM_UPDATE_INTERVAL) + 2),
+        }
+    }
+
+    /// The relative time for a unix time.
+    pub fn rel_time(&self, unix_now: u64) -> RelTime {
+        RelTime::try_from(unix_now.saturating_sub(self.process_started)).unwrap_or(RelTime::MAX)
+    }
+
+    /// A client's expiry as a relative time (the original's `realtime()`):
+    /// 0 never; negative: already expired; up to 30 days: relative;
+    /// larger: an absolute unix time.
+    pub fn realtime(&self, exptime: i64, now: RelTime) -> RelTime {
+        if exptime == 0 {
+            0
+        } else if exptime < 0 {
+            1
+        } else if exptime > REALTIME_MAXDELTA {
+            let started = i64::try_from(self.process_started).unwrap_or(i64::MAX);
+            if exptime <= started {
+                1
+            } else {
+                RelTime::try_from(exptime - started).unwrap_or(RelTime::MAX)
+            }
+        } else {
+            let rel = i64::from(now) + exptime;
+            RelTime::try_from(rel).unwrap_or(RelTime::MAX)
+        }
+    }
+
+    fn cas(&self) -> u64 {
+        if self.settings.cas_enabled {
+            self.store.next_cas()
+        } else {
+            0
+        }
+    }
+
+    /// Runs one request, appending its reply to `out`.
+    pub fn execute(
+        &self,
+        req: &Request<'_>,
+        now: RelTime,
+        t: &mut Tally,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        match req {
+            Request::Get { keys, cas } => self.get(*keys, *cas, None, now, t, out),
+            Request::Gat { exptime, keys, cas } => {
+                self.get(*keys, *cas, Some(*exptime), now, t, out)
+            }
+            Request::Store {
+                cmd,
+                key,
+                flags,
+                exptime,
+                data,
+                cas,
+                noreply,
+            } => {
+                let reply = self.store_item(*cmd, key, *flags, *exptime, data, *cas, now, t);
+                if !noreply {
+                    out.extend_from_slice(reply);
+                }
+            }
+            Request::TooLarge {
+                cmd, key, noreply, ..
+            } => {
+                t.store_too_large += 1;
+                if *cmd == crate::proto::StoreCmd::Set {
+                    self.remove(key, now);
+                }
+                if !noreply {
+                    out.extend_from_slice(b"SERVER_ERROR object too large for cache\r\n");
+                }
+            }
+            Request::BadDataChunk { noreply } => {
+                if !noreply {
+                    out.extend_from_slice(b"CLIENT_ERROR bad data chunk\r\n");
+                }
+            }
+            Request::Delete { key, noreply } => {
+                let reply: &[u8] = if self.remove(key, now) {
+                    t.delete_hits += 1;
+                    b"DELETED\r\n"
+                } else {
+                    t.delete_misses += 1;
+                    b"NOT_FOUND\r\n"
+                };
+                if !noreply {
+                    out.extend_from_slice(reply);
+                }
+            }
+            Request::Arith {
+                key,
+                delta,
+                incr,
+                noreply,
+            } => {
+                let mut reply = Vec::new();
+                self.arith_text(key, *delta, *incr, now, t, &mut reply);
+                if !noreply {
+                    out.extend_from_slice(&reply);
+                }
+            }
+            Request::Touch {
+                key,
+                exptime,
+                noreply,
+            } => {
+                t.cmd_touch += 1;
+                let reply: &[u8] = if self.touch(key, *exptime, now) {
+                    t.touch_hits += 1;
+                    b"TOUCHED\r\n"
+                } else {
+                    t.touch_misses += 1;
+                    b"NOT_FOUND\r\n"
+                };
+                if !noreply {
+                    out.extend_from_slice(reply);
+                }
+            }
+            Request::FlushAll { delay, noreply } => {
+                let reply: &[u8] = if self.settings.flush_enabled {
+                    t.cmd_flush += 1;
+                    self.flush_all(*delay, now);
+                    b"OK\r\n"
+                } else {
+                    b"CLIENT_ERROR flush_all not allowed\r\n"
+                };
+                if !noreply {
+                    out.extend_from_slice(reply);
+                }
+            }
+            Request::Version => {
+                out.extend_from_slice(b"VERSION ");
+                out.extend_from_slice(VERSION.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Request::Verbosity { noreply, .. } | Request::CacheMemlimit { noreply, .. } => {
+                if !noreply {
+                    out.extend_from_slice(b"OK\r\n");
+                }
+            }
+            Request::Quit => return Outcome::Close,
+            Request::Shutdown => {
+                if self.settings.shutdown_enabled {
+                    return Outcome::Shutdown;
+                }
+                out.extend_from_slice(b"ERROR: shutdown not enabled\r\n");
+            }
+            Request::Stats { .. } => return Outcome::Stats,
+            Request::Meta(m) => self.meta(m, now, t, out),
+            Request::MetaTooLarge { req, .. } => {
+                t.store_too_large += 1;
+                self.remove(&req.decoded_key(), now);
+                out.extend_from_slice(b"SERVER_ERROR object too large for cache\r\n");
+            }
+            Request::MetaRefused { kind, .. } => out.extend_from_slice(&kind.reply()),
+            Request::Admin { line } => self.admin(line, now, out),
+        }
+        Outcome::Continue
+    }
+
+    /// Looks a key up in its (locked) shard, counting expired/flushed misses.
+    fn find(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        hash: u64,
+        now: RelTime,
+        t: &mut Tally,
+    ) -> Option<u32> {
+        match shard.find(key, hash, now, &self.store.flush) {
+            Lookup::Hit(id) => Some(id),
+            Lookup::Miss => None,
+            Lookup::Expired => {
+                t.get_expired += 1;
+                None
+            }
+            Lookup::Flushed => {
+                t.get_flushed += 1;
+                None
+            }
+        }
+    }
+
+    /// Marks a fetch: FETCHED, then ACTIVE on a second fetch; the LRU
+    /// position moves at most once per `ITEM_UPDATE_INTERVAL`.
+    fn fetched(shard: &mut Shard, id: u32, now: RelTime) {
+        use crate::store::ItemState;
+        let meta = shard.meta(id);
+        if meta.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now {
+            shard.bump(id, now);
+        } else if meta.state & ItemState::FETCHED == 0 {
+            shard.set_state(id, ItemState::FETCHED, true);
+        } else if meta.state & ItemState::ACTIVE == 0 {
+            shard.set_state(id, ItemState::ACTIVE, true);
+        }
+    }
+
+    fn get(
+        &self,
+        keys: Keys<'_>,
+        with_cas: bool,
+        touch: Option<i64>,
+        now: RelTime,
+        t: &mut Tally,
+        out: &mut Vec<u8>,
+    ) {
+        let exptime = touch.map(|e| self.realtime(e, now));
+        for key in keys.iter() {
+            let hash = crate::store::hash_key(key);
+            let mut shard = self.store.shard(hash);
+            t.cmd_get += 1;
+            if touch.is_some() {
+                t.cmd_touch += 1;
+            }
+            let Some(id) = self.find(&mut shard, key, hash, now, t) else {
+                t.get_misses += 1;
+                if touch.is_some() {
+                    t.touch_misses += 1;
+                }
+                continue;
+            };
+            t.get_hits += 1;
+            if let Some(e) = exptime {
+                t.touch_hits += 1;
+                shard.set_exptime(id, e);
+            }
+            Self::fetched(&mut shard, id, now);
+            let meta = shard.meta(id);
+            out.extend_from_slice(b"VALUE ");
+            out.extend_from_slice(key);
+            push_num(out, b' ', u64::from(meta.flags));
+            push_num(out, b' ', u64::from(meta.nbytes));
+            if with_cas {
+                push_num(out, b' ', meta.cas);
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(shard.value(id));
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"END\r\n");
+    }
+
+    /// Unlinks `key` if it is there; true if it was.
+    fn remove(&self, key: &[u8], now: RelTime) -> bool {
+        let hash = crate::store::hash_key(key);
+        let mut shard = self.store.shard(hash);
+        match shard.find(key, hash, now, &self.store.flush) {
+            Lookup::Hit(id) => {
+                shard.unlink(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn touch(&self, key: &[u8], exptime: i64, now: RelTime) -> bool {
+        let hash = crate::store::hash_key(key);
+        let mut shard = self.store.shard(hash);
+        match shard.find(key, hash, now, &self.store.flush) {
+            Lookup::Hit(id) => {
+                shard.set_exptime(id, self.realtime(exptime, now));
+                Self::fetched(&mut shard, id, now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `flush_all [delay]`: O(1), by time marks (as the original).
+    fn flush_all(&self, delay: i64, now: RelTime) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let new_oldest = if delay > 0 {
+            self.realtime(delay, now)
+        } else {
+            now
+        };
+        let flush = &self.store.flush;
+        if self.settings.cas_enabled {
+            let oldest_live = new_oldest.saturating_sub(1);
+            flush.oldest_live.store(oldest_live, Relaxed);
+            if oldest_live <= now {
+                flush.oldest_cas.store(self.store.next_cas(), Relaxed);
+            }
+        } else {
+            flush.oldest_live.store(new_oldest, Relaxed);
+        }
+    }
+
+    /// Admin commands beyond the storage protocol.
+    fn admin(&self, line: &[u8], now: RelTime, out: &mut Vec<u8>) {
+        let words: Vec<&[u8]> = line
+            .split(|b| *b == b' ')
+            .filter(|w| !w.is_empty())
+            .collect();
+        match words.as_slice() {
+            [b"lru_crawler", b"metadump", ..] => self.metadump(now, out),
+            [b"lru_crawler", ..] | [b"slabs", b"automove", ..] | [b"lru", ..] => {
+                out.extend_from_slice(b"OK\r\n")
+            }
+            _ => out.extend_from_slice(b"ERROR\r\n"),
+        }
+    }
+
+    /// `lru_crawler metadump all`: one line per live item, then `END`.
+    fn metadump(&self, now: RelTime, out: &mut Vec<u8>) {
+        let started = self.process_started;
+        self.store.for_each_shard(|shard| {
+            let mut ids = Vec::new();
+            shard.for_each_item(|id| ids.push(id));
+            for id in ids {
+                let m = shard.meta(id);
+                if m.exptime != 0 && m.exptime <= now {
+                    continue;
+                }
+                out.extend_from_slice(b"key=");
+                url_encode(shard.key(id), out);
+                let exp = if m.exptime == 0 {
+                    -1
+                } else {
+                    i64::try_from(started + u64::from(m.exptime)).unwrap_or(-1)
+                };
+                out.extend_from_slice(
+                    format!(
+                        " exp={exp} la={} cas={} fetch={} cls={} size={}\r\n",
+                        started + u64::from(m.time),
+                        m.cas,
+                        if m.state & crate::store::ItemState::FETCHED != 0 {
+                            "yes"
+                        } else {
+                            "no"
+                        },
+                        m.class,
+                        m.total_size
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        out.extend_from_slice(b"END\r\n");
+    }
+}
+
+/// Appends `sep` and the decimal form of `n`.
+pub(crate) fn push_num(out: &mut Vec<u8>, sep: u8, n: u64) {
+    out.push(sep);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Percent-encodes a key as the original's metadump does.
+fn url_encode(key: &[u8], out: &mut Vec<u8>) {
+    for &b in key {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! The engine: memory, not semantics. A [`Store`] is a set of shards; each
+//! [`Shard`] owns 1 MB slab pages (drawn from one global page budget, so
+//! `-m` holds for the whole process), its slab classes, one LRU per class,
+//! and a hash index. Items live *inside* chunks of their class as a fixed
+//! header + key + value: no heap allocation per item once a class has a page.
+//!
+//! What commands mean (add vs set, CAS, incr) is [`crate::exec`]'s business;
+//! this module offers the operations the original's `items.c`/`slabs.c`/
+//! `assoc.c` offer: allocate, link, unlink, find, bump, evict, crawl.
+//!
+//! Time is memcached's "relative time": seconds since the store started
+//! ([`RelTime`]), passed in by the caller, so tests never sleep.
+//!
+//! ## Item record layout (little endian, 38 bytes, then key, then value)
+//!
+//! | off | size | field |
+//! |---|---|---|
+//! | 0 | 4 | hash-chain next (`ItemId`, `NONE` = u32::MAX) |
+//! | 4 | 4 | LRU prev |
+//! | 8 | 4 | LRU next |
+//! | 12 | 8 | cas |
+//! | 20 | 4 | exptime (`RelTime`, 0 = never) |
+//! | 24 | 4 | time of last access (`RelTime`) |
+//! | 28 | 4 | value length |
+//! | 32 | 4 | client flags |
+//! | 36 | 1 | key length |
+//! | 37 | 1 | state bits ([`ItemState`]) |
+//!
+//! With 14-byte keys and 100-byte values a record is 152 bytes: the 152-byte
+//! class of `-n 48 -f 1.25`, 6,898 to a page, against the original's 5,461
+//! (its 56-byte header pushes the same item into the 192-byte class).
+
+mod assoc;
+mod lru;
+#[cfg(test)]
+mod model;
+mod page;
+mod shard;
+mod slabs;
+
+pub use shard::Shard;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+
+/// Seconds since the store started.
+pub type RelTime = u32;
+
+/// A chunk within one shard. Page-backed ids are `page << 14 | chunk`;
+/// items too big for the largest class have [`LARGE_BIT`] set.
+pub type ItemId = u32;
+
+/// No item (end of a chain or list).
+pub const NONE: ItemId = u32::MAX;
+
+/// Marks an [`ItemId`] that names a large item (its own allocation,
+/// accounted as whole pages against the budget).
+pub const LARGE_BIT: u32 = 1 << 31;
+
+/// Size of the fixed item header.
+pub const HEADER: usize = 38;
+
+/// Longest key.
+pub const KEY_MAX: usize = 250;
+
+/// How the store is sized (from memcached's flags).
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// `-m` in bytes: the slab pages (and large items) may use this much.
+    pub mem_limit: usize,
+    /// Slab page size (1 MB, like the original's `slab_page_size`).
+    pub page_size: usize,
+    /// `-f`: chunk size growth factor.
+    pub growth_factor: f64,
+    /// `-n`: minimum space for key + value + flags; the smallest chunk is
+    /// `48 + min_chunk` rounded up to 8 (48 = the original's item header,
+    /// so the classes are the original's; see [`slab_classes`]).
+    pub min_chunk: usize,
+    /// `-I`: the largest item (header + key + value) accepted.
+    pub item_size_max: usize,
+    /// Largest slab chunk (`page_size / 2`); bigger items are large items.
+    pub slab_chunk_max: usize,
+    /// `!-M`: evict when memory is full (false: `OutOfMemory` instead).
+    pub evict: bool,
+    /// Number of shards (power of two).
+    pub shards: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            mem_limit: 64 << 20,
+            page_size: 1 << 20,
+            growth_factor: 1.25,
+            min_chunk: 48,
+            item_size_max: 1 << 20,
+            slab_chunk_max: 1 << 19,
+            evict: true,
+            shards: 8,
+        }
+    }
+}
+
+/// Why an item could not be allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocError {
+    /// Bigger than `item_size_max`.
+    TooLarge,
+    /// No memory and eviction is off (`-M`) or found nothing to evict.
+    OutOfMemory,
+}
+
+/// The per-item state bits (byte 37 of the header).
+pub struct ItemState;
+
+impl ItemState {
+    /// In the hash index and an LRU.
+    pub const LINKED: u8 = 1;
+    /// Fetched at least once since it was stored (`mg h`, `expired_unfetched`).
+    pub const FETCHED: u8 = 2;
+    /// Fetched again after the first fetch: gets a second chance at eviction.
+    pub const ACTIVE: u8 = 4;
+    /// Invalidated by `ms I`/`md I`: served with the X flag.
+    pub const STALE: u8 = 8;
+    /// A win token (`W`) was handed out for it (later readers see `Z`).
+    pub const TOKEN_SENT: u8 = 16;
+}
+
+/// The header fields of one item, read at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemMeta {
+    /// CAS unique.
+    pub cas: u64,
+    /// Expiry (`RelTime`, 0 = never).
+    pub exptime: RelTime,
+    /// Last access.
+    pub time: RelTime,
+    /// Client flags.
+    pub flags: u32,
+    /// Value length.
+    pub nbytes: u32,
+    /// [`ItemState`] bits.
+    pub state: u8,
+    /// Slab class id (1-based as the original's `stats items`; the large
+    /// class is `num_classes + 1`).
+    pub class: u8,
+    /// Bytes the item occupies (its chunk size; for large items, the record).
+    pub total_size: u32,
+}
+
+/// The result of [`Shard::find`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// A live item.
+    Hit(ItemId),
+    /// Not there.
+    Miss,
+    /// It was there but expired: now unlinked (counts as `get_expired`).
+    Expired,
+    /// It was there but flushed: now unlinked (counts as `get_flushed`).
+    Flushed,
+}
+
+/// Global state every shard consults: the flush marks.
+#[derive(Debug, Default)]
+pub struct FlushMarks {
+    /// Items last touched at or before this `RelTime` are flushed once
+    /// `now >= oldest_live` (0 = no flush pending).
+    pub oldest_live: AtomicU32,
+    /// Items whose CAS is below this are flushed (immediate `flush_all`).
+    pub oldest_cas: AtomicU64,
+}
+
+/// One slab class: chunk size and how many chunks fit a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassInfo {
+    /// Class id, 1-based.
+    pub id: u8,
+    /// Chunk size in bytes.
+    pub chunk_size: u32,
+    /// Chunks per page.
+    pub per_page: u32,
+}
+
+/// The original's item header with CAS (`sizeof(item) + 8`): where its
+/// class sizes start, and ours too.
+const ORIG_HEADER: usize = 48;
+
+/// The original's `MAX_NUMBER_OF_SLAB_CLASSES - 1` (class 0 is unused).
+const MAX_CLASSES: usize = 63;
+
+/// Computes the slab classes for a config: from `48 + min_chunk` (rounded
+/// up to 8) growing by `growth_factor` (truncated, then rounded up to 8)
+/// while the unrounded size is below `slab_chunk_max / growth_factor`, then
+/// one last class of exactly `slab_chunk_max`; as the original's
+/// `slabs_init`, at most 63 classes.
+///
+/// The sequence starts at the original's `sizeof(item) + 8 + -n` (48 + 48
+/// = 96), not at our `HEADER + min_chunk` (86 -> 88): that way the classes
+/// are byte for byte the original's (`stats slabs` shows the same chunk
+/// sizes), our smaller header only leaves items more room, and a 14-byte
+/// key + 100-byte value record (38 + 14 + 100 = 152) fits the 152-byte
+/// class exactly (from 88 the sequence is 88, 112, 144, 184: 32 bytes of
+/// slack). Defaults: 39 classes, 96, 120, 152, 192, 240, ..., 394840, 524288.
+///
+/// `per_page` is `page_size / chunk_size`, at most 16,384 (the chunk bits
+/// of an [`ItemId`]). A `slab_chunk_max` above `page_size` is taken as
+/// `page_size`; a `growth_factor` not above 1 as 1.25.
+pub fn slab_classes(cfg: &StoreConfig) -> Vec<ClassInfo> {
+    let page = cfg.page_size.max(8);
+    let max = cfg.slab_chunk_max.clamp(8, page);
+    let factor = if cfg.growth_factor.is_finite() && cfg.growth_factor > 1.0 {
+        cfg.growth_factor
+    } else {
+        1.25
+    };
+    let info = |id: usize, size: usize| ClassInfo {
+        id: id as u8,
+        chunk_size: size as u32,
+        per_page: (page / size).clamp(1, page::MAX_PER_PAGE as usize) as u32,
+    };
+    let mut out = Vec::new();
+    let mut size = ORIG_HEADER + cfg.min_chunk;
+    while out.len() < MAX_CLASSES - 1 && (size as f64) < max as f64 / factor {
+        size = size.next_multiple_of(8);
+        if size >= max {
+            break;
+        }
+        out.push(info(out.len() + 1, size));
+        size = ((size as f64 * factor) as usize).max(size + 1);
+    }
+    out.push(info(out.len() + 1, max));
+    out
+}
+
+/// Per-class figures for `stats slabs` / `stats items`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// Class id.
+    pub id: u8,
+    /// Chunk size.
+    pub chunk_size: u32,
+    /// Chunks per page.
+    pub per_page: u32,
+    /// Pages held by the class (all shards).
+    pub total_pages: u64,
+    /// Chunks in use.
+    pub used_chunks: u64,
+    /// Chunks free (on the free list or not yet carved).
+    pub free_chunks: u64,
+    /// Items linked (= `stats items` `number`).
+    pub number: u64,
+    /// Age of the oldest item (`now - time` at the LRU tail), seconds.
+    pub age: u32,
+    /// Items evicted from this class.
+    pub evicted: u64,
+    /// Evicted items never fetched.
+    pub evicted_unfetched: u64,
+    /// Evicted items still marked active.
+    pub evicted_active: u64,
+    /// Expired items reclaimed when their memory was reused.
+    pub reclaimed: u64,
+    /// Expired items reclaimed never fetched.
+    pub expired_unfetched: u64,
+    /// Allocations that failed (`-M` or nothing evictable).
+    pub outofmemory: u64,
+    /// Items reclaimed by the crawler.
+    pub crawler_reclaimed: u64,
+    /// Bytes of key + value held (`bytes` in `stats`).
+    pub bytes: u64,
+}
+
+/// Whole-store figures for `stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Items linked now.
+    pub curr_items: u64,
+    /// Items ever linked.
+    pub total_items: u64,
+    /// Bytes used by linked items (their full record size, as the original's `bytes`).
+    pub bytes: u64,
+    /// Evictions.
+    pub evictions: u64,
+    /// Expired items whose memory was reused.
+    pub reclaimed: u64,
+    /// Crawler reclaims.
+    pub crawler_reclaimed: u64,
+    /// Items the crawler looked at.
+    pub crawler_items_checked: u64,
+    /// Expired before anyone fetched them.
+    pub expired_unfetched: u64,
+    /// Evicted before anyone fetched them.
+    pub evicted_unfetched: u64,
+    /// Evicted while active.
+    pub evicted_active: u64,
+    /// Pages handed out (`total_malloced` = pages * page_size + large bytes).
+    pub total_malloced: u64,
+    /// Pages in the global pool not yet handed out.
+    pub pages_free: u64,
+    /// Per class (only classes holding pages or items).
+    pub classes: Vec<ClassStats>,
+    /// Hash table size as a power of two (`hash_power_level`).
+    pub hash_power_level: u32,
+    /// Bytes of all hash tables (`hash_bytes`).
+    pub hash_bytes: u64,
+}
+
+/// The page budget shared by all shards.
+#[derive(Debug)]
+pub struct PagePool {
+    /// Pages (or page-equivalents for large items) still available.
+    pub free: AtomicUsize,
+    /// The total, `mem_limit / page_size` (at least 1).
+    pub total: usize,
+}
+
+impl PagePool {
+    /// Takes `n` pages from the budget if that many are left.
+    pub fn take(&self, n: usize) -> bool {
+        self.free
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(n))
+            .is_ok()
+    }
+
+    /// Gives `n` pages back.
+    pub fn give(&self, n: usize) {
+        self.free.fetch_add(n, Ordering::AcqRel);
+    }
+}
+
+/// The sharded store.
+#[derive(Debug)]
+pub struct Store {
+    shards: Vec<Mutex<Shard>>,
+    mask: u64,
+    cfg: StoreConfig,
+    classes: Vec<ClassInfo>,
+    cas: AtomicU64,
+    /// The flush marks every lookup checks.
+    pub flush: FlushMarks,
+    /// The page budget all shards draw on.
+    pool: Arc<PagePool>,
+    /// Where the next search for a page to release starts (spreads the
+    /// releases over the shards).
+    victim: AtomicUsize,
+}
+
+/// The hash of a key (used for both the shard choice and the index).
+///
+/// wyhash's 64x64->128 multiply-fold over 8-byte little-endian words (the
+/// tail zero-padded, the length mixed into the seed), then murmur3's
+/// `fmix64` avalanche so that both the low bits (shard) and the high bits
+/// (bucket) are well mixed.
+pub fn hash_key(key: &[u8]) -> u64 {
+    const K0: u64 = 0xa076_1d64_78bd_642f;
+    const K1: u64 = 0xe703_7ed1_a0b4_28db;
+    fn mum(a: u64, b: u64) -> u64 {
+        let r = u128::from(a) * u128::from(b);
+        (r as u64) ^ ((r >> 64) as u64)
+    }
+    let mut h = K0 ^ (key.len() as u64).wrapping_mul(K1);
+    let mut words = key.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = mum(h ^ u64::from_le_bytes(b), K1);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = mum(h ^ u64::from_le_bytes(b), K1);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+impl Store {
+    /// A store sized by `cfg`: `cfg.shards` rounded up to a power of two
+    /// (at least 1), a pool of `mem_limit / page_size` pages (at least 1).
+    pub fn new(cfg: StoreConfig) -> Store {
+        let n = cfg.shards.max(1).next_power_of_two();
+        let total = (cfg.mem_limit / cfg.page_size.max(1)).max(1);
+        let pool = Arc::new(PagePool {
+            free: AtomicUsize::new(total),
+            total,
+        });
+        let classes = slab_classes(&cfg);
+        let shards = (0..n)
+            .map(|_| Mutex::new(Shard::new(&cfg, &classes, Arc::clone(&pool))))
+            .collect();
+        Store {
+            shards,
+            mask: n as u64 - 1,
+            cfg,
+            classes,
+            cas: AtomicU64::new(0),
+            flush: FlushMarks::default(),
+            pool,
+            victim: AtomicUsize::new(0),
+        }
+    }
+
+    /// The config.
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    /// The slab classes.
+    pub fn classes(&self) -> &[ClassInfo] {
+        &self.classes
+    }
+
+    /// A fresh CAS unique (never 0).
+    pub fn next_cas(&self) -> u64 {
+        self.cas.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The last CAS handed out.
+    pub fn current_cas(&self) -> u64 {
+        self.cas.load(Ordering::Relaxed)
+    }
+
+    /// Locks the shard that owns `hash`.
+    pub fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+        let i = (hash & self.mask) as usize;
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`Shard::alloc`], and when that finds no memory, asks the other
+    /// shards (only those whose lock is free right now: never wait for a
+    /// second lock while holding one) to release a page, then tries again.
+    ///
+    /// `shard` must be a shard of this store, locked by the caller. Other
+    /// shards are asked when eviction is on, or when the item's class has
+    /// no page at all in `shard` (so `-M` still lets a new class start);
+    /// otherwise (`-M`) they only give pages with no live item in them.
+    /// A large item asks for as many pages as it is charged. Also copies
+    /// the flush marks into the shard, so the allocation reclaims flushed
+    /// items.
+    pub fn alloc(
+        &self,
+        shard: &mut Shard,
+        key: &[u8],
+        nbytes: usize,
+        now: RelTime,
+        protect: ItemId,
+    ) -> Result<ItemId, AllocError> {
+        shard.sync_flush(&self.flush);
+        match shard.alloc_inner(key, nbytes, now, protect) {
+            Err(AllocError::OutOfMemory) => {}
+            done => return done,
+        }
+        let size = shard.record_size(key.len(), nbytes)?;
+        let no_pages = !shard.class_has_pages(size);
+        let live = self.cfg.evict || no_pages;
+        let mut released = false;
+        for _ in 0..shard.pages_for(size) {
+            // Under -M a class with no page may take one from its own shard
+            // too, so one shard behaves as many.
+            let own = || no_pages && !self.cfg.evict;
+            if !self.release_elsewhere(now, live)
+                && !(own() && shard.release_page_with(now, protect, true))
+            {
+                break;
+            }
+            released = true;
+        }
+        let r = if released {
+            shard.alloc_inner(key, nbytes, now, protect)
+        } else {
+            Err(AllocError::OutOfMemory)
+        };
+        if r == Err(AllocError::OutOfMemory) {
+            shard.count_oom(key.len(), nbytes);
+        }
+        r
+    }
+
+    /// Asks the shards whose lock is free to give a page to the pool, until
+    /// one does. (The caller's own shard is locked, so it is skipped.)
+    fn release_elsewhere(&self, now: RelTime, live: bool) -> bool {
+        let start = self.victim.fetch_add(1, Ordering::Relaxed);
+        for k in 0..self.shards.len() {
+            let i = (start + k) & self.mask as usize;
+            let mut guard = match self.shards[i].try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            if guard.release_page_with(now, NONE, live) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Locks each shard in turn (stats, crawler, flush).
+    pub fn for_each_shard(&self, mut f: impl FnMut(&mut Shard)) {
+        for s in &self.shards {
+            f(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+
+    /// Whole-store figures, summed over shards (each locked in turn, so
+    /// the sum is not one instant's). Per class figures are summed too,
+    /// except `age`, the largest.
+    ///
+    /// The large class (id `num_classes + 1`) shows `chunk_size` =
+    /// `page_size`, `per_page` 1, `total_pages` = pages charged and
+    /// `used_chunks` = items (linked or not). `bytes` (class and total) is
+    /// the sum of linked items' record sizes (header + key + value).
+    pub fn stats(&self, now: RelTime) -> StoreStats {
+        let mut st = StoreStats::default();
+        let mut classes: Vec<ClassStats> = Vec::new();
+        let mut buckets = 0u64;
+        let mut slab_pages = 0u64;
+        let mut large_bytes = 0u64;
+        self.for_each_shard(|s| {
+            st.curr_items += s.curr_items;
+            st.total_items += s.total_items;
+            st.crawler_items_checked += s.crawler_items_checked;
+            buckets += s.buckets.len() as u64;
+            large_bytes += s.large_bytes;
+            let large = s.classes.len() - 1;
+            for (c, cls) in s.classes.iter().enumerate() {
+                if c != large {
+                    slab_pages += cls.pages;
+                }
+                if cls.pages == 0 && cls.lru.len == 0 {
+                    continue;
+                }
+                let age = if cls.lru.tail == NONE {
+                    0
+                } else {
+                    now.saturating_sub(s.get32(cls.lru.tail, page::OFF_TIME))
+                };
+                let i = match classes.iter().position(|x| x.id == cls.info.id) {
+                    Some(i) => i,
+                    None => {
+                        classes.push(ClassStats {
+                            id: cls.info.id,
+                            chunk_size: cls.info.chunk_size,
+                            per_page: cls.info.per_page,
+                            ..ClassStats::default()
+                        });
+                        classes.len() - 1
+                    }
+                };
+                let x = &mut classes[i];
+                x.total_pages += cls.pages;
+                x.used_chunks += cls.used;
+                x.free_chunks += if c == large { 0 } else { cls.free_chunks() };
+                x.number += cls.lru.len;
+                x.age = x.age.max(age);
+                x.evicted += cls.evicted;
+                x.evicted_unfetched += cls.evicted_unfetched;
+                x.evicted_active += cls.evicted_active;
+                x.reclaimed += cls.reclaimed;
+                x.expired_unfetched += cls.expired_unfetched;
+                x.outofmemory += cls.outofmemory;
+                x.crawler_reclaimed += cls.crawler_reclaimed;
+                x.bytes += cls.bytes;
+            }
+        });
+        classes.sort_by_key(|c| c.id);
+        for c in &classes {
+            st.bytes += c.bytes;
+            st.evictions += c.evicted;
+            st.reclaimed += c.reclaimed;
+            st.crawler_reclaimed += c.crawler_reclaimed;
+            st.expired_unfetched += c.expired_unfetched;
+            st.evicted_unfetched += c.evicted_unfetched;
+            st.evicted_active += c.evicted_active;
+        }
+        st.classes = classes;
+        st.total_malloced = slab_pages * self.cfg.page_size as u64 + large_bytes;
+        st.pages_free = self.pool.free.load(Ordering::Acquire) as u64;
+        st.hash_power_level = if buckets == 0 { 0 } else { buckets.ilog2() };
+        st.hash_bytes = buckets * std::mem::size_of::<ItemId>() as u64;
+        st
+    }
+
+    /// The page budget (total and free).
+    pub fn pool(&self) -> &PagePool {
+        &self.pool
+    }
+}

@@ -1,0 +1,217 @@
+//! The bytes: item record layout, slab pages, large items, and the
+//! per-class bookkeeping a shard keeps (free list, carve pointer, LRU ends,
+//! counters). Plain data; the operations live on `Shard`.
+
+use super::{ClassInfo, ItemId, LARGE_BIT, NONE};
+use std::fmt;
+
+// Header field offsets (see the table in the module docs of `store`).
+pub(super) const OFF_HNEXT: usize = 0;
+pub(super) const OFF_PREV: usize = 4;
+pub(super) const OFF_NEXT: usize = 8;
+pub(super) const OFF_CAS: usize = 12;
+pub(super) const OFF_EXPTIME: usize = 20;
+pub(super) const OFF_TIME: usize = 24;
+pub(super) const OFF_NBYTES: usize = 28;
+pub(super) const OFF_FLAGS: usize = 32;
+pub(super) const OFF_NKEY: usize = 36;
+pub(super) const OFF_STATE: usize = 37;
+
+/// Private state bit: the chunk is on its class's free list. Never visible
+/// through `ItemMeta` (a free chunk has no item to ask about).
+pub(super) const FREE_MARK: u8 = 0x80;
+
+/// Bits of an [`ItemId`] that hold the chunk index within its page.
+pub(super) const CHUNK_BITS: u32 = 14;
+/// Most chunks a page can be cut into (the id has 14 bits for them).
+pub(super) const MAX_PER_PAGE: u32 = 1 << CHUNK_BITS;
+/// Most page slots a shard can address (17 bits left below [`LARGE_BIT`]).
+pub(super) const MAX_PAGES: usize = 1 << (31 - CHUNK_BITS);
+
+pub(super) fn rd32(rec: &[u8], off: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&rec[off..off + 4]);
+    u32::from_le_bytes(b)
+}
+
+pub(super) fn wr32(rec: &mut [u8], off: usize, v: u32) {
+    rec[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+pub(super) fn rd64(rec: &[u8], off: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&rec[off..off + 8]);
+    u64::from_le_bytes(b)
+}
+
+pub(super) fn wr64(rec: &mut [u8], off: usize, v: u64) {
+    rec[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+pub(super) fn page_id(page: usize, chunk: u32) -> ItemId {
+    ((page as u32) << CHUNK_BITS) | chunk
+}
+
+pub(super) fn page_of(id: ItemId) -> usize {
+    (id >> CHUNK_BITS) as usize
+}
+
+pub(super) fn chunk_of(id: ItemId) -> u32 {
+    id & (MAX_PER_PAGE - 1)
+}
+
+pub(super) fn is_large(id: ItemId) -> bool {
+    id != NONE && id & LARGE_BIT != 0
+}
+
+pub(super) fn large_slot(id: ItemId) -> usize {
+    (id & !LARGE_BIT) as usize
+}
+
+/// One slab page of a shard. A released slot keeps an empty `data` and
+/// `class == 0` until it is reused.
+pub(super) struct Page {
+    pub(super) data: Box<[u8]>,
+    /// Class id (1-based) the page is cut for; 0 = slot unused.
+    pub(super) class: u8,
+    pub(super) chunk_size: u32,
+    /// Chunks handed out (linked or in flight), not free, not uncarved.
+    pub(super) used: u32,
+}
+
+impl fmt::Debug for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Page")
+            .field("len", &self.data.len())
+            .field("class", &self.class)
+            .field("chunk_size", &self.chunk_size)
+            .field("used", &self.used)
+            .finish()
+    }
+}
+
+/// An item bigger than the largest chunk: one allocation holding the whole
+/// record, charged as `pages` pages against the pool. Empty `data` = slot
+/// unused.
+pub(super) struct Large {
+    pub(super) data: Box<[u8]>,
+    pub(super) pages: u32,
+}
+
+impl fmt::Debug for Large {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Large")
+            .field("len", &self.data.len())
+            .field("pages", &self.pages)
+            .finish()
+    }
+}
+
+/// Ends of an intrusive LRU list (links live in the item headers).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lru {
+    pub(super) head: ItemId,
+    pub(super) tail: ItemId,
+    pub(super) len: u64,
+}
+
+impl Default for Lru {
+    fn default() -> Self {
+        Lru {
+            head: NONE,
+            tail: NONE,
+            len: 0,
+        }
+    }
+}
+
+/// One slab class as seen by one shard (the large class too: its "pages"
+/// are the page-equivalents charged for its items).
+#[derive(Debug)]
+pub(super) struct ClassState {
+    pub(super) info: ClassInfo,
+    /// Freed chunks, reused last-in first-out.
+    pub(super) free: Vec<ItemId>,
+    /// The page being carved (`NONE` = none) and its next uncarved chunk.
+    pub(super) cur_page: u32,
+    pub(super) carved: u32,
+    /// Pages held (large class: pages charged).
+    pub(super) pages: u64,
+    /// Chunks handed out (linked or in flight); large class: items.
+    pub(super) used: u64,
+    pub(super) lru: Lru,
+    /// Where the crawler stopped (next item to look at; `NONE` = tail).
+    pub(super) crawl_at: ItemId,
+    /// Sum of record sizes of linked items (large class: also the bytes held).
+    pub(super) bytes: u64,
+    pub(super) evicted: u64,
+    pub(super) evicted_unfetched: u64,
+    pub(super) evicted_active: u64,
+    pub(super) reclaimed: u64,
+    pub(super) expired_unfetched: u64,
+    pub(super) outofmemory: u64,
+    pub(super) crawler_reclaimed: u64,
+}
+
+impl ClassState {
+    pub(super) fn new(info: ClassInfo) -> ClassState {
+        ClassState {
+            info,
+            free: Vec::new(),
+            cur_page: NONE,
+            carved: 0,
+            pages: 0,
+            used: 0,
+            lru: Lru::default(),
+            crawl_at: NONE,
+            bytes: 0,
+            evicted: 0,
+            evicted_unfetched: 0,
+            evicted_active: 0,
+            reclaimed: 0,
+            expired_unfetched: 0,
+            outofmemory: 0,
+            crawler_reclaimed: 0,
+        }
+    }
+
+    /// Chunks not handed out: free list plus the uncarved rest of the
+    /// current page.
+    pub(super) fn free_chunks(&self) -> u64 {
+        let uncarved = if self.cur_page == NONE {
+            0
+        } else {
+            self.info.per_page.saturating_sub(self.carved)
+        };
+        self.free.len() as u64 + u64::from(uncarved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        let id = page_id(5, 77);
+        assert_eq!(page_of(id), 5);
+        assert_eq!(chunk_of(id), 77);
+        assert!(!is_large(id));
+        let max = page_id(MAX_PAGES - 1, MAX_PER_PAGE - 1);
+        assert!(!is_large(max));
+        assert_ne!(max, NONE);
+        assert!(is_large(LARGE_BIT | 3));
+        assert_eq!(large_slot(LARGE_BIT | 3), 3);
+        assert!(!is_large(NONE));
+    }
+
+    #[test]
+    fn fields_round_trip() {
+        let mut rec = [0u8; 40];
+        wr32(&mut rec, OFF_NBYTES, 0xdead_beef);
+        wr64(&mut rec, OFF_CAS, u64::MAX - 1);
+        assert_eq!(rd32(&rec, OFF_NBYTES), 0xdead_beef);
+        assert_eq!(rd64(&rec, OFF_CAS), u64::MAX - 1);
+        assert_eq!(rd32(&rec, OFF_PREV), 0);
+    }
+}

@@ -1,0 +1,915 @@
+//! Allocation (the original's `slabs.c` plus the eviction half of
+//! `items.c`): chunks from free lists and carved pages, pages from the
+//! global pool, the LRU tail pull (reclaim, second chance, evict), page
+//! moves between classes, page release to the pool, and large items.
+
+use super::page::{
+    chunk_of, large_slot, page_id, page_of, wr32, wr64, Large, Page, FREE_MARK, MAX_PAGES, OFF_CAS,
+    OFF_EXPTIME, OFF_FLAGS, OFF_HNEXT, OFF_NBYTES, OFF_NEXT, OFF_NKEY, OFF_PREV, OFF_STATE,
+    OFF_TIME,
+};
+use super::*;
+
+/// Items the tail pull looks at before giving up (the original: 5 per
+/// try, a few tries; pelikan and 1.4 looked at 50).
+const TAIL_SEARCH: usize = 50;
+
+impl Shard {
+    /// Header + key + value, or `TooLarge`.
+    pub(super) fn record_size(&self, nkey: usize, nbytes: usize) -> Result<usize, AllocError> {
+        if nkey > KEY_MAX || nbytes > u32::MAX as usize {
+            return Err(AllocError::TooLarge);
+        }
+        let size = HEADER + nkey + nbytes;
+        if size > self.item_size_max {
+            return Err(AllocError::TooLarge);
+        }
+        Ok(size)
+    }
+
+    /// Index into `classes` for a record of `size` bytes.
+    pub(super) fn class_for(&self, size: usize) -> usize {
+        if size > self.max_chunk {
+            self.classes.len() - 1
+        } else {
+            self.sizes.partition_point(|&s| (s as usize) < size)
+        }
+    }
+
+    /// Whether the class a record of `size` bytes goes to holds any page here.
+    pub(super) fn class_has_pages(&self, size: usize) -> bool {
+        self.classes[self.class_for(size)].pages > 0
+    }
+
+    /// Pages a large record of `size` bytes is charged.
+    pub(super) fn pages_for(&self, size: usize) -> usize {
+        if size > self.max_chunk {
+            size.div_ceil(self.page_size)
+        } else {
+            1
+        }
+    }
+
+    pub(super) fn count_oom(&mut self, nkey: usize, nbytes: usize) {
+        if let Ok(size) = self.record_size(nkey, nbytes) {
+            let c = self.class_for(size);
+            self.classes[c].outofmemory += 1;
+        }
+    }
+
+    /// [`Shard::alloc`] without counting `outofmemory`.
+    pub(super) fn alloc_inner(
+        &mut self,
+        key: &[u8],
+        nbytes: usize,
+        now: RelTime,
+        protect: ItemId,
+    ) -> Result<ItemId, AllocError> {
+        let size = self.record_size(key.len(), nbytes)?;
+        let c = self.class_for(size);
+        let id = if c == self.classes.len() - 1 {
+            self.alloc_large(size, now, protect)
+        } else {
+            self.alloc_chunk(c, now, protect)
+        };
+        let id = id.ok_or(AllocError::OutOfMemory)?;
+        let rec = self.rec_mut(id);
+        wr32(rec, OFF_HNEXT, NONE);
+        wr32(rec, OFF_PREV, NONE);
+        wr32(rec, OFF_NEXT, NONE);
+        wr64(rec, OFF_CAS, 0);
+        wr32(rec, OFF_EXPTIME, 0);
+        wr32(rec, OFF_TIME, now);
+        wr32(rec, OFF_NBYTES, nbytes as u32);
+        wr32(rec, OFF_FLAGS, 0);
+        rec[OFF_NKEY] = key.len() as u8;
+        rec[OFF_STATE] = 0;
+        rec[HEADER..HEADER + key.len()].copy_from_slice(key);
+        Ok(id)
+    }
+
+    /// A chunk of class `c`, by the documented order.
+    fn alloc_chunk(&mut self, c: usize, now: RelTime, protect: ItemId) -> Option<ItemId> {
+        if let Some(id) = self.take_chunk(c) {
+            return Some(id);
+        }
+        if self.new_page(c) {
+            return self.take_chunk(c);
+        }
+        if self.pull_tail(c, now, protect, self.evict) {
+            if let Some(id) = self.take_chunk(c) {
+                return Some(id);
+            }
+        }
+        if self.move_page_to(c, now, protect) {
+            return self.take_chunk(c);
+        }
+        None
+    }
+
+    /// A free chunk of class `c`, or the next uncarved one of its page.
+    fn take_chunk(&mut self, c: usize) -> Option<ItemId> {
+        let cls = &mut self.classes[c];
+        let id = match cls.free.pop() {
+            Some(id) => id,
+            None if cls.cur_page != NONE && cls.carved < cls.info.per_page => {
+                cls.carved += 1;
+                page_id(cls.cur_page as usize, cls.carved - 1)
+            }
+            None => return None,
+        };
+        cls.used += 1;
+        let pg = &mut self.pages[page_of(id)];
+        if pg.used == 0 {
+            self.empty_pages -= 1;
+        }
+        pg.used += 1;
+        Some(id)
+    }
+
+    /// Puts a page item's chunk back on its class's free list.
+    pub(super) fn free_chunk(&mut self, id: ItemId) {
+        self.set_state_raw(id, FREE_MARK);
+        let c = self.class_idx(id);
+        let pg = &mut self.pages[page_of(id)];
+        pg.used -= 1;
+        if pg.used == 0 {
+            self.empty_pages += 1;
+        }
+        let cls = &mut self.classes[c];
+        cls.used -= 1;
+        cls.free.push(id);
+    }
+
+    /// Drops a large item and gives its pages back to the pool.
+    pub(super) fn free_large_item(&mut self, id: ItemId) {
+        let slot = large_slot(id);
+        let item = std::mem::replace(
+            &mut self.large[slot],
+            Large {
+                data: Box::default(),
+                pages: 0,
+            },
+        );
+        self.large_bytes -= item.data.len() as u64;
+        let l = self.classes.len() - 1;
+        self.classes[l].pages -= u64::from(item.pages);
+        self.classes[l].used -= 1;
+        self.free_large.push(slot as u32);
+        self.pool.give(item.pages as usize);
+    }
+
+    /// Takes a page from the pool for class `c`.
+    fn new_page(&mut self, c: usize) -> bool {
+        if self.free_slots.is_empty() && self.pages.len() >= MAX_PAGES {
+            return false;
+        }
+        if !self.pool.take(1) {
+            return false;
+        }
+        let data = vec![0u8; self.page_size].into_boxed_slice();
+        let p = match self.free_slots.pop() {
+            Some(p) => {
+                self.pages[p as usize].data = data;
+                p as usize
+            }
+            None => {
+                self.pages.push(Page {
+                    data,
+                    class: 0,
+                    chunk_size: 0,
+                    used: 0,
+                });
+                self.pages.len() - 1
+            }
+        };
+        self.attach_page(p, c);
+        true
+    }
+
+    /// Cuts page `p` (unowned, no chunk in use) for class `c` and makes it
+    /// the class's page being carved.
+    fn attach_page(&mut self, p: usize, c: usize) {
+        let info = self.classes[c].info;
+        let pg = &mut self.pages[p];
+        pg.class = info.id;
+        pg.chunk_size = info.chunk_size;
+        pg.used = 0;
+        self.empty_pages += 1;
+        let cls = &mut self.classes[c];
+        cls.pages += 1;
+        cls.cur_page = p as u32;
+        cls.carved = 0;
+    }
+
+    /// Takes an emptied page `p` away from its class.
+    fn detach_page(&mut self, p: usize) {
+        let c = usize::from(self.pages[p].class) - 1;
+        debug_assert_eq!(self.pages[p].used, 0, "invariant: detached pages are empty");
+        let cls = &mut self.classes[c];
+        cls.free.retain(|&id| page_of(id) != p);
+        if cls.cur_page == p as u32 {
+            cls.cur_page = NONE;
+            cls.carved = 0;
+        }
+        cls.pages -= 1;
+        self.empty_pages -= 1;
+        let pg = &mut self.pages[p];
+        pg.class = 0;
+        pg.chunk_size = 0;
+    }
+
+    /// Frees an unowned page slot and gives the page to the pool.
+    fn release_slot(&mut self, p: usize) {
+        self.pages[p].data = Box::default();
+        self.free_slots.push(p as u32);
+        self.pool.give(1);
+    }
+
+    /// Unlinks a linked item to reuse its memory, counting it as reclaimed
+    /// (expired or flushed) or evicted.
+    fn evict_item(&mut self, c: usize, id: ItemId, now: RelTime) {
+        let st = self.state(id);
+        let fetched = st & ItemState::FETCHED != 0;
+        let cls_dead = self.dead(id, now).is_some();
+        let cls = &mut self.classes[c];
+        if cls_dead {
+            cls.reclaimed += 1;
+            if !fetched {
+                cls.expired_unfetched += 1;
+            }
+        } else {
+            cls.evicted += 1;
+            if !fetched {
+                cls.evicted_unfetched += 1;
+            }
+            if st & ItemState::ACTIVE != 0 {
+                cls.evicted_active += 1;
+            }
+        }
+        self.unlink(id);
+    }
+
+    /// Frees one item of class `c` from its LRU tail: the first expired or
+    /// flushed item among the last [`TAIL_SEARCH`]; else (with `live`) the
+    /// tail, except that ACTIVE items get a second chance and `protect` is
+    /// skipped. True if an item was unlinked.
+    pub(super) fn pull_tail(
+        &mut self,
+        c: usize,
+        now: RelTime,
+        protect: ItemId,
+        live: bool,
+    ) -> bool {
+        let mut id = self.classes[c].lru.tail;
+        let mut second_chances = false;
+        let mut looked = 0;
+        while id != NONE && looked < TAIL_SEARCH {
+            looked += 1;
+            let prev = self.lru_prev(id);
+            if id != protect {
+                if self.dead(id, now).is_some() {
+                    self.evict_item(c, id, now);
+                    return true;
+                }
+                if live {
+                    let st = self.state(id);
+                    if st & ItemState::ACTIVE == 0 {
+                        self.evict_item(c, id, now);
+                        return true;
+                    }
+                    self.set_state_raw(id, st & !ItemState::ACTIVE);
+                    self.lru_to_head(c, id);
+                    second_chances = true;
+                }
+            }
+            id = prev;
+        }
+        if second_chances {
+            // Everything looked at was ACTIVE and has had its chance.
+            let mut id = self.classes[c].lru.tail;
+            while id == protect && id != NONE {
+                id = self.lru_prev(id);
+            }
+            if id != NONE {
+                self.evict_item(c, id, now);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Checks page `p` can be emptied (no item in flight, not `protect`,
+    /// and without `live` nothing unexpired), then unlinks every item in it.
+    fn evict_page(&mut self, p: usize, now: RelTime, protect: ItemId, live: bool) -> bool {
+        let c = usize::from(self.pages[p].class) - 1;
+        let limit = if self.classes[c].cur_page == p as u32 {
+            self.classes[c].carved
+        } else {
+            self.classes[c].info.per_page
+        };
+        if self.pages[p].used > 0 {
+            for ch in 0..limit {
+                let id = page_id(p, ch);
+                let st = self.state(id);
+                if st & FREE_MARK != 0 {
+                    continue;
+                }
+                if st & ItemState::LINKED == 0
+                    || id == protect
+                    || (!live && self.dead(id, now).is_none())
+                {
+                    return false;
+                }
+            }
+            for ch in 0..limit {
+                let id = page_id(p, ch);
+                if self.state(id) & ItemState::LINKED != 0 {
+                    self.evict_item(c, id, now);
+                }
+            }
+        }
+        true
+    }
+
+    /// Page slots owned by a class other than `except` (a class index, or
+    /// `usize::MAX`), emptiest first.
+    fn pages_by_use(&self, except: usize, only_class: Option<usize>) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.pages.len())
+            .filter(|&p| {
+                let cls = usize::from(self.pages[p].class);
+                cls != 0 && cls - 1 != except && only_class.is_none_or(|o| o == cls - 1)
+            })
+            .collect();
+        v.sort_by_key(|&p| self.pages[p].used);
+        v
+    }
+
+    /// Gives class `c` a page taken from another class of this shard
+    /// (without eviction only an empty page). Falls back on freeing large
+    /// items to get a page from the pool.
+    fn move_page_to(&mut self, c: usize, now: RelTime, protect: ItemId) -> bool {
+        if self.empty_pages == 0 && !self.evict {
+            return false;
+        }
+        for p in self.pages_by_use(c, None) {
+            if !self.evict && self.pages[p].used > 0 {
+                break;
+            }
+            if self.evict_page(p, now, protect, self.evict) {
+                self.detach_page(p);
+                self.attach_page(p, c);
+                return true;
+            }
+        }
+        let l = self.classes.len() - 1;
+        while self.pull_tail(l, now, protect, self.evict) {
+            if self.new_page(c) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// [`Shard::release_page`]; without `live`, only pages whose items are
+    /// all expired or flushed (or that hold none) are given back.
+    pub(super) fn release_page_with(&mut self, now: RelTime, protect: ItemId, live: bool) -> bool {
+        if self.empty_pages > 0 {
+            if let Some(p) =
+                (0..self.pages.len()).find(|&p| self.pages[p].class != 0 && self.pages[p].used == 0)
+            {
+                self.detach_page(p);
+                self.release_slot(p);
+                return true;
+            }
+        }
+        let mut order: Vec<usize> = (0..self.classes.len())
+            .filter(|&c| self.classes[c].pages > 0)
+            .collect();
+        order.sort_by_key(|&c| std::cmp::Reverse(self.classes[c].pages));
+        let l = self.classes.len() - 1;
+        for c in order {
+            if c == l {
+                let before = self.classes[l].pages;
+                while self.classes[l].pages == before && self.pull_tail(l, now, protect, live) {}
+                if self.classes[l].pages < before {
+                    return true;
+                }
+                continue;
+            }
+            for p in self.pages_by_use(usize::MAX, Some(c)) {
+                if self.evict_page(p, now, protect, live) {
+                    self.detach_page(p);
+                    self.release_slot(p);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// A large item of `size` bytes (the documented order, by whole pages).
+    fn alloc_large(&mut self, size: usize, now: RelTime, protect: ItemId) -> Option<ItemId> {
+        let need = self.pages_for(size);
+        if need > self.pool.total
+            || (self.free_large.is_empty() && self.large.len() >= (LARGE_BIT - 1) as usize)
+        {
+            return None;
+        }
+        let l = self.classes.len() - 1;
+        loop {
+            if self.pool.take(need) {
+                break;
+            }
+            if self.pull_tail(l, now, protect, self.evict) {
+                continue;
+            }
+            if self.release_page_with(now, protect, self.evict) {
+                continue;
+            }
+            return None;
+        }
+        let item = Large {
+            data: vec![0u8; size].into_boxed_slice(),
+            pages: need as u32,
+        };
+        let slot = match self.free_large.pop() {
+            Some(s) => {
+                self.large[s as usize] = item;
+                s
+            }
+            None => {
+                self.large.push(item);
+                (self.large.len() - 1) as u32
+            }
+        };
+        self.large_bytes += size as u64;
+        self.classes[l].pages += need as u64;
+        self.classes[l].used += 1;
+        Some(LARGE_BIT | slot)
+    }
+
+    /// Checks the shard's bookkeeping against its pages (tests).
+    #[cfg(test)]
+    pub(super) fn check_invariants(&self) {
+        let mut empty = 0;
+        let mut linked = 0u64;
+        for (c, cls) in self.classes.iter().enumerate().take(self.classes.len() - 1) {
+            let owned: Vec<usize> = (0..self.pages.len())
+                .filter(|&p| usize::from(self.pages[p].class) == c + 1)
+                .collect();
+            assert_eq!(owned.len() as u64, cls.pages, "class {} pages", c + 1);
+            let mut used = 0u64;
+            for &p in &owned {
+                let limit = if cls.cur_page == p as u32 {
+                    cls.carved
+                } else {
+                    cls.info.per_page
+                };
+                let mut n = 0;
+                for ch in 0..limit {
+                    let st = self.state(page_id(p, ch));
+                    if st & FREE_MARK == 0 {
+                        n += 1;
+                    }
+                    if st & ItemState::LINKED != 0 {
+                        linked += 1;
+                    }
+                }
+                assert_eq!(n, self.pages[p].used, "page {p} used");
+                if n == 0 {
+                    empty += 1;
+                }
+                used += u64::from(n);
+            }
+            assert_eq!(used, cls.used, "class {} used", c + 1);
+            assert_eq!(
+                cls.free_chunks() + cls.used,
+                cls.pages * u64::from(cls.info.per_page)
+            );
+            for &id in &cls.free {
+                assert!(chunk_of(id) < cls.info.per_page);
+                assert_eq!(usize::from(self.pages[page_of(id)].class), c + 1);
+            }
+        }
+        assert_eq!(empty, self.empty_pages);
+        let l = &self.classes[self.classes.len() - 1];
+        let large_pages: u64 = self.large.iter().map(|x| u64::from(x.pages)).sum();
+        assert_eq!(large_pages, l.pages);
+        linked += l.lru.len;
+        assert_eq!(linked, self.curr_items);
+        let in_lrus: u64 = self.classes.iter().map(|c| c.lru.len).sum();
+        assert_eq!(in_lrus, self.curr_items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::*;
+
+    /// 4 KB pages, 2 KB largest chunk: classes 96, 120, 152, ... 2048.
+    fn small(pages: usize, evict: bool, shards: usize) -> Store {
+        Store::new(StoreConfig {
+            mem_limit: pages * 4096,
+            page_size: 4096,
+            slab_chunk_max: 2048,
+            item_size_max: 64 * 1024,
+            evict,
+            shards,
+            ..StoreConfig::default()
+        })
+    }
+
+    fn set(store: &Store, key: &[u8], len: usize, now: RelTime) -> Result<ItemId, AllocError> {
+        let h = hash_key(key);
+        let mut s = store.shard(h);
+        if let Lookup::Hit(old) = s.find(key, h, now, &store.flush) {
+            s.unlink(old);
+        }
+        let id = store.alloc(&mut s, key, len, now, NONE)?;
+        s.value_mut(id).fill(key[key.len() - 1]);
+        s.link(id, h);
+        Ok(id)
+    }
+
+    fn has(store: &Store, key: &[u8], now: RelTime) -> bool {
+        let h = hash_key(key);
+        matches!(
+            store.shard(h).find(key, h, now, &store.flush),
+            Lookup::Hit(_)
+        )
+    }
+
+    fn get(store: &Store, key: &[u8], now: RelTime) -> bool {
+        let h = hash_key(key);
+        let mut s = store.shard(h);
+        match s.find(key, h, now, &store.flush) {
+            Lookup::Hit(id) => {
+                s.bump(id, now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn pages_used(store: &Store) -> usize {
+        let mut n = 0;
+        store.for_each_shard(|s| {
+            s.check_invariants();
+            n += s.pages_held() as usize;
+        });
+        n
+    }
+
+    fn assert_budget(store: &Store) {
+        let used = pages_used(store);
+        let free = store.stats(0).pages_free as usize;
+        assert!(
+            used <= store.pool.total,
+            "{used} pages in use > {}",
+            store.pool.total
+        );
+        assert_eq!(used + free, store.pool.total);
+    }
+
+    fn key(i: usize) -> Vec<u8> {
+        format!("key:{i:04}").into_bytes()
+    }
+
+    /// 8-byte keys with 60-byte values: 106-byte records, class 2 (120 B),
+    /// 34 to a 4 KB page.
+    const V: usize = 60;
+
+    #[test]
+    fn evicts_least_recently_used_first() {
+        let st = small(1, true, 1);
+        for i in 0..34 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        assert_eq!(st.stats(1).evictions, 0);
+        // Touch 0..10 once (FETCHED, not ACTIVE): they become most recent.
+        for i in 0..10 {
+            assert!(get(&st, &key(i), 2));
+        }
+        for i in 34..44 {
+            set(&st, &key(i), V, 3).expect("evicts");
+        }
+        let stats = st.stats(3);
+        assert_eq!(stats.evictions, 10);
+        assert_eq!(stats.evicted_unfetched, 10);
+        for i in 0..10 {
+            assert!(has(&st, &key(i), 3), "bumped key {i} kept");
+        }
+        for i in 10..20 {
+            assert!(!has(&st, &key(i), 3), "LRU key {i} evicted");
+        }
+        for i in 20..44 {
+            assert!(has(&st, &key(i), 3), "key {i} kept");
+        }
+        assert_budget(&st);
+    }
+
+    #[test]
+    fn active_items_get_a_second_chance() {
+        let st = small(1, true, 1);
+        for i in 0..34 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        // key 0 fetched twice -> ACTIVE; then make it the LRU tail again by
+        // bumping everything else... without bump: set_time keeps position.
+        assert!(get(&st, &key(0), 2));
+        assert!(get(&st, &key(0), 2));
+        // Move key 0 back to the tail: bump all the others after it.
+        for i in 1..34 {
+            assert!(get(&st, &key(i), 3));
+        }
+        set(&st, &key(100), V, 4).expect("evicts");
+        assert!(has(&st, &key(0), 4), "ACTIVE tail item survives once");
+        assert!(!has(&st, &key(1), 4), "the next LRU item goes instead");
+        let h = hash_key(&key(0));
+        {
+            let mut s = st.shard(h);
+            let Lookup::Hit(id) = s.find(&key(0), h, 4, &st.flush) else {
+                panic!("hit")
+            };
+            assert_eq!(
+                s.meta(id).state & ItemState::ACTIVE,
+                0,
+                "second chance used up"
+            );
+        }
+        let stats = st.stats(4);
+        assert_eq!((stats.evictions, stats.evicted_active), (1, 0));
+    }
+
+    #[test]
+    fn expired_items_are_reclaimed_before_eviction() {
+        let st = small(1, true, 1);
+        for i in 0..34 {
+            let id = set(&st, &key(i), V, 1).expect("fits");
+            if i == 0 {
+                let h = hash_key(&key(i));
+                st.shard(h).set_exptime(id, 5);
+            }
+        }
+        // As the original: expired items at the tail are reclaimed, the
+        // first live one is evicted.
+        set(&st, &key(100), V, 6).expect("reclaims");
+        let stats = st.stats(6);
+        assert_eq!(
+            (stats.evictions, stats.reclaimed, stats.expired_unfetched),
+            (0, 1, 1)
+        );
+        assert!(has(&st, &key(1), 6));
+        assert!(!has(&st, &key(0), 6));
+        // Flushed items too (the marks reach the shard through Store::alloc).
+        st.flush.oldest_live.store(1, Ordering::Release);
+        set(&st, &key(101), V, 7).expect("reclaims");
+        let stats = st.stats(7);
+        assert_eq!(
+            (stats.evictions, stats.reclaimed, stats.expired_unfetched),
+            (0, 2, 2)
+        );
+    }
+
+    #[test]
+    fn no_evictions_with_dash_m() {
+        let st = small(1, false, 1);
+        for i in 0..34 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        assert_eq!(set(&st, &key(100), V, 2), Err(AllocError::OutOfMemory));
+        let stats = st.stats(2);
+        assert_eq!(stats.evictions, 0);
+        assert_eq!(stats.classes[0].outofmemory, 1);
+        for i in 0..34 {
+            assert!(has(&st, &key(i), 2));
+        }
+        // Expired items may still be reclaimed.
+        let h = hash_key(&key(7));
+        {
+            let mut s = st.shard(h);
+            let Lookup::Hit(id) = s.find(&key(7), h, 2, &st.flush) else {
+                panic!("hit")
+            };
+            s.set_exptime(id, 3);
+        }
+        set(&st, &key(100), V, 3).expect("reclaims the expired item");
+        assert_eq!(set(&st, &key(101), V, 3), Err(AllocError::OutOfMemory));
+        assert_eq!(st.stats(3).reclaimed, 1);
+        // A class with no page at all may still start: Store::alloc lets a
+        // page go (evicting its items) so that -M does not lock a class out.
+        let big = set(&st, b"big", 1000, 3).expect("a page is released for the new class");
+        eprintln!("{:?} {:?}", st.shard(0).meta(big), st.stats(3));
+        assert_eq!(st.stats(3).evictions, 34);
+        assert_eq!(set(&st, &key(102), V, 3), Err(AllocError::OutOfMemory));
+        assert_budget(&st);
+    }
+
+    #[test]
+    fn protect_is_never_evicted() {
+        let st = small(1, true, 1);
+        for i in 0..34 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        let h = hash_key(&key(0));
+        let mut s = st.shard(h);
+        let Lookup::Hit(tail) = s.find(&key(0), h, 1, &st.flush) else {
+            panic!("hit")
+        };
+        let id = st
+            .alloc(&mut s, &key(0), V, 2, tail)
+            .expect("evicts another");
+        assert_eq!(s.key(tail), key(0).as_slice());
+        s.unlink(tail);
+        s.link(id, h);
+        drop(s);
+        assert!(!has(&st, &key(1), 2));
+        assert!(has(&st, &key(0), 2));
+    }
+
+    #[test]
+    fn large_items_are_charged_as_pages() {
+        let st = small(8, true, 1);
+        let id = set(&st, b"big", 10_000, 1).expect("fits");
+        let stats = st.stats(1);
+        // 38 + 3 + 10,000 = 10,041 bytes = 3 pages of 4 KB.
+        assert_eq!(stats.pages_free, 5);
+        assert_eq!(stats.total_malloced, 10_041);
+        let large = stats.classes.last().expect("large class");
+        assert_eq!(
+            (large.id, large.total_pages, large.number),
+            (st.classes().len() as u8 + 1, 3, 1)
+        );
+        {
+            let s = st.shard(hash_key(b"big"));
+            assert_eq!(s.meta(id).class, large.id);
+            assert_eq!(s.meta(id).total_size, 10_041);
+            assert!(s.value(id).iter().all(|&b| b == b'g'));
+        }
+        set(&st, b"big2", 10_000, 2).expect("fits");
+        // No room for a third: the LRU large item goes.
+        set(&st, b"big3", 10_000, 3).expect("evicts big");
+        assert!(!has(&st, b"big", 3));
+        assert!(has(&st, b"big2", 3) && has(&st, b"big3", 3));
+        assert_eq!(st.stats(3).evictions, 1);
+        assert_budget(&st);
+        // Bigger than the whole budget: out of memory, nothing evicted.
+        assert_eq!(set(&st, b"huge", 40_000, 4), Err(AllocError::OutOfMemory));
+        assert!(has(&st, b"big2", 4));
+        // Too large for -I.
+        assert_eq!(set(&st, b"toolarge", 70_000, 4), Err(AllocError::TooLarge));
+        // Freed large items give their pages back.
+        for k in [b"big2".as_slice(), b"big3"] {
+            let h = hash_key(k);
+            let mut s = st.shard(h);
+            let Lookup::Hit(id) = s.find(k, h, 4, &st.flush) else {
+                panic!("hit")
+            };
+            s.unlink(id);
+        }
+        assert_eq!(st.stats(4).pages_free, 8);
+        assert_budget(&st);
+    }
+
+    #[test]
+    fn large_item_takes_pages_from_slab_classes() {
+        let st = small(4, true, 1);
+        for i in 0..4 * 34 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        assert_eq!(st.stats(1).pages_free, 0);
+        set(&st, b"big", 6000, 2).expect("two pages released");
+        assert_eq!(st.stats(2).evictions, 68);
+        assert_budget(&st);
+    }
+
+    #[test]
+    fn pages_move_between_classes_when_the_pool_is_empty() {
+        let st = small(2, true, 1);
+        for i in 0..68 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        assert_eq!(st.stats(1).pages_free, 0);
+        // Free most of the second page, then store into a class with no page.
+        for i in 34..60 {
+            let h = hash_key(&key(i));
+            let mut s = st.shard(h);
+            let Lookup::Hit(id) = s.find(&key(i), h, 1, &st.flush) else {
+                panic!("hit")
+            };
+            s.unlink(id);
+        }
+        // 38 + 4 + 400 = 442 -> the 480-byte class, 8 per page.
+        set(&st, b"mid", 400, 2).expect("a page moves");
+        let stats = st.stats(2);
+        assert_eq!(stats.classes.len(), 2);
+        assert_eq!(stats.classes[0].total_pages, 1);
+        assert_eq!(stats.classes[1].total_pages, 1);
+        assert_eq!(stats.classes[1].chunk_size, 480);
+        // The page with the fewest items went: key:0034..0059 were freed,
+        // so only 8 of the 34 on it were evicted.
+        assert_eq!(stats.evictions, 8);
+        for i in 0..34 {
+            assert!(has(&st, &key(i), 2));
+        }
+        assert_budget(&st);
+
+        // With -M only an empty page may move.
+        let st = small(2, false, 1);
+        for i in 0..68 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        let h = hash_key(b"mid");
+        assert_eq!(
+            st.shard(h).alloc(b"mid", 400, 2, NONE),
+            Err(AllocError::OutOfMemory)
+        );
+        for i in 34..68 {
+            let h = hash_key(&key(i));
+            let mut s = st.shard(h);
+            let Lookup::Hit(id) = s.find(&key(i), h, 2, &st.flush) else {
+                panic!("hit")
+            };
+            s.unlink(id);
+        }
+        set(&st, b"mid", 400, 2).expect("the empty page moves");
+        assert_eq!(st.stats(2).evictions, 0);
+        assert_budget(&st);
+    }
+
+    #[test]
+    fn release_page_gives_a_page_back() {
+        let st = small(4, true, 1);
+        for i in 0..3 * 34 {
+            set(&st, &key(i), V, 1).expect("fits");
+        }
+        set(&st, b"mid", 400, 1).expect("fits");
+        assert_eq!(st.stats(1).pages_free, 0);
+        let mut s = st.shard(0);
+        // From the class with the most pages (class 2, 3 pages), the
+        // emptiest page (they are all full: 34 evictions).
+        assert!(s.release_page(2));
+        drop(s);
+        let stats = st.stats(2);
+        assert_eq!(stats.pages_free, 1);
+        assert_eq!(stats.evictions, 34);
+        assert_eq!(stats.classes[0].total_pages, 2);
+        assert_budget(&st);
+        let mut s = st.shard(0);
+        assert!(s.release_page(2));
+        assert!(s.release_page(2));
+        assert!(s.release_page(2));
+        assert!(!s.release_page(2), "nothing left to give");
+        drop(s);
+        assert_eq!(st.stats(2).curr_items, 0);
+        assert_eq!(st.stats(2).pages_free, 4);
+        assert_budget(&st);
+    }
+
+    /// Fills both pages from shard 1 only; returns a key of shard 0.
+    fn fill_from_shard_one(st: &Store) -> String {
+        let keys = (0..)
+            .map(|j| format!("y{j}"))
+            .filter(|k| hash_key(k.as_bytes()) & st.mask == 1);
+        for k in keys.take(68) {
+            set(st, k.as_bytes(), V, 1).expect("fits");
+        }
+        assert_eq!(st.stats(1).pages_free, 0);
+        let target = (0..)
+            .map(|j| format!("x{j}"))
+            .find(|k| hash_key(k.as_bytes()) & st.mask == 0);
+        target.expect("some key hashes to shard 0")
+    }
+
+    #[test]
+    fn store_alloc_takes_a_page_from_another_shard() {
+        let st = small(2, true, 2);
+        let target = fill_from_shard_one(&st);
+        set(&st, target.as_bytes(), 400, 2).expect("a page comes from shard 1");
+        assert_eq!(st.stats(2).evictions, 34);
+        assert_eq!(st.shards[0].lock().expect("lock").pages_held(), 1);
+        assert_budget(&st);
+        // While shard 1 is locked elsewhere, shard 0 cannot take its page
+        // (never wait for a second lock) and its own items go instead.
+        let target2 = (0..)
+            .map(|j| format!("z{j}"))
+            .find(|k| hash_key(k.as_bytes()) & st.mask == 0);
+        let target2 = target2.expect("some key hashes to shard 0");
+        let other = st.shards[1].lock().expect("lock");
+        for _ in 0..20 {
+            set(&st, target2.as_bytes(), V, 3).expect("evicts in shard 0");
+        }
+        drop(other);
+        assert_budget(&st);
+    }
+
+    #[test]
+    fn dash_m_class_without_pages_takes_a_page_from_another_shard() {
+        let st = small(2, false, 2);
+        let target = fill_from_shard_one(&st);
+        set(&st, target.as_bytes(), V, 2).expect("a page comes from shard 1");
+        assert_eq!(st.stats(2).evictions, 34);
+        assert_budget(&st);
+    }
+}

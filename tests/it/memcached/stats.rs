@@ -1,0 +1,143 @@
+//! Every counter moves after the command that bumps it; the memory limit
+//! and the number of items held in `-m 64`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+
+use super::ours;
+use crate::wire::{ask, connect, read_until};
+
+fn stats(s: &mut TcpStream, which: &str) -> HashMap<String, String> {
+    let reply = ask(s, &format!("stats{which}\r\n"), "END\r\n");
+    reply
+        .lines()
+        .filter_map(|l| l.strip_prefix("STAT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn num(m: &HashMap<String, String>, k: &str) -> i64 {
+    m.get(k)
+        .unwrap_or_else(|| panic!("no stat {k}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("stat {k} not a number"))
+}
+
+#[test]
+fn each_counter_moves_after_its_command() {
+    let mc = ours(&["-m", "8", "-c", "100", "-t", "2"]);
+    let mut s = connect(mc.addr);
+    // (commands, expected reply suffix, counters that must grow by exactly these amounts)
+    let steps: &[(&str, &[(&str, i64)])] = &[
+        (
+            "set a 0 0 1\r\n1\r\n",
+            &[("cmd_set", 1), ("curr_items", 1), ("total_items", 1)],
+        ),
+        ("get a\r\n", &[("cmd_get", 1), ("get_hits", 1)]),
+        ("get nope\r\n", &[("cmd_get", 1), ("get_misses", 1)]),
+        ("touch a 100\r\n", &[("cmd_touch", 1), ("touch_hits", 1)]),
+        (
+            "touch nope 100\r\n",
+            &[("cmd_touch", 1), ("touch_misses", 1)],
+        ),
+        ("incr a 1\r\n", &[("incr_hits", 1)]),
+        ("incr nope 1\r\n", &[("incr_misses", 1)]),
+        ("decr a 1\r\n", &[("decr_hits", 1)]),
+        ("decr nope 1\r\n", &[("decr_misses", 1)]),
+        (
+            "cas a 0 0 1 1\r\nx\r\n",
+            &[("cas_badval", 1), ("cmd_set", 1)],
+        ),
+        ("cas nope 0 0 1 1\r\nx\r\n", &[("cas_misses", 1)]),
+        ("delete a\r\n", &[("delete_hits", 1), ("curr_items", -1)]),
+        ("delete a\r\n", &[("delete_misses", 1)]),
+        ("set e 0 -1 1\r\nx\r\nget e\r\n", &[("get_expired", 1)]),
+        ("mn\r\nmg a v\r\n", &[("cmd_meta", 1)]),
+        ("flush_all\r\n", &[("cmd_flush", 1)]),
+    ];
+    for (cmd, deltas) in steps {
+        let before = stats(&mut s, "");
+        s.write_all(cmd.as_bytes()).expect("write");
+        s.write_all(b"mn\r\n").expect("write");
+        read_until(&mut s, b"MN\r\n");
+        let after = stats(&mut s, "");
+        for (name, delta) in *deltas {
+            assert_eq!(
+                num(&after, name) - num(&before, name),
+                *delta,
+                "{name} after {cmd:?}"
+            );
+        }
+        assert!(
+            num(&after, "bytes_read") > num(&before, "bytes_read"),
+            "bytes_read after {cmd:?}"
+        );
+        assert!(
+            num(&after, "bytes_written") > num(&before, "bytes_written"),
+            "bytes_written after {cmd:?}"
+        );
+    }
+    let g = stats(&mut s, "");
+    for (k, v) in [
+        ("version", "1.6.18"),
+        ("threads", "2"),
+        ("max_connections", "100"),
+        ("limit_maxbytes", "8388608"),
+    ] {
+        assert_eq!(g[k], v, "{k}");
+    }
+    assert_eq!(num(&g, "pid"), i64::from(mc.daemon.pid()));
+    assert_eq!(num(&g, "curr_connections"), 1);
+    let settings = stats(&mut s, " settings");
+    assert_eq!(settings["maxbytes"], "8388608");
+    assert_eq!(settings["evictions"], "on");
+    assert_eq!(settings["item_size_max"], "1048576");
+    s.write_all(b"set x 0 0 1\r\nx\r\n").expect("write");
+    read_until(&mut s, b"\r\n");
+    let items = stats(&mut s, " items");
+    assert!(
+        items
+            .keys()
+            .any(|k| k.starts_with("items:") && k.ends_with(":number")),
+        "{items:?}"
+    );
+    let slabs = stats(&mut s, " slabs");
+    assert_eq!(num(&slabs, "active_slabs"), 1);
+    assert_eq!(ask(&mut s, "stats reset\r\n", "\r\n"), "RESET\r\n");
+    assert_eq!(num(&stats(&mut s, ""), "cmd_get"), 0);
+}
+
+#[test]
+fn sixty_four_megabytes_hold_more_items_than_the_original() {
+    // The original holds 349,504 items of 14-byte keys and 100-byte values
+    // in -m 64 before its first eviction; 360,000 must fit here untouched.
+    const ITEMS: usize = 360_000;
+    let mc = ours(&["-m", "64"]);
+    let mut s = connect(mc.addr);
+    let value = "v".repeat(100);
+    let mut batch = String::new();
+    for i in 0..ITEMS {
+        batch.push_str(&format!("set key:{i:010} 0 0 100 noreply\r\n{value}\r\n"));
+        if batch.len() > 1 << 20 || i + 1 == ITEMS {
+            s.write_all(batch.as_bytes()).expect("write");
+            batch.clear();
+        }
+    }
+    let g = stats(&mut s, "");
+    assert_eq!(num(&g, "evictions"), 0, "no eviction yet");
+    assert_eq!(num(&g, "curr_items"), ITEMS as i64);
+    let slabs = stats(&mut s, " slabs");
+    assert!(
+        num(&slabs, "total_malloced") <= 64 << 20,
+        "item memory within -m: {}",
+        slabs["total_malloced"]
+    );
+    let reply = ask(&mut s, "get key:0000000000 key:0000359999\r\n", "END\r\n");
+    assert_eq!(
+        reply.matches("VALUE").count(),
+        2,
+        "first and last still there"
+    );
+}
