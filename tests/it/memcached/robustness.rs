@@ -99,3 +99,18 @@ fn a_slow_sender_does_not_hold_the_cache() {
     slow.write_all(b"\r\n").expect("write");
     assert_eq!(read_until(&mut slow, b"\r\n"), "STORED\r\n");
 }
+
+#[test]
+fn a_set_may_reuse_the_memory_of_the_value_it_replaces() {
+    // -m 2: two pages. Two 900 KB values fill them; setting the first key
+    // again must evict its old value rather than fail for lack of memory.
+    let mc = ours(&["-m", "2", "-I", "1m"]);
+    let mut s = connect(mc.addr);
+    let value = "w".repeat(900_000);
+    for key in ["a", "b", "a", "a"] {
+        let reply = ask(&mut s, &format!("set {key} 0 0 {}\r\n{value}\r\n", value.len()), "\r\n");
+        assert_eq!(reply, "STORED\r\n", "set {key}");
+    }
+    let got = ask(&mut s, "get a\r\n", "END\r\n");
+    assert!(got.starts_with("VALUE a 0 900000\r\n"), "{}", &got[..got.len().min(40)]);
+}

@@ -252,22 +252,23 @@ impl Engine {
             out.extend_from_slice(b"SERVER_ERROR object too large for cache\r\n");
             return;
         }
-        let id = match self
-            .store
-            .alloc(shard, key, nbytes, now, old.unwrap_or(crate::store::NONE))
-        {
-            Ok(id) => id,
-            Err(AllocError::TooLarge) => {
-                t.store_too_large += 1;
-                out.extend_from_slice(b"SERVER_ERROR object too large for cache\r\n");
-                return;
-            }
-            Err(AllocError::OutOfMemory) => {
-                t.store_no_memory += 1;
-                out.extend_from_slice(b"SERVER_ERROR out of memory storing object\r\n");
-                return;
-            }
-        };
+        let id =
+            match self
+                .store
+                .alloc(shard, key, nbytes, now, prior.unwrap_or(crate::store::NONE))
+            {
+                Ok(id) => id,
+                Err(AllocError::TooLarge) => {
+                    t.store_too_large += 1;
+                    out.extend_from_slice(b"SERVER_ERROR object too large for cache\r\n");
+                    return;
+                }
+                Err(AllocError::OutOfMemory) => {
+                    t.store_no_memory += 1;
+                    out.extend_from_slice(b"SERVER_ERROR out of memory storing object\r\n");
+                    return;
+                }
+            };
         match prior {
             Some(o) => {
                 let meta = shard.meta(o);
@@ -302,7 +303,8 @@ impl Engine {
         if stale {
             shard.set_state(id, ItemState::STALE, true);
         }
-        if let Some(o) = old {
+        // Only append/prepend protected the old item; look it up again.
+        if let Some(o) = self.lookup(shard, key, hash, now) {
             shard.unlink(o);
         }
         shard.link(id, hash);

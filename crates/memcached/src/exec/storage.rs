@@ -57,10 +57,13 @@ impl Engine {
             t.store_too_large += 1;
             return b"SERVER_ERROR object too large for cache\r\n";
         }
-        let id = match self
-            .store
-            .alloc(&mut shard, key, nbytes, now, old.unwrap_or(NONE))
-        {
+        let id = match self.store.alloc(
+            &mut shard,
+            key,
+            nbytes,
+            now,
+            if concat { old.unwrap_or(NONE) } else { NONE },
+        ) {
             Ok(id) => id,
             Err(AllocError::TooLarge) => {
                 t.store_too_large += 1;
@@ -94,7 +97,9 @@ impl Engine {
         shard.set_flags(id, flags);
         shard.set_exptime(id, exptime);
         shard.set_cas(id, self.cas());
-        if let Some(o) = old {
+        // Only append/prepend protected the old item; a plain set may have
+        // reused its memory (as the original does), so look it up again.
+        if let Lookup::Hit(o) = shard.find(key, hash, now, &self.store.flush) {
             shard.unlink(o);
         }
         shard.link(id, hash);

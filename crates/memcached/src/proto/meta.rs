@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 
-use super::base64::{base64_decode, base64_valid};
+use super::b64::{base64_decode, base64_valid};
 use super::line::{Line, Tokens};
 use super::num::{safe_strtol, safe_strtoul, safe_strtoull};
 use super::storage::{data_block, data_len, Block};

@@ -8,10 +8,10 @@
 //! order of checks, the reply strings, C number parsing (`num.rs`),
 //! single-space tokens and NUL-terminated lines (`line.rs`), the shared
 //! meta flag check (`meta.rs`) and memcached's lenient base64
-//! (`base64.rs`). Tests: `text_tests.rs`, `meta_tests.rs`, `storage.rs`,
+//! (`b64.rs`). Tests: `text_tests.rs`, `meta_tests.rs`, `storage.rs`,
 //! `proptests.rs` (no panic, split invariance, round trip).
 
-mod base64;
+mod b64;
 mod line;
 mod meta;
 #[cfg(test)]
@@ -24,7 +24,7 @@ mod text;
 #[cfg(test)]
 mod text_tests;
 
-pub use base64::{base64_decode, base64_encode};
+pub use b64::{base64_decode, base64_encode};
 pub use meta::{MetaCmd, MetaFlag, MetaRequest};
 pub use text::parse;
 

@@ -465,8 +465,6 @@ const PIECES: &[&[u8]] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
-
     #[test]
     fn arbitrary_bytes_never_panic(input in vec(any::<u8>(), 0..600)) {
         drive(&[&input], &small());

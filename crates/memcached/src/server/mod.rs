@@ -107,10 +107,10 @@ impl Server {
                     }
                     Outcome::Continue | Outcome::Stats => {}
                 }
-                if out.len() >= OUT_HIGH_WATER {
-                    if write_out(&mut conn, &mut out, &mut tally).await.is_err() {
-                        return self.engine.counters.absorb(&mut tally);
-                    }
+                if out.len() >= OUT_HIGH_WATER
+                    && write_out(&mut conn, &mut out, &mut tally).await.is_err()
+                {
+                    return self.engine.counters.absorb(&mut tally);
                 }
             }
             let wrote = write_out(&mut conn, &mut out, &mut tally).await;

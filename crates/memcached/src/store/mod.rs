@@ -266,7 +266,8 @@ pub struct ClassStats {
     pub outofmemory: u64,
     /// Items reclaimed by the crawler.
     pub crawler_reclaimed: u64,
-    /// Bytes of key + value held (`bytes` in `stats`).
+    /// Bytes held by linked items, header + key + value (summed into
+    /// `bytes` in `stats`).
     pub bytes: u64,
 }
 
@@ -457,19 +458,21 @@ impl Store {
         let size = shard.record_size(key.len(), nbytes)?;
         let no_pages = !shard.class_has_pages(size);
         let live = self.cfg.evict || no_pages;
-        let mut released = false;
-        for _ in 0..shard.pages_for(size) {
-            // Under -M a class with no page may take one from its own shard
-            // too, so one shard behaves as many.
-            let own = || no_pages && !self.cfg.evict;
-            if !self.release_elsewhere(now, live)
-                && !(own() && shard.release_page_with(now, protect, true))
-            {
+        let need = shard.pages_for(size);
+        // Under -M a class with no page may take one from its own shard
+        // too, so one shard behaves as many.
+        let own_too = no_pages && !self.cfg.evict;
+        for _ in 0..need {
+            if self.pool.free.load(Ordering::Acquire) >= need {
                 break;
             }
-            released = true;
+            let one = self.release_elsewhere(now, live)
+                || (own_too && shard.release_page_with(now, protect, true));
+            if !one {
+                break;
+            }
         }
-        let r = if released {
+        let r = if self.pool.free.load(Ordering::Acquire) >= need {
             shard.alloc_inner(key, nbytes, now, protect)
         } else {
             Err(AllocError::OutOfMemory)
@@ -530,6 +533,14 @@ impl Store {
                 if c != large {
                     slab_pages += cls.pages;
                 }
+                // Totals count every class, the list only the busy ones.
+                st.bytes += cls.bytes;
+                st.evictions += cls.evicted;
+                st.reclaimed += cls.reclaimed;
+                st.crawler_reclaimed += cls.crawler_reclaimed;
+                st.expired_unfetched += cls.expired_unfetched;
+                st.evicted_unfetched += cls.evicted_unfetched;
+                st.evicted_active += cls.evicted_active;
                 if cls.pages == 0 && cls.lru.len == 0 {
                     continue;
                 }
@@ -567,15 +578,6 @@ impl Store {
             }
         });
         classes.sort_by_key(|c| c.id);
-        for c in &classes {
-            st.bytes += c.bytes;
-            st.evictions += c.evicted;
-            st.reclaimed += c.reclaimed;
-            st.crawler_reclaimed += c.crawler_reclaimed;
-            st.expired_unfetched += c.expired_unfetched;
-            st.evicted_unfetched += c.evicted_unfetched;
-            st.evicted_active += c.evicted_active;
-        }
         st.classes = classes;
         st.total_malloced = slab_pages * self.cfg.page_size as u64 + large_bytes;
         st.pages_free = self.pool.free.load(Ordering::Acquire) as u64;
@@ -587,5 +589,212 @@ impl Store {
     /// The page budget (total and free).
     pub fn pool(&self) -> &PagePool {
         &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn default_classes_are_the_originals() {
+        let classes = slab_classes(&StoreConfig::default());
+        let sizes: Vec<u32> = classes.iter().map(|c| c.chunk_size).collect();
+        println!("{} classes: {sizes:?}", sizes.len());
+        assert_eq!(classes.len(), 39);
+        assert_eq!(
+            &sizes[..12],
+            &[96, 120, 152, 192, 240, 304, 384, 480, 600, 752, 944, 1184],
+            "the original's sequence"
+        );
+        assert_eq!(sizes[sizes.len() - 2], 394_840);
+        assert_eq!(sizes[sizes.len() - 1], 512 * 1024);
+        for (i, c) in classes.iter().enumerate() {
+            assert_eq!(usize::from(c.id), i + 1);
+            assert_eq!(c.chunk_size % 8, 0);
+            assert_eq!(c.per_page, (1 << 20) / c.chunk_size);
+        }
+        assert!(sizes.windows(2).all(|w| w[0] < w[1]));
+        // A 14-byte key + 100-byte value record fits a class exactly.
+        let record = (HEADER + 14 + 100) as u32;
+        let fit = classes
+            .iter()
+            .find(|c| c.chunk_size >= record)
+            .expect("a class");
+        assert_eq!((fit.chunk_size, fit.per_page), (152, 6898));
+    }
+
+    #[test]
+    fn classes_follow_the_flags() {
+        let cfg = StoreConfig {
+            growth_factor: 2.0,
+            min_chunk: 16,
+            ..StoreConfig::default()
+        };
+        let sizes: Vec<u32> = slab_classes(&cfg).iter().map(|c| c.chunk_size).collect();
+        assert_eq!(&sizes[..4], &[64, 128, 256, 512]);
+        assert_eq!(*sizes.last().expect("last"), 512 * 1024);
+        // A factor barely above 1 stops at 63 classes, the original's cap.
+        let cfg = StoreConfig {
+            growth_factor: 1.01,
+            ..StoreConfig::default()
+        };
+        let classes = slab_classes(&cfg);
+        assert_eq!(classes.len(), 63);
+        assert_eq!(classes[62].chunk_size, 512 * 1024);
+        // Tiny pages: chunk counts stay addressable, chunks fit the page.
+        let cfg = StoreConfig {
+            page_size: 4096,
+            slab_chunk_max: 1 << 20,
+            min_chunk: 1,
+            ..StoreConfig::default()
+        };
+        let classes = slab_classes(&cfg);
+        assert_eq!(
+            classes.last().map(|c| (c.chunk_size, c.per_page)),
+            Some((4096, 1))
+        );
+        let cfg = StoreConfig {
+            min_chunk: 0,
+            page_size: 1 << 30,
+            slab_chunk_max: 1 << 29,
+            ..StoreConfig::default()
+        };
+        assert!(slab_classes(&cfg).iter().all(|c| c.per_page <= 1 << 14));
+    }
+
+    #[test]
+    fn hash_spreads_low_and_high_bits() {
+        let n = 200_000u32;
+        let mut low = vec![0u32; 256];
+        let mut high = vec![0u32; 256];
+        let mut seen = HashSet::new();
+        for i in 0..n {
+            let h = hash_key(format!("key:{i:010}").as_bytes());
+            low[(h & 0xff) as usize] += 1;
+            high[((h >> 32) & 0xff) as usize] += 1;
+            seen.insert(h);
+        }
+        assert_eq!(seen.len(), n as usize, "no 64-bit collisions");
+        let expect = n / 256;
+        for bins in [&low, &high] {
+            for &b in bins.iter() {
+                assert!(
+                    b > expect * 8 / 10 && b < expect * 12 / 10,
+                    "{b} vs {expect}"
+                );
+            }
+        }
+        // Length and every byte matter.
+        assert_ne!(hash_key(b""), hash_key(b"\0"));
+        assert_ne!(hash_key(b"a"), hash_key(b"a\0"));
+        assert_ne!(hash_key(b"abcdefgh1"), hash_key(b"abcdefgh2"));
+        assert_eq!(hash_key(b"same"), hash_key(b"same"));
+    }
+
+    #[test]
+    fn new_rounds_shards_and_sizes_the_pool() {
+        let st = Store::new(StoreConfig {
+            shards: 3,
+            mem_limit: 10 << 20,
+            ..StoreConfig::default()
+        });
+        assert_eq!(st.shards.len(), 4);
+        assert_eq!(st.pool().total, 10);
+        let st = Store::new(StoreConfig {
+            shards: 0,
+            mem_limit: 1000,
+            ..StoreConfig::default()
+        });
+        assert_eq!(st.shards.len(), 1);
+        assert_eq!(st.pool().total, 1);
+        assert_eq!(st.current_cas(), 0);
+        assert_eq!(st.next_cas(), 1);
+        assert_eq!(st.current_cas(), 1);
+        let stats = Store::new(StoreConfig::default()).stats(0);
+        assert_eq!(stats.pages_free, 64);
+        assert_eq!(stats.total_malloced, 0);
+        assert!(stats.classes.is_empty());
+        // 8 shards of 2^12 buckets.
+        assert_eq!(stats.hash_power_level, 15);
+        assert_eq!(stats.hash_bytes, 8 * 4096 * 4);
+    }
+
+    #[test]
+    fn too_large_items_and_keys() {
+        let st = Store::new(StoreConfig {
+            shards: 1,
+            ..StoreConfig::default()
+        });
+        let mut s = st.shard(0);
+        let max = st.config().item_size_max;
+        let id = st
+            .alloc(&mut s, b"k", max - HEADER - 1, 0, NONE)
+            .expect("the largest item");
+        assert_eq!(s.meta(id).total_size as usize, max);
+        assert_eq!(st.pool().free.load(Ordering::Acquire), 63);
+        assert_eq!(
+            st.alloc(&mut s, b"k", max - HEADER, 0, NONE),
+            Err(AllocError::TooLarge)
+        );
+        assert_eq!(
+            st.alloc(&mut s, &[b'k'; KEY_MAX + 1], 1, 0, NONE),
+            Err(AllocError::TooLarge)
+        );
+        let id = st
+            .alloc(&mut s, &[b'k'; KEY_MAX], 1, 0, NONE)
+            .expect("longest key");
+        assert_eq!(s.key(id).len(), KEY_MAX);
+    }
+
+    #[test]
+    fn threads_share_the_budget() {
+        let st = Store::new(StoreConfig {
+            mem_limit: 16 * 4096,
+            page_size: 4096,
+            slab_chunk_max: 2048,
+            item_size_max: 20_000,
+            shards: 4,
+            ..StoreConfig::default()
+        });
+        std::thread::scope(|scope| {
+            for t in 0..4u32 {
+                let st = &st;
+                scope.spawn(move || {
+                    for i in 0..3000u32 {
+                        let k = format!("t{t}:{}", i % 300);
+                        let len = [20, 300, 1500, 9000][((i * 7 + t) % 4) as usize];
+                        let h = hash_key(k.as_bytes());
+                        let mut s = st.shard(h);
+                        let old = match s.find(k.as_bytes(), h, i, &st.flush) {
+                            Lookup::Hit(id) => id,
+                            _ => NONE,
+                        };
+                        if let Ok(id) = st.alloc(&mut s, k.as_bytes(), len, i, old) {
+                            s.value_mut(id).fill(t as u8);
+                            if old != NONE {
+                                s.unlink(old);
+                            }
+                            s.link(id, h);
+                        }
+                        if let Lookup::Hit(id) = s.find(k.as_bytes(), h, i, &st.flush) {
+                            assert!(s.value(id).iter().all(|&b| b == t as u8));
+                            s.bump(id, i);
+                        }
+                        drop(s);
+                        let free = st.pool().free.load(Ordering::Acquire);
+                        assert!(free <= st.pool().total);
+                    }
+                });
+            }
+        });
+        let mut held = 0;
+        st.for_each_shard(|s| {
+            s.check_invariants();
+            held += s.pages_held() as usize;
+        });
+        assert_eq!(held + st.stats(0).pages_free as usize, st.pool().total);
+        assert!(st.stats(0).evictions > 0);
     }
 }

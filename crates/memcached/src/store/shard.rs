@@ -48,6 +48,8 @@ pub struct Shard {
     pub(super) curr_items: u64,
     pub(super) total_items: u64,
     pub(super) crawler_items_checked: u64,
+    /// The class the next crawl starts with.
+    pub(super) crawl_next: usize,
 }
 
 impl fmt::Debug for Shard {
@@ -92,6 +94,7 @@ impl Shard {
             curr_items: 0,
             total_items: 0,
             crawler_items_checked: 0,
+            crawl_next: 0,
         }
     }
 
@@ -378,7 +381,8 @@ impl Shard {
     /// Each class keeps a cursor, so successive calls walk on towards the
     /// head instead of looking at the same tail items again; a class's
     /// walk restarts at its tail once it has reached the head. The budget
-    /// is shared evenly by the classes holding items.
+    /// is shared evenly by the classes holding items, and each call starts
+    /// with the class after the one the previous call started with.
     pub fn crawl(&mut self, now: RelTime, flush: &FlushMarks, budget: usize) -> (u64, u64) {
         self.sync_flush(flush);
         let busy = self.classes.iter().filter(|c| c.lru.len > 0).count();
@@ -388,7 +392,11 @@ impl Shard {
         let share = budget.div_ceil(busy);
         let (mut checked, mut reclaimed) = (0u64, 0u64);
         let mut left = budget;
-        for c in 0..self.classes.len() {
+        // Start one class further each call, so a small budget reaches all.
+        let n = self.classes.len();
+        let start = self.crawl_next % n;
+        self.crawl_next = start + 1;
+        for c in (start..n).chain(0..start) {
             if left == 0 {
                 break;
             }
@@ -637,6 +645,22 @@ mod tests {
         assert_eq!(stats.crawler_reclaimed, 100);
         assert_eq!(stats.crawler_items_checked, 100 + 60 + 40 + 50);
         assert_eq!(stats.expired_unfetched, 50);
+    }
+
+    #[test]
+    fn crawl_budget_reaches_every_class() {
+        let st = store(1);
+        for (i, len) in [10usize, 200, 2000].into_iter().enumerate() {
+            set(&st, format!("k{i}").as_bytes(), &vec![b'x'; len], 5, 1);
+        }
+        let mut s = st.shard(0);
+        let mut total = (0, 0);
+        for _ in 0..3 {
+            let (c, r) = s.crawl(6, &st.flush, 1);
+            total = (total.0 + c, total.1 + r);
+        }
+        assert_eq!(total, (3, 3));
+        assert_eq!(s.curr_items, 0);
     }
 
     #[test]
