@@ -3,6 +3,7 @@
 //! only; every run is bounded in time and count. Prints one line of
 //! `key=value` pairs on stdout.
 
+mod gearman;
 mod memcached;
 mod net;
 
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 
+use gearman::GmArgs;
 use memcached::McArgs;
 
 #[derive(Parser, Debug)]
@@ -29,6 +31,9 @@ struct Cli {
 enum Cmd {
     /// memcached text protocol: get/set mix, or --fill-until-evict
     Memcached(McArgs),
+    /// Gearman binary protocol: background-job throughput or foreground
+    /// round trips, drained by the generator's own echo workers
+    Gearman(GmArgs),
 }
 
 /// A run's result: `key=value` fields, and the failure (if any) that cut
@@ -39,13 +44,21 @@ pub struct Report {
 }
 
 impl Report {
+    fn new(failure: Option<anyhow::Error>) -> Report {
+        Report {
+            fields: Vec::new(),
+            failure,
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
     fn from_counts(c: &memcached::Counts, secs: f64, failure: Option<anyhow::Error>) -> Report {
         let ops = c.ops();
         let rate = if secs > 0.0 { ops as f64 / secs } else { 0.0 };
-        let mut r = Report {
-            fields: Vec::new(),
-            failure,
-        };
+        let mut r = Report::new(failure);
         r.push("ops", ops);
         r.push("secs", format!("{secs:.3}"));
         r.push("ops_per_sec", format!("{rate:.0}"));
@@ -85,6 +98,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let threads = match &cli.cmd {
         Cmd::Memcached(a) => a.threads,
+        Cmd::Gearman(a) => a.threads,
     };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -100,6 +114,7 @@ fn run(cli: Cli) -> Result<()> {
     let report = rt.block_on(async {
         match cli.cmd {
             Cmd::Memcached(a) => memcached::run(a).await,
+            Cmd::Gearman(a) => gearman::run(a).await,
         }
     })?;
     println!("{}", report.line());
