@@ -3,6 +3,7 @@
 
 mod clients;
 mod conformance;
+mod flags;
 mod robustness;
 mod stats;
 
