@@ -108,9 +108,17 @@ fn a_set_may_reuse_the_memory_of_the_value_it_replaces() {
     let mut s = connect(mc.addr);
     let value = "w".repeat(900_000);
     for key in ["a", "b", "a", "a"] {
-        let reply = ask(&mut s, &format!("set {key} 0 0 {}\r\n{value}\r\n", value.len()), "\r\n");
+        let reply = ask(
+            &mut s,
+            &format!("set {key} 0 0 {}\r\n{value}\r\n", value.len()),
+            "\r\n",
+        );
         assert_eq!(reply, "STORED\r\n", "set {key}");
     }
     let got = ask(&mut s, "get a\r\n", "END\r\n");
-    assert!(got.starts_with("VALUE a 0 900000\r\n"), "{}", &got[..got.len().min(40)]);
+    assert!(
+        got.starts_with("VALUE a 0 900000\r\n"),
+        "{}",
+        &got[..got.len().min(40)]
+    );
 }
