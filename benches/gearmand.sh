@@ -282,7 +282,7 @@ fi
 
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-ORIG_VERSION=$("$ORIG" --version 2>&1 | head -1 | awk '{ print $1, $2 }' || echo "?")
+ORIG_VERSION=$("$ORIG" --version 2>&1 | awk 'NF { print $1, $2; exit }' || echo "?")
 
 cat <<EOF
 

@@ -119,10 +119,7 @@ pub async fn foreground(
                     true
                 }
                 (ty::WORK_STATUS | ty::WORK_DATA | ty::WORK_WARNING, Fg::Created) => false,
-                (t, s) => bail!(Desync(format!(
-                    "{} (type {t}) while {s:?}",
-                    proto::name(t)
-                ))),
+                (t, s) => bail!(Desync(format!("{} (type {t}) while {s:?}", proto::name(t)))),
             };
             conn.consume(f);
             if finished {

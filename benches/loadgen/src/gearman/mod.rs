@@ -98,12 +98,18 @@ impl GmArgs {
             (1..=1024).contains(&self.clients()),
             "--clients must be 1..=1024"
         );
-        ensure!((1..=1024).contains(&self.workers), "--workers must be 1..=1024");
+        ensure!(
+            (1..=1024).contains(&self.workers),
+            "--workers must be 1..=1024"
+        );
         ensure!(
             (1..=100_000_000).contains(&self.jobs),
             "--jobs must be 1..=100,000,000"
         );
-        ensure!((1..=100_000).contains(&self.window), "--window must be 1..=100,000");
+        ensure!(
+            (1..=100_000).contains(&self.window),
+            "--window must be 1..=100,000"
+        );
         ensure!(
             (1..=10_000_000).contains(&self.jobs_per_client),
             "--jobs-per-client must be 1..=10,000,000"
@@ -155,9 +161,9 @@ pub struct Shared {
 
 impl Shared {
     fn since_start_ns(&self) -> u64 {
-        self.start
-            .get()
-            .map_or(0, |s| u64::try_from(s.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        self.start.get().map_or(0, |s| {
+            u64::try_from(s.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        })
     }
 
     fn completed(&self, n: u64) {
@@ -173,7 +179,8 @@ impl Shared {
     }
 
     fn submits_done(&self) {
-        self.submits_done_ns.fetch_max(self.since_start_ns(), SeqCst);
+        self.submits_done_ns
+            .fetch_max(self.since_start_ns(), SeqCst);
     }
 
     fn count_round_trip(&self) {
@@ -308,12 +315,22 @@ async fn drive(target: &Target, a: &GmArgs, sh: &Arc<Shared>, stale: &mut u64) -
     }
 }
 
-fn report(a: &GmArgs, sh: &Shared, stale: u64, elapsed_ns: u64, failure: Option<anyhow::Error>) -> Report {
+fn report(
+    a: &GmArgs,
+    sh: &Shared,
+    stale: u64,
+    elapsed_ns: u64,
+    failure: Option<anyhow::Error>,
+) -> Report {
     let errors = sh.errors.load(SeqCst);
     let fails = sh.fails.load(SeqCst);
     let completed = sh.completed.load(SeqCst);
     let failure = failure.or_else(|| {
-        let first = sh.first_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let first = sh
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         (errors > 0).then(|| {
             anyhow!(
                 "the server answered {errors} ERROR packets; the first: {}",
@@ -328,7 +345,11 @@ fn report(a: &GmArgs, sh: &Shared, stale: u64, elapsed_ns: u64, failure: Option<
     match a.mode {
         Mode::Bg => {
             // Until the last completion, unless the run was cut short.
-            let ns = if r.failed() { elapsed_ns } else { sh.last_done_ns.load(SeqCst) };
+            let ns = if r.failed() {
+                elapsed_ns
+            } else {
+                sh.last_done_ns.load(SeqCst)
+            };
             let secs = secs_of(ns);
             r.push("jobs", completed);
             r.push("secs", format!("{secs:.3}"));

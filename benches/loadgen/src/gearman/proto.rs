@@ -201,7 +201,10 @@ mod tests {
         let mut c = BytesMut::new();
         request(&mut c, ty::PRE_SLEEP, &[]);
         assert_eq!(&c[..], &empty_request(ty::PRE_SLEEP));
-        assert_eq!(template(ty::CAN_DO, &[b"bench"]), b"\0REQ\0\0\0\x01\0\0\0\x05bench");
+        assert_eq!(
+            template(ty::CAN_DO, &[b"bench"]),
+            b"\0REQ\0\0\0\x01\0\0\0\x05bench"
+        );
     }
 
     #[test]
@@ -210,7 +213,13 @@ mod tests {
         assert_eq!(frame(&p[..11]), Ok(None));
         assert_eq!(frame(&p[..p.len() - 1]), Ok(None));
         let f = frame(&p).unwrap().unwrap();
-        assert_eq!(f, Frame { ty: ty::JOB_CREATED, len: 8 });
+        assert_eq!(
+            f,
+            Frame {
+                ty: ty::JOB_CREATED,
+                len: 8
+            }
+        );
         assert_eq!(f.size(), p.len());
         let mut two = response(ty::NOOP, b"");
         two.extend_from_slice(&p);

@@ -115,10 +115,7 @@ impl Worker {
                 self.sh.count_error(&text);
                 bail!("worker got ERROR {text}");
             }
-            (t, s) => bail!(Desync(format!(
-                "{} (type {t}) while {s:?}",
-                proto::name(t)
-            ))),
+            (t, s) => bail!(Desync(format!("{} (type {t}) while {s:?}", proto::name(t)))),
         };
         self.conn.consume(f);
         Ok(done)
