@@ -7,11 +7,19 @@
 //! * [`exec`]: the commands' semantics on top of the store (what `set`,
 //!   `incr`, `mg` ... do), as the original defines them.
 //! * `server` (feature `server`): the tokio glue on danga-common.
+//! * `client` (feature `client`): the client library with the original
+//!   key-to-server mappings; without `server` it pulls in neither the
+//!   store nor the daemon.
 //!
 //! `proto`, `store` and `exec` use neither tokio nor sockets.
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "server")]
 pub mod exec;
+#[cfg(feature = "server")]
 pub mod proto;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod store;
