@@ -301,3 +301,59 @@ fn memcctl_get_set_delete_stats_owner() {
     assert!(ctl(&["delete", "greeting"]).status.success());
     assert_eq!(ctl(&["get", "greeting"]).status.code(), Some(1));
 }
+
+#[tokio::test]
+async fn every_text_command_through_the_client() {
+    use danga_memcached::client::CasResult;
+    let mc = ours(&[]);
+    let client = Client::new(Config::new([mc.addr.to_string()], Distribution::Modulo));
+    assert!(client.set(b"a", b"1", 5, 0).await.expect("set"));
+    assert!(!client.add(b"a", b"2", 0, 0).await.expect("add"));
+    assert!(client.replace(b"a", b"10", 6, 0).await.expect("replace"));
+    assert!(
+        client.append(b"a", b"0").await.expect("append")
+            && client.prepend(b"a", b"1").await.expect("prepend")
+    );
+    let item = client.gets(b"a").await.expect("gets").expect("hit");
+    assert_eq!((item.value.as_slice(), item.flags), (&b"1100"[..], 6));
+    let cas = item.cas.expect("cas");
+    assert_eq!(
+        client.cas(b"a", b"7", 0, 0, cas).await.expect("cas"),
+        CasResult::Stored
+    );
+    assert_eq!(
+        client.cas(b"a", b"8", 0, 0, cas).await.expect("cas"),
+        CasResult::Exists
+    );
+    assert_eq!(
+        client.cas(b"zz", b"8", 0, 0, cas).await.expect("cas"),
+        CasResult::NotFound
+    );
+    assert_eq!(client.incr(b"a", 5).await.expect("incr"), Some(12));
+    assert_eq!(client.decr(b"a", 100).await.expect("decr"), Some(0));
+    assert_eq!(client.incr(b"nope", 1).await.expect("incr"), None);
+    assert!(client.touch(b"a", 100).await.expect("touch"));
+    assert!(client.gat(100, b"a").await.expect("gat").is_some());
+    assert!(client
+        .gats(100, b"a")
+        .await
+        .expect("gats")
+        .expect("hit")
+        .cas
+        .is_some());
+    assert!(
+        client.delete(b"a").await.expect("delete") && !client.delete(b"a").await.expect("delete")
+    );
+    assert!(matches!(
+        client.get(b"bad key").await,
+        Err(danga_memcached::client::Error::BadKey)
+    ));
+    assert!(client.verbosity(1).await.iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(
+        client.version().await[0].1.as_deref().expect("version"),
+        "1.6.18"
+    );
+    client.set(b"b", b"x", 0, 0).await.expect("set");
+    assert!(client.flush_all().await.iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(client.get(b"b").await.expect("get"), None);
+}

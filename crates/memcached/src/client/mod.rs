@@ -298,6 +298,20 @@ impl Client {
         self.fetch(&format!("gat {exptime}"), key).await
     }
 
+    /// `gats`: get with the CAS unique and set a new expiry.
+    pub async fn gats(&self, exptime: i64, key: &[u8]) -> Result<Option<Item>, Error> {
+        self.fetch(&format!("gats {exptime}"), key).await
+    }
+
+    /// `verbosity` on every server.
+    pub async fn verbosity(&self, level: u32) -> Vec<(String, Result<(), Error>)> {
+        self.each_server(&format!("verbosity {level}"), None)
+            .await
+            .into_iter()
+            .map(|(s, r)| (s, r.map(|_| ())))
+            .collect()
+    }
+
     /// Gets many keys: one pipelined `get` per server, all servers at once,
     /// merged. Keys whose server is down are missing from the result.
     pub async fn get_multi<K: AsRef<[u8]>>(
