@@ -272,15 +272,7 @@ impl Engine {
         match prior {
             Some(o) => {
                 let meta = shard.meta(o);
-                let mut joined = Vec::with_capacity(nbytes);
-                if matches!(mode, b'A' | b'a') {
-                    joined.extend_from_slice(shard.value(o));
-                    joined.extend_from_slice(m.data);
-                } else {
-                    joined.extend_from_slice(m.data);
-                    joined.extend_from_slice(shard.value(o));
-                }
-                shard.value_mut(id).copy_from_slice(&joined);
+                super::storage::concat_into(shard, id, o, m.data, matches!(mode, b'A' | b'a'));
                 shard.set_flags(id, meta.flags);
                 shard.set_exptime(id, meta.exptime);
             }

@@ -78,15 +78,7 @@ impl Engine {
             (true, Some(o)) => {
                 // append/prepend keep the old item's flags and expiry.
                 let m = shard.meta(o);
-                let mut joined = Vec::with_capacity(nbytes);
-                if cmd == StoreCmd::Append {
-                    joined.extend_from_slice(shard.value(o));
-                    joined.extend_from_slice(data);
-                } else {
-                    joined.extend_from_slice(data);
-                    joined.extend_from_slice(shard.value(o));
-                }
-                shard.value_mut(id).copy_from_slice(&joined);
+                concat_into(&mut shard, id, o, data, cmd == StoreCmd::Append);
                 (m.flags, m.exptime)
             }
             _ => {
@@ -105,4 +97,24 @@ impl Engine {
         shard.link(id, hash);
         b"STORED\r\n"
     }
+}
+
+/// Fills the new item `id` with the old item's value and `data`, `data`
+/// after it (append) or before it (prepend).
+pub(super) fn concat_into(
+    shard: &mut crate::store::Shard,
+    id: u32,
+    old: u32,
+    data: &[u8],
+    append: bool,
+) {
+    let mut joined = Vec::with_capacity(shard.value(old).len() + data.len());
+    if append {
+        joined.extend_from_slice(shard.value(old));
+        joined.extend_from_slice(data);
+    } else {
+        joined.extend_from_slice(data);
+        joined.extend_from_slice(shard.value(old));
+    }
+    shard.value_mut(id).copy_from_slice(&joined);
 }
