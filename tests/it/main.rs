@@ -2,6 +2,7 @@
 //! started by testkit on ephemeral ports. Run `cargo build --workspace
 //! --bins` first (the README's test command does).
 
+mod gearman;
 mod launcher;
 mod limits;
 mod mariadb;

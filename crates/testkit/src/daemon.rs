@@ -229,6 +229,14 @@ impl Daemon {
         kill(pid, sig).expect("kill");
     }
 
+    /// The exit status if the process has ended by itself (it is reaped
+    /// then, and no longer killed on drop).
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        let status = self.exited()?;
+        self.child = None;
+        Some(status)
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the exit; returns the
     /// status and how long it took, or panics with stderr on a time-out.
     pub fn terminate(&mut self, timeout: Duration) -> (ExitStatus, Duration) {

@@ -1,0 +1,23 @@
+//! danga-gearman: a drop-in gearmand (1.1.20 semantics).
+//!
+//! * [`proto`]: the binary packets and the admin text protocol; pure;
+//! * [`queue`]: the job engine (functions, priorities, unique coalescing,
+//!   workers, sleeping and waking, retries, admin listings); pure and
+//!   synchronous, time passed in; it turns one request from one connection
+//!   into the packets to send to which connections;
+//! * `server` (feature `server`): the tokio glue on danga-common;
+//! * `persist` (feature `persist`): durable background jobs in SQLite or
+//!   MySQL/MariaDB (sqlx).
+//!
+//! `proto` and `queue` use neither tokio nor sockets, and nothing here
+//! depends on another system crate.
+
+#[cfg(feature = "persist")]
+pub mod persist;
+pub mod proto;
+pub mod queue;
+#[cfg(feature = "server")]
+pub mod server;
+
+/// The gearmand version this server answers `version` with.
+pub const VERSION: &str = "1.1.20";

@@ -1,0 +1,73 @@
+//! NUL-separated arguments inside one packet's data.
+
+use bytes::{Bytes, BytesMut};
+
+use super::frame::put_header;
+use super::Magic;
+
+/// Splits `data` into `n` arguments: the first `n - 1` end at a NUL, the
+/// last runs to the end of the data (and may contain NULs). `None` when
+/// there are fewer than `n - 1` NULs: never a read past the packet. With
+/// `n == 0` the data is ignored. The arguments share `data`'s memory.
+pub fn split_args(data: &Bytes, n: usize) -> Option<Vec<Bytes>> {
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return Some(out);
+    }
+    let mut start = 0;
+    for _ in 1..n {
+        let nul = data[start..].iter().position(|&b| b == 0)?;
+        out.push(data.slice(start..start + nul));
+        start += nul + 1;
+    }
+    out.push(data.slice(start..));
+    Some(out)
+}
+
+/// Appends a whole packet: header, then `args` joined by NULs.
+///
+/// # Panics
+/// When the data is over 4 GiB, which nothing this crate builds can reach
+/// (packets are limited far below that when they are read).
+pub fn put_packet(out: &mut BytesMut, magic: Magic, kind: u32, args: &[&[u8]]) {
+    let len = args.iter().map(|a| a.len()).sum::<usize>() + args.len().saturating_sub(1);
+    let len32 = u32::try_from(len).expect("invariant: packet data fits in u32");
+    out.reserve(super::HEADER_LEN + len);
+    put_header(out, magic, kind, len32);
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(&[0]);
+        }
+        out.extend_from_slice(a);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_at_the_first_nuls_only() {
+        let d = Bytes::from_static(b"a\0b\0c\0d");
+        let v = split_args(&d, 3).expect("three");
+        assert_eq!(v, [&b"a"[..], b"b", b"c\0d"]);
+        assert_eq!(split_args(&d, 1).expect("one"), [&b"a\0b\0c\0d"[..]]);
+        assert_eq!(split_args(&d, 5), None);
+        assert_eq!(split_args(&Bytes::new(), 1).expect("one"), [&b""[..]]);
+        assert_eq!(split_args(&Bytes::new(), 2), None);
+        assert!(split_args(&d, 0).expect("none").is_empty());
+    }
+
+    #[test]
+    fn packets_join_arguments_with_nuls() {
+        let mut out = BytesMut::new();
+        put_packet(&mut out, Magic::Res, 8, &[b"H:x:1"]);
+        assert_eq!(&out[..], b"\0RES\0\0\0\x08\0\0\0\x05H:x:1");
+        out.clear();
+        put_packet(&mut out, Magic::Res, 6, &[]);
+        assert_eq!(&out[..], b"\0RES\0\0\0\x06\0\0\0\0");
+        out.clear();
+        put_packet(&mut out, Magic::Req, 13, &[b"h", b""]);
+        assert_eq!(&out[..], b"\0REQ\0\0\0\x0d\0\0\0\x02h\0");
+    }
+}

@@ -1,0 +1,365 @@
+//! Responses: the packets the server sends (`\0RES`).
+
+use bytes::{Bytes, BytesMut};
+
+use super::args::{put_packet, split_args};
+use super::request::parse_i64_lenient;
+use super::{Command, Magic};
+
+/// A packet from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// `NOOP`: wake up, there is work.
+    Noop,
+    /// `JOB_CREATED handle`
+    JobCreated(Bytes),
+    /// `NO_JOB`
+    NoJob,
+    /// `JOB_ASSIGN handle func data`
+    JobAssign {
+        /// The job.
+        handle: Bytes,
+        /// Its function.
+        function: Bytes,
+        /// Its workload.
+        data: Bytes,
+    },
+    /// `JOB_ASSIGN_UNIQ handle func uniq data`
+    JobAssignUniq {
+        /// The job.
+        handle: Bytes,
+        /// Its function.
+        function: Bytes,
+        /// Its unique id.
+        unique: Bytes,
+        /// Its workload.
+        data: Bytes,
+    },
+    /// `JOB_ASSIGN_ALL handle func uniq reducer data`
+    JobAssignAll {
+        /// The job.
+        handle: Bytes,
+        /// Its function.
+        function: Bytes,
+        /// Its unique id.
+        unique: Bytes,
+        /// Its reducer.
+        reducer: Bytes,
+        /// Its workload.
+        data: Bytes,
+    },
+    /// `WORK_STATUS handle numerator denominator`, as the worker sent them.
+    WorkStatus {
+        /// The job.
+        handle: Bytes,
+        /// Verbatim.
+        numerator: Bytes,
+        /// Verbatim.
+        denominator: Bytes,
+    },
+    /// `WORK_COMPLETE handle data`
+    WorkComplete {
+        /// The job.
+        handle: Bytes,
+        /// The result.
+        data: Bytes,
+    },
+    /// `WORK_FAIL handle`. gearmand sends `handle\0` when it turns a
+    /// `WORK_EXCEPTION` into a fail for a client without the `exceptions`
+    /// option (`trailing_nul`); this keeps those bytes identical.
+    WorkFail {
+        /// The job.
+        handle: Bytes,
+        /// Whether a NUL follows the handle.
+        trailing_nul: bool,
+    },
+    /// `WORK_EXCEPTION handle data`
+    WorkException {
+        /// The job.
+        handle: Bytes,
+        /// The exception.
+        data: Bytes,
+    },
+    /// `WORK_DATA handle data`
+    WorkData {
+        /// The job.
+        handle: Bytes,
+        /// A piece of the result.
+        data: Bytes,
+    },
+    /// `WORK_WARNING handle data`
+    WorkWarning {
+        /// The job.
+        handle: Bytes,
+        /// The warning.
+        data: Bytes,
+    },
+    /// `ECHO_RES data`
+    EchoRes(Bytes),
+    /// `ERROR code text`
+    Error {
+        /// gearmand's code (`QUEUE_ERROR`, `JOB_NOT_FOUND`...).
+        code: Bytes,
+        /// Its text.
+        text: Bytes,
+    },
+    /// `STATUS_RES handle known running numerator denominator`
+    StatusRes {
+        /// The job asked about.
+        handle: Bytes,
+        /// Whether the server has it.
+        known: bool,
+        /// Whether a worker has it.
+        running: bool,
+        /// From the last `WORK_STATUS`.
+        numerator: u32,
+        /// From the last `WORK_STATUS`.
+        denominator: u32,
+    },
+    /// `STATUS_RES_UNIQUE uniq known running numerator denominator waiting`
+    StatusResUnique {
+        /// The unique id asked about.
+        unique: Bytes,
+        /// Whether the server has it.
+        known: bool,
+        /// Whether a worker has it.
+        running: bool,
+        /// From the last `WORK_STATUS`.
+        numerator: u32,
+        /// From the last `WORK_STATUS`.
+        denominator: u32,
+        /// Clients waiting for its result.
+        waiting: u32,
+    },
+    /// `OPTION_RES option`
+    OptionRes(Bytes),
+}
+
+impl Response {
+    /// An `ERROR` packet with static code and text.
+    pub fn error(code: &'static str, text: &'static str) -> Response {
+        Response::Error {
+            code: Bytes::from_static(code.as_bytes()),
+            text: Bytes::from_static(text.as_bytes()),
+        }
+    }
+
+    /// The packet type.
+    pub fn command(&self) -> Command {
+        match self {
+            Response::Noop => Command::Noop,
+            Response::JobCreated(_) => Command::JobCreated,
+            Response::NoJob => Command::NoJob,
+            Response::JobAssign { .. } => Command::JobAssign,
+            Response::JobAssignUniq { .. } => Command::JobAssignUniq,
+            Response::JobAssignAll { .. } => Command::JobAssignAll,
+            Response::WorkStatus { .. } => Command::WorkStatus,
+            Response::WorkComplete { .. } => Command::WorkComplete,
+            Response::WorkFail { .. } => Command::WorkFail,
+            Response::WorkException { .. } => Command::WorkException,
+            Response::WorkData { .. } => Command::WorkData,
+            Response::WorkWarning { .. } => Command::WorkWarning,
+            Response::EchoRes(_) => Command::EchoRes,
+            Response::Error { .. } => Command::Error,
+            Response::StatusRes { .. } => Command::StatusRes,
+            Response::StatusResUnique { .. } => Command::StatusResUnique,
+            Response::OptionRes(_) => Command::OptionRes,
+        }
+    }
+
+    /// Appends the packet to `out`.
+    pub fn encode(&self, out: &mut BytesMut) {
+        let kind = self.command().code();
+        let flag = |b: bool| -> &'static [u8] {
+            if b {
+                b"1"
+            } else {
+                b"0"
+            }
+        };
+        let (n1, n2, n3);
+        let args: Vec<&[u8]> = match self {
+            Response::Noop | Response::NoJob => vec![],
+            Response::JobCreated(a) | Response::EchoRes(a) | Response::OptionRes(a) => vec![a],
+            Response::WorkFail {
+                handle,
+                trailing_nul,
+            } => {
+                if *trailing_nul {
+                    vec![handle, b""]
+                } else {
+                    vec![handle]
+                }
+            }
+            Response::JobAssign {
+                handle,
+                function,
+                data,
+            } => vec![handle, function, data],
+            Response::JobAssignUniq {
+                handle,
+                function,
+                unique,
+                data,
+            } => vec![handle, function, unique, data],
+            Response::JobAssignAll {
+                handle,
+                function,
+                unique,
+                reducer,
+                data,
+            } => vec![handle, function, unique, reducer, data],
+            Response::WorkStatus {
+                handle,
+                numerator,
+                denominator,
+            } => vec![handle, numerator, denominator],
+            Response::WorkComplete { handle, data }
+            | Response::WorkException { handle, data }
+            | Response::WorkData { handle, data }
+            | Response::WorkWarning { handle, data } => vec![handle, data],
+            Response::Error { code, text } => vec![code, text],
+            Response::StatusRes {
+                handle,
+                known,
+                running,
+                numerator,
+                denominator,
+            } => {
+                n1 = itoa(*numerator);
+                n2 = itoa(*denominator);
+                vec![handle, flag(*known), flag(*running), &n1, &n2]
+            }
+            Response::StatusResUnique {
+                unique,
+                known,
+                running,
+                numerator,
+                denominator,
+                waiting,
+            } => {
+                n1 = itoa(*numerator);
+                n2 = itoa(*denominator);
+                n3 = itoa(*waiting);
+                vec![unique, flag(*known), flag(*running), &n1, &n2, &n3]
+            }
+        };
+        put_packet(out, Magic::Res, kind, &args);
+    }
+
+    /// Decodes a server packet (what a client or worker library does).
+    /// `None` for a type the server never sends or missing arguments.
+    pub fn decode(kind: u32, data: Bytes) -> Option<Response> {
+        let cmd = Command::from_u32(kind)?;
+        let mut args = split_args(&data, cmd.arg_count())?.into_iter();
+        let mut next = || args.next().unwrap_or_default();
+        let num = |b: Bytes| u32::try_from(parse_i64_lenient(&b).max(0)).unwrap_or(u32::MAX);
+        Some(match cmd {
+            Command::Noop => Response::Noop,
+            Command::NoJob => Response::NoJob,
+            Command::JobCreated => Response::JobCreated(next()),
+            Command::EchoRes => Response::EchoRes(next()),
+            Command::OptionRes => Response::OptionRes(next()),
+            Command::WorkFail => {
+                let all = next();
+                match all.last() {
+                    Some(0) => Response::WorkFail {
+                        handle: all.slice(..all.len() - 1),
+                        trailing_nul: true,
+                    },
+                    _ => Response::WorkFail {
+                        handle: all,
+                        trailing_nul: false,
+                    },
+                }
+            }
+            Command::JobAssign => Response::JobAssign {
+                handle: next(),
+                function: next(),
+                data: next(),
+            },
+            Command::JobAssignUniq => Response::JobAssignUniq {
+                handle: next(),
+                function: next(),
+                unique: next(),
+                data: next(),
+            },
+            Command::JobAssignAll => Response::JobAssignAll {
+                handle: next(),
+                function: next(),
+                unique: next(),
+                reducer: next(),
+                data: next(),
+            },
+            Command::WorkStatus => Response::WorkStatus {
+                handle: next(),
+                numerator: next(),
+                denominator: next(),
+            },
+            Command::WorkComplete => Response::WorkComplete {
+                handle: next(),
+                data: next(),
+            },
+            Command::WorkException => Response::WorkException {
+                handle: next(),
+                data: next(),
+            },
+            Command::WorkData => Response::WorkData {
+                handle: next(),
+                data: next(),
+            },
+            Command::WorkWarning => Response::WorkWarning {
+                handle: next(),
+                data: next(),
+            },
+            Command::Error => Response::Error {
+                code: next(),
+                text: next(),
+            },
+            Command::StatusRes => Response::StatusRes {
+                handle: next(),
+                known: &next()[..] == b"1",
+                running: &next()[..] == b"1",
+                numerator: num(next()),
+                denominator: num(next()),
+            },
+            Command::StatusResUnique => Response::StatusResUnique {
+                unique: next(),
+                known: &next()[..] == b"1",
+                running: &next()[..] == b"1",
+                numerator: num(next()),
+                denominator: num(next()),
+                waiting: num(next()),
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// A number as decimal text, without allocating.
+fn itoa(n: u32) -> ItoaBuf {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    ItoaBuf { buf, start: i }
+}
+
+struct ItoaBuf {
+    buf: [u8; 10],
+    start: usize,
+}
+
+impl std::ops::Deref for ItoaBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}

@@ -1,0 +1,356 @@
+//! The job engine: functions, jobs, workers and clients, as gearmand 1.1
+//! defines them; pure and synchronous.
+//!
+//! [`Queue::handle`] takes one request from one connection (and the time)
+//! and appends to an [`Outbox`] every packet it causes, addressed to the
+//! connections that must receive it (the sender, the clients waiting on a
+//! job, a sleeping worker to wake). The server delivers the outbox; tests
+//! read it. Nothing here blocks, sleeps or does I/O.
+//!
+//! Semantics (gearmand 1.1.20 unless noted):
+//!
+//! * a function's jobs wait in three FIFO queues, high, normal and low.
+//!   A worker gets the oldest job of the highest priority among **all** its
+//!   functions (gearmand 2.0's global priority, gearmand#173; 1.1 tries the
+//!   functions one after the other);
+//! * unique coalescing is keyed by (function, unique); `-` makes the data
+//!   the key. A second submit gets the same handle; every foreground
+//!   submitter becomes a listener and gets the job's packets;
+//! * a worker that disconnects or overruns its `CAN_DO_TIMEOUT` puts its
+//!   jobs back at the tail of their queue; after `-j` attempts (0 =
+//!   unlimited) the job is dropped and its clients get `WORK_FAIL`;
+//! * a foreground client that disconnects drops its queued jobs that nobody
+//!   else waits for, at once (gearmand marks them and drops them when a
+//!   worker would get them); background jobs stay;
+//! * a sleeping worker (`PRE_SLEEP`) gets one `NOOP` when a job it can do
+//!   becomes runnable, and each new job wakes at most `wakeup` sleepers
+//!   (gearmand wakes every sleeper of the function for every job);
+//! * `SUBMIT_JOB_EPOCH` jobs are invisible until due, and sleepers are woken
+//!   when they come due ([`Queue::tick`]; gearmand 1.1 never wakes them,
+//!   gearmand#101).
+
+mod admin;
+mod conn;
+mod function;
+mod grab;
+mod idhash;
+mod job;
+mod submit;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_admin;
+#[cfg(test)]
+mod tests_model;
+#[cfg(test)]
+mod tests_workers;
+mod work;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use bytes::Bytes;
+
+use crate::proto::{Request, Response};
+use conn::Conn;
+use function::{FuncId, Function};
+pub(crate) use idhash::IdMap;
+use job::{Job, JobState};
+
+/// A connection, as the server numbers them.
+pub type ConnId = u64;
+
+/// The time, passed in by the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Now {
+    /// Wall-clock seconds since the epoch (for `SUBMIT_JOB_EPOCH`).
+    pub unix: i64,
+    /// A monotonic clock in milliseconds (for `CAN_DO_TIMEOUT`).
+    pub millis: u64,
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Job handles are `<prefix>:<n>`; gearmand's is `H:<hostname>`.
+    pub handle_prefix: String,
+    /// `-j`: attempts before a job is dropped (0 = unlimited).
+    pub job_retries: u32,
+    /// Sleeping workers woken per runnable job (at least 1).
+    pub wakeup: u32,
+    /// `--exceptions`: connections start with the `exceptions` option on.
+    pub exceptions: bool,
+    /// What `version` answers (`OK <version>`).
+    pub version: String,
+    /// What `getpid` answers.
+    pub pid: u32,
+    /// What `verbose` answers (gearmand's level name).
+    pub verbose: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            handle_prefix: "H:localhost".into(),
+            job_retries: 0,
+            wakeup: 1,
+            exceptions: false,
+            version: crate::VERSION.into(),
+            pid: 0,
+            verbose: "ERROR".into(),
+        }
+    }
+}
+
+/// Something to send to one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// A binary packet.
+    Packet(Response),
+    /// Admin protocol text.
+    Text(Bytes),
+}
+
+/// What handling requests produced, in order.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Messages and their destination, in the order they must be sent.
+    pub msgs: Vec<(ConnId, Msg)>,
+    /// Persistent-queue rows of jobs that ended: delete them.
+    pub done_rows: Vec<u64>,
+    /// A timer ([`Queue::next_wakeup`]) moved earlier.
+    pub timers_changed: bool,
+    /// `shutdown` (`Some(true)` for `shutdown graceful`).
+    pub shutdown: Option<bool>,
+}
+
+impl Outbox {
+    fn send(&mut self, to: ConnId, r: Response) {
+        self.msgs.push((to, Msg::Packet(r)));
+    }
+
+    /// Empties it, keeping its memory.
+    pub fn clear(&mut self) {
+        self.msgs.clear();
+        self.done_rows.clear();
+        self.timers_changed = false;
+        self.shutdown = None;
+    }
+}
+
+/// The engine. See the module docs.
+#[derive(Debug)]
+pub struct Queue {
+    cfg: Config,
+    /// Jobs by their number (the `n` of `H:host:n`).
+    jobs: IdMap<Job>,
+    next_job: u64,
+    /// Counts pushes onto any queue (FIFO order across functions).
+    enqueued: u64,
+    /// Slots of dropped functions are `None`; ids are never reused.
+    functions: Vec<Option<Function>>,
+    by_name: HashMap<Bytes, FuncId>,
+    /// (function, `-`, key) → job.
+    uniques: HashMap<(FuncId, bool, Bytes), u64>,
+    conns: IdMap<Conn>,
+    /// Epoch jobs not yet due: (when, job).
+    epochs: BinaryHeap<Reverse<(i64, u64)>>,
+    /// Running jobs with a timeout: (deadline, job, assignment).
+    timeouts: BinaryHeap<Reverse<(u64, u64, u32)>>,
+}
+
+impl Queue {
+    /// An empty queue.
+    pub fn new(cfg: Config) -> Self {
+        Queue {
+            cfg,
+            jobs: IdMap::default(),
+            next_job: 1,
+            enqueued: 0,
+            functions: Vec::new(),
+            by_name: HashMap::new(),
+            uniques: HashMap::new(),
+            conns: IdMap::default(),
+            epochs: BinaryHeap::new(),
+            timeouts: BinaryHeap::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// A new connection; `label` is what `workers` shows before the client
+    /// id (gearmand: `FD IP`).
+    pub fn connect(&mut self, id: ConnId, label: String) {
+        self.conns.insert(id, Conn::new(label, self.cfg.exceptions));
+    }
+
+    /// Handles one request from `from`.
+    pub fn handle(&mut self, from: ConnId, req: Request, now: Now, out: &mut Outbox) {
+        match req {
+            Request::Submit(job) => self.submit(Some(from), job, Vec::new(), now, out),
+            Request::CanDo(f) => self.can_do(from, f, 0),
+            Request::CanDoTimeout { function, timeout } => {
+                let ms = crate::proto::parse_i64_lenient(&timeout);
+                let ms = if ms <= 0 {
+                    0
+                } else {
+                    u32::try_from(ms.max(1000)).unwrap_or(u32::MAX)
+                };
+                self.can_do(from, function, ms)
+            }
+            Request::CantDo(f) => self.cant_do(from, &f, out),
+            Request::ResetAbilities => self.reset_abilities(from, out),
+            Request::PreSleep => self.pre_sleep(from, out),
+            Request::Grab(kind) => self.grab(from, kind, now, out),
+            Request::WorkStatus {
+                handle,
+                numerator,
+                denominator,
+            } => self.work_status(from, handle, numerator, denominator, out),
+            Request::WorkComplete { handle, data } => self.work_complete(from, handle, data, out),
+            Request::WorkFail { handle } => self.work_fail(from, handle, out),
+            Request::WorkException { handle, data } => self.work_exception(from, handle, data, out),
+            Request::WorkData { handle, data } => self.work_data(from, handle, data, false, out),
+            Request::WorkWarning { handle, data } => self.work_data(from, handle, data, true, out),
+            Request::GetStatus(handle) => self.get_status(from, handle, out),
+            Request::GetStatusUnique(unique) => self.get_status_unique(from, unique, out),
+            Request::EchoReq(data) => out.send(from, Response::EchoRes(data)),
+            Request::SetClientId(id) => {
+                if let Some(c) = self.conns.get_mut(&from) {
+                    c.client_id = Some(id);
+                }
+            }
+            Request::OptionReq(opt) => {
+                if opt.eq_ignore_ascii_case(b"exceptions") {
+                    if let Some(c) = self.conns.get_mut(&from) {
+                        c.exceptions = true;
+                    }
+                    out.send(from, Response::OptionRes(opt));
+                } else {
+                    out.send(
+                        from,
+                        Response::error("UNKNOWN_OPTION", "Server does not recognize given option"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A connection closed: its running jobs go back to their queues, its
+    /// abilities go, and its foreground jobs nobody else waits for are
+    /// dropped unless a worker already runs them.
+    pub fn disconnect(&mut self, id: ConnId, out: &mut Outbox) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        for a in &conn.abilities {
+            if let Some(f) = self.func_mut(a.func) {
+                f.workers = f.workers.saturating_sub(1);
+            }
+        }
+        self.hand_over(&conn.abilities, out);
+        for seq in conn.running {
+            self.requeue(seq, out);
+        }
+        for (seq, _) in conn.listening {
+            let Some(job) = self.jobs.get_mut(&seq) else {
+                continue;
+            };
+            job.listeners.retain(|&l| l != id);
+            if job.listeners.is_empty()
+                && !job.background
+                && !matches!(job.state, JobState::Running { .. })
+            {
+                self.remove_job(seq, out);
+            }
+        }
+    }
+
+    /// Makes due epoch jobs runnable (waking sleepers) and requeues jobs
+    /// whose worker overran its `CAN_DO_TIMEOUT`. Cheap when nothing is due.
+    pub fn tick(&mut self, now: Now, out: &mut Outbox) {
+        while let Some(&Reverse((when, seq))) = self.epochs.peek() {
+            if when > now.unix {
+                break;
+            }
+            self.epochs.pop();
+            self.promote(seq, out);
+        }
+        while let Some(&Reverse((deadline, seq, attempt))) = self.timeouts.peek() {
+            if deadline > now.millis {
+                break;
+            }
+            self.timeouts.pop();
+            let expired = self.jobs.get(&seq).is_some_and(
+                |j| matches!(j.state, JobState::Running { attempt: a, .. } if a == attempt),
+            );
+            if expired {
+                self.requeue(seq, out);
+            }
+        }
+    }
+
+    /// Milliseconds until [`Queue::tick`] has something to do, if ever.
+    pub fn next_wakeup(&self, now: Now) -> Option<u64> {
+        let epoch = self.epochs.peek().map(|Reverse((when, _))| {
+            u64::try_from(when.saturating_sub(now.unix))
+                .unwrap_or(0)
+                .saturating_mul(1000)
+        });
+        let timeout = self
+            .timeouts
+            .peek()
+            .map(|Reverse((deadline, _, _))| deadline.saturating_sub(now.millis));
+        match (epoch, timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Jobs in memory (queued, scheduled or running).
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn func(&self, id: FuncId) -> Option<&Function> {
+        self.functions.get(id).and_then(Option::as_ref)
+    }
+
+    fn func_mut(&mut self, id: FuncId) -> Option<&mut Function> {
+        self.functions.get_mut(id).and_then(Option::as_mut)
+    }
+
+    /// The function called `name`, created if new.
+    fn func_id(&mut self, name: &Bytes) -> FuncId {
+        if let Some(&id) = self.by_name.get(name) {
+            return id;
+        }
+        let id = self.functions.len();
+        self.functions.push(Some(Function::new(name.clone())));
+        self.by_name.insert(name.clone(), id);
+        id
+    }
+
+    /// Puts a job at the tail of its queue and wakes a sleeper.
+    fn enqueue(&mut self, fid: FuncId, p: crate::proto::Priority, seq: u64, out: &mut Outbox) {
+        self.enqueued += 1;
+        let order = self.enqueued;
+        if let Some(f) = self.func_mut(fid) {
+            f.push(p, order, seq);
+        }
+        self.wake(fid, out);
+    }
+
+    /// The job number in one of our handles.
+    fn job_seq(&self, handle: &[u8]) -> Option<u64> {
+        let rest = handle.strip_prefix(self.cfg.handle_prefix.as_bytes())?;
+        let digits = rest.strip_prefix(b":")?;
+        if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    }
+}

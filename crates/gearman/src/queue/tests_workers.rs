@@ -1,0 +1,263 @@
+//! Engine tests: sleeping and waking, epoch jobs, timeouts, retries,
+//! leaving connections.
+
+use super::tests::*;
+use super::*;
+use crate::proto::{Grab, Priority, Request, Response, SubmitJob};
+
+#[test]
+fn one_noop_per_new_job_not_one_per_sleeper() {
+    let mut h = H::new(Config::default());
+    for w in [W, W2, 3] {
+        h.req(w, Request::CanDo(b("f")));
+        assert_eq!(h.req(w, Request::PreSleep), []);
+    }
+    let got = h.req(C, submit("f", "", "", Priority::Normal, true));
+    assert_eq!(got, [(W, Response::Noop), (C, created(1))]);
+    let got = h.req(C, submit("f", "", "", Priority::Normal, true));
+    assert_eq!(got, [(W2, Response::Noop), (C, created(2))]);
+    // A woken worker is not woken again before it grabs.
+    h.req(W, Request::Grab(Grab::Uniq));
+    h.req(W2, Request::Grab(Grab::Uniq));
+    let got = h.req(C, submit("f", "", "", Priority::Normal, true));
+    assert_eq!(got, [(3, Response::Noop), (C, created(3))]);
+    // Nobody left asleep: no NOOP; PRE_SLEEP with a job waiting: NOOP at once.
+    assert_eq!(
+        h.req(C, submit("f", "", "", Priority::Normal, true)),
+        [(C, created(4))]
+    );
+    assert_eq!(h.req(W, Request::PreSleep), [(W, Response::Noop)]);
+}
+
+#[test]
+fn wakeup_setting_wakes_more_sleepers_per_job() {
+    let mut h = H::new(Config {
+        wakeup: 2,
+        ..Config::default()
+    });
+    for w in [W, W2, 3] {
+        h.req(w, Request::CanDo(b("f")));
+        h.req(w, Request::PreSleep);
+    }
+    let got = h.req(C, submit("f", "", "", Priority::Normal, true));
+    assert_eq!(
+        got,
+        [(W, Response::Noop), (W2, Response::Noop), (C, created(1))]
+    );
+}
+
+#[test]
+fn epoch_jobs_are_invisible_until_due_then_wake_a_sleeper() {
+    let mut h = H::new(Config::default());
+    h.req(W, Request::CanDo(b("f")));
+    h.req(W, Request::PreSleep);
+    let mut job = SubmitJob {
+        function: b("f"),
+        unique: b("e"),
+        data: b("later"),
+        priority: Priority::Normal,
+        background: true,
+        when: Some(h.now.unix + 10),
+        reducer: None,
+    };
+    let mut out = Outbox::default();
+    h.q.handle(C, Request::Submit(job.clone()), h.now, &mut out);
+    assert!(out.timers_changed);
+    assert_eq!(packets(out), [(C, created(1))]);
+    assert_eq!(h.q.next_wakeup(h.now), Some(10_000));
+    assert_eq!(h.admin(A, "prioritystatus"), "f\t0\t1\t0\t1\n.\n");
+    assert_eq!(h.req(W2, Request::CanDo(b("f"))), []);
+    assert_eq!(
+        h.req(W2, Request::Grab(Grab::Plain)),
+        [(W2, Response::NoJob)]
+    );
+    h.now.unix += 9;
+    assert_eq!(h.tick(), []);
+    h.now.unix += 1;
+    assert_eq!(h.tick(), [(W, Response::Noop)]);
+    assert_eq!(h.q.next_wakeup(h.now), None);
+    assert_eq!(
+        h.req(W, Request::Grab(Grab::Uniq)),
+        [(W, assign_uniq(1, "f", "e", "later"))]
+    );
+    // An epoch in the past runs at once.
+    job.unique = b("past");
+    job.when = Some(5);
+    assert_eq!(h.req(C, Request::Submit(job)), [(C, created(2))]);
+    assert_eq!(
+        h.req(W2, Request::Grab(Grab::Uniq)),
+        [(W2, assign_uniq(2, "f", "past", "later"))]
+    );
+}
+
+#[test]
+fn can_do_timeout_requeues_the_job_and_the_late_result_is_refused() {
+    let mut h = H::new(Config::default());
+    h.req(C, submit("f", "", "x", Priority::Normal, false));
+    h.req(
+        W,
+        Request::CanDoTimeout {
+            function: b("f"),
+            timeout: b("500"),
+        },
+    );
+    let mut out = Outbox::default();
+    h.q.handle(W, Request::Grab(Grab::Plain), h.now, &mut out);
+    assert!(out.timers_changed);
+    assert_eq!(h.q.next_wakeup(h.now), Some(1000), "at least one second");
+    h.req(W2, Request::CanDo(b("f")));
+    h.req(W2, Request::PreSleep);
+    h.now.millis = 999;
+    assert_eq!(h.tick(), []);
+    h.now.millis = 1000;
+    assert_eq!(h.tick(), [(W2, Response::Noop)]);
+    assert_eq!(h.admin(A, "show jobs"), "H:test:1\t1\t0\t0\n.\n");
+    assert_eq!(
+        h.req(W, complete(1, "late")),
+        [(
+            W,
+            Response::error("JOB_NOT_FOUND", "Job given in work result not found")
+        )]
+    );
+    h.req(W2, Request::Grab(Grab::Plain));
+    assert_eq!(
+        h.req(W2, complete(1, "ok")),
+        [(
+            C,
+            Response::WorkComplete {
+                handle: handle(1),
+                data: b("ok")
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_dead_worker_requeues_until_the_retry_limit_then_clients_get_work_fail() {
+    let mut h = H::new(Config {
+        job_retries: 2,
+        ..Config::default()
+    });
+    h.req(C, submit("f", "", "x", Priority::Normal, false));
+    for w in [W, W2] {
+        h.req(w, Request::CanDo(b("f")));
+    }
+    h.req(W, Request::Grab(Grab::Plain));
+    assert_eq!(h.admin(A, "status"), "f\t1\t1\t2\n.\n");
+    assert_eq!(h.drop_conn(W), []);
+    assert_eq!(h.admin(A, "status"), "f\t1\t0\t1\n.\n");
+    assert_eq!(h.req(W2, Request::Grab(Grab::Plain)).len(), 1);
+    assert_eq!(
+        h.drop_conn(W2),
+        [(
+            C,
+            Response::WorkFail {
+                handle: handle(1),
+                trailing_nul: false
+            }
+        )]
+    );
+    assert_eq!(h.admin(A, "status"), "f\t0\t0\t0\n.\n");
+}
+
+#[test]
+fn unlimited_retries_by_default() {
+    let mut h = H::new(Config::default());
+    h.req(C, submit("f", "", "x", Priority::Normal, true));
+    for w in 1..=4 {
+        h.req(w, Request::CanDo(b("f")));
+        assert_eq!(h.req(w, Request::Grab(Grab::Plain)).len(), 1);
+        h.drop_conn(w);
+    }
+    assert_eq!(h.admin(A, "show jobs"), "H:test:1\t4\t0\t1\n.\n");
+}
+
+#[test]
+fn a_leaving_client_drops_its_queued_foreground_jobs_only() {
+    let mut h = H::new(Config::default());
+    h.req(C, submit("f", "", "fg", Priority::Normal, false));
+    h.req(C, submit("f", "", "bg", Priority::Normal, true));
+    h.req(C, submit("f", "shared", "fg2", Priority::Normal, false));
+    h.req(C2, submit("f", "shared", "fg2", Priority::Normal, false));
+    h.req(C, submit("f", "", "running", Priority::High, false));
+    h.req(W, Request::CanDo(b("f")));
+    assert_eq!(h.req(W, Request::Grab(Grab::Plain)).len(), 1);
+    assert_eq!(h.drop_conn(C), []);
+    assert_eq!(
+        h.admin(A, "show jobs"),
+        "H:test:2\t0\t0\t1\nH:test:3\t0\t0\t0\nH:test:4\t0\t0\t0\n.\n"
+    );
+    assert_eq!(h.admin(A, "status"), "f\t3\t1\t1\n.\n");
+    // The worker's result for the abandoned running job is accepted quietly.
+    assert_eq!(h.req(W, complete(4, "")), []);
+    let next = h.req(W, Request::Grab(Grab::Uniq));
+    assert_eq!(next, [(W, assign_uniq(2, "f", "", "bg"))]);
+}
+
+#[test]
+fn work_results_for_jobs_the_worker_does_not_hold_are_job_not_found() {
+    let mut h = H::new(Config::default());
+    h.req(C, submit("f", "", "", Priority::Normal, false));
+    h.req(W, Request::CanDo(b("f")));
+    h.req(W2, Request::CanDo(b("f")));
+    h.req(W, Request::Grab(Grab::Plain));
+    let nf = |t| vec![(W2, Response::error("JOB_NOT_FOUND", t))];
+    assert_eq!(
+        h.req(W2, complete(1, "")),
+        nf("Job given in work result not found")
+    );
+    assert_eq!(
+        h.req(W2, Request::WorkFail { handle: handle(1) }),
+        nf("Job given in work result not found")
+    );
+    let st = Request::WorkStatus {
+        handle: handle(1),
+        numerator: b("1"),
+        denominator: b("2"),
+    };
+    assert_eq!(h.req(W2, st), nf("Job given in work result not found"));
+    assert_eq!(
+        h.req(
+            W2,
+            Request::WorkData {
+                handle: handle(1),
+                data: b("")
+            }
+        ),
+        nf("Job does not exist on server")
+    );
+    assert_eq!(
+        h.req(
+            W2,
+            Request::WorkException {
+                handle: handle(1),
+                data: b("")
+            }
+        ),
+        nf("An exception was received for a job that does not exist")
+    );
+    assert_eq!(
+        h.req(W2, complete(99, "")),
+        nf("Job given in work result not found")
+    );
+    assert_eq!(
+        h.req(C, Request::EchoReq(b("e\0cho"))),
+        [(C, Response::EchoRes(b("e\0cho")))]
+    );
+}
+
+#[test]
+fn a_woken_worker_that_leaves_or_drops_the_function_hands_the_wakeup_on() {
+    let mut h = H::new(Config::default());
+    for w in [W, W2, 3] {
+        h.req(w, Request::CanDo(b("f")));
+        h.req(w, Request::PreSleep);
+    }
+    let got = h.req(C, submit("f", "", "", Priority::Normal, true));
+    assert_eq!(got, [(W, Response::Noop), (C, created(1))]);
+    // Woken, it leaves without grabbing: the next sleeper is woken.
+    assert_eq!(h.drop_conn(W), [(W2, Response::Noop)]);
+    // Woken, it stops doing the function: the next one.
+    assert_eq!(h.req(W2, Request::CantDo(b("f"))), [(3, Response::Noop)]);
+    assert_eq!(h.req(3, Request::ResetAbilities), []);
+}

@@ -1,0 +1,303 @@
+//! One connection: a reader that frames and runs batches of requests, and a
+//! writer that drains the connection's [`Peer`] buffer, in one task.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use danga_common::{Conn, PeerAddr, Shutdown, Stream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::peer::Peer;
+use super::Server;
+use crate::proto::{
+    parse_frame, Admin, Frame, FrameError, Request, RequestError, Response, SubmitJob,
+};
+use crate::queue::{ConnId, Msg};
+
+/// Read at least this much at a time.
+const READ_CHUNK: usize = 64 * 1024;
+/// Stop reading a connection while this much of its output is pending.
+const PAUSE_READING: usize = 1 << 20;
+/// How long a closing connection may take to flush its last replies.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One framed input.
+enum Item {
+    Req(Request),
+    Bad(RequestError),
+    Admin(Admin),
+    /// A background job whose persistent row is written.
+    #[cfg_attr(not(feature = "persist"), allow(dead_code))]
+    Stored(SubmitJob, u64),
+    /// A background job the persistent queue could not store.
+    #[cfg_attr(not(feature = "persist"), allow(dead_code))]
+    Unstored,
+}
+
+/// Why a connection ends.
+#[derive(Debug)]
+enum End {
+    /// The peer closed or reset.
+    Closed,
+    /// Shutdown while it was idle.
+    Stopped,
+    /// Framing lost (bad magic, oversized packet or line).
+    Framing(FrameError),
+    /// It did not read what it was sent.
+    Overflow,
+    /// A read or write failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Closed => f.write_str("closed by the peer"),
+            End::Stopped => f.write_str("server stopping"),
+            End::Framing(e) => write!(f, "framing lost: {e}"),
+            End::Overflow => f.write_str("output over the limit: the peer does not read"),
+            End::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+pub(super) async fn serve(server: Arc<Server>, mut conn: Conn) {
+    let id = conn.id();
+    let label = label(&mut conn);
+    if let (Some(k), Stream::Tcp(s)) = (server.cfg.keepalive, conn.stream()) {
+        if let Err(e) = keepalive(s, k) {
+            tracing::debug!(error = %e, "setting keepalive");
+        }
+    }
+    let peer = Arc::new(Peer::new(server.cfg.max_pending));
+    server.register(id, label, Arc::clone(&peer));
+    let shutdown = conn.shutdown().clone();
+    let (rd, mut wr) = tokio::io::split(conn.stream());
+    let mut cur = Chunk::default();
+    let end = tokio::select! {
+        end = read_loop(&server, id, &peer, rd, &shutdown) => end,
+        end = write_loop(&peer, &mut wr, &mut cur) => end,
+    };
+    if matches!(end, End::Closed | End::Stopped | End::Framing(_)) {
+        // Send what is left (the reply to `shutdown`, an error), briefly.
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, flush(&peer, &mut wr, &mut cur)).await;
+    }
+    let _ = tokio::time::timeout(FLUSH_TIMEOUT, wr.shutdown()).await;
+    tracing::debug!(reason = %end, "connection closed");
+    server.unregister(id);
+}
+
+fn keepalive(s: &tokio::net::TcpStream, k: super::Keepalive) -> io::Result<()> {
+    let mut ka = socket2::TcpKeepalive::new();
+    if let Some(t) = k.idle {
+        ka = ka.with_time(t);
+    }
+    if let Some(t) = k.interval {
+        ka = ka.with_interval(t);
+    }
+    if let Some(n) = k.count {
+        ka = ka.with_retries(n);
+    }
+    socket2::SockRef::from(s).set_tcp_keepalive(&ka)
+}
+
+/// `FD IP`, as gearmand's `workers` shows a connection.
+fn label(conn: &mut Conn) -> String {
+    let fd = match conn.stream() {
+        Stream::Tcp(s) => s.as_raw_fd(),
+        Stream::Unix(s) => s.as_raw_fd(),
+    };
+    let host = match conn.peer() {
+        PeerAddr::Tcp(a) => a.ip().to_string(),
+        PeerAddr::Unix => "unix".to_owned(),
+    };
+    format!("{fd} {host}")
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    server: &Server,
+    id: ConnId,
+    peer: &Peer,
+    mut rd: R,
+    shutdown: &Shutdown,
+) -> End {
+    let mut input = BytesMut::with_capacity(8 * 1024);
+    let mut items = Vec::new();
+    loop {
+        // Our own replies pile up: let the writer catch up first.
+        while peer.pending() >= PAUSE_READING {
+            if shutdown.until_stopped(peer.drained()).await.is_none() {
+                return End::Stopped;
+            }
+        }
+        if input.capacity() - input.len() < 1024 {
+            input.reserve(READ_CHUNK);
+        }
+        let idle = input.is_empty();
+        let read = rd.read_buf(&mut input);
+        let n = if idle {
+            match shutdown.until_stopped(read).await {
+                Some(r) => r,
+                None => return End::Stopped,
+            }
+        } else {
+            read.await
+        };
+        match n {
+            Ok(0) => return End::Closed,
+            Ok(_) => {}
+            Err(e) => return End::Io(e),
+        }
+        let fatal = frame_all(&mut input, server, &mut items);
+        if input.is_empty() && input.capacity() > 4 * READ_CHUNK {
+            // Give back what one big packet made the buffer grow to.
+            input = BytesMut::with_capacity(8 * 1024);
+        }
+        #[cfg(feature = "persist")]
+        store_background_jobs(server, &mut items).await;
+        if !items.is_empty() {
+            server.run(|q, now, out| {
+                for item in items.drain(..) {
+                    match item {
+                        Item::Req(r) => q.handle(id, r, now, out),
+                        Item::Admin(a) => q.admin(id, &a, out),
+                        Item::Stored(job, row) => q.submit(Some(id), job, vec![row], now, out),
+                        Item::Unstored => out.msgs.push((
+                            id,
+                            Msg::Packet(Response::error(
+                                "QUEUE_ERROR",
+                                "Failed to store the job in the persistent queue",
+                            )),
+                        )),
+                        Item::Bad(e) => {
+                            tracing::debug!(error = %e, "bad packet");
+                            let (code, text) = e.code_and_text();
+                            out.msgs
+                                .push((id, Msg::Packet(Response::error(code, text))));
+                        }
+                    }
+                }
+            });
+        }
+        if let Some(e) = fatal {
+            if let FrameError::TooLarge { .. } = e {
+                peer.push(&Msg::Packet(Response::error(
+                    "ARGUMENT_TOO_LARGE",
+                    "Packet larger than the server accepts",
+                )));
+            }
+            return End::Framing(e);
+        }
+    }
+}
+
+/// Writes the background jobs of a batch to the persistent queue (one
+/// commit) before the engine sees them, so `JOB_CREATED` means stored.
+#[cfg(feature = "persist")]
+async fn store_background_jobs(server: &Server, items: &mut [Item]) {
+    let Some(p) = &server.persist else {
+        return;
+    };
+    let bg = |it: &Item| matches!(it, Item::Req(Request::Submit(j)) if j.background);
+    let jobs: Vec<SubmitJob> = items
+        .iter()
+        .filter_map(|it| match it {
+            Item::Req(Request::Submit(j)) if j.background => Some(j.clone()),
+            _ => None,
+        })
+        .collect();
+    if jobs.is_empty() {
+        return;
+    }
+    let mut rows = match p.insert(jobs).await {
+        Ok(ids) => ids.into_iter(),
+        Err(e) => {
+            tracing::debug!(error = %e, "background jobs refused");
+            Vec::new().into_iter()
+        }
+    };
+    for it in items.iter_mut().filter(|it| bg(it)) {
+        let stored = match (std::mem::replace(it, Item::Unstored), rows.next()) {
+            (Item::Req(Request::Submit(job)), Some(row)) => Item::Stored(job, row),
+            _ => Item::Unstored,
+        };
+        *it = stored;
+    }
+}
+
+/// Frames every complete packet and line in `input` into `items`; returns
+/// the framing error that ends the connection, if any.
+fn frame_all(input: &mut BytesMut, server: &Server, items: &mut Vec<Item>) -> Option<FrameError> {
+    loop {
+        match parse_frame(input, &server.cfg.limits) {
+            Ok(None) => return None,
+            Ok(Some((Frame::Packet { magic, kind, .. }, n))) => {
+                // A copy per packet: job data must not pin the read buffer.
+                let data = Bytes::copy_from_slice(&input[crate::proto::HEADER_LEN..n]);
+                input.advance(n);
+                items.push(match Request::decode(magic, kind, data) {
+                    Ok(r) => Item::Req(r),
+                    Err(e) => Item::Bad(e),
+                });
+            }
+            Ok(Some((Frame::Text { len }, n))) => {
+                items.push(Item::Admin(Admin::parse(&input[..len])));
+                input.advance(n);
+            }
+            Err(e) => return Some(e),
+        }
+    }
+}
+
+/// The chunk the writer is sending, kept outside its future so a closing
+/// connection can finish it.
+#[derive(Default)]
+struct Chunk {
+    bytes: BytesMut,
+    pos: usize,
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(peer: &Peer, wr: &mut W, cur: &mut Chunk) -> End {
+    loop {
+        if cur.pos >= cur.bytes.len() {
+            if !cur.bytes.is_empty() {
+                peer.written(std::mem::take(&mut cur.bytes));
+            }
+            cur.pos = 0;
+            cur.bytes = match peer.take() {
+                Ok(c) => c,
+                Err(_) => return End::Overflow,
+            };
+            if cur.bytes.is_empty() {
+                peer.ready().await;
+                continue;
+            }
+        }
+        tokio::select! {
+            r = wr.write(&cur.bytes[cur.pos..]) => match r {
+                Ok(0) => return End::Closed,
+                Ok(n) => cur.pos += n,
+                Err(e) => return End::Io(e),
+            },
+            _ = peer.ready() => {
+                if peer.overflowed() {
+                    return End::Overflow;
+                }
+            }
+        }
+    }
+}
+
+/// Writes the rest of the current chunk and whatever is pending, once.
+async fn flush<W: AsyncWrite + Unpin>(peer: &Peer, wr: &mut W, cur: &mut Chunk) -> io::Result<()> {
+    wr.write_all(&cur.bytes[cur.pos.min(cur.bytes.len())..])
+        .await?;
+    if let Ok(rest) = peer.take() {
+        wr.write_all(&rest).await?;
+        peer.written(rest);
+    }
+    wr.flush().await
+}
