@@ -1,0 +1,322 @@
+//! The configuration that management commands build and change: services,
+//! pools, defaults and server settings, with 1.80's checks and messages.
+//! The same [`Config::apply`] runs `perlbal.conf` at start-up and every
+//! config command typed on the console later; it reports what the server
+//! must do about it as an [`Effect`].
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+
+use crate::proto::command::{Action, Command, Kind};
+use crate::proto::tunables;
+
+/// A service's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceConf {
+    /// Its name.
+    pub name: String,
+    /// Its role, once set.
+    pub role: Option<String>,
+    /// Whether ENABLEd.
+    pub enabled: bool,
+    /// Tunables set (normalised), defaults excluded.
+    pub values: BTreeMap<String, String>,
+    /// `HEADER svc INSERT`
+    pub insert: Vec<(String, String)>,
+    /// `HEADER svc REMOVE`
+    pub remove: Vec<String>,
+    /// `extra.*` settings (plugin data; no effect in this build).
+    pub extra: BTreeMap<String, String>,
+}
+
+impl ServiceConf {
+    /// A tunable's value, or its default.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| tunables::lookup(key).and_then(|t| t.default))
+    }
+
+    /// A boolean tunable.
+    pub fn flag(&self, key: &str) -> bool {
+        self.get(key) == Some("1")
+    }
+
+    /// A numeric tunable (0 when unset).
+    pub fn num(&self, key: &str) -> u64 {
+        self.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// The listen address (`port` alone means all interfaces).
+    pub fn listen(&self) -> Option<SocketAddr> {
+        let v = self.values.get("listen")?;
+        if v.contains(':') {
+            v.parse().ok()
+        } else {
+            Some(SocketAddr::from(([0, 0, 0, 0], v.parse::<u16>().ok()?)))
+        }
+    }
+
+    /// Whether this is a management service.
+    pub fn is_management(&self) -> bool {
+        self.role.as_deref() == Some("management")
+    }
+}
+
+/// A pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolConf {
+    /// Its name.
+    pub name: String,
+    /// Its nodes, in order.
+    pub nodes: Vec<SocketAddrV4>,
+    /// `nodefile`, re-read while running.
+    pub nodefile: Option<PathBuf>,
+}
+
+/// The per-session context: what `SET key = value` without a name means,
+/// and whether successes print `OK` (the console does, the config file
+/// does not).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The last created or USEd service or pool.
+    pub last_created: Option<String>,
+    /// Print `OK`.
+    pub verbose: bool,
+}
+
+/// What the server must do after a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing beyond the new settings.
+    None,
+    /// Open this service's listener.
+    Enable(String),
+    /// Close it.
+    Disable(String),
+    /// The listen address of an enabled service changed.
+    Rebind(String),
+}
+
+/// Everything the commands configure.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// Services by name.
+    pub services: BTreeMap<String, ServiceConf>,
+    /// Pools by name.
+    pub pools: BTreeMap<String, PoolConf>,
+    /// `DEFAULT key = value`, applied when a later service gets its role.
+    pub defaults: BTreeMap<String, String>,
+    /// `SERVER pidfile`
+    pub pidfile: Option<PathBuf>,
+    /// `SERVER max_connections`
+    pub max_connections: Option<usize>,
+    /// Set once the server runs (start-up-only settings refuse then).
+    pub running: bool,
+    /// No pool created by hand yet (1.80's `$vivify_pools`).
+    pub(crate) pools_by_hand: bool,
+}
+
+impl Config {
+    /// Runs `perlbal.conf`; the first failing line stops it, named with its
+    /// number and text.
+    pub fn load(text: &str, lookup: &dyn crate::proto::expand::Lookup) -> Result<Config, String> {
+        let mut cfg = Config::default();
+        let mut ctx = Context::default();
+        for (n, line) in text.lines().enumerate() {
+            let run = |cfg: &mut Config, ctx: &mut Context| -> Result<(), String> {
+                match crate::proto::command::parse(line, lookup)? {
+                    None => Ok(()),
+                    Some(cmd) => cfg.apply(&cmd, ctx).map(|_| ()),
+                }
+            };
+            run(&mut cfg, &mut ctx)
+                .map_err(|e| format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()))?;
+        }
+        Ok(cfg)
+    }
+
+    pub(super) fn service_mut(&mut self, name: &str) -> Result<&mut ServiceConf, String> {
+        self.services
+            .get_mut(name)
+            .ok_or_else(|| format!("service '{name}' does not exist"))
+    }
+
+    /// Applies one config command. Query commands are not config commands
+    /// and are refused here (the console answers them).
+    pub fn apply(&mut self, cmd: &Command, ctx: &mut Context) -> Result<Effect, String> {
+        match cmd {
+            Command::Create { kind, name } => {
+                if self.services.contains_key(name) {
+                    return Err(format!("service '{name}' already exists"));
+                }
+                if self.pools.contains_key(name) {
+                    return Err(format!("pool '{name}' already exists"));
+                }
+                match kind {
+                    Kind::Service => {
+                        let svc = ServiceConf {
+                            name: name.clone(),
+                            ..ServiceConf::default()
+                        };
+                        self.services.insert(name.clone(), svc);
+                    }
+                    Kind::Pool => {
+                        self.pools_by_hand = true;
+                        self.pools.insert(
+                            name.clone(),
+                            PoolConf {
+                                name: name.clone(),
+                                ..PoolConf::default()
+                            },
+                        );
+                    }
+                }
+                ctx.last_created = Some(name.clone());
+                Ok(Effect::None)
+            }
+            Command::Use { name } => {
+                if !self.services.contains_key(name) && !self.pools.contains_key(name) {
+                    return Err(format!("Non-existent pool or service '{name}'"));
+                }
+                ctx.last_created = Some(name.clone());
+                Ok(Effect::None)
+            }
+            Command::Set { target, key, value } => {
+                let name = target
+                    .clone()
+                    .or_else(|| ctx.last_created.clone())
+                    .ok_or("omitted service/pool name not implied from context")?;
+                if self.services.contains_key(&name) {
+                    self.set_service(&name, key, value)
+                } else if self.pools.contains_key(&name) {
+                    self.set_pool(&name, key, value).map(|()| Effect::None)
+                } else {
+                    Err(format!("service/pool '{name}' does not exist"))
+                }
+            }
+            Command::Default { key, value } => {
+                let tun = tunables::lookup(key)
+                    .ok_or_else(|| format!("Unknown service parameter '{key}'"))?;
+                if !tun.supported {
+                    return Err(super::set::unsupported(key));
+                }
+                let value = tun.normalise(value)?;
+                self.defaults.insert(key.clone(), value);
+                Ok(Effect::None)
+            }
+            Command::Enable { name, on } => {
+                let svc = self.service_mut(name)?;
+                match (on, svc.enabled) {
+                    (true, true) => Err(format!("service {name} is already enabled")),
+                    (false, false) => Err(format!("service {name} is already disabled")),
+                    (false, true) if svc.is_management() => {
+                        Err("can't disable management service".into())
+                    }
+                    (true, false) => {
+                        if svc.role.is_none() {
+                            return Err(format!("service {name} has no role"));
+                        }
+                        svc.enabled = true;
+                        Ok(Effect::Enable(name.clone()))
+                    }
+                    (false, true) => {
+                        svc.enabled = false;
+                        Ok(Effect::Disable(name.clone()))
+                    }
+                }
+            }
+            Command::Pool {
+                action,
+                pool,
+                ip,
+                port,
+            } => {
+                let pl = self
+                    .pools
+                    .get_mut(pool)
+                    .ok_or_else(|| format!("Pool '{pool}' not found"))?;
+                let node = SocketAddrV4::new(*ip, *port);
+                match action {
+                    Action::Add => {
+                        if !pl.nodes.contains(&node) {
+                            pl.nodes.push(node);
+                        }
+                    }
+                    Action::Remove => pl.nodes.retain(|n| *n != node),
+                }
+                Ok(Effect::None)
+            }
+            Command::Header {
+                service,
+                action,
+                name,
+                value,
+            } => {
+                let svc = self.service_mut(service)?;
+                match (action, value) {
+                    (Action::Add, Some(v)) => svc.insert.push((name.clone(), v.clone())),
+                    (Action::Add, None) => return Err("no value provided".into()),
+                    (Action::Remove, _) => svc.remove.push(name.clone()),
+                }
+                Ok(Effect::None)
+            }
+            Command::Server { key, value } => self.set_server(key, value).map(|()| Effect::None),
+            Command::Load { plugin } => Err(format!(
+                "plugin '{plugin}' is not available in this build of perlbal"
+            )),
+            Command::Unload { .. } => Ok(Effect::None),
+            Command::Verbose { on } => {
+                ctx.verbose = *on;
+                Ok(Effect::None)
+            }
+            Command::Unsupported { command } => Err(format!(
+                "the '{command}' command is not supported by this build of perlbal"
+            )),
+            _ => Err("not a configuration command".into()),
+        }
+    }
+
+    /// Re-reads every pool's nodefile; returns whether any node list changed.
+    pub fn reload_nodefiles(&mut self) -> bool {
+        let mut changed = false;
+        for pl in self.pools.values_mut() {
+            let Some(path) = &pl.nodefile else { continue };
+            if let Ok(text) = std::fs::read_to_string(path) {
+                let nodes = parse_nodefile(&text);
+                if nodes != pl.nodes {
+                    pl.nodes = nodes;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// `DUMPCONFIG`'s lines (without the final `OK`).
+    pub fn dump(&self) -> Vec<String> {
+        super::dump::dump(self)
+    }
+}
+
+/// A nodefile: `ip[:port]` per line, `#` comments, port 80 by default.
+pub fn parse_nodefile(text: &str) -> Vec<SocketAddrV4> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.split('#').next().unwrap_or("").trim();
+            if l.is_empty() {
+                return None;
+            }
+            match l.split_once(':') {
+                Some((ip, port)) => Some(SocketAddrV4::new(ip.parse().ok()?, port.parse().ok()?)),
+                None => Some(SocketAddrV4::new(l.parse().ok()?, 80)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,60 @@
+//! `DUMPCONFIG`: the live configuration as commands, in 1.80's layout
+//! (pools, then services; role, listen, pool, then the other tunables
+//! sorted, skipping defaults and other roles' settings; booleans as `on`).
+
+use super::config::Config;
+use crate::proto::tunables::{self, Type, TUNABLES};
+
+pub(super) fn dump(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, pool) in &cfg.pools {
+        out.push(format!("CREATE POOL {name}"));
+        if let Some(f) = &pool.nodefile {
+            out.push(format!("  SET nodefile = {}", f.display()));
+        } else {
+            for n in &pool.nodes {
+                out.push(format!("  POOL ADD {name} {n}"));
+            }
+        }
+        out.push(String::new());
+    }
+    for (name, svc) in &cfg.services {
+        out.push(format!("CREATE SERVICE {name}"));
+        let role = svc.role.as_deref();
+        let mut keys: Vec<&str> = TUNABLES
+            .iter()
+            .map(|t| t.name)
+            .filter(|k| !matches!(*k, "role" | "listen" | "pool"))
+            .collect();
+        keys.sort_unstable();
+        for key in ["role", "listen", "pool"].into_iter().chain(keys) {
+            let Some(tun) = tunables::lookup(key) else {
+                continue;
+            };
+            if tun.role != tunables::ForRole::Any && !tun.role.allows(role) {
+                continue;
+            }
+            let value = if key == "role" {
+                svc.role.as_deref()
+            } else {
+                svc.values.get(key).map(String::as_str)
+            };
+            let Some(value) = value else { continue };
+            if key != "role" && tun.default == Some(value) {
+                continue;
+            }
+            let shown = if tun.kind == Type::Bool && value == "1" {
+                "on"
+            } else {
+                value
+            };
+            out.push(format!("  SET {key} = {shown}"));
+        }
+        out.push(format!(
+            "{} {name}",
+            if svc.enabled { "ENABLE" } else { "DISABLE" }
+        ));
+        out.push(String::new());
+    }
+    out
+}

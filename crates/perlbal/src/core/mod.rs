@@ -1,0 +1,15 @@
+//! The engine, without I/O: the configuration state that commands change,
+//! node bookkeeping, the priority queues and the request-header rules.
+//! Time is passed in; nothing here touches a socket.
+
+pub mod config;
+mod dump;
+pub mod headers;
+pub mod netmask;
+pub mod nodes;
+pub mod queue;
+mod set;
+
+pub use config::{Config, Context, Effect, PoolConf, ServiceConf};
+pub use nodes::NodeBook;
+pub use queue::{Priority, Queues};

@@ -1,0 +1,164 @@
+//! `SET` on services and pools and `SERVER key = value`, with 1.80's
+//! checks and messages (split from `config` to keep files small).
+
+use super::config::{parse_nodefile, Config, Effect, PoolConf};
+use crate::proto::tunables::{self, ROLES};
+
+impl Config {
+    pub(super) fn set_service(
+        &mut self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Effect, String> {
+        if key == "nodefile" || key == "balance_method" {
+            let pool = match self.services.get(name).and_then(|s| s.values.get("pool")) {
+                Some(p) => p.clone(),
+                None if !self.pools_by_hand => {
+                    let pool = format!("{name}_pool");
+                    self.pools.insert(
+                        pool.clone(),
+                        PoolConf {
+                            name: pool.clone(),
+                            ..PoolConf::default()
+                        },
+                    );
+                    self.service_mut(name)?
+                        .values
+                        .insert("pool".into(), pool.clone());
+                    pool
+                }
+                None => return Err("No pool defined for service".into()),
+            };
+            return self.set_pool(&pool, key, value).map(|()| Effect::None);
+        }
+        let pools_exist = |p: &str| self.pools.contains_key(p);
+        let Some(tun) = tunables::lookup(key) else {
+            if key == "plugins" {
+                let wanted: Vec<&str> = value
+                    .split([',', ' '])
+                    .filter(|p| !p.is_empty() && *p != "none")
+                    .collect();
+                return match wanted.first() {
+                    None => Ok(Effect::None),
+                    Some(p) => Err(format!("Plugin {p} not loaded; not registered for {name}.")),
+                };
+            }
+            if let Some(extra) = key.strip_prefix("extra.") {
+                let svc = self.service_mut(name)?;
+                svc.extra.insert(extra.to_owned(), value.to_owned());
+                return Ok(Effect::None);
+            }
+            return Err(format!("Unknown service parameter '{key}'"));
+        };
+        let role = self.services.get(name).and_then(|s| s.role.clone());
+        if !tun.role.allows(role.as_deref()) {
+            return Err(format!(
+                "The '{key}' option can only be set on a '{}' service",
+                tun.role.name()
+            ));
+        }
+        if key == "role" {
+            match ROLES.iter().find(|(r, _)| *r == value) {
+                None => return Err(format!("Role not valid for service {name}")),
+                Some((_, false)) => {
+                    return Err(format!(
+                        "role '{value}' is not supported by this build of perlbal"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        if !tun.supported {
+            return Err(unsupported(key));
+        }
+        let value = tun.normalise(value)?;
+        if key == "pool" && !pools_exist(&value) {
+            return Err(format!("Pool '{value}' not found"));
+        }
+        let defaults = self.defaults.clone();
+        let svc = self.service_mut(name)?;
+        let effect = if key == "listen" && svc.enabled && svc.values.get("listen") != Some(&value) {
+            Effect::Rebind(name.to_owned())
+        } else {
+            Effect::None
+        };
+        if key == "persist_client_timeout" {
+            svc.values
+                .insert("persist_client_idle_timeout".into(), value.clone());
+            svc.values.insert("idle_timeout".into(), value.clone());
+        }
+        if key == "role" {
+            svc.role = Some(value.clone());
+            for (k, v) in defaults {
+                if tunables::lookup(&k).is_some_and(|t| t.role.allows(Some(&value))) {
+                    svc.values.entry(k).or_insert(v);
+                }
+            }
+        } else {
+            svc.values.insert(key.to_owned(), value);
+        }
+        Ok(effect)
+    }
+
+    pub(super) fn set_pool(&mut self, name: &str, key: &str, value: &str) -> Result<(), String> {
+        let pl = self
+            .pools
+            .get_mut(name)
+            .ok_or_else(|| format!("Pool '{name}' not found"))?;
+        match key {
+            "nodefile" => {
+                if matches!(value, "none" | "undef" | "null" | "\"\"" | "''") {
+                    pl.nodefile = None;
+                    return Ok(());
+                }
+                let text = std::fs::read_to_string(value).map_err(|_| "File not found")?;
+                pl.nodes = parse_nodefile(&text);
+                pl.nodefile = Some(value.into());
+                Ok(())
+            }
+            "balance_method" if value == "random" => Ok(()),
+            "balance_method" => Err("Unknown balance method".into()),
+            _ => Err(format!("Unknown pool parameter '{key}'")),
+        }
+    }
+
+    pub(super) fn set_server(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let numeric = || {
+            value
+                .parse::<i64>()
+                .map_err(|_| "Expected numeric parameter".to_owned())
+        };
+        match key {
+            "pidfile" if self.running => {
+                Err("pidfile must be configured at startup, before Perlbal::run is called".into())
+            }
+            "pidfile" => {
+                self.pidfile = Some(value.into());
+                Ok(())
+            }
+            "max_connections" if self.running => {
+                numeric()?;
+                Err("max_connections can only be set at startup in this build".into())
+            }
+            "max_connections" => {
+                let n = numeric()?;
+                self.max_connections = Some(usize::try_from(n.max(1)).unwrap_or(1));
+                Ok(())
+            }
+            "aio_mode" | "aio_threads" | "nice_level" | "track_obj" | "crash_backtrace" => {
+                Err(unsupported_server(key))
+            }
+            k if k.starts_with("max_reproxy_connections") => Err(unsupported_server(k)),
+            _ => Err(format!("unknown server option '{value}'")),
+        }
+    }
+}
+
+pub(super) fn unsupported(key: &str) -> String {
+    format!("'{key}' (a Perlbal 1.80 option) is not supported by this build of perlbal")
+}
+
+fn unsupported_server(key: &str) -> String {
+    format!("server option '{key}' (Perlbal 1.80) is not supported by this build of perlbal")
+}

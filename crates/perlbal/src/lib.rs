@@ -1,0 +1,19 @@
+//! danga-perlbal: Perlbal 1.80's reverse proxy and management console.
+//!
+//! * [`proto`]: the command language shared by `perlbal.conf` and the
+//!   management port, the tunables table, and HTTP/1 request and response
+//!   heads; pure (bytes and strings in, values out), never panics.
+//! * [`core`]: the configuration state machine (services, pools, defaults),
+//!   node bookkeeping (dead and unverified nodes), the priority queues and
+//!   the header rules; pure, with time passed in.
+//! * [`server`]: the tokio glue: listeners, client and backend
+//!   connections, the backend pairing, and the console.
+//!
+//! `proto` and `core` use neither tokio nor sockets.
+
+pub mod core;
+pub mod proto;
+pub mod server;
+
+pub use crate::core::config::Config;
+pub use crate::server::Server;

@@ -1,0 +1,379 @@
+//! The management command language: one line of `perlbal.conf` or of the
+//! management console becomes one [`Command`].
+//!
+//! The line is normalised as 1.80's `run_manage_command` does: `#` starts a
+//! comment, whitespace is trimmed and collapsed, `${ip:iface}` and `$ENV`
+//! are expanded, and everything up to the first `=` is lower-cased (values
+//! keep their case).
+
+use std::net::Ipv4Addr;
+
+use super::expand::{expand, Lookup};
+pub use super::help::HELP;
+
+/// `CREATE SERVICE` or `CREATE POOL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A service (a listener plus a role).
+    Service,
+    /// A pool of backend nodes.
+    Pool,
+}
+
+/// `POOL ... ADD|REMOVE`, `HEADER ... INSERT|REMOVE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Add a node / insert a header.
+    Add,
+    /// Remove it.
+    Remove,
+}
+
+/// One parsed management command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `CREATE SERVICE|POOL name`
+    Create { kind: Kind, name: String },
+    /// `USE name`
+    Use { name: String },
+    /// `SET [name[.| ]]key = value`
+    Set {
+        target: Option<String>,
+        key: String,
+        value: String,
+    },
+    /// `DEFAULT key = value`
+    Default { key: String, value: String },
+    /// `ENABLE name` / `DISABLE name`
+    Enable { name: String, on: bool },
+    /// `POOL name ADD|REMOVE ip[:port]` (the two words in either order)
+    Pool {
+        action: Action,
+        pool: String,
+        ip: Ipv4Addr,
+        port: u16,
+    },
+    /// `HEADER svc INSERT name: value` / `HEADER svc REMOVE name`
+    Header {
+        service: String,
+        action: Action,
+        name: String,
+        value: Option<String>,
+    },
+    /// `SERVER key = value`
+    Server { key: String, value: String },
+    /// `LOAD plugin` (name as written)
+    Load { plugin: String },
+    /// `UNLOAD plugin`
+    Unload { plugin: String },
+    /// `SHOW SERVICE`
+    ShowServices,
+    /// `SHOW SERVICE name`
+    ShowService { name: String },
+    /// `SHOW POOL [name]`
+    ShowPool { name: Option<String> },
+    /// `NODES [ip[:port]]`
+    Nodes { node: Option<(Ipv4Addr, u16)> },
+    /// `QUEUES`
+    Queues,
+    /// `STATES [svc]`
+    States { service: Option<String> },
+    /// `SOCKS [summary|all]`
+    Socks { summary: bool },
+    /// `BACKENDS`
+    Backends,
+    /// `PENDING`
+    Pending,
+    /// `NOVERIFY`
+    Noverify,
+    /// `UPTIME` / `VERSION`
+    Uptime,
+    /// `PROC`
+    Proc,
+    /// `DUMPCONFIG`
+    Dumpconfig,
+    /// `PLUGINS`
+    Plugins,
+    /// `HELP`
+    Help,
+    /// `VERBOSE on|off`
+    Verbose { on: bool },
+    /// `SHUTDOWN [GRACEFUL [secs]]`
+    Shutdown { graceful: bool, secs: Option<u64> },
+    /// A command 1.80 knows that this build does not (the base word).
+    Unsupported { command: String },
+}
+
+/// Normalises a line as 1.80 does; `None` for a blank or comment line.
+pub fn normalise(line: &str, lookup: &dyn Lookup) -> Result<Option<(String, String)>, String> {
+    let no_comment = line.split('#').next().unwrap_or("");
+    let collapsed = no_comment.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.is_empty() {
+        return Ok(None);
+    }
+    let expanded = expand(&collapsed, lookup)?;
+    let cmd = match expanded.split_once('=') {
+        Some((head, tail)) => format!("{}={tail}", head.to_ascii_lowercase()),
+        None => expanded.to_ascii_lowercase(),
+    };
+    if cmd.trim().is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((cmd, expanded)))
+}
+
+/// Parses one line. `Ok(None)`: nothing to do (blank or comment).
+pub fn parse(line: &str, lookup: &dyn Lookup) -> Result<Option<Command>, String> {
+    let Some((cmd, orig)) = normalise(line, lookup)? else {
+        return Ok(None);
+    };
+    let base: String = cmd
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    if base.is_empty() {
+        return Err("invalid command".into());
+    }
+    let rest = cmd[base.len()..].trim_start();
+    parse_base(&base, rest, &cmd, &orig).map(Some)
+}
+
+fn is_word(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn syntax(base: &str) -> String {
+    format!("Invalid syntax to '{base}' command")
+}
+
+fn no_opts(base: &str, rest: &str, cmd: Command) -> Result<Command, String> {
+    if rest.is_empty() {
+        Ok(cmd)
+    } else {
+        Err(format!("The '{base}' command takes no arguments"))
+    }
+}
+
+/// `key = value` with 1.80's ` ?= ?(.+)`.
+fn key_value(rest: &str) -> Option<(&str, String)> {
+    let (k, v) = rest.split_once('=')?;
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    Some((k.trim(), v.to_owned()))
+}
+
+fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, String> {
+    let words: Vec<&str> = rest.split(' ').filter(|w| !w.is_empty()).collect();
+    match base {
+        "create" => match words.as_slice() {
+            [kind @ ("service" | "pool"), name] if is_word(name) => Ok(Command::Create {
+                kind: if *kind == "service" {
+                    Kind::Service
+                } else {
+                    Kind::Pool
+                },
+                name: (*name).to_owned(),
+            }),
+            _ => Err("usage: CREATE {service|pool} <name>".into()),
+        },
+        "use" => match words.as_slice() {
+            [name] if is_word(name) => Ok(Command::Use {
+                name: (*name).to_owned(),
+            }),
+            _ => Err("usage: USE <service_or_pool_name>".into()),
+        },
+        "set" => parse_set(rest),
+        "default" => match key_value(rest) {
+            Some((k, value)) if is_word(k) => Ok(Command::Default {
+                key: k.to_owned(),
+                value,
+            }),
+            _ => Err("usage: DEFAULT <param> = <value>".into()),
+        },
+        "enable" | "disable" => match words.as_slice() {
+            [name] if is_word(name) => Ok(Command::Enable {
+                name: (*name).to_owned(),
+                on: base == "enable",
+            }),
+            _ => Err("Usage: {ENABLE|DISABLE} <service>".into()),
+        },
+        "pool" => parse_pool(&words).ok_or_else(|| syntax(base))?,
+        "header" => parse_header(rest),
+        "server" => match key_value(rest) {
+            Some((k, value)) if !k.is_empty() && !k.contains(' ') => Ok(Command::Server {
+                key: k.to_owned(),
+                value,
+            }),
+            _ => Err(syntax(base)),
+        },
+        "load" | "unload" => {
+            // The plugin name keeps the case it was written in.
+            let name = orig.split(' ').nth(1).unwrap_or("");
+            if words.len() != 1 || !is_word(name) {
+                return Err(syntax(base));
+            }
+            let plugin = name.to_owned();
+            Ok(if base == "load" {
+                Command::Load { plugin }
+            } else {
+                Command::Unload { plugin }
+            })
+        }
+        "show" => match words.as_slice() {
+            ["service"] => Ok(Command::ShowServices),
+            ["service", name] if is_word(name) => Ok(Command::ShowService {
+                name: (*name).to_owned(),
+            }),
+            ["pool"] => Ok(Command::ShowPool { name: None }),
+            ["pool", name] if is_word(name) => Ok(Command::ShowPool {
+                name: Some((*name).to_owned()),
+            }),
+            _ => Err(syntax(base)),
+        },
+        "nodes" | "node" => match words.as_slice() {
+            [] => Ok(Command::Nodes { node: None }),
+            [spec] => {
+                let (ip, port) = match spec.split_once(':') {
+                    Some((ip, port)) => (ip, port.parse().map_err(|_| syntax(base))?),
+                    None => (*spec, 80),
+                };
+                let ip = ip.parse().map_err(|_| syntax(base))?;
+                Ok(Command::Nodes {
+                    node: Some((ip, port)),
+                })
+            }
+            _ => Err(syntax(base)),
+        },
+        "states" => Ok(Command::States {
+            service: words.first().map(|s| (*s).to_owned()),
+        }),
+        "socks" => match words.as_slice() {
+            [] | ["all"] => Ok(Command::Socks { summary: false }),
+            ["summary"] => Ok(Command::Socks { summary: true }),
+            [w] if is_word(w) => Ok(Command::Socks { summary: false }),
+            _ => Err(syntax(base)),
+        },
+        "verbose" => match words.as_slice() {
+            ["on"] => Ok(Command::Verbose { on: true }),
+            ["off"] => Ok(Command::Verbose { on: false }),
+            _ => Err("usage: VERBOSE {on|off}".into()),
+        },
+        "shutdown" => match words.as_slice() {
+            [] => Ok(Command::Shutdown {
+                graceful: false,
+                secs: None,
+            }),
+            ["graceful"] => Ok(Command::Shutdown {
+                graceful: true,
+                secs: None,
+            }),
+            ["graceful", n] => Ok(Command::Shutdown {
+                graceful: true,
+                secs: Some(n.parse().map_err(|_| syntax(base))?),
+            }),
+            _ => Err(syntax(base)),
+        },
+        "queues" => no_opts(base, rest, Command::Queues),
+        "backends" => no_opts(base, rest, Command::Backends),
+        "pending" => no_opts(base, rest, Command::Pending),
+        "noverify" => no_opts(base, rest, Command::Noverify),
+        "uptime" | "version" => no_opts(base, rest, Command::Uptime),
+        "proc" => no_opts(base, rest, Command::Proc),
+        "dumpconfig" => Ok(Command::Dumpconfig),
+        "plugins" => no_opts(base, rest, Command::Plugins),
+        "help" => no_opts(base, rest, Command::Help),
+        _ if HELP.contains(&base) => Ok(Command::Unsupported {
+            command: base.to_owned(),
+        }),
+        _ => {
+            let _ = cmd;
+            Err(format!("unknown command: {base}"))
+        }
+    }
+}
+
+/// `set (?:(\w+)[\. ])?([\w\.]+) ?= ?(.+)`
+fn parse_set(rest: &str) -> Result<Command, String> {
+    let usage = || "usage: SET [<service>] <param> = <value>".to_owned();
+    let (lhs, value) = key_value(rest).ok_or_else(usage)?;
+    let keyish = |s: &str| !s.is_empty() && s.split('.').all(|p| p.is_empty() || is_word(p));
+    let (target, key) = match lhs.split_once(' ') {
+        Some((t, k)) if is_word(t) && keyish(k) => (Some(t.to_owned()), k.to_owned()),
+        Some(_) => return Err(usage()),
+        None => match lhs.split_once('.') {
+            Some((t, k)) if is_word(t) && keyish(k) => (Some(t.to_owned()), k.to_owned()),
+            Some(_) => return Err(usage()),
+            None if is_word(lhs) => (None, lhs.to_owned()),
+            None => return Err(usage()),
+        },
+    };
+    Ok(Command::Set { target, key, value })
+}
+
+/// `pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?`, add/remove either side.
+fn parse_pool(words: &[&str]) -> Option<Result<Command, String>> {
+    let [a, b, spec] = words else { return None };
+    if !is_word(a) || !is_word(b) {
+        return None;
+    }
+    let (ip, port) = match spec.split_once(':') {
+        Some((ip, p)) => (ip, p.parse::<u16>().ok()?),
+        None => (*spec, 80),
+    };
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let action = |w: &str| match w {
+        "add" => Some(Action::Add),
+        "remove" => Some(Action::Remove),
+        _ => None,
+    };
+    let (action, pool) = match (action(a), action(b)) {
+        (_, Some(act)) => (act, *a),
+        (Some(act), None) => (act, *b),
+        (None, None) => return Some(Err("Invalid command:  must be 'add' or 'remove'".to_owned())),
+    };
+    Some(Ok(Command::Pool {
+        action,
+        pool: pool.to_owned(),
+        ip,
+        port,
+    }))
+}
+
+/// `header\s+(\w+)\s+(insert|remove)\s+(.+?)(?:\s*:\s*(.+))?`
+fn parse_header(rest: &str) -> Result<Command, String> {
+    let usage = || "Usage: HEADER <service> {INSERT|REMOVE} <header>[: <value>]".to_owned();
+    let mut it = rest.splitn(3, ' ');
+    let (Some(service), Some(act), Some(spec)) = (it.next(), it.next(), it.next()) else {
+        return Err(usage());
+    };
+    let action = match act {
+        "insert" => Action::Add,
+        "remove" => Action::Remove,
+        _ => return Err(usage()),
+    };
+    if !is_word(service) {
+        return Err(usage());
+    }
+    let (name, value) = match spec.split_once(':') {
+        Some((n, v)) if !v.trim().is_empty() => (n.trim(), Some(v.trim().to_owned())),
+        _ => (spec.trim(), None),
+    };
+    if name.is_empty() {
+        return Err("no header provided".into());
+    }
+    if action == Action::Add && value.is_none() {
+        return Err("no value provided".into());
+    }
+    Ok(Command::Header {
+        service: service.to_owned(),
+        action,
+        name: name.to_owned(),
+        value,
+    })
+}
+
+#[cfg(test)]
+#[path = "command_tests.rs"]
+mod tests;

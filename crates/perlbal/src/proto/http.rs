@@ -1,0 +1,326 @@
+//! HTTP/1.x request and response heads, bounded and strict where a lax
+//! reading would let two parties disagree on where a request ends.
+//!
+//! 1.80's rules: a head up to 100 KiB; a bad request line, a bad header
+//! line or a missing Host on HTTP/1.1 closes the connection without a
+//! reply; a negative Content-Length is a 400. Stricter than 1.80, so that
+//! nothing can be smuggled: several Content-Lengths that disagree, a
+//! Content-Length that is not plain digits, and any Transfer-Encoding on a
+//! request (1.80 only de-chunks with `buffer_uploads`, which this build
+//! lacks) are 400s too.
+
+/// The largest request or response head.
+pub const MAX_HEAD: usize = 100 * 1024;
+/// The most header lines in one head.
+pub const MAX_HEADERS: usize = 256;
+
+/// One header line, name as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The name.
+    pub name: String,
+    /// The value (not necessarily UTF-8).
+    pub value: Vec<u8>,
+}
+
+/// A list of headers with case-insensitive look-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(pub Vec<Header>);
+
+impl Headers {
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_slice())
+    }
+
+    /// The first value of `name` as text.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Removes every `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|h| !h.name.eq_ignore_ascii_case(name));
+    }
+
+    /// Replaces every `name` by one line.
+    pub fn set(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        self.remove(name);
+        self.0.push(Header {
+            name: name.to_owned(),
+            value: value.into(),
+        });
+    }
+
+    /// Whether a comma-separated `name` holds `token` (any case).
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.0
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .any(|h| {
+                h.value
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+            })
+    }
+
+    /// Writes `Name: value\r\n` lines.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        for h in &self.0 {
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&h.value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    fn from_parsed(parsed: &[httparse::Header<'_>]) -> Self {
+        Headers(
+            parsed
+                .iter()
+                .map(|h| Header {
+                    name: h.name.to_owned(),
+                    value: h.value.to_vec(),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// The method.
+    pub method: String,
+    /// The request target (an absolute URI is reduced to its path).
+    pub uri: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    /// The headers.
+    pub headers: Headers,
+    /// The body's length (no Transfer-Encoding is accepted).
+    pub content_length: u64,
+}
+
+impl RequestHead {
+    /// Whether the client asked to keep the connection open.
+    pub fn wants_keep_alive(&self) -> bool {
+        if self.headers.has_token("Connection", "close") {
+            return false;
+        }
+        self.minor >= 1 || self.headers.has_token("Connection", "keep-alive")
+    }
+
+    /// Whether replaying it on another backend is harmless.
+    pub fn idempotent(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD") && self.content_length == 0
+    }
+}
+
+/// Why a head was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// Close the connection without a reply (1.80's reaction).
+    #[error("closing: {0}")]
+    Close(&'static str),
+    /// Reply `400 Bad Request`, then close.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+}
+
+/// Where a head ends (just past its blank line), if it is complete.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(off) = buf[i..].iter().position(|b| *b == b'\n') {
+        let nl = i + off;
+        match buf.get(nl + 1) {
+            Some(b'\n') => return Some(nl + 2),
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
+            _ => i = nl + 1,
+        }
+    }
+    None
+}
+
+/// Content-Length from every such line: all must be plain digits and agree.
+fn content_length(h: &Headers) -> Result<Option<u64>, HeadError> {
+    let mut found = None;
+    for line in
+        h.0.iter()
+            .filter(|l| l.name.eq_ignore_ascii_case("Content-Length"))
+    {
+        let v = line.value.trim_ascii();
+        if v.first() == Some(&b'-') {
+            return Err(HeadError::BadRequest("negative Content-Length"));
+        }
+        if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+            return Err(HeadError::BadRequest("invalid Content-Length"));
+        }
+        let n: u64 = v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
+        if found.is_some_and(|f| f != n) {
+            return Err(HeadError::BadRequest("conflicting Content-Length"));
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}
+
+/// Parses a request head. `Ok(None)`: incomplete (need more bytes).
+pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    // Leading blank lines before a request line are tolerated (RFC 9112 2.2).
+    let skip = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(buf.len());
+    let Some(end) = head_end(&buf[skip..]) else {
+        if buf.len() > MAX_HEAD {
+            return Err(HeadError::Close("request head too large"));
+        }
+        return Ok(None);
+    };
+    if end > MAX_HEAD {
+        return Err(HeadError::Close("request head too large"));
+    }
+    let mut slots = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut slots);
+    match req.parse(&buf[skip..skip + end]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => return Err(HeadError::Close("bad request")),
+    }
+    let (Some(method), Some(uri), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(HeadError::Close("bad request line"));
+    };
+    let mut headers = Headers::from_parsed(req.headers);
+    let mut uri = uri.to_owned();
+    // An absolute URI names the host.
+    if let Some(rest) = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))
+    {
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if host.is_empty() {
+            return Err(HeadError::Close("bad absolute URI"));
+        }
+        headers.set("Host", host.as_bytes());
+        uri = path.to_owned();
+    }
+    if minor >= 1 && headers.get("Host").is_none() {
+        return Err(HeadError::Close("HTTP/1.1 request without Host"));
+    }
+    if headers
+        .0
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Host"))
+        .count()
+        > 1
+    {
+        return Err(HeadError::BadRequest("several Host headers"));
+    }
+    let cl = content_length(&headers)?;
+    if headers.get("Transfer-Encoding").is_some() {
+        return Err(HeadError::BadRequest("Transfer-Encoding on a request"));
+    }
+    let head = RequestHead {
+        method: method.to_owned(),
+        uri,
+        minor,
+        headers,
+        content_length: cl.unwrap_or(0),
+    };
+    Ok(Some((head, skip + end)))
+}
+
+/// How a response body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLength {
+    /// No body (HEAD, 1xx, 204, 304).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding, relayed as is.
+    Chunked,
+    /// Until the backend closes.
+    UntilClose,
+}
+
+/// A backend's response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    /// The headers.
+    pub headers: Headers,
+}
+
+impl ResponseHead {
+    /// How its body ends, given the request method.
+    pub fn body(&self, head_request: bool) -> Result<BodyLength, HeadError> {
+        if head_request || (100..200).contains(&self.status) || matches!(self.status, 204 | 304) {
+            return Ok(BodyLength::Empty);
+        }
+        if let Some(te) = self.headers.get("Transfer-Encoding") {
+            let last = te.rsplit(|b| *b == b',').next().unwrap_or(b"").trim_ascii();
+            if last.eq_ignore_ascii_case(b"chunked") {
+                return Ok(BodyLength::Chunked);
+            }
+            return Ok(BodyLength::UntilClose);
+        }
+        Ok(match content_length(&self.headers)? {
+            Some(n) => BodyLength::Length(n),
+            None => BodyLength::UntilClose,
+        })
+    }
+
+    /// Whether the backend will keep the connection open.
+    pub fn keep_alive(&self) -> bool {
+        if self.headers.has_token("Connection", "close") {
+            return false;
+        }
+        self.minor >= 1 || self.headers.has_token("Connection", "keep-alive")
+    }
+}
+
+/// Parses a response head. `Ok(None)`: incomplete.
+pub fn parse_response(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HeadError> {
+    let Some(end) = head_end(buf) else {
+        if buf.len() > MAX_HEAD {
+            return Err(HeadError::Close("response head too large"));
+        }
+        return Ok(None);
+    };
+    if end > MAX_HEAD {
+        return Err(HeadError::Close("response head too large"));
+    }
+    let mut slots = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut slots);
+    match resp.parse(&buf[..end]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(HeadError::Close("bad response")),
+    }
+    let (Some(status), Some(minor)) = (resp.code, resp.version) else {
+        return Err(HeadError::Close("bad status line"));
+    };
+    Ok(Some((
+        ResponseHead {
+            status,
+            reason: resp.reason.unwrap_or("").to_owned(),
+            minor,
+            headers: Headers::from_parsed(resp.headers),
+        },
+        end,
+    )))
+}
+
+#[cfg(test)]
+#[path = "http_tests.rs"]
+mod tests;

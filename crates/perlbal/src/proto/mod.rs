@@ -1,0 +1,13 @@
+//! Pure protocol code: the management command language, the tunables
+//! table, `${...}` expansion, HTTP/1 heads and chunked-body tracking.
+//! No tokio, no sockets.
+
+pub mod chunked;
+pub mod command;
+pub mod expand;
+mod help;
+pub mod http;
+pub mod tunables;
+
+pub use command::{parse as parse_command, Action, Command, Kind};
+pub use http::{parse_request, parse_response, HeadError, Headers, RequestHead, ResponseHead};

@@ -1,0 +1,283 @@
+//! The management console: one command per line, 1.80's replies (`OK`,
+//! `ERROR: msg`, or lines ending in `.`), config commands applied live.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use danga_common::LineReply;
+
+use super::{bind_service, lock, now, refresh, unbind_service, Shared};
+use crate::core::{Context, Effect, Priority};
+use crate::proto::command::{self, Command, HELP};
+use crate::proto::expand::System;
+
+/// One console session.
+pub(crate) struct Console {
+    shared: Arc<Shared>,
+    ctx: Context,
+}
+
+impl Console {
+    pub fn new(shared: Arc<Shared>) -> Console {
+        Console {
+            shared,
+            ctx: Context {
+                verbose: true,
+                last_created: None,
+            },
+        }
+    }
+
+    /// Answers one line.
+    pub fn line(&mut self, line: &str) -> LineReply {
+        let trimmed = line.trim();
+        if trimmed.starts_with("quit") || trimmed.ends_with("exit") {
+            return LineReply::SendAndClose(String::new());
+        }
+        let mut out = Vec::new();
+        match command::parse(line, &System) {
+            Ok(None) => return LineReply::Nothing,
+            Ok(Some(cmd)) => match self.run(&cmd, &mut out) {
+                Ok(()) => {}
+                Err(e) => out.push(format!("ERROR: {e}")),
+            },
+            Err(e) => out.push(format!("ERROR: {e}")),
+        }
+        let mut text = String::new();
+        for l in out {
+            text.push_str(&l);
+            text.push_str("\r\n");
+        }
+        LineReply::Send(text)
+    }
+
+    fn ok(&self, out: &mut Vec<String>) {
+        if self.ctx.verbose {
+            out.push("OK".into());
+        }
+    }
+
+    fn run(&mut self, cmd: &Command, out: &mut Vec<String>) -> Result<(), String> {
+        let sh = &self.shared;
+        match cmd {
+            Command::ShowServices => {
+                let cfg = lock(&sh.config);
+                for s in cfg.services.values() {
+                    let listen = s
+                        .values
+                        .get("listen")
+                        .map_or("not_listening", String::as_str);
+                    let on = if s.enabled { "ENABLED" } else { "DISABLED" };
+                    out.push(format!("{} {listen} {on}", s.name));
+                }
+            }
+            Command::ShowService { name } => self.show_service(name, out)?,
+            Command::ShowPool { name } => {
+                let cfg = lock(&sh.config);
+                match name {
+                    Some(n) => {
+                        let pl = cfg
+                            .pools
+                            .get(n)
+                            .ok_or_else(|| format!("pool '{n}' does not exist"))?;
+                        let nodes = lock(&sh.nodes);
+                        for node in &pl.nodes {
+                            out.push(format!("{node} {}", nodes.used((*node).into())));
+                        }
+                    }
+                    None => {
+                        for (n, pl) in &cfg.pools {
+                            let users = cfg
+                                .services
+                                .values()
+                                .filter(|s| s.values.get("pool") == Some(n))
+                                .count();
+                            out.push(format!("{n} nodes {}", pl.nodes.len()));
+                            out.push(format!("{n} services {users}"));
+                        }
+                    }
+                }
+            }
+            Command::Nodes { node } => {
+                let only = node.map(|(ip, port)| (ip, port).into());
+                out.extend(lock(&sh.nodes).render(only));
+            }
+            Command::Queues => {
+                let rts: Vec<_> = lock(&sh.services).values().cloned().collect();
+                for rt in rts {
+                    for (p, count, age) in rt.queue_stats() {
+                        let q = match p {
+                            Priority::High => "highpri",
+                            Priority::Normal => "normal",
+                            Priority::Low => "lowpri",
+                        };
+                        out.push(format!("{}-{q}.age {age}", rt.name));
+                        out.push(format!("{}-{q}.count {count}", rt.name));
+                    }
+                }
+            }
+            Command::States { service } => {
+                if let Some(s) = service {
+                    if !lock(&sh.config).services.contains_key(s) {
+                        return Err("Service not found.".into());
+                    }
+                }
+                for ((class, state), n) in lock(&sh.states).iter() {
+                    if *n > 0 {
+                        out.push(format!("{class} {state} {n}"));
+                    }
+                }
+            }
+            Command::Socks { summary } => {
+                let states = lock(&sh.states);
+                let mut by_class: std::collections::BTreeMap<&str, i64> = Default::default();
+                for ((class, _), n) in states.iter() {
+                    *by_class.entry(class).or_default() += n;
+                }
+                if *summary {
+                    for (class, n) in by_class.iter().filter(|(_, n)| **n > 0) {
+                        out.push(format!("{n:5} {class}"));
+                    }
+                    out.push(String::new());
+                    out.push("Aggregate write buffer: 0.0k".into());
+                    out.push("            Open files: 0".into());
+                } else {
+                    out.push(format!("{:>5} {:>6}", "fd", "age"));
+                }
+            }
+            Command::Backends => {
+                let rts: Vec<_> = lock(&sh.services).values().cloned().collect();
+                let mut per: std::collections::BTreeMap<String, usize> = Default::default();
+                for rt in rts {
+                    let (_, pend, _) = rt.snapshot();
+                    for (n, _) in pend {
+                        *per.entry(n.to_string()).or_default() += 1;
+                    }
+                }
+                for (n, c) in per {
+                    out.push(format!("{n} {c}"));
+                }
+            }
+            Command::Pending => {
+                let t = now() as u64;
+                let mut rts: Vec<_> = lock(&sh.services).values().cloned().collect();
+                rts.sort_by(|a, b| a.name.cmp(&b.name));
+                for rt in rts {
+                    for (n, since) in rt.snapshot().1 {
+                        out.push(format!("{} {n} {}", rt.name, t.saturating_sub(since)));
+                    }
+                }
+            }
+            Command::Noverify => out.extend(lock(&sh.nodes).render_noverify(now())),
+            Command::Uptime => {
+                out.push(format!("starttime {}", sh.started));
+                out.push(format!(
+                    "uptime {}",
+                    (now() as u64).saturating_sub(sh.started)
+                ));
+                out.push("version 1.80".into());
+            }
+            Command::Proc => {
+                out.push(format!("time: {}", now() as u64));
+                out.push(format!("pid: {}", std::process::id()));
+                if let Ok(ru) =
+                    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+                {
+                    let secs =
+                        |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+                    out.push(format!("utime: {} (+0)", secs(ru.user_time())));
+                    out.push(format!("stime: {} (+0)", secs(ru.system_time())));
+                }
+                out.push(format!("reqs: {} (+0)", sh.reqs.load(Ordering::Relaxed)));
+            }
+            Command::Dumpconfig => {
+                out.extend(lock(&sh.config).dump());
+                out.push("OK".into());
+                return Ok(());
+            }
+            Command::Plugins => {}
+            Command::Help => out.extend(HELP.iter().map(|s| (*s).to_owned())),
+            Command::Shutdown { graceful, secs } => {
+                if !graceful {
+                    std::process::exit(0);
+                }
+                sh.shutdown.trigger();
+                if let Some(secs) = *secs {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                        std::process::exit(0);
+                    });
+                }
+                self.ok(out);
+                return Ok(());
+            }
+            _ => {
+                let effect = lock(&sh.config).apply(cmd, &mut self.ctx)?;
+                self.effect(effect)?;
+                refresh(sh);
+                self.ok(out);
+                return Ok(());
+            }
+        }
+        out.push(".".into());
+        Ok(())
+    }
+
+    fn effect(&self, effect: Effect) -> Result<(), String> {
+        match effect {
+            Effect::None => Ok(()),
+            Effect::Enable(name) | Effect::Rebind(name) => {
+                refresh(&self.shared);
+                bind_service(&self.shared, &name).inspect_err(|_| {
+                    if let Some(s) = lock(&self.shared.config).services.get_mut(&name) {
+                        s.enabled = false;
+                    }
+                })
+            }
+            Effect::Disable(name) => {
+                unbind_service(&self.shared, &name);
+                Ok(())
+            }
+        }
+    }
+
+    fn show_service(&self, name: &str, out: &mut Vec<String>) -> Result<(), String> {
+        let cfg = lock(&self.shared.config);
+        let svc = cfg.services.get(name).ok_or("Unknown service")?;
+        let role = svc.role.clone().unwrap_or_default();
+        out.push(format!("SERVICE {name}"));
+        out.push(format!(
+            "     listening: {}",
+            svc.values.get("listen").map_or("--", String::as_str)
+        ));
+        out.push(format!("          role: {role}"));
+        if role != "reverse_proxy" {
+            return Ok(());
+        }
+        let rt = lock(&self.shared.services).get(name).cloned();
+        let (waiting, pend, bored) = rt.as_ref().map_or((0, Vec::new(), 0), |r| r.snapshot());
+        out.push(format!("  pend clients: {waiting}"));
+        out.push(format!("  pend backend: {}", pend.len()));
+        let t = now() as u64;
+        for (n, since) in &pend {
+            out.push(format!(
+                "   {n} - connecting - {}s",
+                t.saturating_sub(*since)
+            ));
+        }
+        out.push(format!(
+            " connect-ahead: {bored}/{}",
+            svc.num("connect_ahead")
+        ));
+        if let Some(pool) = svc.values.get("pool").and_then(|p| cfg.pools.get(p)) {
+            out.push(format!("          pool: {}", pool.name));
+            out.push("         nodes:".into());
+            let nodes = lock(&self.shared.nodes);
+            for n in &pool.nodes {
+                let used = nodes.used((*n).into());
+                out.push(format!("                {:<21} {used:>7}", n.to_string()));
+            }
+        }
+        Ok(())
+    }
+}

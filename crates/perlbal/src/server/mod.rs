@@ -1,0 +1,204 @@
+//! The tokio glue: one accept loop per enabled service (on danga-common's
+//! [`Acceptor`]), reverse-proxy clients ([`client`]), backend connections
+//! and their pairing with queued clients ([`dispatch`], [`backend`]), and
+//! the management console ([`manage`]).
+
+mod backend;
+mod client;
+mod dispatch;
+mod manage;
+mod settings;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use danga_common::{
+    Acceptor, AtLimit, ConnStats, LineConfig, ListenSpec, Listener, Registry, Shutdown,
+};
+
+use crate::core::{Config, NodeBook};
+use dispatch::ServiceRt;
+
+/// Seconds since the epoch, fractional (the time `core` is given).
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Locks a mutex, ignoring poisoning (every critical section leaves the
+/// data consistent before anything that can panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts of live sockets by (class, state), for `STATES` and `SOCKS`.
+pub(crate) type StateCounts = Mutex<BTreeMap<(&'static str, &'static str), i64>>;
+
+/// What every task shares.
+pub(crate) struct Shared {
+    pub config: Mutex<Config>,
+    pub nodes: Mutex<NodeBook>,
+    pub services: Mutex<HashMap<String, Arc<ServiceRt>>>,
+    pub listeners: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    pub states: StateCounts,
+    pub acceptor: Acceptor,
+    pub shutdown: Shutdown,
+    pub started: u64,
+    pub reqs: AtomicU64,
+}
+
+/// The running perlbal.
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// The listeners to bind at start-up: every enabled service that has a
+    /// listen address, named after the service.
+    pub fn listen_specs(config: &Config) -> Vec<ListenSpec> {
+        config
+            .services
+            .values()
+            .filter(|s| s.enabled)
+            .filter_map(|s| s.listen().map(|a| ListenSpec::tcp(&s.name, a)))
+            .collect()
+    }
+
+    /// A server for `config`; call [`Server::start`] inside the runtime.
+    pub fn new(mut config: Config, shutdown: Shutdown) -> Server {
+        config.running = true;
+        let max = config.max_connections.unwrap_or(10_000);
+        let acceptor = Acceptor::new(
+            max,
+            AtLimit::Wait,
+            ConnStats::register(&Registry::new()),
+            shutdown.clone(),
+        );
+        Server {
+            shared: Arc::new(Shared {
+                config: Mutex::new(config),
+                nodes: Mutex::new(NodeBook::default()),
+                services: Mutex::new(HashMap::new()),
+                listeners: Mutex::new(HashMap::new()),
+                states: Mutex::new(BTreeMap::new()),
+                acceptor,
+                shutdown,
+                started: now() as u64,
+                reqs: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Starts serving on the listeners bound at start-up, plus the
+    /// nodefile watcher.
+    pub fn start(&self, listeners: Vec<Listener>) {
+        refresh(&self.shared);
+        for l in listeners {
+            let name = l.name().to_owned();
+            serve_listener(&self.shared, &name, l);
+        }
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let tick = tokio::time::sleep(Duration::from_secs(3));
+                if shared.shutdown.until_stopped(tick).await.is_none() {
+                    return;
+                }
+                if lock(&shared.config).reload_nodefiles() {
+                    refresh(&shared);
+                }
+            }
+        });
+    }
+}
+
+/// Rebuilds every service's settings from the config (after any command).
+pub(crate) fn refresh(shared: &Arc<Shared>) {
+    let cfg = lock(&shared.config);
+    let mut rts = lock(&shared.services);
+    for svc in cfg.services.values() {
+        if svc.role.as_deref() != Some("reverse_proxy") {
+            continue;
+        }
+        let s = settings::Settings::from_config(svc, &cfg);
+        match rts.get(&svc.name) {
+            Some(rt) => rt.update(s),
+            None => {
+                rts.insert(svc.name.clone(), ServiceRt::new(&svc.name, s, shared));
+            }
+        }
+    }
+}
+
+/// Starts the accept loop of service `name` on `listener`.
+pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listener) {
+    // Port 0 means "any": show the port actually bound.
+    if let danga_common::LocalAddr::Tcp(addr) = listener.local_addr() {
+        if let Some(svc) = lock(&shared.config).services.get_mut(name) {
+            if svc.listen().is_some_and(|a| a.port() == 0) {
+                svc.values.insert("listen".into(), addr.to_string());
+            }
+        }
+    }
+    let role = lock(&shared.config)
+        .services
+        .get(name)
+        .and_then(|s| s.role.clone());
+    let handle = match role.as_deref() {
+        Some("management") => {
+            let shared = shared.clone();
+            shared.acceptor.clone().spawn(listener, move |conn| {
+                let mut console = manage::Console::new(shared.clone());
+                danga_common::serve_lines(
+                    conn,
+                    LineConfig {
+                        max_line: 8192,
+                        too_long: None,
+                        quit: true,
+                    },
+                    move |line| console.line(line),
+                )
+            })
+        }
+        _ => {
+            let rt = lock(&shared.services).get(name).cloned();
+            let Some(rt) = rt else {
+                tracing::warn!(service = name, "no runtime for service");
+                return;
+            };
+            let shared2 = shared.clone();
+            shared.acceptor.clone().spawn(listener, move |conn| {
+                client::serve(conn, rt.clone(), shared2.clone())
+            })
+        }
+    };
+    if let Some(old) = lock(&shared.listeners).insert(name.to_owned(), handle) {
+        old.abort();
+    }
+}
+
+/// Binds service `name` now (a live `ENABLE` or listen change).
+pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), String> {
+    let addr: Option<SocketAddr> = lock(&shared.config)
+        .services
+        .get(name)
+        .and_then(|s| s.listen());
+    let Some(addr) = addr else { return Ok(()) };
+    let bound = danga_common::listen::bind(&ListenSpec::tcp(name, addr), 1024)
+        .and_then(|b| b.into_tokio())
+        .map_err(|e| format!("Can't start service '{name}' on {addr}: {e}"))?;
+    serve_listener(shared, name, bound);
+    Ok(())
+}
+
+/// Stops service `name`'s accept loop (a live `DISABLE`).
+pub(crate) fn unbind_service(shared: &Arc<Shared>, name: &str) {
+    if let Some(h) = lock(&shared.listeners).remove(name) {
+        h.abort();
+    }
+}
