@@ -5,8 +5,9 @@
 //! 2. bind every listener (as root, if privileged ports are asked for);
 //! 3. daemonize (fork) while the process still has one thread;
 //! 4. the pid file, written by the process that will serve;
-//! 5. the ready file (`NAME address` per listener) and any extra
-//!    announcement (memcached's `MEMCACHED_PORT_FILENAME`);
+//! 5. any extra announcement (memcached's `MEMCACHED_PORT_FILENAME`), then
+//!    the ready file (`NAME address` per listener), so a test that sees the
+//!    ready file can rely on everything else being written;
 //! 6. drop root;
 //! 7. build the tokio runtime, install signal handlers, run the daemon
 //!    (SIGTERM, SIGINT and SIGHUP are held pending from step 1 until their
@@ -45,7 +46,7 @@ pub struct Launch {
     pub user: Option<String>,
     /// The test-only ready file.
     pub ready_file: Option<PathBuf>,
-    /// Called with the bound listeners (after the ready file).
+    /// Called with the bound listeners (before the ready file).
     pub after_bind: Option<AfterBind>,
     /// Runtime worker threads (`None`: one per core).
     pub threads: Option<usize>,
@@ -97,11 +98,12 @@ impl Launch {
             Some(p) => Some(process::write_pidfile(p)?),
             None => None,
         };
-        if let Some(path) = &self.ready_file {
-            write_ready_file(path, &bound).map_err(|e| ctx(e, "writing the ready file"))?;
-        }
+        // Other announcements first: the ready file says "all done".
         if let Some(hook) = self.after_bind {
             hook(&bound)?;
+        }
+        if let Some(path) = &self.ready_file {
+            write_ready_file(path, &bound).map_err(|e| ctx(e, "writing the ready file"))?;
         }
         if let Some(user) = &self.user {
             process::drop_user(user).map_err(|e| ctx(e, &format!("switching to user {user}")))?;
