@@ -6,12 +6,16 @@
 //!   synchronous, time passed in; it turns one request from one connection
 //!   into the packets to send to which connections;
 //! * `server` (feature `server`): the tokio glue on danga-common;
+//! * `client` (feature `client`): the async client and worker library
+//!   over several job servers (tokio; neither `server` nor `queue`);
 //! * `persist` (feature `persist`): durable background jobs in SQLite or
 //!   MySQL/MariaDB (sqlx).
 //!
 //! `proto` and `queue` use neither tokio nor sockets, and nothing here
 //! depends on another system crate.
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "persist")]
 pub mod persist;
 pub mod proto;

@@ -3,6 +3,8 @@
 //! and durable background jobs.
 
 mod cli;
+mod client;
+mod client_api;
 mod clients;
 mod conformance;
 mod durable;
