@@ -5,6 +5,7 @@
 //! `Connection`, then `HEADER svc REMOVE|INSERT`; always as HTTP/1.0.
 //! Also the high-priority cookie test.
 
+use std::io::Write;
 use std::net::IpAddr;
 
 use super::netmask::Netmask;
@@ -73,6 +74,61 @@ impl HeaderRules {
         h.write(&mut out);
         out.extend_from_slice(b"\r\n");
         out
+    }
+}
+
+impl HeaderRules {
+    /// [`HeaderRules::backend_head`] appended to `out`. Without HEADER
+    /// rules and for an untrusted (or blind) client, which is the usual
+    /// case, the head is written straight from the request, without
+    /// copying its headers first.
+    pub fn write_backend_head(
+        &self,
+        req: &RequestHead,
+        peer: IpAddr,
+        keep_alive: bool,
+        out: &mut Vec<u8>,
+    ) {
+        if !self.remove.is_empty()
+            || !self.insert.is_empty()
+            || (!self.blind_proxy && self.trusts(peer))
+        {
+            out.extend_from_slice(&self.backend_head(req, peer, keep_alive));
+            return;
+        }
+        out.extend_from_slice(req.method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(req.uri.as_bytes());
+        out.extend_from_slice(b" HTTP/1.0\r\n");
+        let replaced: &[&str] = if self.blind_proxy {
+            &["Keep-Alive", "Connection"]
+        } else {
+            &[
+                "Keep-Alive",
+                "Connection",
+                "X-Forwarded-For",
+                "X-Host",
+                "X-Forwarded-Host",
+            ]
+        };
+        for h in &req.headers.0 {
+            if replaced.iter().any(|n| h.name.eq_ignore_ascii_case(n)) {
+                continue;
+            }
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&h.value);
+            out.extend_from_slice(b"\r\n");
+        }
+        if !self.blind_proxy {
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "X-Forwarded-For: {peer}\r\n");
+        }
+        out.extend_from_slice(if keep_alive {
+            b"Connection: keep-alive\r\n\r\n"
+        } else {
+            b"Connection: close\r\n\r\n"
+        });
     }
 }
 
@@ -159,6 +215,46 @@ mod tests {
             !out.contains("X-Secret") && out.contains("X-Via: perlbal\r\n") && !out.contains("old"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn the_direct_writer_sends_what_the_general_one_does() {
+        let reqs = [
+            req(""),
+            req("X-Forwarded-For: 6.6.6.6\r\nx-host: evil\r\nKeep-Alive: 300\r\nAccept: */*\r\n"),
+            req("connection: close\r\nX-Forwarded-Host: e\r\nCookie: a=b\r\nX-FORWARDED-FOR: 1.1.1.1\r\n"),
+        ];
+        let trusted = HeaderRules {
+            trusted: Netmask::parse_list("10.0.0.0/8").expect("valid"),
+            ..HeaderRules::default()
+        };
+        let with_rules = HeaderRules {
+            insert: vec![("X-Via".into(), "perlbal".into())],
+            remove: vec!["cookie".into()],
+            ..HeaderRules::default()
+        };
+        let blind = HeaderRules {
+            blind_proxy: true,
+            ..HeaderRules::default()
+        };
+        for rules in [&HeaderRules::default(), &trusted, &with_rules, &blind] {
+            for r in &reqs {
+                for peer in ["10.0.0.9", "192.0.2.1", "::1"] {
+                    let peer: IpAddr = peer.parse().expect("ip");
+                    for keep in [true, false] {
+                        let mut out = b"prefix".to_vec();
+                        rules.write_backend_head(r, peer, keep, &mut out);
+                        let mut want = b"prefix".to_vec();
+                        want.extend_from_slice(&rules.backend_head(r, peer, keep));
+                        assert_eq!(
+                            String::from_utf8_lossy(&out),
+                            String::from_utf8_lossy(&want),
+                            "{rules:?} {peer} {keep}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

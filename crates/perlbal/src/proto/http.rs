@@ -9,6 +9,8 @@
 //! request (1.80 only de-chunks with `buffer_uploads`, which this build
 //! lacks) are 400s too.
 
+use std::mem::MaybeUninit;
+
 /// The largest request or response head.
 pub const MAX_HEAD: usize = 100 * 1024;
 /// The most header lines in one head.
@@ -184,9 +186,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadErr
     if end > MAX_HEAD {
         return Err(HeadError::Close("request head too large"));
     }
-    let mut slots = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    match req.parse(&buf[skip..skip + end]) {
+    // On the stack and uninitialised: no allocation or clearing per request.
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(&buf[skip..skip + end], &mut slots) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) | Err(_) => return Err(HeadError::Close("bad request")),
     }
@@ -301,9 +304,13 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HeadE
     if end > MAX_HEAD {
         return Err(HeadError::Close("response head too large"));
     }
-    let mut slots = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    match resp.parse(&buf[..end]) {
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        &buf[..end],
+        &mut slots,
+    ) {
         Ok(httparse::Status::Complete(_)) => {}
         _ => return Err(HeadError::Close("bad response")),
     }

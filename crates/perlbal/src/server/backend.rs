@@ -3,6 +3,7 @@
 //! `STATES` show.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,36 +17,93 @@ use crate::proto::http::{parse_response, BodyLength, ResponseHead};
 /// How long a connect or a verification may take (1.80's 15 s).
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Counts a socket under (class, state) while it lives there.
+/// A socket's (class, state), as `STATES` and `SOCKS` show it: an index
+/// into [`SOCK_STATES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SockState(usize);
+
+const BACKEND: &str = "Perlbal::BackendHTTP";
+const CLIENT: &str = "Perlbal::ClientProxy";
+
+/// Every (class, state) a socket can be in, sorted (the `STATES` order).
+pub(crate) const SOCK_STATES: [(&str, &str); 11] = [
+    (BACKEND, "bored"),
+    (BACKEND, "connecting"),
+    (BACKEND, "sending_req"),
+    (BACKEND, "verifying_backend"),
+    (BACKEND, "wait_res"),
+    (BACKEND, "xfer_res"),
+    (CLIENT, "backend_req_sent"),
+    (CLIENT, "persist_wait"),
+    (CLIENT, "reading_headers"),
+    (CLIENT, "wait_backend"),
+    (CLIENT, "xfer_res"),
+];
+
+impl SockState {
+    pub const BACKEND_BORED: SockState = SockState(0);
+    pub const BACKEND_CONNECTING: SockState = SockState(1);
+    pub const BACKEND_SENDING_REQ: SockState = SockState(2);
+    pub const BACKEND_VERIFYING: SockState = SockState(3);
+    pub const BACKEND_WAIT_RES: SockState = SockState(4);
+    pub const BACKEND_XFER_RES: SockState = SockState(5);
+    pub const CLIENT_BACKEND_REQ_SENT: SockState = SockState(6);
+    pub const CLIENT_PERSIST_WAIT: SockState = SockState(7);
+    pub const CLIENT_READING_HEADERS: SockState = SockState(8);
+    pub const CLIENT_WAIT_BACKEND: SockState = SockState(9);
+    pub const CLIENT_XFER_RES: SockState = SockState(10);
+}
+
+/// Live sockets by (class, state): one atomic counter each, so the hot
+/// path takes no lock to move a socket between states.
+#[derive(Debug, Default)]
+pub(crate) struct StateCounts([AtomicI64; SOCK_STATES.len()]);
+
+impl StateCounts {
+    fn add(&self, s: SockState, n: i64) {
+        if let Some(c) = self.0.get(s.0) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// ((class, state), count) for every state, in `SOCK_STATES` order.
+    pub fn iter(&self) -> impl Iterator<Item = ((&'static str, &'static str), i64)> + '_ {
+        SOCK_STATES
+            .iter()
+            .zip(&self.0)
+            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+    }
+}
+
+/// Counts a socket under its state while it lives there.
 pub(crate) struct StateGuard {
     shared: Arc<Shared>,
-    key: (&'static str, &'static str),
+    state: SockState,
 }
 
 impl StateGuard {
-    pub fn new(shared: &Arc<Shared>, class: &'static str, state: &'static str) -> Self {
-        *lock(&shared.states).entry((class, state)).or_default() += 1;
+    pub fn new(shared: &Arc<Shared>, state: SockState) -> Self {
+        shared.states.add(state, 1);
         StateGuard {
             shared: shared.clone(),
-            key: (class, state),
+            state,
         }
     }
 
     /// Moves the socket to another state.
-    pub fn set(&mut self, state: &'static str) {
-        if self.key.1 == state {
+    pub fn set(&mut self, state: SockState) {
+        if self.state == state {
             return;
         }
-        let mut m = lock(&self.shared.states);
-        *m.entry(self.key).or_default() -= 1;
-        self.key.1 = state;
-        *m.entry(self.key).or_default() += 1;
+        self.shared.states.add(self.state, -1);
+        self.state = state;
+        self.shared.states.add(state, 1);
     }
 }
 
 impl Drop for StateGuard {
     fn drop(&mut self) {
-        *lock(&self.shared.states).entry(self.key).or_default() -= 1;
+        self.shared.states.add(self.state, -1);
     }
 }
 
@@ -98,7 +156,7 @@ pub(crate) async fn connect(
     node: SocketAddr,
     verify: Option<&str>,
 ) -> Result<Backend, ConnectError> {
-    let state = StateGuard::new(shared, "Perlbal::BackendHTTP", "connecting");
+    let state = StateGuard::new(shared, SockState::BACKEND_CONNECTING);
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(node)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -116,7 +174,7 @@ pub(crate) async fn connect(
         state,
     };
     if let Some(path) = verify {
-        be.state.set("verifying_backend");
+        be.state.set(SockState::BACKEND_VERIFYING);
         lock(&shared.nodes).verified(node);
         match tokio::time::timeout(CONNECT_TIMEOUT, verify_options(&mut be.stream, path)).await {
             Ok(Ok(true)) => {}
@@ -124,7 +182,7 @@ pub(crate) async fn connect(
             Ok(Err(_)) | Err(_) => return Err(ConnectError::Dead),
         }
     }
-    be.state.set("bored");
+    be.state.set(SockState::BACKEND_BORED);
     Ok(be)
 }
 

@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use danga_common::{Conn, PeerAddr};
+use std::io::Write;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::backend::{read_head, Backend, StateGuard};
+use super::backend::{read_head, Backend, SockState, StateGuard};
 use super::dispatch::ServiceRt;
 use super::{lock, now, Shared};
 use crate::core::headers::high_priority;
@@ -20,7 +22,6 @@ use crate::core::Priority;
 use crate::proto::chunked::Chunked;
 use crate::proto::http::{parse_request, BodyLength, HeadError, RequestHead};
 
-const CLASS: &str = "Perlbal::ClientProxy";
 /// How often an idempotent request is tried on another backend.
 const RETRIES: usize = 3;
 
@@ -30,8 +31,10 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         PeerAddr::Tcp(a) => a.ip(),
         PeerAddr::Unix => IpAddr::from([127, 0, 0, 1]),
     };
-    let mut state = StateGuard::new(&shared, CLASS, "reading_headers");
+    let mut state = StateGuard::new(&shared, SockState::CLIENT_READING_HEADERS);
     let mut buf = BytesMut::with_capacity(4096);
+    // Reused by every request on this connection.
+    let mut io = Bufs::new();
     let mut first = true;
     let mut head_started: Option<tokio::time::Instant> = None;
     loop {
@@ -103,21 +106,48 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             }
         }
         shared.reqs.fetch_add(1, Ordering::Relaxed);
-        state.set("wait_backend");
+        state.set(SockState::CLIENT_WAIT_BACKEND);
         let prio = match &s.high_priority {
             Some((c, v)) if high_priority(&head, c, v) => Priority::High,
             _ => Priority::Normal,
         };
         match proxy(
-            &mut conn, &mut buf, &head, peer, prio, &svc, &shared, &mut state,
+            &mut conn, &mut buf, &mut io, &head, peer, prio, &svc, &shared, &mut state,
         )
         .await
         {
-            Ok(true) => state.set("persist_wait"),
+            Ok(true) => {
+                state.set(SockState::CLIENT_PERSIST_WAIT);
+                // An idle keep-alive client holds no large buffers.
+                if io.resp.capacity() > KEEP_BUF || io.out.capacity() > KEEP_BUF {
+                    io = Bufs::new();
+                }
+            }
             Ok(false) | Err(()) => {
                 let _ = conn.stream().shutdown().await;
                 return;
             }
+        }
+    }
+}
+
+/// A client's buffers for the backend side, kept across its requests.
+struct Bufs {
+    /// What the backend sent and has not been relayed yet.
+    resp: BytesMut,
+    /// What goes out next: the request head to the backend, then the
+    /// response head (and the first part of the body) to the client.
+    out: Vec<u8>,
+}
+
+/// The most buffer space an idle client keeps.
+const KEEP_BUF: usize = 32 * 1024;
+
+impl Bufs {
+    fn new() -> Bufs {
+        Bufs {
+            resp: BytesMut::with_capacity(8192),
+            out: Vec::with_capacity(8192),
         }
     }
 }
@@ -160,6 +190,7 @@ async fn backend_for(
 async fn proxy(
     conn: &mut Conn,
     buf: &mut BytesMut,
+    io: &mut Bufs,
     req: &RequestHead,
     peer: IpAddr,
     prio: Priority,
@@ -172,12 +203,14 @@ async fn proxy(
         let s = svc.settings();
         let mut be = backend_for(conn, buf, svc, prio).await?;
         be.uses += 1;
-        be.state.set("sending_req");
-        state.set("backend_req_sent");
+        be.state.set(SockState::BACKEND_SENDING_REQ);
+        state.set(SockState::CLIENT_BACKEND_REQ_SENT);
         let keep_backend =
             s.persist_backend && (s.max_backend_uses == 0 || be.uses < s.max_backend_uses);
-        let head = s.rules.backend_head(req, peer, keep_backend);
-        if be.stream.write_all(&head).await.is_err() {
+        io.out.clear();
+        s.rules
+            .write_backend_head(req, peer, keep_backend, &mut io.out);
+        if be.stream.write_all(&io.out).await.is_err() {
             if req.idempotent() && tries < RETRIES {
                 tries += 1;
                 continue;
@@ -195,13 +228,14 @@ async fn proxy(
                 }
             }
             let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            let chunk = buf.split_to(take);
-            be.stream.write_all(&chunk).await.map_err(|_| ())?;
+            be.stream.write_all(&buf[..take]).await.map_err(|_| ())?;
+            buf.advance(take);
             left -= take as u64;
         }
-        be.state.set("wait_res");
-        let mut rbuf = BytesMut::with_capacity(8192);
-        let resp = match read_head(&mut be.stream, &mut rbuf).await {
+        be.state.set(SockState::BACKEND_WAIT_RES);
+        let rbuf = &mut io.resp;
+        rbuf.clear();
+        let resp = match read_head(&mut be.stream, rbuf).await {
             Ok(Some(r)) => r,
             _ if rbuf.is_empty() && req.idempotent() && tries < RETRIES => {
                 tries += 1;
@@ -225,29 +259,41 @@ async fn proxy(
                 BodyLength::UntilClose => false,
             };
         let backend_keep = keep_backend && resp.keep_alive() && length != BodyLength::UntilClose;
-        let mut h = resp.headers.clone();
-        h.remove("Connection");
-        h.remove("Keep-Alive");
-        if client_keep {
-            h.set("Connection", "keep-alive");
-            let ka = format!("timeout={}, max=100", s.persist_idle_timeout.as_secs());
-            h.set("Keep-Alive", ka);
-        } else {
-            h.set("Connection", "close");
-        }
-        let mut out = Vec::with_capacity(512 + rbuf.len());
-        let status = format!(
+        // The head, written straight into the output buffer (writing to a
+        // Vec cannot fail): the backend's headers minus its Connection and
+        // Keep-Alive, then ours.
+        let out = &mut io.out;
+        out.clear();
+        let _ = write!(
+            out,
             "HTTP/1.{} {} {}\r\n",
             req.minor.min(1),
             resp.status,
             resp.reason
         );
-        out.extend_from_slice(status.as_bytes());
-        h.write(&mut out);
-        out.extend_from_slice(b"\r\n");
-        state.set("xfer_res");
-        be.state.set("xfer_res");
-        let clean = relay(conn, &mut be, &mut rbuf, length, out, s.buffer_size).await?;
+        for h in &resp.headers.0 {
+            if h.name.eq_ignore_ascii_case("Connection")
+                || h.name.eq_ignore_ascii_case("Keep-Alive")
+            {
+                continue;
+            }
+            out.extend_from_slice(h.name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(&h.value);
+            out.extend_from_slice(b"\r\n");
+        }
+        if client_keep {
+            let _ = write!(
+                out,
+                "Connection: keep-alive\r\nKeep-Alive: timeout={}, max=100\r\n\r\n",
+                s.persist_idle_timeout.as_secs()
+            );
+        } else {
+            out.extend_from_slice(b"Connection: close\r\n\r\n");
+        }
+        state.set(SockState::CLIENT_XFER_RES);
+        be.state.set(SockState::BACKEND_XFER_RES);
+        let clean = relay(conn, &mut be, rbuf, length, out, s.buffer_size).await?;
         if backend_keep && clean {
             svc.release(be);
         }
@@ -256,13 +302,15 @@ async fn proxy(
 }
 
 /// Relays the response body after `out` (the head); `Ok(true)` when it
-/// ended exactly where its framing says.
+/// ended exactly where its framing says. The head goes out in one write
+/// with the body bytes that came with it; later body bytes are written
+/// straight from `rbuf`.
 async fn relay(
     conn: &mut Conn,
     be: &mut Backend,
     rbuf: &mut BytesMut,
     length: BodyLength,
-    mut out: Vec<u8>,
+    out: &mut Vec<u8>,
     buffer_size: usize,
 ) -> Result<bool, ()> {
     let mut left = match length {
@@ -283,10 +331,18 @@ async fn relay(
             } else if length != BodyLength::UntilClose {
                 left -= take as u64;
             }
-            out.extend_from_slice(&rbuf.split_to(take));
+            if out.is_empty() {
+                conn.stream()
+                    .write_all(&rbuf[..take])
+                    .await
+                    .map_err(|_| ())?;
+            } else {
+                out.extend_from_slice(&rbuf[..take]);
+            }
+            rbuf.advance(take);
         }
         if !out.is_empty() {
-            conn.stream().write_all(&out).await.map_err(|_| ())?;
+            conn.stream().write_all(out).await.map_err(|_| ())?;
             out.clear();
         }
         if left == 0 {

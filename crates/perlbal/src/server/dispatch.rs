@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::backend::{self, Backend, ConnectError};
+use super::backend::{self, Backend, ConnectError, SockState};
 use super::settings::Settings;
 use super::{lock, now, Shared};
 use crate::core::{Priority, Queues};
@@ -104,7 +104,7 @@ impl ServiceRt {
         if !s.nodes.contains(&be.node) {
             return;
         }
-        be.state.set("bored");
+        be.state.set(SockState::BACKEND_BORED);
         loop {
             let roll = fastrand::u32(0..100);
             let Some(w) = d.waiting.pop(s.relief_size, s.relief_chance, roll) else {

@@ -122,16 +122,15 @@ impl Console {
                         return Err("Service not found.".into());
                     }
                 }
-                for ((class, state), n) in lock(&sh.states).iter() {
-                    if *n > 0 {
+                for ((class, state), n) in sh.states.iter() {
+                    if n > 0 {
                         out.push(format!("{class} {state} {n}"));
                     }
                 }
             }
             Command::Socks { summary } => {
-                let states = lock(&sh.states);
                 let mut by_class: std::collections::BTreeMap<&str, i64> = Default::default();
-                for ((class, _), n) in states.iter() {
+                for ((class, _), n) in sh.states.iter() {
                     *by_class.entry(class).or_default() += n;
                 }
                 if *summary {

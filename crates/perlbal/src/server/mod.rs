@@ -9,7 +9,7 @@ mod dispatch;
 mod manage;
 mod settings;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -20,6 +20,7 @@ use danga_common::{
 };
 
 use crate::core::{Config, NodeBook};
+use backend::StateCounts;
 use dispatch::ServiceRt;
 
 /// Seconds since the epoch, fractional (the time `core` is given).
@@ -34,9 +35,6 @@ pub(crate) fn now() -> f64 {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
-
-/// Counts of live sockets by (class, state), for `STATES` and `SOCKS`.
-pub(crate) type StateCounts = Mutex<BTreeMap<(&'static str, &'static str), i64>>;
 
 /// What every task shares.
 pub(crate) struct Shared {
@@ -85,7 +83,7 @@ impl Server {
                 nodes: Mutex::new(NodeBook::default()),
                 services: Mutex::new(HashMap::new()),
                 listeners: Mutex::new(HashMap::new()),
-                states: Mutex::new(BTreeMap::new()),
+                states: StateCounts::default(),
                 acceptor,
                 shutdown,
                 started: now() as u64,

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Side-by-side load test of reverse proxies: our perlbal, Debian's perlbal
+# 1.80, nginx and haproxy, all in front of the same backend (an nginx
+# serving one static file with keep-alive), loaded by wrk over persistent
+# connections.
+#
+#   benches/perlbal.sh                   # 3 rounds of 8 s per proxy
+#   ROUNDS=5 SECS=10 benches/perlbal.sh
+#
+# Environment: ROUNDS (3), SECS (8, one wrk run), CONNS (50), WRK_THREADS
+# (1), SIZE (1024, bytes of the static file), WORKERS (2: nginx's
+# worker_processes and haproxy's nbthread; ours runs one thread per CPU),
+# WARMUP (2 s of wrk per proxy, not counted), OURS
+# (target/release/perlbal), ORIG (/usr/bin/perlbal), NGINX
+# (/usr/sbin/nginx), HAPROXY (/usr/sbin/haproxy), WRK (/usr/bin/wrk),
+# PROXIES (ours orig nginx haproxy: a subset to run), SKIP_BUILD=1 to use
+# the binary already built.
+# Measures req/s, p99 latency and the proxy's CPU per request (utime+stime
+# of the proxy and its child processes from /proc/PID/stat), rotating the
+# order of the proxies every round so drift in the machine's load hits
+# all of them; prints medians and ours/other ratios as Markdown.
+# Loopback only; installs nothing; never run in CI.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-8}
+CONNS=${CONNS:-50}
+WRK_THREADS=${WRK_THREADS:-1}
+SIZE=${SIZE:-1024}
+WORKERS=${WORKERS:-2}
+WARMUP=${WARMUP:-2}
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CONF=$ROOT/benches/perlbal
+OURS=${OURS:-$ROOT/target/release/perlbal}
+ORIG=${ORIG:-/usr/bin/perlbal}
+NGINX=${NGINX:-/usr/sbin/nginx}
+HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
+WRK=${WRK:-/usr/bin/wrk}
+read -r -a PROXIES <<<"${PROXIES:-ours orig nginx haproxy}"
+CLK_TCK=$(getconf CLK_TCK)
+
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    cargo build --release -p perlbal
+fi
+missing=()
+[[ -x $OURS ]] || missing+=("$OURS (cargo build --release -p perlbal)")
+[[ -x $ORIG ]] || missing+=("$ORIG (Debian package perlbal)")
+[[ -x $NGINX ]] || missing+=("$NGINX (Debian package nginx)")
+[[ -x $HAPROXY ]] || missing+=("$HAPROXY (Debian package haproxy)")
+[[ -x $WRK ]] || missing+=("$WRK (Debian package wrk)")
+if ((${#missing[@]})); then
+    printf 'missing: %s\n' "${missing[@]}" >&2
+    echo "install them (apt-get install nginx haproxy wrk perlbal) and run again" >&2
+    exit 1
+fi
+
+TMP=$(mktemp -d -t danga-bench.XXXXXX)
+declare -A PID PORT NAME
+NAME[ours]="ours"
+NAME[orig]="perlbal 1.80"
+NAME[nginx]="nginx"
+NAME[haproxy]="haproxy"
+
+cleanup() {
+    local k
+    for k in "${!PID[@]}"; do
+        stop "$k"
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# running PID: the process exists and has not exited (a zombie still
+# answers kill -0).
+running() {
+    local state
+    state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null || true)
+    [[ -n $state && $state != Z ]]
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        port_open "$p" || { echo "$p"; return; }
+    done
+}
+
+# fill TEMPLATE OUT: the @WORD@ placeholders of an nginx template.
+fill() {
+    sed -e "s|@TMP@|$TMP|g" -e "s|@PORT@|$PORT_NOW|g" -e "s|@BACKEND_PORT@|${PORT[backend]:-}|g" \
+        -e "s|@WORKERS@|$WORKERS|g" "$1" >"$2"
+}
+
+# start KEY: one process in the foreground (no daemonising, so $! is the
+# process to measure and to kill), on a free port; sets PID[KEY], PORT[KEY].
+start() {
+    local key=$1 try pid i
+    for try in 1 2 3; do
+        PORT_NOW=$(free_port)
+        case $key in
+            backend)
+                fill "$CONF/nginx-backend.conf" "$TMP/backend.conf"
+                "$NGINX" -c "$TMP/backend.conf" -p "$TMP/" -e "$TMP/backend-error.log" \
+                    >"$TMP/$key.log" 2>&1 &
+                ;;
+            ours)
+                PROXY_PORT=$PORT_NOW BACKEND_PORT=${PORT[backend]} \
+                    "$OURS" --config="$CONF/danga.conf" >"$TMP/$key.log" 2>&1 &
+                ;;
+            orig)
+                PROXY_PORT=$PORT_NOW BACKEND_PORT=${PORT[backend]} \
+                    "$ORIG" --config="$CONF/perlbal180.conf" >"$TMP/$key.log" 2>&1 &
+                ;;
+            nginx)
+                fill "$CONF/nginx-proxy.conf" "$TMP/nginx-proxy.conf"
+                "$NGINX" -c "$TMP/nginx-proxy.conf" -p "$TMP/" -e "$TMP/nginx-proxy-error.log" \
+                    >"$TMP/$key.log" 2>&1 &
+                ;;
+            haproxy)
+                PROXY_PORT=$PORT_NOW BACKEND_PORT=${PORT[backend]} WORKERS=$WORKERS \
+                    "$HAPROXY" -db -f "$CONF/haproxy.cfg" >"$TMP/$key.log" 2>&1 &
+                ;;
+        esac
+        pid=$!
+        for i in $(seq 100); do
+            running "$pid" || break
+            if port_open "$PORT_NOW"; then
+                PID[$key]=$pid
+                PORT[$key]=$PORT_NOW
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    echo "could not start $key; its log: $(tail -5 "$TMP/$key.log" | tr '\n' ' ')" >&2
+    exit 1
+}
+
+stop() {
+    local pid=${PID[$1]:-}
+    [[ -n $pid ]] || return 0
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset "PID[$1]"
+}
+
+alive() {
+    running "${PID[$1]}" && return 0
+    echo "$1 exited; its log: $(tail -5 "$TMP/$1.log" | tr '\n' ' ')" >&2
+    exit 1
+}
+
+# CPU ticks (utime + stime) of PID and its children (nginx's workers).
+cpu_ticks() {
+    local p total=0 t
+    for p in "$1" $(pgrep -P "$1" || true); do
+        t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo "$total"
+}
+
+# to_ms VALUE: wrk's 1.23ms / 456.78us / 1.02s in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f\n", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f\n", v }
+        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f\n", v * 60000 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f\n", v * 1000 }
+        else print "" }'
+}
+
+median() {
+    printf '%s\n' "$@" | awk 'NF { a[n++] = $1 }
+        END {
+            if (n == 0) { print "n/a"; exit }
+            for (i = 1; i < n; i++) for (j = i; j > 0 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+            if (n % 2) m = a[(n-1)/2]; else m = (a[n/2-1] + a[n/2]) / 2
+            if (m >= 100) printf "%.0f\n", m; else printf "%.3g\n", m
+        }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f\n", a/b; else print "n/a" }'; }
+
+# wrk_run KEY SECS: sets REQS, RPS, P99 (ms), ERRS, CPU (s), CPU_US (µs
+# of proxy CPU per request).
+wrk_run() {
+    local key=$1 secs=$2 before after out
+    alive "$key"
+    before=$(cpu_ticks "${PID[$key]}")
+    out=$(timeout $((secs + 30)) "$WRK" -t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" --timeout 10s \
+        --latency "http://127.0.0.1:${PORT[$key]}/index.html" 2>&1) || {
+        echo "  wrk against $key failed: $out" >&2
+        return 1
+    }
+    alive "$key"
+    after=$(cpu_ticks "${PID[$key]}")
+    REQS=$(awk '/requests in/ { print $1; exit }' <<<"$out")
+    RPS=$(awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' <<<"$out")
+    P99=$(to_ms "$(awk '$1 == "99%" { print $2; exit }' <<<"$out")")
+    ERRS=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+        END { print n + 0 }' <<<"$out")
+    CPU=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t/hz }')
+    CPU_US=$(awk -v c="$CPU" -v r="${REQS:-0}" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "" }')
+}
+
+mkdir -p "$TMP/www"
+chmod 755 "$TMP" "$TMP/www" # nginx's workers run as another user when we are root
+head -c "$SIZE" /dev/zero | tr '\0' 'x' >"$TMP/www/index.html"
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== reverse proxies in front of one nginx backend ($SIZE-byte static file)"
+echo "   wrk -t$WRK_THREADS -c$CONNS -d${SECS}s --latency; $ROUNDS rounds; load average at start: $LOAD_START"
+start backend
+for key in "${PROXIES[@]}"; do
+    start "$key"
+    # A proxied request must come back whole before any timing.
+    got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' --max-time 10 \
+        "http://127.0.0.1:${PORT[$key]}/index.html" || true)
+    if [[ $got != "200 $SIZE" ]]; then
+        echo "$key does not proxy (got '$got'); its log: $(tail -5 "$TMP/$key.log" | tr '\n' ' ')" >&2
+        exit 1
+    fi
+    echo "   ${NAME[$key]}: pid ${PID[$key]}, 127.0.0.1:${PORT[$key]}"
+done
+
+echo "== warm-up: ${WARMUP}s of wrk per proxy"
+for key in "${PROXIES[@]}"; do
+    wrk_run "$key" "$WARMUP"
+done
+
+declare -A RPS_ALL P99_ALL CPU_ALL
+echo "== rounds (the order rotates every round)"
+n=${#PROXIES[@]}
+for round in $(seq "$ROUNDS"); do
+    for i in $(seq 0 $((n - 1))); do
+        key=${PROXIES[$(((i + round - 1) % n))]}
+        if wrk_run "$key" "$SECS"; then
+            RPS_ALL[$key]+="$RPS "
+            P99_ALL[$key]+="$P99 "
+            CPU_ALL[$key]+="$CPU_US "
+            printf '  round %d  %-13s %8s req/s  p99 %8s ms  %6s µs proxy CPU/req  (proxy %5s CPU-s, %s errors)\n' \
+                "$round" "${NAME[$key]}" "$RPS" "$P99" "${CPU_US:-n/a}" "$CPU" "$ERRS"
+        fi
+    done
+done
+
+declare -A MED_RPS MED_P99 MED_CPU
+for key in "${PROXIES[@]}"; do
+    # shellcheck disable=SC2086 # word splitting wanted
+    MED_RPS[$key]=$(median ${RPS_ALL[$key]:-})
+    # shellcheck disable=SC2086
+    MED_P99[$key]=$(median ${P99_ALL[$key]:-})
+    # shellcheck disable=SC2086
+    MED_CPU[$key]=$(median ${CPU_ALL[$key]:-})
+    printf '  median  %-13s %8s req/s  p99 %8s ms  %6s µs proxy CPU/req\n' \
+        "${NAME[$key]}" "${MED_RPS[$key]}" "${MED_P99[$key]}" "${MED_CPU[$key]}"
+done
+
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
+HAPROXY_VERSION=$("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $3 }')
+declare -A LABEL
+LABEL[ours]="ours (\`perlbal\`, $(nproc) threads)"
+LABEL[orig]="Perlbal 1.80 (Debian)"
+LABEL[nginx]="nginx $NGINX_VERSION, $WORKERS workers"
+LABEL[haproxy]="haproxy $HAPROXY_VERSION, $WORKERS threads"
+
+cat <<EOF
+
+== summary (Markdown)
+
+#### perlbal: ours vs Perlbal 1.80, nginx and haproxy as reverse proxies
+
+$(date -u +%Y-%m-%d), ${CPU_MODEL:-unknown CPU}, $(nproc) vCPU, load average $LOAD_START at start and $LOAD_END at the end.
+One backend (nginx, 1 worker, a $SIZE-byte static file, keep-alive); each proxy keeps client and backend connections alive
+(configs in \`benches/perlbal/\`). Load: \`wrk -t$WRK_THREADS -c$CONNS -d${SECS}s --latency\`, $ROUNDS rounds rotating the proxies; medians.
+CPU per request is the proxy's utime+stime (all its threads and worker processes) over the requests wrk counted.
+
+| proxy | req/s | p99 (ms) | proxy CPU per request (µs) | req/s, ours / it | CPU per request, it / ours |
+|---|---:|---:|---:|---:|---:|
+EOF
+for key in "${PROXIES[@]}"; do
+    if [[ $key == ours ]]; then
+        r1="–" r2="–"
+    else
+        r1=$(ratio "${MED_RPS[ours]:-}" "${MED_RPS[$key]}")
+        # less CPU is better: the other's CPU over ours
+        r2=$(ratio "${MED_CPU[$key]}" "${MED_CPU[ours]:-}")
+    fi
+    echo "| ${LABEL[$key]} | ${MED_RPS[$key]} | ${MED_P99[$key]} | ${MED_CPU[$key]} | $r1 | $r2 |"
+done
