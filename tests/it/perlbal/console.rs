@@ -19,7 +19,7 @@ fn free_port() -> SocketAddr {
 }
 
 /// Debian's perlbal on fixed free ports (it has no port-0 ready file).
-fn original(body: &str) -> Option<(Daemon, SocketAddr, SocketAddr, tempfile::TempDir)> {
+pub(super) fn original(body: &str) -> Option<(Daemon, SocketAddr, SocketAddr, tempfile::TempDir)> {
     if !require(
         "Debian's perlbal (/usr/bin/perlbal)",
         have_command(ORIGINAL),

@@ -3,6 +3,7 @@
 //! perlbal 1.80.
 
 mod console;
+mod plugins;
 mod proxy;
 mod queues;
 mod robustness;

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
+use super::access::AccessConf;
+use super::plugins::{HighpriConf, Plugin};
 use crate::proto::command::{Action, Command, Kind};
 use crate::proto::tunables;
 
@@ -28,6 +30,13 @@ pub struct ServiceConf {
     pub remove: Vec<String>,
     /// `extra.*` settings (plugin data; no effect in this build).
     pub extra: BTreeMap<String, String>,
+    /// `SET plugins = ...`, in order.
+    pub plugins: Vec<Plugin>,
+    /// AccessControl's rules (kept, like 1.80's, when the plugin is not
+    /// registered on the service; used only when it is).
+    pub access: AccessConf,
+    /// Highpri's patterns, once Highpri was registered on the service.
+    pub highpri: Option<HighpriConf>,
 }
 
 impl ServiceConf {
@@ -92,6 +101,8 @@ pub struct Context {
 pub enum Effect {
     /// Nothing beyond the new settings.
     None,
+    /// As `None`, and the console prints no `OK` (1.80's plugin setters).
+    Quiet,
     /// Open this service's listener.
     Enable(String),
     /// Close it.
@@ -117,6 +128,8 @@ pub struct Config {
     pub running: bool,
     /// No pool created by hand yet (1.80's `$vivify_pools`).
     pub(crate) pools_by_hand: bool,
+    /// Plugins `LOAD`ed, in order.
+    pub(crate) loaded: Vec<Plugin>,
 }
 
 impl Config {
@@ -264,10 +277,9 @@ impl Config {
                 Ok(Effect::None)
             }
             Command::Server { key, value } => self.set_server(key, value).map(|()| Effect::None),
-            Command::Load { plugin } => Err(format!(
-                "plugin '{plugin}' is not available in this build of perlbal"
-            )),
-            Command::Unload { .. } => Ok(Effect::None),
+            Command::Load { plugin } => self.load_plugin(plugin),
+            Command::Unload { plugin } => Ok(self.unload_plugin(plugin)),
+            Command::Access(args) => self.access(args, ctx),
             Command::Verbose { on } => {
                 ctx.verbose = *on;
                 Ok(Effect::None)

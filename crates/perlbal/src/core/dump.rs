@@ -3,6 +3,7 @@
 //! sorted, skipping defaults and other roles' settings; booleans as `on`).
 
 use super::config::Config;
+use super::plugins::Plugin;
 use crate::proto::tunables::{self, Type, TUNABLES};
 
 pub(super) fn dump(cfg: &Config) -> Vec<String> {
@@ -49,6 +50,17 @@ pub(super) fn dump(cfg: &Config) -> Vec<String> {
                 value
             };
             out.push(format!("  SET {key} = {shown}"));
+        }
+        for p in &svc.plugins {
+            match p {
+                Plugin::AccessControl => {
+                    out.extend(svc.access.dump().into_iter().map(|l| format!("  {l}")));
+                }
+                Plugin::Highpri => out.push(format!(
+                    "  # Plugin '{}' isn't capable of dumping config.",
+                    p.name()
+                )),
+            }
         }
         out.push(format!(
             "{} {name}",

@@ -2,14 +2,17 @@
 //! node bookkeeping, the priority queues and the request-header rules.
 //! Time is passed in; nothing here touches a socket.
 
+pub mod access;
 pub mod config;
 mod dump;
 pub mod headers;
 pub mod netmask;
 pub mod nodes;
+pub mod plugins;
 pub mod queue;
 mod set;
 
 pub use config::{Config, Context, Effect, PoolConf, ServiceConf};
 pub use nodes::NodeBook;
+pub use plugins::Plugin;
 pub use queue::{Priority, Queues};

@@ -29,6 +29,21 @@ impl Netmask {
         })
     }
 
+    /// Parses as Net::Netmask's `new2` does for the forms perlbal configs
+    /// use: `a.b.c.d`, `a.b.c.d/bits`, `a.b.c.d/m.m.m.m` (a contiguous mask).
+    pub fn parse_net(s: &str) -> Option<Netmask> {
+        if let Some((ip, mask)) = s.split_once('/') {
+            if let Ok(m) = mask.parse::<Ipv4Addr>() {
+                let m = u32::from(m);
+                if m.leading_ones() + m.trailing_zeros() != 32 {
+                    return None;
+                }
+                return Netmask::parse(&format!("{ip}/{}", m.leading_ones()));
+            }
+        }
+        Netmask::parse(s)
+    }
+
     /// Parses a comma/space separated list, skipping nothing: any bad entry
     /// makes the whole list `None`.
     pub fn parse_list(s: &str) -> Option<Vec<Netmask>> {
@@ -46,6 +61,18 @@ impl Netmask {
                 .to_ipv4_mapped()
                 .is_some_and(|v4| u32::from(v4) & self.mask == self.base),
         }
+    }
+}
+
+/// `base/bits`, as Net::Netmask prints itself.
+impl std::fmt::Display for Netmask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            Ipv4Addr::from(self.base),
+            self.mask.count_ones()
+        )
     }
 }
 
@@ -70,5 +97,12 @@ mod tests {
             Some(2)
         );
         assert_eq!(Netmask::parse_list("10.0.0.0/8, nope"), None);
+        let shown = |s: &str| Netmask::parse_net(s).map(|m| m.to_string());
+        assert_eq!(shown("1.2.3.4/8").as_deref(), Some("1.0.0.0/8"));
+        assert_eq!(shown("10.0.0.0/255.0.0.0").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(shown("10.0.0.0").as_deref(), Some("10.0.0.0/32"));
+        assert_eq!(shown("0.0.0.0/0").as_deref(), Some("0.0.0.0/0"));
+        assert_eq!(shown("10.0.0.0/255.0.255.0"), None);
+        assert_eq!(shown("10/8"), None);
     }
 }

@@ -35,19 +35,15 @@ impl Config {
         let pools_exist = |p: &str| self.pools.contains_key(p);
         let Some(tun) = tunables::lookup(key) else {
             if key == "plugins" {
-                let wanted: Vec<&str> = value
-                    .split([',', ' '])
-                    .filter(|p| !p.is_empty() && *p != "none")
-                    .collect();
-                return match wanted.first() {
-                    None => Ok(Effect::None),
-                    Some(p) => Err(format!("Plugin {p} not loaded; not registered for {name}.")),
-                };
+                return self.set_plugins(name, value);
             }
             if let Some(extra) = key.strip_prefix("extra.") {
                 let svc = self.service_mut(name)?;
                 svc.extra.insert(extra.to_owned(), value.to_owned());
                 return Ok(Effect::None);
+            }
+            if let Some(done) = self.plugin_setter(name, key, value) {
+                return done;
             }
             return Err(format!("Unknown service parameter '{key}'"));
         };

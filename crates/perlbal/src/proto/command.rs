@@ -100,6 +100,10 @@ pub enum Command {
     Verbose { on: bool },
     /// `SHUTDOWN [GRACEFUL [secs]]`
     Shutdown { graceful: bool, secs: Option<u64> },
+    /// AccessControl's `ACCESS ...` (only once the plugin is loaded).
+    Access(Result<super::access::AccessArgs, String>),
+    /// Highpri's `PATTERNS` (only once the plugin is loaded).
+    Patterns,
     /// A command 1.80 knows that this build does not (the base word).
     Unsupported { command: String },
 }
@@ -284,6 +288,8 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         "dumpconfig" => Ok(Command::Dumpconfig),
         "plugins" => no_opts(base, rest, Command::Plugins),
         "help" => no_opts(base, rest, Command::Help),
+        "access" => Ok(Command::Access(super::access::parse(&words))),
+        "patterns" => Ok(Command::Patterns),
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),
         }),

@@ -2,6 +2,7 @@
 //! table, `${...}` expansion, HTTP/1 heads and chunked-body tracking.
 //! No tokio, no sockets.
 
+pub mod access;
 pub mod chunked;
 pub mod command;
 pub mod expand;

@@ -14,10 +14,10 @@ use std::io::Write;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::admit::{denied, Admit};
 use super::backend::{read_head, Backend, SockState, StateGuard};
 use super::dispatch::ServiceRt;
 use super::{lock, now, Shared};
-use crate::core::headers::high_priority;
 use crate::core::Priority;
 use crate::proto::chunked::Chunked;
 use crate::proto::http::{parse_request, BodyLength, HeadError, RequestHead};
@@ -93,6 +93,21 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         };
         first = false;
         head_started = None;
+        let prio = match s.admit(&head, peer) {
+            Admit::Queue(p) => p,
+            Admit::Deny => {
+                // The body is unread: keep the client only without one.
+                let keep = s.persist_client && head.wants_keep_alive() && head.content_length == 0;
+                let timeout = s.persist_idle_timeout.as_secs();
+                let out = denied(&head, keep, timeout, s.server_tokens);
+                if conn.stream().write_all(out.as_bytes()).await.is_err() || !keep {
+                    let _ = conn.stream().shutdown().await;
+                    return;
+                }
+                state.set(SockState::CLIENT_PERSIST_WAIT);
+                continue;
+            }
+        };
         // 1.80 holds up to buffer_backend_connect bytes of the body before
         // asking for a backend, so slow uploads do not tie one up.
         let want = usize::try_from(head.content_length)
@@ -107,10 +122,6 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         }
         shared.reqs.fetch_add(1, Ordering::Relaxed);
         state.set(SockState::CLIENT_WAIT_BACKEND);
-        let prio = match &s.high_priority {
-            Some((c, v)) if high_priority(&head, c, v) => Priority::High,
-            _ => Priority::Normal,
-        };
         match proxy(
             &mut conn, &mut buf, &mut io, &head, peer, prio, &svc, &shared, &mut state,
         )

@@ -194,7 +194,11 @@ impl Console {
                 out.push("OK".into());
                 return Ok(());
             }
-            Command::Plugins => {}
+            Command::Plugins => out.extend(lock(&sh.config).plugin_lines()),
+            Command::Patterns => {
+                out.extend(lock(&sh.config).patterns()?);
+                return Ok(());
+            }
             Command::Help => out.extend(HELP.iter().map(|s| (*s).to_owned())),
             Command::Shutdown { graceful, secs } => {
                 if !graceful {
@@ -212,9 +216,12 @@ impl Console {
             }
             _ => {
                 let effect = lock(&sh.config).apply(cmd, &mut self.ctx)?;
+                let quiet = effect == Effect::Quiet;
                 self.effect(effect)?;
                 refresh(sh);
-                self.ok(out);
+                if !quiet {
+                    self.ok(out);
+                }
                 return Ok(());
             }
         }
@@ -224,7 +231,7 @@ impl Console {
 
     fn effect(&self, effect: Effect) -> Result<(), String> {
         match effect {
-            Effect::None => Ok(()),
+            Effect::None | Effect::Quiet => Ok(()),
             Effect::Enable(name) | Effect::Rebind(name) => {
                 refresh(&self.shared);
                 bind_service(&self.shared, &name).inspect_err(|_| {

@@ -3,6 +3,7 @@
 //! and their pairing with queued clients ([`dispatch`], [`backend`]), and
 //! the management console ([`manage`]).
 
+mod admit;
 mod backend;
 mod client;
 mod dispatch;

@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use crate::core::headers::HeaderRules;
 use crate::core::netmask::Netmask;
-use crate::core::{Config, ServiceConf};
+use regex::Regex;
+
+use crate::core::access::AccessConf;
+use crate::core::plugins::pattern;
+use crate::core::{Config, Plugin, ServiceConf};
 
 /// One service's settings.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +33,10 @@ pub(crate) struct Settings {
     pub client_sndbuf: usize,
     pub server_tokens: bool,
     pub rules: HeaderRules,
+    /// AccessControl's rules, when the plugin is on the service.
+    pub access: Option<AccessConf>,
+    /// Highpri's URI and Host regexes, when the plugin is on the service.
+    pub highpri: Option<(Option<Regex>, Option<Regex>)>,
 }
 
 impl Settings {
@@ -45,6 +53,12 @@ impl Settings {
             (Some(c), Some(v)) => Some((c.to_owned(), v.to_owned())),
             _ => None,
         };
+        let has = |p: Plugin| svc.plugins.contains(&p);
+        let access = has(Plugin::AccessControl).then(|| svc.access.clone());
+        let highpri = has(Plugin::Highpri).then(|| {
+            let h = svc.highpri.clone().unwrap_or_default();
+            (pattern(&h.uri_pattern), pattern(&h.host_pattern))
+        });
         let size = |k: &str| usize::try_from(svc.num(k)).unwrap_or(usize::MAX);
         Settings {
             nodes,
@@ -76,6 +90,8 @@ impl Settings {
                 insert: svc.insert.clone(),
                 remove: svc.remove.clone(),
             },
+            access,
+            highpri,
         }
     }
 }

@@ -1,0 +1,235 @@
+//! The bundled plugins this build has (AccessControl and Highpri): `LOAD`,
+//! `UNLOAD`, `SET plugins = ...`, their per-service setters, the
+//! `ACCESS` and `PATTERNS` commands and their DUMPCONFIG / PLUGINS lines,
+//! with 1.80's names, checks and messages. Any other plugin is refused,
+//! naming it.
+
+use super::config::{Config, Context, Effect};
+use crate::proto::access::AccessArgs;
+
+/// A plugin this build has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Plugin {
+    /// `ACCESS` rules: 403, or the low-priority queue, by IP/netmask.
+    AccessControl,
+    /// The high-priority queue by URI/Host regex.
+    Highpri,
+}
+
+impl Plugin {
+    /// Every plugin this build has.
+    pub const ALL: [Plugin; 2] = [Plugin::AccessControl, Plugin::Highpri];
+
+    /// Its name, as 1.80 spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Plugin::AccessControl => "AccessControl",
+            Plugin::Highpri => "Highpri",
+        }
+    }
+
+    /// `LOAD name`: 1.80 tries the name as written, lower-cased and
+    /// ucfirst-lower-cased against the module file names.
+    fn for_load(written: &str) -> Option<Plugin> {
+        let lower = written.to_ascii_lowercase();
+        let mut ucfirst = lower.clone();
+        if let Some(first) = ucfirst.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        Plugin::ALL
+            .into_iter()
+            .find(|p| [written, &lower, &ucfirst].contains(&p.name()))
+    }
+}
+
+/// Highpri's patterns: the text as set (`undef`, `none` or `null` turn a
+/// pattern off); the server compiles them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HighpriConf {
+    /// Matched against the request URI.
+    pub uri_pattern: String,
+    /// Matched against the Host header.
+    pub host_pattern: String,
+}
+
+/// 1.80's default URI pattern (LiveJournal's client protocol).
+pub const DEFAULT_URI_PATTERN: &str = r"^(?:/interface/(?:xmlrpc|flat)|/login\.bml)$";
+
+impl Default for HighpriConf {
+    fn default() -> Self {
+        HighpriConf {
+            uri_pattern: DEFAULT_URI_PATTERN.to_owned(),
+            host_pattern: "undef".to_owned(),
+        }
+    }
+}
+
+/// A pattern's regex; `None` when turned off. The text was checked when set.
+pub fn pattern(text: &str) -> Option<regex::Regex> {
+    if matches!(text, "undef" | "none" | "null") {
+        return None;
+    }
+    regex::Regex::new(text).ok()
+}
+
+fn not_loaded(command: &str) -> String {
+    format!("unknown command: {command}")
+}
+
+impl Config {
+    /// Whether `LOAD` has loaded `p` (and no `UNLOAD` since).
+    pub fn loaded(&self, p: Plugin) -> bool {
+        self.loaded.contains(&p)
+    }
+
+    pub(super) fn load_plugin(&mut self, written: &str) -> Result<Effect, String> {
+        let p = Plugin::for_load(written).ok_or_else(|| {
+            format!("plugin '{written}' is not available in this build of perlbal")
+        })?;
+        if !self.loaded.contains(&p) {
+            self.loaded.push(p);
+        }
+        Ok(Effect::None)
+    }
+
+    pub(super) fn unload_plugin(&mut self, written: &str) -> Effect {
+        let lower = written.to_ascii_lowercase();
+        if let Some(p) = Plugin::ALL
+            .into_iter()
+            .find(|p| p.name().to_ascii_lowercase() == lower)
+        {
+            self.loaded.retain(|l| *l != p);
+            if p == Plugin::Highpri {
+                // 1.80 forgets which services PATTERNS shows.
+                for svc in self.services.values_mut() {
+                    svc.highpri = None;
+                }
+            }
+        }
+        Effect::None
+    }
+
+    /// `SET svc.plugins = a, b`: replaces the service's plugins. Highpri's
+    /// patterns go back to their defaults; ACCESS rules stay.
+    pub(super) fn set_plugins(&mut self, name: &str, value: &str) -> Result<Effect, String> {
+        let mut chosen = Vec::new();
+        for w in value.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
+            if w == "none" {
+                continue;
+            }
+            let lower = w.to_ascii_lowercase();
+            let p = self
+                .loaded
+                .iter()
+                .copied()
+                .find(|p| p.name().to_ascii_lowercase() == lower)
+                .ok_or_else(|| format!("Plugin {lower} not loaded; not registered for {name}."))?;
+            if !chosen.contains(&p) {
+                chosen.push(p);
+            }
+        }
+        let svc = self.service_mut(name)?;
+        if chosen.contains(&Plugin::Highpri) {
+            svc.highpri = Some(HighpriConf::default());
+        }
+        svc.plugins = chosen;
+        Ok(Effect::None)
+    }
+
+    /// `SET svc.plugin.key = value` for a plugin registered on the service;
+    /// `None` when no plugin takes the key.
+    pub(super) fn plugin_setter(
+        &mut self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Option<Result<Effect, String>> {
+        let (plugin, what) = key.rsplit_once('.')?;
+        let svc = self.services.get_mut(name)?;
+        match (plugin, what) {
+            ("highpri", "uri_pattern" | "host_pattern")
+                if svc.plugins.contains(&Plugin::Highpri) =>
+            {
+                let off = matches!(value, "undef" | "none" | "null");
+                if !off && regex::Regex::new(value).is_err() {
+                    return Some(Err("Invalid regular expression".into()));
+                }
+                let conf = svc.highpri.get_or_insert_with(HighpriConf::default);
+                if what == "uri_pattern" {
+                    conf.uri_pattern = value.to_owned();
+                } else {
+                    conf.host_pattern = value.to_owned();
+                }
+                // 1.80's setter says nothing when it succeeds.
+                Some(Ok(Effect::Quiet))
+            }
+            ("accesscontrol", "use_observed_ip")
+                if svc.plugins.contains(&Plugin::AccessControl) =>
+            {
+                svc.access.use_observed_ip = !matches!(value, "0" | "");
+                Some(Ok(Effect::None))
+            }
+            _ => None,
+        }
+    }
+
+    /// `ACCESS ...` on the last created or USEd service.
+    pub(super) fn access(
+        &mut self,
+        args: &Result<AccessArgs, String>,
+        ctx: &Context,
+    ) -> Result<Effect, String> {
+        if !self.loaded(Plugin::AccessControl) {
+            return Err(not_loaded("access"));
+        }
+        let args = args.as_ref().map_err(Clone::clone)?;
+        let name = ctx
+            .last_created
+            .as_deref()
+            .ok_or("No service name in context from CREATE SERVICE <name> or USE <service_name>")?;
+        let svc = self
+            .services
+            .get_mut(name)
+            .ok_or_else(|| format!("Non-existent service '{name}'"))?;
+        svc.access.command(args)?;
+        Ok(Effect::None)
+    }
+
+    /// `PATTERNS`' lines (with the final `.`).
+    pub fn patterns(&self) -> Result<Vec<String>, String> {
+        if !self.loaded(Plugin::Highpri) {
+            return Err(not_loaded("patterns"));
+        }
+        let mut out = vec!["High priority pattern buffer:".to_owned()];
+        for (name, svc) in &self.services {
+            if let Some(h) = &svc.highpri {
+                out.push(format!(
+                    "SET {name}.highpri.uri_pattern = {}",
+                    h.uri_pattern
+                ));
+                out.push(format!(
+                    "SET {name}.highpri.host_pattern = {}",
+                    h.host_pattern
+                ));
+            }
+        }
+        out.push(".".into());
+        Ok(out)
+    }
+
+    /// `PLUGINS`' lines: `service Plugin Plugin` for services with any.
+    pub fn plugin_lines(&self) -> Vec<String> {
+        self.services
+            .values()
+            .filter(|s| !s.plugins.is_empty())
+            .map(|s| {
+                let names: Vec<&str> = s.plugins.iter().map(|p| p.name()).collect();
+                format!("{} {}", s.name, names.join(" "))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "plugins_tests.rs"]
+mod tests;
