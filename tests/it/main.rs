@@ -7,6 +7,7 @@ mod launcher;
 mod limits;
 mod mariadb;
 mod memcached;
+mod mogstored;
 mod perlbal;
 mod process;
 mod version;

@@ -1,23 +1,18 @@
 //! mogstored: parses the storage node's flags and `mogstored.conf` and runs
 //! its two ports on the shared daemon machinery: HTTP (`--httplisten`) and
-//! the side channel (`--mgmtlisten`). This build answers the side channel's
-//! `version` (as the original's embedded Perlbal console does) and answers
-//! every HTTP request 404 with no files served; the file store arrives with
-//! danga-mogilefs.
-
-mod http;
+//! the side channel (`--mgmtlisten`), plus the `/devN/usage` writer; the
+//! work itself lives in `danga_mogilefs::storage`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use danga_common::cli::read_key_values;
-use danga_common::{
-    Acceptor, AtLimit, ConnStats, Launch, LineConfig, LineReply, ListenSpec, Registry,
-};
+use danga_common::{Acceptor, AtLimit, ConnStats, Launch, ListenSpec, Registry};
+use danga_mogilefs::storage::{http, side, usage, Storage};
 
 /// mogstored's flags (each also a key of mogstored.conf).
 #[derive(Parser, Debug)]
@@ -103,6 +98,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let mgmt = cli
         .mgmtlisten
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 7501)));
+    let docroot = cli
+        .docroot
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/mogdata"));
+    let store = Arc::new(
+        Storage::open(&docroot).with_context(|| format!("docroot {}", docroot.display()))?,
+    );
     let mut launch = Launch::new(
         "mogstored",
         vec![ListenSpec::tcp("http", http), ListenSpec::tcp("mgmt", mgmt)],
@@ -112,11 +114,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     launch.ready_file = cli.common.ready_file.clone();
     launch.verbosity = cli.verbose;
     let max = cli.maxconns.unwrap_or(10_000);
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     launch
         .run(|listeners, shutdown| async move {
+            usage::spawn(store.root().to_path_buf(), shutdown.clone());
             let acceptor = Acceptor::new(
                 max,
                 AtLimit::Wait,
@@ -124,41 +124,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 shutdown,
             );
             for listener in listeners {
+                let store = store.clone();
                 if listener.name() == "http" {
-                    acceptor.spawn(listener, http::serve);
+                    acceptor.spawn(listener, move |conn| http::serve(conn, store.clone()));
                 } else {
-                    let cfg = LineConfig {
-                        max_line: 8192,
-                        too_long: None,
-                        quit: true,
-                    };
-                    let handler = move |conn| {
-                        danga_common::serve_lines(conn, cfg, move |line| {
-                            side_channel(line, started)
-                        })
-                    };
-                    acceptor.spawn(listener, handler);
+                    acceptor.spawn(listener, move |conn| side::serve(conn, store.clone()));
                 }
             }
             Ok(())
         })
         .context("running mogstored")
-}
-
-/// The side channel; lines it does not know go to the embedded console.
-fn side_channel(line: &str, started: u64) -> LineReply {
-    let cmd = line.trim().to_ascii_lowercase();
-    match cmd.as_str() {
-        "" => LineReply::Nothing,
-        "version" | "uptime" => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            LineReply::Send(format!(
-                "starttime {started}\r\nuptime {}\r\nversion 1.80\r\n.\r\n",
-                now.saturating_sub(started)
-            ))
-        }
-        _ => LineReply::Send(format!("ERROR: unknown command: {}\r\n", line.trim())),
-    }
 }

@@ -1,0 +1,103 @@
+//! mogstored, the storage node: files under a docroot of `devN` folders,
+//! laid out as the original (`dev7/0/000/000/0000000123.fid` for fid 123
+//! on device 7), served over HTTP, measured into `/devN/usage`, and checked
+//! through the side channel.
+//!
+//! * [`path`]: request path → file under the docroot, never outside it;
+//! * [`http`]: GET/HEAD (single Range), PUT (temp file + rename,
+//!   Content-MD5), DELETE, keep-alive; files stream in bounded chunks;
+//! * [`usage`]: the `/devN/usage` writer (every 10 s);
+//! * [`side`]: the side channel (`size`, `MD5`/`SHA-1`, `watch`, console).
+
+pub mod http;
+pub mod path;
+pub mod side;
+pub mod usage;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Size of the buffer each transfer streams through.
+pub const CHUNK: usize = 64 * 1024;
+
+/// One storage node's shared state.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    root: PathBuf,
+    started: u64,
+}
+
+impl Storage {
+    /// Opens the docroot, which must exist (as the original requires).
+    pub fn open(docroot: &Path) -> io::Result<Self> {
+        let root = path::canonical_root(docroot)?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("docroot {} is not a directory", docroot.display()),
+            ));
+        }
+        Ok(Storage {
+            root,
+            started: unix_now(),
+        })
+    }
+
+    /// The docroot, canonical.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Start time, UNIX seconds.
+    pub fn started(&self) -> u64 {
+        self.started
+    }
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The device number of a docroot entry named `devN`.
+pub fn devid_of(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix("dev")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The `devN` folders under `root`, sorted by N.
+pub fn devices(root: &Path) -> Vec<(u32, PathBuf)> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(devid_of) else {
+                continue;
+            };
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push((id, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names() {
+        assert_eq!(devid_of("dev7"), Some(7));
+        assert_eq!(devid_of("dev"), None);
+        assert_eq!(devid_of("dev7x"), None);
+        assert_eq!(devid_of("de7"), None);
+    }
+}

@@ -1,0 +1,260 @@
+//! Request paths to files under the docroot, and nothing else.
+//!
+//! [`sanitize`] is pure: it decodes the request target and refuses `.`/`..`
+//! segments (also when percent-encoded), encoded slashes, NUL and control
+//! bytes, backslashes and empty segments. [`resolve_existing`] and
+//! [`resolve_new`] then check the filesystem: after following symlinks the
+//! path must still lie inside the canonical docroot.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Why a request path was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Malformed: not absolute, bad escapes, empty or odd segments (400).
+    #[error("bad request path")]
+    Bad,
+    /// Well formed but pointing out of the docroot (403).
+    #[error("path outside the docroot")]
+    Forbidden,
+}
+
+impl PathError {
+    /// The HTTP status this refusal is answered with.
+    pub fn status(self) -> u16 {
+        match self {
+            PathError::Bad => 400,
+            PathError::Forbidden => 403,
+        }
+    }
+}
+
+/// Decodes a request target (`/dev1/0/000/000/0000000123.fid`, maybe with a
+/// query) into a relative path of plain segments.
+pub fn sanitize(target: &str) -> Result<PathBuf, PathError> {
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    let rest = path.strip_prefix('/').ok_or(PathError::Bad)?;
+    if rest.is_empty() {
+        return Err(PathError::Bad);
+    }
+    let mut out = PathBuf::new();
+    for raw in rest.split('/') {
+        let seg = decode_segment(raw)?;
+        match seg.as_slice() {
+            b"" => return Err(PathError::Bad),
+            b"." | b".." => return Err(PathError::Forbidden),
+            _ => {}
+        }
+        out.push(OsStr::from_bytes(&seg));
+    }
+    Ok(out)
+}
+
+/// Percent-decodes one segment, refusing bytes that could change its meaning.
+fn decode_segment(raw: &str) -> Result<Vec<u8>, PathError> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(PathError::Bad)?;
+            let hi = hex_val(hex[0]).ok_or(PathError::Bad)?;
+            let lo = hex_val(hex[1]).ok_or(PathError::Bad)?;
+            i += 3;
+            let b = (hi << 4) | lo;
+            if b == b'/' {
+                return Err(PathError::Forbidden);
+            }
+            b
+        } else {
+            i += 1;
+            bytes[i - 1]
+        };
+        if b < 0x20 || b == 0x7f || b == b'\\' {
+            return Err(PathError::Bad);
+        }
+        out.push(b);
+    }
+    Ok(out)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The docroot after following symlinks, against which paths are checked.
+pub fn canonical_root(docroot: &Path) -> io::Result<PathBuf> {
+    std::fs::canonicalize(docroot)
+}
+
+/// An existing file or directory for `rel`; `Ok(None)` if it does not exist,
+/// `Forbidden` if symlinks lead it out of `root` (canonical).
+pub async fn resolve_existing(root: &Path, rel: &Path) -> Result<Option<PathBuf>, PathError> {
+    match tokio::fs::canonicalize(root.join(rel)).await {
+        Ok(real) if real.starts_with(root) => Ok(Some(real)),
+        Ok(_) => Err(PathError::Forbidden),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Where a new file for `rel` goes: its parent directories are created (as
+/// PUT does) and checked to stay inside `root`. The returned path is the
+/// canonical parent joined with the file name.
+pub async fn resolve_new(root: &Path, rel: &Path) -> Result<PathBuf, ResolveError> {
+    let name = rel.file_name().ok_or(PathError::Bad)?;
+    let parent = rel.parent().ok_or(PathError::Bad)?;
+    if parent.as_os_str().is_empty() {
+        // min_put_directory = 1: no files at the top of the docroot.
+        return Err(PathError::Forbidden.into());
+    }
+    // Check the deepest existing ancestor before creating anything below it.
+    let mut existing = root.join(parent);
+    while tokio::fs::symlink_metadata(&existing).await.is_err() {
+        match existing.parent() {
+            Some(p) => existing = p.to_path_buf(),
+            None => return Err(PathError::Forbidden.into()),
+        }
+    }
+    match tokio::fs::canonicalize(&existing).await {
+        Ok(real) if real.starts_with(root) => {}
+        Ok(_) => return Err(PathError::Forbidden.into()),
+        Err(e) => return Err(ResolveError::Io(e)),
+    }
+    tokio::fs::create_dir_all(root.join(parent))
+        .await
+        .map_err(ResolveError::Io)?;
+    // Again after creating, in case a component was swapped meanwhile.
+    let real = tokio::fs::canonicalize(root.join(parent))
+        .await
+        .map_err(ResolveError::Io)?;
+    if !real.starts_with(root) {
+        return Err(PathError::Forbidden.into());
+    }
+    Ok(real.join(name))
+}
+
+/// A refusal or a filesystem failure while placing a new file.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Refused path.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// The filesystem failed (500).
+    #[error("filesystem: {0}")]
+    Io(io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::Component;
+
+    #[test]
+    fn fid_paths_pass_through() {
+        assert_eq!(
+            sanitize("/dev7/0/000/000/0000000123.fid").as_deref(),
+            Ok(Path::new("dev7/0/000/000/0000000123.fid"))
+        );
+        assert_eq!(
+            sanitize("/dev1/usage?x=1").as_deref(),
+            Ok(Path::new("dev1/usage"))
+        );
+        assert_eq!(
+            sanitize("/dev1/a%20b").as_deref(),
+            Ok(Path::new("dev1/a b"))
+        );
+    }
+
+    #[test]
+    fn traversal_is_refused() {
+        for bad in [
+            "/dev1/../../etc/passwd",
+            "/..",
+            "/dev1/%2e%2e/x",
+            "/dev1/%2E%2E/x",
+            "/dev1/.%2e/x",
+            "/dev1/./x",
+            "/dev1/..%2fetc",
+            "/dev1%2f..%2fx",
+        ] {
+            assert_eq!(sanitize(bad), Err(PathError::Forbidden), "{bad}");
+        }
+        for bad in [
+            "",
+            "/",
+            "dev1/x",
+            "//etc/passwd",
+            "/dev1//x",
+            "/dev1/x/",
+            "/dev1/%zz",
+            "/dev1/%2",
+            "/dev1/a%00b",
+            "/dev1/a\\..\\b",
+            "/dev1/%5c..",
+            "http://host/dev1/x",
+        ] {
+            assert_eq!(sanitize(bad), Err(PathError::Bad), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_paths_stay_below_the_root(
+            s in "[/.%2eEfF5cC0a-z\\\\?]{0,40}"
+        ) {
+            if let Ok(rel) = sanitize(&s) {
+                prop_assert!(rel.components().all(|c| matches!(c, Component::Normal(_))));
+                let root = Path::new("/srv/docroot");
+                prop_assert!(root.join(&rel).starts_with(root));
+                prop_assert!(rel.components().count() >= 1);
+            }
+        }
+
+        #[test]
+        fn never_panics(s in any::<String>()) {
+            let _ = sanitize(&s);
+        }
+    }
+
+    #[tokio::test]
+    async fn symlinks_out_of_the_root_are_refused() {
+        let outside = tempfile::tempdir().expect("outside");
+        std::fs::write(outside.path().join("secret"), b"x").expect("secret");
+        let docroot = tempfile::tempdir().expect("docroot");
+        std::fs::create_dir(docroot.path().join("dev1")).expect("dev1");
+        std::os::unix::fs::symlink(outside.path(), docroot.path().join("dev1/out"))
+            .expect("symlink");
+        let root = canonical_root(docroot.path()).expect("root");
+        let rel = sanitize("/dev1/out/secret").expect("well formed");
+        assert_eq!(
+            resolve_existing(&root, &rel).await,
+            Err(PathError::Forbidden)
+        );
+        let rel = sanitize("/dev1/out/new/file").expect("well formed");
+        assert!(matches!(
+            resolve_new(&root, &rel).await,
+            Err(ResolveError::Path(PathError::Forbidden))
+        ));
+        assert!(
+            !outside.path().join("new").exists(),
+            "nothing created outside"
+        );
+        let rel = sanitize("/dev1/0/000/000/0000000123.fid").expect("fid");
+        let placed = resolve_new(&root, &rel).await.expect("inside");
+        assert_eq!(placed, root.join("dev1/0/000/000/0000000123.fid"));
+        assert_eq!(resolve_existing(&root, &rel).await, Ok(None));
+        assert!(matches!(
+            resolve_new(&root, Path::new("top")).await,
+            Err(ResolveError::Path(PathError::Forbidden))
+        ));
+    }
+}
