@@ -71,7 +71,15 @@ fn plans(data: &Path, off: u16) -> anyhow::Result<Vec<Plan>> {
         Plan {
             bin: "mogilefsd",
             what: format!("mogilefsd 127.0.0.1:{tr}"),
-            args: s(&["-s".into(), "-l".into(), format!("127.0.0.1:{tr}")]),
+            args: s(&[
+                "-s".into(),
+                "-l".into(),
+                format!("127.0.0.1:{tr}"),
+                format!(
+                    "--dsn=DBI:SQLite:dbname={}",
+                    data.join("mogilefs.sqlite3").display()
+                ),
+            ]),
         },
         Plan {
             bin: "mogstored",

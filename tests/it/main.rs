@@ -7,6 +7,7 @@ mod launcher;
 mod limits;
 mod mariadb;
 mod memcached;
+mod mogilefs;
 mod mogstored;
 mod perlbal;
 mod process;

@@ -60,7 +60,9 @@ fn gearmand_version() {
 
 #[test]
 fn mogilefsd_version() {
-    let d = Daemon::start("mogilefsd", &["-s", "-l", "127.0.0.1:0"]);
+    let db = tempfile::tempdir().expect("db dir");
+    let dsn = format!("--dsn=sqlite://{}/m.sqlite3", db.path().display());
+    let d = Daemon::start("mogilefsd", &["-s", "-l", "127.0.0.1:0", &dsn]);
     assert_eq!(
         ask_once(d.addr("mogilefsd"), "!version\r\n", ".\r\n"),
         "2.73\r\n.\r\n"

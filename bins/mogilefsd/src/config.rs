@@ -4,13 +4,18 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use danga_common::cli::read_key_values;
 use danga_common::ListenSpec;
+use danga_mogilefs::meta::Dsn;
+use danga_mogilefs::tracker::Settings;
 
 const DEFAULT_CONFIG: &str = "/etc/mogilefs/mogilefsd.conf";
+/// The SQLite file used when no `db_dsn` is given, in the start directory.
+const DEFAULT_SQLITE: &str = "mogilefs.sqlite3";
 
 /// mogilefsd's flags.
 #[derive(Parser, Debug)]
@@ -28,7 +33,9 @@ pub struct Cli {
     /// Run in the background
     #[arg(short = 'D', long = "daemonize")]
     pub daemonize: bool,
-    /// Database DSN (DBI:mysql:..., DBI:SQLite:...)
+    /// Database DSN: DBI:SQLite:dbname=PATH, sqlite://PATH (default:
+    /// ./mogilefs.sqlite3), DBI:mysql:database=DB;host=H;port=P or
+    /// mysql://[USER[:PASS]@]HOST[:PORT]/DB
     #[arg(long = "dsn")]
     pub dsn: Option<String>,
     /// Database user
@@ -58,6 +65,15 @@ pub struct Cli {
     /// The mogstored side-channel port
     #[arg(long = "mogstored_stream_port")]
     pub mogstored_stream_port: Option<u16>,
+    /// Mindevcount of the implicit `default` class
+    #[arg(long = "default_mindevcount")]
+    pub default_mindevcount: Option<i64>,
+    /// Seconds a storage node may take to answer
+    #[arg(long = "node_timeout")]
+    pub node_timeout: Option<u64>,
+    /// Seconds a connection to a storage node may take
+    #[arg(long = "conn_timeout")]
+    pub conn_timeout: Option<u64>,
     #[command(flatten)]
     pub common: danga_common::cli::CommonArgs,
 }
@@ -72,6 +88,11 @@ pub struct Config {
     pub debug: u8,
     pub max_handles: usize,
     pub ready_file: Option<PathBuf>,
+    /// Where the metadata lives (`db_dsn`; default: SQLite file
+    /// `mogilefs.sqlite3` in the directory mogilefsd starts in).
+    pub dsn: Dsn,
+    /// Tracker settings (`default_mindevcount`, `node_timeout`).
+    pub settings: Settings,
     /// Every `key = value` from the file and flags, for the tracker proper.
     pub extra: HashMap<String, String>,
 }
@@ -103,6 +124,12 @@ impl Config {
                 "mogstored_stream_port",
                 cli.mogstored_stream_port.map(|p| p.to_string()),
             ),
+            (
+                "default_mindevcount",
+                cli.default_mindevcount.map(|n| n.to_string()),
+            ),
+            ("node_timeout", cli.node_timeout.map(|n| n.to_string())),
+            ("conn_timeout", cli.conn_timeout.map(|n| n.to_string())),
         ];
         for (k, v) in flags {
             if let Some(v) = v {
@@ -133,7 +160,28 @@ impl Config {
                 .with_context(|| format!("invalid max_handles {m}"))?,
             None => 10_000,
         };
+        let dsn = match kv.get("db_dsn") {
+            Some(d) => Dsn::parse(d)?,
+            None => Dsn::Sqlite(
+                std::env::current_dir()
+                    .context("finding the current directory")?
+                    .join(DEFAULT_SQLITE),
+            ),
+        };
+        let number = |key: &str, default: u64| -> anyhow::Result<u64> {
+            kv.get(key).map_or(Ok(default), |v| {
+                v.parse().with_context(|| format!("invalid {key} {v}"))
+            })
+        };
+        let mindev = number("default_mindevcount", 2)?;
+        let settings = Settings {
+            default_mindevcount: i64::try_from(mindev.max(1)).context("default_mindevcount")?,
+            node_timeout: Duration::from_secs(number("node_timeout", 2)?.max(1)),
+            ..Settings::default()
+        };
         Ok(Config {
+            dsn,
+            settings,
             listen,
             daemonize: cli.daemonize || kv.get("daemonize").is_some_and(|v| v == "1"),
             pidfile: kv.get("pidfile").map(PathBuf::from),
@@ -176,6 +224,7 @@ mod tests {
             )]
         );
         assert_eq!(cfg.extra["db_dsn"], "DBI:SQLite:/tmp/x.db");
+        assert_eq!(cfg.dsn, Dsn::Sqlite(PathBuf::from("/tmp/x.db")));
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -4,8 +4,18 @@
 //!   file server over a docroot of `devN` folders (GET/HEAD with Range,
 //!   PUT, DELETE), the `/devN/usage` files the tracker's monitor reads, and
 //!   the side channel (`size`, `MD5`/`SHA-1`, `watch`).
-//!
-//! The tracker (`mogilefsd`) and its metadata store arrive later.
+//! * [`proto`]: the tracker's line protocol (pure).
+//! * [`meta`] (feature `tracker`): the metadata store (SQLite or
+//!   MySQL/MariaDB via sqlx, schema v17).
+//! * [`tracker`] (feature `tracker`): `mogilefsd`'s query commands,
+//!   the connection loop and the delete worker.
 
 #[cfg(feature = "server")]
 pub mod storage;
+
+pub mod proto;
+
+#[cfg(feature = "tracker")]
+pub mod meta;
+#[cfg(feature = "tracker")]
+pub mod tracker;

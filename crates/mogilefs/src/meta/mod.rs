@@ -1,0 +1,218 @@
+//! The tracker's metadata: domains, classes, hosts, devices, files and
+//! their replicas, the fid allocator and the delete queue, behind one async
+//! [`MetaStore`] trait. SQL lives only here. [`SqliteStore`] and [`MysqlStore`]
+//! keep the original's schema v17 (`migrations/{sqlite,mysql}/v17.sql`),
+//! created on start.
+
+mod dsn;
+mod mysql;
+mod sqlite;
+
+pub use dsn::{Dsn, DsnError};
+pub use mysql::{MysqlSettings, MysqlStore};
+pub use sqlite::SqliteStore;
+
+use std::future::Future;
+
+/// What a store operation fails with (connection, SQL or constraint).
+pub type MetaError = sqlx::Error;
+
+/// A store result.
+pub type Result<T> = std::result::Result<T, MetaError>;
+
+/// A `domain` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub dmid: i64,
+    pub namespace: String,
+}
+
+/// A `class` row (classid 0, `default`, is implicit and has no row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    pub dmid: i64,
+    pub classid: i64,
+    pub classname: String,
+    pub mindevcount: i64,
+    pub replpolicy: Option<String>,
+    pub hashtype: Option<i64>,
+}
+
+/// A `host` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub hostid: i64,
+    pub status: String,
+    pub hostname: String,
+    pub hostip: String,
+    pub http_port: i64,
+    pub http_get_port: Option<i64>,
+    pub altip: Option<String>,
+    pub altmask: Option<String>,
+}
+
+/// A `device` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub devid: i64,
+    pub hostid: i64,
+    pub status: String,
+    pub weight: i64,
+    pub mb_total: Option<i64>,
+    pub mb_used: Option<i64>,
+    pub mb_asof: Option<i64>,
+}
+
+/// A `file` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    pub fid: i64,
+    pub dmid: i64,
+    pub dkey: String,
+    pub length: i64,
+    pub classid: i64,
+    pub devcount: i64,
+}
+
+/// A `tempfile` row: a fid handed out by create_open, not yet closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TempFile {
+    pub fid: i64,
+    pub createtime: i64,
+    pub classid: i64,
+    pub dmid: i64,
+    pub dkey: String,
+    pub devids: String,
+}
+
+/// The outcome of closing a tempfile into a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Stored; the fid the key had before (now queued for deletion), if any.
+    Stored { replaced: Option<i64> },
+    /// The tempfile row is gone (closed already).
+    NoTempFile,
+    /// A file row with this fid exists already.
+    FidExists,
+}
+
+/// The outcome of a rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renamed {
+    Done,
+    UnknownKey,
+    KeyExists,
+}
+
+/// Domains and classes.
+pub trait Namespaces: Send + Sync {
+    fn domains(&self) -> impl Future<Output = Result<Vec<Domain>>> + Send;
+    fn domain(&self, name: &str) -> impl Future<Output = Result<Option<Domain>>> + Send;
+    /// `None`: the domain exists already.
+    fn create_domain(&self, name: &str) -> impl Future<Output = Result<Option<i64>>> + Send;
+    fn delete_domain(&self, dmid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Files in a domain, or in one of its classes.
+    fn count_files(
+        &self,
+        dmid: i64,
+        classid: Option<i64>,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Classes with rows, of one domain or of all.
+    fn classes(&self, dmid: Option<i64>) -> impl Future<Output = Result<Vec<Class>>> + Send;
+    /// Creates a class, choosing its classid; `None`: the name exists.
+    fn create_class(&self, class: &Class) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// Updates by (dmid, classname); `false`: no such class.
+    fn update_class(&self, class: &Class) -> impl Future<Output = Result<bool>> + Send;
+    fn delete_class(&self, dmid: i64, classid: i64) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Storage hosts and devices.
+pub trait Topology: Send + Sync {
+    fn hosts(&self) -> impl Future<Output = Result<Vec<Host>>> + Send;
+    /// Creates a host, choosing its hostid (the one given is ignored).
+    fn create_host(&self, host: &Host) -> impl Future<Output = Result<i64>> + Send;
+    /// Updates every column by hostid.
+    fn update_host(&self, host: &Host) -> impl Future<Output = Result<()>> + Send;
+    fn delete_host(&self, hostid: i64) -> impl Future<Output = Result<()>> + Send;
+
+    fn devices(&self) -> impl Future<Output = Result<Vec<Device>>> + Send;
+    /// `false`: the devid exists already.
+    fn create_device(&self, dev: &Device) -> impl Future<Output = Result<bool>> + Send;
+    fn set_device(
+        &self,
+        devid: i64,
+        status: Option<&str>,
+        weight: Option<i64>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Files, replicas, the fid allocator and the delete queue.
+pub trait Files: Send + Sync {
+    /// Allocates a fid (or takes `fid`); `None`: that fid is in use.
+    fn create_tempfile(
+        &self,
+        temp: &TempFile,
+        fid: Option<i64>,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+    fn tempfile(&self, fid: i64) -> impl Future<Output = Result<Option<TempFile>>> + Send;
+    /// Moves a tempfile to `file` + `file_on`, replacing the key's old fid.
+    fn close_file(
+        &self,
+        fid: i64,
+        length: i64,
+        devids: &[i64],
+    ) -> impl Future<Output = Result<Closed>> + Send;
+    fn file(&self, dmid: i64, dkey: &str) -> impl Future<Output = Result<Option<FileRow>>> + Send;
+    fn file_devids(&self, fid: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
+    /// Removes the key and queues its fid for deletion; its fid, if found.
+    fn delete_file(
+        &self,
+        dmid: i64,
+        dkey: &str,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send;
+    fn rename(
+        &self,
+        dmid: i64,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<Renamed>> + Send;
+    /// Keys of a domain in order, starting with `prefix`, after `after`.
+    fn list_keys(
+        &self,
+        dmid: i64,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Changes a file's class.
+    fn set_file_class(&self, fid: i64, classid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Removes tempfiles created at or before `before` (abandoned uploads)
+    /// and returns them, so their devices can be cleaned.
+    fn expire_tempfiles(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<TempFile>>> + Send;
+    /// Fids due for deletion at `now`.
+    fn due_deletes(&self, now: i64, limit: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
+    /// The replicas of a queued fid are gone: forget it.
+    fn finish_delete(&self, fid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Some replica could not be deleted: try again at `nexttry`.
+    fn retry_delete(&self, fid: i64, nexttry: i64) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The metadata store of one tracker (several trackers may share it).
+pub trait MetaStore: Namespaces + Topology + Files + 'static {}
+
+impl<T: Namespaces + Topology + Files + 'static> MetaStore for T {}
+
+/// Whether an error is a unique-key violation.
+pub fn is_unique_violation(e: &MetaError) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,397 @@
+//! The metadata store in MySQL/MariaDB (the original's production engine).
+//! Integer columns may be UNSIGNED (the original's schema): [`int`] reads
+//! either signedness.
+
+mod files;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::{Row, TypeInfo, ValueRef};
+
+use super::{Class, Device, Domain, FileRow, Host, MetaError, Namespaces, Result, Topology};
+
+const SCHEMA: &str = include_str!("../../../migrations/mysql/v17.sql");
+
+/// The metadata in an SQLite file.
+#[derive(Debug, Clone)]
+pub struct MysqlStore {
+    pub(super) pool: MySqlPool,
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct MysqlSettings {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+}
+
+impl MysqlStore {
+    /// Connects and creates the v17 tables that are missing.
+    pub async fn open(s: &MysqlSettings) -> Result<MysqlStore> {
+        let mut opts = MySqlConnectOptions::new()
+            .host(&s.host)
+            .port(s.port)
+            .database(&s.database)
+            .username(&s.user);
+        if !s.password.is_empty() {
+            opts = opts.password(&s.password);
+        }
+        let pool = MySqlPoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        let sql: String = SCHEMA
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(stmt).execute(&pool).await?;
+        }
+        Ok(MysqlStore { pool })
+    }
+}
+
+/// An integer column of either signedness (`None` when NULL).
+pub(super) fn opt_int(r: &MySqlRow, col: &str) -> Result<Option<i64>> {
+    let raw = r.try_get_raw(col)?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    if raw.type_info().name().contains("UNSIGNED") {
+        let v: u64 = r.try_get(col)?;
+        i64::try_from(v)
+            .map(Some)
+            .map_err(|e| MetaError::Decode(Box::new(e)))
+    } else {
+        r.try_get(col).map(Some)
+    }
+}
+
+/// A text column, also when its collation makes it binary (`utf8mb4_bin`).
+pub(super) fn opt_text(r: &MySqlRow, col: &str) -> Result<Option<String>> {
+    let raw = r.try_get_raw(col)?;
+    if raw.is_null() {
+        return Ok(None);
+    }
+    let name = raw.type_info().name().to_owned();
+    if name.contains("BINARY") || name.contains("BLOB") {
+        let b: Vec<u8> = r.try_get(col)?;
+        Ok(Some(String::from_utf8_lossy(&b).into_owned()))
+    } else {
+        r.try_get(col).map(Some)
+    }
+}
+
+/// A NOT NULL integer column of either signedness.
+pub(super) fn int(r: &MySqlRow, col: &str) -> Result<i64> {
+    opt_int(r, col)?.ok_or_else(|| MetaError::ColumnNotFound(format!("{col} is NULL")))
+}
+
+pub(super) fn class(r: &MySqlRow) -> Result<Class> {
+    Ok(Class {
+        dmid: int(r, "dmid")?,
+        classid: int(r, "classid")?,
+        classname: r
+            .try_get::<Option<String>, _>("classname")?
+            .unwrap_or_default(),
+        mindevcount: int(r, "mindevcount")?,
+        replpolicy: opt_text(r, "replpolicy")?,
+        hashtype: opt_int(r, "hashtype")?,
+    })
+}
+
+pub(super) fn host(r: &MySqlRow) -> Result<Host> {
+    Ok(Host {
+        hostid: int(r, "hostid")?,
+        status: r
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        hostname: r
+            .try_get::<Option<String>, _>("hostname")?
+            .unwrap_or_default(),
+        hostip: r
+            .try_get::<Option<String>, _>("hostip")?
+            .unwrap_or_default(),
+        http_port: opt_int(r, "http_port")?.unwrap_or(7500),
+        http_get_port: opt_int(r, "http_get_port")?,
+        altip: opt_text(r, "altip")?,
+        altmask: opt_text(r, "altmask")?,
+    })
+}
+
+pub(super) fn device(r: &MySqlRow) -> Result<Device> {
+    Ok(Device {
+        devid: int(r, "devid")?,
+        hostid: int(r, "hostid")?,
+        status: r
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        weight: opt_int(r, "weight")?.unwrap_or(100),
+        mb_total: opt_int(r, "mb_total")?,
+        mb_used: opt_int(r, "mb_used")?,
+        mb_asof: opt_int(r, "mb_asof")?,
+    })
+}
+
+pub(super) fn file(r: &MySqlRow) -> Result<FileRow> {
+    Ok(FileRow {
+        fid: int(r, "fid")?,
+        dmid: int(r, "dmid")?,
+        dkey: opt_text(r, "dkey")?.unwrap_or_default(),
+        length: opt_int(r, "length")?.unwrap_or(0),
+        classid: int(r, "classid")?,
+        devcount: int(r, "devcount")?,
+    })
+}
+
+pub(super) fn now() -> i64 {
+    i64::try_from(crate::storage::unix_now()).unwrap_or(i64::MAX)
+}
+
+impl Namespaces for MysqlStore {
+    async fn domains(&self) -> Result<Vec<Domain>> {
+        let rows = sqlx::query("SELECT dmid, namespace FROM domain ORDER BY dmid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Domain {
+                    dmid: int(r, "dmid")?,
+                    namespace: r
+                        .try_get::<Option<String>, _>("namespace")?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        let row = sqlx::query("SELECT dmid FROM domain WHERE namespace = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Domain {
+                dmid: int(&r, "dmid")?,
+                namespace: name.to_owned(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_domain(&self, name: &str) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM domain WHERE namespace = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let dmid: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(dmid), 0) + 1 AS SIGNED) FROM domain")
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query("INSERT INTO domain (dmid, namespace) VALUES (?, ?)")
+            .bind(dmid)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(dmid))
+    }
+
+    async fn delete_domain(&self, dmid: i64) -> Result<()> {
+        sqlx::query("DELETE FROM domain WHERE dmid = ?")
+            .bind(dmid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_files(&self, dmid: i64, classid: Option<i64>) -> Result<i64> {
+        let q = match classid {
+            Some(c) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ? AND classid = ?")
+                    .bind(dmid)
+                    .bind(c)
+            }
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ?").bind(dmid),
+        };
+        q.fetch_one(&self.pool).await
+    }
+
+    async fn classes(&self, dmid: Option<i64>) -> Result<Vec<Class>> {
+        let sql = "SELECT dmid, classid, classname, mindevcount, replpolicy, hashtype FROM class";
+        let rows = match dmid {
+            Some(d) => {
+                sqlx::query(&format!("{sql} WHERE dmid = ? ORDER BY classid"))
+                    .bind(d)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("{sql} ORDER BY dmid, classid"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(class).collect()
+    }
+
+    async fn create_class(&self, c: &Class) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM class WHERE dmid = ? AND classname = ?")
+            .bind(c.dmid)
+            .bind(&c.classname)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let classid: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(classid), 0) + 1 AS SIGNED) FROM class WHERE dmid = ?",
+        )
+        .bind(c.dmid)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO class (dmid, classid, classname, mindevcount, replpolicy, hashtype) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.dmid)
+        .bind(classid)
+        .bind(&c.classname)
+        .bind(c.mindevcount)
+        .bind(&c.replpolicy)
+        .bind(c.hashtype)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(classid))
+    }
+
+    async fn update_class(&self, c: &Class) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE class SET mindevcount = ?, replpolicy = ?, hashtype = ? \
+             WHERE dmid = ? AND classname = ?",
+        )
+        .bind(c.mindevcount)
+        .bind(&c.replpolicy)
+        .bind(c.hashtype)
+        .bind(c.dmid)
+        .bind(&c.classname)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_class(&self, dmid: i64, classid: i64) -> Result<()> {
+        sqlx::query("DELETE FROM class WHERE dmid = ? AND classid = ?")
+            .bind(dmid)
+            .bind(classid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Topology for MysqlStore {
+    async fn hosts(&self) -> Result<Vec<Host>> {
+        let rows = sqlx::query("SELECT * FROM host ORDER BY hostid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(host).collect()
+    }
+
+    async fn create_host(&self, h: &Host) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let hostid: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(hostid), 0) + 1 AS SIGNED) FROM host")
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO host (hostid, status, http_port, http_get_port, hostname, hostip, \
+             altip, altmask) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hostid)
+        .bind(&h.status)
+        .bind(h.http_port)
+        .bind(h.http_get_port)
+        .bind(&h.hostname)
+        .bind(&h.hostip)
+        .bind(&h.altip)
+        .bind(&h.altmask)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(hostid)
+    }
+
+    async fn update_host(&self, h: &Host) -> Result<()> {
+        sqlx::query(
+            "UPDATE host SET status = ?, http_port = ?, http_get_port = ?, hostname = ?, \
+             hostip = ?, altip = ?, altmask = ? WHERE hostid = ?",
+        )
+        .bind(&h.status)
+        .bind(h.http_port)
+        .bind(h.http_get_port)
+        .bind(&h.hostname)
+        .bind(&h.hostip)
+        .bind(&h.altip)
+        .bind(&h.altmask)
+        .bind(h.hostid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_host(&self, hostid: i64) -> Result<()> {
+        sqlx::query("DELETE FROM host WHERE hostid = ?")
+            .bind(hostid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>> {
+        let rows = sqlx::query("SELECT * FROM device ORDER BY devid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(device).collect()
+    }
+
+    async fn create_device(&self, d: &Device) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT IGNORE INTO device (devid, hostid, status, weight) VALUES (?, ?, ?, ?)",
+        )
+        .bind(d.devid)
+        .bind(d.hostid)
+        .bind(&d.status)
+        .bind(d.weight)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn set_device(
+        &self,
+        devid: i64,
+        status: Option<&str>,
+        weight: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE device SET status = COALESCE(?, status), weight = COALESCE(?, weight) \
+             WHERE devid = ?",
+        )
+        .bind(status)
+        .bind(weight)
+        .bind(devid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,343 @@
+//! The metadata store on an SQLite file (WAL, one writer connection).
+
+mod files;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::{Class, Device, Domain, FileRow, Host, Namespaces, Result, Topology};
+
+const SCHEMA: &str = include_str!("../../../migrations/sqlite/v17.sql");
+
+/// The metadata in an SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(super) pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the file and the v17 tables.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+pub(super) fn class(r: &SqliteRow) -> Result<Class> {
+    Ok(Class {
+        dmid: r.try_get("dmid")?,
+        classid: r.try_get("classid")?,
+        classname: r
+            .try_get::<Option<String>, _>("classname")?
+            .unwrap_or_default(),
+        mindevcount: r.try_get("mindevcount")?,
+        replpolicy: r.try_get("replpolicy")?,
+        hashtype: r.try_get("hashtype")?,
+    })
+}
+
+pub(super) fn host(r: &SqliteRow) -> Result<Host> {
+    Ok(Host {
+        hostid: r.try_get("hostid")?,
+        status: r
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        hostname: r
+            .try_get::<Option<String>, _>("hostname")?
+            .unwrap_or_default(),
+        hostip: r
+            .try_get::<Option<String>, _>("hostip")?
+            .unwrap_or_default(),
+        http_port: r.try_get::<Option<i64>, _>("http_port")?.unwrap_or(7500),
+        http_get_port: r.try_get("http_get_port")?,
+        altip: r.try_get("altip")?,
+        altmask: r.try_get("altmask")?,
+    })
+}
+
+pub(super) fn device(r: &SqliteRow) -> Result<Device> {
+    Ok(Device {
+        devid: r.try_get("devid")?,
+        hostid: r.try_get("hostid")?,
+        status: r
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        weight: r.try_get::<Option<i64>, _>("weight")?.unwrap_or(100),
+        mb_total: r.try_get("mb_total")?,
+        mb_used: r.try_get("mb_used")?,
+        mb_asof: r.try_get("mb_asof")?,
+    })
+}
+
+pub(super) fn file(r: &SqliteRow) -> Result<FileRow> {
+    Ok(FileRow {
+        fid: r.try_get("fid")?,
+        dmid: r.try_get("dmid")?,
+        dkey: r.try_get::<Option<String>, _>("dkey")?.unwrap_or_default(),
+        length: r.try_get::<Option<i64>, _>("length")?.unwrap_or(0),
+        classid: r.try_get("classid")?,
+        devcount: r.try_get("devcount")?,
+    })
+}
+
+pub(super) fn now() -> i64 {
+    i64::try_from(crate::storage::unix_now()).unwrap_or(i64::MAX)
+}
+
+impl Namespaces for SqliteStore {
+    async fn domains(&self) -> Result<Vec<Domain>> {
+        let rows = sqlx::query("SELECT dmid, namespace FROM domain ORDER BY dmid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Domain {
+                    dmid: r.try_get("dmid")?,
+                    namespace: r
+                        .try_get::<Option<String>, _>("namespace")?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn domain(&self, name: &str) -> Result<Option<Domain>> {
+        let row = sqlx::query("SELECT dmid FROM domain WHERE namespace = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Domain {
+                dmid: r.try_get("dmid")?,
+                namespace: name.to_owned(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_domain(&self, name: &str) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM domain WHERE namespace = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let dmid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(dmid), 0) + 1 FROM domain")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO domain (dmid, namespace) VALUES (?, ?)")
+            .bind(dmid)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(dmid))
+    }
+
+    async fn delete_domain(&self, dmid: i64) -> Result<()> {
+        sqlx::query("DELETE FROM domain WHERE dmid = ?")
+            .bind(dmid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn count_files(&self, dmid: i64, classid: Option<i64>) -> Result<i64> {
+        let q = match classid {
+            Some(c) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ? AND classid = ?")
+                    .bind(dmid)
+                    .bind(c)
+            }
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ?").bind(dmid),
+        };
+        q.fetch_one(&self.pool).await
+    }
+
+    async fn classes(&self, dmid: Option<i64>) -> Result<Vec<Class>> {
+        let sql = "SELECT dmid, classid, classname, mindevcount, replpolicy, hashtype FROM class";
+        let rows = match dmid {
+            Some(d) => {
+                sqlx::query(&format!("{sql} WHERE dmid = ? ORDER BY classid"))
+                    .bind(d)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(&format!("{sql} ORDER BY dmid, classid"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(class).collect()
+    }
+
+    async fn create_class(&self, c: &Class) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM class WHERE dmid = ? AND classname = ?")
+            .bind(c.dmid)
+            .bind(&c.classname)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let classid: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(classid), 0) + 1 FROM class WHERE dmid = ?")
+                .bind(c.dmid)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO class (dmid, classid, classname, mindevcount, replpolicy, hashtype) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.dmid)
+        .bind(classid)
+        .bind(&c.classname)
+        .bind(c.mindevcount)
+        .bind(&c.replpolicy)
+        .bind(c.hashtype)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(classid))
+    }
+
+    async fn update_class(&self, c: &Class) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE class SET mindevcount = ?, replpolicy = ?, hashtype = ? \
+             WHERE dmid = ? AND classname = ?",
+        )
+        .bind(c.mindevcount)
+        .bind(&c.replpolicy)
+        .bind(c.hashtype)
+        .bind(c.dmid)
+        .bind(&c.classname)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_class(&self, dmid: i64, classid: i64) -> Result<()> {
+        sqlx::query("DELETE FROM class WHERE dmid = ? AND classid = ?")
+            .bind(dmid)
+            .bind(classid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Topology for SqliteStore {
+    async fn hosts(&self) -> Result<Vec<Host>> {
+        let rows = sqlx::query("SELECT * FROM host ORDER BY hostid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(host).collect()
+    }
+
+    async fn create_host(&self, h: &Host) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let hostid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(hostid), 0) + 1 FROM host")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO host (hostid, status, http_port, http_get_port, hostname, hostip, \
+             altip, altmask) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(hostid)
+        .bind(&h.status)
+        .bind(h.http_port)
+        .bind(h.http_get_port)
+        .bind(&h.hostname)
+        .bind(&h.hostip)
+        .bind(&h.altip)
+        .bind(&h.altmask)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(hostid)
+    }
+
+    async fn update_host(&self, h: &Host) -> Result<()> {
+        sqlx::query(
+            "UPDATE host SET status = ?, http_port = ?, http_get_port = ?, hostname = ?, \
+             hostip = ?, altip = ?, altmask = ? WHERE hostid = ?",
+        )
+        .bind(&h.status)
+        .bind(h.http_port)
+        .bind(h.http_get_port)
+        .bind(&h.hostname)
+        .bind(&h.hostip)
+        .bind(&h.altip)
+        .bind(&h.altmask)
+        .bind(h.hostid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_host(&self, hostid: i64) -> Result<()> {
+        sqlx::query("DELETE FROM host WHERE hostid = ?")
+            .bind(hostid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn devices(&self) -> Result<Vec<Device>> {
+        let rows = sqlx::query("SELECT * FROM device ORDER BY devid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(device).collect()
+    }
+
+    async fn create_device(&self, d: &Device) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT OR IGNORE INTO device (devid, hostid, status, weight) VALUES (?, ?, ?, ?)",
+        )
+        .bind(d.devid)
+        .bind(d.hostid)
+        .bind(&d.status)
+        .bind(d.weight)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn set_device(
+        &self,
+        devid: i64,
+        status: Option<&str>,
+        weight: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE device SET status = COALESCE(?, status), weight = COALESCE(?, weight) \
+             WHERE devid = ?",
+        )
+        .bind(status)
+        .bind(weight)
+        .bind(devid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

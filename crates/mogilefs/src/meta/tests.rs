@@ -1,0 +1,249 @@
+//! The store suite, run against every engine available.
+
+use super::*;
+
+async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(&dir.path().join("m.sqlite3"))
+        .await
+        .expect("open");
+    (dir, store)
+}
+
+fn temp(dmid: i64, key: &str) -> TempFile {
+    TempFile {
+        fid: 0,
+        createtime: 0,
+        classid: 0,
+        dmid,
+        dkey: key.into(),
+        devids: "1,2".into(),
+    }
+}
+
+async fn suite<M: MetaStore>(m: &M) {
+    let dmid = m.create_domain("d").await.expect("db").expect("new");
+    assert_eq!(m.create_domain("d").await.expect("db"), None);
+    assert_eq!(m.domain("d").await.expect("db").map(|d| d.dmid), Some(dmid));
+    let c = Class {
+        dmid,
+        classid: 0,
+        classname: "c".into(),
+        mindevcount: 2,
+        replpolicy: None,
+        hashtype: None,
+    };
+    assert_eq!(m.create_class(&c).await.expect("db"), Some(1));
+    assert_eq!(m.create_class(&c).await.expect("db"), None);
+    assert!(m
+        .update_class(&Class {
+            mindevcount: 3,
+            ..c.clone()
+        })
+        .await
+        .expect("db"));
+    assert_eq!(m.classes(Some(dmid)).await.expect("db")[0].mindevcount, 3);
+
+    let fid = m
+        .create_tempfile(&temp(dmid, "k"), None)
+        .await
+        .expect("db")
+        .expect("fid");
+    assert_eq!(
+        m.create_tempfile(&temp(dmid, "k"), Some(fid))
+            .await
+            .expect("db"),
+        None
+    );
+    assert_eq!(
+        m.close_file(fid, 5, &[1, 2]).await.expect("db"),
+        Closed::Stored { replaced: None }
+    );
+    assert_eq!(
+        m.close_file(fid, 5, &[1]).await.expect("db"),
+        Closed::NoTempFile
+    );
+    assert_eq!(m.file_devids(fid).await.expect("db"), vec![1, 2]);
+    let fid2 = m
+        .create_tempfile(&temp(dmid, "k"), None)
+        .await
+        .expect("db")
+        .expect("fid");
+    assert!(fid2 > fid);
+    assert_eq!(
+        m.close_file(fid2, 6, &[2]).await.expect("db"),
+        Closed::Stored {
+            replaced: Some(fid)
+        }
+    );
+    assert_eq!(m.due_deletes(i64::MAX, 10).await.expect("db"), vec![fid]);
+    m.finish_delete(fid).await.expect("db");
+    assert!(m.due_deletes(i64::MAX, 10).await.expect("db").is_empty());
+    assert!(m.file_devids(fid).await.expect("db").is_empty());
+
+    for k in ["a/2", "a/1", "b", "a/3"] {
+        let f = m
+            .create_tempfile(&temp(dmid, k), None)
+            .await
+            .expect("db")
+            .expect("fid");
+        m.close_file(f, 0, &[1]).await.expect("db");
+    }
+    assert_eq!(
+        m.list_keys(dmid, "a/", None, 10).await.expect("db"),
+        ["a/1", "a/2", "a/3"]
+    );
+    assert_eq!(
+        m.list_keys(dmid, "a/", Some("a/1"), 1).await.expect("db"),
+        ["a/2"]
+    );
+    assert_eq!(
+        m.rename(dmid, "a/1", "b").await.expect("db"),
+        Renamed::KeyExists
+    );
+    assert_eq!(
+        m.rename(dmid, "zz", "y").await.expect("db"),
+        Renamed::UnknownKey
+    );
+    assert_eq!(m.rename(dmid, "a/1", "y").await.expect("db"), Renamed::Done);
+    assert_eq!(
+        m.file(dmid, "y").await.expect("db").map(|f| f.length),
+        Some(0)
+    );
+    assert!(m.delete_file(dmid, "y").await.expect("db").is_some());
+    assert_eq!(m.delete_file(dmid, "y").await.expect("db"), None);
+    assert_eq!(m.count_files(dmid, None).await.expect("db"), 4);
+
+    let open = m
+        .create_tempfile(&temp(dmid, "never closed"), None)
+        .await
+        .expect("db")
+        .expect("fid");
+    assert!(m.expire_tempfiles(0, 10).await.expect("db").is_empty());
+    let stale = m.expire_tempfiles(i64::MAX, 10).await.expect("db");
+    assert_eq!(
+        (stale.len(), stale[0].fid, stale[0].devids.as_str()),
+        (1, open, "1,2")
+    );
+    assert_eq!(m.tempfile(open).await.expect("db"), None);
+    let b = m.file(dmid, "b").await.expect("db").expect("b");
+    m.set_file_class(b.fid, 1).await.expect("db");
+    assert_eq!(
+        m.file(dmid, "b").await.expect("db").map(|f| f.classid),
+        Some(1)
+    );
+
+    let h = Host {
+        hostid: 0,
+        status: "alive".into(),
+        hostname: "h1".into(),
+        hostip: "127.0.0.1".into(),
+        http_port: 7500,
+        http_get_port: None,
+        altip: None,
+        altmask: None,
+    };
+    let h1 = m.create_host(&h).await.expect("db");
+    let h2 = m
+        .create_host(&Host {
+            hostname: "h2".into(),
+            http_port: 7600,
+            ..h.clone()
+        })
+        .await
+        .expect("db");
+    assert_ne!(h1, h2, "two hosts on one IP");
+    assert!(is_unique_violation(
+        &m.create_host(&h).await.expect_err("dup name")
+    ));
+    let d = Device {
+        devid: 1,
+        hostid: h1,
+        status: "alive".into(),
+        weight: 100,
+        mb_total: None,
+        mb_used: None,
+        mb_asof: None,
+    };
+    assert!(m.create_device(&d).await.expect("db"));
+    assert!(!m.create_device(&d).await.expect("db"));
+    m.set_device(1, Some("drain"), None).await.expect("db");
+    m.set_device(1, None, Some(50)).await.expect("db");
+    let devs = m.devices().await.expect("db");
+    assert_eq!((devs[0].status.as_str(), devs[0].weight), ("drain", 50));
+}
+
+#[tokio::test]
+async fn sqlite_suite() {
+    let (_dir, m) = sqlite().await;
+    suite(&m).await;
+}
+
+#[tokio::test]
+async fn sqlite_schema_is_v17_and_reopens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("m.sqlite3");
+    let m = SqliteStore::open(&path).await.expect("open");
+    m.create_domain("d").await.expect("db");
+    drop(m);
+    let m = SqliteStore::open(&path).await.expect("reopen");
+    assert_eq!(m.domains().await.expect("db").len(), 1);
+    let v: String =
+        sqlx::query_scalar("SELECT value FROM server_settings WHERE field = 'schema_version'")
+            .fetch_one(&m.pool)
+            .await
+            .expect("version");
+    assert_eq!(v, "17");
+}
+
+/// A fresh MariaDB database (`DANGA_MYSQL_URL`), or `None` when skipped.
+async fn mariadb(label: &str) -> Option<(danga_testkit::TestDb, MysqlStore)> {
+    let db = danga_testkit::TestDb::create(label)?;
+    let Ok(Dsn::Mysql {
+        database,
+        host,
+        port,
+        ..
+    }) = Dsn::parse(db.url())
+    else {
+        panic!("not a mysql URL: {}", db.url());
+    };
+    let settings = MysqlSettings {
+        host,
+        port,
+        database,
+        user: "root".into(),
+        password: String::new(),
+    };
+    let store = MysqlStore::open(&settings).await.expect("open mariadb");
+    Some((db, store))
+}
+
+#[tokio::test]
+async fn mariadb_suite() {
+    let Some((_db, m)) = mariadb("meta_suite").await else {
+        return;
+    };
+    suite(&m).await;
+}
+
+#[tokio::test]
+async fn mariadb_reads_a_file_row_written_as_mogilefs_2_73_would() {
+    let Some((db, m)) = mariadb("meta_v17").await else {
+        return;
+    };
+    db.sql_in(
+        "INSERT INTO domain VALUES (3, 'old'); \
+         INSERT INTO file VALUES (4000000000, 3, 'legacy', 12, 0, 1); \
+         INSERT INTO file_on VALUES (4000000000, 7);",
+    )
+    .expect("insert as 2.73");
+    let d = m.domain("old").await.expect("db").expect("domain");
+    let f = m.file(d.dmid, "legacy").await.expect("db").expect("file");
+    assert_eq!((f.fid, f.length, f.devcount), (4_000_000_000, 12, 1));
+    assert_eq!(m.file_devids(f.fid).await.expect("db"), vec![7]);
+    assert_eq!(
+        m.list_keys(d.dmid, "LEG", None, 10).await.expect("db"),
+        Vec::<String>::new()
+    );
+}

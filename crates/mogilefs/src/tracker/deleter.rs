@@ -1,0 +1,112 @@
+//! The delete queue's worker: removes every replica of the fids in
+//! `file_to_delete2` from the storage nodes (HTTP DELETE), then forgets
+//! them; a replica that cannot be removed is retried a minute later.
+//! Tempfiles never closed are dropped after `tempfile_max_age` (1 h).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use danga_common::Shutdown;
+
+use super::files::dev_url;
+use super::{http, Tracker};
+use crate::meta::{MetaStore, Result};
+
+/// How often the queue is looked at without being woken.
+const PERIOD: Duration = Duration::from_secs(5);
+/// Delay before retrying a fid whose replicas could not all be removed.
+const RETRY_SECS: i64 = 60;
+
+fn now() -> i64 {
+    i64::try_from(crate::storage::unix_now()).unwrap_or(i64::MAX)
+}
+
+impl<M: MetaStore> Tracker<M> {
+    /// Drops tempfiles older than `tempfile_max_age` (uploads never
+    /// closed) and deletes whatever reached their devices; returns how many.
+    pub async fn expire_tempfiles(&self) -> Result<usize> {
+        let age = i64::try_from(self.settings.tempfile_max_age.as_secs()).unwrap_or(i64::MAX);
+        let stale = self
+            .meta
+            .expire_tempfiles(now().saturating_sub(age), 100)
+            .await?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let hosts = self.meta.hosts().await?;
+        let devices = self.meta.devices().await?;
+        for t in &stale {
+            let devids = t
+                .devids
+                .split(',')
+                .filter_map(|d| d.trim().parse::<i64>().ok());
+            for devid in devids {
+                let dev = devices.iter().find(|d| d.devid == devid);
+                let Some(url) = dev.and_then(|d| dev_url(&hosts, d, t.fid, false, false)) else {
+                    continue;
+                };
+                // Best effort: most abandoned uploads never reached the node.
+                let r = http::request("DELETE", &url, self.settings.node_timeout).await;
+                tracing::debug!(fid = t.fid, devid, ?r, "abandoned tempfile");
+            }
+        }
+        Ok(stale.len())
+    }
+
+    /// Works the queue once; returns how many fids were finished.
+    pub async fn sweep_deletes(&self) -> Result<usize> {
+        let due = self.meta.due_deletes(now(), 100).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let hosts = self.meta.hosts().await?;
+        let devices = self.meta.devices().await?;
+        let mut done = 0;
+        for fid in due {
+            let mut all_gone = true;
+            for devid in self.meta.file_devids(fid).await? {
+                let Some(dev) = devices.iter().find(|d| d.devid == devid) else {
+                    continue;
+                };
+                let Some(url) = dev_url(&hosts, dev, fid, false, false) else {
+                    continue;
+                };
+                match http::request("DELETE", &url, self.settings.node_timeout).await {
+                    Ok(a) if (200..300).contains(&a.status) || a.status == 404 => {}
+                    other => {
+                        tracing::debug!(fid, devid, ?other, "replica not deleted yet");
+                        all_gone = false;
+                    }
+                }
+            }
+            if all_gone {
+                self.meta.finish_delete(fid).await?;
+                done += 1;
+            } else {
+                self.meta.retry_delete(fid, now() + RETRY_SECS).await?;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Runs the worker until shutdown: woken by deletes, or every few seconds.
+pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
+    loop {
+        if let Err(e) = tracker.sweep_deletes().await {
+            tracing::warn!(error = %e, "delete queue");
+        }
+        if let Err(e) = tracker.expire_tempfiles().await {
+            tracing::warn!(error = %e, "abandoned tempfiles");
+        }
+        let wait = async {
+            tokio::select! {
+                _ = tracker.deletes.notified() => {}
+                _ = tokio::time::sleep(PERIOD) => {}
+            }
+        };
+        if shutdown.until_stopped(wait).await.is_none() {
+            return;
+        }
+    }
+}
