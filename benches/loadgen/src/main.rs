@@ -5,6 +5,7 @@
 
 mod gearman;
 mod memcached;
+mod mogilefs;
 mod net;
 
 use std::fmt::Display;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 use gearman::GmArgs;
 use memcached::McArgs;
+use mogilefs::MogArgs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +36,9 @@ enum Cmd {
     /// Gearman binary protocol: background-job throughput or foreground
     /// round trips, drained by the generator's own echo workers
     Gearman(GmArgs),
+    /// MogileFS: stores, fetches or get_paths through a tracker and its
+    /// storage nodes; `--mode setup` registers the nodes first
+    Mogilefs(MogArgs),
 }
 
 /// A run's result: `key=value` fields, and the failure (if any) that cut
@@ -99,6 +104,7 @@ fn run(cli: Cli) -> Result<()> {
     let threads = match &cli.cmd {
         Cmd::Memcached(a) => a.threads,
         Cmd::Gearman(a) => a.threads,
+        Cmd::Mogilefs(a) => a.threads,
     };
     let rt = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -115,6 +121,7 @@ fn run(cli: Cli) -> Result<()> {
         match cli.cmd {
             Cmd::Memcached(a) => memcached::run(a).await,
             Cmd::Gearman(a) => gearman::run(a).await,
+            Cmd::Mogilefs(a) => mogilefs::run(a).await,
         }
     })?;
     println!("{}", report.line());
