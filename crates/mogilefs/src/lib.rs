@@ -9,6 +9,9 @@
 //!   MySQL/MariaDB via sqlx, schema v17).
 //! * [`tracker`] (feature `tracker`): `mogilefsd`'s query commands,
 //!   the connection loop and the delete worker.
+//! * [`client`] (feature `client`): the client library (MogileFS::Client
+//!   and MogileFS::Admin): several trackers with failover, streamed store
+//!   and fetch over HTTP, the admin calls `mogadm` makes.
 
 #[cfg(feature = "server")]
 pub mod storage;
@@ -19,3 +22,6 @@ pub mod proto;
 pub mod meta;
 #[cfg(feature = "tracker")]
 pub mod tracker;
+
+#[cfg(feature = "client")]
+pub mod client;
