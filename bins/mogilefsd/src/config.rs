@@ -74,6 +74,12 @@ pub struct Cli {
     /// Seconds a connection to a storage node may take
     #[arg(long = "conn_timeout")]
     pub conn_timeout: Option<u64>,
+    /// MB a device must have free to get new files
+    #[arg(long = "min_free_space", alias = "minfreespace")]
+    pub min_free_space: Option<u64>,
+    /// Seconds between monitor rounds (default 2.5; tests use less)
+    #[arg(long = "monitor_interval", hide = true)]
+    pub monitor_interval: Option<f64>,
     #[command(flatten)]
     pub common: danga_common::cli::CommonArgs,
 }
@@ -130,6 +136,11 @@ impl Config {
             ),
             ("node_timeout", cli.node_timeout.map(|n| n.to_string())),
             ("conn_timeout", cli.conn_timeout.map(|n| n.to_string())),
+            ("min_free_space", cli.min_free_space.map(|n| n.to_string())),
+            (
+                "monitor_interval",
+                cli.monitor_interval.map(|n| n.to_string()),
+            ),
         ];
         for (k, v) in flags {
             if let Some(v) = v {
@@ -174,9 +185,38 @@ impl Config {
             })
         };
         let mindev = number("default_mindevcount", 2)?;
+        let interval = match kv.get("monitor_interval") {
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && (0.05..=3600.0).contains(s))
+                .with_context(|| format!("invalid monitor_interval {v} (seconds, 0.05-3600)"))?,
+            None => 2.5,
+        };
+        let stream_port = match kv.get("mogstored_stream_port") {
+            Some(p) => p
+                .parse::<u16>()
+                .with_context(|| format!("invalid mogstored_stream_port {p}"))?,
+            None => 7501,
+        };
+        // listener_jobs is query_jobs' old name.
+        let query_jobs = match kv.get("query_jobs").or(kv.get("listener_jobs")) {
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .with_context(|| format!("invalid query_jobs {v}"))?,
+            None => 20,
+        };
         let settings = Settings {
             default_mindevcount: i64::try_from(mindev.max(1)).context("default_mindevcount")?,
             node_timeout: Duration::from_secs(number("node_timeout", 2)?.max(1)),
+            conn_timeout: Duration::from_secs(number("conn_timeout", 2)?.max(1)),
+            monitor_interval: Duration::from_secs_f64(interval),
+            mogstored_stream_port: stream_port,
+            min_free_space: i64::try_from(number("min_free_space", 100)?)
+                .context("min_free_space")?,
+            query_jobs,
             ..Settings::default()
         };
         Ok(Config {

@@ -44,7 +44,7 @@ impl Cluster {
 
     /// One tracker started with `args`, then `n` storage nodes registered.
     pub fn with_tracker(args: &[&str], n: u32) -> Cluster {
-        let mut all = vec!["-s", "-l", "127.0.0.1:0"];
+        let mut all = vec!["-s", "-l", "127.0.0.1:0", "--monitor_interval=0.5"];
         all.extend_from_slice(args);
         let tracker = Daemon::start("mogilefsd", &all);
         let addr = tracker.addr("mogilefsd");
@@ -77,7 +77,16 @@ impl Cluster {
                 &mut s,
                 &format!("create_host host=s{i}&ip=127.0.0.1&port={port}&status=alive"),
             );
-            assert!(r.starts_with("OK "), "{r}");
+            let hostid = ok(&r).get("hostid").expect("hostid").to_owned();
+            // The side channel's port, per host (hosts share one IP).
+            let side = daemon.addr("mgmt").port();
+            assert_eq!(
+                call(
+                    &mut s,
+                    &format!("set_server_setting key=mogstored_stream_port_{hostid}&value={side}")
+                ),
+                "OK \r\n"
+            );
             for d in devids {
                 assert_eq!(
                     call(&mut s, &format!("create_device hostname=s{i}&devid={d}")),

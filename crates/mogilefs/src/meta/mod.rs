@@ -203,10 +203,92 @@ pub trait Files: Send + Sync {
     fn retry_delete(&self, fid: i64, nexttry: i64) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// The metadata store of one tracker (several trackers may share it).
-pub trait MetaStore: Namespaces + Topology + Files + 'static {}
+/// A `checksum` row: a file's digest (`hashtype` 1 = MD5, 2 = SHA-1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checksum {
+    pub fid: i64,
+    pub hashtype: i64,
+    pub checksum: Vec<u8>,
+}
 
-impl<T: Namespaces + Topology + Files + 'static> MetaStore for T {}
+/// A `file_to_replicate` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplRow {
+    pub fid: i64,
+    pub nexttry: i64,
+    pub fromdevid: Option<i64>,
+    pub failcount: i64,
+    pub flags: i64,
+}
+
+/// A `file_to_delete2` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteRow {
+    pub fid: i64,
+    pub nexttry: i64,
+    pub failcount: i64,
+}
+
+/// A `file_to_queue` row (type 1 = fsck, 2 = rebalance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRow {
+    pub fid: i64,
+    pub devid: Option<i64>,
+    pub qtype: i64,
+    pub nexttry: i64,
+    pub failcount: i64,
+    pub flags: i64,
+    pub arg: Option<String>,
+}
+
+/// Server settings, device usage, checksums and the rows the debugging
+/// commands show.
+pub trait Admin: Send + Sync {
+    /// Every `server_settings` row, sorted by field.
+    fn server_settings(&self) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    fn server_setting(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Sets a setting; `None` removes it.
+    fn set_server_setting(
+        &self,
+        key: &str,
+        value: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Adds `by` to a numeric setting (created as `by` when missing).
+    fn incr_server_setting(&self, key: &str, by: i64) -> impl Future<Output = Result<()>> + Send;
+
+    /// What the monitor measured on a device.
+    fn set_device_usage(
+        &self,
+        devid: i64,
+        mb_total: i64,
+        mb_used: i64,
+        mb_asof: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores (or replaces) a file's checksum.
+    fn set_checksum(&self, c: &Checksum) -> impl Future<Output = Result<()>> + Send;
+    fn checksum(&self, fid: i64) -> impl Future<Output = Result<Option<Checksum>>> + Send;
+
+    fn file_by_fid(&self, fid: i64) -> impl Future<Output = Result<Option<FileRow>>> + Send;
+    /// Files with a fid above `after`, in fid order.
+    fn list_fids(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<FileRow>>> + Send;
+    fn repl_row(&self, fid: i64) -> impl Future<Output = Result<Option<ReplRow>>> + Send;
+    fn delete_row(&self, fid: i64) -> impl Future<Output = Result<Option<DeleteRow>>> + Send;
+    fn queue_row(
+        &self,
+        fid: i64,
+        qtype: i64,
+    ) -> impl Future<Output = Result<Option<QueueRow>>> + Send;
+}
+
+/// The metadata store of one tracker (several trackers may share it).
+pub trait MetaStore: Namespaces + Topology + Files + Admin + 'static {}
+
+impl<T: Namespaces + Topology + Files + Admin + 'static> MetaStore for T {}
 
 /// Whether an error is a unique-key violation.
 pub fn is_unique_violation(e: &MetaError) -> bool {

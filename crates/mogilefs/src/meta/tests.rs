@@ -171,6 +171,67 @@ async fn suite<M: MetaStore>(m: &M) {
     m.set_device(1, None, Some(50)).await.expect("db");
     let devs = m.devices().await.expect("db");
     assert_eq!((devs[0].status.as_str(), devs[0].weight), ("drain", 50));
+    admin(m, dmid).await;
+}
+
+/// Settings, usage, checksums and the debugging rows.
+async fn admin<M: MetaStore>(m: &M, dmid: i64) {
+    m.set_server_setting("enable_rebalance", Some("1"))
+        .await
+        .expect("db");
+    m.set_server_setting("enable_rebalance", Some("0"))
+        .await
+        .expect("db");
+    m.incr_server_setting("slave_version", 1).await.expect("db");
+    m.incr_server_setting("slave_version", 2).await.expect("db");
+    assert_eq!(
+        m.server_setting("slave_version")
+            .await
+            .expect("db")
+            .as_deref(),
+        Some("3")
+    );
+    let all = m.server_settings().await.expect("db");
+    let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["enable_rebalance", "schema_version", "slave_version"]
+    );
+    m.set_server_setting("enable_rebalance", None)
+        .await
+        .expect("db");
+    assert_eq!(
+        m.server_setting("enable_rebalance").await.expect("db"),
+        None
+    );
+
+    m.set_device_usage(1, 1000, 250, 77).await.expect("db");
+    let d = &m.devices().await.expect("db")[0];
+    assert_eq!(
+        (d.mb_total, d.mb_used, d.mb_asof),
+        (Some(1000), Some(250), Some(77))
+    );
+
+    let b = m.file(dmid, "b").await.expect("db").expect("b");
+    let sum = Checksum {
+        fid: b.fid,
+        hashtype: 1,
+        checksum: vec![0, 0xff, 0x10, 0x80],
+    };
+    m.set_checksum(&sum).await.expect("db");
+    assert_eq!(m.checksum(b.fid).await.expect("db"), Some(sum));
+    assert_eq!(
+        m.file_by_fid(b.fid).await.expect("db").map(|f| f.dkey),
+        Some("b".into())
+    );
+    let fids = m.list_fids(0, 2).await.expect("db");
+    assert_eq!(fids.len(), 2);
+    assert!(fids[0].fid < fids[1].fid);
+    let rest = m.list_fids(fids[1].fid, 100).await.expect("db");
+    assert!(rest.iter().all(|f| f.fid > fids[1].fid));
+    assert_eq!(m.repl_row(b.fid).await.expect("db"), None);
+    assert_eq!(m.delete_row(b.fid).await.expect("db"), None);
+    assert_eq!(m.queue_row(b.fid, 1).await.expect("db"), None);
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ fn replies_encode() {
     );
     assert_eq!(
         Response::err(ErrCode::NoKey).encode(Some("9")),
-        "ERR no_key No+key+provided 9\r\n"
+        "ERR no_key no_key 9\r\n"
     );
 }
 

@@ -56,6 +56,8 @@ impl<M: MetaStore> Tracker<M> {
     /// Works the queue once; returns how many fids were finished.
     pub async fn sweep_deletes(&self) -> Result<usize> {
         let due = self.meta.due_deletes(now(), 100).await?;
+        self.stats
+            .set_work("work_queue_for_delete", due.len() as u64);
         if due.is_empty() {
             return Ok(0);
         }
@@ -74,11 +76,16 @@ impl<M: MetaStore> Tracker<M> {
                 match http::request("DELETE", &url, self.settings.node_timeout).await {
                     Ok(a) if (200..300).contains(&a.status) || a.status == 404 => {}
                     other => {
-                        tracing::debug!(fid, devid, ?other, "replica not deleted yet");
+                        let why = match other {
+                            Ok(a) => format!("HTTP {}", a.status),
+                            Err(e) => e.to_string(),
+                        };
+                        self.note("delete", format!("Error deleting {url}: {why}"));
                         all_gone = false;
                     }
                 }
             }
+            self.stats.add_work("work_sent_to_delete", 1);
             if all_gone {
                 self.meta.finish_delete(fid).await?;
                 done += 1;
@@ -92,6 +99,7 @@ impl<M: MetaStore> Tracker<M> {
 
 /// Runs the worker until shutdown: woken by deletes, or every few seconds.
 pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
+    tracker.stats.job_started("delete");
     loop {
         if let Err(e) = tracker.sweep_deletes().await {
             tracing::warn!(error = %e, "delete queue");

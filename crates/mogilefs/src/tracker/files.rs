@@ -1,14 +1,13 @@
-//! Files: create_open, create_close, get_paths, delete, rename, list_keys,
+//! Files: create_open, create_close (size and checksum checks), get_paths
+//! (live replicas first, verified), delete, rename, updateclass, list_keys,
 //! file_info.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use super::{http, int_arg, pair, Outcome};
-use crate::meta::{Closed, Device, Host, MetaStore, Renamed, TempFile};
+use super::http::{self, Alg};
+use super::placement::{self, View};
+use super::sidechan::{self, hex};
+use super::{int_arg, pair, random_u64, Fail, Outcome};
+use crate::meta::{Checksum, Closed, Device, Host, MetaStore, Renamed, TempFile};
 use crate::proto::{fid_path, Args, ErrCode};
-
-/// Spreads ties between equally free devices over successive opens.
-static ROTATE: AtomicUsize = AtomicUsize::new(0);
 
 /// The URL of `fid` on `dev`: `http://hostip:port/devN/...`; `get` prefers
 /// the host's get port, `alt` its alternative IP.
@@ -32,44 +31,56 @@ pub(super) fn dev_url(
     Some(format!("http://{ip}:{port}{}", fid_path(dev.devid, fid)))
 }
 
-fn host_status<'a>(hosts: &'a [Host], dev: &Device) -> &'a str {
-    hosts
-        .iter()
-        .find(|h| h.hostid == dev.hostid)
-        .map_or("", |h| h.status.as_str())
+/// A `checksum=` argument: `MD5:<hex>` or `SHA-1:<hex>` (the original's
+/// `MogileFS::Checksum->from_string`).
+pub(super) fn parse_checksum(s: &str) -> Option<(Alg, Vec<u8>)> {
+    let (name, digest) = s.split_once(':')?;
+    let alg = Alg::from_name(name)?;
+    let bytes = sidechan::unhex(digest)?;
+    (bytes.len() == alg.digest_len()
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some((alg, bytes))
 }
 
-/// Devices for a new file: alive devices on alive hosts, most free space
-/// first (unknown space counts as plenty), at most one per host.
-pub fn choose_devices(hosts: &[Host], devices: &[Device], want: usize) -> Vec<Device> {
-    let mut cands: Vec<&Device> = devices
-        .iter()
-        .filter(|d| d.status == "alive" && d.weight > 0 && host_status(hosts, d) == "alive")
-        .collect();
-    if cands.is_empty() {
-        return Vec::new();
-    }
-    let turn = ROTATE.fetch_add(1, Ordering::Relaxed) % cands.len();
-    cands.rotate_left(turn);
-    let free = |d: &Device| d.mb_total.zip(d.mb_used).map_or(i64::MAX, |(t, u)| t - u);
-    cands.sort_by_key(|d| std::cmp::Reverse(free(d)));
-    let mut out: Vec<Device> = Vec::new();
-    for d in cands {
-        if out.len() < want && !out.iter().any(|o| o.hostid == d.hostid) {
-            out.push(d.clone());
-        }
-    }
-    out
+/// `MD5:<hex>`, as file_info and file_debug show a checksum.
+pub(super) fn checksum_info(c: &Checksum) -> String {
+    let name = Alg::from_hashtype(c.hashtype).map_or("UNKNOWN", Alg::name);
+    format!("{name}:{}", hex(&c.checksum))
 }
 
 impl<M: MetaStore> super::Tracker<M> {
+    /// What the monitor saw, for choosing devices.
+    pub(super) fn view(&self) -> View {
+        View {
+            obs: self.monitor.devices(),
+            down_hosts: self.monitor.unreachable_hosts(),
+            watched: self.monitor.running(),
+        }
+    }
+
     pub(super) async fn create_open(&self, a: &Args) -> Outcome {
         let d = self.domain_arg(a).await?;
         let key = a.get("key").unwrap_or("");
         let classid = self.classid_arg(d.dmid, a).await?;
         let multi = a.nonempty("multi_dest").is_some_and(|v| v != "0");
+        let size = a
+            .nonempty("size")
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        // As the original: a tracker that just started waits for its
+        // monitor before it says there is no device.
+        self.monitor.first_round(self.round_limit()).await;
         let (hosts, devices) = self.topology().await?;
-        let chosen = choose_devices(&hosts, &devices, if multi { 3 } else { 1 });
+        let chosen = placement::choose_devices(
+            &hosts,
+            &devices,
+            &self.view(),
+            self.settings.min_free_space,
+            if multi { 3 } else { 1 },
+            size,
+            random_u64,
+        );
         if chosen.is_empty() {
             return Err(ErrCode::NoDevices.into());
         }
@@ -112,6 +123,10 @@ impl<M: MetaStore> super::Tracker<M> {
         let devid = int_arg(a, "devid").ok_or(ErrCode::NoDevid)?;
         let path = a.nonempty("path").ok_or(ErrCode::NoPath)?;
         let d = self.domain_arg(a).await?;
+        let checksum = match a.nonempty("checksum") {
+            Some(c) => Some(parse_checksum(c).ok_or(ErrCode::InvalidChecksumFormat)?),
+            None => None,
+        };
         let temp = self.meta.tempfile(fid).await?.ok_or(ErrCode::NoTempFile)?;
         if temp.dmid != d.dmid || a.get("key").is_some_and(|k| k != temp.dkey) {
             return Err(ErrCode::NoTempFile.into());
@@ -146,17 +161,109 @@ impl<M: MetaStore> super::Tracker<M> {
         if size != on_disk {
             return Err(ErrCode::SizeMismatch.into());
         }
+        if let Some((alg, want)) = &checksum {
+            if a.nonempty("checksumverify").is_some_and(|v| v != "0") {
+                self.verify_checksum(&hosts, dev, fid, path, *alg, want)
+                    .await?;
+            }
+        }
         let length = i64::try_from(size).map_err(|_| ErrCode::SizeMismatch)?;
         match self.meta.close_file(fid, length, &[devid]).await? {
             Closed::Stored { replaced } => {
                 if replaced.is_some() {
                     self.deletes_pending();
                 }
-                Ok(Vec::new())
             }
-            Closed::NoTempFile => Err(ErrCode::NoTempFile.into()),
-            Closed::FidExists => Err(ErrCode::FidExists.into()),
+            Closed::NoTempFile => return Err(ErrCode::NoTempFile.into()),
+            Closed::FidExists => return Err(ErrCode::FidExists.into()),
         }
+        if let Some((alg, bytes)) = checksum {
+            // Kept only when the class asks for this hash (the original's
+            // `maybe_save`).
+            if self.class_hashtype(d.dmid, temp.classid).await? == Some(alg.hashtype()) {
+                self.meta
+                    .set_checksum(&Checksum {
+                        fid,
+                        hashtype: alg.hashtype(),
+                        checksum: bytes,
+                    })
+                    .await?;
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// The digest of an upload, from the node's side channel (or, when that
+    /// cannot be reached, by reading the file over HTTP), against `want`.
+    async fn verify_checksum(
+        &self,
+        hosts: &[Host],
+        dev: &Device,
+        fid: i64,
+        url: &str,
+        alg: Alg,
+        want: &[u8],
+    ) -> Result<(), Fail> {
+        let uri = fid_path(dev.devid, fid);
+        // Digesting a large file takes a while: the node is given more time.
+        let wait = self
+            .settings
+            .node_timeout
+            .max(std::time::Duration::from_secs(30));
+        let host = hosts.iter().find(|h| h.hostid == dev.hostid);
+        let side = match host {
+            Some(h) => {
+                let addr = self.stream_addr(h).await;
+                sidechan::digest(&addr, alg, &uri, wait).await.map_err(|e| {
+                    tracing::debug!(%addr, error = %e, "side channel digest failed");
+                })
+            }
+            None => Err(()),
+        };
+        let actual = match side {
+            Ok(got) => got,
+            Err(()) => http::digest(url, alg, wait).await.map_err(|e| {
+                tracing::debug!(%url, error = %e, "digest over HTTP failed");
+                Fail::Text(
+                    ErrCode::ChecksumMismatch,
+                    format!(
+                        "Expected: {}:{}; actual: unknown ({e}); path: {url}",
+                        alg.name(),
+                        hex(want)
+                    ),
+                )
+            })?,
+        };
+        match actual {
+            Some(got) if got == want => Ok(()),
+            got => Err(Fail::Text(
+                ErrCode::ChecksumMismatch,
+                format!(
+                    "Expected: {name}:{}; actual: {name}:{}; path: {url}",
+                    hex(want),
+                    got.map_or_else(|| "-1".to_owned(), |g| hex(&g)),
+                    name = alg.name()
+                ),
+            )),
+        }
+    }
+
+    /// A class's `hashtype` (the default class has none).
+    pub(super) async fn class_hashtype(
+        &self,
+        dmid: i64,
+        classid: i64,
+    ) -> Result<Option<i64>, Fail> {
+        if classid == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .meta
+            .classes(Some(dmid))
+            .await?
+            .into_iter()
+            .find(|c| c.classid == classid)
+            .and_then(|c| c.hashtype))
     }
 
     pub(super) async fn get_paths(&self, a: &Args) -> Outcome {
@@ -170,20 +277,64 @@ impl<M: MetaStore> super::Tracker<M> {
         let on = self.meta.file_devids(f.fid).await?;
         let (hosts, devices) = self.topology().await?;
         let alt = a.get("zone") == Some("alt");
+        let noverify = a.nonempty("noverify").is_some_and(|v| v != "0");
         let want = usize::try_from(int_arg(a, "pathcount").unwrap_or(2).max(2)).unwrap_or(2);
-        let urls: Vec<String> = devices
-            .iter()
+        let holding: Vec<Device> = devices
+            .into_iter()
             .filter(|dev| on.contains(&dev.devid))
-            .filter(|dev| matches!(dev.status.as_str(), "alive" | "readonly" | "drain"))
-            .filter(|dev| matches!(host_status(&hosts, dev), "alive" | "readonly"))
-            .filter_map(|dev| dev_url(&hosts, dev, f.fid, true, alt))
-            .take(want)
             .collect();
-        let mut out = vec![pair("paths", urls.len())];
-        for (i, u) in urls.into_iter().enumerate() {
+        let (up, down) = placement::order_for_reading(&hosts, &holding, &self.view(), random_u64);
+        let mut paths: Vec<String> = Vec::new();
+        let mut drain: Vec<String> = Vec::new();
+        for dev in &up {
+            if paths.len() >= want {
+                break;
+            }
+            let Some(url) = dev_url(&hosts, dev, f.fid, true, alt) else {
+                continue;
+            };
+            // As the original: until one replica is confirmed (HEAD, right
+            // size), each candidate is checked; the rest are trusted.
+            if paths.is_empty() && !noverify && !self.size_matches(&url, f.length).await {
+                continue;
+            }
+            if dev.status == "drain" {
+                drain.push(url);
+            } else {
+                paths.push(url);
+            }
+        }
+        // Replicas on draining devices may go soon: they come after.
+        for url in drain {
+            if paths.len() < want {
+                paths.push(url);
+            }
+        }
+        // Nothing readable: one replica on a device that seems down.
+        if paths.is_empty() {
+            if let Some(url) = down
+                .iter()
+                .find_map(|dev| dev_url(&hosts, dev, f.fid, true, alt))
+            {
+                paths.push(url);
+            }
+        }
+        let mut out = vec![pair("paths", paths.len())];
+        for (i, u) in paths.into_iter().enumerate() {
             out.push(pair(format!("path{}", i + 1), u));
         }
         Ok(out)
+    }
+
+    /// HEAD `url`: is it there with `length` bytes?
+    async fn size_matches(&self, url: &str, length: i64) -> bool {
+        match http::request("HEAD", url, self.settings.node_timeout).await {
+            Ok(http::Answer {
+                status: 200,
+                length: Some(n),
+            }) => i64::try_from(n).is_ok_and(|n| n == length),
+            _ => false,
+        }
     }
 
     pub(super) async fn delete(&self, a: &Args) -> Outcome {

@@ -64,6 +64,7 @@ impl<M: MetaStore> super::Tracker<M> {
                 Err(e) => return Err(e.into()),
             }
         };
+        self.refresh_monitor().await;
         Ok(vec![pair("hostid", hostid), pair("hostname", name)])
     }
 
@@ -78,6 +79,7 @@ impl<M: MetaStore> super::Tracker<M> {
             return Err(ErrCode::HostNotEmpty.into());
         }
         self.meta.delete_host(h.hostid).await?;
+        self.refresh_monitor().await;
         Ok(Vec::new())
     }
 
@@ -142,6 +144,7 @@ impl<M: MetaStore> super::Tracker<M> {
         if !self.meta.create_device(&dev).await? {
             return Err(ErrCode::ExistingDevid.into());
         }
+        self.refresh_monitor().await;
         Ok(Vec::new())
     }
 
@@ -154,11 +157,13 @@ impl<M: MetaStore> super::Tracker<M> {
             .into_iter()
             .filter(|d| only.is_none_or(|id| id == d.devid))
             .collect();
+        let obs = self.monitor.devices();
         let mut out = vec![pair("devices", devs.len())];
         for (i, d) in devs.iter().enumerate() {
             let p = format!("dev{}_", i + 1);
             let opt = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
             let free = d.mb_total.zip(d.mb_used).map(|(t, u)| t - u);
+            let o = obs.get(&d.devid).cloned().unwrap_or_default();
             out.push(pair(format!("{p}devid"), d.devid));
             out.push(pair(format!("{p}hostid"), d.hostid));
             out.push(pair(format!("{p}status"), &d.status));
@@ -167,9 +172,14 @@ impl<M: MetaStore> super::Tracker<M> {
             out.push(pair(format!("{p}mb_used"), opt(d.mb_used)));
             out.push(pair(format!("{p}mb_free"), opt(free)));
             out.push(pair(format!("{p}mb_asof"), opt(d.mb_asof)));
-            out.push(pair(format!("{p}observed_state"), ""));
-            out.push(pair(format!("{p}utilization"), ""));
-            out.push(pair(format!("{p}reject_bad_md5"), 1));
+            let state = o.state.map_or("", |s| s.name());
+            out.push(pair(format!("{p}observed_state"), state));
+            out.push(pair(
+                format!("{p}utilization"),
+                o.utilization.unwrap_or_default(),
+            ));
+            let md5 = o.reject_bad_md5.map(i64::from);
+            out.push(pair(format!("{p}reject_bad_md5"), opt(md5)));
         }
         Ok(out)
     }
@@ -202,6 +212,7 @@ impl<M: MetaStore> super::Tracker<M> {
                 .ok_or(ErrCode::BadParams)?;
             self.meta.set_device(devid, None, Some(weight)).await?;
         }
+        self.refresh_monitor().await;
         Ok(Vec::new())
     }
 }

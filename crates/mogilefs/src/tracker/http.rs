@@ -1,9 +1,14 @@
-//! The little HTTP the tracker speaks to storage nodes: `HEAD` to check an
-//! upload's size, `DELETE` to remove a replica (HTTP/1.0, one request per
-//! connection, as the original's tracker does).
+//! The little HTTP the tracker speaks to storage nodes (HTTP/1.0, one
+//! request per connection, as the original's tracker does): `HEAD` to check
+//! an upload's size, `DELETE` to remove a replica, `GET` of a small file
+//! (`/devN/usage`, the monitor's test file), `PUT` of a small body (the
+//! monitor's test write), and a `GET` streamed through a digest (checksum
+//! verification when the side channel cannot be reached).
 
 use std::time::Duration;
 
+use md5::{Digest, Md5};
+use sha1::Sha1;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -16,6 +21,8 @@ pub enum HttpError {
     Timeout,
     #[error("bad reply")]
     BadReply,
+    #[error("body larger than {0} bytes")]
+    TooLarge(usize),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -27,6 +34,9 @@ pub struct Answer {
     pub length: Option<u64>,
 }
 
+/// The longest reply head read.
+const MAX_HEAD: usize = 16 * 1024;
+
 /// Splits `http://host:port/path` into `host:port` and `/path`.
 pub fn split_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("http://")?;
@@ -35,35 +45,182 @@ pub fn split_url(url: &str) -> Option<(&str, &str)> {
     (!hostport.is_empty()).then_some((hostport, path))
 }
 
+/// Sends `METHOD url` with optional extra headers and body; returns the
+/// connection, the reply head and the body bytes read past it.
+async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(TcpStream, Answer, Vec<u8>), HttpError> {
+    let (hostport, path) = split_url(url).ok_or(HttpError::BadUrl)?;
+    let mut s = TcpStream::connect(hostport).await?;
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "PUT" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await?;
+    s.write_all(body).await?;
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        let mut hdrs = [httparse::EMPTY_HEADER; 32];
+        let mut resp = httparse::Response::new(&mut hdrs);
+        if let Ok(httparse::Status::Complete(n)) = resp.parse(&buf) {
+            let status = resp.code.ok_or(HttpError::BadReply)?;
+            let length = resp
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .and_then(|h| std::str::from_utf8(h.value).ok())
+                .and_then(|v| v.trim().parse().ok());
+            let rest = buf.split_off(n);
+            return Ok((s, Answer { status, length }, rest));
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(HttpError::BadReply);
+        }
+        if s.read_buf(&mut buf).await? == 0 {
+            return Err(HttpError::BadReply);
+        }
+    }
+}
+
 /// Sends `METHOD url` with no body and reads the reply head.
 pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<Answer, HttpError> {
-    let (hostport, path) = split_url(url).ok_or(HttpError::BadUrl)?;
+    let exchange = async { Ok(send(method, url, &[], b"").await?.1) };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| HttpError::Timeout)?
+}
+
+/// `GET url`: status and a body of at most `max` bytes.
+pub async fn get(url: &str, max: usize, timeout: Duration) -> Result<(u16, Vec<u8>), HttpError> {
     let exchange = async {
-        let mut s = TcpStream::connect(hostport).await?;
-        let head =
-            format!("{method} {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
-        s.write_all(head.as_bytes()).await?;
-        let mut buf = Vec::with_capacity(512);
+        let (mut s, a, mut body) = send("GET", url, &[], b"").await?;
+        let want = a.length.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        if want.is_some_and(|n| n > max) {
+            return Err(HttpError::TooLarge(max));
+        }
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut headers);
-            if let Ok(httparse::Status::Complete(_)) = resp.parse(&buf) {
-                let status = resp.code.ok_or(HttpError::BadReply)?;
-                let length = resp
-                    .headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                    .and_then(|h| std::str::from_utf8(h.value).ok())
-                    .and_then(|v| v.trim().parse().ok());
-                return Ok(Answer { status, length });
+            if want.is_some_and(|n| body.len() >= n) {
+                body.truncate(want.unwrap_or(body.len()));
+                break;
             }
-            if buf.len() > 16 * 1024 {
-                return Err(HttpError::BadReply);
+            if body.len() > max {
+                return Err(HttpError::TooLarge(max));
             }
-            if s.read_buf(&mut buf).await? == 0 {
-                return Err(HttpError::BadReply);
+            if s.read_buf(&mut body).await? == 0 {
+                break;
             }
         }
+        Ok((a.status, body))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| HttpError::Timeout)?
+}
+
+/// `PUT url` with `body` and extra `headers`: the reply status.
+pub async fn put(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u16, HttpError> {
+    let exchange = async { Ok(send("PUT", url, headers, body).await?.1.status) };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| HttpError::Timeout)?
+}
+
+/// A digest algorithm the tracker verifies (`hashtype` 1 and 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    Md5,
+    Sha1,
+}
+
+impl Alg {
+    /// The class `hashtype` number.
+    pub fn hashtype(self) -> i64 {
+        match self {
+            Alg::Md5 => 1,
+            Alg::Sha1 => 2,
+        }
+    }
+
+    /// From a `hashtype` number.
+    pub fn from_hashtype(h: i64) -> Option<Alg> {
+        match h {
+            1 => Some(Alg::Md5),
+            2 => Some(Alg::Sha1),
+            _ => None,
+        }
+    }
+
+    /// The name (`MD5`, `SHA-1`), as the protocol and the side channel say.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Md5 => "MD5",
+            Alg::Sha1 => "SHA-1",
+        }
+    }
+
+    /// From a name, as `MogileFS::Checksum` knows them.
+    pub fn from_name(name: &str) -> Option<Alg> {
+        match name {
+            "MD5" => Some(Alg::Md5),
+            "SHA-1" => Some(Alg::Sha1),
+            _ => None,
+        }
+    }
+
+    /// Digest length in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            Alg::Md5 => 16,
+            Alg::Sha1 => 20,
+        }
+    }
+}
+
+/// The digest of the file at `url`, streamed (`None`: not a 200 reply).
+pub async fn digest(url: &str, alg: Alg, timeout: Duration) -> Result<Option<Vec<u8>>, HttpError> {
+    let exchange = async {
+        let (mut s, a, first) = send("GET", url, &[], b"").await?;
+        if a.status != 200 {
+            return Ok(None);
+        }
+        let (mut md5, mut sha1) = (Md5::new(), Sha1::new());
+        let mut feed = |b: &[u8]| match alg {
+            Alg::Md5 => md5.update(b),
+            Alg::Sha1 => sha1.update(b),
+        };
+        let mut seen = first.len() as u64;
+        feed(&first);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if a.length.is_some_and(|n| seen >= n) {
+                break;
+            }
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            seen += n as u64;
+            feed(&chunk[..n]);
+        }
+        if a.length.is_some_and(|n| seen != n) {
+            return Err(HttpError::BadReply);
+        }
+        Ok(Some(match alg {
+            Alg::Md5 => md5.finalize().to_vec(),
+            Alg::Sha1 => sha1.finalize().to_vec(),
+        }))
     };
     tokio::time::timeout(timeout, exchange)
         .await
@@ -83,5 +240,14 @@ mod tests {
         assert_eq!(split_url("http:///x"), None);
         assert_eq!(split_url("ftp://h/x"), None);
         assert_eq!(split_url("http://h"), None);
+    }
+
+    #[test]
+    fn algs() {
+        for alg in [Alg::Md5, Alg::Sha1] {
+            assert_eq!(Alg::from_name(alg.name()), Some(alg));
+            assert_eq!(Alg::from_hashtype(alg.hashtype()), Some(alg));
+        }
+        assert_eq!(Alg::from_name("md5"), None);
     }
 }

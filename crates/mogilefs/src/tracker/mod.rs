@@ -6,23 +6,40 @@
 //! devices), [`files`] (store, find, rename, list, delete). Deleted files'
 //! replicas are removed from the storage nodes by [`deleter`].
 
+pub mod admin;
+mod debug;
 pub mod deleter;
 mod files;
 mod hosts;
 pub mod http;
+pub mod monitor;
 mod namespace;
+mod placement;
 pub mod server;
+mod settings;
+pub mod sidechan;
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use danga_common::Shutdown;
 use tokio::sync::Notify;
+use tokio::time::Instant;
+
+pub use admin::{Session, Stats};
+pub use monitor::{Monitor, Observed};
 
 use crate::meta::{Device, Domain, Host, MetaError, MetaStore};
 use crate::proto::{self, Args, ErrCode, Line, Request, Response};
 
 /// The version `!version` reports (the original's).
 pub const VERSION: &str = "2.73";
+
+/// The longest `sleep` (seconds): a query worker is held meanwhile.
+pub const MAX_SLEEP: u64 = 60;
 
 /// Tracker settings from `mogilefsd.conf`.
 #[derive(Debug, Clone)]
@@ -31,8 +48,19 @@ pub struct Settings {
     pub default_mindevcount: i64,
     /// `node_timeout`: how long a storage node may take to answer.
     pub node_timeout: Duration,
+    /// `conn_timeout`: how long the monitor waits for a storage node.
+    pub conn_timeout: Duration,
     /// Age after which a tempfile never closed is abandoned and cleaned.
     pub tempfile_max_age: Duration,
+    /// Time between monitor rounds (the original's 2.5 s).
+    pub monitor_interval: Duration,
+    /// `mogstored_stream_port`: the side channel of hosts without their
+    /// own `mogstored_stream_port_<hostid>` server setting.
+    pub mogstored_stream_port: u16,
+    /// `min_free_space` (MB): a device with less gets no new files.
+    pub min_free_space: i64,
+    /// `query_jobs`: commands run at once.
+    pub query_jobs: usize,
 }
 
 impl Default for Settings {
@@ -40,23 +68,34 @@ impl Default for Settings {
         Settings {
             default_mindevcount: 2,
             node_timeout: Duration::from_secs(2),
+            conn_timeout: Duration::from_secs(2),
             tempfile_max_age: Duration::from_secs(3600),
+            monitor_interval: Duration::from_millis(2500),
+            mogstored_stream_port: 7501,
+            min_free_space: 100,
+            query_jobs: 20,
         }
     }
 }
 
-/// One tracker process: the store, its settings and the delete queue's bell.
+/// One tracker process: the store, its settings, what the monitor saw, the
+/// admin figures and the delete queue's bell.
 #[derive(Debug)]
 pub struct Tracker<M> {
     meta: M,
     settings: Settings,
     deletes: Notify,
+    monitor: Monitor,
+    stats: Stats,
+    shutdown: Shutdown,
 }
 
-/// Why a command failed: a protocol error code or a database error.
+/// Why a command failed: a protocol error code (with its own text or
+/// another) or a database error.
 #[derive(Debug)]
 enum Fail {
     Code(ErrCode),
+    Text(ErrCode, String),
     Db(MetaError),
 }
 
@@ -81,12 +120,21 @@ fn pair(k: impl Into<String>, v: impl ToString) -> (String, String) {
 }
 
 impl<M: MetaStore> Tracker<M> {
-    /// A tracker over `meta`.
+    /// A tracker over `meta`; `!shutdown` stops nothing but this tracker's
+    /// own token (see [`Tracker::with_shutdown`]).
     pub fn new(meta: M, settings: Settings) -> Arc<Self> {
+        Self::with_shutdown(meta, settings, Shutdown::new())
+    }
+
+    /// A tracker whose `!shutdown` triggers `shutdown`.
+    pub fn with_shutdown(meta: M, settings: Settings, shutdown: Shutdown) -> Arc<Self> {
         Arc::new(Tracker {
             meta,
+            stats: Stats::new(settings.query_jobs),
             settings,
             deletes: Notify::new(),
+            monitor: Monitor::default(),
+            shutdown,
         })
     }
 
@@ -95,24 +143,55 @@ impl<M: MetaStore> Tracker<M> {
         &self.meta
     }
 
+    /// What the monitor observed.
+    pub fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    /// The admin figures.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
     /// The reply to one request line; `None` for an empty line.
-    pub async fn answer(&self, line: &[u8]) -> Option<String> {
-        match proto::parse_line(line) {
-            Line::Empty => None,
-            Line::Admin(cmd) => Some(admin(&cmd)),
-            Line::Garbage => Some(Response::err(ErrCode::UnknownCommand).encode(None)),
-            Line::Command(req) => {
-                let resp = match self.run(&req).await {
-                    Ok(pairs) => Response::Ok(pairs),
-                    Err(Fail::Code(c)) => Response::err(c),
-                    Err(Fail::Db(e)) => {
-                        tracing::warn!(error = %e, cmd = %req.cmd, "database error");
-                        Response::Err(ErrCode::Db, Some(format!("Database error: {e}")))
-                    }
-                };
-                Some(resp.encode(req.callid()))
+    pub async fn answer(&self, line: &[u8], session: &mut Session) -> Option<String> {
+        let req = match proto::parse_line(line) {
+            Line::Empty => return None,
+            Line::Admin(cmd) if !cmd.is_empty() => return Some(self.admin(&cmd, session)),
+            Line::Admin(_) | Line::Garbage => {
+                return Some(Response::err(ErrCode::UnknownCommand).encode(None))
             }
-        }
+            Line::Command(req) => req,
+        };
+        let job = admin::job_text(&session.peer, line);
+        let t0 = Instant::now();
+        let permit = self.stats.worker(&job).await;
+        let t1 = Instant::now();
+        let resp = match self.run(&req).await {
+            Ok(pairs) => Response::Ok(pairs),
+            Err(Fail::Code(c)) => Response::err(c),
+            Err(Fail::Text(c, text)) => Response::Err(c, Some(text)),
+            Err(Fail::Db(e)) => {
+                tracing::warn!(error = %e, cmd = %req.cmd, "database error");
+                Response::Err(ErrCode::Db, Some(format!("Database error: {e}")))
+            }
+        };
+        drop(permit);
+        let (total, work) = (t0.elapsed(), t1.elapsed());
+        self.stats.finished(format!(
+            "{job} {:.4} {:.4}",
+            total.as_secs_f64(),
+            work.as_secs_f64()
+        ));
+        Some(resp.encode(req.callid()))
+    }
+
+    /// Logs a worker's message and shows it to `!watch`ers, as the
+    /// original's `error()` from a child: `[job(pid)] message`.
+    pub fn note(&self, job: &str, msg: String) {
+        tracing::info!(job, "{msg}");
+        self.stats
+            .note(format!("[{job}({})] {msg}", std::process::id()));
     }
 
     async fn run(&self, req: &Request) -> Outcome {
@@ -141,6 +220,16 @@ impl<M: MetaStore> Tracker<M> {
             "rename" => self.rename(a).await,
             "list_keys" => self.list_keys(a).await,
             "file_info" => self.file_info(a).await,
+            "file_debug" => self.file_debug(a).await,
+            "list_fids" => self.list_fids(a).await,
+            "server_setting" => self.server_setting(a).await,
+            "server_settings" => self.server_settings().await,
+            "set_server_setting" => self.set_server_setting(a).await,
+            "sleep" => self.sleep(a).await,
+            "clear_cache" | "do_monitor_round" => {
+                self.refresh_monitor().await;
+                Ok(Vec::new())
+            }
             _ => Err(ErrCode::UnknownCommand.into()),
         }
     }
@@ -160,20 +249,41 @@ impl<M: MetaStore> Tracker<M> {
     fn deletes_pending(&self) {
         self.deletes.notify_one();
     }
+
+    /// How long a command waits for a monitor round.
+    fn round_limit(&self) -> Duration {
+        self.settings.conn_timeout * 4 + Duration::from_secs(1)
+    }
+
+    /// A fresh monitor round (the original's `clear_cache`): after host and
+    /// device changes, so the next command sees them observed.
+    async fn refresh_monitor(&self) {
+        self.monitor.refresh(self.round_limit()).await;
+    }
+
+    /// `sleep duration=N` (default 10 s as the original, at most
+    /// [`MAX_SLEEP`]).
+    async fn sleep(&self, a: &Args) -> Outcome {
+        let secs = match a.nonempty("duration").map(|d| d.trim().parse::<i64>()) {
+            Some(Ok(n)) if n != 0 => u64::try_from(n).unwrap_or(0),
+            _ => 10,
+        };
+        tokio::time::sleep(Duration::from_secs(secs.min(MAX_SLEEP))).await;
+        Ok(Vec::new())
+    }
 }
 
-/// A `!` admin command's multi-line reply, ending with `.`.
-fn admin(cmd: &str) -> String {
-    let name = cmd.split_whitespace().next().unwrap_or("");
-    let mut out = String::new();
-    if name == "version" {
-        out.push_str(VERSION);
-        out.push_str("\r\n");
-    } else {
-        out.push_str("Admin commands known to this tracker:\r\n  !version\r\n");
-    }
-    out.push_str(".\r\n");
-    out
+/// Seconds since the epoch.
+pub fn unix_now() -> u64 {
+    crate::storage::unix_now()
+}
+
+/// A random number (not for secrets): weighted choices, test-file names.
+pub fn random_u64() -> u64 {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
+    h.finish()
 }
 
 /// The integer value of `key`, if given and valid.

@@ -12,7 +12,9 @@ async fn tracker() -> (tempfile::TempDir, Arc<Tracker<SqliteStore>>) {
 }
 
 async fn say(t: &Tracker<SqliteStore>, line: &str) -> String {
-    t.answer(line.as_bytes()).await.unwrap_or_default()
+    t.answer(line.as_bytes(), &mut Session::new("127.0.0.1"))
+        .await
+        .unwrap_or_default()
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! Integer columns may be UNSIGNED (the original's schema): [`int`] reads
 //! either signedness.
 
+mod admin;
 mod files;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};

@@ -1,5 +1,6 @@
 //! The metadata store on an SQLite file (WAL, one writer connection).
 
+mod admin;
 mod files;
 
 use std::path::Path;

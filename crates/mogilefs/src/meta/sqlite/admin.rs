@@ -1,0 +1,170 @@
+//! Server settings, device usage, checksums and debugging rows on SQLite.
+
+use sqlx::Row;
+
+use super::{file, SqliteStore};
+use crate::meta::{Admin, Checksum, DeleteRow, FileRow, QueueRow, ReplRow, Result};
+
+impl Admin for SqliteStore {
+    async fn server_settings(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT field, value FROM server_settings ORDER BY field")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("field")?,
+                    r.try_get::<Option<String>, _>("value")?.unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
+    async fn server_setting(&self, key: &str) -> Result<Option<String>> {
+        let v: Option<Option<String>> =
+            sqlx::query_scalar("SELECT value FROM server_settings WHERE field = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(v.flatten())
+    }
+
+    async fn set_server_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        let q = match value {
+            Some(v) => sqlx::query("REPLACE INTO server_settings (field, value) VALUES (?, ?)")
+                .bind(key)
+                .bind(v),
+            None => sqlx::query("DELETE FROM server_settings WHERE field = ?").bind(key),
+        };
+        q.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn incr_server_setting(&self, key: &str, by: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO server_settings (field, value) VALUES (?, ?) \
+             ON CONFLICT (field) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+        )
+        .bind(key)
+        .bind(by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_device_usage(
+        &self,
+        devid: i64,
+        mb_total: i64,
+        mb_used: i64,
+        mb_asof: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE device SET mb_total = ?, mb_used = ?, mb_asof = ? WHERE devid = ?")
+            .bind(mb_total)
+            .bind(mb_used)
+            .bind(mb_asof)
+            .bind(devid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_checksum(&self, c: &Checksum) -> Result<()> {
+        sqlx::query("REPLACE INTO checksum (fid, hashtype, checksum) VALUES (?, ?, ?)")
+            .bind(c.fid)
+            .bind(c.hashtype)
+            .bind(&c.checksum)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn checksum(&self, fid: i64) -> Result<Option<Checksum>> {
+        let row = sqlx::query("SELECT fid, hashtype, checksum FROM checksum WHERE fid = ?")
+            .bind(fid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(Checksum {
+                fid: r.try_get("fid")?,
+                hashtype: r.try_get("hashtype")?,
+                checksum: r.try_get("checksum")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn file_by_fid(&self, fid: i64) -> Result<Option<FileRow>> {
+        let row = sqlx::query("SELECT * FROM file WHERE fid = ?")
+            .bind(fid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(file).transpose()
+    }
+
+    async fn list_fids(&self, after: i64, limit: i64) -> Result<Vec<FileRow>> {
+        let rows = sqlx::query("SELECT * FROM file WHERE fid > ? ORDER BY fid LIMIT ?")
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(file).collect()
+    }
+
+    async fn repl_row(&self, fid: i64) -> Result<Option<ReplRow>> {
+        let row = sqlx::query(
+            "SELECT fid, nexttry, fromdevid, failcount, flags FROM file_to_replicate WHERE fid = ?",
+        )
+        .bind(fid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ReplRow {
+                fid: r.try_get("fid")?,
+                nexttry: r.try_get("nexttry")?,
+                fromdevid: r.try_get("fromdevid")?,
+                failcount: r.try_get("failcount")?,
+                flags: r.try_get("flags")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_row(&self, fid: i64) -> Result<Option<DeleteRow>> {
+        let row = sqlx::query("SELECT fid, nexttry, failcount FROM file_to_delete2 WHERE fid = ?")
+            .bind(fid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(DeleteRow {
+                fid: r.try_get("fid")?,
+                nexttry: r.try_get("nexttry")?,
+                failcount: r.try_get("failcount")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn queue_row(&self, fid: i64, qtype: i64) -> Result<Option<QueueRow>> {
+        let row = sqlx::query(
+            "SELECT fid, devid, type, nexttry, failcount, flags, arg FROM file_to_queue \
+             WHERE fid = ? AND type = ?",
+        )
+        .bind(fid)
+        .bind(qtype)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(QueueRow {
+                fid: r.try_get("fid")?,
+                devid: r.try_get("devid")?,
+                qtype: r.try_get("type")?,
+                nexttry: r.try_get("nexttry")?,
+                failcount: r.try_get("failcount")?,
+                flags: r.try_get("flags")?,
+                arg: r.try_get("arg")?,
+            })
+        })
+        .transpose()
+    }
+}

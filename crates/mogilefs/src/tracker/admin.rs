@@ -1,0 +1,312 @@
+//! The `!` admin lines on the tracker port (the original's
+//! `MogileFS::Connection::Client::handle_admin_command`), each answered with
+//! lines and a final `.`: `!version`, `!stats`, `!jobs`, `!queue` /
+//! `!pending`, `!recent`, `!watch`, `!want N queryworker`, `!shutdown`; any
+//! other word gets the original's help text.
+//!
+//! Commands run on tokio tasks, not forked workers: `query_jobs` is the
+//! number of commands run at once (a semaphore), so `!stats`' queue
+//! figures and `!queue` are real; `!jobs` names this process's pid for
+//! every job, since all of them are tasks of one process.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+
+use super::{unix_now, Tracker, VERSION};
+use crate::meta::MetaStore;
+
+/// How many finished queries `!recent` remembers (the original's 50).
+const RECENT: usize = 50;
+/// Longest query text kept for `!recent` / `!queue`.
+const MAX_JOB_TEXT: usize = 4096;
+/// The most query workers `!want` grants (the original's cap).
+const MAX_WANT: usize = 500;
+
+/// The original's help text for an unknown `!` command.
+const HELP: &str = "Mogilefsd admin commands:
+
+    !version    Server version
+    !recent     Recently executed queries and how long they took.
+    !queue      Queries that are pending execution.
+    !stats      General stats on what we're up to.
+    !watch      Observe errors/messages from children.
+    !jobs       Outstanding job counts, desired level, and pids.
+    !shutdown   Immediately kill all of mogilefsd.
+
+    !to <job class> <message>
+                Send <message> to all workers of <job class>.
+                Mostly used for debugging.
+
+    !want <count> <job class>
+                Alter the level of workers of this class desired.
+                Example: !want 20 queryworker, !want 3 replicate.
+                See !jobs for what jobs are available.
+
+";
+
+/// Counters and queues behind `!stats`, `!queue`, `!recent`.
+#[derive(Debug)]
+pub struct Stats {
+    started: u64,
+    queries: AtomicU64,
+    out_of_workers: AtomicU64,
+    next_id: AtomicU64,
+    pending: Mutex<BTreeMap<u64, String>>,
+    recent: Mutex<VecDeque<String>>,
+    /// `work_sent_to_<job>` / `work_queue_for_<job>` figures.
+    work: Mutex<BTreeMap<String, u64>>,
+    workers: Arc<Semaphore>,
+    desired: AtomicUsize,
+    /// Messages `!watch` streams.
+    notes: broadcast::Sender<String>,
+    /// Background jobs running (`delete`, `monitor`, ...).
+    jobs: Mutex<BTreeSet<&'static str>>,
+}
+
+impl Stats {
+    /// Stats for a tracker running `query_jobs` commands at once.
+    pub fn new(query_jobs: usize) -> Stats {
+        let n = query_jobs.clamp(1, MAX_WANT);
+        Stats {
+            started: unix_now(),
+            queries: AtomicU64::new(0),
+            out_of_workers: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            pending: Mutex::default(),
+            recent: Mutex::default(),
+            work: Mutex::default(),
+            workers: Arc::new(Semaphore::new(n)),
+            desired: AtomicUsize::new(n),
+            notes: broadcast::channel(1024).0,
+            jobs: Mutex::default(),
+        }
+    }
+
+    /// Waits for a query worker; `job` is shown by `!queue` meanwhile.
+    pub(super) async fn worker(&self, job: &str) -> Option<OwnedSemaphorePermit> {
+        let permit = match self.workers.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.out_of_workers.fetch_add(1, Ordering::Relaxed);
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut p) = self.pending.lock() {
+                    p.insert(id, job.to_owned());
+                }
+                let permit = self.workers.clone().acquire_owned().await.ok();
+                if let Ok(mut p) = self.pending.lock() {
+                    p.remove(&id);
+                }
+                permit
+            }
+        };
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        permit
+    }
+
+    /// Remembers a finished query for `!recent`.
+    pub(super) fn finished(&self, line: String) {
+        if let Ok(mut r) = self.recent.lock() {
+            r.push_back(line);
+            while r.len() > RECENT {
+                r.pop_front();
+            }
+        }
+    }
+
+    /// Adds to a `work_*` figure.
+    pub fn add_work(&self, name: &str, n: u64) {
+        if let Ok(mut w) = self.work.lock() {
+            *w.entry(name.to_owned()).or_default() += n;
+        }
+    }
+
+    /// Sets a `work_*` figure.
+    pub fn set_work(&self, name: &str, n: u64) {
+        if let Ok(mut w) = self.work.lock() {
+            w.insert(name.to_owned(), n);
+        }
+    }
+
+    /// Notes that a background job runs (for `!jobs`).
+    pub fn job_started(&self, name: &'static str) {
+        if let Ok(mut j) = self.jobs.lock() {
+            j.insert(name);
+        }
+    }
+
+    /// Sends a message to the `!watch`ers.
+    pub(super) fn note(&self, msg: String) {
+        let _ = self.notes.send(msg);
+    }
+
+    /// The `!stats` lines.
+    fn lines(&self, now: u64) -> Vec<String> {
+        let desired = self.desired.load(Ordering::Relaxed);
+        let idle = self.workers.available_permits();
+        let pending = self.pending.lock().map(|p| p.len()).unwrap_or(0);
+        let mut stats: BTreeMap<String, u64> =
+            self.work.lock().map(|w| w.clone()).unwrap_or_default();
+        stats.insert("queries".into(), self.queries.load(Ordering::Relaxed));
+        let out = self.out_of_workers.load(Ordering::Relaxed);
+        if out > 0 {
+            stats.insert("times_out_of_qworkers".into(), out);
+        }
+        let mut lines = vec![
+            format!("uptime {}", now.saturating_sub(self.started)),
+            format!("pending_queries {pending}"),
+            format!("processing_queries {}", desired.saturating_sub(idle)),
+            format!("bored_queryworkers {idle}"),
+        ];
+        lines.extend(stats.iter().map(|(k, v)| format!("{k} {v}")));
+        lines
+    }
+
+    /// `!want N queryworker`: grows or shrinks the worker semaphore.
+    fn want(&self, n: usize) {
+        let n = n.min(MAX_WANT);
+        let old = self.desired.swap(n, Ordering::SeqCst);
+        if n > old {
+            self.workers.add_permits(n - old);
+        } else if n < old {
+            let (sem, less) = (self.workers.clone(), n.abs_diff(old));
+            tokio::spawn(async move {
+                if let Ok(p) = sem
+                    .acquire_many_owned(u32::try_from(less).unwrap_or(u32::MAX))
+                    .await
+                {
+                    p.forget();
+                }
+            });
+        }
+    }
+}
+
+/// One client connection's admin state: its address and whether it
+/// `!watch`es.
+#[derive(Debug)]
+pub struct Session {
+    pub peer: String,
+    watch: Option<broadcast::Receiver<String>>,
+}
+
+impl Session {
+    /// A connection from `peer` (an IP, as `!recent` shows it).
+    pub fn new(peer: impl Into<String>) -> Session {
+        Session {
+            peer: peer.into(),
+            watch: None,
+        }
+    }
+
+    /// The next `!watch` message as a `:: ` line; pending forever when the
+    /// connection does not watch.
+    pub async fn next_note(&mut self) -> String {
+        let Some(rx) = self.watch.as_mut() else {
+            return std::future::pending().await;
+        };
+        match rx.recv().await {
+            Ok(msg) => format!(":: {msg}\r\n"),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                format!(":: [watch] {n} messages dropped (this connection read too slowly)\r\n")
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                self.watch = None;
+                std::future::pending().await
+            }
+        }
+    }
+}
+
+/// Shortens a query line for `!recent` / `!queue`.
+pub(super) fn job_text(peer: &str, line: &[u8]) -> String {
+    let line = String::from_utf8_lossy(line.trim_ascii());
+    let mut s = format!("{peer} {line}");
+    if s.len() > MAX_JOB_TEXT {
+        let mut cut = MAX_JOB_TEXT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+impl<M: MetaStore> Tracker<M> {
+    /// A `!` command's reply: lines, then `.`.
+    pub(super) fn admin(&self, cmd: &str, session: &mut Session) -> String {
+        let (name, args) = cmd
+            .split_once(char::is_whitespace)
+            .map_or((cmd, ""), |(n, a)| (n, a.trim()));
+        let stats = &self.stats;
+        let mut out: Vec<String> = Vec::new();
+        if name.starts_with("stats") {
+            out = stats.lines(unix_now());
+        } else if name.starts_with("shutdown") {
+            tracing::info!(args, "User requested shutdown");
+            self.shutdown.trigger();
+        } else if name.starts_with("jobs") {
+            let pid = std::process::id();
+            let desired = stats.desired.load(Ordering::Relaxed);
+            for (job, n) in self.jobs(desired) {
+                out.push(format!("{job} count {n}"));
+                out.push(format!("{job} desired {n}"));
+                out.push(format!("{job} pids {pid}"));
+            }
+        } else if name.starts_with("want") {
+            let mut w = args.split_whitespace();
+            match (w.next().and_then(|n| n.parse::<usize>().ok()), w.next()) {
+                (Some(n), Some("queryworker")) => {
+                    let n = n.min(MAX_WANT);
+                    stats.want(n);
+                    out.push(format!("Now desiring {n} children doing 'queryworker'."));
+                }
+                (Some(_), Some(job)) => out.push(format!(
+                    "ERROR: Invalid class '{job}'.  Valid classes: queryworker"
+                )),
+                _ => out.push("ERROR: usage: !want <count> <jobclass>".into()),
+            }
+        } else if name.starts_with("queue") || name.starts_with("pend") {
+            if let Ok(p) = stats.pending.lock() {
+                out.extend(p.values().cloned());
+            }
+        } else if name.starts_with("watch") {
+            if session.watch.take().is_some() {
+                out.push("Removed you from watcher list.".into());
+            } else {
+                session.watch = Some(stats.notes.subscribe());
+                out.push("Added you to watcher list.".into());
+            }
+        } else if name.starts_with("recent") {
+            if let Ok(r) = stats.recent.lock() {
+                out.extend(r.iter().cloned());
+            }
+        } else if name.starts_with("version") {
+            out.push(VERSION.into());
+        } else {
+            let mut reply = HELP.to_owned();
+            reply.push_str(".\r\n");
+            return reply;
+        }
+        let mut reply = String::new();
+        if !out.is_empty() {
+            reply = out.join("\r\n");
+            reply.push_str("\r\n");
+        }
+        reply.push_str(".\r\n");
+        reply
+    }
+
+    /// The jobs this tracker runs and how many of each, sorted.
+    fn jobs(&self, queryworkers: usize) -> Vec<(&'static str, usize)> {
+        let mut jobs = vec![("queryworker", queryworkers)];
+        if let Ok(j) = self.stats.jobs.lock() {
+            jobs.extend(j.iter().map(|j| (*j, 1)));
+        }
+        jobs.sort_unstable();
+        jobs
+    }
+}
