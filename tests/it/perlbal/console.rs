@@ -156,8 +156,11 @@ fn perlbal_refuses_unknown_and_unsupported_settings_at_start_up() {
             "SET web.frobnicate = 1",
             "Unknown service parameter 'frobnicate'",
         ),
-        ("SET web.enable_reproxy = 1", "'enable_reproxy'"),
-        ("SET web.buffer_uploads = on", "'buffer_uploads'"),
+        ("SET web.enable_ssl = 1", "'enable_ssl'"),
+        (
+            "SET web.enable_error_retries = on",
+            "'enable_error_retries'",
+        ),
     ] {
         let conf = dir.path().join("bad.conf");
         let text = format!("CREATE SERVICE web\nSET web.role = reverse_proxy\nSET web.listen = 127.0.0.1:0\n{line}\nENABLE web\n");

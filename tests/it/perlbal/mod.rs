@@ -7,6 +7,7 @@ mod plugins;
 mod proxy;
 mod queues;
 mod robustness;
+mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

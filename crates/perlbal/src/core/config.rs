@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::access::AccessConf;
 use super::plugins::{HighpriConf, Plugin};
-use crate::proto::command::{Action, Command, Kind};
+use crate::proto::command::{Action, Command, Kind, MimeCommand};
 use crate::proto::tunables;
 
 /// A service's settings.
@@ -124,6 +124,12 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     /// `SERVER max_connections`
     pub max_connections: Option<usize>,
+    /// `SERVER max_reproxy_connections = n` (0: no limit).
+    pub reproxy_max: u64,
+    /// `SERVER max_reproxy_connections(host:port) = n`.
+    pub reproxy_max_host: BTreeMap<String, u64>,
+    /// The web server's MIME table (the `MIME` command changes it).
+    pub mime: crate::proto::mime::MimeTable,
     /// Set once the server runs (start-up-only settings refuse then).
     pub running: bool,
     /// No pool created by hand yet (1.80's `$vivify_pools`).
@@ -280,6 +286,7 @@ impl Config {
             Command::Load { plugin } => self.load_plugin(plugin),
             Command::Unload { plugin } => Ok(self.unload_plugin(plugin)),
             Command::Access(args) => self.access(args, ctx),
+            Command::Mime(m) => self.mime_command(m).map(|_| Effect::None),
             Command::Verbose { on } => {
                 ctx.verbose = *on;
                 Ok(Effect::None)
@@ -305,6 +312,33 @@ impl Config {
             }
         }
         changed
+    }
+
+    /// `MIME [list|set ext type|remove ext]`: the lines to print (a list
+    /// ends with `.`), or 1.80's error.
+    pub fn mime_command(&mut self, cmd: &MimeCommand) -> Result<Vec<String>, String> {
+        match cmd {
+            MimeCommand::List => {
+                let mut out: Vec<String> = self
+                    .mime
+                    .0
+                    .iter()
+                    .map(|(e, m)| format!("{e} {m}"))
+                    .collect();
+                out.push(".".into());
+                Ok(out)
+            }
+            MimeCommand::Set { ext, mime } => {
+                self.mime.0.insert(ext.clone(), mime.clone());
+                Ok(vec![format!("{ext} set to {mime}.")])
+            }
+            MimeCommand::Remove { ext } => match self.mime.0.remove(ext) {
+                Some(_) => Ok(vec![format!("{ext} removed.")]),
+                None => Err(format!("{ext} not a defined extension.")),
+            },
+            MimeCommand::SetUsage => Err("Usage: set <ext> <mime>".into()),
+            MimeCommand::Usage => Err("Usage: list, remove <ext>, set <ext> <mime>".into()),
+        }
     }
 
     /// `DUMPCONFIG`'s lines (without the final `OK`).

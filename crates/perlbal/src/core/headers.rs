@@ -24,6 +24,8 @@ pub struct HeaderRules {
     pub insert: Vec<(String, String)>,
     /// `HEADER svc REMOVE`
     pub remove: Vec<String>,
+    /// `enable_reproxy`: tell backends `X-Proxy-Capabilities: reproxy-file`.
+    pub capabilities: bool,
 }
 
 impl HeaderRules {
@@ -60,6 +62,9 @@ impl HeaderRules {
             "Connection",
             if keep_alive { "keep-alive" } else { "close" },
         );
+        if self.capabilities {
+            h.set("X-Proxy-Capabilities", "reproxy-file");
+        }
         for name in &self.remove {
             h.remove(name);
         }
@@ -112,7 +117,9 @@ impl HeaderRules {
             ]
         };
         for h in &req.headers.0 {
-            if replaced.iter().any(|n| h.name.eq_ignore_ascii_case(n)) {
+            if replaced.iter().any(|n| h.name.eq_ignore_ascii_case(n))
+                || (self.capabilities && h.name.eq_ignore_ascii_case("X-Proxy-Capabilities"))
+            {
                 continue;
             }
             out.extend_from_slice(h.name.as_bytes());
@@ -123,6 +130,9 @@ impl HeaderRules {
         if !self.blind_proxy {
             // Writing to a Vec cannot fail.
             let _ = write!(out, "X-Forwarded-For: {peer}\r\n");
+        }
+        if self.capabilities {
+            out.extend_from_slice(b"X-Proxy-Capabilities: reproxy-file\r\n");
         }
         out.extend_from_slice(if keep_alive {
             b"Connection: keep-alive\r\n\r\n"

@@ -3,6 +3,7 @@
 //! Time is passed in; nothing here touches a socket.
 
 pub mod access;
+pub mod cache;
 pub mod config;
 mod dump;
 pub mod headers;

@@ -72,6 +72,7 @@ impl Config {
         if key == "pool" && !pools_exist(&value) {
             return Err(format!("Pool '{value}' not found"));
         }
+        check_value(name, key, &value)?;
         let defaults = self.defaults.clone();
         let svc = self.service_mut(name)?;
         let effect = if key == "listen" && svc.enabled && svc.values.get("listen") != Some(&value) {
@@ -145,9 +146,45 @@ impl Config {
             "aio_mode" | "aio_threads" | "nice_level" | "track_obj" | "crash_backtrace" => {
                 Err(unsupported_server(key))
             }
-            k if k.starts_with("max_reproxy_connections") => Err(unsupported_server(k)),
+            k if k.starts_with("max_reproxy_connections") => {
+                let n = numeric()?;
+                let n = u64::try_from(n).unwrap_or(0);
+                match k
+                    .strip_prefix("max_reproxy_connections(")
+                    .and_then(|h| h.strip_suffix(')'))
+                {
+                    Some(host) => {
+                        self.reproxy_max_host.insert(host.to_owned(), n);
+                    }
+                    None => self.reproxy_max = n,
+                }
+                Ok(())
+            }
             _ => Err(format!("unknown server option '{value}'")),
         }
+    }
+}
+
+/// 1.80's checks of values that name things outside perlbal.
+fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
+    match key {
+        "docroot" if !std::path::Path::new(value).is_dir() => {
+            Err(format!("Directory not found for service {svc}"))
+        }
+        "buffer_uploads_path" if !std::path::Path::new(value).is_dir() => Err(format!(
+            "Directory ({value}) not found for service {svc} (buffer_uploads_path)"
+        )),
+        "upload_status_listeners" => {
+            for ep in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                if ep.parse::<std::net::SocketAddrV4>().is_err() {
+                    return Err(format!(
+                        "Invalid UDP endpoint: \"{ep}\".  Must be of form a.b.c.d:port"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Follows a chunked body as it is relayed, to learn where it ends (so the
 //! backend and the client connection can be reused), without changing a
-//! byte. Bounded: chunk-size lines, extensions and trailers have limits.
+//! byte ([`Chunked::feed`]), or de-chunks a request body
+//! ([`Chunked::decode`]: the data bytes only, for buffered uploads and
+//! PUT). Bounded: chunk-size lines, extensions and trailers have limits.
 
 /// Longest chunk-size line (with extensions) and trailer section.
 const MAX_LINE: usize = 4096;
@@ -51,10 +53,22 @@ impl Chunked {
     /// Consumes bytes of the body; returns how many belong to it (all of
     /// `buf` unless the body ends inside it).
     pub fn feed(&mut self, buf: &[u8]) -> Result<usize, ChunkError> {
+        self.run(buf, None)
+    }
+
+    /// As [`Chunked::feed`], appending the chunks' data to `out`.
+    pub fn decode(&mut self, buf: &[u8], out: &mut Vec<u8>) -> Result<usize, ChunkError> {
+        self.run(buf, Some(out))
+    }
+
+    fn run(&mut self, buf: &[u8], mut out: Option<&mut Vec<u8>>) -> Result<usize, ChunkError> {
         let mut i = 0;
         while i < buf.len() && self.state != State::Done {
             if let State::Data(rem) = self.state {
                 let take = rem.min((buf.len() - i) as u64);
+                if let Some(out) = out.as_deref_mut() {
+                    out.extend_from_slice(&buf[i..i + take as usize]);
+                }
                 i += take as usize;
                 self.state = if rem == take {
                     State::DataCr
@@ -178,7 +192,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn decodes_the_data() {
+        let mut c = Chunked::default();
+        let mut out = Vec::new();
+        assert_eq!(c.decode(BODY, &mut out), Ok(BODY.len()));
+        assert_eq!(out, b"hello world");
+        assert!(c.done());
+    }
+
     proptest! {
+        #[test]
+        fn any_split_decodes_the_same(cuts in proptest::collection::vec(0..BODY.len(), 0..6)) {
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let mut c = Chunked::default();
+            let mut out = Vec::new();
+            let mut last = 0;
+            for cut in cuts.into_iter().chain([BODY.len()]) {
+                c.decode(&BODY[last..cut], &mut out).expect("valid");
+                last = cut;
+            }
+            prop_assert_eq!(out, b"hello world".to_vec());
+        }
+
         #[test]
         fn any_split_gives_the_same_end(cuts in proptest::collection::vec(0..BODY.len(), 0..6)) {
             let mut cuts = cuts;

@@ -29,6 +29,21 @@ pub enum Action {
     Remove,
 }
 
+/// `MIME ...` (1.80's `^mime(?:\s+(\w+)(?:\s+(\w+))?(?:\s+(\S+))?)?$`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MimeCommand {
+    /// `MIME` / `MIME list`
+    List,
+    /// `MIME set ext type`
+    Set { ext: String, mime: String },
+    /// `MIME remove ext`
+    Remove { ext: String },
+    /// `MIME set` without both arguments.
+    SetUsage,
+    /// Any other sub-command.
+    Usage,
+}
+
 /// One parsed management command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -98,6 +113,10 @@ pub enum Command {
     Help,
     /// `VERBOSE on|off`
     Verbose { on: bool },
+    /// `MIME ...`
+    Mime(MimeCommand),
+    /// `REPROXY_STATE`
+    ReproxyState,
     /// `SHUTDOWN [GRACEFUL [secs]]`
     Shutdown { graceful: bool, secs: Option<u64> },
     /// AccessControl's `ACCESS ...` (only once the plugin is loaded).
@@ -289,6 +308,8 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         "plugins" => no_opts(base, rest, Command::Plugins),
         "help" => no_opts(base, rest, Command::Help),
         "access" => Ok(Command::Access(super::access::parse(&words))),
+        "mime" => parse_mime(&words).ok_or_else(|| syntax(base)),
+        "reproxy_state" => Ok(Command::ReproxyState),
         "patterns" => Ok(Command::Patterns),
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),
@@ -298,6 +319,25 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             Err(format!("unknown command: {base}"))
         }
     }
+}
+
+fn parse_mime(words: &[&str]) -> Option<Command> {
+    if words.len() > 3 || words.iter().take(2).any(|w| !is_word(w)) {
+        return None;
+    }
+    Some(Command::Mime(match words {
+        [] | ["list", ..] => MimeCommand::List,
+        ["set", ext, mime] => MimeCommand::Set {
+            ext: (*ext).to_owned(),
+            mime: (*mime).to_owned(),
+        },
+        ["set", ..] => MimeCommand::SetUsage,
+        ["remove", ext, ..] => MimeCommand::Remove {
+            ext: (*ext).to_owned(),
+        },
+        ["remove"] => MimeCommand::Remove { ext: String::new() },
+        _ => MimeCommand::Usage,
+    }))
 }
 
 /// `set (?:(\w+)[\. ])?([\w\.]+) ?= ?(.+)`

@@ -109,11 +109,24 @@ fn header_shutdown_load_and_errors() {
         Err("The 'queues' command takes no arguments".into())
     );
     assert_eq!(
-        p("mime list"),
+        p("gladiator"),
         Ok(Some(Command::Unsupported {
-            command: "mime".into()
+            command: "gladiator".into()
         }))
     );
+    assert_eq!(p("mime list"), Ok(Some(Command::Mime(MimeCommand::List))));
+    assert_eq!(
+        p("MIME set Foo text/X-Foo"),
+        Ok(Some(Command::Mime(MimeCommand::Set {
+            ext: "foo".into(),
+            mime: "text/x-foo".into()
+        })))
+    );
+    assert_eq!(
+        p("mime set a"),
+        Ok(Some(Command::Mime(MimeCommand::SetUsage)))
+    );
+    assert_eq!(p("reproxy_state"), Ok(Some(Command::ReproxyState)));
     assert_eq!(
         p("nodes 10.0.0.1:81"),
         Ok(Some(Command::Nodes {

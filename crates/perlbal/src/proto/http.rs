@@ -6,8 +6,10 @@
 //! reply; a negative Content-Length is a 400. Stricter than 1.80, so that
 //! nothing can be smuggled: several Content-Lengths that disagree, a
 //! Content-Length that is not plain digits, and any Transfer-Encoding on a
-//! request (1.80 only de-chunks with `buffer_uploads`, which this build
-//! lacks) are 400s too.
+//! request other than a lone `chunked` (or `chunked` beside a
+//! Content-Length) are 400s too. A chunked request is marked
+//! [`RequestHead::chunked`]; the server de-chunks it where 1.80 does
+//! (buffered uploads, web-server PUT) and refuses it elsewhere.
 
 use std::mem::MaybeUninit;
 
@@ -57,6 +59,30 @@ impl Headers {
         });
     }
 
+    /// Sets `name` where it first appears (appended if absent), dropping
+    /// any later lines of it: 1.80's `header($name, $value)`.
+    pub fn put(&mut self, name: &str, value: impl Into<Vec<u8>>) {
+        let mut value = Some(value.into());
+        self.0.retain_mut(|h| {
+            if !h.name.eq_ignore_ascii_case(name) {
+                return true;
+            }
+            match value.take() {
+                Some(v) => {
+                    h.value = v;
+                    true
+                }
+                None => false,
+            }
+        });
+        if let Some(v) = value {
+            self.0.push(Header {
+                name: name.to_owned(),
+                value: v,
+            });
+        }
+    }
+
     /// Whether a comma-separated `name` holds `token` (any case).
     pub fn has_token(&self, name: &str, token: &str) -> bool {
         self.0
@@ -103,8 +129,10 @@ pub struct RequestHead {
     pub minor: u8,
     /// The headers.
     pub headers: Headers,
-    /// The body's length (no Transfer-Encoding is accepted).
+    /// The body's length (0 for a chunked body: see `chunked`).
     pub content_length: u64,
+    /// `Transfer-Encoding: chunked`: the body's length is not known yet.
+    pub chunked: bool,
 }
 
 impl RequestHead {
@@ -118,7 +146,17 @@ impl RequestHead {
 
     /// Whether replaying it on another backend is harmless.
     pub fn idempotent(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD") && self.content_length == 0
+        matches!(self.method.as_str(), "GET" | "HEAD") && self.content_length == 0 && !self.chunked
+    }
+
+    /// Whether a body follows the head.
+    pub fn has_body(&self) -> bool {
+        self.content_length > 0 || self.chunked
+    }
+
+    /// Whether the client asked for `100 Continue` before it sends the body.
+    pub fn expects_continue(&self) -> bool {
+        self.minor >= 1 && self.headers.has_token("Expect", "100-continue")
     }
 }
 
@@ -226,15 +264,26 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadErr
         return Err(HeadError::BadRequest("several Host headers"));
     }
     let cl = content_length(&headers)?;
-    if headers.get("Transfer-Encoding").is_some() {
-        return Err(HeadError::BadRequest("Transfer-Encoding on a request"));
-    }
+    let mut te = headers
+        .0
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("Transfer-Encoding"));
+    let chunked = match (te.next(), te.next()) {
+        (None, _) => false,
+        (Some(h), None)
+            if h.value.trim_ascii().eq_ignore_ascii_case(b"chunked") && cl.is_none() =>
+        {
+            true
+        }
+        _ => return Err(HeadError::BadRequest("Transfer-Encoding on a request")),
+    };
     let head = RequestHead {
         method: method.to_owned(),
         uri,
         minor,
         headers,
         content_length: cl.unwrap_or(0),
+        chunked,
     };
     Ok(Some((head, skip + end)))
 }

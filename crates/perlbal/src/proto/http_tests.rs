@@ -59,6 +59,14 @@ fn what_closes_and_what_is_a_400() {
         ),
         Err(BadRequest(_))
     ));
+    for te in ["gzip", "chunked, chunked", "gzip, chunked"] {
+        let r = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n");
+        assert!(matches!(req(&r), Err(BadRequest(_))), "{te}");
+    }
+    let (h, _) = req("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n")
+        .expect("ok")
+        .expect("complete");
+    assert!(h.chunked && h.has_body() && !h.idempotent());
     let big = format!("GET / HTTP/1.0\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
     assert!(matches!(req(&big), Err(Close(_))));
     assert!(

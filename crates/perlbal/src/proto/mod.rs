@@ -5,10 +5,15 @@
 pub mod access;
 pub mod chunked;
 pub mod command;
+pub mod date;
 pub mod expand;
 mod help;
 pub mod http;
+pub mod mime;
+pub mod range;
+pub mod reproxy;
 pub mod tunables;
+pub mod webpath;
 
 pub use command::{parse as parse_command, Action, Command, Kind};
 pub use http::{parse_request, parse_response, HeadError, Headers, RequestHead, ResponseHead};

@@ -1,8 +1,12 @@
-//! A reverse-proxy client connection: read a request head (bounded),
-//! queue for a backend, send the request as HTTP/1.0, relay the response
-//! (Content-Length, chunked or until close), keep both sides alive when
-//! they allow it, and retry an idempotent request on another backend when
-//! the first one dies before answering.
+//! A client connection: read a request head (bounded), then per service
+//! role either serve it from disk ([`super::web`]) or proxy it: hold or
+//! spool the body ([`super::upload`]), queue for a backend, send the
+//! request as HTTP/1.0, relay the response (Content-Length, chunked or
+//! until close) or follow the backend's internal redirect
+//! ([`super::reproxy`]), keep both sides alive when they allow it, and
+//! retry an idempotent request on another backend when the first one dies
+//! before answering. An `X-REPROXY-SERVICE` answer runs the request again
+//! on the named service.
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -17,10 +21,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::admit::{denied, Admit};
 use super::backend::{read_head, Backend, SockState, StateGuard};
 use super::dispatch::ServiceRt;
+use super::sendfile::{send_file, Sock};
+use super::settings::Role;
+use super::upload::Body;
 use super::{lock, now, Shared};
 use crate::core::Priority;
 use crate::proto::chunked::Chunked;
 use crate::proto::http::{parse_request, BodyLength, HeadError, RequestHead};
+use crate::proto::reproxy::{directive, Directive};
+use tokio::net::TcpStream;
 
 /// How often an idempotent request is tried on another backend.
 const RETRIES: usize = 3;
@@ -108,37 +117,189 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 continue;
             }
         };
-        // 1.80 holds up to buffer_backend_connect bytes of the body before
-        // asking for a backend, so slow uploads do not tie one up.
-        let want = usize::try_from(head.content_length)
-            .unwrap_or(usize::MAX)
-            .min(s.buffer_backend_connect);
-        while buf.len() < want {
-            let read = tokio::time::timeout(s.idle_timeout, conn.stream().read_buf(&mut buf));
-            match read.await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-        }
-        shared.reqs.fetch_add(1, Ordering::Relaxed);
-        state.set(SockState::CLIENT_WAIT_BACKEND);
-        match proxy(
-            &mut conn, &mut buf, &mut io, &head, peer, prio, &svc, &shared, &mut state,
-        )
-        .await
-        {
-            Ok(true) => {
-                state.set(SockState::CLIENT_PERSIST_WAIT);
-                // An idle keep-alive client holds no large buffers.
-                if io.resp.capacity() > KEEP_BUF || io.out.capacity() > KEEP_BUF {
-                    io = Bufs::new();
+        // Hand-offs (X-REPROXY-SERVICE) run the request again elsewhere.
+        let mut cur = svc.clone();
+        let mut req = head;
+        let mut hops = 0;
+        let keep = loop {
+            let s = cur.settings();
+            let outcome = if s.role == Role::WebServer {
+                shared.reqs.fetch_add(1, Ordering::Relaxed);
+                state.set(SockState::CLIENT_XFER_RES);
+                match super::web::serve(&mut conn, &mut buf, &req, &s).await {
+                    Ok(true) => Outcome::Keep,
+                    _ => Outcome::Close,
+                }
+            } else {
+                proxy_request(
+                    &mut conn, &mut buf, &mut io, &req, peer, prio, &cur, &shared, &mut state,
+                )
+                .await
+            };
+            match outcome {
+                Outcome::Keep => break true,
+                Outcome::Close => break false,
+                Outcome::Handoff(name) => {
+                    let next = lock(&shared.services).get(&name).cloned();
+                    match next {
+                        Some(rt) if hops < MAX_HANDOFFS => {
+                            hops += 1;
+                            cur = rt;
+                            // Its body (if any) went to the first backend.
+                            req.headers.remove("Content-Length");
+                            req.content_length = 0;
+                        }
+                        _ => {
+                            let keep = (s.persist_client && req.wants_keep_alive())
+                                .then_some(s.persist_idle_timeout.as_secs());
+                            let out = super::reply::simple(
+                                404,
+                                "Vhost twiddling not configured for requested pair.",
+                                req.method == "HEAD",
+                                keep,
+                                s.server_tokens,
+                            );
+                            let sent = conn.stream().write_all(&out).await.is_ok();
+                            break sent && keep.is_some();
+                        }
+                    }
                 }
             }
-            Ok(false) | Err(()) => {
-                let _ = conn.stream().shutdown().await;
-                return;
+        };
+        if keep {
+            state.set(SockState::CLIENT_PERSIST_WAIT);
+            // An idle keep-alive client holds no large buffers.
+            if io.resp.capacity() > KEEP_BUF || io.out.capacity() > KEEP_BUF {
+                io = Bufs::new();
+            }
+        } else {
+            let _ = conn.stream().shutdown().await;
+            return;
+        }
+    }
+}
+
+/// How many X-REPROXY-SERVICE hand-offs one request may take.
+const MAX_HANDOFFS: usize = 4;
+
+/// How a request ended.
+pub(crate) enum Outcome {
+    /// The client connection stays open for the next request.
+    Keep,
+    /// It closes.
+    Close,
+    /// Run the request on this service (X-REPROXY-SERVICE).
+    Handoff(String),
+}
+
+impl From<Result<bool, ()>> for Outcome {
+    fn from(r: Result<bool, ()>) -> Self {
+        match r {
+            Ok(true) => Outcome::Keep,
+            _ => Outcome::Close,
+        }
+    }
+}
+
+/// One request on a reverse_proxy service: the body (buffered, spooled or
+/// streamed), the reproxy cache, then a backend.
+#[allow(clippy::too_many_arguments)]
+async fn proxy_request(
+    conn: &mut Conn,
+    buf: &mut BytesMut,
+    io: &mut Bufs,
+    head: &RequestHead,
+    peer: IpAddr,
+    prio: Priority,
+    svc: &Arc<ServiceRt>,
+    shared: &Arc<Shared>,
+    state: &mut StateGuard,
+) -> Outcome {
+    let s = svc.settings();
+    if head.chunked && s.uploads.is_none() {
+        // De-chunking needs buffer_uploads (1.80's answer otherwise).
+        let out = own_reply(400, "Bad request", s.server_tokens);
+        let _ = conn.stream().write_all(out.as_bytes()).await;
+        return Outcome::Close;
+    }
+    let continued = head.has_body() && head.expects_continue();
+    if continued
+        && conn
+            .stream()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .is_err()
+    {
+        return Outcome::Close;
+    }
+    let mut progress = super::upload::Progress::new(&s, head, now() as u64);
+    let body = match &s.uploads {
+        Some(up) if head.has_body() => {
+            match super::upload::buffer(conn, buf, head, &s, up, &mut progress).await {
+                Ok(b) => b,
+                Err(()) => return Outcome::Close,
             }
         }
+        _ => {
+            // 1.80 holds up to buffer_backend_connect bytes of the body
+            // before asking for a backend, so slow uploads do not tie one up.
+            let want = usize::try_from(head.content_length)
+                .unwrap_or(usize::MAX)
+                .min(s.buffer_backend_connect);
+            while buf.len() < want {
+                let read = tokio::time::timeout(s.idle_timeout, conn.stream().read_buf(buf));
+                match read.await {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return Outcome::Close,
+                }
+                if let Some(p) = progress.as_mut() {
+                    p.tick(buf.len() as u64);
+                }
+            }
+            Body::Stream
+        }
+    };
+    // The head as the backend gets it: rewritten only for a de-chunked
+    // body or an Expect we answered ourselves.
+    let rewritten;
+    let req = if continued || head.chunked {
+        let mut r = head.clone();
+        r.headers.remove("Expect");
+        if let Some(n) = body.dechunked_len() {
+            r.headers.remove("Transfer-Encoding");
+            r.headers.put("Content-Length", n.to_string());
+            r.content_length = n;
+            r.chunked = false;
+        }
+        rewritten = r;
+        &rewritten
+    } else {
+        head
+    };
+    shared.reqs.fetch_add(1, Ordering::Relaxed);
+    state.set(SockState::CLIENT_WAIT_BACKEND);
+    if s.reproxy && s.reproxy_cache_size > 0 && !req.has_body() {
+        if let Some(done) = super::reproxy::from_cache(conn, req, &s, svc, shared).await {
+            return done.into();
+        }
+    }
+    match proxy(
+        conn,
+        buf,
+        io,
+        req,
+        &body,
+        &mut progress,
+        peer,
+        prio,
+        svc,
+        shared,
+        state,
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(()) => Outcome::Close,
     }
 }
 
@@ -196,19 +357,21 @@ async fn backend_for(
     }
 }
 
-/// One request; `Ok(true)` when the client connection stays open.
+/// One request to a backend.
 #[allow(clippy::too_many_arguments)]
 async fn proxy(
     conn: &mut Conn,
     buf: &mut BytesMut,
     io: &mut Bufs,
     req: &RequestHead,
+    body: &Body,
+    progress: &mut Option<super::upload::Progress>,
     peer: IpAddr,
     prio: Priority,
     svc: &Arc<ServiceRt>,
     shared: &Arc<Shared>,
     state: &mut StateGuard,
-) -> Result<bool, ()> {
+) -> Result<Outcome, ()> {
     let mut tries = 0;
     loop {
         let s = svc.settings();
@@ -228,20 +391,32 @@ async fn proxy(
             }
             return Err(());
         }
-        // The body: what is already buffered, then the rest from the socket.
-        let mut left = req.content_length;
-        while left > 0 {
-            if buf.is_empty() {
-                let read = tokio::time::timeout(s.idle_timeout, conn.stream().read_buf(buf));
-                match read.await {
-                    Ok(Ok(n)) if n > 0 => {}
-                    _ => return Err(()),
+        match body {
+            // The body: what is already buffered, then the rest from the socket.
+            Body::Stream => {
+                let mut left = req.content_length;
+                while left > 0 {
+                    if buf.is_empty() {
+                        let read =
+                            tokio::time::timeout(s.idle_timeout, conn.stream().read_buf(buf));
+                        match read.await {
+                            Ok(Ok(n)) if n > 0 => {}
+                            _ => return Err(()),
+                        }
+                    }
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    be.stream.write_all(&buf[..take]).await.map_err(|_| ())?;
+                    buf.advance(take);
+                    left -= take as u64;
+                    if let Some(p) = progress.as_mut() {
+                        p.tick(req.content_length - left);
+                    }
                 }
             }
-            let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-            be.stream.write_all(&buf[..take]).await.map_err(|_| ())?;
-            buf.advance(take);
-            left -= take as u64;
+            Body::Memory(v) => be.stream.write_all(v).await.map_err(|_| ())?,
+            Body::Spool(f) => send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len)
+                .await
+                .map_err(|_| ())?,
         }
         be.state.set(SockState::BACKEND_WAIT_RES);
         let rbuf = &mut io.resp;
@@ -258,10 +433,42 @@ async fn proxy(
                 return Err(());
             }
         };
-        let (resp, used) = resp;
+        let (mut resp, used) = resp;
         rbuf.advance(used);
+        // Interim 1xx answers (a backend's own 100 Continue) are not ours
+        // to relay.
+        while (100..200).contains(&resp.status) && resp.status != 101 {
+            match read_head(&mut be.stream, rbuf).await {
+                Ok(Some((r, used))) => {
+                    rbuf.advance(used);
+                    resp = r;
+                }
+                _ => return Err(()),
+            }
+        }
         lock(&shared.nodes).responded(be.node, resp.status, now());
         let length = resp.body(req.method == "HEAD").map_err(|_| ())?;
+        if s.reproxy {
+            if let Some(d) = directive(&resp) {
+                let reusable = keep_backend && resp.keep_alive();
+                super::reproxy::finish_backend(be, rbuf, length, reusable, svc).await;
+                state.set(SockState::CLIENT_XFER_RES);
+                return Ok(match d {
+                    Directive::File(path) => super::reproxy::file(conn, req, &resp, &path, &s)
+                        .await
+                        .into(),
+                    Directive::Url(urls) => {
+                        if s.reproxy_cache_size > 0 {
+                            super::reproxy::remember(svc, req, &resp, &urls);
+                        }
+                        super::reproxy::url(conn, req, &resp, &urls, &s, shared)
+                            .await
+                            .into()
+                    }
+                    Directive::Service(name) => Outcome::Handoff(name),
+                });
+            }
+        }
         let client_keep = s.persist_client
             && req.wants_keep_alive()
             && match length {
@@ -304,11 +511,15 @@ async fn proxy(
         }
         state.set(SockState::CLIENT_XFER_RES);
         be.state.set(SockState::BACKEND_XFER_RES);
-        let clean = relay(conn, &mut be, rbuf, length, out, s.buffer_size).await?;
+        let clean = relay(conn, &mut be.stream, rbuf, length, out, s.buffer_size).await?;
         if backend_keep && clean {
             svc.release(be);
         }
-        return Ok(client_keep && clean);
+        return Ok(if client_keep && clean {
+            Outcome::Keep
+        } else {
+            Outcome::Close
+        });
     }
 }
 
@@ -316,9 +527,9 @@ async fn proxy(
 /// ended exactly where its framing says. The head goes out in one write
 /// with the body bytes that came with it; later body bytes are written
 /// straight from `rbuf`.
-async fn relay(
+pub(crate) async fn relay(
     conn: &mut Conn,
-    be: &mut Backend,
+    be: &mut TcpStream,
     rbuf: &mut BytesMut,
     length: BodyLength,
     out: &mut Vec<u8>,
@@ -360,7 +571,7 @@ async fn relay(
             return Ok(rbuf.is_empty());
         }
         rbuf.reserve(buffer_size.min(64 * 1024));
-        match be.stream.read_buf(rbuf).await {
+        match be.read_buf(rbuf).await {
             Ok(0) if length == BodyLength::UntilClose => return Ok(false),
             Ok(0) | Err(_) => return Err(()),
             Ok(_) => {}

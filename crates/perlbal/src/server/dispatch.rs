@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio::sync::oneshot;
 use super::backend::{self, Backend, ConnectError, SockState};
 use super::settings::Settings;
 use super::{lock, now, Shared};
+use crate::core::cache::ReproxyCache;
 use crate::core::{Priority, Queues};
 
 /// A client waiting for a backend.
@@ -36,6 +38,10 @@ struct Dispatch {
 /// A reverse-proxy service at run time.
 pub(crate) struct ServiceRt {
     pub name: String,
+    /// The `X-REPROXY-CACHE-FOR` cache.
+    pub cache: Mutex<ReproxyCache>,
+    pub cache_requests: AtomicU64,
+    pub cache_hits: AtomicU64,
     settings: RwLock<Arc<Settings>>,
     state: Mutex<Dispatch>,
     shared: Weak<Shared>,
@@ -44,8 +50,13 @@ pub(crate) struct ServiceRt {
 
 impl ServiceRt {
     pub fn new(name: &str, settings: Settings, shared: &Arc<Shared>) -> Arc<ServiceRt> {
+        let mut cache = ReproxyCache::default();
+        cache.set_max(settings.reproxy_cache_size);
         Arc::new_cyclic(|me| ServiceRt {
             name: name.to_owned(),
+            cache: Mutex::new(cache),
+            cache_requests: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
             settings: RwLock::new(Arc::new(settings)),
             state: Mutex::new(Dispatch::default()),
             shared: Arc::downgrade(shared),
@@ -63,6 +74,7 @@ impl ServiceRt {
     /// New settings: bored backends to nodes no longer in the pool close.
     pub fn update(&self, s: Settings) {
         let nodes = s.nodes.clone();
+        lock(&self.cache).set_max(s.reproxy_cache_size);
         *self
             .settings
             .write()

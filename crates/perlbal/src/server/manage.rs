@@ -200,6 +200,13 @@ impl Console {
                 return Ok(());
             }
             Command::Help => out.extend(HELP.iter().map(|s| (*s).to_owned())),
+            Command::Mime(m) => {
+                let lines = lock(&sh.config).mime_command(m)?;
+                out.extend(lines);
+                refresh(sh);
+                return Ok(());
+            }
+            Command::ReproxyState => out.extend(super::reproxy::state_lines(sh)),
             Command::Shutdown { graceful, secs } => {
                 if !graceful {
                     std::process::exit(0);
@@ -257,6 +264,15 @@ impl Console {
             svc.values.get("listen").map_or("--", String::as_str)
         ));
         out.push(format!("          role: {role}"));
+        if role == "web_server" {
+            out.push("  pend clients: 0".into());
+            out.push("  pend backend: 0".into());
+            out.push(format!(
+                "        docroot: {}",
+                svc.values.get("docroot").map_or("", String::as_str)
+            ));
+            return Ok(());
+        }
         if role != "reverse_proxy" {
             return Ok(());
         }
@@ -270,6 +286,25 @@ impl Console {
                 "   {n} - connecting - {}s",
                 t.saturating_sub(*since)
             ));
+        }
+        if let Some(rt) = rt.as_ref().filter(|r| lock(&r.cache).max() > 0) {
+            use std::sync::atomic::Ordering::Relaxed;
+            let (size, max) = {
+                let c = lock(&rt.cache);
+                (c.len(), c.max())
+            };
+            let (hits, reqs) = (rt.cache_hits.load(Relaxed), rt.cache_requests.load(Relaxed));
+            let rate = if reqs > 0 {
+                hits as f64 / reqs as f64 * 100.0
+            } else {
+                0.0
+            };
+            out.push(format!(
+                "    cache size: {size}/{max} ({:.2}%)",
+                size as f64 / max as f64 * 100.0
+            ));
+            out.push(format!("    cache hits: {hits}"));
+            out.push(format!("cache hit rate: {rate:.2}%"));
         }
         out.push(format!(
             " connect-ahead: {bored}/{}",

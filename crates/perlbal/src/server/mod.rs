@@ -5,10 +5,19 @@
 
 mod admit;
 mod backend;
+mod body;
 mod client;
 mod dispatch;
 mod manage;
+mod reply;
+mod reproxy;
+mod reproxy_pool;
+mod sendfile;
 mod settings;
+mod upload;
+mod web;
+mod webconcat;
+mod webput;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -48,6 +57,8 @@ pub(crate) struct Shared {
     pub shutdown: Shutdown,
     pub started: u64,
     pub reqs: AtomicU64,
+    /// Connections to reproxy targets.
+    pub reproxy: Arc<reproxy_pool::ReproxyPool>,
 }
 
 /// The running perlbal.
@@ -89,6 +100,7 @@ impl Server {
                 shutdown,
                 started: now() as u64,
                 reqs: AtomicU64::new(0),
+                reproxy: Arc::default(),
             }),
         }
     }
@@ -119,9 +131,12 @@ impl Server {
 /// Rebuilds every service's settings from the config (after any command).
 pub(crate) fn refresh(shared: &Arc<Shared>) {
     let cfg = lock(&shared.config);
+    shared
+        .reproxy
+        .set_limits(cfg.reproxy_max, &cfg.reproxy_max_host);
     let mut rts = lock(&shared.services);
     for svc in cfg.services.values() {
-        if svc.role.as_deref() != Some("reverse_proxy") {
+        if !matches!(svc.role.as_deref(), Some("reverse_proxy" | "web_server")) {
             continue;
         }
         let s = settings::Settings::from_config(svc, &cfg);

@@ -2,7 +2,11 @@
 //! once per config change, shared behind an `Arc`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::proto::mime::MimeTable;
 
 use crate::core::headers::HeaderRules;
 use crate::core::netmask::Netmask;
@@ -12,9 +16,56 @@ use crate::core::access::AccessConf;
 use crate::core::plugins::pattern;
 use crate::core::{Config, Plugin, ServiceConf};
 
+/// What a service does with a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Role {
+    #[default]
+    ReverseProxy,
+    WebServer,
+}
+
+/// A web_server's settings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WebConf {
+    /// The docroot after following symlinks (`None`: unset or gone).
+    pub root: Option<PathBuf>,
+    pub index_files: Vec<String>,
+    pub dirindexing: bool,
+    pub enable_put: bool,
+    pub enable_delete: bool,
+    pub enable_md5: bool,
+    pub max_put_size: u64,
+    pub min_put_directory: usize,
+    pub enable_concatenate_get: bool,
+    pub mime: Arc<MimeTable>,
+}
+
+/// Buffered uploads (`buffer_uploads` with a `buffer_uploads_path`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UploadConf {
+    pub path: PathBuf,
+    pub threshold_size: u64,
+    pub threshold_time: u64,
+    pub threshold_rate: u64,
+    /// `<service>-<listen>`, the start of spool file names (1.80's).
+    pub prefix: String,
+}
+
 /// One service's settings.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
+    pub role: Role,
+    /// web_server settings (only on a web_server).
+    pub web: Option<Arc<WebConf>>,
+    /// `enable_reproxy`
+    pub reproxy: bool,
+    pub buffer_size_reproxy_url: usize,
+    /// `reproxy_cache_maxsize`
+    pub reproxy_cache_size: usize,
+    pub uploads: Option<UploadConf>,
+    pub max_chunked_request_size: u64,
+    /// `upload_status_listeners`
+    pub upload_listeners: Vec<SocketAddr>,
     pub nodes: Vec<SocketAddr>,
     pub persist_client: bool,
     pub persist_backend: bool,
@@ -60,7 +111,60 @@ impl Settings {
             (pattern(&h.uri_pattern), pattern(&h.host_pattern))
         });
         let size = |k: &str| usize::try_from(svc.num(k)).unwrap_or(usize::MAX);
+        let role = match svc.role.as_deref() {
+            Some("web_server") => Role::WebServer,
+            _ => Role::ReverseProxy,
+        };
+        let web = (role == Role::WebServer).then(|| {
+            Arc::new(WebConf {
+                root: svc
+                    .get("docroot")
+                    .and_then(|d| std::fs::canonicalize(d).ok()),
+                index_files: svc
+                    .get("index_files")
+                    .unwrap_or("")
+                    .split([',', ' ', '\t'])
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                dirindexing: svc.flag("dirindexing"),
+                enable_put: svc.flag("enable_put"),
+                enable_delete: svc.flag("enable_delete"),
+                enable_md5: svc.flag("enable_md5"),
+                max_put_size: svc.num("max_put_size"),
+                min_put_directory: size("min_put_directory"),
+                enable_concatenate_get: svc.flag("enable_concatenate_get"),
+                mime: Arc::new(cfg.mime.clone()),
+            })
+        });
+        let uploads = match (svc.flag("buffer_uploads"), svc.get("buffer_uploads_path")) {
+            (true, Some(path)) => Some(UploadConf {
+                path: PathBuf::from(path.trim_end_matches('/')),
+                threshold_size: svc.num("buffer_upload_threshold_size"),
+                threshold_time: svc.num("buffer_upload_threshold_time"),
+                threshold_rate: svc.num("buffer_upload_threshold_rate"),
+                prefix: format!(
+                    "{}-{}",
+                    svc.name,
+                    svc.values.get("listen").map_or("", String::as_str)
+                ),
+            }),
+            _ => None,
+        };
         Settings {
+            role,
+            web,
+            reproxy: svc.flag("enable_reproxy"),
+            buffer_size_reproxy_url: size("buffer_size_reproxy_url").clamp(4096, 16 * 1024 * 1024),
+            reproxy_cache_size: size("reproxy_cache_maxsize"),
+            uploads,
+            max_chunked_request_size: svc.num("max_chunked_request_size"),
+            upload_listeners: svc
+                .get("upload_status_listeners")
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|e| e.trim().parse().ok())
+                .collect(),
             nodes,
             persist_client: svc.flag("persist_client"),
             persist_backend: svc.flag("persist_backend"),
@@ -89,6 +193,7 @@ impl Settings {
                     .unwrap_or_default(),
                 insert: svc.insert.clone(),
                 remove: svc.remove.clone(),
+                capabilities: svc.flag("enable_reproxy"),
             },
             access,
             highpri,

@@ -1,0 +1,385 @@
+//! Internal redirects (`enable_reproxy`): a backend answers with
+//! `X-REPROXY-FILE`, `X-REPROXY-URL` or `X-REPROXY-SERVICE` and perlbal
+//! serves the content itself; the client sees the backend's status and
+//! headers (without any `X-REPROXY-*`) over the new body, never a redirect.
+//!
+//! * FILE: the local file, with the client's Range and
+//!   `X-REPROXY-EXPECTED-SIZE` (a missing, empty or wrongly sized file is a
+//!   404, as in 1.80), sent with sendfile.
+//! * URL: each URL in turn (GET, or HEAD for a HEAD, with the client's
+//!   Range and Host) until one answers 2xx or 416 with the expected size;
+//!   none does: 503. Content-Length (and a 206/416's Content-Range) come
+//!   from the target. Connections per target host are limited and reused
+//!   ([`super::reproxy_pool`]); the target is read at most
+//!   `buffer_size_reproxy_url` ahead of the client.
+//! * `X-REPROXY-CACHE-FOR: secs; Header ...` with a URL list: the answer is
+//!   cached per Host and URI (`reproxy_cache_maxsize` entries), so later
+//!   requests skip the backend.
+//! * SERVICE: the request is handed to the named service (the client loop
+//!   does that).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use danga_common::Conn;
+use std::io::Write;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::backend::read_head;
+use super::client::relay;
+use super::dispatch::ServiceRt;
+use super::reply::{reason, simple, Head};
+use super::settings::Settings;
+use super::{lock, now, Shared};
+use crate::core::cache::{parse_cache_for, Entry};
+use crate::proto::date::http_date;
+use crate::proto::http::{BodyLength, Headers, RequestHead, ResponseHead};
+use crate::proto::range::{self, ByteRange};
+use crate::proto::reproxy::{is_reproxy_header, targets, Target};
+
+/// How long connecting to a reproxy target may take (1.80: 5 s).
+const CONNECT: Duration = Duration::from_secs(5);
+
+/// `REPROXY_STATE`
+pub(crate) fn state_lines(shared: &Arc<Shared>) -> Vec<String> {
+    shared.reproxy.state_lines()
+}
+
+/// Whether the client connection may stay open after a response with
+/// these headers (1.80's `req_keep_alive`).
+fn client_keep(req: &RequestHead, s: &Settings, code: u16, has_length: bool) -> Option<u64> {
+    let ok = has_length || req.method == "HEAD" || matches!(code, 204 | 304);
+    (s.persist_client && req.wants_keep_alive() && ok).then_some(s.persist_idle_timeout.as_secs())
+}
+
+/// The backend's headers as the client gets them: no connection headers,
+/// no `X-REPROXY-*`.
+fn client_headers(h: &Headers) -> Headers {
+    Headers(
+        h.0.iter()
+            .filter(|l| {
+                !is_reproxy_header(&l.name)
+                    && !l.name.eq_ignore_ascii_case("Connection")
+                    && !l.name.eq_ignore_ascii_case("Keep-Alive")
+            })
+            .cloned()
+            .collect(),
+    )
+}
+
+fn head_bytes(code: u16, reason_text: &str, h: &Headers, keep: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let _ = write!(out, "HTTP/1.0 {code} {reason_text}\r\n");
+    h.write(&mut out);
+    Head(out).finish(keep)
+}
+
+/// `X-REPROXY-EXPECTED-SIZE`, if given.
+fn expected_size(h: &Headers) -> Option<u64> {
+    h.get_str("X-REPROXY-EXPECTED-SIZE")
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Serves `path` for `X-REPROXY-FILE`; `Ok(keep-alive)`.
+pub(crate) async fn file(
+    conn: &mut Conn,
+    req: &RequestHead,
+    primary: &ResponseHead,
+    path: &str,
+    s: &Settings,
+) -> Result<bool, ()> {
+    let head_req = req.method == "HEAD";
+    let expected = expected_size(&primary.headers);
+    let p = std::path::PathBuf::from(path);
+    let opened = tokio::task::spawn_blocking(move || super::web::open_regular(&p))
+        .await
+        .ok()
+        .flatten();
+    let (file, size) = match opened {
+        Some((f, m)) if m.len() > 0 && expected.is_none_or(|e| e == m.len()) => (f, m.len()),
+        _ => {
+            let keep = client_keep(req, s, 404, true);
+            let out = simple(404, "", head_req, keep, s.server_tokens);
+            conn.stream().write_all(&out).await.map_err(|_| ())?;
+            return Ok(keep.is_some());
+        }
+    };
+    let range = range::parse(req.headers.get("Range"), size);
+    if range == ByteRange::Unsatisfiable {
+        let keep = client_keep(req, s, 416, true);
+        let mut h = Head::new(416);
+        h.header(
+            "Content-Range",
+            range.content_range(size).unwrap_or_default(),
+        )
+        .header("Content-Length", 0);
+        conn.stream()
+            .write_all(&h.finish(keep))
+            .await
+            .map_err(|_| ())?;
+        return Ok(keep.is_some());
+    }
+    let mut h = client_headers(&primary.headers);
+    h.put("Accept-Ranges", "bytes");
+    let mut code = if primary.status == 204 {
+        200
+    } else {
+        primary.status
+    };
+    let (start, len) = match range {
+        ByteRange::Partial { start, end } => {
+            h.put("Content-Range", format!("bytes {start}-{end}/{size}"));
+            code = 206;
+            (start, end - start + 1)
+        }
+        _ => (0, size),
+    };
+    h.put("Content-Length", len.to_string());
+    let text = if code == primary.status {
+        primary.reason.as_str()
+    } else {
+        reason(code)
+    };
+    let keep = client_keep(req, s, code, true);
+    let out = head_bytes(code, text, &h, keep);
+    if head_req {
+        conn.stream().write_all(&out).await.map_err(|_| ())?;
+        return Ok(keep.is_some());
+    }
+    super::web::body_after(conn, &out, &[(file, start, len)]).await?;
+    Ok(keep.is_some())
+}
+
+/// A connection to `t` carrying our request, and the target's head.
+async fn fetch(
+    shared: &Arc<Shared>,
+    t: &Target,
+    req: &RequestHead,
+    rbuf: &mut BytesMut,
+    idle: Duration,
+) -> Option<(TcpStream, super::reproxy_pool::Lease, ResponseHead)> {
+    let mut lease = shared.reproxy.acquire(&t.ipport()).await;
+    let method = if req.method == "HEAD" { "HEAD" } else { "GET" };
+    let mut ask = format!("{method} {} HTTP/1.0\r\nConnection: keep-alive\r\n", t.path);
+    if let Some(r) = req.headers.get_str("Range") {
+        ask.push_str(&format!("Range: {r}\r\n"));
+    }
+    if let Some(h) = req.headers.get_str("Host") {
+        ask.push_str(&format!("Host: {h}\r\n"));
+    }
+    ask.push_str("\r\n");
+    // An idle connection may have been closed by the target meanwhile:
+    // then one fresh try.
+    let mut reused = lease.idle.take();
+    loop {
+        let was_reused = reused.is_some();
+        let mut stream = match reused.take() {
+            Some(s) => s,
+            None => {
+                match tokio::time::timeout(CONNECT, TcpStream::connect((t.host.as_str(), t.port)))
+                    .await
+                {
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        s
+                    }
+                    _ => {
+                        tracing::debug!(target = %t.ipport(), "reproxy connect failed");
+                        return None;
+                    }
+                }
+            }
+        };
+        rbuf.clear();
+        let got = async {
+            stream.write_all(ask.as_bytes()).await?;
+            read_head(&mut stream, rbuf).await
+        };
+        match tokio::time::timeout(idle, got).await {
+            Ok(Ok(Some((head, used)))) => {
+                rbuf.advance(used);
+                return Some((stream, lease, head));
+            }
+            _ if was_reused => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Serves the first working URL of `urls`; `Ok(keep-alive)`.
+pub(crate) async fn url(
+    conn: &mut Conn,
+    req: &RequestHead,
+    primary: &ResponseHead,
+    urls: &str,
+    s: &Settings,
+    shared: &Arc<Shared>,
+) -> Result<bool, ()> {
+    let head_req = req.method == "HEAD";
+    let expected = expected_size(&primary.headers);
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    for t in targets(urls) {
+        let Some((mut stream, lease, resp)) =
+            fetch(shared, &t, req, &mut rbuf, s.idle_timeout).await
+        else {
+            continue;
+        };
+        let good_code = (200..300).contains(&resp.status) || resp.status == 416;
+        let cl = resp
+            .headers
+            .get_str("Content-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if !good_code || expected.is_some_and(|e| Some(e) != cl) {
+            tracing::debug!(target = %t.ipport(), status = resp.status, "reproxy target refused");
+            continue;
+        }
+        let Ok(length) = resp.body(head_req) else {
+            continue;
+        };
+        let mut h = client_headers(&primary.headers);
+        let mut code = primary.status;
+        match resp.headers.get("Content-Length") {
+            Some(v) => h.put("Content-Length", v.to_vec()),
+            None => h.remove("Content-Length"),
+        }
+        if matches!(resp.status, 206 | 416) {
+            code = resp.status;
+            for name in ["Accept-Ranges", "Content-Range"] {
+                if let Some(v) = resp.headers.get(name) {
+                    h.put(name, v.to_vec());
+                }
+            }
+        }
+        if code == 204 {
+            code = 200;
+        }
+        if length == BodyLength::Chunked {
+            h.put("Transfer-Encoding", "chunked");
+        }
+        let framed = matches!(length, BodyLength::Empty | BodyLength::Length(_));
+        let keep = client_keep(req, s, code, cl.is_some() && framed);
+        let text = if code == primary.status {
+            primary.reason.as_str()
+        } else {
+            reason(code)
+        };
+        let mut out = head_bytes(code, text, &h, keep);
+        let clean = relay(
+            conn,
+            &mut stream,
+            &mut rbuf,
+            length,
+            &mut out,
+            s.buffer_size_reproxy_url,
+        )
+        .await?;
+        if clean && resp.keep_alive() && length != BodyLength::UntilClose {
+            lease.keep(stream);
+        }
+        return Ok(keep.is_some() && clean);
+    }
+    let keep = client_keep(req, s, 503, true);
+    let out = simple(503, "", head_req, keep, s.server_tokens);
+    conn.stream().write_all(&out).await.map_err(|_| ())?;
+    Ok(keep.is_some())
+}
+
+/// The cache key of a request.
+fn cache_key(req: &RequestHead) -> String {
+    format!("{}|{}", req.headers.get_str("Host").unwrap_or(""), req.uri)
+}
+
+/// Remembers a URL reproxy answer when the backend asked for it.
+pub(crate) fn remember(svc: &ServiceRt, req: &RequestHead, resp: &ResponseHead, urls: &str) {
+    let Some((secs, names)) = resp
+        .headers
+        .get_str("X-REPROXY-CACHE-FOR")
+        .and_then(parse_cache_for)
+    else {
+        return;
+    };
+    if secs == 0 {
+        return;
+    }
+    let headers = names
+        .iter()
+        .filter_map(|n| Some((n.clone(), resp.headers.get_str(n)?.to_owned())))
+        .collect();
+    lock(&svc.cache).set(
+        &cache_key(req),
+        Entry {
+            expires: now() + secs as f64,
+            headers,
+            urls: urls.to_owned(),
+        },
+    );
+}
+
+/// Answers from the reproxy cache, if it holds this request; `None`: ask
+/// a backend.
+pub(crate) async fn from_cache(
+    conn: &mut Conn,
+    req: &RequestHead,
+    s: &Settings,
+    svc: &ServiceRt,
+    shared: &Arc<Shared>,
+) -> Option<Result<bool, ()>> {
+    svc.cache_requests.fetch_add(1, Ordering::Relaxed);
+    let hit = lock(&svc.cache).get(&cache_key(req), now())?;
+    svc.cache_hits.fetch_add(1, Ordering::Relaxed);
+    if let Some(ims) = req.headers.get_str("If-Modified-Since") {
+        let ims = ims.split("; length=").next().unwrap_or(ims);
+        let lm = hit
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Last-Modified"))
+            .map_or("", |(_, v)| v.as_str());
+        if ims == lm {
+            let keep = client_keep(req, s, 304, true);
+            let mut h = Head::new(304);
+            h.header("Content-Length", 0);
+            let sent = conn.stream().write_all(&h.finish(keep)).await;
+            return Some(sent.map(|()| keep.is_some()).map_err(|_| ()));
+        }
+    }
+    let mut headers = Headers::default();
+    headers.put("Date", http_date(now() as i64));
+    for (n, v) in &hit.headers {
+        headers.put(n, v.as_bytes().to_vec());
+    }
+    let primary = ResponseHead {
+        status: 200,
+        reason: "OK".into(),
+        minor: 0,
+        headers,
+    };
+    Some(url(conn, req, &primary, &hit.urls, s, shared).await)
+}
+
+/// After a reproxy answer: the backend's own (small) body is read and the
+/// connection reused when it can be, else closed.
+pub(crate) async fn finish_backend(
+    mut be: super::backend::Backend,
+    rbuf: &mut BytesMut,
+    length: BodyLength,
+    reusable: bool,
+    svc: &ServiceRt,
+) {
+    let n = match length {
+        BodyLength::Empty => 0,
+        BodyLength::Length(n) if n <= 64 * 1024 => n as usize,
+        _ => return,
+    };
+    while rbuf.len() < n {
+        match tokio::time::timeout(Duration::from_secs(5), be.stream.read_buf(rbuf)).await {
+            Ok(Ok(m)) if m > 0 => {}
+            _ => return,
+        }
+    }
+    if reusable && rbuf.len() == n {
+        svc.release(be);
+    }
+}

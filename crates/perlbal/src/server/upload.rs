@@ -1,0 +1,284 @@
+//! Buffered uploads (`buffer_uploads`), 1.80's design: the first
+//! `buffer_backend_connect` bytes of a body are held in memory; a body
+//! that ends there goes to a backend from memory. Otherwise the
+//! thresholds decide: a declared length of at least
+//! `buffer_upload_threshold_size` spools to disk at once; else, once the
+//! memory part is in, a rate under `buffer_upload_threshold_rate` bytes/s
+//! or an estimated remaining time over `buffer_upload_threshold_time`
+//! seconds spools it; a fast client streams straight to a backend as
+//! usual. A spooled body is written to a file in `buffer_uploads_path`
+//! and a backend is asked for only once its last byte is in; the file is
+//! then sent with `sendfile(2)` and removed when the request ends, however
+//! it ends (completion, client abort, backend failure).
+//!
+//! Chunked request bodies are de-chunked here (capped by
+//! `max_chunked_request_size`) and reach the backend with a
+//! Content-Length: from memory when they fit in `buffer_backend_connect`
+//! (1.80 always spooled them), else spooled.
+//!
+//! `upload_status_listeners`: a request whose URI carries
+//! `client_up_sess=<5-50 word characters>` makes perlbal send UDP packets
+//! `UPLOAD:<sess>:<done>:<total>:<start>:<now>` (at most one a second) to
+//! each listener while its body comes in, as 1.80 does.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use danga_common::Conn;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::body::BodyReader;
+use super::settings::{Settings, UploadConf};
+use crate::proto::http::RequestHead;
+
+/// A spool file, removed when dropped.
+pub(crate) struct SpoolFile {
+    pub file: std::fs::File,
+    pub len: u64,
+    path: PathBuf,
+}
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::warn!(path = %self.path.display(), error = %e, "removing a spool file");
+        }
+    }
+}
+
+/// Where a request body is when a backend is asked for.
+pub(crate) enum Body {
+    /// In the client buffer and on the socket: relayed as it comes.
+    Stream,
+    /// De-chunked, in memory.
+    Memory(Vec<u8>),
+    /// Complete, on disk.
+    Spool(SpoolFile),
+}
+
+impl Body {
+    /// The Content-Length the backend gets for a de-chunked body.
+    pub fn dechunked_len(&self) -> Option<u64> {
+        match self {
+            Body::Stream => None,
+            Body::Memory(v) => Some(v.len() as u64),
+            Body::Spool(f) => Some(f.len),
+        }
+    }
+}
+
+/// The UDP socket progress packets leave from.
+fn udp() -> Option<&'static UdpSocket> {
+    static SOCK: OnceLock<Option<UdpSocket>> = OnceLock::new();
+    SOCK.get_or_init(|| {
+        let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+        s.set_nonblocking(true).ok()?;
+        Some(s)
+    })
+    .as_ref()
+}
+
+/// Upload progress reporting for one request.
+pub(crate) struct Progress {
+    sess: String,
+    total: u64,
+    start: u64,
+    last: u64,
+    to: Arc<Vec<SocketAddr>>,
+}
+
+/// `[?&]client_up_sess=(\w{5,50})\b`
+fn session(uri: &str) -> Option<&str> {
+    let mut rest = uri;
+    while let Some(i) = rest.find("client_up_sess=") {
+        let before = rest[..i].chars().last();
+        let tail = &rest[i + "client_up_sess=".len()..];
+        let n = tail
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        if matches!(before, Some('?' | '&')) && (5..=50).contains(&n) {
+            return Some(&tail[..n]);
+        }
+        rest = tail;
+    }
+    None
+}
+
+impl Progress {
+    /// Reporting for `req`, when the service has listeners and the URI a
+    /// session (and the body a declared length, as 1.80 needs).
+    pub fn new(s: &Settings, req: &RequestHead, start: u64) -> Option<Progress> {
+        if s.upload_listeners.is_empty() || req.content_length == 0 {
+            return None;
+        }
+        Some(Progress {
+            sess: session(&req.uri)?.to_owned(),
+            total: req.content_length,
+            start,
+            last: 0,
+            to: Arc::new(s.upload_listeners.clone()),
+        })
+    }
+
+    /// `done` bytes of the body are in.
+    pub fn tick(&mut self, done: u64) {
+        let now = super::now() as u64;
+        if done >= self.total || now == self.last {
+            return;
+        }
+        self.last = now;
+        let Some(sock) = udp() else { return };
+        let msg = format!(
+            "UPLOAD:{}:{done}:{}:{}:{now}",
+            self.sess, self.total, self.start
+        );
+        for ep in self.to.iter() {
+            let _ = sock.send_to(msg.as_bytes(), ep);
+        }
+    }
+}
+
+async fn read_some(conn: &mut Conn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
+    buf.reserve(64 * 1024);
+    match tokio::time::timeout(idle, conn.stream().read_buf(buf)).await {
+        Ok(Ok(n)) if n > 0 => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Reads the body as buffer_uploads says (module docs). `Err`: the client
+/// left, sent a bad body, or the spool failed (then it got a 500).
+pub(crate) async fn buffer(
+    conn: &mut Conn,
+    buf: &mut BytesMut,
+    req: &RequestHead,
+    s: &Settings,
+    up: &UploadConf,
+    progress: &mut Option<Progress>,
+) -> Result<Body, ()> {
+    let bbc = s.buffer_backend_connect as u64;
+    let started = Instant::now();
+    let mut reader = BodyReader::new(req, s.max_chunked_request_size);
+    let mut mem = Vec::new();
+    let by_size = !req.chunked && up.threshold_size > 0 && req.content_length >= up.threshold_size;
+    if !by_size {
+        if req.chunked {
+            while !reader.done() && (mem.len() as u64) < bbc.max(1) {
+                reader
+                    .read(conn, buf, &mut mem, s.idle_timeout)
+                    .await
+                    .map_err(|_| ())?;
+            }
+            if reader.done() {
+                return Ok(Body::Memory(mem));
+            }
+        } else {
+            let cl = req.content_length;
+            let want = usize::try_from(cl.min(bbc)).unwrap_or(usize::MAX);
+            while buf.len() < want {
+                read_some(conn, buf, s.idle_timeout).await?;
+                if let Some(p) = progress.as_mut() {
+                    p.tick(buf.len() as u64);
+                }
+            }
+            if cl <= bbc {
+                return Ok(Body::Stream);
+            }
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let rate = buf.len().min(want) as f64 / secs;
+            let remaining = (cl - buf.len().min(want) as u64) as f64;
+            let slow = up.threshold_rate > 0 && rate < up.threshold_rate as f64;
+            let long =
+                up.threshold_time > 0 && remaining / rate.max(1.0) > up.threshold_time as f64;
+            if !slow && !long {
+                return Ok(Body::Stream);
+            }
+        }
+    }
+    let Some(mut spool) = create_spool(up, conn.id()).await else {
+        let out = super::reply::simple(500, "", false, None, s.server_tokens);
+        let _ = conn.stream().write_all(&out).await;
+        return Err(());
+    };
+    let mut out = tokio::fs::File::from_std(spool.file.try_clone().map_err(|_| ())?);
+    let mut done = 0u64;
+    loop {
+        if !req.chunked {
+            reader.take(buf, &mut mem).map_err(|_| ())?;
+        }
+        if !mem.is_empty() {
+            if let Err(e) = out.write_all(&mem).await {
+                tracing::warn!(error = %e, "writing a spool file");
+                let _ = conn
+                    .stream()
+                    .write_all(&super::reply::simple(500, "", false, None, s.server_tokens))
+                    .await;
+                return Err(());
+            }
+            done += mem.len() as u64;
+            mem.clear();
+        }
+        if let Some(p) = progress.as_mut() {
+            p.tick(done);
+        }
+        if reader.done() {
+            break;
+        }
+        reader
+            .read(conn, buf, &mut mem, s.idle_timeout)
+            .await
+            .map_err(|_| ())?;
+    }
+    out.flush().await.map_err(|_| ())?;
+    spool.len = done;
+    Ok(Body::Spool(spool))
+}
+
+async fn create_spool(up: &UploadConf, id: u64) -> Option<SpoolFile> {
+    let path = up.path.join(format!(
+        "{}-client-{id}-{}",
+        up.prefix.replace('/', "_"),
+        fastrand::u32(..)
+    ));
+    let p = path.clone();
+    let file = tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+    })
+    .await
+    .ok()?;
+    match file {
+        Ok(file) => Some(SpoolFile { file, len: 0, path }),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot create a spool file");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session;
+
+    #[test]
+    fn upload_sessions_as_1_80_finds_them() {
+        assert_eq!(session("/up?client_up_sess=abc12"), Some("abc12"));
+        assert_eq!(session("/up?x=1&client_up_sess=a_b_c_d&y"), Some("a_b_c_d"));
+        assert_eq!(session("/up?client_up_sess=abcd"), None);
+        assert_eq!(session("/up?xclient_up_sess=abcde"), None);
+        assert_eq!(
+            session(&format!("/?client_up_sess={}", "a".repeat(51))),
+            None
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! The `web_server` role: GET and HEAD of files under the docroot (single
+//! ranges, If-Modified-Since, index files, directory listings, `??a,b`
+//! concatenation), with 1.80's statuses, messages and header order; PUT
+//! and DELETE live in [`super::webput`].
+//!
+//! Confinement: [`crate::proto::webpath`] refuses `..`, encoded slashes and
+//! NUL bytes; here every path is resolved (symlinks followed) and must
+//! still lie under the canonical docroot, else `403 Bogus URL`. Files are
+//! opened non-blocking (a FIFO cannot stall a thread) and must be regular
+//! files. The filesystem work of one request runs in one blocking task;
+//! the bytes go out with `sendfile(2)` ([`super::sendfile`]).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use danga_common::{Conn, Stream};
+use tokio::io::AsyncWriteExt;
+
+use super::reply::{simple, Head};
+use super::sendfile::{send_file, Sock};
+use super::settings::{Settings, WebConf};
+use crate::proto::date::http_date;
+use crate::proto::http::RequestHead;
+use crate::proto::range::{self, ByteRange};
+use crate::proto::webpath::{get_target, Refusal, Target, BOGUS_URL};
+
+/// What the filesystem said about a GET target.
+pub(crate) enum Found {
+    /// A regular file, open.
+    File {
+        file: File,
+        size: u64,
+        mtime: i64,
+        /// The name the MIME type comes from (the index file's, for a
+        /// directory).
+        name: PathBuf,
+    },
+    /// A directory without an index file; its listing when dirindexing.
+    Dir {
+        mtime: i64,
+        listing: Option<String>,
+    },
+    Missing,
+    Outside,
+}
+
+/// Opens a regular file without blocking on FIFOs or devices.
+pub(crate) fn open_regular(path: &Path) -> Option<(File, std::fs::Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    meta.is_file().then_some((file, meta))
+}
+
+/// `path` with symlinks followed, if it exists and stays under `root`.
+pub(crate) fn confine(root: &Path, path: &Path) -> Result<PathBuf, Found> {
+    match std::fs::canonicalize(path) {
+        Ok(real) if real.starts_with(root) => Ok(real),
+        Ok(_) => Err(Found::Outside),
+        Err(_) => Err(Found::Missing),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\'', "&#39;")
+}
+
+/// 1.80's listing: every entry (`.` and `..` too) sorted, directories bold
+/// with a trailing slash.
+fn listing(dir: &Path, uri: &str) -> String {
+    let mut uri = uri
+        .split('?')
+        .next()
+        .unwrap_or("/")
+        .trim_end_matches('/')
+        .to_owned();
+    uri.push('/');
+    let mut names: Vec<(String, bool)> = vec![(".".into(), true), ("..".into(), true)];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten().take(100_000) {
+            let is_dir = std::fs::metadata(e.path()).is_ok_and(|m| m.is_dir());
+            names.push((e.file_name().to_string_lossy().into_owned(), is_dir));
+        }
+    }
+    names.sort();
+    let mut body = String::from("<html><body>");
+    let u = html_escape(&uri);
+    for (name, is_dir) in names {
+        let n = html_escape(&name);
+        if is_dir {
+            body.push_str(&format!("<b><a href='{u}{n}/'>{n}</a></b><br />\n"));
+        } else {
+            body.push_str(&format!("<a href='{u}{n}'>{n}</a><br />\n"));
+        }
+    }
+    body.push_str("</body></html>");
+    body
+}
+
+/// Blocking: what `rel` names under the docroot.
+fn lookup(web: &WebConf, root: &Path, rel: &Path, uri: &str) -> Found {
+    let real = match confine(root, &root.join(rel)) {
+        Ok(r) => r,
+        Err(f) => return f,
+    };
+    let Ok(meta) = std::fs::metadata(&real) else {
+        return Found::Missing;
+    };
+    if meta.is_dir() {
+        for idx in &web.index_files {
+            let Ok(p) = confine(root, &real.join(idx)) else {
+                continue;
+            };
+            if let Some((file, m)) = open_regular(&p) {
+                return Found::File {
+                    size: m.len(),
+                    mtime: m.mtime(),
+                    file,
+                    name: p,
+                };
+            }
+        }
+        let listing = web.dirindexing.then(|| listing(&real, uri));
+        return Found::Dir {
+            mtime: meta.mtime(),
+            listing,
+        };
+    }
+    match open_regular(&real) {
+        Some((file, m)) => Found::File {
+            size: m.len(),
+            mtime: m.mtime(),
+            file,
+            name: real,
+        },
+        None => Found::Missing,
+    }
+}
+
+/// If-Modified-Since as 1.80 checks it: the exact Last-Modified text, and
+/// IE's `; length=N` suffix (if given) equal to the size.
+pub(crate) fn not_modified(req: &RequestHead, lastmod: &str, size: Option<u64>) -> bool {
+    let Some(ims) = req.headers.get_str("If-Modified-Since") else {
+        return false;
+    };
+    let (date, len) = match ims.split_once("; length=") {
+        Some((d, l)) => (d, l.parse::<u64>().ok()),
+        None => (ims, None),
+    };
+    date == lastmod && (len.is_none() || len == size)
+}
+
+/// One GET or HEAD on a web_server; `Ok(keep-alive)`.
+pub(crate) async fn get(
+    conn: &mut Conn,
+    req: &RequestHead,
+    s: &Settings,
+    web: &Arc<WebConf>,
+    keep: Option<u64>,
+) -> Result<bool, ()> {
+    let head_req = req.method == "HEAD";
+    let tokens = s.server_tokens;
+    let refuse = |r: Refusal| simple(r.code, r.msg, head_req, keep, tokens);
+    let Some(root) = web.root.clone() else {
+        return send(
+            conn,
+            &simple(500, "Docroot unconfigured", head_req, keep, tokens),
+            keep,
+        )
+        .await;
+    };
+    let target = match get_target(&req.uri, web.enable_concatenate_get) {
+        Ok(t) => t,
+        Err(r) => return send(conn, &refuse(r), keep).await,
+    };
+    let rel = match target {
+        Target::Path(rel) => rel,
+        Target::Concat { base, files } => {
+            return super::webconcat::concat(conn, req, s, web, &root, base, files, keep).await;
+        }
+    };
+    let w = web.clone();
+    let uri = req.uri.clone();
+    let found = tokio::task::spawn_blocking(move || lookup(&w, &root, &rel, &uri))
+        .await
+        .unwrap_or(Found::Missing);
+    let (file, size, mtime, name) = match found {
+        Found::File {
+            file,
+            size,
+            mtime,
+            name,
+        } => (file, size, mtime, name),
+        Found::Missing => return send(conn, &refuse(Refusal { code: 404, msg: "" }), keep).await,
+        Found::Outside => return send(conn, &refuse(BOGUS_URL), keep).await,
+        Found::Dir { listing: None, .. } => {
+            let out = simple(200, "Directory listing disabled", head_req, keep, tokens);
+            return send(conn, &out, keep).await;
+        }
+        Found::Dir {
+            mtime,
+            listing: Some(body),
+        } => {
+            let mut h = Head::new(200);
+            h.header("Date", http_date(super::now() as i64))
+                .server(tokens)
+                .header("Last-Modified", http_date(mtime))
+                .header("Content-Type", "text/html")
+                .header("Content-Length", body.len());
+            let mut out = h.finish(keep);
+            if !head_req {
+                out.extend_from_slice(body.as_bytes());
+            }
+            return send(conn, &out, keep).await;
+        }
+    };
+    let lastmod = http_date(mtime);
+    let not_mod = not_modified(req, &lastmod, Some(size));
+    let range = range::parse(req.headers.get("Range"), size);
+    let mut h = Head::new(if not_mod {
+        304
+    } else {
+        match range {
+            ByteRange::Full => 200,
+            ByteRange::Partial { .. } => 206,
+            ByteRange::Unsatisfiable => 416,
+        }
+    });
+    if !not_mod && range == ByteRange::Unsatisfiable {
+        h.header(
+            "Content-Range",
+            range.content_range(size).unwrap_or_default(),
+        )
+        .header("Content-Length", 0);
+    }
+    h.header("Date", http_date(super::now() as i64))
+        .server(tokens)
+        .header("Last-Modified", &lastmod)
+        .header("Accept-Ranges", "bytes");
+    let empty = not_mod || range == ByteRange::Unsatisfiable;
+    if !empty {
+        let name = name.to_string_lossy();
+        h.header("Content-Type", web.mime.for_name(&name));
+        if let Some(cr) = range.content_range(size) {
+            h.header("Content-Range", cr);
+        }
+        h.header("Content-Length", range.len(size));
+    }
+    let out = h.finish(keep);
+    if head_req || empty {
+        return send(conn, &out, keep).await;
+    }
+    let start = match range {
+        ByteRange::Partial { start, .. } => start,
+        _ => 0,
+    };
+    body_after(conn, &out, &[(file, start, range.len(size))]).await?;
+    Ok(keep.is_some())
+}
+
+/// Writes a complete response; `Ok(keep-alive)`.
+pub(crate) async fn send(conn: &mut Conn, out: &[u8], keep: Option<u64>) -> Result<bool, ()> {
+    conn.stream().write_all(out).await.map_err(|_| ())?;
+    Ok(keep.is_some())
+}
+
+/// Writes `head`, then the file parts, corked so the head and the first
+/// bytes of the body share packets.
+pub(crate) async fn body_after(
+    conn: &mut Conn,
+    head: &[u8],
+    parts: &[(File, u64, u64)],
+) -> Result<(), ()> {
+    let cork = |st: &Stream, on: bool| {
+        if let Stream::Tcp(t) = st {
+            let _ = socket2::SockRef::from(t).set_tcp_cork(on);
+        }
+    };
+    cork(conn.stream(), true);
+    let result = async {
+        conn.stream().write_all(head).await?;
+        for (file, start, len) in parts {
+            send_file(Sock::from(&*conn.stream()), file, *start, *len).await?;
+        }
+        std::io::Result::Ok(())
+    }
+    .await;
+    cork(conn.stream(), false);
+    result.map_err(|e| tracing::debug!(error = %e, "sending a file"))
+}
+
+/// The bytes of a request this role does not read (a GET's body): keep-alive
+/// only without one.
+pub(crate) fn keep_for(req: &RequestHead, s: &Settings) -> Option<u64> {
+    (s.persist_client && req.wants_keep_alive() && !req.has_body())
+        .then_some(s.persist_idle_timeout.as_secs())
+}
+
+/// Any request on a web_server; `Ok(keep-alive)`.
+pub(crate) async fn serve(
+    conn: &mut Conn,
+    buf: &mut BytesMut,
+    req: &RequestHead,
+    s: &Settings,
+) -> Result<bool, ()> {
+    let Some(web) = s.web.clone() else {
+        return Err(());
+    };
+    match req.method.as_str() {
+        "GET" | "HEAD" => get(conn, req, s, &web, keep_for(req, s)).await,
+        "PUT" => super::webput::put(conn, buf, req, s, &web).await,
+        "DELETE" => super::webput::delete(conn, req, s, &web, keep_for(req, s)).await,
+        _ => {
+            let keep = keep_for(req, s);
+            send(conn, &simple(400, "", false, keep, s.server_tokens), keep).await
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `GET /base/??a.css,b.css` (`enable_concatenate_get`): the files one
+//! after another in one response, 1.80's way: the base must be a
+//! directory, every file a regular file under it (and under the docroot,
+//! symlinks followed), the type is the first known extension's, the date
+//! the newest file's, If-Modified-Since answered with a 304.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use danga_common::Conn;
+
+use super::reply::{simple, Head};
+use super::settings::{Settings, WebConf};
+use super::web::{body_after, confine, not_modified, open_regular, send};
+use crate::proto::date::http_date;
+use crate::proto::http::RequestHead;
+
+enum Found {
+    Files(Vec<(File, u64)>, String, i64),
+    /// (code, message)
+    Refused(u16, &'static str),
+}
+
+/// Blocking: the files, their type and newest mtime.
+fn lookup(web: &WebConf, root: &Path, base: &Path, files: &[PathBuf]) -> Found {
+    let dir = match confine(root, &root.join(base)) {
+        Ok(d) if d.is_dir() => d,
+        _ => return Found::Refused(404, "Base directory not a directory"),
+    };
+    let mut out = Vec::with_capacity(files.len());
+    let mut mime = None;
+    let mut newest = 0;
+    for f in files {
+        let opened = confine(root, &dir.join(f))
+            .ok()
+            .and_then(|p| open_regular(&p));
+        let Some((file, meta)) = opened else {
+            return Found::Refused(404, "One or more file does not exist");
+        };
+        if mime.is_none() {
+            mime = web.mime.known(&f.to_string_lossy()).map(str::to_owned);
+        }
+        newest = newest.max(meta.mtime());
+        out.push((file, meta.len()));
+    }
+    Found::Files(out, mime.unwrap_or_else(|| "text/plain".into()), newest)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn concat(
+    conn: &mut Conn,
+    req: &RequestHead,
+    s: &Settings,
+    web: &Arc<WebConf>,
+    root: &Path,
+    base: PathBuf,
+    files: Vec<PathBuf>,
+    keep: Option<u64>,
+) -> Result<bool, ()> {
+    let head_req = req.method == "HEAD";
+    let (w, r) = (web.clone(), root.to_owned());
+    let found = tokio::task::spawn_blocking(move || lookup(&w, &r, &base, &files))
+        .await
+        .unwrap_or(Found::Refused(500, ""));
+    let (files, mime, newest) = match found {
+        Found::Files(f, m, n) => (f, m, n),
+        Found::Refused(code, msg) => {
+            return send(
+                conn,
+                &simple(code, msg, head_req, keep, s.server_tokens),
+                keep,
+            )
+            .await
+        }
+    };
+    let lastmod = http_date(newest);
+    let not_mod = not_modified(req, &lastmod, None);
+    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    let mut h = Head::new(if not_mod { 304 } else { 200 });
+    if !not_mod {
+        h.header("Content-Length", total);
+    }
+    h.header("Date", http_date(super::now() as i64))
+        .server(s.server_tokens)
+        .header("Last-Modified", &lastmod)
+        .header("Content-Type", &mime);
+    let out = h.finish(keep);
+    if head_req || not_mod {
+        return send(conn, &out, keep).await;
+    }
+    let parts: Vec<(File, u64, u64)> = files.into_iter().map(|(f, n)| (f, 0, n)).collect();
+    body_after(conn, &out, &parts).await?;
+    Ok(keep.is_some())
+}

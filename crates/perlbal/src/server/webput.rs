@@ -1,0 +1,253 @@
+//! PUT and DELETE on a web_server (`enable_put`, `enable_delete`), with
+//! 1.80's checks and answers: names of plain segments only, `max_put_size`,
+//! `min_put_directory` levels that must already exist, missing directories
+//! created, `Content-MD5` verified when `enable_md5` (201 on a match, 400
+//! naming both digests otherwise), 200 without one; DELETE answers 204 or
+//! 404.
+//!
+//! Differs from 1.80 for safety: the body always goes to a temporary file
+//! renamed into place when complete (1.80 wrote in place without MD5), so
+//! an aborted PUT leaves nothing behind and readers never see half a file;
+//! directories are checked, symlinks followed, to stay under the docroot.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::BytesMut;
+use danga_common::Conn;
+use md5::{Digest, Md5};
+use tokio::io::AsyncWriteExt;
+
+use super::body::{BodyError, BodyReader};
+use super::reply::simple;
+use super::settings::{Settings, WebConf};
+use super::web::send;
+use crate::proto::http::RequestHead;
+use crate::proto::webpath::{delete_target, put_target, Refusal, BOGUS_URL};
+
+/// A temporary file removed on drop unless kept.
+struct TempFile(Option<PathBuf>);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Blocking: the directory a PUT writes into, created if need be, checked
+/// to stay under `root` (canonical).
+fn put_dir(root: &Path, dirs: &[String], min: usize) -> Result<PathBuf, Refusal> {
+    if dirs.len() < min {
+        return Err(Refusal {
+            code: 400,
+            msg: "Does not meet minimum directory requirement",
+        });
+    }
+    let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(root));
+    if min > 0 {
+        let base: PathBuf = root.join(dirs[..min].iter().collect::<PathBuf>());
+        if !base.is_dir() || !inside(&base) {
+            return Err(Refusal {
+                code: 404,
+                msg: "Base directory does not exist",
+            });
+        }
+    }
+    let dir = root.join(dirs.iter().collect::<PathBuf>());
+    // The deepest existing ancestor must be inside before anything is made
+    // below it, and the result again after.
+    let mut existing = dir.clone();
+    while std::fs::symlink_metadata(&existing).is_err() {
+        if !existing.pop() {
+            return Err(BOGUS_URL);
+        }
+    }
+    if !inside(&existing) {
+        return Err(BOGUS_URL);
+    }
+    std::fs::create_dir_all(&dir).map_err(|_| Refusal {
+        code: 500,
+        msg: "Unable to create directory",
+    })?;
+    match std::fs::canonicalize(&dir) {
+        Ok(real) if real.starts_with(root) && real.is_dir() => Ok(real),
+        _ => Err(BOGUS_URL),
+    }
+}
+
+/// A PUT; `Ok(keep-alive)`.
+pub(crate) async fn put(
+    conn: &mut Conn,
+    buf: &mut BytesMut,
+    req: &RequestHead,
+    s: &Settings,
+    web: &Arc<WebConf>,
+) -> Result<bool, ()> {
+    let tokens = s.server_tokens;
+    let keep =
+        (s.persist_client && req.wants_keep_alive()).then_some(s.persist_idle_timeout.as_secs());
+    // Refused before the body is read: the connection cannot be reused.
+    let unread = if req.has_body() { None } else { keep };
+    let refuse = |code: u16, msg: &str| simple(code, msg, false, unread, tokens);
+    if !web.enable_put {
+        return send(conn, &refuse(403, ""), unread).await;
+    }
+    let want_md5 = web.enable_md5 && req.headers.get("Content-MD5").is_some();
+    if !req.chunked && web.max_put_size > 0 && req.content_length > web.max_put_size {
+        let msg = format!("Content-length of {} is invalid.", req.content_length);
+        return send(conn, &refuse(400, &msg), unread).await;
+    }
+    let (dirs, name) = match put_target(&req.uri) {
+        Ok(t) => t,
+        Err(r) => return send(conn, &refuse(r.code, r.msg), unread).await,
+    };
+    let Some(root) = web.root.clone() else {
+        return send(conn, &refuse(500, "Docroot unconfigured"), unread).await;
+    };
+    let min = web.min_put_directory;
+    let dir = tokio::task::spawn_blocking(move || put_dir(&root, &dirs, min))
+        .await
+        .unwrap_or(Err(BOGUS_URL));
+    let dir = match dir {
+        Ok(d) => d,
+        Err(r) => return send(conn, &refuse(r.code, r.msg), unread).await,
+    };
+    let tmp_path = dir.join(format!(
+        "{name}.{}.{}.tmp",
+        std::process::id(),
+        fastrand::u32(..)
+    ));
+    let mut file = match tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp_path)
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(path = %tmp_path.display(), error = %e, "PUT: cannot create file");
+            return send(conn, &refuse(500, "Internal error"), unread).await;
+        }
+    };
+    let mut tmp = TempFile(Some(tmp_path.clone()));
+    if req.expects_continue() && req.has_body() {
+        conn.stream()
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .await
+            .map_err(|_| ())?;
+    }
+    let mut reader = BodyReader::new(req, s.max_chunked_request_size);
+    let mut md5 = want_md5.then(Md5::new);
+    let mut chunk = Vec::with_capacity(64 * 1024);
+    let mut written = 0u64;
+    while !reader.done() {
+        match reader.read(conn, buf, &mut chunk, s.idle_timeout).await {
+            Ok(()) => {}
+            Err(BodyError::Bad) => {
+                return send(conn, &refuse(400, "Bad chunked body"), None)
+                    .await
+                    .and(Err(()))
+            }
+            Err(_) => return Err(()),
+        }
+        written += chunk.len() as u64;
+        if req.chunked && web.max_put_size > 0 && written > web.max_put_size {
+            return Err(());
+        }
+        if chunk.len() >= 64 * 1024 || reader.done() {
+            if let Some(m) = md5.as_mut() {
+                m.update(&chunk);
+            }
+            file.write_all(&chunk).await.map_err(|_| ())?;
+            chunk.clear();
+        }
+    }
+    if file.flush().await.is_err() {
+        return send(conn, &refuse(500, "Error saving file"), keep).await;
+    }
+    drop(file);
+    let code = match md5 {
+        Some(m) => {
+            let actual = base64::engine::general_purpose::STANDARD_NO_PAD.encode(m.finalize());
+            let expect = req
+                .headers
+                .get_str("Content-MD5")
+                .unwrap_or("")
+                .trim_end()
+                .trim_end_matches('=');
+            if actual != expect {
+                drop(tmp);
+                let msg = format!("Content-MD5 mismatch, expected: {expect} actual: {actual}");
+                return send(conn, &simple(400, &msg, false, keep, tokens), keep).await;
+            }
+            201
+        }
+        None => 200,
+    };
+    if tokio::fs::rename(&tmp_path, dir.join(&name)).await.is_err() {
+        return send(
+            conn,
+            &simple(500, "Error renaming file", false, keep, tokens),
+            keep,
+        )
+        .await;
+    }
+    tmp.0 = None;
+    send(conn, &simple(code, "", false, keep, tokens), keep).await
+}
+
+/// Blocking: unlinks `rel` under `root`; the status and message.
+fn unlink(root: &Path, rel: &Path) -> (u16, String) {
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        return (400, "Invalid filename".into());
+    };
+    let dir = match std::fs::canonicalize(root.join(parent)) {
+        Ok(d) if d.starts_with(root) => d,
+        Ok(_) => return (403, BOGUS_URL.msg.into()),
+        Err(_) => return (404, String::new()),
+    };
+    match std::fs::remove_file(dir.join(name)) {
+        Ok(()) => (204, String::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => (404, String::new()),
+        Err(e) => (
+            400,
+            e.raw_os_error()
+                .map(|n| nix::errno::Errno::from_raw(n).desc().to_owned())
+                .unwrap_or_else(|| e.to_string()),
+        ),
+    }
+}
+
+/// A DELETE; `Ok(keep-alive)`.
+pub(crate) async fn delete(
+    conn: &mut Conn,
+    req: &RequestHead,
+    s: &Settings,
+    web: &Arc<WebConf>,
+    keep: Option<u64>,
+) -> Result<bool, ()> {
+    let tokens = s.server_tokens;
+    if !web.enable_delete {
+        return send(conn, &simple(403, "", false, keep, tokens), keep).await;
+    }
+    let rel = match delete_target(&req.uri) {
+        Ok(r) => r,
+        Err(r) => return send(conn, &simple(r.code, r.msg, false, keep, tokens), keep).await,
+    };
+    let Some(root) = web.root.clone() else {
+        return send(
+            conn,
+            &simple(500, "Docroot unconfigured", false, keep, tokens),
+            keep,
+        )
+        .await;
+    };
+    let (code, msg) = tokio::task::spawn_blocking(move || unlink(&root, &rel))
+        .await
+        .unwrap_or((500, String::new()));
+    send(conn, &simple(code, &msg, false, keep, tokens), keep).await
+}
