@@ -4,6 +4,9 @@
 //! the tracker's `!stats` says, or said to be unknown.
 
 use std::io::Write;
+use std::time::Duration;
+
+use danga_testkit::wait_for;
 
 use super::check_at;
 use crate::mogilefs::{call, Cluster};
@@ -116,4 +119,47 @@ fn nagios_mogilefs_host_marked_down_warns() {
         "devices of a down host take no files"
     );
     check_at("check_mogilefs", c.addr, &["--hosts-critical", "0"]).expect(2);
+}
+
+#[test]
+fn nagios_mogilefs_stopped_storage_node_is_seen_unreachable() {
+    let mut c = Cluster::start(2);
+    // Once the tracker's monitor has measured the devices, free space is
+    // in the perfdata.
+    let mut last = None;
+    let measured = wait_for(Duration::from_secs(15), || {
+        let r = check_at("check_mogilefs", c.addr, &[]);
+        let done = r.code == 0 && r.perf.iter().any(|i| i.label == "free");
+        last = Some(r);
+        done
+    });
+    let r = last.expect("a run");
+    assert!(measured, "no free space reported: {}", r.stdout);
+    let free = r.item("free");
+    assert_eq!(free.uom, "MB");
+    assert!(
+        free.max.is_some_and(|m| m > 0.0 && m >= r.value("free")),
+        "{}",
+        r.stdout
+    );
+    // Stop node 0 (devices 1 and 2): the monitor sees them unreachable.
+    drop(c.nodes.remove(0));
+    let mut last = None;
+    let seen = wait_for(Duration::from_secs(15), || {
+        let r = check_at("check_mogilefs", c.addr, &[]);
+        let done = r.value("devices_not_alive") == 2.0;
+        last = Some(r);
+        done
+    });
+    let r = last.expect("a run");
+    assert!(seen, "{}", r.stdout);
+    r.expect(1);
+    assert!(
+        r.text
+            .starts_with("2 devices not alive (dev1 unreachable, dev2 unreachable)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.value("devices_writable"), 2.0);
+    check_at("check_mogilefs", c.addr, &["-c", "1"]).expect(2);
 }
