@@ -134,7 +134,7 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// Resolves the target (the resolver cannot be interrupted: the watchdog
-/// in [`crate::run`] bounds it).
+/// in [`mod@crate::run`] bounds it).
 pub fn resolve(t: &Target) -> Result<Vec<SocketAddr>, CheckError> {
     let addrs: Vec<SocketAddr> = (t.host.as_str(), t.port)
         .to_socket_addrs()
