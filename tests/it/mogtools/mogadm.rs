@@ -1,0 +1,288 @@
+//! mogadm against the real tracker and storage nodes: a cluster built from
+//! nothing, its listings and check, device states, errors and exit codes,
+//! tracker failover and the configuration file.
+
+use super::{dead_addr, tool, Bare};
+
+#[test]
+fn mogadm_builds_a_cluster_from_nothing_and_checks_it() {
+    let c = Bare::start(2);
+    // Nothing registered yet: check finds the tracker but no host to check.
+    let empty = c.mogadm(&["check"]);
+    assert!(
+        empty
+            .stdout
+            .contains(&format!("  {} ... OK\n", c.tracker_addr())),
+        "{empty:?}"
+    );
+    assert!(empty.failed().contains("No devices found on tracker(s)."));
+
+    c.setup_with_mogadm();
+    // Quiet on success unless --verbose.
+    let v = tool(
+        c.home.path(),
+        "mogadm",
+        &[&c.trackers(), "--verbose", "domain", "add", "other"],
+    );
+    assert_eq!(v.ok(), "Domain created.\n");
+
+    let hosts = c.mogadm(&["host", "list"]);
+    assert_eq!(
+        hosts.ok(),
+        format!(
+            "s0 [1]: alive\n  IP:       127.0.0.1:{}\n\ns1 [2]: alive\n  IP:       127.0.0.1:{}\n\n",
+            c.http_port(0),
+            c.http_port(1)
+        )
+    );
+
+    let domains = c.mogadm(&["domain", "list"]);
+    let lines: Vec<&str> = domains.ok().lines().collect();
+    assert_eq!(
+        lines[0],
+        " domain               class                mindevcount   replpolicy   hashtype"
+    );
+    assert_eq!(
+        lines[1],
+        "-------------------- -------------------- ------------- ------------ -------"
+    );
+    assert!(
+        lines[2].starts_with(" d                    c                         2        "),
+        "{lines:?}"
+    );
+    assert!(lines[3].starts_with(" d                    default                   2        "));
+    assert_eq!(lines[4], "");
+    assert!(lines[5].starts_with(" other                default   "));
+    assert_eq!(c.mogadm(&["class", "list"]).ok(), domains.stdout);
+
+    let devices = c.mogadm(&["device", "list"]);
+    let text = devices.ok();
+    assert!(
+        text.starts_with(
+            "s0 [1]: alive\n                   used(G) free(G) total(G)\n  dev1: alive      "
+        ),
+        "{text}"
+    );
+    for d in 1..=4 {
+        assert!(text.contains(&format!("  dev{d}: alive      ")), "{text}");
+    }
+    let summary = c.mogadm(&["device", "summary"]);
+    let lines: Vec<&str> = summary.ok().lines().collect();
+    assert_eq!(
+        lines[0],
+        "Hostname        HostID  Status   used(G)  free(G) total(G)    %Used"
+    );
+    assert!(
+        lines[1].starts_with("s0              [   1]:  alive  "),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with("s1              [   2]:  alive  "),
+        "{lines:?}"
+    );
+
+    let check = c.mogadm(&["check"]);
+    let text = check.ok();
+    let expect_head = format!(
+        "Checking trackers...\n  {} ... OK\n\nChecking hosts...\n  [ 1] s0 ... OK\n  [ 2] s1 ... OK\n\nChecking devices...\n  host device         size(G)    used(G)    free(G)   use%   ob state   I/O%\n  ---- ------------ ---------- ---------- ---------- ------ ---------- -----\n",
+        c.tracker_addr()
+    );
+    assert!(text.starts_with(&expect_head), "{text}");
+    for (host, dev) in [(1, 1), (1, 2), (2, 3), (2, 4)] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("  [ {host}] dev{dev}    ")))
+            .unwrap_or_else(|| panic!("dev{dev} in {text}"));
+        // size, used, free, use% then the observed state and I/O%.
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols.len(), 9, "{line}");
+        assert!(cols[3].parse::<f64>().is_ok_and(|gb| gb > 0.0), "{line}");
+        assert!(cols[6].ends_with('%'), "{line}");
+    }
+    assert!(text.contains(
+        "  ---- ------------ ---------- ---------- ---------- ------\n             total:"
+    ));
+    assert!(!text.contains("FAILURE"), "{text}");
+
+    // A dead device: gone from the listing and the check, back with --all,
+    // and it cannot come back to life.
+    let mark = c.mogadm(&["device", "mark", "s0", "2", "dead"]);
+    assert_eq!(
+        mark.ok(),
+        "***NOTE***: As of server version 2.40 'drain' has changed. See docs/wiki\n"
+    );
+    assert!(!c.mogadm(&["device", "list"]).ok().contains("dev2:"));
+    assert!(c
+        .mogadm(&["device", "list", "--all"])
+        .ok()
+        .contains("  dev2: dead       "));
+    assert!(!c.mogadm(&["check"]).ok().contains("dev2"));
+    let revive = c.mogadm(&["device", "mark", "s0", "dev2", "alive"]);
+    assert!(
+        revive
+            .failed()
+            .starts_with("Error updating device: state_too_high"),
+        "{revive:?}"
+    );
+    let summary = c.mogadm(&["device", "summary", "--status=dead"]);
+    assert!(summary
+        .ok()
+        .lines()
+        .nth(1)
+        .is_some_and(|l| l.starts_with("s0 ")));
+
+    // Other states and weights through modify.
+    c.mogadm(&[
+        "device",
+        "modify",
+        "s1",
+        "3",
+        "--status=readonly",
+        "--weight=10",
+    ])
+    .ok();
+    assert!(c
+        .mogadm(&["device", "list"])
+        .ok()
+        .contains("  dev3: readonly   "));
+
+    // A host marked down is skipped by the check.
+    c.mogadm(&["host", "mark", "s1", "down"]).ok();
+    let check = c.mogadm(&["check"]);
+    assert!(
+        check
+            .ok()
+            .contains("  [ 2] s1 ... skipping; status = down\n"),
+        "{check:?}"
+    );
+    c.mogadm(&["host", "modify", "s1", "--status=alive", "--getport=7600"])
+        .ok();
+    assert!(c
+        .mogadm(&["host", "list"])
+        .ok()
+        .contains("s1 [2]: alive\n  IP:       127.0.0.1:"));
+    assert!(c
+        .mogadm(&["host", "list"])
+        .ok()
+        .contains("  GET Port: 7600\n"));
+
+    // Deleting needs an empty host / domain without classes.
+    let busy = c.mogadm(&["host", "delete", "s1"]);
+    assert!(
+        busy.failed()
+            .starts_with("Failure deleting host: host_not_empty"),
+        "{busy:?}"
+    );
+    c.mogadm(&["class", "modify", "d", "c", "--mindevcount=3"])
+        .ok();
+    assert!(c
+        .mogadm(&["class", "list"])
+        .ok()
+        .contains(" d                    c                         3        "));
+    c.mogadm(&["class", "delete", "d", "c"]).ok();
+    c.mogadm(&["domain", "delete", "other"]).ok();
+    assert!(!c.mogadm(&["domain", "list"]).ok().contains(" other "));
+}
+
+#[test]
+fn mogadm_usage_errors_and_exit_codes() {
+    let c = Bare::start(1);
+    c.setup_with_mogadm();
+    let none = tool(c.home.path(), "mogadm", &[&c.trackers()]);
+    assert_eq!(none.code, 1);
+    assert!(none
+        .stdout
+        .starts_with("Usage:  (enter any command prefix, leaving off options, for further help)\n\n  mogadm check                     Check the state of the MogileFS world.\n"));
+    let host = c.mogadm(&["host"]);
+    assert_eq!(host.code, 1);
+    assert!(host
+        .stdout
+        .starts_with("Help for 'host' command:\n (enter any command prefix"));
+    let missing = c.mogadm(&["device", "add", "s0"]);
+    assert_eq!(missing.code, 1);
+    assert!(missing
+        .stdout
+        .starts_with("\nERROR: Missing argument 'devid'\n\nHelp for 'device-add' command:\n"));
+    let bogus = c.mogadm(&["device", "add", "s0", "9", "--bogus"]);
+    assert_eq!(bogus.code, 1);
+    assert_eq!(bogus.stderr, "Unknown option: bogus\n");
+    assert!(bogus
+        .stdout
+        .contains("      --status=s           One of 'alive' or 'down'."));
+    let numeric = c.mogadm(&["device", "add", "s0", "x9"]);
+    assert!(numeric.stdout.contains("ERROR: devid should be numeric"));
+
+    let again = c.mogadm(&["domain", "add", "d"]);
+    assert_eq!(
+        again.failed(),
+        "Error creating domain: domain_exists That domain already exists\n"
+    );
+    let dup = c.mogadm(&["host", "add", "s0", "--ip=127.0.0.1", "--port=1"]);
+    assert_eq!(dup.failed(), "Host already exists.\n");
+    let gone = c.mogadm(&["domain", "delete", "nosuch"]);
+    assert!(gone
+        .failed()
+        .starts_with("Error deleting domain: domain_not_found"));
+    let nodev = c.mogadm(&["device", "add", "nohost", "9"]);
+    assert!(nodev
+        .failed()
+        .starts_with("Error adding device: unknown_host"));
+    let stats = c.mogadm(&["stats"]);
+    assert_eq!(
+        stats.failed(),
+        "mogadm stats is deprecated by new 'mogstats' utility\n"
+    );
+    let v = tool(c.home.path(), "mogadm", &["--version"]);
+    assert!(v.ok().starts_with("mogadm (danga) "));
+
+    // No tracker answers.
+    let down = tool(
+        c.home.path(),
+        "mogadm",
+        &[&format!("--trackers={}", dead_addr()), "domain", "list"],
+    );
+    assert_eq!(
+        down.failed(),
+        "Unable to retrieve domains from tracker(s).\n\n"
+    );
+}
+
+#[test]
+fn mogadm_fails_over_between_trackers_and_reads_its_config() {
+    let c = Bare::start(1);
+    c.setup_with_mogadm();
+    let dead = dead_addr();
+    let both = format!("--trackers={dead},{}", c.tracker_addr());
+    // The start tracker is random: several runs meet the dead one first.
+    for i in 0..6 {
+        let name = format!("dom{i}");
+        tool(c.home.path(), "mogadm", &[&both, "domain", "add", &name]).ok();
+    }
+    let check = tool(c.home.path(), "mogadm", &[&both, "check"]);
+    let text = check.ok();
+    assert!(
+        text.starts_with(&format!(
+            "Checking trackers...\n  {dead} ... REQUEST FAILURE (is the tracker up?)\n  {} ... OK\n",
+            c.tracker_addr()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("  [ 1] s0 ... OK\n"));
+
+    // trackers = from ~/.mogilefs.conf, then from --config (which wins).
+    std::fs::write(
+        c.home.path().join(".mogilefs.conf"),
+        format!("# the test cluster\ntrackers = {}\n", c.tracker_addr()),
+    )
+    .expect("write conf");
+    let listed = tool(c.home.path(), "mogadm", &["domain", "list"]);
+    assert!(listed.ok().contains(" dom5 "));
+    let other = c.home.path().join("other.conf");
+    std::fs::write(&other, format!("trackers = {dead}\n")).expect("write conf");
+    let cfg = format!("--config={}", other.display());
+    let via_config = tool(c.home.path(), "mogadm", &[&cfg, "domain", "list"]);
+    assert_eq!(
+        via_config.failed(),
+        "Unable to retrieve domains from tracker(s).\n\n"
+    );
+}
