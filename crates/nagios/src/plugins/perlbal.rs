@@ -62,8 +62,16 @@ pub struct Perlbal {
     #[arg(short = 's', long = "service")]
     pub service: Option<String>,
     /// Seconds a backend may take to accept a connection
-    #[arg(long = "node-timeout", default_value_t = 2.0)]
-    pub node_timeout: f64,
+    #[arg(long = "node-timeout", default_value = "2", value_parser = seconds)]
+    pub node_timeout: Duration,
+}
+
+/// A positive number of seconds, at most an hour.
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("{s:?} is not a number of seconds (0 < s <= 3600)")),
+    }
 }
 
 /// A line of `SHOW SERVICE`: `name listen ENABLED|DISABLED`.
@@ -354,8 +362,7 @@ impl Plugin for Perlbal {
             .collect();
         nodes.sort();
         nodes.dedup();
-        let limit = Duration::from_secs_f64(self.node_timeout.clamp(0.001, 3600.0))
-            .min(target.left("probing backends")?);
+        let limit = self.node_timeout.min(target.left("probing backends")?);
         let dead = dead_nodes(&nodes, limit);
         for s in &mut services {
             s.dead = s
@@ -405,6 +412,10 @@ mod tests {
         assert_eq!(info.nodes.len(), 2);
         assert!(parse_service(&lines("ERROR: Unknown service")).is_err());
         assert!(parse_queues(&lines("web-odd.count 1\n.")).is_err());
+        for bad in ["nan", "inf", "0", "-1", "x"] {
+            assert!(seconds(bad).is_err(), "{bad}");
+        }
+        assert_eq!(seconds("0.5"), Ok(Duration::from_millis(500)));
     }
 
     fn svc(nodes: usize, dead: usize, waiting: u64) -> Service {
