@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use danga_testkit::{bin_path, have_command, parse_ready, require, wait_for, Daemon, Spawn};
+use danga_testkit::{bin_path, have_command, require, wait_for, Daemon, Spawn};
 use nix::sys::signal::Signal;
 
 use crate::perlbal::console;
@@ -320,36 +320,8 @@ fn contrib_units_start_each_daemon_with_its_flags_and_example_config() {
     std::fs::create_dir_all(&web).expect("docroot");
     let conf = perlbal_conf(&mut || "127.0.0.1:0".to_owned(), Path::new(&web));
     std::fs::write(tmp("perlbal.conf"), conf).expect("write");
-    let args = exec_args("perlbal", &[("--config", tmp("perlbal.conf"))]);
-    let probe = Command::new(bin_path("perlbal"))
-        .args(&args)
-        .arg("--ready-file")
-        .arg(tmp("perlbal.ready"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("perlbal");
-    let mut probe = ProbeChild(probe);
-    let ready = Path::new(&tmp("perlbal.ready")).to_owned();
-    assert!(
-        wait_for(Duration::from_secs(20), || ready.exists() || probe.exited()),
-        "perlbal neither started nor failed"
-    );
-    if !ready.exists() {
-        // Until issue 8 lands, this build refuses the web_server role and
-        // says so; any other complaint is a broken example.
-        let err = probe.stderr();
-        assert!(
-            err.contains("role 'web_server' is not supported by this build of perlbal"),
-            "perlbal refused the example: {err}"
-        );
-        eprintln!("NOTE: this perlbal build has no web_server role yet: {err}");
-        return;
-    }
-    let ready = parse_ready(&ready).expect("ready file");
-    let mgmt: SocketAddr = ready["mgmt"].parse().expect("mgmt address");
-    let services = console(mgmt, "SHOW SERVICE");
+    let d = start_unit("perlbal", &[("--config", tmp("perlbal.conf"))]);
+    let services = console(d.addr("mgmt"), "SHOW SERVICE");
     for svc in ["balancer", "static", "mgmt"] {
         assert!(
             services
@@ -358,38 +330,11 @@ fn contrib_units_start_each_daemon_with_its_flags_and_example_config() {
             "{services}"
         );
     }
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(probe.0.id()).expect("pid"));
-    nix::sys::signal::kill(pid, Signal::SIGTERM).expect("SIGTERM");
-    assert!(
-        wait_for(Duration::from_secs(10), || probe.exited()),
-        "perlbal still running after SIGTERM"
-    );
-    assert!(
-        probe.0.wait().expect("status").success(),
-        "perlbal exit status"
-    );
-}
-
-/// A child killed when dropped.
-struct ProbeChild(std::process::Child);
-
-impl ProbeChild {
-    fn exited(&mut self) -> bool {
-        self.0.try_wait().ok().flatten().is_some()
-    }
-
-    fn stderr(&mut self) -> String {
-        let mut s = String::new();
-        if let Some(mut e) = self.0.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut s);
-        }
-        s
-    }
-}
-
-impl Drop for ProbeChild {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    std::fs::write(format!("{web}/index.html"), "static hello").expect("index");
+    let mut s = crate::wire::connect(d.addr("static"));
+    s.write_all(b"GET / HTTP/1.0\r\nHost: t\r\n\r\n")
+        .expect("get");
+    let reply = read_until(&mut s, b"static hello");
+    assert!(reply.starts_with("HTTP/1.0 200"), "{reply}");
+    stops_cleanly(d);
 }
