@@ -286,3 +286,35 @@ fn mogadm_fails_over_between_trackers_and_reads_its_config() {
         "Unable to retrieve domains from tracker(s).\n\n"
     );
 }
+
+#[test]
+fn mogadm_settings_list_and_set() {
+    let c = Bare::start(1);
+    c.mogadm(&["settings", "set", "memcache_servers", "127.0.0.1:11211"])
+        .ok();
+    c.mogadm(&["settings", "set", "memcache_ttl", "60"]).ok();
+    c.mogadm(&["settings", "set", "rebalance_policy", "from_hosts=1"])
+        .failed();
+    let listed = c.mogadm(&["settings", "list"]);
+    let text = listed.ok();
+    assert!(
+        text.contains("         memcache_servers = 127.0.0.1:11211\n"),
+        "{text}"
+    );
+    assert!(text.contains("             memcache_ttl = 60\n"), "{text}");
+    // Listed sorted, rebal* hidden, every line `%25s = value`.
+    let keys: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(" = ").next().unwrap_or("").trim_start())
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    assert_eq!(keys, sorted);
+    assert!(text.lines().all(|l| l.find(" = ") == Some(25)), "{text}");
+    let bad = c.mogadm(&["settings", "set", "memcache_ttl", "soon"]);
+    assert!(bad.failed().starts_with("invalid_format"), "{bad:?}");
+    let locked = c.mogadm(&["settings", "set", "schema_version", "1"]);
+    assert!(locked.failed().starts_with("not_writable"), "{locked:?}");
+    let missing = c.mogadm(&["settings", "set", "memcache_ttl"]);
+    assert!(missing.stdout.contains("ERROR: Missing argument 'value'"));
+}
