@@ -4,12 +4,12 @@
 
 mod check;
 mod cmds;
+mod setup;
 mod table;
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use danga_mogilefs::client::{parse_trackers, Options, UtilsConf};
+use danga_mogilefs::client::Options;
 use table::Kind;
 
 /// How a command ended.
@@ -27,19 +27,6 @@ pub struct Ctx {
     pub trackers: Vec<String>,
     pub opts: Options,
 }
-
-const NO_TRACKERS: &str =
-    "In order to use the mogadm toolkit, you need to provide the information about
-where your trackers are.
-
-In your configuration file:
-
-    trackers = 10.10.0.33:7001, 10.10.0.34:7001
-
-Or on the command line
-
-    mogadm --trackers=10.10.0.33:7001,10.10.0.34:7001
-";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -67,30 +54,10 @@ fn main() -> ExitCode {
         Some(t) if !g.contains_key("help") => t,
         _ => return finish(Exit::Help(table::usage()), verbose),
     };
-    let mut paths: Vec<std::path::PathBuf> = g.get("config").map(Into::into).into_iter().collect();
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        paths.push(std::path::Path::new(&home).join(".mogilefs.conf"));
-    }
-    paths.push("/etc/mogilefs/mogilefs.conf".into());
-    let conf = match UtilsConf::load(&paths) {
-        Ok(c) => c,
-        Err(e) => return finish(Exit::Fail(e.to_string()), verbose),
+    let setup = match setup::Setup::read(&g) {
+        Ok(s) => s,
+        Err(e) => return finish(e, verbose),
     };
-    if g.contains_key("lib") || conf.get("lib").is_some() {
-        eprintln!("mogadm: --lib/lib has no effect here (no Perl modules to load)");
-    }
-    let mut opts = Options {
-        // The original allows 15 s: fsck status may hold a lock for 10.
-        timeout: Duration::from_secs(15),
-        ..Options::default()
-    };
-    if let Some(t) = conf.get("timeout").and_then(|t| t.parse().ok()) {
-        opts.timeout = Duration::from_secs(t);
-    }
-    let listed = g
-        .get("trackers")
-        .map(String::as_str)
-        .or(conf.get("trackers"));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -99,28 +66,12 @@ fn main() -> ExitCode {
         Err(e) => return finish(Exit::Fail(format!("starting the runtime: {e}")), verbose),
     };
     let exit = rt.block_on(async {
-        let trackers = match listed.map(parse_trackers) {
-            Some(t) if !t.is_empty() => t,
-            _ => match detect_local_tracker().await {
-                Some(t) => vec![t],
-                None => return Exit::Fail(NO_TRACKERS.to_owned()),
-            },
-        };
-        let ctx = Ctx { trackers, opts };
-        cmds::run(top, &rest[1..], &ctx).await
+        match setup.ctx().await {
+            Ok(ctx) => cmds::run(top, &rest[1..], &ctx).await,
+            Err(e) => e,
+        }
     });
     finish(exit, verbose)
-}
-
-/// A tracker on 127.0.0.1:7001, if one accepts within a second.
-async fn detect_local_tracker() -> Option<String> {
-    let addr = "127.0.0.1:7001";
-    let connect = tokio::net::TcpStream::connect(addr);
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), connect).await,
-        Ok(Ok(_))
-    )
-    .then(|| addr.to_owned())
 }
 
 fn finish(exit: Exit, verbose: bool) -> ExitCode {
