@@ -6,7 +6,10 @@ mod console;
 mod plugins;
 mod proxy;
 mod queues;
+mod reproxy;
 mod robustness;
+mod script;
+mod uploads;
 mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -338,19 +338,26 @@ fn own_reply(code: u16, msg: &str, server_tokens: bool) -> String {
     )
 }
 
-/// Waits for a backend; gives up if the client leaves meanwhile.
+/// Waits for a backend; gives up if the client leaves meanwhile. What
+/// the client sends meanwhile (more body, a pipelined request) is kept, up
+/// to `cap` bytes; past that the client is no longer read until a backend
+/// comes.
 async fn backend_for(
     conn: &mut Conn,
     buf: &mut BytesMut,
     svc: &ServiceRt,
     prio: Priority,
+    cap: usize,
 ) -> Result<Backend, ()> {
     let mut rx = svc.acquire(prio);
     loop {
+        if buf.len() >= cap {
+            return (&mut rx).await.map_err(|_| ());
+        }
         tokio::select! {
             be = &mut rx => return be.map_err(|_| ()),
             r = conn.stream().read_buf(buf) => match r {
-                Ok(n) if n > 0 && buf.len() <= crate::proto::http::MAX_HEAD => {}
+                Ok(n) if n > 0 => {}
                 _ => return Err(()),
             },
         }
@@ -375,7 +382,8 @@ async fn proxy(
     let mut tries = 0;
     loop {
         let s = svc.settings();
-        let mut be = backend_for(conn, buf, svc, prio).await?;
+        let cap = crate::proto::http::MAX_HEAD + s.buffer_backend_connect;
+        let mut be = backend_for(conn, buf, svc, prio, cap).await?;
         be.uses += 1;
         be.state.set(SockState::BACKEND_SENDING_REQ);
         state.set(SockState::CLIENT_BACKEND_REQ_SENT);

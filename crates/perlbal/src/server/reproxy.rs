@@ -232,7 +232,19 @@ pub(crate) async fn url(
             .headers
             .get_str("Content-Length")
             .and_then(|v| v.trim().parse::<u64>().ok());
-        if !good_code || expected.is_some_and(|e| Some(e) != cl) {
+        // The size to hold against X-REPROXY-EXPECTED-SIZE: the whole
+        // file's, also for a 206 (1.80 compared a range's length, so every
+        // ranged request failed over to a 503).
+        let size = match resp.status {
+            206 => resp
+                .headers
+                .get_str("Content-Range")
+                .and_then(|v| v.rsplit_once('/'))
+                .and_then(|(_, total)| total.trim().parse::<u64>().ok()),
+            416 => expected,
+            _ => cl,
+        };
+        if !good_code || expected.is_some_and(|e| Some(e) != size) {
             tracing::debug!(target = %t.ipport(), status = resp.status, "reproxy target refused");
             continue;
         }
