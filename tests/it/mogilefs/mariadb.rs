@@ -68,3 +68,24 @@ fn mogilefs_mariadb_serves_a_file_row_written_by_mogilefs_2_73() {
         (Some("123"), Some("4"))
     );
 }
+
+#[test]
+fn mogilefs_mariadb_checksums_file_debug_list_fids_and_settings() {
+    let Some(db) = TestDb::create("mogilefs_cmds") else {
+        return;
+    };
+    let c = Cluster::with_tracker(&[&dsn(&db)], 2);
+    super::commands::debugging(&c);
+    super::commands::settings(&c);
+    super::commands::checksums(&c);
+    // The checksum row as 2.73 keeps it: hashtype 1, 16 raw bytes.
+    let rows = db
+        .sql_in("SELECT hashtype, LENGTH(checksum) FROM checksum")
+        .expect("select");
+    assert!(
+        rows.lines()
+            .all(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "16"]),
+        "{rows}"
+    );
+    assert!(!rows.trim().is_empty());
+}

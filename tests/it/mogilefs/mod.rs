@@ -2,8 +2,11 @@
 //! ports), hosts and devices registered over the tracker protocol: raw wire
 //! tests and pymogilefs.
 
+mod admin;
+mod commands;
 mod files;
 mod mariadb;
+mod monitor;
 mod pymogilefs;
 mod wire;
 
@@ -34,10 +37,17 @@ pub struct Cluster {
 impl Cluster {
     /// One tracker on SQLite, `n` storage nodes, domain `d` with class `c`.
     pub fn start(n: u32) -> Cluster {
+        Cluster::with_tracker_on_sqlite(&[], n)
+    }
+
+    /// As [`Cluster::start`], the tracker started with `args` too.
+    pub fn with_tracker_on_sqlite(args: &[&str], n: u32) -> Cluster {
         let db = tempfile::tempdir().expect("db dir");
         let path = db.path().join("mogilefs.sqlite3");
         let dsn = format!("--dsn=DBI:SQLite:dbname={}", path.display());
-        let mut c = Cluster::with_tracker(&[&dsn], n);
+        let mut all = vec![dsn.as_str()];
+        all.extend_from_slice(args);
+        let mut c = Cluster::with_tracker(&all, n);
         c._db = Some(db);
         c
     }
@@ -128,6 +138,48 @@ pub fn call(s: &mut TcpStream, line: &str) -> String {
     read_until(s, b"\r\n")
 }
 
+/// Sends a `!` admin line, returns its lines up to (without) the `.` line.
+pub fn admin(s: &mut TcpStream, line: &str) -> Vec<String> {
+    use std::io::Read;
+    s.write_all(format!("{line}\r\n").as_bytes())
+        .expect("write");
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !(out == b".\r\n" || out.ends_with(b"\n.\r\n")) {
+        match s.read(&mut buf) {
+            Ok(0) => panic!("closed after {:?}", String::from_utf8_lossy(&out)),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "reading {line}: {e} after {:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let mut lines: Vec<String> = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .collect();
+    lines.truncate(lines.len().saturating_sub(2));
+    lines
+}
+
+/// The MD5 of `data` in hex (coreutils `md5sum`).
+pub fn md5_hex(data: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("data");
+    std::fs::write(&path, data).expect("write");
+    let out = std::process::Command::new("md5sum")
+        .arg(&path)
+        .output()
+        .expect("md5sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned()
+}
+
 /// A request line from pairs (URL-encoded).
 pub fn line(cmd: &str, pairs: &[(&str, &str)]) -> String {
     let args: Vec<String> = pairs
@@ -149,6 +201,14 @@ pub fn ok(reply: &str) -> Args {
 pub fn err(reply: &str) -> String {
     match parse_reply(reply.as_bytes()) {
         Some(Err((code, _))) => code,
+        other => panic!("expected ERR, got {reply:?} ({other:?})"),
+    }
+}
+
+/// The decoded text of an `ERR` reply.
+pub fn err_text(reply: &str) -> String {
+    match parse_reply(reply.as_bytes()) {
+        Some(Err((_, text))) => text,
         other => panic!("expected ERR, got {reply:?} ({other:?})"),
     }
 }

@@ -419,6 +419,15 @@ impl<M: MetaStore> super::Tracker<M> {
             pair("length", f.length),
             pair("devcount", f.devcount),
         ];
+        // As the original: the checksum when the class keeps one.
+        if self.class_hashtype(d.dmid, f.classid).await?.is_some() {
+            let sum = self.meta.checksum(f.fid).await?;
+            out.push(pair(
+                "checksum",
+                sum.as_ref()
+                    .map_or_else(|| "MISSING".to_owned(), checksum_info),
+            ));
+        }
         if a.nonempty("devices").is_some_and(|v| v != "0") {
             let ids: Vec<String> = self
                 .meta

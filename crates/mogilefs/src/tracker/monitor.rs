@@ -341,6 +341,12 @@ impl<M: MetaStore> Tracker<M> {
                 Err(e) => self.note("monitor", format!("dev{} usage: {e}", d.devid)),
             }
         }
+        if !matches!(d.status.as_str(), "alive" | "drain") {
+            // Readonly/down devices may be mounted read-only: never written.
+            self.monitor
+                .update(d.devid, |o| o.state = Some(Observed::Readable));
+            return true;
+        }
         // A writeable device is tested again every 15 s (the original);
         // one in any other state at once, so a node that comes back is
         // usable within a round.
@@ -350,12 +356,7 @@ impl<M: MetaStore> Tracker<M> {
             return true;
         }
         self.monitor.update(d.devid, |o| o.last_test = Some(now));
-        let state = if matches!(d.status.as_str(), "alive" | "drain") {
-            self.test_write(h, d.devid).await
-        } else {
-            // Readonly/down devices may be mounted read-only: never written.
-            Observed::Readable
-        };
+        let state = self.test_write(h, d.devid).await;
         self.monitor.update(d.devid, |o| o.state = Some(state));
         if before.reject_bad_md5.is_none() && state == Observed::Writeable {
             let probe = self.probe_bad_md5(h, d.devid).await;
