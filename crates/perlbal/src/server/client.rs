@@ -22,7 +22,7 @@ use super::admit::{denied, Admit};
 use super::backend::{read_head, Backend, SockState, StateGuard};
 use super::dispatch::ServiceRt;
 use super::sendfile::{send_file, Sock};
-use super::settings::Role;
+use super::settings::{Role, Settings};
 use super::upload::Body;
 use super::{lock, now, Shared};
 use crate::core::Priority;
@@ -132,7 +132,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 }
             } else {
                 proxy_request(
-                    &mut conn, &mut buf, &mut io, &req, peer, prio, &cur, &shared, &mut state,
+                    &mut conn, &mut buf, &mut io, &req, peer, prio, &cur, &s, &shared, &mut state,
                 )
                 .await
             };
@@ -212,10 +212,10 @@ async fn proxy_request(
     peer: IpAddr,
     prio: Priority,
     svc: &Arc<ServiceRt>,
+    s: &Arc<Settings>,
     shared: &Arc<Shared>,
     state: &mut StateGuard,
 ) -> Outcome {
-    let s = svc.settings();
     if head.chunked && s.uploads.is_none() {
         // De-chunking needs buffer_uploads (1.80's answer otherwise).
         let out = own_reply(400, "Bad request", s.server_tokens);
@@ -232,10 +232,10 @@ async fn proxy_request(
     {
         return Outcome::Close;
     }
-    let mut progress = super::upload::Progress::new(&s, head, now() as u64);
+    let mut progress = super::upload::Progress::new(s, head, now() as u64);
     let body = match &s.uploads {
         Some(up) if head.has_body() => {
-            match super::upload::buffer(conn, buf, head, &s, up, &mut progress).await {
+            match super::upload::buffer(conn, buf, head, s, up, &mut progress).await {
                 Ok(b) => b,
                 Err(()) => return Outcome::Close,
             }
@@ -279,7 +279,7 @@ async fn proxy_request(
     shared.reqs.fetch_add(1, Ordering::Relaxed);
     state.set(SockState::CLIENT_WAIT_BACKEND);
     if s.reproxy && s.reproxy_cache_size > 0 && !req.has_body() {
-        if let Some(done) = super::reproxy::from_cache(conn, req, &s, svc, shared).await {
+        if let Some(done) = super::reproxy::from_cache(conn, req, s, svc, shared).await {
             return done.into();
         }
     }
