@@ -222,3 +222,46 @@ fn mogstored_chunked_put() {
     );
     assert_eq!(r.body, b"hello world");
 }
+
+#[test]
+fn mogstored_directory_get_answers_as_the_original() {
+    let node = Node::start();
+    // Perlbal's web server (which the original mogstored is) with
+    // dirindexing off: 200 and a short HTML note; `mogadm check` wants a 2xx.
+    let r = once(node.http, "GET / HTTP/1.0\r\n\r\n", b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html"));
+    assert_eq!(r.body, b"<h1>200 - OK</h1>\nDirectory listing disabled");
+    assert_eq!(
+        once(node.http, "GET /dev1/ HTTP/1.0\r\n\r\n", b"").status,
+        200
+    );
+}
+
+#[test]
+fn mogstored_head_of_a_missing_file_sends_no_body() {
+    let node = Node::start();
+    let uri = "/dev1/0/000/000/0000000003.fid";
+    let mut s = connect(node.http);
+    // A body after a HEAD reply would be read as the next reply's head.
+    let r = exchange(
+        &mut s,
+        "HEAD /dev1/nothing.fid HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"",
+    );
+    assert_eq!(r.status, 404);
+    let r = exchange(
+        &mut s,
+        &format!("PUT {uri} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"),
+        b"ok",
+    );
+    assert_eq!(r.status, 200);
+    let r = exchange(&mut s, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", b"");
+    assert_eq!(r.status, 200);
+    let r = exchange(
+        &mut s,
+        &format!("GET {uri} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        b"",
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+}

@@ -53,6 +53,16 @@ pub fn sanitize(target: &str) -> Result<PathBuf, PathError> {
     Ok(out)
 }
 
+/// As [`sanitize`], for reads: `/` is the docroot itself (an empty path) and
+/// one trailing `/` names a directory, as a browser or `mogadm check` asks.
+pub fn sanitize_read(target: &str) -> Result<PathBuf, PathError> {
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    if path == "/" {
+        return Ok(PathBuf::new());
+    }
+    sanitize(path.strip_suffix('/').unwrap_or(path))
+}
+
 /// Percent-decodes one segment, refusing bytes that could change its meaning.
 fn decode_segment(raw: &str) -> Result<Vec<u8>, PathError> {
     let bytes = raw.as_bytes();
@@ -172,6 +182,16 @@ mod tests {
             sanitize("/dev1/a%20b").as_deref(),
             Ok(Path::new("dev1/a b"))
         );
+    }
+
+    #[test]
+    fn reads_may_name_the_docroot_and_directories() {
+        assert_eq!(sanitize_read("/").as_deref(), Ok(Path::new("")));
+        assert_eq!(sanitize_read("/?x").as_deref(), Ok(Path::new("")));
+        assert_eq!(sanitize_read("/dev1/").as_deref(), Ok(Path::new("dev1")));
+        assert_eq!(sanitize_read("/dev1//"), Err(PathError::Bad));
+        assert_eq!(sanitize_read("/../"), Err(PathError::Forbidden));
+        assert_eq!(sanitize_read(""), Err(PathError::Bad));
     }
 
     #[test]

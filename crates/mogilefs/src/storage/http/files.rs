@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::body::{copy_body, parse_content_md5, Framing};
 use super::head::{range, Head, Range};
 use super::Reply;
-use crate::storage::path::{resolve_existing, resolve_new, sanitize, ResolveError};
+use crate::storage::path::{resolve_existing, resolve_new, sanitize, sanitize_read, ResolveError};
 use crate::storage::{Storage, CHUNK};
 
 /// Runs one request; `Ok(keep_alive)`, or `Err` when the connection must
@@ -42,7 +42,7 @@ async fn get(
     stream: &mut Stream,
     has_body: bool,
 ) -> io::Result<bool> {
-    let path = match sanitize(&head.target) {
+    let path = match sanitize_read(&head.target) {
         Ok(rel) => resolve_existing(store.root(), &rel).await,
         Err(e) => Err(e),
     };
@@ -57,6 +57,12 @@ async fn get(
         Err(e) => return refuse(Reply::new(io_status(&e))).answer(stream, head).await,
     };
     let meta = file.metadata().await?;
+    if meta.is_dir() {
+        // As the original (Perlbal's web server with dirindexing off), and
+        // what `mogadm check` expects of a live storage node.
+        let r = Reply::text(200, "text/html", DIR_LISTING_DISABLED);
+        return refuse(r).answer(stream, head).await;
+    }
     if !meta.is_file() {
         return refuse(Reply::new(403)).answer(stream, head).await;
     }
@@ -86,6 +92,9 @@ async fn get(
     }
     Ok(keep)
 }
+
+/// The body of a GET of a directory.
+const DIR_LISTING_DISABLED: &str = "<h1>200 - OK</h1>\nDirectory listing disabled";
 
 /// Streams `len` bytes of `file` from `start` through one bounded buffer.
 async fn send_file(

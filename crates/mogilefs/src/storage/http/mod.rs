@@ -181,8 +181,20 @@ impl Reply {
         Ok(keep)
     }
 
+    /// A reply with a short body of its own.
+    pub fn text(status: u16, content_type: &'static str, body: &str) -> Self {
+        let mut r = Reply::new(status).header("Content-Type", content_type);
+        r.body = body.as_bytes().to_vec();
+        r
+    }
+
     /// Writes the reply to `head` and returns whether to keep the connection.
-    pub async fn answer(self, stream: &mut Stream, head: &Head) -> io::Result<bool> {
+    /// A HEAD request gets the head alone, with the body's length.
+    pub async fn answer(mut self, stream: &mut Stream, head: &Head) -> io::Result<bool> {
+        if head.method == "HEAD" && self.length.is_none() {
+            self.length = Some(self.body.len() as u64);
+            self.body.clear();
+        }
         let keep = self.keeps(head);
         stream.write_all(&self.encode(head.minor, keep)).await?;
         Ok(keep)
