@@ -367,3 +367,55 @@ fn perlbal_reproxy_service_cache_and_per_host_limit() {
     );
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_reproxies_files_from_our_mogstored() {
+    // The MogileFS way: the application answers with the paths the tracker
+    // gave it (the first on a dead host), perlbal fetches from mogstored.
+    let docroot = tempfile::tempdir().expect("docroot");
+    let fid = "dev1/0/000/000/0000000001.fid";
+    let data = content();
+    std::fs::create_dir_all(docroot.path().join("dev1/0/000/000")).expect("dirs");
+    std::fs::write(docroot.path().join(fid), &data).expect("fid");
+    let store = danga_testkit::Daemon::start(
+        "mogstored",
+        &[
+            "-s",
+            "--httplisten=127.0.0.1:0",
+            "--mgmtlisten=127.0.0.1:0",
+            &format!("--docroot={}", docroot.path().display()),
+        ],
+    );
+    let (http, dead, size) = (store.addr("http"), dead_addr(), data.len());
+    let a = ScriptBackend::start(Duration::ZERO, move |req, _| {
+        let urls = format!("http://{dead}/{fid} http://{http}/{fid}");
+        let h = [
+            ("Content-Type", "image/jpeg".to_owned()),
+            ("X-REPROXY-URL", urls),
+            ("X-REPROXY-EXPECTED-SIZE", size.to_string()),
+        ];
+        respond(req, "200 OK", &h, b"")
+    });
+    let d = perlbal(&proxy_conf(
+        &[a.addr],
+        "enable_reproxy = on\npersist_client = on",
+    ));
+    let web = d.addr("web");
+    let (head, body) = split(&raw(web, "GET /photo/1 HTTP/1.0\r\nHost: pics\r\n\r\n"));
+    assert!(
+        head.starts_with("HTTP/1.0 200 OK\r\n") && head.contains("Content-Type: image/jpeg\r\n"),
+        "{head}"
+    );
+    assert!(body == data, "mogstored's bytes");
+    let (head, body) = split(&raw(
+        web,
+        "GET /photo/1 HTTP/1.0\r\nHost: pics\r\nRange: bytes=-5\r\n\r\n",
+    ));
+    assert!(
+        head.starts_with("HTTP/1.0 206 Partial Content\r\n"),
+        "{head}"
+    );
+    assert_eq!(body, &data[data.len() - 5..]);
+    stops_cleanly(d);
+    stops_cleanly(store);
+}
