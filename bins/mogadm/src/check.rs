@@ -51,14 +51,14 @@ pub async fn check(ctx: &Ctx) -> Exit {
             continue;
         }
         let url = format!("http://{}:{}/", h.hostip, h.http_port);
-        // Any HTTP answer shows the server is up (Perlbal answers 200 for
-        // a directory, other servers 403): see docs/compat/mogadm.md.
+        // As the original: a 2xx for `GET /` (mogstored answers 200
+        // "Directory listing disabled").
         match http_get_small(&url, 64 * 1024, HTTP_TIMEOUT).await {
-            Ok(_) => {
+            Ok((status, _)) if (200..300).contains(&status) => {
                 out("OK\n");
                 up.push((h, url));
             }
-            Err(_) => out(&format!("REQUEST FAILURE FETCHING: {url}\n")),
+            _ => out(&format!("REQUEST FAILURE FETCHING: {url}\n")),
         }
     }
     if up.is_empty() {
