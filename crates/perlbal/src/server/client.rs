@@ -121,8 +121,10 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         let mut cur = svc.clone();
         let mut req = head;
         let mut hops = 0;
+        // The listening service's settings serve the first round.
+        let mut next_s = Some(s);
         let keep = loop {
-            let s = cur.settings();
+            let s = next_s.take().unwrap_or_else(|| cur.settings());
             let outcome = if s.role == Role::WebServer {
                 shared.reqs.fetch_add(1, Ordering::Relaxed);
                 state.set(SockState::CLIENT_XFER_RES);

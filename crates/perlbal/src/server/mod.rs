@@ -1,7 +1,9 @@
 //! The tokio glue: one accept loop per enabled service (on danga-common's
-//! [`Acceptor`]), reverse-proxy clients ([`client`]), backend connections
-//! and their pairing with queued clients ([`dispatch`], [`backend`]), and
-//! the management console ([`manage`]).
+//! [`Acceptor`]), client connections (`client`) served from disk
+//! (`web`, `webput`, `webconcat`) or proxied: request bodies held or
+//! spooled (`upload`), backend connections and their pairing with queued
+//! clients (`dispatch`, `backend`), internal redirects (`reproxy`,
+//! `reproxy_pool`); and the management console (`manage`).
 
 mod admit;
 mod backend;
