@@ -80,6 +80,12 @@ pub struct Cli {
     /// Seconds between monitor rounds (default 2.5; tests use less)
     #[arg(long = "monitor_interval", hide = true)]
     pub monitor_interval: Option<f64>,
+    /// Seconds the reaper delays re-replicating a dead device's files (16)
+    #[arg(long = "reaper_delay", hide = true)]
+    pub reaper_delay: Option<u64>,
+    /// Seconds between reaper rounds (default 5; tests use less)
+    #[arg(long = "reaper_interval", hide = true)]
+    pub reaper_interval: Option<f64>,
     #[command(flatten)]
     pub common: danga_common::cli::CommonArgs,
 }
@@ -141,6 +147,11 @@ impl Config {
                 "monitor_interval",
                 cli.monitor_interval.map(|n| n.to_string()),
             ),
+            ("reaper_delay", cli.reaper_delay.map(|n| n.to_string())),
+            (
+                "reaper_interval",
+                cli.reaper_interval.map(|n| n.to_string()),
+            ),
         ];
         for (k, v) in flags {
             if let Some(v) = v {
@@ -185,13 +196,16 @@ impl Config {
             })
         };
         let mindev = number("default_mindevcount", 2)?;
-        let interval = match kv.get("monitor_interval") {
-            Some(v) => v
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && (0.05..=3600.0).contains(s))
-                .with_context(|| format!("invalid monitor_interval {v} (seconds, 0.05-3600)"))?,
-            None => 2.5,
+        let seconds = |key: &str, default: f64| -> anyhow::Result<Duration> {
+            let v = match kv.get(key) {
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && (0.05..=3600.0).contains(s))
+                    .with_context(|| format!("invalid {key} {v} (seconds, 0.05-3600)"))?,
+                None => default,
+            };
+            Ok(Duration::from_secs_f64(v))
         };
         let stream_port = match kv.get("mogstored_stream_port") {
             Some(p) => p
@@ -212,7 +226,9 @@ impl Config {
             default_mindevcount: i64::try_from(mindev.max(1)).context("default_mindevcount")?,
             node_timeout: Duration::from_secs(number("node_timeout", 2)?.max(1)),
             conn_timeout: Duration::from_secs(number("conn_timeout", 2)?.max(1)),
-            monitor_interval: Duration::from_secs_f64(interval),
+            monitor_interval: seconds("monitor_interval", 2.5)?,
+            reaper_interval: seconds("reaper_interval", 5.0)?,
+            reaper_delay: Duration::from_secs(number("reaper_delay", 16)?),
             mogstored_stream_port: stream_port,
             min_free_space: i64::try_from(number("min_free_space", 100)?)
                 .context("min_free_space")?,

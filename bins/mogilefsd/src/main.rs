@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use danga_common::{Acceptor, AtLimit, ConnStats, Launch, Listener, Registry, Shutdown};
 use danga_mogilefs::meta::{Dsn, MetaError, MetaStore, MysqlSettings, MysqlStore, SqliteStore};
-use danga_mogilefs::tracker::{deleter, monitor, server, Settings, Tracker};
+use danga_mogilefs::tracker::{server, spawn_workers, Settings, Tracker};
 
 fn main() -> ExitCode {
     let cli = config::Cli::parse();
@@ -75,7 +75,7 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
         .context("running mogilefsd")
 }
 
-/// Starts the delete worker, the monitor and the accept loops over `meta`.
+/// Starts the background jobs and the accept loops over `meta`.
 fn serve<M: MetaStore>(
     meta: M,
     settings: Settings,
@@ -84,8 +84,7 @@ fn serve<M: MetaStore>(
     shutdown: Shutdown,
 ) {
     let tracker = Tracker::with_shutdown(meta, settings, shutdown.clone());
-    tokio::spawn(deleter::run(tracker.clone(), shutdown.clone()));
-    tokio::spawn(monitor::run(tracker.clone(), shutdown.clone()));
+    spawn_workers(&tracker, &shutdown);
     let acceptor = Acceptor::new(
         max,
         AtLimit::Wait,

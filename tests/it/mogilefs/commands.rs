@@ -151,7 +151,13 @@ pub fn debugging(c: &Cluster) {
     for k in ["l/1", "l/2", "l/3"] {
         fids.push(store(&mut s, k, k.as_bytes()).0);
     }
+    // Replication done (class c wants two copies): nothing queued.
+    let settled = danga_testkit::wait_for(Duration::from_secs(15), || {
+        let d = ok(&call(&mut s, "file_debug domain=d&key=l/2"));
+        d.get("replqueue_fid").is_none() && d.get("fid_devcount") == Some("2")
+    });
     let dbg = ok(&call(&mut s, "file_debug domain=d&key=l/2"));
+    assert!(settled, "{dbg:?}");
     let fid = fids[1].to_string();
     assert_eq!(dbg.get("fid_fid"), Some(fid.as_str()));
     assert_eq!(dbg.get("fid_dkey"), Some("l/2"));
@@ -160,11 +166,14 @@ pub fn debugging(c: &Cluster) {
     assert_eq!(dbg.get("fid_length"), Some("3"));
     assert_eq!(dbg.get("checksum"), Some("NONE"));
     let devids = dbg.get("devids").expect("devids").to_owned();
-    let url = dbg
-        .get(&format!("devpath_{devids}"))
-        .expect("devpath_N")
-        .to_owned();
-    assert_eq!(super::get(&url).1, b"l/2");
+    assert_eq!(devids.split(',').count(), 2, "{dbg:?}");
+    for devid in devids.split(',') {
+        let url = dbg
+            .get(&format!("devpath_{devid}"))
+            .expect("devpath_N")
+            .to_owned();
+        assert_eq!(super::get(&url).1, b"l/2");
+    }
     assert_eq!(ok(&call(&mut s, &format!("file_debug fid={fid}"))), dbg);
     assert_eq!(
         err(&call(&mut s, "file_debug domain=d&key=nope")),

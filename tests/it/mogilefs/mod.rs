@@ -8,6 +8,7 @@ mod files;
 mod mariadb;
 mod monitor;
 mod pymogilefs;
+mod replication;
 mod wire;
 
 use std::io::Write;

@@ -285,10 +285,45 @@ pub trait Admin: Send + Sync {
     ) -> impl Future<Output = Result<Option<QueueRow>>> + Send;
 }
 
-/// The metadata store of one tracker (several trackers may share it).
-pub trait MetaStore: Namespaces + Topology + Files + Admin + 'static {}
+/// The replication queue (`file_to_replicate`) and replica rows.
+pub trait Replication: Send + Sync {
+    /// Queues a fid (a fid queued already keeps its row).
+    fn enqueue_replication(
+        &self,
+        fid: i64,
+        nexttry: i64,
+        fromdevid: Option<i64>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Rows due at `now`, oldest first.
+    fn due_replications(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ReplRow>>> + Send;
+    /// Rows in the queue.
+    fn count_replications(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// The fid is where its class wants it: forget the row.
+    fn finish_replication(&self, fid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Try again at `nexttry`, one more failure counted.
+    fn retry_replication(&self, fid: i64, nexttry: i64) -> impl Future<Output = Result<()>> + Send;
+    /// `replicate_now`: every row waiting past `now` is due now; how many.
+    fn replicate_now(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+    /// Records a replica (and the file's devcount).
+    fn add_replica(&self, fid: i64, devid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Forgets a replica (and updates the file's devcount).
+    fn remove_replica(&self, fid: i64, devid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Fids with a replica on `devid` (for the reaper).
+    fn fids_on_device(
+        &self,
+        devid: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send;
+}
 
-impl<T: Namespaces + Topology + Files + Admin + 'static> MetaStore for T {}
+/// The metadata store of one tracker (several trackers may share it).
+pub trait MetaStore: Namespaces + Topology + Files + Admin + Replication + 'static {}
+
+impl<T: Namespaces + Topology + Files + Admin + Replication + 'static> MetaStore for T {}
 
 /// Whether an error is a unique-key violation.
 pub fn is_unique_violation(e: &MetaError) -> bool {

@@ -232,6 +232,45 @@ async fn admin<M: MetaStore>(m: &M, dmid: i64) {
     assert_eq!(m.repl_row(b.fid).await.expect("db"), None);
     assert_eq!(m.delete_row(b.fid).await.expect("db"), None);
     assert_eq!(m.queue_row(b.fid, 1).await.expect("db"), None);
+
+    m.enqueue_replication(b.fid, 100, Some(1))
+        .await
+        .expect("db");
+    m.enqueue_replication(b.fid, 5, None).await.expect("db");
+    assert_eq!(m.count_replications().await.expect("db"), 1);
+    assert!(m.due_replications(99, 10).await.expect("db").is_empty());
+    let due = m.due_replications(100, 10).await.expect("db");
+    assert_eq!(
+        (due[0].fid, due[0].fromdevid, due[0].failcount),
+        (b.fid, Some(1), 0)
+    );
+    m.retry_replication(b.fid, 500).await.expect("db");
+    assert_eq!(m.replicate_now(200).await.expect("db"), 1);
+    let due = m.due_replications(200, 10).await.expect("db");
+    assert_eq!((due[0].nexttry, due[0].failcount), (200, 1));
+    assert_eq!(m.repl_row(b.fid).await.expect("db"), Some(due[0].clone()));
+    m.finish_replication(b.fid).await.expect("db");
+    assert_eq!(m.count_replications().await.expect("db"), 0);
+
+    m.add_replica(b.fid, 7).await.expect("db");
+    m.add_replica(b.fid, 7).await.expect("db");
+    assert_eq!(m.file_devids(b.fid).await.expect("db"), vec![1, 7]);
+    assert_eq!(
+        m.file_by_fid(b.fid).await.expect("db").map(|f| f.devcount),
+        Some(2)
+    );
+    assert_eq!(m.fids_on_device(7, 10).await.expect("db"), vec![b.fid]);
+    m.remove_replica(b.fid, 1).await.expect("db");
+    assert_eq!(
+        m.file_by_fid(b.fid).await.expect("db").map(|f| f.devcount),
+        Some(1)
+    );
+    assert!(m
+        .fids_on_device(1, 10)
+        .await
+        .expect("db")
+        .iter()
+        .all(|&f| f != b.fid));
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@ use super::{int_arg, pair, random_u64, Fail, Outcome};
 use crate::meta::{Checksum, Closed, Device, Host, MetaStore, Renamed, TempFile};
 use crate::proto::{fid_path, Args, ErrCode};
 
+/// The most copies a client may report written in one create_close.
+const MAX_DESTS: usize = 16;
+
 /// The URL of `fid` on `dev`: `http://hostip:port/devN/...`; `get` prefers
 /// the host's get port, `alt` its alternative IP.
 pub(super) fn dev_url(
@@ -127,48 +130,86 @@ impl<M: MetaStore> super::Tracker<M> {
             Some(c) => Some(parse_checksum(c).ok_or(ErrCode::InvalidChecksumFormat)?),
             None => None,
         };
+        // Copies the client wrote itself (multi_dest): devid_N / path_N.
+        let mut written = vec![(devid, path.to_owned())];
+        for n in 1..=MAX_DESTS {
+            let (Some(id), Some(p)) = (
+                int_arg(a, &format!("devid_{n}")),
+                a.nonempty(&format!("path_{n}")),
+            ) else {
+                break;
+            };
+            if !written.iter().any(|(d, _)| *d == id) {
+                written.push((id, p.to_owned()));
+            }
+        }
         let temp = self.meta.tempfile(fid).await?.ok_or(ErrCode::NoTempFile)?;
         if temp.dmid != d.dmid || a.get("key").is_some_and(|k| k != temp.dkey) {
             return Err(ErrCode::NoTempFile.into());
         }
-        if !temp
-            .devids
-            .split(',')
-            .any(|v| v.trim() == devid.to_string())
-        {
-            return Err(ErrCode::InvalidDestdev.into());
-        }
         let (hosts, devices) = self.topology().await?;
-        let dev = devices
-            .iter()
-            .find(|x| x.devid == devid)
-            .ok_or(ErrCode::InvalidDestdev)?;
-        if dev_url(&hosts, dev, fid, false, false).as_deref() != Some(path) {
-            return Err(ErrCode::BogusArgs.into());
-        }
-        let head = http::request("HEAD", path, self.settings.node_timeout).await;
-        let on_disk = match head {
-            Ok(http::Answer {
-                status: 200,
-                length: Some(n),
-            }) => n,
-            _ => return Err(ErrCode::SizeVerifyError.into()),
+        let verify = a.nonempty("checksumverify").is_some_and(|v| v != "0");
+        // As the original, `size=0` means "not given" (zero-byte files).
+        let mut size = match a.nonempty("size").filter(|s| *s != "0") {
+            Some(s) => Some(s.parse::<u64>().map_err(|_| ErrCode::SizeMismatch)?),
+            None => None,
         };
-        let size = match a.nonempty("size") {
-            Some(s) => s.parse::<u64>().map_err(|_| ErrCode::SizeMismatch)?,
-            None => on_disk,
-        };
-        if size != on_disk {
-            return Err(ErrCode::SizeMismatch.into());
-        }
-        if let Some((alg, want)) = &checksum {
-            if a.nonempty("checksumverify").is_some_and(|v| v != "0") {
-                self.verify_checksum(&hosts, dev, fid, path, *alg, want)
+        for (devid, path) in &written {
+            let destined = temp
+                .devids
+                .split(',')
+                .any(|v| v.trim() == devid.to_string());
+            let dev = devices
+                .iter()
+                .find(|x| x.devid == *devid && destined)
+                .ok_or_else(|| {
+                    Fail::Text(
+                        ErrCode::InvalidDestdev,
+                        format!(
+                            "File uploaded to invalid dest {devid}. Valid devices were: {}",
+                            temp.devids
+                        ),
+                    )
+                })?;
+            if dev_url(&hosts, dev, fid, false, false).as_deref() != Some(path.as_str()) {
+                return Err(ErrCode::BogusArgs.into());
+            }
+            let on_disk = match http::request("HEAD", path, self.settings.node_timeout).await {
+                Ok(http::Answer {
+                    status: 200,
+                    length: Some(n),
+                }) => n,
+                other => {
+                    let kind = match other {
+                        Ok(_) => "missing",
+                        Err(_) => "cantreach",
+                    };
+                    return Err(Fail::Text(
+                        ErrCode::SizeVerifyError,
+                        format!(
+                            "Expected: {}; actual: 0 ({kind}); path: {path}",
+                            size.map_or(-1, |s| i64::try_from(s).unwrap_or(-1))
+                        ),
+                    ));
+                }
+            };
+            let want = *size.get_or_insert(on_disk);
+            if want != on_disk {
+                return Err(Fail::Text(
+                    ErrCode::SizeMismatch,
+                    format!("Expected: {want}; actual: {on_disk}; path: {path}"),
+                ));
+            }
+            if let (Some((alg, sum)), true) = (&checksum, verify) {
+                self.verify_checksum(&hosts, dev, fid, path, *alg, sum)
                     .await?;
             }
         }
-        let length = i64::try_from(size).map_err(|_| ErrCode::SizeMismatch)?;
-        match self.meta.close_file(fid, length, &[devid]).await? {
+        let length = size
+            .and_then(|s| i64::try_from(s).ok())
+            .ok_or(ErrCode::SizeMismatch)?;
+        let devids: Vec<i64> = written.iter().map(|(d, _)| *d).collect();
+        match self.meta.close_file(fid, length, &devids).await? {
             Closed::Stored { replaced } => {
                 if replaced.is_some() {
                     self.deletes_pending();
@@ -190,6 +231,7 @@ impl<M: MetaStore> super::Tracker<M> {
                     .await?;
             }
         }
+        self.enqueue_replication(fid).await?;
         Ok(Vec::new())
     }
 
@@ -361,7 +403,10 @@ impl<M: MetaStore> super::Tracker<M> {
             .file(d.dmid, key)
             .await?
             .ok_or(ErrCode::InvalidKey)?;
-        self.meta.set_file_class(f.fid, classid).await?;
+        if f.classid != classid {
+            self.meta.set_file_class(f.fid, classid).await?;
+            self.enqueue_replication(f.fid).await?;
+        }
         Ok(Vec::new())
     }
 

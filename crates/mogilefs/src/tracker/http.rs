@@ -23,6 +23,8 @@ pub enum HttpError {
     BadReply,
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
+    #[error("HTTP {0}")]
+    Status(u16),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -135,6 +137,83 @@ pub async fn put(
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| HttpError::Timeout)?
+}
+
+/// Copies `src` (GET) to `dst` (PUT), streaming, as the replicator does:
+/// the source must answer 200 with `length` bytes; each step may take
+/// `timeout`. `content_md5` (base64) lets the destination check the body.
+pub async fn copy(
+    src: &str,
+    dst: &str,
+    length: u64,
+    content_md5: Option<&str>,
+    timeout: Duration,
+) -> Result<(), HttpError> {
+    let step = |what: &'static str| {
+        move |_| HttpError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, what))
+    };
+    let (mut from, a, first) = tokio::time::timeout(timeout, send("GET", src, &[], b""))
+        .await
+        .map_err(step("source head"))??;
+    if a.status != 200 || a.length != Some(length) {
+        return Err(HttpError::BadReply);
+    }
+    let (hostport, path) = split_url(dst).ok_or(HttpError::BadUrl)?;
+    let mut to = tokio::time::timeout(timeout, TcpStream::connect(hostport))
+        .await
+        .map_err(step("destination connect"))??;
+    let mut head = format!(
+        "PUT {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {length}\r\n"
+    );
+    if let Some(md5) = content_md5 {
+        head.push_str(&format!("Content-MD5: {md5}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut sent = first.len() as u64;
+    if sent > length {
+        return Err(HttpError::BadReply);
+    }
+    let write = async {
+        to.write_all(head.as_bytes()).await?;
+        to.write_all(&first).await
+    };
+    tokio::time::timeout(timeout, write)
+        .await
+        .map_err(step("destination write"))??;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while sent < length {
+        let n = tokio::time::timeout(timeout, from.read(&mut chunk))
+            .await
+            .map_err(step("source read"))??;
+        if n == 0 {
+            return Err(HttpError::BadReply);
+        }
+        let n = n.min(usize::try_from(length - sent).unwrap_or(n));
+        tokio::time::timeout(timeout, to.write_all(&chunk[..n]))
+            .await
+            .map_err(step("destination write"))??;
+        sent += n as u64;
+    }
+    let mut reply = Vec::with_capacity(256);
+    let status = tokio::time::timeout(timeout, async {
+        loop {
+            let mut hdrs = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut hdrs);
+            if let Ok(httparse::Status::Complete(_)) = resp.parse(&reply) {
+                return resp.code.ok_or(HttpError::BadReply);
+            }
+            if reply.len() > MAX_HEAD || to.read_buf(&mut reply).await? == 0 {
+                return Err(HttpError::BadReply);
+            }
+        }
+    })
+    .await
+    .map_err(step("destination reply"))??;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(HttpError::Status(status))
+    }
 }
 
 /// A digest algorithm the tracker verifies (`hashtype` 1 and 2).

@@ -15,6 +15,8 @@ pub mod http;
 pub mod monitor;
 mod namespace;
 mod placement;
+pub mod policy;
+pub mod replicate;
 pub mod server;
 mod settings;
 pub mod sidechan;
@@ -61,6 +63,11 @@ pub struct Settings {
     pub min_free_space: i64,
     /// `query_jobs`: commands run at once.
     pub query_jobs: usize,
+    /// How long the reaper delays the replication of a dead device's
+    /// files (the original's 16 s: every tracker must know it is dead).
+    pub reaper_delay: Duration,
+    /// Time between reaper rounds (the original's 5 s).
+    pub reaper_interval: Duration,
 }
 
 impl Default for Settings {
@@ -74,6 +81,8 @@ impl Default for Settings {
             mogstored_stream_port: 7501,
             min_free_space: 100,
             query_jobs: 20,
+            reaper_delay: Duration::from_secs(16),
+            reaper_interval: Duration::from_secs(5),
         }
     }
 }
@@ -85,6 +94,7 @@ pub struct Tracker<M> {
     meta: M,
     settings: Settings,
     deletes: Notify,
+    replications: Notify,
     monitor: Monitor,
     stats: Stats,
     shutdown: Shutdown,
@@ -133,6 +143,7 @@ impl<M: MetaStore> Tracker<M> {
             stats: Stats::new(settings.query_jobs),
             settings,
             deletes: Notify::new(),
+            replications: Notify::new(),
             monitor: Monitor::default(),
             shutdown,
         })
@@ -226,6 +237,7 @@ impl<M: MetaStore> Tracker<M> {
             "server_settings" => self.server_settings().await,
             "set_server_setting" => self.set_server_setting(a).await,
             "sleep" => self.sleep(a).await,
+            "replicate_now" => self.replicate_now().await,
             "clear_cache" | "do_monitor_round" => {
                 self.refresh_monitor().await;
                 Ok(Vec::new())
@@ -271,6 +283,15 @@ impl<M: MetaStore> Tracker<M> {
         tokio::time::sleep(Duration::from_secs(secs.min(MAX_SLEEP))).await;
         Ok(Vec::new())
     }
+}
+
+/// Starts the background jobs: the delete worker, the monitor, the
+/// replicator and the reaper.
+pub fn spawn_workers<M: MetaStore>(tracker: &Arc<Tracker<M>>, shutdown: &Shutdown) {
+    tokio::spawn(deleter::run(tracker.clone(), shutdown.clone()));
+    tokio::spawn(monitor::run(tracker.clone(), shutdown.clone()));
+    tokio::spawn(replicate::run(tracker.clone(), shutdown.clone()));
+    tokio::spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
 }
 
 /// Seconds since the epoch.

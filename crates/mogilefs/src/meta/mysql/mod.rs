@@ -4,6 +4,7 @@
 
 mod admin;
 mod files;
+mod repl;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::{Row, TypeInfo, ValueRef};

@@ -2,6 +2,7 @@
 
 mod admin;
 mod files;
+mod repl;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,0 +1,288 @@
+//! Replication and the reaper, as tokio tasks beside the query path.
+//!
+//! * The replicator works `file_to_replicate` (filled by create_close,
+//!   updateclass and the reaper; the original's job_master + replicate
+//!   workers in one task): for each due fid it asks the class's policy
+//!   ([`super::policy`]) for a destination, copies the file there from a
+//!   readable replica (HTTP GET streamed into a PUT, with `Content-MD5`
+//!   when an MD5 is on record), records the replica, and repeats until the
+//!   policy is content; a file with too many copies loses one (HTTP DELETE
+//!   of the copy on the most crowded host). A fid that cannot be helped now
+//!   is retried later (5 s, doubling per failure, at most an hour).
+//! * The reaper: replicas on devices marked `dead` are queued for
+//!   replication (after `reaper_delay`, 16 s as the original, so every
+//!   tracker knows the device is dead) and forgotten, 1000 per device per
+//!   round (every `reaper_interval`, 5 s).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use danga_common::Shutdown;
+
+use super::files::dev_url;
+use super::placement;
+use super::policy::{self, Decision, Policy};
+use super::{http, pair, random_u64, unix_now, Outcome, Tracker};
+use crate::meta::{Device, MetaStore, Result};
+
+/// How often the queue is looked at without being woken.
+const PERIOD: Duration = Duration::from_secs(1);
+/// Fids taken from the queue per pass.
+const BATCH: i64 = 100;
+/// Replicas the reaper moves per dead device per round (the original's).
+const REAP_BATCH: i64 = 1000;
+/// First retry delay; doubles per failure up to [`MAX_RETRY`].
+const FIRST_RETRY: u64 = 5;
+const MAX_RETRY: u64 = 3600;
+
+fn now() -> i64 {
+    i64::try_from(unix_now()).unwrap_or(i64::MAX)
+}
+
+/// Delay before the next try of a fid that failed `failcount` times.
+pub fn backoff(failcount: i64) -> u64 {
+    let shift = u32::try_from(failcount.clamp(0, 20)).unwrap_or(20);
+    FIRST_RETRY.saturating_mul(1 << shift).min(MAX_RETRY)
+}
+
+impl<M: MetaStore> Tracker<M> {
+    /// `replicate_now`: every queued fid is due now; `count` of them.
+    pub(super) async fn replicate_now(&self) -> Outcome {
+        let n = self.meta.replicate_now(now()).await?;
+        self.replications.notify_one();
+        Ok(vec![pair("count", n)])
+    }
+
+    /// Queues `fid` for replication now and wakes the replicator.
+    pub(super) async fn enqueue_replication(&self, fid: i64) -> Result<()> {
+        self.meta.enqueue_replication(fid, now(), None).await?;
+        self.replications.notify_one();
+        Ok(())
+    }
+
+    /// Works the queue once; returns how many fids were settled.
+    pub async fn sweep_replication(&self) -> Result<usize> {
+        let due = self.meta.due_replications(now(), BATCH).await?;
+        let queued = self.meta.count_replications().await?;
+        self.stats.set_work(
+            "work_queue_for_replicate",
+            u64::try_from(queued).unwrap_or(0),
+        );
+        let mut done = 0;
+        for row in due {
+            self.stats.add_work("work_sent_to_replicate", 1);
+            match self.replicate(row.fid).await {
+                Ok(()) => {
+                    self.meta.finish_replication(row.fid).await?;
+                    done += 1;
+                }
+                Err(why) => {
+                    let wait = backoff(row.failcount);
+                    self.note(
+                        "replicate",
+                        format!("fid {}: {why}; retrying in {wait} s", row.fid),
+                    );
+                    let next = now().saturating_add(i64::try_from(wait).unwrap_or(i64::MAX));
+                    self.meta.retry_replication(row.fid, next).await?;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Brings one fid to its class's policy (a deleted fid is done).
+    async fn replicate(&self, fid: i64) -> std::result::Result<(), String> {
+        let db = |e: crate::meta::MetaError| format!("database error: {e}");
+        let Some(f) = self.meta.file_by_fid(fid).await.map_err(db)? else {
+            return Ok(());
+        };
+        let class = self
+            .meta
+            .classes(Some(f.dmid))
+            .await
+            .map_err(db)?
+            .into_iter()
+            .find(|c| c.classid == f.classid);
+        let (pol, mindevcount) = match &class {
+            Some(c) => (Policy::parse(c.replpolicy.as_deref()), c.mindevcount),
+            None => (
+                Policy::MultipleHosts(None),
+                self.settings.default_mindevcount,
+            ),
+        };
+        let min = pol.min(mindevcount);
+        let md5 = match self.meta.checksum(fid).await.map_err(db)? {
+            Some(c) if c.hashtype == 1 => {
+                Some(base64::engine::general_purpose::STANDARD.encode(&c.checksum))
+            }
+            _ => None,
+        };
+        let (hosts, devices) = self.topology().await.map_err(|e| format!("{e:?}"))?;
+        let by_id: HashMap<i64, &Device> = devices.iter().map(|d| (d.devid, d)).collect();
+        let mut failed = HashSet::new();
+        for _ in 0..devices.len() * 2 + 2 {
+            let view = self.view();
+            let devids = self.meta.file_devids(fid).await.map_err(db)?;
+            let holding: Vec<Device> = devids
+                .iter()
+                .filter_map(|id| by_id.get(id).map(|d| (*d).clone()))
+                .collect();
+            let on: Vec<Device> = holding
+                .iter()
+                .filter(|d| policy::should_have_files(d))
+                .cloned()
+                .collect();
+            let decision = policy::replicate_to(
+                pol,
+                min,
+                &on,
+                &devices,
+                &hosts,
+                &view,
+                self.settings.min_free_space,
+                &failed,
+                random_u64,
+            );
+            match decision {
+                Decision::AllGood => return Ok(()),
+                Decision::NoAnswer => {
+                    return Err(format!(
+                        "no device can take a copy ({} of {min} wanted)",
+                        on.len()
+                    ))
+                }
+                Decision::TooGood => {
+                    let Some(extra) = policy::extra_copy(&on, &view) else {
+                        return Ok(());
+                    };
+                    let Some(url) = dev_url(&hosts, &extra, fid, false, false) else {
+                        return Ok(());
+                    };
+                    match http::request("DELETE", &url, self.settings.node_timeout).await {
+                        Ok(a) if (200..300).contains(&a.status) || a.status == 404 => {
+                            self.meta
+                                .remove_replica(fid, extra.devid)
+                                .await
+                                .map_err(db)?;
+                        }
+                        // Too many copies is no harm: leave it for now.
+                        _ => return Ok(()),
+                    }
+                }
+                Decision::Copy { ideal, desperate } => {
+                    let Some(dest) = ideal.into_iter().chain(desperate).next() else {
+                        return Err("no destination".into());
+                    };
+                    let (sources, _) =
+                        placement::order_for_reading(&hosts, &holding, &view, random_u64);
+                    let Some(src) = sources
+                        .iter()
+                        .find_map(|d| dev_url(&hosts, d, fid, true, false))
+                    else {
+                        return Err("no readable copy to copy from".into());
+                    };
+                    let Some(dst) = dev_url(&hosts, &dest, fid, false, false) else {
+                        failed.insert(dest.devid);
+                        continue;
+                    };
+                    let length = u64::try_from(f.length).unwrap_or(0);
+                    let copied = http::copy(
+                        &src,
+                        &dst,
+                        length,
+                        md5.as_deref(),
+                        self.settings.node_timeout,
+                    )
+                    .await;
+                    match copied {
+                        Ok(()) => self.meta.add_replica(fid, dest.devid).await.map_err(db)?,
+                        Err(e) => {
+                            self.note(
+                                "replicate",
+                                format!("copy of fid {fid} from {src} to {dst} failed: {e}"),
+                            );
+                            failed.insert(dest.devid);
+                        }
+                    }
+                }
+            }
+        }
+        Err("gave up after too many attempts".into())
+    }
+
+    /// One reaper round: replicas on dead devices are queued and forgotten;
+    /// returns how many.
+    pub async fn reap(&self) -> Result<usize> {
+        let delay = i64::try_from(self.settings.reaper_delay.as_secs()).unwrap_or(16);
+        let mut n = 0;
+        for d in self.meta.devices().await? {
+            if d.status != "dead" {
+                continue;
+            }
+            for fid in self.meta.fids_on_device(d.devid, REAP_BATCH).await? {
+                // Queued before forgotten: a crash between the two leaves
+                // the fid queued, never stranded.
+                self.meta
+                    .enqueue_replication(fid, now().saturating_add(delay), Some(d.devid))
+                    .await?;
+                self.meta.remove_replica(fid, d.devid).await?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.replications.notify_one();
+        }
+        Ok(n)
+    }
+}
+
+/// Runs the replicator until shutdown: woken by new work, or every second.
+pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
+    tracker.stats.job_started("replicate");
+    loop {
+        if let Err(e) = tracker.sweep_replication().await {
+            tracker.note("replicate", format!("database error: {e}"));
+        }
+        let wait = async {
+            tokio::select! {
+                _ = tracker.replications.notified() => {}
+                _ = tokio::time::sleep(PERIOD) => {}
+            }
+        };
+        if shutdown.until_stopped(wait).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// Runs the reaper until shutdown, every `reaper_interval`.
+pub async fn run_reaper<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
+    tracker.stats.job_started("reaper");
+    loop {
+        match tracker.reap().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(replicas = n, "reaper queued replicas of dead devices"),
+            Err(e) => tracker.note("reaper", format!("database error: {e}")),
+        }
+        let wait = tokio::time::sleep(tracker.settings.reaper_interval);
+        if shutdown.until_stopped(wait).await.is_none() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_an_hour() {
+        assert_eq!(backoff(0), 5);
+        assert_eq!(backoff(1), 10);
+        assert_eq!(backoff(3), 40);
+        assert_eq!(backoff(100), 3600);
+        assert_eq!(backoff(-1), 5);
+    }
+}
