@@ -495,3 +495,24 @@ fn perlbal_mime_command_changes_content_types() {
     assert!(svc.contains("          role: web_server\r\n  pend clients: 0\r\n  pend backend: 0\r\n        docroot: "), "{svc}");
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_web_server_follows_a_flipped_docroot_symlink() {
+    // Deploys flip a `current` symlink between releases; each request
+    // resolves the docroot afresh.
+    let top = tempfile::tempdir().expect("top");
+    for (rel, text) in [("r1", "one"), ("r2", "two")] {
+        std::fs::create_dir(top.path().join(rel)).expect("release");
+        std::fs::write(top.path().join(rel).join("v.txt"), text).expect("file");
+    }
+    let current = top.path().join("current");
+    std::os::unix::fs::symlink(top.path().join("r1"), &current).expect("symlink");
+    let d = perlbal(&web_conf(&current, ""));
+    let web = d.addr("web");
+    assert!(exchange(web, b"GET /v.txt HTTP/1.0\r\n\r\n").ends_with("\r\n\r\none"));
+    let next = top.path().join("next");
+    std::os::unix::fs::symlink(top.path().join("r2"), &next).expect("symlink");
+    std::fs::rename(&next, &current).expect("flip");
+    assert!(exchange(web, b"GET /v.txt HTTP/1.0\r\n\r\n").ends_with("\r\n\r\ntwo"));
+    stops_cleanly(d);
+}

@@ -7,6 +7,7 @@
 
 mod admit;
 mod backend;
+mod beneath;
 mod body;
 mod client;
 mod dispatch;

@@ -27,7 +27,8 @@ pub(crate) enum Role {
 /// A web_server's settings.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WebConf {
-    /// The docroot after following symlinks (`None`: unset or gone).
+    /// The docroot as configured, trailing `/` dropped (`None`: unset);
+    /// resolved afresh by each request.
     pub root: Option<PathBuf>,
     pub index_files: Vec<String>,
     pub dirindexing: bool,
@@ -117,9 +118,10 @@ impl Settings {
         };
         let web = (role == Role::WebServer).then(|| {
             Arc::new(WebConf {
-                root: svc
-                    .get("docroot")
-                    .and_then(|d| std::fs::canonicalize(d).ok()),
+                root: svc.get("docroot").map(|d| {
+                    let t = d.trim_end_matches('/');
+                    PathBuf::from(if t.is_empty() { "/" } else { t })
+                }),
                 index_files: svc
                     .get("index_files")
                     .unwrap_or("")

@@ -4,8 +4,8 @@
 //! and DELETE live in [`super::webput`].
 //!
 //! Confinement: [`crate::proto::webpath`] refuses `..`, encoded slashes and
-//! NUL bytes; here every path is resolved (symlinks followed) and must
-//! still lie under the canonical docroot, else `403 Bogus URL`. Files are
+//! NUL bytes; then files are opened with [`super::beneath`] (the kernel
+//! refuses any symlink out of the docroot): `403 Bogus URL`. Files are
 //! opened non-blocking (a FIFO cannot stall a thread) and must be regular
 //! files. The filesystem work of one request runs in one blocking task;
 //! the bytes go out with `sendfile(2)` ([`super::sendfile`]).
@@ -19,6 +19,7 @@ use bytes::BytesMut;
 use danga_common::{Conn, Stream};
 use tokio::io::AsyncWriteExt;
 
+use super::beneath::{confine, open_beneath, Miss};
 use super::reply::{simple, Head};
 use super::sendfile::{send_file, Sock};
 use super::settings::{Settings, WebConf};
@@ -56,15 +57,6 @@ pub(crate) fn open_regular(path: &Path) -> Option<(File, std::fs::Metadata)> {
         .ok()?;
     let meta = file.metadata().ok()?;
     meta.is_file().then_some((file, meta))
-}
-
-/// `path` with symlinks followed, if it exists and stays under `root`.
-pub(crate) fn confine(root: &Path, path: &Path) -> Result<PathBuf, Found> {
-    match std::fs::canonicalize(path) {
-        Ok(real) if real.starts_with(root) => Ok(real),
-        Ok(_) => Err(Found::Outside),
-        Err(_) => Err(Found::Missing),
-    }
 }
 
 fn html_escape(s: &str) -> String {
@@ -108,41 +100,52 @@ fn listing(dir: &Path, uri: &str) -> String {
 
 /// Blocking: what `rel` names under the docroot.
 fn lookup(web: &WebConf, root: &Path, rel: &Path, uri: &str) -> Found {
-    let real = match confine(root, &root.join(rel)) {
-        Ok(r) => r,
-        Err(f) => return f,
+    let file = match open_beneath(root, rel) {
+        Ok(f) => f,
+        Err(Miss::Missing) => return Found::Missing,
+        Err(Miss::Outside) => return Found::Outside,
     };
-    let Ok(meta) = std::fs::metadata(&real) else {
+    let Ok(meta) = file.metadata() else {
         return Found::Missing;
     };
-    if meta.is_dir() {
-        for idx in &web.index_files {
-            let Ok(p) = confine(root, &real.join(idx)) else {
-                continue;
-            };
-            if let Some((file, m)) = open_regular(&p) {
+    if meta.is_file() {
+        return Found::File {
+            size: meta.len(),
+            mtime: meta.mtime(),
+            file,
+            name: rel.to_owned(),
+        };
+    }
+    if !meta.is_dir() {
+        return Found::Missing;
+    }
+    for idx in &web.index_files {
+        let p = rel.join(idx);
+        if let Ok(f) = open_beneath(root, &p) {
+            if let Some(m) = f.metadata().ok().filter(|m| m.is_file()) {
                 return Found::File {
                     size: m.len(),
                     mtime: m.mtime(),
-                    file,
+                    file: f,
                     name: p,
                 };
             }
         }
-        let listing = web.dirindexing.then(|| listing(&real, uri));
-        return Found::Dir {
-            mtime: meta.mtime(),
-            listing,
-        };
     }
-    match open_regular(&real) {
-        Some((file, m)) => Found::File {
-            size: m.len(),
-            mtime: m.mtime(),
-            file,
-            name: real,
-        },
-        None => Found::Missing,
+    let listing = web
+        .dirindexing
+        .then(|| {
+            let canon = std::fs::canonicalize(root).ok()?;
+            let dir = confine(&canon, &canon.join(rel)).ok()?;
+            Some(listing(&dir, uri))
+        })
+        .flatten();
+    if web.dirindexing && listing.is_none() {
+        return Found::Missing;
+    }
+    Found::Dir {
+        mtime: meta.mtime(),
+        listing,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `GET /base/??a.css,b.css` (`enable_concatenate_get`): the files one
 //! after another in one response, 1.80's way: the base must be a
-//! directory, every file a regular file under it (and under the docroot,
-//! symlinks followed), the type is the first known extension's, the date
+//! directory, every file a regular file under it (opened below the
+//! docroot with [`super::beneath`]), the type is the first known extension's, the date
 //! the newest file's, If-Modified-Since answered with a 304.
 
 use std::fs::File;
@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use danga_common::Conn;
 
+use super::beneath::open_beneath;
 use super::reply::{simple, Head};
 use super::settings::{Settings, WebConf};
-use super::web::{body_after, confine, not_modified, open_regular, send};
+use super::web::{body_after, not_modified, send};
 use crate::proto::date::http_date;
 use crate::proto::http::RequestHead;
 
@@ -25,18 +26,21 @@ enum Found {
 
 /// Blocking: the files, their type and newest mtime.
 fn lookup(web: &WebConf, root: &Path, base: &Path, files: &[PathBuf]) -> Found {
-    let dir = match confine(root, &root.join(base)) {
-        Ok(d) if d.is_dir() => d,
-        _ => return Found::Refused(404, "Base directory not a directory"),
-    };
+    let is_dir = open_beneath(root, base)
+        .ok()
+        .and_then(|d| d.metadata().ok())
+        .is_some_and(|m| m.is_dir());
+    if !is_dir {
+        return Found::Refused(404, "Base directory not a directory");
+    }
     let mut out = Vec::with_capacity(files.len());
     let mut mime = None;
     let mut newest = 0;
     for f in files {
-        let opened = confine(root, &dir.join(f))
+        let opened = open_beneath(root, &base.join(f))
             .ok()
-            .and_then(|p| open_regular(&p));
-        let Some((file, meta)) = opened else {
+            .and_then(|file| Some((file.metadata().ok().filter(|m| m.is_file())?, file)));
+        let Some((meta, file)) = opened else {
             return Found::Refused(404, "One or more file does not exist");
         };
         if mime.is_none() {

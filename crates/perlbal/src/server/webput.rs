@@ -39,8 +39,12 @@ impl Drop for TempFile {
 }
 
 /// Blocking: the directory a PUT writes into, created if need be, checked
-/// to stay under `root` (canonical).
-fn put_dir(root: &Path, dirs: &[String], min: usize) -> Result<PathBuf, Refusal> {
+/// to stay under the docroot (symlinks followed).
+fn put_dir(docroot: &Path, dirs: &[String], min: usize) -> Result<PathBuf, Refusal> {
+    let root = &std::fs::canonicalize(docroot).map_err(|_| Refusal {
+        code: 500,
+        msg: "Docroot unconfigured",
+    })?;
     if dirs.len() < min {
         return Err(Refusal {
             code: 400,
@@ -200,8 +204,12 @@ pub(crate) async fn put(
     send(conn, &simple(code, "", false, keep, tokens), keep).await
 }
 
-/// Blocking: unlinks `rel` under `root`; the status and message.
-fn unlink(root: &Path, rel: &Path) -> (u16, String) {
+/// Blocking: unlinks `rel` under the docroot; the status and message.
+fn unlink(docroot: &Path, rel: &Path) -> (u16, String) {
+    let Ok(root) = std::fs::canonicalize(docroot) else {
+        return (500, "Docroot unconfigured".into());
+    };
+    let root = root.as_path();
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return (400, "Invalid filename".into());
     };
