@@ -1,4 +1,4 @@
-"""pymogilefs against the tracker: store 0 B, 1 KB and 1 MB files, read them
+"""pymogilefs against the tracker: store 0 B, 1 KB, 1 MB and 10 MB files, read them
 back from every returned path, list and delete. argv: tracker host:port."""
 import hashlib
 import io
@@ -9,7 +9,7 @@ import requests
 from pymogilefs.client import Client
 
 client = Client(trackers=[sys.argv[1]], domain="d")
-sizes = {"py/empty": 0, "py/1k": 1024, "py/1m": 1 << 20}
+sizes = {"py/empty": 0, "py/1k": 1024, "py/1m": 1 << 20, "py/10m": 10 << 20}
 for key, size in sizes.items():
     data = os.urandom(size)
     client.store_file(io.BytesIO(data), key, _class="c")

@@ -30,7 +30,7 @@ fn mogilefs_pymogilefs_stores_and_reads_back() {
         .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.trim() == "ok 3",
+        out.status.success() && stdout.trim() == "ok 4",
         "pymogilefs: {}\nstdout: {stdout}\nstderr: {}\ntracker: {}",
         out.status,
         String::from_utf8_lossy(&out.stderr),

@@ -308,8 +308,9 @@ pub trait Replication: Send + Sync {
     fn retry_replication(&self, fid: i64, nexttry: i64) -> impl Future<Output = Result<()>> + Send;
     /// `replicate_now`: every row waiting past `now` is due now; how many.
     fn replicate_now(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
-    /// Records a replica (and the file's devcount).
-    fn add_replica(&self, fid: i64, devid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Records a replica (and the file's devcount); `false`: the file is
+    /// gone, nothing recorded.
+    fn add_replica(&self, fid: i64, devid: i64) -> impl Future<Output = Result<bool>> + Send;
     /// Forgets a replica (and updates the file's devcount).
     fn remove_replica(&self, fid: i64, devid: i64) -> impl Future<Output = Result<()>> + Send;
     /// Fids with a replica on `devid` (for the reaper).

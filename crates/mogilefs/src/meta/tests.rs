@@ -252,8 +252,15 @@ async fn admin<M: MetaStore>(m: &M, dmid: i64) {
     m.finish_replication(b.fid).await.expect("db");
     assert_eq!(m.count_replications().await.expect("db"), 0);
 
-    m.add_replica(b.fid, 7).await.expect("db");
-    m.add_replica(b.fid, 7).await.expect("db");
+    assert!(m.add_replica(b.fid, 7).await.expect("db"));
+    assert!(m.add_replica(b.fid, 7).await.expect("db"));
+    assert!(!m.add_replica(999_999, 7).await.expect("db"));
+    assert!(m
+        .fids_on_device(7, 10)
+        .await
+        .expect("db")
+        .iter()
+        .all(|&f| f != 999_999));
     assert_eq!(m.file_devids(b.fid).await.expect("db"), vec![1, 7]);
     assert_eq!(
         m.file_by_fid(b.fid).await.expect("db").map(|f| f.devcount),

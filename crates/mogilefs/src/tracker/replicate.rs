@@ -197,7 +197,15 @@ impl<M: MetaStore> Tracker<M> {
                     )
                     .await;
                     match copied {
-                        Ok(()) => self.meta.add_replica(fid, dest.devid).await.map_err(db)?,
+                        Ok(()) => {
+                            if !self.meta.add_replica(fid, dest.devid).await.map_err(db)? {
+                                // Deleted meanwhile: the new copy goes too.
+                                let gone =
+                                    http::request("DELETE", &dst, self.settings.node_timeout);
+                                let _ = gone.await;
+                                return Ok(());
+                            }
+                        }
                         Err(e) => {
                             self.note(
                                 "replicate",

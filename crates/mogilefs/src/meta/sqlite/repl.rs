@@ -80,15 +80,25 @@ impl Replication for SqliteStore {
         Ok(r.rows_affected())
     }
 
-    async fn add_replica(&self, fid: i64, devid: i64) -> Result<()> {
+    async fn add_replica(&self, fid: i64, devid: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT OR IGNORE INTO file_on (fid, devid) VALUES (?, ?)")
+        // Only for a file that still exists (it may have been deleted
+        // while it was being copied).
+        sqlx::query(
+            "INSERT OR IGNORE INTO file_on (fid, devid) SELECT fid, ? FROM file WHERE fid = ?",
+        )
+        .bind(devid)
+        .bind(fid)
+        .execute(&mut *tx)
+        .await?;
+        let there = sqlx::query("SELECT 1 FROM file WHERE fid = ?")
             .bind(fid)
-            .bind(devid)
-            .execute(&mut *tx)
-            .await?;
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
         devcount(&mut tx, fid).await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(there)
     }
 
     async fn remove_replica(&self, fid: i64, devid: i64) -> Result<()> {
