@@ -89,3 +89,23 @@ fn mogilefs_mariadb_checksums_file_debug_list_fids_and_settings() {
     );
     assert!(!rows.trim().is_empty());
 }
+
+#[test]
+fn mogilefs_mariadb_replication_and_the_reaper() {
+    let Some(db) = TestDb::create("mogilefs_repl") else {
+        return;
+    };
+    let dsn = dsn(&db);
+    let mut args = vec![dsn.as_str()];
+    args.extend_from_slice(&super::replication::QUICK_REAPER);
+    let c = Cluster::with_tracker(&args, 3);
+    super::replication::dead_device(&c);
+    let queued = db
+        .sql_in("SELECT COUNT(*) FROM file_to_replicate")
+        .expect("count");
+    assert_eq!(queued.trim(), "0");
+    let devcounts = db
+        .sql_in("SELECT COUNT(*) FROM file WHERE devcount <> 2")
+        .expect("count");
+    assert_eq!(devcounts.trim(), "0");
+}

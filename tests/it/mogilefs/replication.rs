@@ -178,9 +178,17 @@ fn mogilefs_killed_storage_node_first_path_is_still_live() {
     }
 }
 
+/// Arguments that make the reaper act at once (tests).
+pub const QUICK_REAPER: [&str; 2] = ["--reaper_delay=0", "--reaper_interval=0.3"];
+
 #[test]
 fn mogilefs_dead_device_files_come_back_to_mindevcount() {
-    let c = Cluster::with_tracker_on_sqlite(&["--reaper_delay=0", "--reaper_interval=0.3"], 3);
+    dead_device(&Cluster::with_tracker_on_sqlite(&QUICK_REAPER, 3));
+}
+
+/// Eight files at mindevcount 2; the device with most copies is marked
+/// dead; every file comes back to two copies on two other hosts.
+pub fn dead_device(c: &Cluster) {
     let mut s = c.conn();
     let mut stored = Vec::new();
     for i in 0..8 {

@@ -310,3 +310,44 @@ impl<M: MetaStore> Tracker<M> {
         jobs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_lines_are_unique_and_in_the_original_order() {
+        let s = Stats::new(4);
+        s.add_work("work_sent_to_delete", 2);
+        s.set_work("work_queue_for_delete", 1);
+        let lines = s.lines(s.started + 7);
+        let names: Vec<&str> = lines
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            names[..4],
+            [
+                "uptime",
+                "pending_queries",
+                "processing_queries",
+                "bored_queryworkers"
+            ]
+        );
+        assert_eq!(lines[0], "uptime 7");
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{lines:?}");
+        let rest = &names[4..];
+        assert!(rest.windows(2).all(|w| w[0] < w[1]), "{rest:?}");
+    }
+
+    #[test]
+    fn job_text_is_bounded() {
+        let long = vec![b'x'; 10_000];
+        let t = job_text("127.0.0.1", &long);
+        assert!(t.len() <= MAX_JOB_TEXT + 3 && t.ends_with("..."));
+        assert_eq!(job_text("1.2.3.4", b" noop \r"), "1.2.3.4 noop");
+    }
+}
