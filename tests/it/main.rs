@@ -13,5 +13,6 @@ mod mogstored;
 mod nagios;
 mod perlbal;
 mod process;
+mod stack;
 mod version;
 mod wire;
