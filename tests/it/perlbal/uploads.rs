@@ -278,3 +278,59 @@ fn perlbal_100_continue_and_upload_progress_without_buffering() {
     assert_eq!(b.seen()[0].0.header("expect"), None, "answered by perlbal");
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_upload_tracker_answers_upload_status() {
+    let b = counter();
+    let conf = format!(
+        "CREATE SERVICE tracker\n  SET role = upload_tracker\n  SET listen = 127.0.0.1:0\nENABLE tracker\n{}",
+        proxy_conf(&[b.addr], "persist_client = on")
+    );
+    let d = perlbal(&conf);
+    let (web, mgmt) = (d.addr("web"), d.addr("mgmt"));
+    let show = super::console(mgmt, "SHOW SERVICE tracker");
+    let udp = show
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("listening: "))
+        .expect("listening")
+        .to_owned();
+    assert!(show.contains("role: upload_tracker"), "{show}");
+    assert_eq!(
+        super::console(mgmt, &format!("SET web.upload_status_listeners = {udp}")),
+        "OK\r\n"
+    );
+    let status = |sess: &str| {
+        let r = crate::wire::ask_once(
+            web,
+            &format!("GET /__upload_status?client_up_sess={sess} HTTP/1.0\r\n\r\n"),
+            "}",
+        );
+        r.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
+    };
+    assert_eq!(status("nobody"), "{}");
+    let data = body(300 * 1024);
+    let mut s = slow_post(web, &data, 1000, "/up?client_up_sess=sess_1");
+    let mut seen = String::new();
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            seen = status("sess_1");
+            seen.starts_with("{done:")
+        }),
+        "progress reached the tracker: {seen}"
+    );
+    assert!(
+        seen.contains(&format!(",total:{},starttime:", data.len())),
+        "{seen}"
+    );
+    let done: u64 = seen["{done:".len()..seen.find(',').expect("comma")]
+        .parse()
+        .expect("done");
+    assert!(done > 0 && done < data.len() as u64, "{seen}");
+    s.write_all(&data[data.len() - 1000..]).expect("rest");
+    assert!(read_response(&mut s).contains(&format!("got {}", data.len())));
+    assert!(b
+        .seen()
+        .iter()
+        .all(|(r, _)| !r.path.starts_with("/__upload_status")));
+    stops_cleanly(d);
+}

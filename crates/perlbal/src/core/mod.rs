@@ -12,6 +12,7 @@ pub mod nodes;
 pub mod plugins;
 pub mod queue;
 mod set;
+pub mod upload_status;
 
 pub use config::{Config, Context, Effect, PoolConf, ServiceConf};
 pub use nodes::NodeBook;

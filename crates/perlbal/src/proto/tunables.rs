@@ -184,7 +184,7 @@ pub const ROLES: &[(&str, bool)] = &[
     ("management", true),
     ("web_server", true),
     ("selector", false),
-    ("upload_tracker", false),
+    ("upload_tracker", true),
 ];
 
 /// Looks a tunable up by name.

@@ -224,6 +224,13 @@ async fn proxy_request(
         let _ = conn.stream().write_all(out.as_bytes()).await;
         return Outcome::Close;
     }
+    if !s.upload_listeners.is_empty() {
+        let keep = (s.persist_client && head.wants_keep_alive() && !head.has_body())
+            .then_some(s.persist_idle_timeout.as_secs());
+        if let Some(out) = super::tracker::status_reply(head, shared, keep) {
+            return super::tracker::send(conn, &out, keep).await.into();
+        }
+    }
     let continued = head.has_body() && head.expects_continue();
     if continued
         && conn

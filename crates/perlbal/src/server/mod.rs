@@ -17,6 +17,7 @@ mod reproxy;
 mod reproxy_pool;
 mod sendfile;
 mod settings;
+mod tracker;
 mod upload;
 mod web;
 mod webconcat;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub reqs: AtomicU64,
     /// Connections to reproxy targets.
     pub reproxy: Arc<reproxy_pool::ReproxyPool>,
+    /// What upload_tracker services heard.
+    pub upload_status: Mutex<crate::core::upload_status::UploadStatus>,
 }
 
 /// The running perlbal.
@@ -71,13 +74,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// The listeners to bind at start-up: every enabled service that has a
-    /// listen address, named after the service.
+    /// The TCP listeners to bind at start-up: every enabled service that
+    /// has a listen address, named after the service (upload trackers
+    /// listen on UDP: [`Server::start`] binds them).
     pub fn listen_specs(config: &Config) -> Vec<ListenSpec> {
         config
             .services
             .values()
-            .filter(|s| s.enabled)
+            .filter(|s| s.enabled && s.role.as_deref() != Some("upload_tracker"))
             .filter_map(|s| s.listen().map(|a| ListenSpec::tcp(&s.name, a)))
             .collect()
     }
@@ -104,6 +108,7 @@ impl Server {
                 started: now() as u64,
                 reqs: AtomicU64::new(0),
                 reproxy: Arc::default(),
+                upload_status: Mutex::default(),
             }),
         }
     }
@@ -112,6 +117,17 @@ impl Server {
     /// nodefile watcher.
     pub fn start(&self, listeners: Vec<Listener>) {
         refresh(&self.shared);
+        let trackers: Vec<(String, SocketAddr)> = lock(&self.shared.config)
+            .services
+            .values()
+            .filter(|s| s.enabled && s.role.as_deref() == Some("upload_tracker"))
+            .filter_map(|s| Some((s.name.clone(), s.listen()?)))
+            .collect();
+        for (name, addr) in trackers {
+            if let Err(e) = tracker::bind(&self.shared, &name, addr) {
+                tracing::error!("{e}");
+            }
+        }
         for l in listeners {
             let name = l.name().to_owned();
             serve_listener(&self.shared, &name, l);
@@ -206,6 +222,13 @@ pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), Strin
         .get(name)
         .and_then(|s| s.listen());
     let Some(addr) = addr else { return Ok(()) };
+    let role = lock(&shared.config)
+        .services
+        .get(name)
+        .and_then(|s| s.role.clone());
+    if role.as_deref() == Some("upload_tracker") {
+        return tracker::bind(shared, name, addr);
+    }
     let bound = danga_common::listen::bind(&ListenSpec::tcp(name, addr), 1024)
         .and_then(|b| b.into_tokio())
         .map_err(|e| format!("Can't start service '{name}' on {addr}: {e}"))?;

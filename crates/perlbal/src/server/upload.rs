@@ -92,7 +92,7 @@ pub(crate) struct Progress {
 }
 
 /// `[?&]client_up_sess=(\w{5,50})\b`
-fn session(uri: &str) -> Option<&str> {
+pub(crate) fn session(uri: &str) -> Option<&str> {
     let mut rest = uri;
     while let Some(i) = rest.find("client_up_sess=") {
         let before = rest[..i].chars().last();
