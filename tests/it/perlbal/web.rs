@@ -491,6 +491,11 @@ fn perlbal_mime_command_changes_content_types() {
         "foo removed.\r\nERROR: foo not a defined extension.\r\nERROR: Usage: set <ext> <mime>\r\nERROR: Usage: list, remove <ext>, set <ext> <mime>\r\n"
     );
     assert!(exchange(web, b"GET /x.foo HTTP/1.0\r\n\r\n").contains("Content-Type: text/plain\r\n"));
+    assert_eq!(
+        console(mgmt, "QUEUES"),
+        ".\r\n",
+        "a web_server has no queues"
+    );
     let svc = console(mgmt, "SHOW SERVICE web");
     assert!(svc.contains("          role: web_server\r\n  pend clients: 0\r\n  pend backend: 0\r\n        docroot: "), "{svc}");
     stops_cleanly(d);

@@ -103,7 +103,12 @@ impl Console {
                 out.extend(lock(&sh.nodes).render(only));
             }
             Command::Queues => {
-                let rts: Vec<_> = lock(&sh.services).values().cloned().collect();
+                // Only reverse proxies have queues (1.80 skips other roles).
+                let rts: Vec<_> = lock(&sh.services)
+                    .values()
+                    .filter(|rt| rt.settings().role == super::settings::Role::ReverseProxy)
+                    .cloned()
+                    .collect();
                 for rt in rts {
                     for (p, count, age) in rt.queue_stats() {
                         let q = match p {
