@@ -9,7 +9,7 @@
 //! perlbal. A table of what listens where goes to stdout; the daemons'
 //! output goes to DATA/log/NAME.log.
 //!
-//! Ctrl-C or SIGTERM (or any daemon dying) stops every daemon, the last
+//! Ctrl-C, SIGTERM or SIGHUP (or any daemon dying) stops every daemon, the last
 //! started first, and reaps each one; the exit code is 0 only when every
 //! daemon exited cleanly after a signal.
 
@@ -105,12 +105,16 @@ async fn up(data: &Path, base_port: u16) -> anyhow::Result<bool> {
     layout.write_configs(&ports)?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    // A closed terminal: the daemons would take their SIGHUP as "reopen
+    // your log" and outlive us, so it stops the stack too.
+    let mut sighup = signal(SignalKind::hangup()).context("installing a SIGHUP handler")?;
 
     let mut st = Started::default();
     let started = tokio::select! {
         r = start(&mut st, &bins, &ports, &layout) => r,
         _ = sigint.recv() => Err(anyhow::anyhow!("interrupted during start-up")),
         _ = sigterm.recv() => Err(anyhow::anyhow!("terminated during start-up")),
+        _ = sighup.recv() => Err(anyhow::anyhow!("hung up during start-up")),
     };
     if let Err(e) = started {
         eprintln!("danga: {e:#}");
@@ -126,6 +130,7 @@ async fn up(data: &Path, base_port: u16) -> anyhow::Result<bool> {
             biased;
             _ = sigint.recv() => break None,
             _ = sigterm.recv() => break None,
+            _ = sighup.recv() => break None,
             () = tokio::time::sleep(Duration::from_millis(200)) => {
                 if let Some(gone) = kids.exited() {
                     break Some(gone);

@@ -119,8 +119,14 @@ fn parse_rows(table: &[String]) -> Vec<Row> {
 impl Stack {
     /// `danga up --data DATA` on a free base port, once its table is out.
     pub fn up(data: &Path) -> Stack {
+        Stack::up_from(data, 0)
+    }
+
+    /// As [`Stack::up`], the search for a base starting elsewhere (a
+    /// second stack in one test gets other ports than the first).
+    pub fn up_from(data: &Path, first: u32) -> Stack {
         let mut last = String::new();
-        for attempt in 0..5 {
+        for attempt in first..first + 5 {
             let base = free_base(attempt);
             match Stack::try_up(data, base) {
                 Ok(s) => return s,
@@ -247,7 +253,12 @@ impl Stack {
 
     /// SIGINT (Ctrl-C), then waits for the end.
     pub fn interrupt(self) -> Stopped {
-        kill(Pid::from_raw(self.pid()), Signal::SIGINT).expect("SIGINT");
+        self.signal(Signal::SIGINT)
+    }
+
+    /// Sends `sig` to `danga up`, then waits for the end.
+    pub fn signal(self, sig: Signal) -> Stopped {
+        kill(Pid::from_raw(self.pid()), sig).expect("signal");
         self.wait(Duration::from_secs(60))
     }
 }
@@ -415,5 +426,16 @@ fn up_stops_the_stack_when_a_daemon_dies() {
     }
     for r in &rows {
         assert!(gone(r.pid), "{} (pid {}) still running", r.name, r.pid);
+    }
+}
+
+#[test]
+fn up_stops_cleanly_on_sigterm_and_on_sighup() {
+    for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let stack = Stack::up(&data_dir(&tmp));
+        let rows = stack.rows.clone();
+        let stopped = stack.signal(sig);
+        assert_clean_stop(&rows, &stopped);
     }
 }
