@@ -1,6 +1,6 @@
 //! perlbal: reads Perlbal 1.80's config language and runs its services
-//! (reverse_proxy and management) through danga-perlbal on the shared
-//! daemon machinery.
+//! (reverse_proxy, web_server, upload_tracker and management) through
+//! danga-perlbal on the shared daemon machinery.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
