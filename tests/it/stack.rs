@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use danga_testkit::have_command;
+use danga_testkit::{have_command, require};
 use md5::{Digest, Md5};
 
 use crate::launcher::{assert_clean_stop, data_dir, Stack};
@@ -285,7 +285,7 @@ fn stack_stores_through_perlbal_and_serves_by_reproxy_then_stops_clean() {
     );
 
     // A real client: curl's upload (Expect: 100-continue) and download.
-    if have_command("curl") {
+    if require("curl", have_command("curl")) {
         let src = tmp.path().join("upload.bin");
         let back = tmp.path().join("download.bin");
         let small = content(70_000, 7);
