@@ -16,12 +16,23 @@ fn mogilefs_store_get_paths_and_layout() {
         path.ends_with(&format!("/0/000/000/{fid:010}.fid")),
         "{path}"
     );
+    // The copy written, and once replicated (class c: two), the other one:
+    // same layout under another device, same bytes.
+    let two = danga_testkit::wait_for(Duration::from_secs(15), || {
+        ok(&call(&mut s, "get_paths domain=d&key=k1&noverify=1")).get("paths") == Some("2")
+    });
+    assert!(two, "not replicated");
     let r = ok(&call(&mut s, "get_paths domain=d&key=k1&noverify=1"));
-    assert_eq!(r.get("paths"), Some("1"));
-    let p1 = r.get("path1").expect("path1");
-    assert_eq!(p1, path);
-    assert_eq!(get(p1), (200, data.clone()));
-    assert_eq!(std::fs::read(c.file_of(p1)).expect("on disk"), data);
+    let urls = [
+        r.get("path1").expect("path1"),
+        r.get("path2").expect("path2"),
+    ];
+    assert!(urls.contains(&path.as_str()), "{urls:?}");
+    for p in urls {
+        assert!(p.ends_with(&format!("/0/000/000/{fid:010}.fid")), "{p}");
+        assert_eq!(get(p), (200, data.clone()));
+        assert_eq!(std::fs::read(c.file_of(p)).expect("on disk"), data);
+    }
     let info = ok(&call(&mut s, "file_info domain=d&key=k1&devices=1"));
     assert_eq!(info.get("length"), Some("5000"));
     assert_eq!(info.get("class"), Some("c"));
@@ -74,10 +85,10 @@ fn mogilefs_create_close_refusals() {
     assert_eq!(err(&call(&mut s, &close("3", &foreign))), "bogus_args");
     assert_eq!(call(&mut s, &close("3", &path)), "OK \r\n");
     assert_eq!(err(&call(&mut s, &close("3", &path))), "no_temp_file");
-    assert_eq!(
-        ok(&call(&mut s, "get_paths domain=d&key=x")).get("paths"),
-        Some("1")
-    );
+    // Stored (and soon replicated: one path or two).
+    let r = ok(&call(&mut s, "get_paths domain=d&key=x"));
+    assert!(matches!(r.get("paths"), Some("1" | "2")), "{r:?}");
+    assert_eq!(get(r.get("path1").expect("path1")).1, b"abc");
 }
 
 #[test]

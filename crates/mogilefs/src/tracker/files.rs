@@ -370,7 +370,7 @@ impl<M: MetaStore> super::Tracker<M> {
 
     /// HEAD `url`: is it there with `length` bytes?
     async fn size_matches(&self, url: &str, length: i64) -> bool {
-        match http::request("HEAD", url, self.settings.node_timeout).await {
+        match self.pool.head(url, self.settings.node_timeout).await {
             Ok(http::Answer {
                 status: 200,
                 length: Some(n),

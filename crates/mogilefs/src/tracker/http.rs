@@ -91,6 +91,83 @@ async fn send(
     }
 }
 
+/// Idle keep-alive connections per storage node (`host:port`), so the
+/// HEAD that get_paths makes costs no TCP handshake.
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: std::sync::Mutex<std::collections::HashMap<String, Vec<TcpStream>>>,
+}
+
+/// Idle connections kept per storage node.
+const POOL_PER_NODE: usize = 16;
+
+impl Pool {
+    fn take(&self, hostport: &str) -> Option<TcpStream> {
+        self.idle.lock().ok()?.get_mut(hostport)?.pop()
+    }
+
+    fn give(&self, hostport: &str, s: TcpStream) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let list = idle.entry(hostport.to_owned()).or_default();
+            if list.len() < POOL_PER_NODE {
+                list.push(s);
+            }
+        }
+    }
+
+    /// `HEAD url` over HTTP/1.1 keep-alive: a pooled connection if one is
+    /// idle (once more on a fresh one if that fails: the node may have
+    /// closed it), the connection pooled again when the node keeps it.
+    pub async fn head(&self, url: &str, timeout: Duration) -> Result<Answer, HttpError> {
+        let (hostport, path) = split_url(url).ok_or(HttpError::BadUrl)?;
+        let exchange = async {
+            if let Some(s) = self.take(hostport) {
+                if let Ok(a) = self.head_on(s, hostport, path).await {
+                    return Ok(a);
+                }
+            }
+            let s = TcpStream::connect(hostport).await?;
+            self.head_on(s, hostport, path).await
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| HttpError::Timeout)?
+    }
+
+    async fn head_on(
+        &self,
+        mut s: TcpStream,
+        hostport: &str,
+        path: &str,
+    ) -> Result<Answer, HttpError> {
+        s.write_all(format!("HEAD {path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n").as_bytes())
+            .await?;
+        let mut buf = Vec::with_capacity(512);
+        loop {
+            let mut hdrs = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut hdrs);
+            if let Ok(httparse::Status::Complete(n)) = resp.parse(&buf) {
+                let status = resp.code.ok_or(HttpError::BadReply)?;
+                let header = |name: &str| {
+                    resp.headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(name))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                };
+                let length = header("content-length").and_then(|v| v.trim().parse().ok());
+                let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+                if resp.version == Some(1) && !close && n == buf.len() {
+                    self.give(hostport, s);
+                }
+                return Ok(Answer { status, length });
+            }
+            if buf.len() > MAX_HEAD || s.read_buf(&mut buf).await? == 0 {
+                return Err(HttpError::BadReply);
+            }
+        }
+    }
+}
+
 /// Sends `METHOD url` with no body and reads the reply head.
 pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<Answer, HttpError> {
     let exchange = async { Ok(send(method, url, &[], b"").await?.1) };

@@ -98,6 +98,8 @@ pub struct Tracker<M> {
     monitor: Monitor,
     stats: Stats,
     shutdown: Shutdown,
+    /// Keep-alive connections for get_paths' checks.
+    pool: http::Pool,
 }
 
 /// Why a command failed: a protocol error code (with its own text or
@@ -146,6 +148,7 @@ impl<M: MetaStore> Tracker<M> {
             replications: Notify::new(),
             monitor: Monitor::default(),
             shutdown,
+            pool: http::Pool::default(),
         })
     }
 
