@@ -1,10 +1,17 @@
-//! mogilefsd's query commands over a [`MetaStore`].
+//! mogilefsd's query commands over a [`MetaStore`], and its background
+//! jobs.
 //!
 //! [`Tracker::answer`] turns one request line into its reply line; the
 //! [`server`] loop feeds it a connection's lines in order. Commands are
-//! grouped by subject: [`namespace`] (domains, classes), [`hosts`] (hosts,
-//! devices), [`files`] (store, find, rename, list, delete). Deleted files'
-//! replicas are removed from the storage nodes by [`deleter`].
+//! grouped by subject: `namespace` (domains, classes), `hosts` (hosts,
+//! devices), `files` (store, find, rename, list, delete), `debug`
+//! (file_debug, list_fids), `settings` (server settings) and [`admin`]
+//! (the `!` lines). `placement` decides where new files go and which
+//! replica is read first.
+//!
+//! Background jobs ([`spawn_workers`]): [`deleter`] removes deleted files'
+//! replicas, [`monitor`] watches the storage nodes, [`replicate`] brings
+//! files to their class's [`policy`] and reaps dead devices.
 
 pub mod admin;
 mod debug;
