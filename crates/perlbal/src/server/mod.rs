@@ -12,6 +12,7 @@ mod body;
 mod client;
 mod dispatch;
 mod manage;
+mod proxy;
 mod reply;
 mod reproxy;
 mod reproxy_pool;

@@ -29,8 +29,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::backend::read_head;
-use super::client::relay;
 use super::dispatch::ServiceRt;
+use super::proxy::relay;
 use super::reply::{reason, simple, Head};
 use super::settings::Settings;
 use super::{lock, now, Shared};
