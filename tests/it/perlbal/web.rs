@@ -521,3 +521,28 @@ fn perlbal_web_server_follows_a_flipped_docroot_symlink() {
     assert!(exchange(web, b"GET /v.txt HTTP/1.0\r\n\r\n").ends_with("\r\n\r\ntwo"));
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_web_server_drops_a_client_that_stops_reading() {
+    let (root, _outside) = docroot();
+    let big = vec![7u8; 32 * 1024 * 1024];
+    std::fs::write(root.path().join("huge.bin"), &big).expect("huge");
+    let d = perlbal(&web_conf(root.path(), "idle_timeout = 1"));
+    let mut s = connect(d.addr("web"));
+    s.write_all(b"GET /huge.bin HTTP/1.0\r\n\r\n")
+        .expect("write");
+    // Read nothing for a while: perlbal gives up on the stuck client.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection was not closed ({got} bytes read): {e}"),
+        }
+    }
+    assert!(got < big.len(), "cut short: {got}");
+    stops_cleanly(d);
+}

@@ -223,7 +223,7 @@ async fn proxy(
                 }
             }
             Body::Memory(v) => be.stream.write_all(v).await.map_err(|_| ())?,
-            Body::Spool(f) => send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len)
+            Body::Spool(f) => send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len, s.idle_timeout)
                 .await
                 .map_err(|_| ())?,
         }

@@ -149,7 +149,7 @@ pub(crate) async fn file(
         conn.stream().write_all(&out).await.map_err(|_| ())?;
         return Ok(keep.is_some());
     }
-    super::web::body_after(conn, &out, &[(file, start, len)]).await?;
+    super::web::body_after(conn, &out, &[(file, start, len)], s.idle_timeout).await?;
     Ok(keep.is_some())
 }
 

@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use danga_common::Stream;
 use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
@@ -56,12 +57,14 @@ impl Sock<'_> {
 
 /// Sends `len` bytes of `file` starting at `offset`. A file that turns out
 /// shorter than that is an error (the connection must close: its
-/// Content-Length is already out).
+/// Content-Length is already out), and so is a peer that takes nothing for
+/// `idle` (1.80 dropped clients not writable for idle_timeout).
 pub(crate) async fn send_file(
     sock: Sock<'_>,
     file: &File,
     offset: u64,
     len: u64,
+    idle: Duration,
 ) -> io::Result<()> {
     let end = offset.checked_add(len).ok_or(io::ErrorKind::InvalidInput)?;
     let mut off = i64::try_from(offset).map_err(|_| io::ErrorKind::InvalidInput)?;
@@ -77,7 +80,9 @@ pub(crate) async fn send_file(
             );
             hinted = off + want as i64;
         }
-        sock.writable().await?;
+        tokio::time::timeout(idle, sock.writable())
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         match sock.try_send(file, &mut off, want as usize) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => {}

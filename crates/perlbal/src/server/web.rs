@@ -14,6 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use danga_common::{Conn, Stream};
@@ -266,7 +267,13 @@ pub(crate) async fn get(
         ByteRange::Partial { start, .. } => start,
         _ => 0,
     };
-    body_after(conn, &out, &[(file, start, range.len(size))]).await?;
+    body_after(
+        conn,
+        &out,
+        &[(file, start, range.len(size))],
+        s.idle_timeout,
+    )
+    .await?;
     Ok(keep.is_some())
 }
 
@@ -277,11 +284,13 @@ pub(crate) async fn send(conn: &mut Conn, out: &[u8], keep: Option<u64>) -> Resu
 }
 
 /// Writes `head`, then the file parts, corked so the head and the first
-/// bytes of the body share packets.
+/// bytes of the body share packets; a client that takes nothing for `idle`
+/// is dropped.
 pub(crate) async fn body_after(
     conn: &mut Conn,
     head: &[u8],
     parts: &[(File, u64, u64)],
+    idle: Duration,
 ) -> Result<(), ()> {
     let cork = |st: &Stream, on: bool| {
         if let Stream::Tcp(t) = st {
@@ -290,9 +299,11 @@ pub(crate) async fn body_after(
     };
     cork(conn.stream(), true);
     let result = async {
-        conn.stream().write_all(head).await?;
+        tokio::time::timeout(idle, conn.stream().write_all(head))
+            .await
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         for (file, start, len) in parts {
-            send_file(Sock::from(&*conn.stream()), file, *start, *len).await?;
+            send_file(Sock::from(&*conn.stream()), file, *start, *len, idle).await?;
         }
         std::io::Result::Ok(())
     }

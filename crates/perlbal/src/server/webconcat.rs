@@ -95,6 +95,6 @@ pub(crate) async fn concat(
         return send(conn, &out, keep).await;
     }
     let parts: Vec<(File, u64, u64)> = files.into_iter().map(|(f, n)| (f, 0, n)).collect();
-    body_after(conn, &out, &parts).await?;
+    body_after(conn, &out, &parts, s.idle_timeout).await?;
     Ok(keep.is_some())
 }
