@@ -109,3 +109,47 @@ fn mogilefs_mariadb_replication_and_the_reaper() {
         .expect("count");
     assert_eq!(devcounts.trim(), "0");
 }
+
+#[test]
+fn mogilefs_mariadb_two_trackers_share_one_database_and_queue() {
+    let Some(db) = TestDb::create("mogilefs_two") else {
+        return;
+    };
+    let dsn = dsn(&db);
+    let c = Cluster::with_tracker(&[&dsn], 3);
+    let second = danga_testkit::Daemon::start(
+        "mogilefsd",
+        &["-s", "-l", "127.0.0.1:0", "--monitor_interval=0.5", &dsn],
+    );
+    let mut a = c.conn();
+    let mut b = crate::wire::connect(second.addr("mogilefsd"));
+    let mut keys = Vec::new();
+    for i in 0..10 {
+        let data = format!("shared {i}").into_bytes();
+        let s = if i % 2 == 0 { &mut a } else { &mut b };
+        let key = format!("s{i}");
+        let (r, _, _) = super::commands::store_with(s, &key, "c", &data, &[]);
+        assert_eq!(r, "OK \r\n", "{key}");
+        keys.push((key, data));
+    }
+    let settled = danga_testkit::wait_for(std::time::Duration::from_secs(20), || {
+        db.sql_in("SELECT COUNT(*) FROM file_to_replicate")
+            .is_ok_and(|n| n.trim() == "0")
+            && db
+                .sql_in("SELECT COUNT(*) FROM file WHERE devcount <> 2")
+                .is_ok_and(|n| n.trim() == "0")
+    });
+    assert!(settled, "{:?}", db.sql_in("SELECT fid, devcount FROM file"));
+    // Each copy is where file_on says, read through either tracker.
+    for (i, (key, data)) in keys.iter().enumerate() {
+        let s = if i % 2 == 0 { &mut b } else { &mut a };
+        let r = ok(&call(
+            s,
+            &super::line("get_paths", &[("domain", "d"), ("key", key)]),
+        ));
+        assert_eq!(r.get("paths"), Some("2"), "{key}");
+        for p in ["path1", "path2"] {
+            assert_eq!(&get(r.get(p).expect("path")).1, data, "{key}");
+        }
+    }
+}

@@ -300,6 +300,14 @@ pub trait Replication: Send + Sync {
         now: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<ReplRow>>> + Send;
+    /// Takes a due row for one tracker: moves its `nexttry` from `seen`
+    /// (as read) to `until`; `false` when another tracker took it first.
+    fn claim_replication(
+        &self,
+        fid: i64,
+        seen: i64,
+        until: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
     /// Rows in the queue.
     fn count_replications(&self) -> impl Future<Output = Result<i64>> + Send;
     /// The fid is where its class wants it: forget the row.

@@ -249,6 +249,9 @@ async fn admin<M: MetaStore>(m: &M, dmid: i64) {
     let due = m.due_replications(200, 10).await.expect("db");
     assert_eq!((due[0].nexttry, due[0].failcount), (200, 1));
     assert_eq!(m.repl_row(b.fid).await.expect("db"), Some(due[0].clone()));
+    assert!(m.claim_replication(b.fid, 200, 900).await.expect("db"));
+    assert!(!m.claim_replication(b.fid, 200, 900).await.expect("db"));
+    assert!(m.due_replications(200, 10).await.expect("db").is_empty());
     m.finish_replication(b.fid).await.expect("db");
     assert_eq!(m.count_replications().await.expect("db"), 0);
 

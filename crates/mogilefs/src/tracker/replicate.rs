@@ -35,6 +35,8 @@ const BATCH: i64 = 100;
 const REAP_BATCH: i64 = 1000;
 /// First retry delay; doubles per failure up to [`MAX_RETRY`].
 const FIRST_RETRY: u64 = 5;
+/// How long a tracker holds a fid it works on (seconds).
+const LEASE: i64 = 600;
 const MAX_RETRY: u64 = 3600;
 
 fn now() -> i64 {
@@ -72,6 +74,16 @@ impl<M: MetaStore> Tracker<M> {
         );
         let mut done = 0;
         for row in due {
+            // Several trackers may share the queue: one works a fid at a
+            // time (a lease, in case this one dies meanwhile).
+            let lease = now().saturating_add(LEASE);
+            if !self
+                .meta
+                .claim_replication(row.fid, row.nexttry, lease)
+                .await?
+            {
+                continue;
+            }
             self.stats.add_work("work_sent_to_replicate", 1);
             match self.replicate(row.fid).await {
                 Ok(()) => {
@@ -92,17 +104,16 @@ impl<M: MetaStore> Tracker<M> {
         Ok(done)
     }
 
-    /// Brings one fid to its class's policy (a deleted fid is done).
-    async fn replicate(&self, fid: i64) -> std::result::Result<(), String> {
-        let db = |e: crate::meta::MetaError| format!("database error: {e}");
-        let Some(f) = self.meta.file_by_fid(fid).await.map_err(db)? else {
-            return Ok(());
+    /// A file's policy and the copies it wants (its class may be gone:
+    /// then the default class's); `None` when the file is gone.
+    async fn policy_of(&self, fid: i64) -> Result<Option<(Policy, i64)>> {
+        let Some(f) = self.meta.file_by_fid(fid).await? else {
+            return Ok(None);
         };
         let class = self
             .meta
             .classes(Some(f.dmid))
-            .await
-            .map_err(db)?
+            .await?
             .into_iter()
             .find(|c| c.classid == f.classid);
         let (pol, mindevcount) = match &class {
@@ -112,7 +123,15 @@ impl<M: MetaStore> Tracker<M> {
                 self.settings.default_mindevcount,
             ),
         };
-        let min = pol.min(mindevcount);
+        Ok(Some((pol, pol.min(mindevcount))))
+    }
+
+    /// Brings one fid to its class's policy (a deleted fid is done).
+    async fn replicate(&self, fid: i64) -> std::result::Result<(), String> {
+        let db = |e: crate::meta::MetaError| format!("database error: {e}");
+        let Some(f) = self.meta.file_by_fid(fid).await.map_err(db)? else {
+            return Ok(());
+        };
         let md5 = match self.meta.checksum(fid).await.map_err(db)? {
             Some(c) if c.hashtype == 1 => {
                 Some(base64::engine::general_purpose::STANDARD.encode(&c.checksum))
@@ -123,6 +142,10 @@ impl<M: MetaStore> Tracker<M> {
         let by_id: HashMap<i64, &Device> = devices.iter().map(|d| (d.devid, d)).collect();
         let mut failed = HashSet::new();
         for _ in 0..devices.len() * 2 + 2 {
+            // Read each time: updateclass may change it meanwhile.
+            let Some((pol, min)) = self.policy_of(fid).await.map_err(db)? else {
+                return Ok(());
+            };
             let view = self.view();
             let devids = self.meta.file_devids(fid).await.map_err(db)?;
             let holding: Vec<Device> = devids

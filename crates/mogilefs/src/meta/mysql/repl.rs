@@ -43,6 +43,17 @@ impl Replication for MysqlStore {
             .collect()
     }
 
+    async fn claim_replication(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
+        let r =
+            sqlx::query("UPDATE file_to_replicate SET nexttry = ? WHERE fid = ? AND nexttry = ?")
+                .bind(until)
+                .bind(fid)
+                .bind(seen)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn count_replications(&self) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM file_to_replicate")
             .fetch_one(&self.pool)
