@@ -356,3 +356,39 @@ fn mogilefs_replicate_now_and_copies_written_by_the_client() {
     let info = ok(&call(&mut s, "file_info domain=d&key=multi&devices=1"));
     assert_eq!(info.get("devcount"), Some("2"), "{info:?}");
 }
+
+#[test]
+fn mogilefs_host_states_steer_reads_and_writes() {
+    let c = Cluster::start(3);
+    let mut s = c.conn();
+    let data = b"hosts".to_vec();
+    let (r, _, _) = store_with(&mut s, "h", "c", &data, &[]);
+    assert_eq!(r, "OK \r\n");
+    wait_copies(&mut s, "h", 2, &data);
+    let ids = devids(&mut s, "h");
+    let down = host_of(ids[0]);
+    let up = host_of(ids[1]);
+    assert_eq!(
+        call(&mut s, &format!("update_host host=s{down}&status=down")),
+        format!("OK hostid={}&hostname=s{down}\r\n", down + 1)
+    );
+    // A down host's copies are not offered while another is readable.
+    for _ in 0..5 {
+        let urls = paths(&mut s, "h");
+        assert_eq!(urls.len(), 1, "{urls:?}");
+        assert_eq!(get(&urls[0]), (200, data.clone()));
+    }
+    // A readonly host serves reads but gets no new files.
+    assert!(call(&mut s, &format!("update_host host=s{up}&status=readonly")).starts_with("OK "));
+    assert_eq!(paths(&mut s, "h").len(), 1);
+    let third = (0..3).find(|h| *h != down && *h != up).expect("third host");
+    for i in 0..10 {
+        let r = ok(&call(&mut s, &format!("create_open domain=d&key=ro{i}")));
+        let devid: u32 = r.get("devid").expect("devid").parse().expect("n");
+        assert_eq!(host_of(devid), third, "new file on a {down}/{up} host");
+    }
+    for h in [down, up] {
+        assert!(call(&mut s, &format!("update_host host=s{h}&status=alive")).starts_with("OK "));
+    }
+    assert_eq!(paths(&mut s, "h").len(), 2);
+}
