@@ -143,6 +143,17 @@ impl Progress {
     }
 }
 
+/// 1.80's `decide_to_buffer_to_disk`, once the memory part (`got` bytes,
+/// read in `secs`) is in and `left` bytes are still to come: spool when
+/// the rate is under `buffer_upload_threshold_rate` or the estimated time
+/// for the rest over `buffer_upload_threshold_time` (0 turns a test off).
+fn spool_after_memory(up: &UploadConf, got: u64, left: u64, secs: f64) -> bool {
+    let rate = got as f64 / secs.max(0.001);
+    let slow = up.threshold_rate > 0 && rate < up.threshold_rate as f64;
+    let long = up.threshold_time > 0 && left as f64 / rate.max(1.0) > up.threshold_time as f64;
+    slow || long
+}
+
 async fn read_some(conn: &mut Conn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
     buf.reserve(64 * 1024);
     match tokio::time::timeout(idle, conn.stream().read_buf(buf)).await {
@@ -189,13 +200,9 @@ pub(crate) async fn buffer(
             if cl <= bbc {
                 return Ok(Body::Stream);
             }
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            let rate = buf.len().min(want) as f64 / secs;
-            let remaining = (cl - buf.len().min(want) as u64) as f64;
-            let slow = up.threshold_rate > 0 && rate < up.threshold_rate as f64;
-            let long =
-                up.threshold_time > 0 && remaining / rate.max(1.0) > up.threshold_time as f64;
-            if !slow && !long {
+            let got = buf.len().min(want) as u64;
+            let spool = spool_after_memory(up, got, cl - got, started.elapsed().as_secs_f64());
+            if !spool {
                 return Ok(Body::Stream);
             }
         }
@@ -268,7 +275,39 @@ async fn create_spool(up: &UploadConf, id: u64) -> Option<SpoolFile> {
 
 #[cfg(test)]
 mod tests {
-    use super::session;
+    use super::{session, spool_after_memory, UploadConf};
+
+    #[test]
+    fn thresholds_as_1_80_weighs_them() {
+        let up = |rate, time| UploadConf {
+            threshold_rate: rate,
+            threshold_time: time,
+            ..UploadConf::default()
+        };
+        // 100 KiB in a second, 1 MiB to go: ~10 s left.
+        let (got, left) = (100 * 1024, 1024 * 1024);
+        assert!(spool_after_memory(&up(0, 5), got, left, 1.0), "over 5 s");
+        assert!(
+            !spool_after_memory(&up(0, 20), got, left, 1.0),
+            "under 20 s"
+        );
+        assert!(
+            spool_after_memory(&up(200_000, 0), got, left, 1.0),
+            "slower than 200 kB/s"
+        );
+        assert!(
+            !spool_after_memory(&up(50_000, 0), got, left, 1.0),
+            "faster than 50 kB/s"
+        );
+        assert!(
+            !spool_after_memory(&up(0, 0), got, left, 100.0),
+            "both tests off"
+        );
+        assert!(
+            !spool_after_memory(&up(0, 5), got, left, 0.0),
+            "instant: fast"
+        );
+    }
 
     #[test]
     fn upload_sessions_as_1_80_finds_them() {
