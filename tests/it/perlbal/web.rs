@@ -496,6 +496,17 @@ fn perlbal_mime_command_changes_content_types() {
         ".\r\n",
         "a web_server has no queues"
     );
+    // Its clients are 1.80's ClientHTTP sockets.
+    let idle = connect(web);
+    assert!(
+        danga_testkit::wait_for(std::time::Duration::from_secs(5), || console(
+            mgmt, "STATES"
+        )
+        .contains("Perlbal::ClientHTTP reading_headers 1\r\n")),
+        "{}",
+        console(mgmt, "STATES")
+    );
+    drop(idle);
     let svc = console(mgmt, "SHOW SERVICE web");
     assert!(svc.contains("          role: web_server\r\n  pend clients: 0\r\n  pend backend: 0\r\n        docroot: "), "{svc}");
     stops_cleanly(d);

@@ -24,15 +24,19 @@ pub(crate) struct SockState(usize);
 
 const BACKEND: &str = "Perlbal::BackendHTTP";
 const CLIENT: &str = "Perlbal::ClientProxy";
+const WEB: &str = "Perlbal::ClientHTTP";
 
 /// Every (class, state) a socket can be in, sorted (the `STATES` order).
-pub(crate) const SOCK_STATES: [(&str, &str); 11] = [
+pub(crate) const SOCK_STATES: [(&str, &str); 14] = [
     (BACKEND, "bored"),
     (BACKEND, "connecting"),
     (BACKEND, "sending_req"),
     (BACKEND, "verifying_backend"),
     (BACKEND, "wait_res"),
     (BACKEND, "xfer_res"),
+    (WEB, "persist_wait"),
+    (WEB, "reading_headers"),
+    (WEB, "xfer_resp"),
     (CLIENT, "backend_req_sent"),
     (CLIENT, "persist_wait"),
     (CLIENT, "reading_headers"),
@@ -47,11 +51,14 @@ impl SockState {
     pub const BACKEND_VERIFYING: SockState = SockState(3);
     pub const BACKEND_WAIT_RES: SockState = SockState(4);
     pub const BACKEND_XFER_RES: SockState = SockState(5);
-    pub const CLIENT_BACKEND_REQ_SENT: SockState = SockState(6);
-    pub const CLIENT_PERSIST_WAIT: SockState = SockState(7);
-    pub const CLIENT_READING_HEADERS: SockState = SockState(8);
-    pub const CLIENT_WAIT_BACKEND: SockState = SockState(9);
-    pub const CLIENT_XFER_RES: SockState = SockState(10);
+    pub const WEB_PERSIST_WAIT: SockState = SockState(6);
+    pub const WEB_READING_HEADERS: SockState = SockState(7);
+    pub const WEB_XFER_RESP: SockState = SockState(8);
+    pub const CLIENT_BACKEND_REQ_SENT: SockState = SockState(9);
+    pub const CLIENT_PERSIST_WAIT: SockState = SockState(10);
+    pub const CLIENT_READING_HEADERS: SockState = SockState(11);
+    pub const CLIENT_WAIT_BACKEND: SockState = SockState(12);
+    pub const CLIENT_XFER_RES: SockState = SockState(13);
 }
 
 /// Live sockets by (class, state): one atomic counter each, so the hot

@@ -25,7 +25,17 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         PeerAddr::Tcp(a) => a.ip(),
         PeerAddr::Unix => IpAddr::from([127, 0, 0, 1]),
     };
-    let mut state = StateGuard::new(&shared, SockState::CLIENT_READING_HEADERS);
+    // A web_server's clients count as 1.80's ClientHTTP, others as ClientProxy.
+    let web = svc.settings().role == Role::WebServer;
+    let (reading, persist) = if web {
+        (SockState::WEB_READING_HEADERS, SockState::WEB_PERSIST_WAIT)
+    } else {
+        (
+            SockState::CLIENT_READING_HEADERS,
+            SockState::CLIENT_PERSIST_WAIT,
+        )
+    };
+    let mut state = StateGuard::new(&shared, reading);
     let mut buf = BytesMut::with_capacity(4096);
     // Reused by every request on this connection.
     let mut io = Bufs::new();
@@ -98,7 +108,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                     let _ = conn.stream().shutdown().await;
                     return;
                 }
-                state.set(SockState::CLIENT_PERSIST_WAIT);
+                state.set(persist);
                 continue;
             }
         };
@@ -112,7 +122,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             let s = next_s.take().unwrap_or_else(|| cur.settings());
             let outcome = if s.role == Role::WebServer {
                 shared.reqs.fetch_add(1, Ordering::Relaxed);
-                state.set(SockState::CLIENT_XFER_RES);
+                state.set(SockState::WEB_XFER_RESP);
                 match super::web::serve(&mut conn, &mut buf, &req, &s).await {
                     Ok(true) => Outcome::Keep,
                     _ => Outcome::Close,
@@ -154,7 +164,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             }
         };
         if keep {
-            state.set(SockState::CLIENT_PERSIST_WAIT);
+            state.set(persist);
             // An idle keep-alive client holds no large buffers.
             if io.resp.capacity() > KEEP_BUF || io.out.capacity() > KEEP_BUF {
                 io = Bufs::new();
