@@ -45,6 +45,7 @@ impl Files for MysqlStore {
     }
 
     async fn close_file(&self, fid: i64, length: i64, devids: &[i64]) -> Result<Closed> {
+        super::retry(move || async move {
         let mut tx = self.pool.begin().await?;
         let Some(t) =
             sqlx::query("SELECT dmid, dkey, classid FROM tempfile WHERE fid = ? FOR UPDATE")
@@ -104,6 +105,8 @@ impl Files for MysqlStore {
         }
         tx.commit().await?;
         Ok(Closed::Stored { replaced })
+        })
+        .await
     }
 
     async fn file(&self, dmid: i64, dkey: &str) -> Result<Option<FileRow>> {
@@ -123,46 +126,52 @@ impl Files for MysqlStore {
     }
 
     async fn delete_file(&self, dmid: i64, dkey: &str) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
-        let fid: Option<i64> = sqlx::query_scalar(
-            "SELECT CAST(fid AS SIGNED) FROM file WHERE dmid = ? AND dkey = ? FOR UPDATE",
-        )
-        .bind(dmid)
-        .bind(dkey)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(fid) = fid {
-            sqlx::query("DELETE FROM file WHERE fid = ?")
-                .bind(fid)
-                .execute(&mut *tx)
-                .await?;
-            enqueue_delete(&mut tx, fid).await?;
-        }
-        tx.commit().await?;
-        Ok(fid)
+        super::retry(move || async move {
+            let mut tx = self.pool.begin().await?;
+            let fid: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(fid AS SIGNED) FROM file WHERE dmid = ? AND dkey = ? FOR UPDATE",
+            )
+            .bind(dmid)
+            .bind(dkey)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(fid) = fid {
+                sqlx::query("DELETE FROM file WHERE fid = ?")
+                    .bind(fid)
+                    .execute(&mut *tx)
+                    .await?;
+                enqueue_delete(&mut tx, fid).await?;
+            }
+            tx.commit().await?;
+            Ok(fid)
+        })
+        .await
     }
 
     async fn rename(&self, dmid: i64, from: &str, to: &str) -> Result<Renamed> {
-        let mut tx = self.pool.begin().await?;
-        let taken = sqlx::query("SELECT 1 FROM file WHERE dmid = ? AND dkey = ?")
-            .bind(dmid)
-            .bind(to)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Ok(Renamed::KeyExists);
-        }
-        let r = sqlx::query("UPDATE file SET dkey = ? WHERE dmid = ? AND dkey = ?")
-            .bind(to)
-            .bind(dmid)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Ok(Renamed::UnknownKey);
-        }
-        tx.commit().await?;
-        Ok(Renamed::Done)
+        super::retry(move || async move {
+            let mut tx = self.pool.begin().await?;
+            let taken = sqlx::query("SELECT 1 FROM file WHERE dmid = ? AND dkey = ?")
+                .bind(dmid)
+                .bind(to)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if taken.is_some() {
+                return Ok(Renamed::KeyExists);
+            }
+            let r = sqlx::query("UPDATE file SET dkey = ? WHERE dmid = ? AND dkey = ?")
+                .bind(to)
+                .bind(dmid)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Ok(Renamed::UnknownKey);
+            }
+            tx.commit().await?;
+            Ok(Renamed::Done)
+        })
+        .await
     }
 
     async fn list_keys(

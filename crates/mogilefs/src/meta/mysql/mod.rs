@@ -87,6 +87,33 @@ pub(super) fn opt_text(r: &MySqlRow, col: &str) -> Result<Option<String>> {
     }
 }
 
+/// Runs a transaction again (up to 3 times) when InnoDB picked it as a
+/// deadlock victim (1213) or its lock wait timed out (1205).
+pub(super) async fn retry<T, F, Fut>(mut tx: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match tx().await {
+            Err(e) if tries < 3 && lock_conflict(&e) => {
+                tries += 1;
+                tracing::debug!(error = %e, tries, "retrying a transaction");
+                tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A deadlock or a lock wait time-out.
+fn lock_conflict(e: &MetaError) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+        .is_some_and(|d| matches!(d.number(), 1213 | 1205))
+}
+
 /// A NOT NULL integer column of either signedness.
 pub(super) fn int(r: &MySqlRow, col: &str) -> Result<i64> {
     opt_int(r, col)?.ok_or_else(|| MetaError::ColumnNotFound(format!("{col} is NULL")))

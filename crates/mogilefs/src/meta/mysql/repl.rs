@@ -90,35 +90,43 @@ impl Replication for MysqlStore {
     }
 
     async fn add_replica(&self, fid: i64, devid: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        // Only for a file that still exists (it may have been deleted
-        // while it was being copied).
-        sqlx::query(
-            "INSERT IGNORE INTO file_on (fid, devid) SELECT fid, ? FROM file WHERE fid = ?",
-        )
-        .bind(devid)
-        .bind(fid)
-        .execute(&mut *tx)
-        .await?;
-        let there = sqlx::query("SELECT 1 FROM file WHERE fid = ?")
-            .bind(fid)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        devcount(&mut tx, fid).await?;
-        tx.commit().await?;
-        Ok(there)
+        super::retry(move || async move {
+            let mut tx = self.pool.begin().await?;
+            // Only for a file that still exists (it may have been deleted
+            // while it was being copied). The file row is locked for writing
+            // first: a shared lock upgraded later would deadlock with renames.
+            let there = sqlx::query("SELECT 1 FROM file WHERE fid = ? FOR UPDATE")
+                .bind(fid)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !there {
+                return Ok(false);
+            }
+            sqlx::query("INSERT IGNORE INTO file_on (fid, devid) VALUES (?, ?)")
+                .bind(fid)
+                .bind(devid)
+                .execute(&mut *tx)
+                .await?;
+            devcount(&mut tx, fid).await?;
+            tx.commit().await?;
+            Ok(there)
+        })
+        .await
     }
 
     async fn remove_replica(&self, fid: i64, devid: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM file_on WHERE fid = ? AND devid = ?")
-            .bind(fid)
-            .bind(devid)
-            .execute(&mut *tx)
-            .await?;
-        devcount(&mut tx, fid).await?;
-        tx.commit().await
+        super::retry(move || async move {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM file_on WHERE fid = ? AND devid = ?")
+                .bind(fid)
+                .bind(devid)
+                .execute(&mut *tx)
+                .await?;
+            devcount(&mut tx, fid).await?;
+            tx.commit().await
+        })
+        .await
     }
 
     async fn fids_on_device(&self, devid: i64, limit: i64) -> Result<Vec<i64>> {
