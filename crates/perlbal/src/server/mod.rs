@@ -140,6 +140,7 @@ impl Server {
                 if shared.shutdown.until_stopped(tick).await.is_none() {
                     return;
                 }
+                shared.reproxy.prune();
                 if lock(&shared.config).reload_nodefiles() {
                     refresh(&shared);
                 }

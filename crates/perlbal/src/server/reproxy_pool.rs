@@ -86,6 +86,18 @@ impl ReproxyPool {
         }
     }
 
+    /// Closes idle connections older than [`IDLE`] (run every few seconds,
+    /// so targets no longer asked keep nothing open).
+    pub fn prune(&self) {
+        let now = Instant::now();
+        let mut hosts = lock(&self.hosts);
+        hosts.retain(|_, h| {
+            h.idle
+                .retain(|(_, since)| now.duration_since(*since) < IDLE);
+            h.active > 0 || !h.idle.is_empty() || !h.waiting.is_empty()
+        });
+    }
+
     /// `REPROXY_STATE`'s lines (1.80's, sorted).
     pub fn state_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -139,5 +151,65 @@ impl Drop for Lease {
                 hosts.remove(&self.host);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn stream() -> TcpStream {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let (c, _) = tokio::join!(TcpStream::connect(addr), l.accept());
+        c.expect("connect")
+    }
+
+    #[tokio::test]
+    async fn the_per_host_limit_makes_the_next_request_wait() {
+        let pool = Arc::new(ReproxyPool::default());
+        pool.set_limits(0, &BTreeMap::from([("h:1".to_owned(), 1)]));
+        let first = pool.acquire("h:1").await;
+        let other = pool.acquire("h:2").await;
+        let p2 = pool.clone();
+        let mut second = tokio::spawn(async move { p2.acquire("h:1").await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "over the limit: it waits");
+        assert!(pool
+            .state_lines()
+            .contains(&"clients_queued h:1 1".to_owned()));
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(5), &mut second)
+            .await
+            .expect("its turn came")
+            .expect("task");
+        drop((second, other));
+        assert_eq!(
+            pool.state_lines(),
+            [
+                "SERVER max_reproxy_connections(h:1) = 1",
+                "SERVER max_reproxy_connections = 0"
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_are_reused_then_closed() {
+        let pool = Arc::new(ReproxyPool::default());
+        let lease = pool.acquire("h:1").await;
+        assert!(lease.idle.is_none());
+        lease.keep(stream().await);
+        let mut again = pool.acquire("h:1").await;
+        assert!(
+            again.idle.take().is_some(),
+            "the kept connection is handed out"
+        );
+        again.keep(stream().await);
+        assert!(pool.state_lines().contains(&"bored h:1 1".to_owned()));
+        tokio::time::advance(IDLE + Duration::from_secs(1)).await;
+        pool.prune();
+        assert_eq!(pool.state_lines(), ["SERVER max_reproxy_connections = 0"]);
     }
 }
