@@ -392,3 +392,42 @@ fn mogilefs_host_states_steer_reads_and_writes() {
     }
     assert_eq!(paths(&mut s, "h").len(), 2);
 }
+
+#[test]
+fn mogilefs_httpcopy_and_test_commands() {
+    let c = Cluster::start(2);
+    let mut s = c.conn();
+    class(&mut s, "one", "mindevcount=1");
+    let data = vec![3u8; 70_000];
+    let (r, fid, _) = store_with(&mut s, "hc", "one", &data, &[]);
+    assert_eq!(r, "OK \r\n");
+    let from = devids(&mut s, "hc")[0];
+    let to = if host_of(from) == 0 { 3 } else { 1 };
+    assert_eq!(
+        call(
+            &mut s,
+            &format!("httpcopy sdevid={from}&ddevid={to}&fid={fid}")
+        ),
+        "OK \r\n"
+    );
+    let mut ids = devids(&mut s, "hc");
+    ids.sort_unstable();
+    let mut want = vec![from, to];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    for u in paths(&mut s, "hc") {
+        assert_eq!(get(&u), (200, data.clone()));
+    }
+    for req in [
+        format!("httpcopy sdevid={from}&ddevid={to}&fid=999999"),
+        format!("httpcopy sdevid=77&ddevid={to}&fid={fid}"),
+        "httpcopy fid=1".to_owned(),
+    ] {
+        assert_eq!(err(&call(&mut s, &req)), "copy_err", "{req}");
+    }
+    assert_eq!(call(&mut s, "test"), "OK \r\n");
+    assert_eq!(
+        call(&mut s, "test crash=1"),
+        "ERR failure Crashed+on+purpose\r\n"
+    );
+}

@@ -82,4 +82,5 @@ codes! {
     NoDevice => "no_device", "Device not found";
     HostMismatch => "host_mismatch", "The device specified doesn't belong to the host specified";
     StateTooHigh => "state_too_high", "Status cannot go from dead to alive; must use down";
+    CopyErr => "copy_err", "copy_err";
 }

@@ -248,6 +248,12 @@ impl<M: MetaStore> Tracker<M> {
             "set_server_setting" => self.set_server_setting(a).await,
             "sleep" => self.sleep(a).await,
             "replicate_now" => self.replicate_now().await,
+            "httpcopy" => self.httpcopy(a).await,
+            // The original's self-test: `crash=1` makes the command fail.
+            "test" if a.nonempty("crash").is_some() => {
+                Err(Fail::Text(ErrCode::Failure, "Crashed on purpose".into()))
+            }
+            "test" => Ok(Vec::new()),
             "clear_cache" | "do_monitor_round" => {
                 self.refresh_monitor().await;
                 Ok(Vec::new())

@@ -57,6 +57,45 @@ impl<M: MetaStore> Tracker<M> {
         Ok(vec![pair("count", n)])
     }
 
+    /// `httpcopy sdevid= ddevid= fid=`: the original's operations hack,
+    /// one copy made and recorded by hand (`copy_err` on failure).
+    pub(super) async fn httpcopy(&self, a: &crate::proto::Args) -> Outcome {
+        use super::{int_arg, Fail};
+        use crate::proto::ErrCode;
+        let copy_err = |t: String| Fail::Text(ErrCode::CopyErr, t);
+        let (Some(sdevid), Some(ddevid), Some(fid)) = (
+            int_arg(a, "sdevid"),
+            int_arg(a, "ddevid"),
+            int_arg(a, "fid"),
+        ) else {
+            return Err(copy_err("sdevid, ddevid and fid are required".into()));
+        };
+        let (hosts, devices) = self.topology().await?;
+        let url = |devid: i64, get: bool| {
+            devices
+                .iter()
+                .find(|d| d.devid == devid)
+                .and_then(|d| dev_url(&hosts, d, fid, get, false))
+        };
+        let (Some(src), Some(dst)) = (url(sdevid, true), url(ddevid, false)) else {
+            return Err(copy_err("unknown device".into()));
+        };
+        let length = match http::request("HEAD", &src, self.settings.node_timeout).await {
+            Ok(http::Answer {
+                status: 200,
+                length: Some(n),
+            }) => n,
+            other => return Err(copy_err(format!("source {src}: {other:?}"))),
+        };
+        http::copy(&src, &dst, length, None, self.settings.node_timeout)
+            .await
+            .map_err(|e| copy_err(format!("{src} -> {dst}: {e}")))?;
+        if !self.meta.add_replica(fid, ddevid).await? {
+            return Err(copy_err("failed to add link to database".into()));
+        }
+        Ok(Vec::new())
+    }
+
     /// Queues `fid` for replication now and wakes the replicator.
     pub(super) async fn enqueue_replication(&self, fid: i64) -> Result<()> {
         self.meta.enqueue_replication(fid, now(), None).await?;
