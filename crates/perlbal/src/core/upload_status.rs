@@ -110,6 +110,16 @@ pub fn status_body(st: Option<Status>, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_packets_never_panic(p in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let mut t = UploadStatus::default();
+            t.packet(&p, 1);
+            let _ = parse_packet(&p);
+        }
+    }
 
     #[test]
     fn packets_and_expiry_as_1_80() {

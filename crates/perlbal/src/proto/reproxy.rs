@@ -78,7 +78,9 @@ pub fn targets(list: &str) -> Vec<Target> {
 /// Whether a header is one of the `X-REPROXY-*` family (never shown to
 /// clients).
 pub fn is_reproxy_header(name: &str) -> bool {
-    name.len() >= 10 && name[..10].eq_ignore_ascii_case("X-REPROXY-")
+    name.as_bytes()
+        .get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"X-REPROXY-"))
 }
 
 #[cfg(test)]
@@ -110,5 +112,9 @@ mod tests {
         assert_eq!(directive(&r), Some(Directive::File("/f".into())));
         assert!(is_reproxy_header("x-reproxy-expected-size"));
         assert!(!is_reproxy_header("X-Proxy-Capabilities"));
+        assert!(
+            !is_reproxy_header("X-REPROX\u{e9}abc"),
+            "no panic off a char boundary"
+        );
     }
 }
