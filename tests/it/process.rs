@@ -89,18 +89,29 @@ fn user_switch_changes_the_uid() {
         "memcached",
         &["-p", "-1", "-l", "127.0.0.1", "-u", "nobody"],
     );
-    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).expect("status");
-    let uid_line = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .expect("Uid line");
-    let uids: Vec<&str> = uid_line.split_whitespace().skip(1).collect();
     let nobody = nix::unistd::User::from_name("nobody")
         .expect("getpwnam")
         .expect("nobody exists");
+    // The ready file is written before the user switch (the file may be
+    // one only root can write), so the switch may still be under way.
+    let uid_line = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).expect("status");
+        status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .expect("Uid line")
+            .to_owned()
+    };
+    let switched = wait_for(Duration::from_secs(2), || {
+        uid_line()
+            .split_whitespace()
+            .skip(1)
+            .all(|u| *u == nobody.uid.to_string())
+    });
     assert!(
-        uids.iter().all(|u| *u == nobody.uid.to_string()),
-        "real, effective, saved and fs uids are nobody's: {uid_line}"
+        switched,
+        "real, effective, saved and fs uids are nobody's: {}",
+        uid_line()
     );
     assert_eq!(
         ask_once(d.addr("memcached"), "version\r\n", "\r\n"),

@@ -229,6 +229,32 @@ impl Daemon {
         kill(pid, sig).expect("kill");
     }
 
+    /// Stops the process with SIGSTOP and returns once every one of its
+    /// threads is stopped (a thread running on another core may otherwise
+    /// still answer a request sent just after the signal). Panics if that
+    /// takes over 2 s.
+    pub fn freeze(&self) {
+        self.signal(Signal::SIGSTOP);
+        let tasks = format!("/proc/{}/task", self.pid());
+        let all_stopped = || {
+            let Ok(dir) = std::fs::read_dir(&tasks) else {
+                return false;
+            };
+            dir.flatten().all(|t| {
+                std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                    // The state follows the parenthesised command name.
+                    stat.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('T'))
+                })
+            })
+        };
+        assert!(
+            crate::wait_for(std::time::Duration::from_secs(2), all_stopped),
+            "process {} did not stop",
+            self.pid()
+        );
+    }
+
     /// The exit status if the process has ended by itself (it is reaped
     /// then, and no longer killed on drop).
     pub fn try_exit(&mut self) -> Option<ExitStatus> {

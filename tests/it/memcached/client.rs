@@ -237,7 +237,7 @@ async fn a_server_that_stops_answering_times_out_once_then_is_skipped() {
         .iter()
         .find(|k| client.owner(k.as_bytes()).expect("owner").0 == 2)
         .expect("a key on server 2");
-    mcs[2].daemon.signal(nix::sys::signal::Signal::SIGSTOP);
+    mcs[2].daemon.freeze();
     let start = tokio::time::Instant::now();
     let first = client.get(victim.as_bytes()).await;
     assert!(
