@@ -439,3 +439,55 @@ fn up_stops_cleanly_on_sigterm_and_on_sighup() {
         assert_clean_stop(&rows, &stopped);
     }
 }
+
+/// Every admin interface of the stack answers a plain telnet session: one
+/// connection, commands typed one after another, replies in the daemons'
+/// own formats.
+#[test]
+fn up_admin_ports_answer_a_telnet_session() {
+    use crate::wire::{ask, connect};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let stack = Stack::up(&data_dir(&tmp));
+    let b = stack.base;
+    let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p + b));
+
+    let mut mc = connect(at(11211));
+    let stats = ask(&mut mc, "stats\r\n", "END\r\n");
+    assert!(stats.contains("STAT curr_connections "), "{stats}");
+    let slabs = ask(&mut mc, "stats settings\r\n", "END\r\n");
+    assert!(slabs.contains("STAT maxconns "), "{slabs}");
+
+    let mut gm = connect(at(4730));
+    assert!(ask(&mut gm, "version\n", "\n").starts_with("OK "));
+    let workers = ask(&mut gm, "workers\n", ".\n");
+    assert!(workers.ends_with(".\n"), "{workers}");
+    let status = ask(&mut gm, "status\n", ".\n");
+    // The demo app's worker has registered its function.
+    assert!(status.contains("danga_demo_md5\t"), "{status}");
+
+    let services = crate::perlbal::console(at(60000), "show service");
+    assert!(services.contains("site"), "{services}");
+    let mut pb = connect(at(60000));
+    let version = ask(&mut pb, "version\r\n", "\r\n");
+    assert!(!version.trim().is_empty());
+
+    let mut tr = connect(at(7001));
+    let v = ask(&mut tr, "!version\r\n", ".\r\n");
+    assert!(v.starts_with("2.73\r\n"), "{v}");
+    let s = ask(&mut tr, "!stats\r\n", ".\r\n");
+    assert!(s.contains("uptime "), "{s}");
+    let jobs = ask(&mut tr, "!jobs\r\n", ".\r\n");
+    assert!(jobs.contains("queryworker"), "{jobs}");
+    assert_eq!(ask(&mut tr, "noop\r\n", "\r\n"), "OK \r\n");
+
+    for side in [at(7501), at(7503)] {
+        let mut ms = connect(side);
+        let size = ask(&mut ms, "size /dev1/nothing.fid\r\n", "\r\n");
+        assert!(size.ends_with(" -1\r\n"), "{size}");
+        let v = ask(&mut ms, "version\r\n", ".\r\n");
+        assert!(v.contains("uptime "), "{v}");
+    }
+    let rows = stack.rows.clone();
+    let stopped = stack.interrupt();
+    assert_clean_stop(&rows, &stopped);
+}
