@@ -165,6 +165,13 @@ pub trait Files: Send + Sync {
     ) -> impl Future<Output = Result<Closed>> + Send;
     fn file(&self, dmid: i64, dkey: &str) -> impl Future<Output = Result<Option<FileRow>>> + Send;
     fn file_devids(&self, fid: i64) -> impl Future<Output = Result<Vec<i64>>> + Send;
+    /// A file and the devices holding it (by devid), in one query: what
+    /// get_paths needs.
+    fn file_with_devids(
+        &self,
+        dmid: i64,
+        dkey: &str,
+    ) -> impl Future<Output = Result<Option<(FileRow, Vec<i64>)>>> + Send;
     /// Removes the key and queues its fid for deletion; its fid, if found.
     fn delete_file(
         &self,

@@ -64,6 +64,13 @@ async fn suite<M: MetaStore>(m: &M) {
         Closed::NoTempFile
     );
     assert_eq!(m.file_devids(fid).await.expect("db"), vec![1, 2]);
+    let (row, on) = m
+        .file_with_devids(dmid, "k")
+        .await
+        .expect("db")
+        .expect("file");
+    assert_eq!((row.fid, row.length, on), (fid, 5, vec![1, 2]));
+    assert_eq!(m.file_with_devids(dmid, "nope").await.expect("db"), None);
     let fid2 = m
         .create_tempfile(&temp(dmid, "k"), None)
         .await
@@ -352,6 +359,12 @@ async fn mariadb_reads_a_file_row_written_as_mogilefs_2_73_would() {
     let f = m.file(d.dmid, "legacy").await.expect("db").expect("file");
     assert_eq!((f.fid, f.length, f.devcount), (4_000_000_000, 12, 1));
     assert_eq!(m.file_devids(f.fid).await.expect("db"), vec![7]);
+    let (row, on) = m
+        .file_with_devids(d.dmid, "legacy")
+        .await
+        .expect("db")
+        .expect("file");
+    assert_eq!((row.fid, on), (4_000_000_000, vec![7]));
     assert_eq!(
         m.list_keys(d.dmid, "LEG", None, 10).await.expect("db"),
         Vec::<String>::new()

@@ -104,12 +104,13 @@ impl<M: MetaStore> super::Tracker<M> {
         }
         let devids = self.meta.file_devids(fid).await?;
         if !devids.is_empty() {
-            let (hosts, devices) = self.topology().await?;
+            let topo = self.topology().await?;
+            let (hosts, devices) = (&topo.hosts, &topo.devices);
             for devid in &devids {
                 let url = devices
                     .iter()
                     .find(|d| d.devid == *devid)
-                    .and_then(|d| dev_url(&hosts, d, fid, true, false));
+                    .and_then(|d| dev_url(hosts, d, fid, true, false));
                 if let Some(url) = url {
                     out.push(pair(format!("devpath_{devid}"), url));
                 }

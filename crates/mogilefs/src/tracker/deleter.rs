@@ -33,8 +33,8 @@ impl<M: MetaStore> Tracker<M> {
         if stale.is_empty() {
             return Ok(0);
         }
-        let hosts = self.meta.hosts().await?;
-        let devices = self.meta.devices().await?;
+        let topo = self.cache.get(&self.meta).await?;
+        let (hosts, devices) = (&topo.hosts, &topo.devices);
         for t in &stale {
             let devids = t
                 .devids
@@ -42,7 +42,7 @@ impl<M: MetaStore> Tracker<M> {
                 .filter_map(|d| d.trim().parse::<i64>().ok());
             for devid in devids {
                 let dev = devices.iter().find(|d| d.devid == devid);
-                let Some(url) = dev.and_then(|d| dev_url(&hosts, d, t.fid, false, false)) else {
+                let Some(url) = dev.and_then(|d| dev_url(hosts, d, t.fid, false, false)) else {
                     continue;
                 };
                 // Best effort: most abandoned uploads never reached the node.
@@ -61,8 +61,8 @@ impl<M: MetaStore> Tracker<M> {
         if due.is_empty() {
             return Ok(0);
         }
-        let hosts = self.meta.hosts().await?;
-        let devices = self.meta.devices().await?;
+        let topo = self.cache.get(&self.meta).await?;
+        let (hosts, devices) = (&topo.hosts, &topo.devices);
         let mut done = 0;
         for fid in due {
             let mut all_gone = true;
@@ -70,7 +70,7 @@ impl<M: MetaStore> Tracker<M> {
                 let Some(dev) = devices.iter().find(|d| d.devid == devid) else {
                     continue;
                 };
-                let Some(url) = dev_url(&hosts, dev, fid, false, false) else {
+                let Some(url) = dev_url(hosts, dev, fid, false, false) else {
                     continue;
                 };
                 match http::request("DELETE", &url, self.settings.node_timeout).await {

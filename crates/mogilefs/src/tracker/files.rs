@@ -74,10 +74,11 @@ impl<M: MetaStore> super::Tracker<M> {
         // As the original: a tracker that just started waits for its
         // monitor before it says there is no device.
         self.monitor.first_round(self.round_limit()).await;
-        let (hosts, devices) = self.topology().await?;
+        let topo = self.topology().await?;
+        let (hosts, devices) = (&topo.hosts, &topo.devices);
         let chosen = placement::choose_devices(
-            &hosts,
-            &devices,
+            hosts,
+            devices,
             &self.view(),
             self.settings.min_free_space,
             if multi { 3 } else { 1 },
@@ -105,7 +106,7 @@ impl<M: MetaStore> super::Tracker<M> {
         let mut out = vec![pair("fid", fid)];
         let urls = chosen
             .iter()
-            .filter_map(|dev| Some((dev.devid, dev_url(&hosts, dev, fid, false, false)?)));
+            .filter_map(|dev| Some((dev.devid, dev_url(hosts, dev, fid, false, false)?)));
         if multi {
             let urls: Vec<(i64, String)> = urls.collect();
             out.push(pair("dev_count", urls.len()));
@@ -147,7 +148,8 @@ impl<M: MetaStore> super::Tracker<M> {
         if temp.dmid != d.dmid || a.get("key").is_some_and(|k| k != temp.dkey) {
             return Err(ErrCode::NoTempFile.into());
         }
-        let (hosts, devices) = self.topology().await?;
+        let topo = self.topology().await?;
+        let (hosts, devices) = (&topo.hosts, &topo.devices);
         let verify = a.nonempty("checksumverify").is_some_and(|v| v != "0");
         // As the original, `size=0` means "not given" (zero-byte files).
         let mut size = match a.nonempty("size").filter(|s| *s != "0") {
@@ -171,10 +173,10 @@ impl<M: MetaStore> super::Tracker<M> {
                         ),
                     )
                 })?;
-            if dev_url(&hosts, dev, fid, false, false).as_deref() != Some(path.as_str()) {
+            if dev_url(hosts, dev, fid, false, false).as_deref() != Some(path.as_str()) {
                 return Err(ErrCode::BogusArgs.into());
             }
-            let on_disk = match http::request("HEAD", path, self.settings.node_timeout).await {
+            let on_disk = match self.pool.head(path, self.settings.node_timeout).await {
                 Ok(http::Answer {
                     status: 200,
                     length: Some(n),
@@ -201,7 +203,7 @@ impl<M: MetaStore> super::Tracker<M> {
                 ));
             }
             if let (Some((alg, sum)), true) = (&checksum, verify) {
-                self.verify_checksum(&hosts, dev, fid, path, *alg, sum)
+                self.verify_checksum(hosts, dev, fid, path, *alg, sum)
                     .await?;
             }
         }
@@ -231,7 +233,12 @@ impl<M: MetaStore> super::Tracker<M> {
                     .await?;
             }
         }
-        self.enqueue_replication(fid).await?;
+        // As the original, every new file goes through the replication
+        // queue, unless the copies written already content its class (the
+        // replicator would only drop the row).
+        if !self.content_on(&topo, d.dmid, temp.classid, &devids) {
+            self.enqueue_replication(fid).await?;
+        }
         Ok(Vec::new())
     }
 
@@ -299,6 +306,9 @@ impl<M: MetaStore> super::Tracker<M> {
         if classid == 0 {
             return Ok(None);
         }
+        if let Some(c) = self.cached().await?.class(dmid, classid) {
+            return Ok(c.hashtype);
+        }
         Ok(self
             .meta
             .classes(Some(dmid))
@@ -311,28 +321,29 @@ impl<M: MetaStore> super::Tracker<M> {
     pub(super) async fn get_paths(&self, a: &Args) -> Outcome {
         let d = self.domain_arg(a).await?;
         let key = a.nonempty("key").ok_or(ErrCode::NoKey)?;
-        let f = self
+        let (f, on) = self
             .meta
-            .file(d.dmid, key)
+            .file_with_devids(d.dmid, key)
             .await?
             .ok_or(ErrCode::UnknownKey)?;
-        let on = self.meta.file_devids(f.fid).await?;
-        let (hosts, devices) = self.topology().await?;
+        let topo = self.topology().await?;
+        let (hosts, devices) = (&topo.hosts, &topo.devices);
         let alt = a.get("zone") == Some("alt");
         let noverify = a.nonempty("noverify").is_some_and(|v| v != "0");
         let want = usize::try_from(int_arg(a, "pathcount").unwrap_or(2).max(2)).unwrap_or(2);
         let holding: Vec<Device> = devices
-            .into_iter()
+            .iter()
             .filter(|dev| on.contains(&dev.devid))
+            .cloned()
             .collect();
-        let (up, down) = placement::order_for_reading(&hosts, &holding, &self.view(), random_u64);
+        let (up, down) = placement::order_for_reading(hosts, &holding, &self.view(), random_u64);
         let mut paths: Vec<String> = Vec::new();
         let mut drain: Vec<String> = Vec::new();
         for dev in &up {
             if paths.len() >= want {
                 break;
             }
-            let Some(url) = dev_url(&hosts, dev, f.fid, true, alt) else {
+            let Some(url) = dev_url(hosts, dev, f.fid, true, alt) else {
                 continue;
             };
             // As the original: until one replica is confirmed (HEAD, right
@@ -356,7 +367,7 @@ impl<M: MetaStore> super::Tracker<M> {
         if paths.is_empty() {
             if let Some(url) = down
                 .iter()
-                .find_map(|dev| dev_url(&hosts, dev, f.fid, true, alt))
+                .find_map(|dev| dev_url(hosts, dev, f.fid, true, alt))
             {
                 paths.push(url);
             }

@@ -64,13 +64,14 @@ impl<M: MetaStore> super::Tracker<M> {
                 Err(e) => return Err(e.into()),
             }
         };
+        self.changed();
         self.refresh_monitor().await;
         Ok(vec![pair("hostid", hostid), pair("hostname", name)])
     }
 
     pub(super) async fn delete_host(&self, a: &Args) -> Outcome {
         let name = a.nonempty("host").ok_or(ErrCode::UnknownHost)?;
-        let (hosts, devices) = self.topology().await?;
+        let (hosts, devices) = self.fresh_topology().await?;
         let h = hosts
             .iter()
             .find(|h| h.hostname == name)
@@ -79,6 +80,7 @@ impl<M: MetaStore> super::Tracker<M> {
             return Err(ErrCode::HostNotEmpty.into());
         }
         self.meta.delete_host(h.hostid).await?;
+        self.changed();
         self.refresh_monitor().await;
         Ok(Vec::new())
     }
@@ -144,6 +146,7 @@ impl<M: MetaStore> super::Tracker<M> {
         if !self.meta.create_device(&dev).await? {
             return Err(ErrCode::ExistingDevid.into());
         }
+        self.changed();
         self.refresh_monitor().await;
         Ok(Vec::new())
     }
@@ -188,7 +191,7 @@ impl<M: MetaStore> super::Tracker<M> {
     pub(super) async fn set_device(&self, a: &Args, state: bool) -> Outcome {
         let host = a.nonempty("host").ok_or(ErrCode::BadParams)?;
         let devid = int_arg(a, "device").ok_or(ErrCode::BadParams)?;
-        let (hosts, devices) = self.topology().await?;
+        let (hosts, devices) = self.fresh_topology().await?;
         let dev = devices
             .iter()
             .find(|d| d.devid == devid)
@@ -212,6 +215,7 @@ impl<M: MetaStore> super::Tracker<M> {
                 .ok_or(ErrCode::BadParams)?;
             self.meta.set_device(devid, None, Some(weight)).await?;
         }
+        self.changed();
         self.refresh_monitor().await;
         Ok(Vec::new())
     }

@@ -14,6 +14,7 @@
 //! files to their class's [`policy`] and reaps dead devices.
 
 pub mod admin;
+pub mod cache;
 mod debug;
 pub mod deleter;
 mod files;
@@ -107,6 +108,8 @@ pub struct Tracker<M> {
     shutdown: Shutdown,
     /// Keep-alive connections for get_paths' checks.
     pool: http::Pool,
+    /// Domains, classes, hosts and devices, as last read.
+    cache: cache::Cache,
 }
 
 /// Why a command failed: a protocol error code (with its own text or
@@ -156,6 +159,7 @@ impl<M: MetaStore> Tracker<M> {
             monitor: Monitor::default(),
             shutdown,
             pool: http::Pool::default(),
+            cache: cache::Cache::default(),
         })
     }
 
@@ -263,14 +267,37 @@ impl<M: MetaStore> Tracker<M> {
     }
 
     /// The domain named by `domain=`: `no_domain` / `unreg_domain` if not.
+    /// From the cached copy; a name missing there is asked of the database
+    /// (another tracker may have just created it).
     async fn domain_arg(&self, a: &Args) -> Result<Domain, Fail> {
         let name = a.nonempty("domain").ok_or(ErrCode::NoDomain)?;
-        Ok(self.meta.domain(name).await?.ok_or(ErrCode::UnregDomain)?)
+        if let Some(d) = self.cached().await?.domains.get(name) {
+            return Ok(d.clone());
+        }
+        let d = self.meta.domain(name).await?.ok_or(ErrCode::UnregDomain)?;
+        self.cache.invalidate();
+        Ok(d)
     }
 
-    /// Hosts and devices, read together.
-    async fn topology(&self) -> Result<(Vec<Host>, Vec<Device>), Fail> {
+    /// Domains, classes, hosts and devices as last read (see [`cache`]).
+    async fn cached(&self) -> Result<Arc<cache::Snapshot>, Fail> {
+        Ok(self.cache.get(&self.meta).await?)
+    }
+
+    /// Hosts and devices as last read (see [`cache`]): for the file
+    /// commands and background jobs.
+    async fn topology(&self) -> Result<Arc<cache::Snapshot>, Fail> {
+        self.cached().await
+    }
+
+    /// Hosts and devices read now: for commands that change them.
+    async fn fresh_topology(&self) -> Result<(Vec<Host>, Vec<Device>), Fail> {
         Ok((self.meta.hosts().await?, self.meta.devices().await?))
+    }
+
+    /// This tracker changed a domain, class, host or device.
+    fn changed(&self) {
+        self.cache.invalidate();
     }
 
     /// Wakes the delete queue's worker.

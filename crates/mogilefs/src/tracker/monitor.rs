@@ -190,7 +190,7 @@ pub fn parse_usage(text: &str) -> (Option<u64>, Option<u64>) {
 impl<M: MetaStore> Tracker<M> {
     /// One pass over every device on a host that is not dead.
     pub async fn monitor_round(self: &Arc<Self>) {
-        let (hosts, devices) = match self.topology().await {
+        let (hosts, devices) = match self.fresh_topology().await {
             Ok(t) => t,
             Err(e) => {
                 self.note("monitor", format!("database error: {e:?}"));
@@ -337,7 +337,10 @@ impl<M: MetaStore> Tracker<M> {
                 .set_device_usage(d.devid, mb_total, mb_used, asof)
                 .await
             {
-                Ok(()) => self.monitor.update(d.devid, |o| o.last_db = Some(now)),
+                Ok(()) => {
+                    self.changed();
+                    self.monitor.update(d.devid, |o| o.last_db = Some(now));
+                }
                 Err(e) => self.note("monitor", format!("dev{} usage: {e}", d.devid)),
             }
         }

@@ -36,7 +36,10 @@ impl<M: MetaStore> super::Tracker<M> {
     pub(super) async fn create_domain(&self, a: &Args) -> Outcome {
         let name = a.nonempty("domain").ok_or(ErrCode::NoDomain)?;
         match self.meta.create_domain(name).await? {
-            Some(_) => Ok(vec![pair("domain", name)]),
+            Some(_) => {
+                self.changed();
+                Ok(vec![pair("domain", name)])
+            }
             None => Err(ErrCode::DomainExists.into()),
         }
     }
@@ -55,6 +58,7 @@ impl<M: MetaStore> super::Tracker<M> {
             return Err(ErrCode::DomainHasClasses.into());
         }
         self.meta.delete_domain(d.dmid).await?;
+        self.changed();
         Ok(vec![pair("domain", name)])
     }
 
@@ -133,6 +137,9 @@ impl<M: MetaStore> super::Tracker<M> {
         } else {
             name != "default" && self.meta.create_class(&class).await?.is_some()
         };
+        if done {
+            self.changed();
+        }
         match (done, update) {
             (true, _) => Ok(vec![
                 pair("class", name),
@@ -164,6 +171,7 @@ impl<M: MetaStore> super::Tracker<M> {
             return Err(ErrCode::ClassHasFiles.into());
         }
         self.meta.delete_class(d.dmid, c.classid).await?;
+        self.changed();
         Ok(vec![pair("domain", dname), pair("class", name)])
     }
 
@@ -171,14 +179,22 @@ impl<M: MetaStore> super::Tracker<M> {
     pub(super) async fn classid_arg(&self, dmid: i64, a: &Args) -> Result<i64, Fail> {
         match a.nonempty("class") {
             None | Some("default") => Ok(0),
-            Some(name) => Ok(self
-                .meta
-                .classes(Some(dmid))
-                .await?
-                .iter()
-                .find(|c| c.classname == name)
-                .ok_or(ErrCode::UnregClass)?
-                .classid),
+            Some(name) => {
+                if let Some(c) = self.cached().await?.class_named(dmid, name) {
+                    return Ok(c.classid);
+                }
+                // Not in the copy: perhaps just created by another tracker.
+                let classid = self
+                    .meta
+                    .classes(Some(dmid))
+                    .await?
+                    .iter()
+                    .find(|c| c.classname == name)
+                    .ok_or(ErrCode::UnregClass)?
+                    .classid;
+                self.changed();
+                Ok(classid)
+            }
         }
     }
 }

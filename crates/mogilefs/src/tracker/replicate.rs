@@ -21,6 +21,7 @@ use std::time::Duration;
 use base64::Engine;
 use danga_common::Shutdown;
 
+use super::cache::Snapshot;
 use super::files::dev_url;
 use super::placement;
 use super::policy::{self, Decision, Policy};
@@ -70,12 +71,13 @@ impl<M: MetaStore> Tracker<M> {
         ) else {
             return Err(copy_err("sdevid, ddevid and fid are required".into()));
         };
-        let (hosts, devices) = self.topology().await?;
+        let topo = self.topology().await?;
+        let (hosts, devices) = (&topo.hosts, &topo.devices);
         let url = |devid: i64, get: bool| {
             devices
                 .iter()
                 .find(|d| d.devid == devid)
-                .and_then(|d| dev_url(&hosts, d, fid, get, false))
+                .and_then(|d| dev_url(hosts, d, fid, get, false))
         };
         let (Some(src), Some(dst)) = (url(sdevid, true), url(ddevid, false)) else {
             return Err(copy_err("unknown device".into()));
@@ -94,6 +96,45 @@ impl<M: MetaStore> Tracker<M> {
             return Err(copy_err("failed to add link to database".into()));
         }
         Ok(Vec::new())
+    }
+
+    /// Whether a file of class (`dmid`, `classid`) just stored on `devids`
+    /// already has what its class's policy wants: then the replicator
+    /// would only drop its queue row, and create_close need not write one.
+    /// Unsure (a class not in the copy): no.
+    pub(super) fn content_on(
+        &self,
+        topo: &Snapshot,
+        dmid: i64,
+        classid: i64,
+        devids: &[i64],
+    ) -> bool {
+        let (pol, mindevcount) = match (classid, topo.class(dmid, classid)) {
+            (_, Some(c)) => (Policy::parse(c.replpolicy.as_deref()), c.mindevcount),
+            (0, None) => (
+                Policy::MultipleHosts(None),
+                self.settings.default_mindevcount,
+            ),
+            _ => return false,
+        };
+        let on: Vec<Device> = topo
+            .devices
+            .iter()
+            .filter(|d| devids.contains(&d.devid) && policy::should_have_files(d))
+            .cloned()
+            .collect();
+        let decision = policy::replicate_to(
+            pol,
+            pol.min(mindevcount),
+            &on,
+            &topo.devices,
+            &topo.hosts,
+            &self.view(),
+            self.settings.min_free_space,
+            &HashSet::new(),
+            random_u64,
+        );
+        decision == Decision::AllGood
     }
 
     /// Queues `fid` for replication now and wakes the replicator.
@@ -149,12 +190,15 @@ impl<M: MetaStore> Tracker<M> {
         let Some(f) = self.meta.file_by_fid(fid).await? else {
             return Ok(None);
         };
-        let class = self
-            .meta
-            .classes(Some(f.dmid))
-            .await?
-            .into_iter()
-            .find(|c| c.classid == f.classid);
+        let class = match self.cache.get(&self.meta).await?.class(f.dmid, f.classid) {
+            Some(c) => Some(c.clone()),
+            None => self
+                .meta
+                .classes(Some(f.dmid))
+                .await?
+                .into_iter()
+                .find(|c| c.classid == f.classid),
+        };
         let (pol, mindevcount) = match &class {
             Some(c) => (Policy::parse(c.replpolicy.as_deref()), c.mindevcount),
             None => (
@@ -177,7 +221,8 @@ impl<M: MetaStore> Tracker<M> {
             }
             _ => None,
         };
-        let (hosts, devices) = self.topology().await.map_err(|e| format!("{e:?}"))?;
+        let topo = self.topology().await.map_err(|e| format!("{e:?}"))?;
+        let (hosts, devices) = (&topo.hosts, &topo.devices);
         let by_id: HashMap<i64, &Device> = devices.iter().map(|d| (d.devid, d)).collect();
         let mut failed = HashSet::new();
         for _ in 0..devices.len() * 2 + 2 {
@@ -200,8 +245,8 @@ impl<M: MetaStore> Tracker<M> {
                 pol,
                 min,
                 &on,
-                &devices,
-                &hosts,
+                devices,
+                hosts,
                 &view,
                 self.settings.min_free_space,
                 &failed,
@@ -219,7 +264,7 @@ impl<M: MetaStore> Tracker<M> {
                     let Some(extra) = policy::extra_copy(&on, &view) else {
                         return Ok(());
                     };
-                    let Some(url) = dev_url(&hosts, &extra, fid, false, false) else {
+                    let Some(url) = dev_url(hosts, &extra, fid, false, false) else {
                         return Ok(());
                     };
                     match http::request("DELETE", &url, self.settings.node_timeout).await {
@@ -238,14 +283,14 @@ impl<M: MetaStore> Tracker<M> {
                         return Err("no destination".into());
                     };
                     let (sources, _) =
-                        placement::order_for_reading(&hosts, &holding, &view, random_u64);
+                        placement::order_for_reading(hosts, &holding, &view, random_u64);
                     let Some(src) = sources
                         .iter()
-                        .find_map(|d| dev_url(&hosts, d, fid, true, false))
+                        .find_map(|d| dev_url(hosts, d, fid, true, false))
                     else {
                         return Err("no readable copy to copy from".into());
                     };
-                    let Some(dst) = dev_url(&hosts, &dest, fid, false, false) else {
+                    let Some(dst) = dev_url(hosts, &dest, fid, false, false) else {
                         failed.insert(dest.devid);
                         continue;
                     };

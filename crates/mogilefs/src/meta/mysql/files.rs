@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{file, int, now, opt_text, MysqlStore};
+use super::{file, int, now, opt_int, opt_text, MysqlStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
 impl Files for MysqlStore {
@@ -123,6 +123,26 @@ impl Files for MysqlStore {
             .bind(fid)
             .fetch_all(&self.pool)
             .await
+    }
+
+    async fn file_with_devids(&self, dmid: i64, dkey: &str) -> Result<Option<(FileRow, Vec<i64>)>> {
+        let rows = sqlx::query(
+            "SELECT f.fid, f.dmid, f.dkey, f.length, f.classid, f.devcount, o.devid \
+             FROM file f LEFT JOIN file_on o ON o.fid = f.fid \
+             WHERE f.dmid = ? AND f.dkey = ? ORDER BY o.devid",
+        )
+        .bind(dmid)
+        .bind(dkey)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let devids = rows
+            .iter()
+            .filter_map(|r| opt_int(r, "devid").transpose())
+            .collect::<Result<Vec<i64>>>()?;
+        Ok(Some((file(first)?, devids)))
     }
 
     async fn delete_file(&self, dmid: i64, dkey: &str) -> Result<Option<i64>> {

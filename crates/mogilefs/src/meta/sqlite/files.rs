@@ -7,20 +7,7 @@ use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
 impl Files for SqliteStore {
     async fn create_tempfile(&self, t: &TempFile, fid: Option<i64>) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(fid) = fid {
-            let used = sqlx::query(
-                "SELECT 1 FROM tempfile WHERE fid = ? UNION ALL SELECT 1 FROM file WHERE fid = ?",
-            )
-            .bind(fid)
-            .bind(fid)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if used.is_some() {
-                return Ok(None);
-            }
-        }
-        let r = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO tempfile (fid, createtime, classid, dmid, dkey, devids) \
              VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -29,9 +16,23 @@ impl Files for SqliteStore {
         .bind(t.classid)
         .bind(t.dmid)
         .bind(&t.dkey)
-        .bind(&t.devids)
-        .execute(&mut *tx)
+        .bind(&t.devids);
+        let Some(fid) = fid else {
+            // A new fid: one statement, no transaction around it.
+            return Ok(Some(insert.execute(&self.pool).await?.last_insert_rowid()));
+        };
+        let mut tx = self.pool.begin().await?;
+        let used = sqlx::query(
+            "SELECT 1 FROM tempfile WHERE fid = ? UNION ALL SELECT 1 FROM file WHERE fid = ?",
+        )
+        .bind(fid)
+        .bind(fid)
+        .fetch_optional(&mut *tx)
         .await?;
+        if used.is_some() {
+            return Ok(None);
+        }
+        let r = insert.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Some(r.last_insert_rowid()))
     }
@@ -39,7 +40,7 @@ impl Files for SqliteStore {
     async fn tempfile(&self, fid: i64) -> Result<Option<TempFile>> {
         let row = sqlx::query("SELECT * FROM tempfile WHERE fid = ?")
             .bind(fid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         row.as_ref().map(temp_row).transpose()
     }
@@ -101,7 +102,7 @@ impl Files for SqliteStore {
         let row = sqlx::query("SELECT * FROM file WHERE dmid = ? AND dkey = ?")
             .bind(dmid)
             .bind(dkey)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         row.as_ref().map(file).transpose()
     }
@@ -109,8 +110,28 @@ impl Files for SqliteStore {
     async fn file_devids(&self, fid: i64) -> Result<Vec<i64>> {
         sqlx::query_scalar("SELECT devid FROM file_on WHERE fid = ? ORDER BY devid")
             .bind(fid)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await
+    }
+
+    async fn file_with_devids(&self, dmid: i64, dkey: &str) -> Result<Option<(FileRow, Vec<i64>)>> {
+        let rows = sqlx::query(
+            "SELECT f.fid, f.dmid, f.dkey, f.length, f.classid, f.devcount, o.devid \
+             FROM file f LEFT JOIN file_on o ON o.fid = f.fid \
+             WHERE f.dmid = ? AND f.dkey = ? ORDER BY o.devid",
+        )
+        .bind(dmid)
+        .bind(dkey)
+        .fetch_all(&self.read)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let devids = rows
+            .iter()
+            .filter_map(|r| r.try_get::<Option<i64>, _>("devid").transpose())
+            .collect::<Result<Vec<i64>>>()?;
+        Ok(Some((file(first)?, devids)))
     }
 
     async fn delete_file(&self, dmid: i64, dkey: &str) -> Result<Option<i64>> {
@@ -168,7 +189,7 @@ impl Files for SqliteStore {
         .bind(after)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await
     }
 
@@ -210,7 +231,7 @@ impl Files for SqliteStore {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await
     }
 

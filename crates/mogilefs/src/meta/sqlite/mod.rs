@@ -1,4 +1,9 @@
-//! The metadata store on an SQLite file (WAL, one writer connection).
+//! The metadata store on an SQLite file (WAL): one writer connection, and
+//! a few reader connections beside it for the queries that only read (in
+//! WAL mode readers never wait for the writer, and each sees the last
+//! commit). Each sqlx connection is a thread: a query is a round trip to
+//! it, so the hot commands ask few and pooled connections are not pinged
+//! before use.
 
 mod admin;
 mod files;
@@ -17,10 +22,16 @@ use super::{Class, Device, Domain, FileRow, Host, Namespaces, Result, Topology};
 
 const SCHEMA: &str = include_str!("../../../migrations/sqlite/v17.sql");
 
+/// Reader connections beside the writer.
+const READERS: u32 = 3;
+
 /// The metadata in an SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The writer (transactions and every statement that writes).
     pub(super) pool: SqlitePool,
+    /// Readers, for statements that only read.
+    pub(super) read: SqlitePool,
 }
 
 impl SqliteStore {
@@ -34,10 +45,21 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts)
+            .test_before_acquire(false)
+            .connect_with(opts.clone())
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        Ok(SqliteStore { pool })
+        // An in-memory database is one per connection: it has no readers.
+        let read = if path.as_os_str() == ":memory:" {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .test_before_acquire(false)
+                .connect_with(opts)
+                .await?
+        };
+        Ok(SqliteStore { pool, read })
     }
 }
 
@@ -105,7 +127,7 @@ pub(super) fn now() -> i64 {
 impl Namespaces for SqliteStore {
     async fn domains(&self) -> Result<Vec<Domain>> {
         let rows = sqlx::query("SELECT dmid, namespace FROM domain ORDER BY dmid")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
         rows.iter()
             .map(|r| {
@@ -122,7 +144,7 @@ impl Namespaces for SqliteStore {
     async fn domain(&self, name: &str) -> Result<Option<Domain>> {
         let row = sqlx::query("SELECT dmid FROM domain WHERE namespace = ?")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.read)
             .await?;
         row.map(|r| {
             Ok(Domain {
@@ -171,7 +193,7 @@ impl Namespaces for SqliteStore {
             }
             None => sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ?").bind(dmid),
         };
-        q.fetch_one(&self.pool).await
+        q.fetch_one(&self.read).await
     }
 
     async fn classes(&self, dmid: Option<i64>) -> Result<Vec<Class>> {
@@ -180,12 +202,12 @@ impl Namespaces for SqliteStore {
             Some(d) => {
                 sqlx::query(&format!("{sql} WHERE dmid = ? ORDER BY classid"))
                     .bind(d)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.read)
                     .await?
             }
             None => {
                 sqlx::query(&format!("{sql} ORDER BY dmid, classid"))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.read)
                     .await?
             }
         };
@@ -251,7 +273,7 @@ impl Namespaces for SqliteStore {
 impl Topology for SqliteStore {
     async fn hosts(&self) -> Result<Vec<Host>> {
         let rows = sqlx::query("SELECT * FROM host ORDER BY hostid")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
         rows.iter().map(host).collect()
     }
@@ -307,7 +329,7 @@ impl Topology for SqliteStore {
 
     async fn devices(&self) -> Result<Vec<Device>> {
         let rows = sqlx::query("SELECT * FROM device ORDER BY devid")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.read)
             .await?;
         rows.iter().map(device).collect()
     }

@@ -30,7 +30,7 @@ impl Replication for SqliteStore {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -58,7 +58,7 @@ impl Replication for SqliteStore {
 
     async fn count_replications(&self) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM file_to_replicate")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.read)
             .await
     }
 
