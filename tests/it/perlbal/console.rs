@@ -156,7 +156,7 @@ fn perlbal_refuses_unknown_and_unsupported_settings_at_start_up() {
             "SET web.frobnicate = 1",
             "Unknown service parameter 'frobnicate'",
         ),
-        ("SET web.enable_ssl = 1", "'enable_ssl'"),
+        ("SET web.server_process = /bin/true", "'server_process'"),
         (
             "SET web.enable_error_retries = on",
             "'enable_error_retries'",

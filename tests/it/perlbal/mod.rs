@@ -9,6 +9,7 @@ mod queues;
 mod reproxy;
 mod robustness;
 mod script;
+mod selector;
 mod uploads;
 mod web;
 

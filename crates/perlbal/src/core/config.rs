@@ -9,6 +9,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use super::access::AccessConf;
+use super::plugin_conf::PluginConf;
 use super::plugins::{HighpriConf, Plugin};
 use crate::proto::command::{Action, Command, Kind, MimeCommand};
 use crate::proto::tunables;
@@ -37,6 +38,8 @@ pub struct ServiceConf {
     pub access: AccessConf,
     /// Highpri's patterns, once Highpri was registered on the service.
     pub highpri: Option<HighpriConf>,
+    /// The other plugins' settings (VHOST, VPATH, REDIRECT, NotModified).
+    pub more: PluginConf,
 }
 
 impl ServiceConf {
@@ -109,6 +112,8 @@ pub enum Effect {
     Disable(String),
     /// The listen address of an enabled service changed.
     Rebind(String),
+    /// Several of these, in order (an INCLUDEd file's).
+    Batch(Vec<Effect>),
 }
 
 /// Everything the commands configure.
@@ -136,6 +141,8 @@ pub struct Config {
     pub(crate) pools_by_hand: bool,
     /// Plugins `LOAD`ed, in order.
     pub(crate) loaded: Vec<Plugin>,
+    /// How many INCLUDEs are being run, one inside the other.
+    pub(crate) include_depth: usize,
 }
 
 impl Config {
@@ -144,17 +151,32 @@ impl Config {
     pub fn load(text: &str, lookup: &dyn crate::proto::expand::Lookup) -> Result<Config, String> {
         let mut cfg = Config::default();
         let mut ctx = Context::default();
-        for (n, line) in text.lines().enumerate() {
-            let run = |cfg: &mut Config, ctx: &mut Context| -> Result<(), String> {
-                match crate::proto::command::parse(line, lookup)? {
-                    None => Ok(()),
-                    Some(cmd) => cfg.apply(&cmd, ctx).map(|_| ()),
-                }
-            };
-            run(&mut cfg, &mut ctx)
-                .map_err(|e| format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()))?;
-        }
+        cfg.run_lines(text, lookup, &mut ctx, &mut Vec::new())?;
         Ok(cfg)
+    }
+
+    /// Runs the lines of a config file, collecting their effects; the
+    /// first failing line stops it, named with its number and text.
+    pub(super) fn run_lines(
+        &mut self,
+        text: &str,
+        lookup: &dyn crate::proto::expand::Lookup,
+        ctx: &mut Context,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), String> {
+        for (n, line) in text.lines().enumerate() {
+            let mut run = || -> Result<(), String> {
+                if let Some(cmd) = crate::proto::command::parse(line, lookup)? {
+                    match self.apply(&cmd, ctx)? {
+                        Effect::None | Effect::Quiet => {}
+                        e => effects.push(e),
+                    }
+                }
+                Ok(())
+            };
+            run().map_err(|e| format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()))?;
+        }
+        Ok(())
     }
 
     pub(super) fn service_mut(&mut self, name: &str) -> Result<&mut ServiceConf, String> {
@@ -217,7 +239,8 @@ impl Config {
                 }
             }
             Command::Default { key, value } => {
-                let tun = tunables::lookup(key)
+                let tun = self
+                    .tunable(key)
                     .ok_or_else(|| format!("Unknown service parameter '{key}'"))?;
                 if !tun.supported {
                     return Err(super::set::unsupported(key));
@@ -286,6 +309,10 @@ impl Config {
             Command::Load { plugin } => self.load_plugin(plugin),
             Command::Unload { plugin } => Ok(self.unload_plugin(plugin)),
             Command::Access(args) => self.access(args, ctx),
+            Command::Vhost(args) => self.vhost(args, ctx),
+            Command::Vpath(args) => self.vpath(args, ctx),
+            Command::Redirect(args) => self.redirect(args, ctx),
+            Command::Include(args) => self.include(args, ctx),
             Command::Mime(m) => self.mime_command(m).map(|_| Effect::None),
             Command::Verbose { on } => {
                 ctx.verbose = *on;

@@ -3,6 +3,7 @@
 //! sorted, skipping defaults and other roles' settings; booleans as `on`).
 
 use super::config::Config;
+use super::plugin_conf::PLUGIN_TUNABLES;
 use super::plugins::Plugin;
 use crate::proto::tunables::{self, Type, TUNABLES};
 
@@ -24,12 +25,13 @@ pub(super) fn dump(cfg: &Config) -> Vec<String> {
         let role = svc.role.as_deref();
         let mut keys: Vec<&str> = TUNABLES
             .iter()
+            .chain(PLUGIN_TUNABLES.iter().map(|(_, t)| t))
             .map(|t| t.name)
             .filter(|k| !matches!(*k, "role" | "listen" | "pool"))
             .collect();
         keys.sort_unstable();
         for key in ["role", "listen", "pool"].into_iter().chain(keys) {
-            let Some(tun) = tunables::lookup(key) else {
+            let Some(tun) = cfg.tunable(key) else {
                 continue;
             };
             if tun.role != tunables::ForRole::Any && !tun.role.allows(role) {
@@ -56,7 +58,13 @@ pub(super) fn dump(cfg: &Config) -> Vec<String> {
                 Plugin::AccessControl => {
                     out.extend(svc.access.dump().into_iter().map(|l| format!("  {l}")));
                 }
-                Plugin::Highpri => out.push(format!(
+                Plugin::Vhosts => out.extend(
+                    svc.more
+                        .vhosts
+                        .iter()
+                        .map(|(host, to)| format!("  VHOST {host} = {to}")),
+                ),
+                _ => out.push(format!(
                     "  # Plugin '{}' isn't capable of dumping config.",
                     p.name()
                 )),

@@ -9,6 +9,7 @@ mod dump;
 pub mod headers;
 pub mod netmask;
 pub mod nodes;
+pub mod plugin_conf;
 pub mod plugins;
 pub mod queue;
 mod set;

@@ -1,8 +1,8 @@
-//! The bundled plugins this build has (AccessControl and Highpri): `LOAD`,
-//! `UNLOAD`, `SET plugins = ...`, their per-service setters, the
-//! `ACCESS` and `PATTERNS` commands and their DUMPCONFIG / PLUGINS lines,
-//! with 1.80's names, checks and messages. Any other plugin is refused,
-//! naming it.
+//! The bundled plugins this build has: `LOAD`, `UNLOAD`, `SET plugins =
+//! ...`, their per-service setters, the `ACCESS` and `PATTERNS` commands
+//! and the PLUGINS lines, with 1.80's names, checks and messages (the
+//! commands of the others live in [`super::plugin_conf`]). Any other
+//! plugin is refused, naming it.
 
 use super::config::{Config, Context, Effect};
 use crate::proto::access::AccessArgs;
@@ -14,17 +14,60 @@ pub enum Plugin {
     AccessControl,
     /// The high-priority queue by URI/Host regex.
     Highpri,
+    /// A selector's routing by Host (`VHOST`).
+    Vhosts,
+    /// A selector's routing by path regex (`VPATH`).
+    Vpaths,
+    /// The `INCLUDE = glob` command.
+    Include,
+    /// 301s by Host (`REDIRECT HOST`).
+    Redirect,
+    /// 413 above `max_content_length`.
+    MaxContentLength,
+    /// 304 for any If-Modified-Since on hosts matching a pattern.
+    NotModified,
+    /// X-Forwarded-Port / X-Forwarded-Proto to backends.
+    XFFExtras,
+    /// Request counters (`STATS`, `RECENT`).
+    Stats,
+    /// Drops the docroot's own name from the start of a path.
+    AutoRemoveLeadingDir,
+    /// GIF/PNG palettes rewritten from the URL.
+    Palimg,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 2] = [Plugin::AccessControl, Plugin::Highpri];
+    pub const ALL: [Plugin; 12] = [
+        Plugin::AccessControl,
+        Plugin::Highpri,
+        Plugin::Vhosts,
+        Plugin::Vpaths,
+        Plugin::Include,
+        Plugin::Redirect,
+        Plugin::MaxContentLength,
+        Plugin::NotModified,
+        Plugin::XFFExtras,
+        Plugin::Stats,
+        Plugin::AutoRemoveLeadingDir,
+        Plugin::Palimg,
+    ];
 
     /// Its name, as 1.80 spells it.
     pub fn name(self) -> &'static str {
         match self {
             Plugin::AccessControl => "AccessControl",
             Plugin::Highpri => "Highpri",
+            Plugin::Vhosts => "Vhosts",
+            Plugin::Vpaths => "Vpaths",
+            Plugin::Include => "Include",
+            Plugin::Redirect => "Redirect",
+            Plugin::MaxContentLength => "MaxContentLength",
+            Plugin::NotModified => "NotModified",
+            Plugin::XFFExtras => "XFFExtras",
+            Plugin::Stats => "Stats",
+            Plugin::AutoRemoveLeadingDir => "AutoRemoveLeadingDir",
+            Plugin::Palimg => "Palimg",
         }
     }
 
@@ -129,9 +172,24 @@ impl Config {
             }
         }
         let svc = self.service_mut(name)?;
+        for (p, what) in [(Plugin::Vhosts, "vhost"), (Plugin::Vpaths, "vpath")] {
+            if chosen.contains(&p) && svc.role.as_deref() != Some("selector") {
+                return Err(format!(
+                    "You can't load the {what} plugin on a service not of role selector."
+                ));
+            }
+        }
         if chosen.contains(&Plugin::Highpri) {
             svc.highpri = Some(HighpriConf::default());
         }
+        // Registering starts these afresh, as 1.80's `register` does.
+        if chosen.contains(&Plugin::Vhosts) {
+            svc.more.vhosts.clear();
+        }
+        if chosen.contains(&Plugin::Vpaths) {
+            svc.more.vpaths.clear();
+        }
+        svc.more.notmodified = None;
         svc.plugins = chosen;
         Ok(Effect::None)
     }
@@ -161,6 +219,14 @@ impl Config {
                     conf.host_pattern = value.to_owned();
                 }
                 // 1.80's setter says nothing when it succeeds.
+                Some(Ok(Effect::Quiet))
+            }
+            ("notmodified", "host_pattern") if svc.plugins.contains(&Plugin::NotModified) => {
+                if regex::Regex::new(value).is_err() {
+                    return Some(Err("Invalid regular expression".into()));
+                }
+                svc.more.notmodified = Some(value.to_owned());
+                // Like Highpri's, 1.80's setter prints nothing.
                 Some(Ok(Effect::Quiet))
             }
             ("accesscontrol", "use_observed_ip")

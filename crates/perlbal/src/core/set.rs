@@ -33,7 +33,7 @@ impl Config {
             return self.set_pool(&pool, key, value).map(|()| Effect::None);
         }
         let pools_exist = |p: &str| self.pools.contains_key(p);
-        let Some(tun) = tunables::lookup(key) else {
+        let Some(tun) = self.tunable(key) else {
             if key == "plugins" {
                 return self.set_plugins(name, value);
             }
@@ -73,7 +73,19 @@ impl Config {
             return Err(format!("Pool '{value}' not found"));
         }
         check_value(name, key, &value)?;
-        let defaults = self.defaults.clone();
+        if key == "default_service" && !self.services.contains_key(&value) {
+            return Err(format!("Service '{value}' not found"));
+        }
+        let defaults: Vec<(String, String, bool)> = self
+            .defaults
+            .iter()
+            .map(|(k, v)| {
+                let fits = self
+                    .tunable(k)
+                    .is_some_and(|t| t.role.allows(Some(value.as_str())));
+                (k.clone(), v.clone(), fits)
+            })
+            .collect();
         let svc = self.service_mut(name)?;
         let effect = if key == "listen" && svc.enabled && svc.values.get("listen") != Some(&value) {
             Effect::Rebind(name.to_owned())
@@ -87,8 +99,8 @@ impl Config {
         }
         if key == "role" {
             svc.role = Some(value.clone());
-            for (k, v) in defaults {
-                if tunables::lookup(&k).is_some_and(|t| t.role.allows(Some(&value))) {
+            for (k, v, fits) in defaults {
+                if fits {
                     svc.values.entry(k).or_insert(v);
                 }
             }
@@ -184,6 +196,21 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
             }
             Ok(())
         }
+        "ssl_key_file" | "ssl_cert_file" => {
+            let default = tunables::lookup(key).and_then(|t| t.default);
+            if std::path::Path::new(value).is_file() || Some(value) == default {
+                Ok(())
+            } else {
+                Err(format!("File '{value}' not found for '{key}'"))
+            }
+        }
+        "ssl_ca_path" if !std::path::Path::new(value).is_dir() => {
+            Err(format!("Directory '{value}' not found for '{key}'"))
+        }
+        "ssl_verify_mode" if value != "0" => Err(
+            "ssl_verify_mode other than 0 (client certificates) is not supported by this build of perlbal"
+                .into(),
+        ),
         _ => Ok(()),
     }
 }

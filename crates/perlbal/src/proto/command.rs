@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 
 use super::expand::{expand, Lookup};
 pub use super::help::HELP;
+use super::plugin_cmd::{INCLUDE_USAGE, REDIRECT_USAGE, VHOST_USAGE, VPATH_USAGE};
 
 /// `CREATE SERVICE` or `CREATE POOL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,18 @@ pub enum Command {
     Access(Result<super::access::AccessArgs, String>),
     /// Highpri's `PATTERNS` (only once the plugin is loaded).
     Patterns,
+    /// Vhosts' `VHOST [sel] host = svc` (only once the plugin is loaded).
+    Vhost(Result<super::plugin_cmd::Route, String>),
+    /// Vpaths' `VPATH [sel] regex = svc`.
+    Vpath(Result<super::plugin_cmd::Route, String>),
+    /// Redirect's `REDIRECT HOST from to`.
+    Redirect(Result<(String, String), String>),
+    /// Include's `INCLUDE = glob...`.
+    Include(Result<String, String>),
+    /// Stats' `STATS`.
+    Stats,
+    /// Stats' `RECENT`.
+    Recent,
     /// A command 1.80 knows that this build does not (the base word).
     Unsupported { command: String },
 }
@@ -311,6 +324,20 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         "mime" => parse_mime(&words).ok_or_else(|| syntax(base)),
         "reproxy_state" => Ok(Command::ReproxyState),
         "patterns" => Ok(Command::Patterns),
+        "vhost" => Ok(Command::Vhost(
+            super::plugin_cmd::parse_route(rest).ok_or_else(|| VHOST_USAGE.to_owned()),
+        )),
+        "vpath" => Ok(Command::Vpath(
+            super::plugin_cmd::parse_route(rest).ok_or_else(|| VPATH_USAGE.to_owned()),
+        )),
+        "redirect" => Ok(Command::Redirect(
+            super::plugin_cmd::parse_redirect(&words).ok_or_else(|| REDIRECT_USAGE.to_owned()),
+        )),
+        "include" => Ok(Command::Include(
+            super::plugin_cmd::parse_include(rest).ok_or_else(|| INCLUDE_USAGE.to_owned()),
+        )),
+        "stats" => Ok(Command::Stats),
+        "recent" => Ok(Command::Recent),
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),
         }),

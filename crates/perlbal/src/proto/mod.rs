@@ -10,6 +10,8 @@ pub mod expand;
 mod help;
 pub mod http;
 pub mod mime;
+pub mod palimg;
+pub mod plugin_cmd;
 pub mod range;
 pub mod reproxy;
 pub mod tunables;

@@ -97,6 +97,23 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         };
         first = false;
         head_started = None;
+        // Plugins beyond AccessControl/Highpri, and selectors (which pick
+        // the service in `cur`): none on the plain path.
+        let (mut head, mut cur, mut s) = (head, svc.clone(), s);
+        if s.plugins.is_some() {
+            use super::plugins::{start, Start};
+            match start(&mut conn, &mut head, &mut cur, &mut s, peer, &shared).await {
+                Start::Go => {}
+                Start::Done(true) => {
+                    state.set(persist);
+                    continue;
+                }
+                Start::Done(false) => {
+                    let _ = conn.stream().shutdown().await;
+                    return;
+                }
+            }
+        }
         let prio = match s.admit(&head, peer) {
             Admit::Queue(p) => p,
             Admit::Deny => {
@@ -113,7 +130,6 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             }
         };
         // Hand-offs (X-REPROXY-SERVICE) run the request again elsewhere.
-        let mut cur = svc.clone();
         let mut req = head;
         let mut hops = 0;
         // The listening service's settings serve the first round.

@@ -212,6 +212,21 @@ impl Console {
                 return Ok(());
             }
             Command::ReproxyState => out.extend(super::reproxy::state_lines(sh)),
+            Command::Stats | Command::Recent => {
+                if !lock(&sh.config).loaded(crate::core::Plugin::Stats) {
+                    let word = if *cmd == Command::Stats {
+                        "stats"
+                    } else {
+                        "recent"
+                    };
+                    return Err(format!("unknown command: {word}"));
+                }
+                if *cmd == Command::Stats {
+                    out.extend(super::plugins::stats_lines(sh));
+                } else {
+                    out.extend(super::plugins::recent_lines(sh));
+                }
+            }
             Command::Shutdown { graceful, secs } => {
                 if !graceful {
                     std::process::exit(0);
@@ -256,6 +271,7 @@ impl Console {
                 unbind_service(&self.shared, &name);
                 Ok(())
             }
+            Effect::Batch(all) => all.into_iter().try_for_each(|e| self.effect(e)),
         }
     }
 

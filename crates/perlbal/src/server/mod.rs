@@ -12,6 +12,8 @@ mod body;
 mod client;
 mod dispatch;
 mod manage;
+mod palimg;
+mod plugins;
 mod proxy;
 mod reply;
 mod reproxy;
@@ -66,6 +68,8 @@ pub(crate) struct Shared {
     pub reproxy: Arc<reproxy_pool::ReproxyPool>,
     /// What upload_tracker services heard.
     pub upload_status: Mutex<crate::core::upload_status::UploadStatus>,
+    /// The plugins' state (Stats' counters).
+    pub plugins: plugins::Runtime,
 }
 
 /// The running perlbal.
@@ -110,6 +114,7 @@ impl Server {
                 reqs: AtomicU64::new(0),
                 reproxy: Arc::default(),
                 upload_status: Mutex::default(),
+                plugins: plugins::Runtime::default(),
             }),
         }
     }
@@ -157,10 +162,14 @@ pub(crate) fn refresh(shared: &Arc<Shared>) {
         .set_limits(cfg.reproxy_max, &cfg.reproxy_max_host);
     let mut rts = lock(&shared.services);
     for svc in cfg.services.values() {
-        if !matches!(svc.role.as_deref(), Some("reverse_proxy" | "web_server")) {
+        if !matches!(
+            svc.role.as_deref(),
+            Some("reverse_proxy" | "web_server" | "selector")
+        ) {
             continue;
         }
-        let s = settings::Settings::from_config(svc, &cfg);
+        let mut s = settings::Settings::from_config(svc, &cfg);
+        s.plugins = plugins::build(svc, &cfg, &shared.plugins);
         match rts.get(&svc.name) {
             Some(rt) => rt.update(s),
             None => {

@@ -125,6 +125,7 @@ pub(crate) async fn proxy_request(
         io,
         req,
         &body,
+        s,
         &mut progress,
         peer,
         prio,
@@ -173,6 +174,7 @@ async fn proxy(
     io: &mut Bufs,
     req: &RequestHead,
     body: &Body,
+    s: &Arc<Settings>,
     progress: &mut Option<super::upload::Progress>,
     peer: IpAddr,
     prio: Priority,
@@ -182,9 +184,11 @@ async fn proxy(
 ) -> Result<Outcome, ()> {
     let mut tries = 0;
     loop {
-        let s = svc.settings();
+        // The request's settings (a selector's persist_client included).
+        let s = s.clone();
         let cap = crate::proto::http::MAX_HEAD + s.buffer_backend_connect;
         let mut be = backend_for(conn, buf, svc, prio, cap).await?;
+        let assigned = super::plugins::backend_assigned(&s, prio);
         be.uses += 1;
         be.state.set(SockState::BACKEND_SENDING_REQ);
         state.set(SockState::CLIENT_BACKEND_REQ_SENT);
@@ -256,6 +260,7 @@ async fn proxy(
             }
         }
         lock(&shared.nodes).responded(be.node, resp.status, now());
+        super::plugins::response_received(&s, assigned, req);
         let length = resp.body(req.method == "HEAD").map_err(|_| ())?;
         if s.reproxy {
             if let Some(d) = directive(&resp) {

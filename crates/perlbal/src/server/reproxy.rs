@@ -91,6 +91,7 @@ pub(crate) async fn file(
     path: &str,
     s: &Settings,
 ) -> Result<bool, ()> {
+    super::plugins::file_reproxied(s);
     let head_req = req.method == "HEAD";
     let expected = expected_size(&primary.headers);
     let p = std::path::PathBuf::from(path);
@@ -149,6 +150,7 @@ pub(crate) async fn file(
         conn.stream().write_all(&out).await.map_err(|_| ())?;
         return Ok(keep.is_some());
     }
+    super::plugins::file_sent(s);
     super::web::body_after(conn, &out, &[(file, start, len)], s.idle_timeout).await?;
     Ok(keep.is_some())
 }

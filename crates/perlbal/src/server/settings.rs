@@ -22,6 +22,8 @@ pub(crate) enum Role {
     #[default]
     ReverseProxy,
     WebServer,
+    /// Hands each request to another service (its plugins decide).
+    Selector,
 }
 
 /// A web_server's settings.
@@ -89,6 +91,9 @@ pub(crate) struct Settings {
     pub access: Option<AccessConf>,
     /// Highpri's URI and Host regexes, when the plugin is on the service.
     pub highpri: Option<(Option<Regex>, Option<Regex>)>,
+    /// The other plugins' hooks (and a selector's routes), when any is
+    /// on the service: [`super::plugins`] (set by `refresh`).
+    pub plugins: Option<Arc<super::plugins::Active>>,
 }
 
 impl Settings {
@@ -114,6 +119,7 @@ impl Settings {
         let size = |k: &str| usize::try_from(svc.num(k)).unwrap_or(usize::MAX);
         let role = match svc.role.as_deref() {
             Some("web_server") => Role::WebServer,
+            Some("selector") => Role::Selector,
             _ => Role::ReverseProxy,
         };
         let web = (role == Role::WebServer).then(|| {
@@ -199,6 +205,7 @@ impl Settings {
             },
             access,
             highpri,
+            plugins: None,
         }
     }
 }

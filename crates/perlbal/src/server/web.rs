@@ -171,6 +171,19 @@ pub(crate) async fn get(
     web: &Arc<WebConf>,
     keep: Option<u64>,
 ) -> Result<bool, ()> {
+    get_with(conn, req, s, web, keep, None).await
+}
+
+/// [`get`], the file's palette altered on the way when `alter` says so
+/// (Palimg: then a Range is not honoured, the whole file is sent).
+pub(crate) async fn get_with(
+    conn: &mut Conn,
+    req: &RequestHead,
+    s: &Settings,
+    web: &Arc<WebConf>,
+    keep: Option<u64>,
+    alter: Option<&super::plugins::Alter>,
+) -> Result<bool, ()> {
     let head_req = req.method == "HEAD";
     let tokens = s.server_tokens;
     let refuse = |r: Refusal| simple(r.code, r.msg, head_req, keep, tokens);
@@ -229,7 +242,10 @@ pub(crate) async fn get(
     };
     let lastmod = http_date(mtime);
     let not_mod = not_modified(req, &lastmod, Some(size));
-    let range = range::parse(req.headers.get("Range"), size);
+    let range = match alter {
+        None => range::parse(req.headers.get("Range"), size),
+        Some(_) => ByteRange::Full,
+    };
     let mut h = Head::new(if not_mod {
         304
     } else {
@@ -263,10 +279,14 @@ pub(crate) async fn get(
     if head_req || empty {
         return send(conn, &out, keep).await;
     }
+    if let Some(alter) = alter {
+        return super::palimg::send(conn, req, s, out, file, size, alter, keep).await;
+    }
     let start = match range {
         ByteRange::Partial { start, .. } => start,
         _ => 0,
     };
+    super::plugins::file_sent(s);
     body_after(
         conn,
         &out,

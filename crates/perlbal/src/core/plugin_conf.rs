@@ -1,0 +1,204 @@
+//! The configuration side of the plugins added in part 3: Vhosts'
+//! `VHOST`, Vpaths' `VPATH`, Redirect's `REDIRECT HOST`, Include's
+//! `INCLUDE`, NotModified's pattern, and the tunables that
+//! MaxContentLength and XFFExtras add once loaded; with 1.80's checks and
+//! messages.
+
+use std::collections::BTreeMap;
+
+use super::config::{Config, Context, Effect};
+use super::plugins::Plugin;
+use crate::proto::plugin_cmd::Route;
+use crate::proto::tunables::{ForRole, Tunable, Type};
+
+/// A service's settings for these plugins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginConf {
+    /// `VHOST host = service` (hosts lower-cased).
+    pub vhosts: BTreeMap<String, String>,
+    /// `VPATH regex = service`, in order.
+    pub vpaths: Vec<(String, String)>,
+    /// `REDIRECT HOST from to` (both lower-cased).
+    pub redirect: BTreeMap<String, String>,
+    /// `SET svc.notmodified.host_pattern = re` (none: the plugin does
+    /// nothing, as in 1.80).
+    pub notmodified: Option<String>,
+}
+
+/// Tunables that exist once their plugin is loaded (1.80's `add_tunable`).
+pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
+    (
+        Plugin::MaxContentLength,
+        Tunable {
+            name: "max_content_length",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("0"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::XFFExtras,
+        Tunable {
+            name: "send_backend_port",
+            role: ForRole::ReverseProxy,
+            kind: Type::Bool,
+            default: Some("0"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::XFFExtras,
+        Tunable {
+            name: "send_backend_proto",
+            role: ForRole::ReverseProxy,
+            kind: Type::Bool,
+            default: Some("0"),
+            supported: true,
+        },
+    ),
+];
+
+/// How deep INCLUDEs may nest (a file including itself stops here).
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+impl Config {
+    /// A tunable: 1.80's own, or one a loaded plugin added.
+    pub fn tunable(&self, key: &str) -> Option<&'static Tunable> {
+        crate::proto::tunables::lookup(key).or_else(|| {
+            PLUGIN_TUNABLES
+                .iter()
+                .find(|(p, t)| t.name == key && self.loaded(*p))
+                .map(|(_, t)| t)
+        })
+    }
+
+    /// The selector a VHOST/VPATH line is for, checked as 1.80 checks it.
+    fn selector_for(&self, r: &Route, ctx: &Context) -> Result<String, String> {
+        let name = r
+            .selector
+            .clone()
+            .or_else(|| ctx.last_created.clone())
+            .ok_or("omitted service name not implied from context")?;
+        match self.services.get(&name) {
+            Some(s) if s.role.as_deref() == Some("selector") => Ok(name),
+            _ => Err(format!("Service '{name}' is not a selector service")),
+        }
+    }
+
+    pub(super) fn vhost(
+        &mut self,
+        args: &Result<Route, String>,
+        ctx: &Context,
+    ) -> Result<Effect, String> {
+        if !self.loaded(Plugin::Vhosts) {
+            return Err("unknown command: vhost".into());
+        }
+        let r = args.as_ref().map_err(Clone::clone)?;
+        let sel = self.selector_for(r, ctx)?;
+        let host = r.pattern.to_ascii_lowercase();
+        let ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.*;:".contains(&b));
+        if !ok {
+            return Err(format!("invalid host pattern: '{host}'"));
+        }
+        self.service_mut(&sel)?
+            .more
+            .vhosts
+            .insert(host, r.target.clone());
+        Ok(Effect::None)
+    }
+
+    pub(super) fn vpath(
+        &mut self,
+        args: &Result<Route, String>,
+        ctx: &Context,
+    ) -> Result<Effect, String> {
+        if !self.loaded(Plugin::Vpaths) {
+            return Err("unknown command: vpath".into());
+        }
+        let r = args.as_ref().map_err(Clone::clone)?;
+        let sel = self.selector_for(r, ctx)?;
+        if regex::Regex::new(&r.pattern).is_err() {
+            return Err(format!("invalid regular expression: '{}'", r.pattern));
+        }
+        self.service_mut(&sel)?
+            .more
+            .vpaths
+            .push((r.pattern.clone(), r.target.clone()));
+        Ok(Effect::None)
+    }
+
+    /// `REDIRECT HOST from to` on the last created or USEd service; like
+    /// 1.80 it prints nothing when it works.
+    pub(super) fn redirect(
+        &mut self,
+        args: &Result<(String, String), String>,
+        ctx: &Context,
+    ) -> Result<Effect, String> {
+        if !self.loaded(Plugin::Redirect) {
+            return Err("unknown command: redirect".into());
+        }
+        let (from, to) = args.as_ref().map_err(Clone::clone)?;
+        let name = ctx
+            .last_created
+            .as_deref()
+            .ok_or("No service name in context from CREATE SERVICE <name> or USE <service_name>")?;
+        let svc = self
+            .services
+            .get_mut(name)
+            .ok_or_else(|| format!("Non-existent service '{name}'"))?;
+        svc.more
+            .redirect
+            .insert(from.to_ascii_lowercase(), to.to_ascii_lowercase());
+        Ok(Effect::Quiet)
+    }
+
+    /// `INCLUDE = glob...`: every file each glob names (sorted), each run
+    /// with a context of its own. A failing line fails the INCLUDE,
+    /// naming the file and line (1.80 printed it and went on).
+    pub(super) fn include(
+        &mut self,
+        args: &Result<String, String>,
+        _ctx: &Context,
+    ) -> Result<Effect, String> {
+        if !self.loaded(Plugin::Include) {
+            return Err("unknown command: include".into());
+        }
+        let globs = args.as_ref().map_err(Clone::clone)?;
+        if self.include_depth >= MAX_INCLUDE_DEPTH {
+            return Err("INCLUDE nested too deeply".into());
+        }
+        let mut files = Vec::new();
+        for pattern in globs.split(' ').filter(|p| !p.is_empty()) {
+            if !pattern.contains(['*', '?', '[', '{']) {
+                files.push(std::path::PathBuf::from(pattern));
+                continue;
+            }
+            let found = glob::glob(pattern).map_err(|e| format!("bad glob '{pattern}': {e}"))?;
+            let mut found: Vec<_> = found.filter_map(Result::ok).collect();
+            found.sort();
+            files.extend(found);
+        }
+        let mut effects = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| format!("Error opening config file ({}): {e}", f.display()))?;
+            let mut ctx = Context::default();
+            self.include_depth += 1;
+            let ran = self.run_lines(&text, &crate::proto::expand::System, &mut ctx, &mut effects);
+            self.include_depth -= 1;
+            ran.map_err(|e| format!("{}: {e}", f.display()))?;
+        }
+        Ok(match effects.len() {
+            0 => Effect::None,
+            _ => Effect::Batch(effects),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "plugin_conf_tests.rs"]
+mod tests;
