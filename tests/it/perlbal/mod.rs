@@ -2,6 +2,7 @@
 //! backends, curl and raw sockets; console output compared with Debian's
 //! perlbal 1.80.
 
+mod bundled;
 mod console;
 mod plugins;
 mod proxy;

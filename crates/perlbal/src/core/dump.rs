@@ -37,13 +37,18 @@ pub(super) fn dump(cfg: &Config) -> Vec<String> {
             if tun.role != tunables::ForRole::Any && !tun.role.allows(role) {
                 continue;
             }
+            // 1.80 keeps index_files as a list, never equal to its
+            // default text, so a web_server always shows it.
+            let always = key == "index_files" && role == Some("web_server");
             let value = if key == "role" {
                 svc.role.as_deref()
+            } else if always {
+                svc.get(key)
             } else {
                 svc.values.get(key).map(String::as_str)
             };
             let Some(value) = value else { continue };
-            if key != "role" && tun.default == Some(value) {
+            if key != "role" && !always && tun.default == Some(value) {
                 continue;
             }
             let shown = if tun.kind == Type::Bool && value == "1" {

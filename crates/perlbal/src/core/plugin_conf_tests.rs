@@ -113,7 +113,7 @@ fn commands_and_checks_as_1_80() {
         "{dump}"
     );
     assert!(
-        dump.contains("  SET max_content_length = 5\n  # Plugin 'NotModified' isn't capable of dumping config.\n  # Plugin 'Redirect' isn't capable of dumping config.\nDISABLE ws"),
+        dump.contains("  SET role = web_server\n  SET index_files = index.html\n  SET max_content_length = 5\n  # Plugin 'NotModified' isn't capable of dumping config.\n  # Plugin 'Redirect' isn't capable of dumping config.\nDISABLE ws"),
         "{dump}"
     );
     // Registering Vhosts again starts its map afresh (1.80's register).
