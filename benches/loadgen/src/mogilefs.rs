@@ -4,7 +4,8 @@
 //! chose and create_close, as the Perl and Python clients do (one tracker
 //! connection per client kept open; one HTTP connection per PUT).
 //! `--mode fetch` runs get_paths then an HTTP GET of the first path;
-//! `--mode paths` runs get_paths alone. fetch and paths read the keys a
+//! `--mode paths` runs get_paths alone, `--mode noop` the `noop` command
+//! (the tracker's round trip without the database). fetch and paths read the keys a
 //! store run wrote (`--keys`, the same `--prefix`). `--mode setup`
 //! registers storage nodes (`--node HOST:PORT`, each with devices
 //! `--devs-per-node`), domain and class, so the bench script needs no other
@@ -34,6 +35,8 @@ pub enum Mode {
     Fetch,
     /// get_paths only
     Paths,
+    /// `noop` only: the tracker's round trip without the database
+    Noop,
 }
 
 /// Options of the `mogilefs` subcommand.
@@ -378,6 +381,7 @@ async fn client(id: usize, a: Arc<MogArgs>, t: Target, c: Arc<Counts>, end: Inst
                     Err(e) => Err(e),
                 }
             }
+            Mode::Noop => tr.call("noop", &[]).await.map(|_| 0),
             Mode::Setup => unreachable!("setup runs no clients"),
         };
         match res {

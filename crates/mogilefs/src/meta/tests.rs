@@ -307,7 +307,7 @@ async fn sqlite_schema_is_v17_and_reopens() {
     assert_eq!(m.domains().await.expect("db").len(), 1);
     let v: String =
         sqlx::query_scalar("SELECT value FROM server_settings WHERE field = 'schema_version'")
-            .fetch_one(&m.pool)
+            .fetch_one(&mut *m.read().await)
             .await
             .expect("version");
     assert_eq!(v, "17");

@@ -106,9 +106,10 @@ pub fn canonical_root(docroot: &Path) -> io::Result<PathBuf> {
 }
 
 /// An existing file or directory for `rel`; `Ok(None)` if it does not exist,
-/// `Forbidden` if symlinks lead it out of `root` (canonical).
-pub async fn resolve_existing(root: &Path, rel: &Path) -> Result<Option<PathBuf>, PathError> {
-    match tokio::fs::canonicalize(root.join(rel)).await {
+/// `Forbidden` if symlinks lead it out of `root` (canonical). Blocking: run
+/// it where blocking is allowed (see [`blocking`]).
+pub fn resolve_existing(root: &Path, rel: &Path) -> Result<Option<PathBuf>, PathError> {
+    match std::fs::canonicalize(root.join(rel)) {
         Ok(real) if real.starts_with(root) => Ok(Some(real)),
         Ok(_) => Err(PathError::Forbidden),
         Err(_) => Ok(None),
@@ -117,38 +118,45 @@ pub async fn resolve_existing(root: &Path, rel: &Path) -> Result<Option<PathBuf>
 
 /// Where a new file for `rel` goes: its parent directories are created (as
 /// PUT does) and checked to stay inside `root`. The returned path is the
-/// canonical parent joined with the file name.
-pub async fn resolve_new(root: &Path, rel: &Path) -> Result<PathBuf, ResolveError> {
+/// canonical parent joined with the file name. Blocking, as
+/// [`resolve_existing`].
+pub fn resolve_new(root: &Path, rel: &Path) -> Result<PathBuf, ResolveError> {
     let name = rel.file_name().ok_or(PathError::Bad)?;
     let parent = rel.parent().ok_or(PathError::Bad)?;
     if parent.as_os_str().is_empty() {
         // min_put_directory = 1: no files at the top of the docroot.
         return Err(PathError::Forbidden.into());
     }
+    let inside = |p: &Path| match std::fs::canonicalize(p) {
+        Ok(real) if real.starts_with(root) => Ok(real),
+        Ok(_) => Err(ResolveError::from(PathError::Forbidden)),
+        Err(e) => Err(ResolveError::Io(e)),
+    };
+    let dir = root.join(parent);
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        // The usual case: the folder is there, nothing to create.
+        return Ok(inside(&dir)?.join(name));
+    }
     // Check the deepest existing ancestor before creating anything below it.
-    let mut existing = root.join(parent);
-    while tokio::fs::symlink_metadata(&existing).await.is_err() {
+    let mut existing = dir.clone();
+    while std::fs::symlink_metadata(&existing).is_err() {
         match existing.parent() {
             Some(p) => existing = p.to_path_buf(),
             None => return Err(PathError::Forbidden.into()),
         }
     }
-    match tokio::fs::canonicalize(&existing).await {
-        Ok(real) if real.starts_with(root) => {}
-        Ok(_) => return Err(PathError::Forbidden.into()),
-        Err(e) => return Err(ResolveError::Io(e)),
-    }
-    tokio::fs::create_dir_all(root.join(parent))
-        .await
-        .map_err(ResolveError::Io)?;
+    inside(&existing)?;
+    std::fs::create_dir_all(&dir).map_err(ResolveError::Io)?;
     // Again after creating, in case a component was swapped meanwhile.
-    let real = tokio::fs::canonicalize(root.join(parent))
+    Ok(inside(&dir)?.join(name))
+}
+
+/// Runs blocking filesystem work on tokio's blocking threads: one hand-off
+/// for all the calls a request needs, rather than one per call.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
         .await
-        .map_err(ResolveError::Io)?;
-    if !real.starts_with(root) {
-        return Err(PathError::Forbidden.into());
-    }
-    Ok(real.join(name))
+        .map_err(|e| io::Error::other(format!("filesystem task: {e}")))
 }
 
 /// A refusal or a filesystem failure while placing a new file.
@@ -245,8 +253,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn symlinks_out_of_the_root_are_refused() {
+    #[test]
+    fn symlinks_out_of_the_root_are_refused() {
         let outside = tempfile::tempdir().expect("outside");
         std::fs::write(outside.path().join("secret"), b"x").expect("secret");
         let docroot = tempfile::tempdir().expect("docroot");
@@ -255,25 +263,28 @@ mod tests {
             .expect("symlink");
         let root = canonical_root(docroot.path()).expect("root");
         let rel = sanitize("/dev1/out/secret").expect("well formed");
-        assert_eq!(
-            resolve_existing(&root, &rel).await,
-            Err(PathError::Forbidden)
-        );
+        assert_eq!(resolve_existing(&root, &rel), Err(PathError::Forbidden));
         let rel = sanitize("/dev1/out/new/file").expect("well formed");
         assert!(matches!(
-            resolve_new(&root, &rel).await,
+            resolve_new(&root, &rel),
             Err(ResolveError::Path(PathError::Forbidden))
         ));
         assert!(
             !outside.path().join("new").exists(),
             "nothing created outside"
         );
-        let rel = sanitize("/dev1/0/000/000/0000000123.fid").expect("fid");
-        let placed = resolve_new(&root, &rel).await.expect("inside");
-        assert_eq!(placed, root.join("dev1/0/000/000/0000000123.fid"));
-        assert_eq!(resolve_existing(&root, &rel).await, Ok(None));
+        // A folder that exists already, but through the link: refused too.
+        let rel = sanitize("/dev1/out/other").expect("well formed");
         assert!(matches!(
-            resolve_new(&root, Path::new("top")).await,
+            resolve_new(&root, &rel),
+            Err(ResolveError::Path(PathError::Forbidden))
+        ));
+        let rel = sanitize("/dev1/0/000/000/0000000123.fid").expect("fid");
+        let placed = resolve_new(&root, &rel).expect("inside");
+        assert_eq!(placed, root.join("dev1/0/000/000/0000000123.fid"));
+        assert_eq!(resolve_existing(&root, &rel), Ok(None));
+        assert!(matches!(
+            resolve_new(&root, Path::new("top")),
             Err(ResolveError::Path(PathError::Forbidden))
         ));
     }

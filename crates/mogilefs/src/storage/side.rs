@@ -20,7 +20,7 @@ use sha1::Sha1;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::path::{resolve_existing, sanitize};
+use super::path::{blocking, resolve_existing, sanitize};
 use super::{devices, unix_now, usage, Storage, CHUNK};
 
 /// The longest command line.
@@ -165,10 +165,13 @@ async fn answer(cmd: Command, line: &str, store: &Storage) -> String {
 
 /// The file a URI names, `None` if missing, `Err(reply)` if refused.
 async fn file_of(store: &Storage, uri: &str) -> Result<Option<std::path::PathBuf>, String> {
-    let rel = sanitize(uri).map_err(|_| format!("ERROR: uri invalid: {uri}\r\n"))?;
-    resolve_existing(store.root(), &rel)
+    let invalid = || format!("ERROR: uri invalid: {uri}\r\n");
+    let rel = sanitize(uri).map_err(|_| invalid())?;
+    let root = store.root().to_path_buf();
+    blocking(move || resolve_existing(&root, &rel))
         .await
-        .map_err(|_| format!("ERROR: uri invalid: {uri}\r\n"))
+        .map_err(|_| invalid())?
+        .map_err(|_| invalid())
 }
 
 /// Lower-case hex digest of a file, read in bounded chunks.

@@ -8,7 +8,7 @@ use crate::meta::{Admin, Checksum, DeleteRow, FileRow, QueueRow, ReplRow, Result
 impl Admin for SqliteStore {
     async fn server_settings(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT field, value FROM server_settings ORDER BY field")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read().await)
             .await?;
         rows.iter()
             .map(|r| {
@@ -24,7 +24,7 @@ impl Admin for SqliteStore {
         let v: Option<Option<String>> =
             sqlx::query_scalar("SELECT value FROM server_settings WHERE field = ?")
                 .bind(key)
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.read().await)
                 .await?;
         Ok(v.flatten())
     }
@@ -36,7 +36,7 @@ impl Admin for SqliteStore {
                 .bind(v),
             None => sqlx::query("DELETE FROM server_settings WHERE field = ?").bind(key),
         };
-        q.execute(&self.pool).await?;
+        q.execute(&mut *self.write().await).await?;
         Ok(())
     }
 
@@ -47,7 +47,7 @@ impl Admin for SqliteStore {
         )
         .bind(key)
         .bind(by)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(())
     }
@@ -64,7 +64,7 @@ impl Admin for SqliteStore {
             .bind(mb_used)
             .bind(mb_asof)
             .bind(devid)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(())
     }
@@ -74,7 +74,7 @@ impl Admin for SqliteStore {
             .bind(c.fid)
             .bind(c.hashtype)
             .bind(&c.checksum)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(())
     }
@@ -82,7 +82,7 @@ impl Admin for SqliteStore {
     async fn checksum(&self, fid: i64) -> Result<Option<Checksum>> {
         let row = sqlx::query("SELECT fid, hashtype, checksum FROM checksum WHERE fid = ?")
             .bind(fid)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read().await)
             .await?;
         row.map(|r| {
             Ok(Checksum {
@@ -97,7 +97,7 @@ impl Admin for SqliteStore {
     async fn file_by_fid(&self, fid: i64) -> Result<Option<FileRow>> {
         let row = sqlx::query("SELECT * FROM file WHERE fid = ?")
             .bind(fid)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read().await)
             .await?;
         row.as_ref().map(file).transpose()
     }
@@ -106,7 +106,7 @@ impl Admin for SqliteStore {
         let rows = sqlx::query("SELECT * FROM file WHERE fid > ? ORDER BY fid LIMIT ?")
             .bind(after)
             .bind(limit)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read().await)
             .await?;
         rows.iter().map(file).collect()
     }
@@ -116,7 +116,7 @@ impl Admin for SqliteStore {
             "SELECT fid, nexttry, fromdevid, failcount, flags FROM file_to_replicate WHERE fid = ?",
         )
         .bind(fid)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read().await)
         .await?;
         row.map(|r| {
             Ok(ReplRow {
@@ -133,7 +133,7 @@ impl Admin for SqliteStore {
     async fn delete_row(&self, fid: i64) -> Result<Option<DeleteRow>> {
         let row = sqlx::query("SELECT fid, nexttry, failcount FROM file_to_delete2 WHERE fid = ?")
             .bind(fid)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read().await)
             .await?;
         row.map(|r| {
             Ok(DeleteRow {
@@ -152,7 +152,7 @@ impl Admin for SqliteStore {
         )
         .bind(fid)
         .bind(qtype)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read().await)
         .await?;
         row.map(|r| {
             Ok(QueueRow {

@@ -1,6 +1,6 @@
 //! Files, replicas, the fid allocator and the delete queue on SQLite.
 
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::{file, now, SqliteStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
@@ -19,9 +19,15 @@ impl Files for SqliteStore {
         .bind(&t.devids);
         let Some(fid) = fid else {
             // A new fid: one statement, no transaction around it.
-            return Ok(Some(insert.execute(&self.pool).await?.last_insert_rowid()));
+            return Ok(Some(
+                insert
+                    .execute(&mut *self.write().await)
+                    .await?
+                    .last_insert_rowid(),
+            ));
         };
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let used = sqlx::query(
             "SELECT 1 FROM tempfile WHERE fid = ? UNION ALL SELECT 1 FROM file WHERE fid = ?",
         )
@@ -40,13 +46,14 @@ impl Files for SqliteStore {
     async fn tempfile(&self, fid: i64) -> Result<Option<TempFile>> {
         let row = sqlx::query("SELECT * FROM tempfile WHERE fid = ?")
             .bind(fid)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read().await)
             .await?;
         row.as_ref().map(temp_row).transpose()
     }
 
     async fn close_file(&self, fid: i64, length: i64, devids: &[i64]) -> Result<Closed> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let Some(t) =
             sqlx::query("DELETE FROM tempfile WHERE fid = ? RETURNING dmid, dkey, classid")
                 .bind(fid)
@@ -102,7 +109,7 @@ impl Files for SqliteStore {
         let row = sqlx::query("SELECT * FROM file WHERE dmid = ? AND dkey = ?")
             .bind(dmid)
             .bind(dkey)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read().await)
             .await?;
         row.as_ref().map(file).transpose()
     }
@@ -110,7 +117,7 @@ impl Files for SqliteStore {
     async fn file_devids(&self, fid: i64) -> Result<Vec<i64>> {
         sqlx::query_scalar("SELECT devid FROM file_on WHERE fid = ? ORDER BY devid")
             .bind(fid)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read().await)
             .await
     }
 
@@ -122,7 +129,7 @@ impl Files for SqliteStore {
         )
         .bind(dmid)
         .bind(dkey)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read().await)
         .await?;
         let Some(first) = rows.first() else {
             return Ok(None);
@@ -135,7 +142,8 @@ impl Files for SqliteStore {
     }
 
     async fn delete_file(&self, dmid: i64, dkey: &str) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let fid: Option<i64> =
             sqlx::query_scalar("DELETE FROM file WHERE dmid = ? AND dkey = ? RETURNING fid")
                 .bind(dmid)
@@ -150,7 +158,8 @@ impl Files for SqliteStore {
     }
 
     async fn rename(&self, dmid: i64, from: &str, to: &str) -> Result<Renamed> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let taken = sqlx::query("SELECT 1 FROM file WHERE dmid = ? AND dkey = ?")
             .bind(dmid)
             .bind(to)
@@ -189,7 +198,7 @@ impl Files for SqliteStore {
         .bind(after)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read().await)
         .await
     }
 
@@ -197,13 +206,14 @@ impl Files for SqliteStore {
         sqlx::query("UPDATE file SET classid = ? WHERE fid = ?")
             .bind(classid)
             .bind(fid)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(())
     }
 
     async fn expire_tempfiles(&self, before: i64, limit: i64) -> Result<Vec<TempFile>> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let rows = sqlx::query(
             "SELECT fid, createtime, classid, dmid, dkey, devids FROM tempfile \
              WHERE createtime <= ? ORDER BY fid LIMIT ?",
@@ -231,12 +241,13 @@ impl Files for SqliteStore {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read().await)
         .await
     }
 
     async fn finish_delete(&self, fid: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         for sql in [
             "DELETE FROM file_on WHERE fid = ?",
             "DELETE FROM checksum WHERE fid = ?",
@@ -253,7 +264,7 @@ impl Files for SqliteStore {
         )
         .bind(nexttry)
         .bind(fid)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(())
     }

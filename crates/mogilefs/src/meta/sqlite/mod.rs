@@ -1,37 +1,73 @@
 //! The metadata store on an SQLite file (WAL): one writer connection, and
-//! a few reader connections beside it for the queries that only read (in
-//! WAL mode readers never wait for the writer, and each sees the last
-//! commit). Each sqlx connection is a thread: a query is a round trip to
-//! it, so the hot commands ask few and pooled connections are not pinged
-//! before use.
+//! a few reader connections beside it for the statements that only read
+//! (in WAL mode readers never wait for the writer, and each statement sees
+//! the last commit).
+//!
+//! Each sqlx SQLite connection is a thread, and a statement is a round trip
+//! to it. The connections are held here, each behind a lock, rather than in
+//! an sqlx pool: a pool pings a connection every time it is given back,
+//! which doubles the round trips of a one-statement command.
 
 mod admin;
 mod files;
 mod repl;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
 };
-use sqlx::Row;
+use sqlx::{ConnectOptions, Connection, Row};
+use tokio::sync::{Mutex, MutexGuard};
 
 use super::{Class, Device, Domain, FileRow, Host, Namespaces, Result, Topology};
 
 const SCHEMA: &str = include_str!("../../../migrations/sqlite/v17.sql");
 
 /// Reader connections beside the writer.
-const READERS: u32 = 3;
+const READERS: usize = 3;
+
+/// Open connections, each used by one caller at a time.
+#[derive(Debug)]
+struct Conns {
+    conns: Vec<Mutex<SqliteConnection>>,
+    next: AtomicUsize,
+}
+
+impl Conns {
+    async fn open(opts: &SqliteConnectOptions, n: usize) -> Result<Conns> {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n.max(1) {
+            conns.push(Mutex::new(opts.connect().await?));
+        }
+        Ok(Conns {
+            conns,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// An idle connection, else the next one in turn once it is free.
+    async fn get(&self) -> MutexGuard<'_, SqliteConnection> {
+        for c in &self.conns {
+            if let Ok(g) = c.try_lock() {
+                return g;
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].lock().await
+    }
+}
 
 /// The metadata in an SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The writer (transactions and every statement that writes).
-    pub(super) pool: SqlitePool,
+    /// The writer: transactions and every statement that writes.
+    writer: Arc<Conns>,
     /// Readers, for statements that only read.
-    pub(super) read: SqlitePool,
+    readers: Arc<Conns>,
 }
 
 impl SqliteStore {
@@ -43,23 +79,27 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .connect_with(opts.clone())
+        let writer = Arc::new(Conns::open(&opts, 1).await?);
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut *writer.get().await)
             .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         // An in-memory database is one per connection: it has no readers.
-        let read = if path.as_os_str() == ":memory:" {
-            pool.clone()
+        let readers = if path.as_os_str() == ":memory:" {
+            writer.clone()
         } else {
-            SqlitePoolOptions::new()
-                .max_connections(READERS)
-                .test_before_acquire(false)
-                .connect_with(opts)
-                .await?
+            Arc::new(Conns::open(&opts, READERS).await?)
         };
-        Ok(SqliteStore { pool, read })
+        Ok(SqliteStore { writer, readers })
+    }
+
+    /// The writer connection.
+    pub(super) async fn write(&self) -> MutexGuard<'_, SqliteConnection> {
+        self.writer.get().await
+    }
+
+    /// A reader connection.
+    pub(super) async fn read(&self) -> MutexGuard<'_, SqliteConnection> {
+        self.readers.get().await
     }
 }
 
@@ -127,7 +167,7 @@ pub(super) fn now() -> i64 {
 impl Namespaces for SqliteStore {
     async fn domains(&self) -> Result<Vec<Domain>> {
         let rows = sqlx::query("SELECT dmid, namespace FROM domain ORDER BY dmid")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read().await)
             .await?;
         rows.iter()
             .map(|r| {
@@ -144,7 +184,7 @@ impl Namespaces for SqliteStore {
     async fn domain(&self, name: &str) -> Result<Option<Domain>> {
         let row = sqlx::query("SELECT dmid FROM domain WHERE namespace = ?")
             .bind(name)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read().await)
             .await?;
         row.map(|r| {
             Ok(Domain {
@@ -156,7 +196,8 @@ impl Namespaces for SqliteStore {
     }
 
     async fn create_domain(&self, name: &str) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM domain WHERE namespace = ?")
             .bind(name)
             .fetch_optional(&mut *tx)
@@ -179,7 +220,7 @@ impl Namespaces for SqliteStore {
     async fn delete_domain(&self, dmid: i64) -> Result<()> {
         sqlx::query("DELETE FROM domain WHERE dmid = ?")
             .bind(dmid)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(())
     }
@@ -193,7 +234,7 @@ impl Namespaces for SqliteStore {
             }
             None => sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ?").bind(dmid),
         };
-        q.fetch_one(&self.read).await
+        q.fetch_one(&mut *self.read().await).await
     }
 
     async fn classes(&self, dmid: Option<i64>) -> Result<Vec<Class>> {
@@ -202,12 +243,12 @@ impl Namespaces for SqliteStore {
             Some(d) => {
                 sqlx::query(&format!("{sql} WHERE dmid = ? ORDER BY classid"))
                     .bind(d)
-                    .fetch_all(&self.read)
+                    .fetch_all(&mut *self.read().await)
                     .await?
             }
             None => {
                 sqlx::query(&format!("{sql} ORDER BY dmid, classid"))
-                    .fetch_all(&self.read)
+                    .fetch_all(&mut *self.read().await)
                     .await?
             }
         };
@@ -215,7 +256,8 @@ impl Namespaces for SqliteStore {
     }
 
     async fn create_class(&self, c: &Class) -> Result<Option<i64>> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM class WHERE dmid = ? AND classname = ?")
             .bind(c.dmid)
             .bind(&c.classname)
@@ -255,7 +297,7 @@ impl Namespaces for SqliteStore {
         .bind(c.hashtype)
         .bind(c.dmid)
         .bind(&c.classname)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -264,7 +306,7 @@ impl Namespaces for SqliteStore {
         sqlx::query("DELETE FROM class WHERE dmid = ? AND classid = ?")
             .bind(dmid)
             .bind(classid)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(())
     }
@@ -273,13 +315,14 @@ impl Namespaces for SqliteStore {
 impl Topology for SqliteStore {
     async fn hosts(&self) -> Result<Vec<Host>> {
         let rows = sqlx::query("SELECT * FROM host ORDER BY hostid")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read().await)
             .await?;
         rows.iter().map(host).collect()
     }
 
     async fn create_host(&self, h: &Host) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         let hostid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(hostid), 0) + 1 FROM host")
             .fetch_one(&mut *tx)
             .await?;
@@ -314,7 +357,7 @@ impl Topology for SqliteStore {
         .bind(&h.altip)
         .bind(&h.altmask)
         .bind(h.hostid)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(())
     }
@@ -322,14 +365,14 @@ impl Topology for SqliteStore {
     async fn delete_host(&self, hostid: i64) -> Result<()> {
         sqlx::query("DELETE FROM host WHERE hostid = ?")
             .bind(hostid)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(())
     }
 
     async fn devices(&self) -> Result<Vec<Device>> {
         let rows = sqlx::query("SELECT * FROM device ORDER BY devid")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read().await)
             .await?;
         rows.iter().map(device).collect()
     }
@@ -342,7 +385,7 @@ impl Topology for SqliteStore {
         .bind(d.hostid)
         .bind(&d.status)
         .bind(d.weight)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -360,7 +403,7 @@ impl Topology for SqliteStore {
         .bind(status)
         .bind(weight)
         .bind(devid)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(())
     }

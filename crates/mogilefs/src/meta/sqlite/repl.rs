@@ -1,6 +1,6 @@
 //! The replication queue and replica rows on SQLite.
 
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::SqliteStore;
 use crate::meta::{ReplRow, Replication, Result};
@@ -18,7 +18,7 @@ impl Replication for SqliteStore {
         .bind(fid)
         .bind(nexttry)
         .bind(fromdevid)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(())
     }
@@ -30,7 +30,7 @@ impl Replication for SqliteStore {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read().await)
         .await?;
         rows.iter()
             .map(|r| {
@@ -51,21 +51,21 @@ impl Replication for SqliteStore {
                 .bind(until)
                 .bind(fid)
                 .bind(seen)
-                .execute(&self.pool)
+                .execute(&mut *self.write().await)
                 .await?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn count_replications(&self) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM file_to_replicate")
-            .fetch_one(&self.read)
+            .fetch_one(&mut *self.read().await)
             .await
     }
 
     async fn finish_replication(&self, fid: i64) -> Result<()> {
         sqlx::query("DELETE FROM file_to_replicate WHERE fid = ?")
             .bind(fid)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(())
     }
@@ -77,7 +77,7 @@ impl Replication for SqliteStore {
         )
         .bind(nexttry)
         .bind(fid)
-        .execute(&self.pool)
+        .execute(&mut *self.write().await)
         .await?;
         Ok(())
     }
@@ -86,13 +86,14 @@ impl Replication for SqliteStore {
         let r = sqlx::query("UPDATE file_to_replicate SET nexttry = ? WHERE nexttry > ?")
             .bind(now)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *self.write().await)
             .await?;
         Ok(r.rows_affected())
     }
 
     async fn add_replica(&self, fid: i64, devid: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         // Only for a file that still exists (it may have been deleted
         // while it was being copied).
         sqlx::query(
@@ -113,7 +114,8 @@ impl Replication for SqliteStore {
     }
 
     async fn remove_replica(&self, fid: i64, devid: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.write().await;
+        let mut tx = conn.begin().await?;
         sqlx::query("DELETE FROM file_on WHERE fid = ? AND devid = ?")
             .bind(fid)
             .bind(devid)
@@ -127,7 +129,7 @@ impl Replication for SqliteStore {
         sqlx::query_scalar("SELECT fid FROM file_on WHERE devid = ? ORDER BY fid LIMIT ?")
             .bind(devid)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.write().await)
             .await
     }
 }

@@ -7,12 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use danga_common::Stream;
+use std::io::{Read as _, Write as _};
+
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::body::{copy_body, parse_content_md5, Framing};
 use super::head::{range, Head, Range};
 use super::Reply;
-use crate::storage::path::{resolve_existing, resolve_new, sanitize, sanitize_read, ResolveError};
+use crate::storage::path::{
+    blocking, resolve_existing, resolve_new, sanitize, sanitize_read, ResolveError,
+};
 use crate::storage::{Storage, CHUNK};
 
 /// Runs one request; `Ok(keep_alive)`, or `Err` when the connection must
@@ -36,37 +40,87 @@ pub async fn handle(
     reply.answer(stream, head).await
 }
 
+/// What one blocking look-up found for a GET or HEAD.
+enum Found {
+    /// Refused (or missing) with this status.
+    Refused(u16),
+    /// A directory.
+    Dir,
+    /// A file: its handle, size, and its bytes when small enough to read
+    /// at once.
+    File {
+        path: PathBuf,
+        file: std::fs::File,
+        size: u64,
+        bytes: Option<Vec<u8>>,
+    },
+}
+
+/// Files up to this size are read whole in the look-up.
+const SMALL: u64 = CHUNK as u64;
+
+/// Resolves, opens and (for a small file, when `read`) reads: blocking.
+fn look_up(root: &Path, rel: &Path, read: bool) -> io::Result<Found> {
+    let path = match resolve_existing(root, rel) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(Found::Refused(404)),
+        Err(e) => return Ok(Found::Refused(e.status())),
+    };
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => return Ok(Found::Refused(io_status(&e))),
+    };
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Ok(Found::Dir);
+    }
+    if !meta.is_file() {
+        return Ok(Found::Refused(403));
+    }
+    let size = meta.len();
+    let mut bytes = None;
+    if read && size <= SMALL {
+        let mut v = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        (&mut file).take(SMALL).read_to_end(&mut v)?;
+        // Changed meanwhile: streamed instead, which notices.
+        bytes = (v.len() as u64 == size).then_some(v);
+    }
+    Ok(Found::File {
+        path,
+        file,
+        size,
+        bytes,
+    })
+}
+
 async fn get(
     store: &Storage,
     head: &Head,
     stream: &mut Stream,
     has_body: bool,
 ) -> io::Result<bool> {
-    let path = match sanitize_read(&head.target) {
-        Ok(rel) => resolve_existing(store.root(), &rel).await,
-        Err(e) => Err(e),
-    };
     let refuse = |r: Reply| if has_body { r.close() } else { r };
-    let path = match path {
-        Ok(Some(p)) => p,
-        Ok(None) => return refuse(Reply::new(404)).answer(stream, head).await,
+    let rel = match sanitize_read(&head.target) {
+        Ok(rel) => rel,
         Err(e) => return refuse(Reply::new(e.status())).answer(stream, head).await,
     };
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => return refuse(Reply::new(io_status(&e))).answer(stream, head).await,
-    };
-    let meta = file.metadata().await?;
-    if meta.is_dir() {
+    let root = store.root().to_path_buf();
+    let read = head.method == "GET";
+    let (path, file, size, bytes) = match blocking(move || look_up(&root, &rel, read)).await?? {
+        Found::Refused(status) => return refuse(Reply::new(status)).answer(stream, head).await,
         // As the original (Perlbal's web server with dirindexing off), and
         // what `mogadm check` expects of a live storage node.
-        let r = Reply::text(200, "text/html", DIR_LISTING_DISABLED);
-        return refuse(r).answer(stream, head).await;
-    }
-    if !meta.is_file() {
-        return refuse(Reply::new(403)).answer(stream, head).await;
-    }
-    let size = meta.len();
+        Found::Dir => {
+            let r = Reply::text(200, "text/html", DIR_LISTING_DISABLED);
+            return refuse(r).answer(stream, head).await;
+        }
+        Found::File {
+            path,
+            file,
+            size,
+            bytes,
+        } => (path, file, size, bytes),
+    };
     let (reply, start, len) = match range(head.range.as_deref(), size) {
         Range::Full => (Reply::new(200), 0, size),
         Range::Part { start, end } => (
@@ -86,9 +140,25 @@ async fn get(
             .length(len),
     );
     let keep = reply.keeps(head);
-    stream.write_all(&reply.encode(head.minor, keep)).await?;
-    if head.method == "GET" {
-        send_file(&mut file, start, len, stream).await?;
+    let mut out = reply.encode(head.minor, keep);
+    if read {
+        match bytes.as_deref().and_then(|b| {
+            let from = usize::try_from(start).ok()?;
+            b.get(from..from.checked_add(usize::try_from(len).ok()?)?)
+        }) {
+            // Small: head and body in one write.
+            Some(body) => {
+                out.extend_from_slice(body);
+                stream.write_all(&out).await?;
+            }
+            None => {
+                stream.write_all(&out).await?;
+                let mut file = tokio::fs::File::from_std(file);
+                send_file(&mut file, start, len, stream).await?;
+            }
+        }
+    } else {
+        stream.write_all(&out).await?;
     }
     Ok(keep)
 }
@@ -138,6 +208,39 @@ fn io_status(e: &io::Error) -> u16 {
 
 static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// Bodies up to this size are read into memory and written in one go.
+const SMALL_BODY: u64 = CHUNK as u64;
+
+/// Why a PUT's destination could not be prepared.
+enum NotPlaced {
+    /// Refused with this status.
+    Refused(u16),
+    /// The folders could not be made.
+    Dirs(io::Error),
+    /// The temporary file could not be created.
+    Temp(io::Error),
+}
+
+/// Places a new file for `rel` and creates its temporary file beside it:
+/// blocking. Returns (destination, temporary name, open temporary file).
+fn place(root: &Path, rel: &Path) -> Result<(PathBuf, PathBuf, std::fs::File), NotPlaced> {
+    let dest = match resolve_new(root, rel) {
+        Ok(d) => d,
+        Err(ResolveError::Path(e)) => return Err(NotPlaced::Refused(e.status())),
+        Err(ResolveError::Io(e)) => return Err(NotPlaced::Dirs(e)),
+    };
+    if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+        return Err(NotPlaced::Refused(403));
+    }
+    let temp = temp_path(&dest);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .map_err(NotPlaced::Temp)?;
+    Ok((dest, temp, file))
+}
+
 async fn put(
     store: &Storage,
     head: &Head,
@@ -155,63 +258,84 @@ async fn put(
         Some(Some(d)) => Some(d),
         Some(None) => return Reply::new(400).close().answer(stream, head).await,
     };
-    let dest = match sanitize(&head.target) {
-        Ok(rel) => resolve_new(store.root(), &rel).await,
-        Err(e) => Err(e.into()),
+    let rel = match sanitize(&head.target) {
+        Ok(rel) => rel,
+        Err(e) => return Reply::new(e.status()).close().answer(stream, head).await,
     };
-    let dest = match dest {
-        Ok(d) => d,
-        Err(ResolveError::Path(e)) => {
-            return Reply::new(e.status()).close().answer(stream, head).await
+    let root = store.root().to_path_buf();
+    let (dest, temp, file) = match blocking(move || place(&root, &rel)).await? {
+        Ok(placed) => placed,
+        Err(NotPlaced::Refused(status)) => {
+            return Reply::new(status).close().answer(stream, head).await
         }
-        Err(ResolveError::Io(e)) => {
+        Err(NotPlaced::Dirs(e)) => {
             tracing::warn!(error = %e, target = %head.target, "cannot create directories");
             return Reply::new(500).close().answer(stream, head).await;
         }
+        Err(NotPlaced::Temp(e)) => return Err(e),
     };
-    if tokio::fs::symlink_metadata(&dest)
-        .await
-        .is_ok_and(|m| m.is_dir())
-    {
-        return Reply::new(403).close().answer(stream, head).await;
-    }
     if head.expect_continue && head.minor >= 1 {
         stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
     }
-    let temp = temp_path(&dest);
-    let received = receive(stream, buf, framing, &temp).await;
-    let digest = match received {
-        Ok(d) => d,
+    let small = matches!(framing, Framing::Length(n) if n <= SMALL_BODY);
+    let received = if small {
+        // Read whole, then written and renamed in one blocking call.
+        let mut body = Vec::new();
+        match copy_body(stream, buf, framing, &mut body).await {
+            Ok(digest) => Ok((digest, Some(body))),
+            Err(e) => Err(e),
+        }
+    } else {
+        receive(stream, buf, framing, file.try_clone()?)
+            .await
+            .map(|d| (d, None))
+    };
+    let (digest, body) = match received {
+        Ok(r) => r,
         Err(e) => {
-            let _ = tokio::fs::remove_file(&temp).await;
+            let _ = blocking(move || std::fs::remove_file(&temp)).await;
             return Err(e);
         }
     };
     if expected.is_some_and(|want| want != digest) {
-        let _ = tokio::fs::remove_file(&temp).await;
+        let _ = blocking(move || std::fs::remove_file(&temp)).await;
         tracing::debug!(target = %head.target, "Content-MD5 mismatch");
         return Reply::new(400).answer(stream, head).await;
     }
-    if let Err(e) = tokio::fs::rename(&temp, &dest).await {
-        let _ = tokio::fs::remove_file(&temp).await;
-        tracing::warn!(error = %e, target = %head.target, "cannot store file");
-        return Reply::new(500).answer(stream, head).await;
+    // The body (when small) written, then the file put in place; on
+    // failure the temporary file goes.
+    let finish = move || -> Result<(), (bool, io::Error)> {
+        let mut file = file;
+        let written = match body {
+            Some(body) => file.write_all(&body).map_err(|e| (false, e)),
+            None => Ok(()),
+        };
+        drop(file);
+        let done = written.and_then(|()| std::fs::rename(&temp, &dest).map_err(|e| (true, e)));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        done
+    };
+    match blocking(finish).await? {
+        Ok(()) => Reply::new(200).answer(stream, head).await,
+        Err((true, e)) => {
+            tracing::warn!(error = %e, target = %head.target, "cannot store file");
+            Reply::new(500).answer(stream, head).await
+        }
+        Err((false, e)) => Err(e),
     }
-    Reply::new(200).answer(stream, head).await
 }
 
-/// Writes the body to `temp`; the digest of what was received.
+/// Writes a large body to the temporary `file`; the digest of what was
+/// received.
 async fn receive(
     stream: &mut Stream,
     buf: &mut BytesMut,
     framing: Framing,
-    temp: &Path,
+    file: std::fs::File,
 ) -> io::Result<[u8; 16]> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)
-        .await?;
+    let mut file = tokio::fs::File::from_std(file);
     let digest = copy_body(stream, buf, framing, &mut file).await?;
     file.flush().await?;
     Ok(digest)
@@ -231,33 +355,42 @@ async fn delete(store: &Storage, head: &Head) -> Reply {
         Ok(rel) => rel,
         Err(e) => return Reply::new(e.status()),
     };
+    let root = store.root().to_path_buf();
+    match blocking(move || Reply::new(remove(&root, &rel))).await {
+        Ok(r) => r,
+        Err(_) => Reply::new(500),
+    }
+}
+
+/// Unlinks the file `rel` names: blocking; the reply's status.
+fn remove(root: &Path, rel: &Path) -> u16 {
     let (Some(name), Some(parent)) = (rel.file_name(), rel.parent()) else {
-        return Reply::new(400);
+        return 400;
     };
     // The folder holding it must resolve inside the docroot; the entry
     // itself is unlinked, never what a symlink points at.
     let dir = if parent.as_os_str().is_empty() {
-        Ok(Some(store.root().to_path_buf()))
+        Ok(Some(root.to_path_buf()))
     } else {
-        resolve_existing(store.root(), parent).await
+        resolve_existing(root, parent)
     };
     let target = match dir {
         Ok(Some(d)) => d.join(name),
-        Ok(None) => return Reply::new(404),
-        Err(e) => return Reply::new(e.status()),
+        Ok(None) => return 404,
+        Err(e) => return e.status(),
     };
-    match tokio::fs::symlink_metadata(&target).await {
-        Err(e) => return Reply::new(io_status(&e)),
-        Ok(m) if m.is_dir() => return Reply::new(403),
+    match std::fs::symlink_metadata(&target) {
+        Err(e) => return io_status(&e),
+        Ok(m) if m.is_dir() => return 403,
         Ok(m) if m.file_type().is_symlink() => {
-            if let Err(e) = resolve_existing(store.root(), &rel).await {
-                return Reply::new(e.status());
+            if let Err(e) = resolve_existing(root, rel) {
+                return e.status();
             }
         }
         Ok(_) => {}
     }
-    match tokio::fs::remove_file(&target).await {
-        Ok(()) => Reply::new(204),
-        Err(e) => Reply::new(io_status(&e)),
+    match std::fs::remove_file(&target) {
+        Ok(()) => 204,
+        Err(e) => io_status(&e),
     }
 }
