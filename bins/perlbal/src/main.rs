@@ -1,5 +1,6 @@
 //! perlbal: reads Perlbal 1.80's config language and runs its services
-//! (reverse_proxy, web_server, upload_tracker and management) through
+//! (reverse_proxy, web_server, selector, upload_tracker and management;
+//! TLS on client listeners) through
 //! danga-perlbal on the shared daemon machinery.
 
 use std::path::PathBuf;
@@ -69,6 +70,7 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
         !Server::listen_specs(&config).is_empty(),
         "No services or management port configured"
     );
+    Server::check_tls(&config).map_err(|e| anyhow::anyhow!("Error starting up: {e}"))?;
     Ok(config)
 }
 

@@ -4,7 +4,6 @@
 //! when both sides allow it. An `X-REPROXY-SERVICE` answer runs the
 //! request again on the named service.
 
-use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -23,7 +22,11 @@ use crate::proto::http::{parse_request, HeadError};
 pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
     let peer = match conn.peer() {
         PeerAddr::Tcp(a) => a.ip(),
-        PeerAddr::Unix => IpAddr::from([127, 0, 0, 1]),
+        // Only TLS terminators connect over unix sockets: they name the peer.
+        PeerAddr::Unix => match super::tls::peer(&mut conn).await {
+            Some(ip) => ip,
+            None => return,
+        },
     };
     // A web_server's clients count as 1.80's ClientHTTP, others as ClientProxy.
     let web = svc.settings().role == Role::WebServer;

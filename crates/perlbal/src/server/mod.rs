@@ -20,6 +20,7 @@ mod reproxy;
 mod reproxy_pool;
 mod sendfile;
 mod settings;
+mod tls;
 mod tracker;
 mod upload;
 mod web;
@@ -215,10 +216,24 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
                 tracing::warn!(service = name, "no runtime for service");
                 return;
             };
-            let shared2 = shared.clone();
-            shared.acceptor.clone().spawn(listener, move |conn| {
-                client::serve(conn, rt.clone(), shared2.clone())
-            })
+            let ssl = lock(&shared.config)
+                .services
+                .get(name)
+                .is_some_and(|s| s.flag("enable_ssl"));
+            if ssl {
+                match tls::serve(shared, name, listener, rt) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!(service = name, "{e}");
+                        return;
+                    }
+                }
+            } else {
+                let shared2 = shared.clone();
+                shared.acceptor.clone().spawn(listener, move |conn| {
+                    client::serve(conn, rt.clone(), shared2.clone())
+                })
+            }
         }
     };
     if let Some(old) = lock(&shared.listeners).insert(name.to_owned(), handle) {
@@ -233,6 +248,7 @@ pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), Strin
         .get(name)
         .and_then(|s| s.listen());
     let Some(addr) = addr else { return Ok(()) };
+    check_tls_of(&lock(&shared.config), name)?;
     let role = lock(&shared.config)
         .services
         .get(name)
@@ -245,6 +261,27 @@ pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), Strin
         .map_err(|e| format!("Can't start service '{name}' on {addr}: {e}"))?;
     serve_listener(shared, name, bound);
     Ok(())
+}
+
+/// A service with enable_ssl: its certificate and key load (1.80 checked
+/// them at ENABLE).
+fn check_tls_of(cfg: &Config, name: &str) -> Result<(), String> {
+    match cfg.services.get(name) {
+        Some(s) if s.flag("enable_ssl") && !s.is_management() => tls::server_config(s).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+impl Server {
+    /// Checks that every enabled TLS service can load its certificate and
+    /// key, so a bad one stops start-up with 1.80's message.
+    pub fn check_tls(config: &Config) -> Result<(), String> {
+        config
+            .services
+            .values()
+            .filter(|s| s.enabled)
+            .try_for_each(|s| check_tls_of(config, &s.name))
+    }
 }
 
 /// Stops service `name`'s accept loop (a live `DISABLE`).
