@@ -188,3 +188,178 @@ ENABLE sel
     );
     stops_cleanly(d);
 }
+
+/// One console connection: every line, then `quit`; all it printed.
+fn session(addr: SocketAddr, lines: &[&str]) -> String {
+    let mut s = connect(addr);
+    let mut text = lines.join("\r\n");
+    text.push_str("\r\nquit\r\n");
+    s.write_all(text.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+const PLUGIN_CONF: &str = "LOAD vhosts
+LOAD vpaths
+LOAD redirect
+LOAD stats
+LOAD MaxContentLength
+LOAD NotModified
+LOAD XFFExtras
+LOAD include
+CREATE POOL pool
+CREATE SERVICE rp
+  SET role = reverse_proxy
+  SET pool = pool
+  SET plugins = stats, xffextras
+CREATE SERVICE ws
+  SET role = web_server
+  SET docroot = DOCS
+  SET plugins = stats
+CREATE SERVICE sel
+  SET role = selector
+  SET listen = LISTEN
+  SET plugins = vhosts
+  VHOST *.example.com = ws
+ENABLE sel
+";
+
+const PLUGIN_SESSION: &[&str] = &[
+    "vhost x = y",
+    "use ws",
+    "vhost a = b",
+    "use sel",
+    "vhost A%b = c",
+    "vhost sel Foo.Bar = Baz",
+    "vhost sel x.example = rp",
+    "vpath sel ^/x = ws",
+    "vpath ws ^/x = ws",
+    "redirect host a.example b.example",
+    "redirect",
+    "redirect host a",
+    "use pool",
+    "redirect host a b",
+    "set ws.max_content_length = 5",
+    "set ws.max_content_length = x",
+    "set ws.send_backend_port = 1",
+    "set rp.send_backend_port = 1",
+    "set rp.send_backend_proto = no",
+    "set sel.latency = 5",
+    "set ws.notmodified.host_pattern = ^a",
+    "set ws.plugins = notmodified, stats",
+    "set ws.notmodified.host_pattern = ^a",
+    "include /x",
+    "stats",
+    "recent",
+    "plugins",
+    "show service sel",
+];
+
+#[test]
+fn perlbal_plugin_commands_answer_as_1_80_does() {
+    let docs = tempfile::tempdir().expect("docroot");
+    let conf = PLUGIN_CONF.replace("DOCS", &docs.path().display().to_string());
+    let ours = perlbal(&conf);
+    let (o_sel, o_mgmt) = (ours.addr("sel"), ours.addr("mgmt"));
+    let mine = session(o_mgmt, PLUGIN_SESSION);
+    assert!(
+        mine.starts_with("ERROR: omitted service name not implied from context\r\nOK\r\nERROR: Service 'ws' is not a selector service\r\nOK\r\nERROR: invalid host pattern: 'a%b'\r\nOK\r\nOK\r\nOK\r\nERROR: Service 'ws' is not a selector service\r\nERROR: usage: REDIRECT HOST <match_host> <target_host>\r\n"),
+        "{mine}"
+    );
+    assert!(
+        mine.contains("sel Vhosts\r\nrp Stats XFFExtras\r\nws NotModified Stats\r\n")
+            || mine.contains("rp Stats XFFExtras\r\nsel Vhosts\r\nws NotModified Stats\r\n"),
+        "{mine}"
+    );
+    let dump = console(o_mgmt, "DUMPCONFIG");
+    assert!(dump.contains("  SET latency = 5\r\n  VHOST *.example.com = ws\r\n  VHOST foo.bar = Baz\r\n  VHOST x.example = rp\r\nENABLE sel\r\n"), "{dump}");
+    assert!(dump.contains("  SET send_backend_port = on\r\n"), "{dump}");
+    let Some((theirs, t_sel, t_mgmt, _dir)) = original(&conf) else {
+        stops_cleanly(ours);
+        return;
+    };
+    let sorted = |s: &str, sel: SocketAddr, mgmt: SocketAddr| {
+        let s = s
+            .replace(&sel.to_string(), "SEL")
+            .replace(&mgmt.to_string(), "MGMT");
+        let mut l: Vec<String> = s.lines().map(str::to_owned).collect();
+        l.sort_unstable();
+        l
+    };
+    // Line for line, but 1.80 lists services in hash order.
+    assert_eq!(
+        sorted(&mine, o_sel, o_mgmt),
+        sorted(&session(t_mgmt, PLUGIN_SESSION), t_sel, t_mgmt)
+    );
+    assert_eq!(
+        sorted(&dump, o_sel, o_mgmt),
+        sorted(&console(t_mgmt, "DUMPCONFIG"), t_sel, t_mgmt)
+    );
+    drop(theirs);
+    stops_cleanly(ours);
+}
+
+#[test]
+fn perlbal_include_runs_the_files_a_glob_names() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (a, b) = (
+        TestBackend::start("a", false),
+        TestBackend::start("b", false),
+    );
+    std::fs::create_dir(dir.path().join("conf.d")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("conf.d/10-pools.conf"),
+        format!(
+            "CREATE POOL pa\nPOOL pa ADD {}\nCREATE POOL pb\nPOOL pb ADD {}\n",
+            a.addr, b.addr
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("conf.d/20-services.conf"),
+        "CREATE SERVICE alpha\nSET role = reverse_proxy\nSET pool = pa\nCREATE SERVICE beta\nSET role = reverse_proxy\nSET pool = pb\n",
+    )
+    .expect("write");
+    let conf = format!(
+        "LOAD include\nLOAD vhosts\nINCLUDE = {}/conf.d/*.conf\n{}",
+        dir.path().display(),
+        "CREATE SERVICE sel\n  SET role = selector\n  SET listen = LISTEN\n  SET plugins = vhosts\n  VHOST a = alpha\n  VHOST b = beta\nENABLE sel\n"
+    );
+    let d = perlbal(&conf);
+    let sel = d.addr("sel");
+    assert!(get_with_host(sel, "/i", "a").ends_with("a GET /i 0"));
+    assert!(get_with_host(sel, "/j", "b").ends_with("b GET /j 0"));
+    // Live, from the console: a file with a service that is enabled.
+    std::fs::write(
+        dir.path().join("late.conf"),
+        "CREATE SERVICE late\nSET role = reverse_proxy\nSET listen = 127.0.0.1:0\nSET pool = pa\nENABLE late\n",
+    )
+    .expect("write");
+    let mgmt = d.addr("mgmt");
+    assert_eq!(
+        console(
+            mgmt,
+            &format!("INCLUDE = {}/late.conf", dir.path().display())
+        ),
+        "OK\r\n"
+    );
+    let shown = console(mgmt, "SHOW SERVICE late");
+    let late: SocketAddr = shown
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("listening: "))
+        .and_then(|a| a.parse().ok())
+        .expect("late listens");
+    assert!(get(late, "/late", "").ends_with("a GET /late 0"));
+    // A bad line in an included file fails the INCLUDE, naming it.
+    std::fs::write(dir.path().join("bad.conf"), "SET nope.frob = 1\n").expect("write");
+    let err = console(
+        mgmt,
+        &format!("INCLUDE = {}/bad.conf", dir.path().display()),
+    );
+    assert!(
+        err.starts_with("ERROR: ") && err.contains("bad.conf: line 1: 'SET nope.frob = 1'"),
+        "{err}"
+    );
+    stops_cleanly(d);
+}
