@@ -44,6 +44,9 @@ impl Files for SqliteStore {
     }
 
     async fn tempfile(&self, fid: i64) -> Result<Option<TempFile>> {
+        if let Some(t) = self.inplace.as_ref().and_then(|p| p.tempfile(fid)) {
+            return Ok(t);
+        }
         let row = sqlx::query("SELECT * FROM tempfile WHERE fid = ?")
             .bind(fid)
             .fetch_optional(&mut *self.read().await)
@@ -106,6 +109,9 @@ impl Files for SqliteStore {
     }
 
     async fn file(&self, dmid: i64, dkey: &str) -> Result<Option<FileRow>> {
+        if let Some(f) = self.inplace.as_ref().and_then(|p| p.file(dmid, dkey)) {
+            return Ok(f);
+        }
         let row = sqlx::query("SELECT * FROM file WHERE dmid = ? AND dkey = ?")
             .bind(dmid)
             .bind(dkey)
@@ -122,6 +128,13 @@ impl Files for SqliteStore {
     }
 
     async fn file_with_devids(&self, dmid: i64, dkey: &str) -> Result<Option<(FileRow, Vec<i64>)>> {
+        if let Some(f) = self
+            .inplace
+            .as_ref()
+            .and_then(|p| p.file_with_devids(dmid, dkey))
+        {
+            return Ok(f);
+        }
         let rows = sqlx::query(
             "SELECT f.fid, f.dmid, f.dkey, f.length, f.classid, f.devcount, o.devid \
              FROM file f LEFT JOIN file_on o ON o.fid = f.fid \

@@ -10,6 +10,7 @@
 
 mod admin;
 mod files;
+mod inplace;
 mod repl;
 
 use std::path::Path;
@@ -68,6 +69,8 @@ pub struct SqliteStore {
     writer: Arc<Conns>,
     /// Readers, for statements that only read.
     readers: Arc<Conns>,
+    /// Readers for the hottest look-ups, run in place (see [`inplace`]).
+    inplace: Option<Arc<inplace::InPlace>>,
 }
 
 impl SqliteStore {
@@ -84,12 +87,19 @@ impl SqliteStore {
             .execute(&mut *writer.get().await)
             .await?;
         // An in-memory database is one per connection: it has no readers.
-        let readers = if path.as_os_str() == ":memory:" {
-            writer.clone()
+        let (readers, inplace) = if path.as_os_str() == ":memory:" {
+            (writer.clone(), None)
         } else {
-            Arc::new(Conns::open(&opts, READERS).await?)
+            (
+                Arc::new(Conns::open(&opts, READERS).await?),
+                inplace::InPlace::open(path).map(Arc::new),
+            )
         };
-        Ok(SqliteStore { writer, readers })
+        Ok(SqliteStore {
+            writer,
+            readers,
+            inplace,
+        })
     }
 
     /// The writer connection.
@@ -406,5 +416,56 @@ impl Topology for SqliteStore {
         .execute(&mut *self.write().await)
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::{Files, TempFile};
+
+    #[tokio::test]
+    async fn reads_in_place_and_through_sqlx_alike() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(&dir.path().join("m.db"))
+            .await
+            .expect("open");
+        assert!(store.inplace.is_some(), "in-place readers open");
+        let through_sqlx = SqliteStore {
+            inplace: None,
+            ..store.clone()
+        };
+        let temp = TempFile {
+            fid: 0,
+            createtime: 0,
+            classid: 0,
+            dmid: 1,
+            dkey: "k".into(),
+            devids: "1,2".into(),
+        };
+        let fid = store
+            .create_tempfile(&temp, None)
+            .await
+            .expect("db")
+            .expect("fid");
+        for s in [&store, &through_sqlx] {
+            let t = s.tempfile(fid).await.expect("db").expect("tempfile");
+            assert_eq!((t.dkey.as_str(), t.devids.as_str()), ("k", "1,2"));
+        }
+        store.close_file(fid, 4, &[2, 1]).await.expect("db");
+        // Seen at once, in place as through sqlx.
+        let a = store.file_with_devids(1, "k").await.expect("db");
+        let b = through_sqlx.file_with_devids(1, "k").await.expect("db");
+        assert_eq!(a, b);
+        assert_eq!(
+            a.map(|(f, on)| (f.fid, f.length, on)),
+            Some((fid, 4, vec![1, 2]))
+        );
+        assert_eq!(
+            store.file(1, "k").await.expect("db"),
+            through_sqlx.file(1, "k").await.expect("db")
+        );
+        assert_eq!(store.file(1, "none").await.expect("db"), None);
+        assert_eq!(store.tempfile(fid).await.expect("db"), None);
     }
 }
