@@ -1,7 +1,7 @@
 //! perlbal: reads Perlbal 1.80's config language and runs its services
-//! (reverse_proxy, web_server, selector, upload_tracker and management;
-//! TLS on client listeners) through
-//! danga-perlbal on the shared daemon machinery.
+//! (reverse_proxy, web_server, selector, upload_tracker and management,
+//! with TLS on client listeners) through danga-perlbal on the shared
+//! daemon machinery.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
