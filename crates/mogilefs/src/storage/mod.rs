@@ -15,7 +15,9 @@ pub mod side;
 pub mod usage;
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Size of the buffer each transfer streams through.
@@ -25,6 +27,8 @@ pub const CHUNK: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Storage {
     root: PathBuf,
+    /// The docroot opened, for look-ups beneath it ([`path::open_beneath`]).
+    root_fd: Option<Arc<OwnedFd>>,
     started: u64,
 }
 
@@ -39,6 +43,7 @@ impl Storage {
             ));
         }
         Ok(Storage {
+            root_fd: path::open_root(&root).map(Arc::new),
             root,
             started: unix_now(),
         })
@@ -47,6 +52,11 @@ impl Storage {
     /// The docroot, canonical.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The docroot opened as a directory handle, if that worked.
+    pub fn root_fd(&self) -> Option<&Arc<OwnedFd>> {
+        self.root_fd.as_ref()
     }
 
     /// Start time, UNIX seconds.

@@ -151,6 +151,61 @@ pub fn resolve_new(root: &Path, rel: &Path) -> Result<PathBuf, ResolveError> {
     Ok(inside(&dir)?.join(name))
 }
 
+/// What opening a path beneath the docroot's handle found.
+#[derive(Debug)]
+pub enum Beneath {
+    /// Opened: it lies inside the docroot, symlinks followed.
+    Opened(std::os::fd::OwnedFd),
+    /// It does not exist.
+    Missing,
+    /// The kernel could not say (no `openat2`, an absolute or outward
+    /// symlink, anything else): [`resolve_existing`] / [`resolve_new`]
+    /// decide.
+    Unsure,
+}
+
+/// Opens the docroot itself as a handle for [`open_beneath`].
+pub fn open_root(root: &Path) -> Option<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
+}
+
+/// Opens `rel` (a file for reading, or with `dir` a directory handle)
+/// beneath `root` in one system call that refuses to leave it: what
+/// [`resolve_existing`] finds with a readlink per path component. Blocking.
+#[cfg(target_os = "linux")]
+pub fn open_beneath(root: &std::os::fd::OwnedFd, rel: &Path, dir: bool) -> Beneath {
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    if rel.as_os_str().is_empty() {
+        return Beneath::Unsure;
+    }
+    let flags = if dir {
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
+    } else {
+        OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC
+    };
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match nix::fcntl::openat2(root, rel, how) {
+        Ok(fd) => Beneath::Opened(fd),
+        Err(Errno::ENOENT) => Beneath::Missing,
+        Err(_) => Beneath::Unsure,
+    }
+}
+
+/// Without `openat2`: the canonical checks decide.
+#[cfg(not(target_os = "linux"))]
+pub fn open_beneath(_root: &std::os::fd::OwnedFd, _rel: &Path, _dir: bool) -> Beneath {
+    Beneath::Unsure
+}
+
 /// Runs blocking filesystem work on tokio's blocking threads: one hand-off
 /// for all the calls a request needs, rather than one per call.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
@@ -286,6 +341,29 @@ mod tests {
         assert!(matches!(
             resolve_new(&root, Path::new("top")),
             Err(ResolveError::Path(PathError::Forbidden))
+        ));
+        // In one call: inside, missing, or not for the kernel to say.
+        let fd = open_root(&root).expect("root handle");
+        std::fs::write(root.join("dev1/0/000/000/0000000123.fid"), b"y").expect("fid");
+        assert!(matches!(
+            open_beneath(&fd, Path::new("dev1/0/000/000/0000000123.fid"), false),
+            Beneath::Opened(_)
+        ));
+        assert!(matches!(
+            open_beneath(&fd, Path::new("dev1/0"), true),
+            Beneath::Opened(_)
+        ));
+        assert!(matches!(
+            open_beneath(&fd, Path::new("dev1/nope"), false),
+            Beneath::Missing
+        ));
+        assert!(matches!(
+            open_beneath(&fd, Path::new("dev1/out/secret"), false),
+            Beneath::Unsure
+        ));
+        assert!(matches!(
+            open_beneath(&fd, Path::new(""), false),
+            Beneath::Unsure
         ));
     }
 }

@@ -2,6 +2,7 @@
 //! does, so the tracker skips it) and anything else 405.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,7 +16,8 @@ use super::body::{copy_body, parse_content_md5, Framing};
 use super::head::{range, Head, Range};
 use super::Reply;
 use crate::storage::path::{
-    blocking, resolve_existing, resolve_new, sanitize, sanitize_read, ResolveError,
+    blocking, open_beneath, resolve_existing, resolve_new, sanitize, sanitize_read, Beneath,
+    ResolveError,
 };
 use crate::storage::{Storage, CHUNK};
 
@@ -60,15 +62,22 @@ enum Found {
 const SMALL: u64 = CHUNK as u64;
 
 /// Resolves, opens and (for a small file, when `read`) reads: blocking.
-fn look_up(root: &Path, rel: &Path, read: bool) -> io::Result<Found> {
-    let path = match resolve_existing(root, rel) {
-        Ok(Some(p)) => p,
-        Ok(None) => return Ok(Found::Refused(404)),
-        Err(e) => return Ok(Found::Refused(e.status())),
-    };
-    let mut file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) => return Ok(Found::Refused(io_status(&e))),
+fn look_up(root: &Path, root_fd: Option<&OwnedFd>, rel: &Path, read: bool) -> io::Result<Found> {
+    let beneath = root_fd.map_or(Beneath::Unsure, |fd| open_beneath(fd, rel, false));
+    let (path, mut file) = match beneath {
+        Beneath::Opened(fd) => (root.join(rel), std::fs::File::from(fd)),
+        Beneath::Missing => return Ok(Found::Refused(404)),
+        Beneath::Unsure => {
+            let path = match resolve_existing(root, rel) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(Found::Refused(404)),
+                Err(e) => return Ok(Found::Refused(e.status())),
+            };
+            match std::fs::File::open(&path) {
+                Ok(f) => (path, f),
+                Err(e) => return Ok(Found::Refused(io_status(&e))),
+            }
+        }
     };
     let meta = file.metadata()?;
     if meta.is_dir() {
@@ -105,8 +114,10 @@ async fn get(
         Err(e) => return refuse(Reply::new(e.status())).answer(stream, head).await,
     };
     let root = store.root().to_path_buf();
+    let root_fd = store.root_fd().cloned();
     let read = head.method == "GET";
-    let (path, file, size, bytes) = match blocking(move || look_up(&root, &rel, read)).await?? {
+    let found = blocking(move || look_up(&root, root_fd.as_deref(), &rel, read)).await??;
+    let (path, file, size, bytes) = match found {
         Found::Refused(status) => return refuse(Reply::new(status)).answer(stream, head).await,
         // As the original (Perlbal's web server with dirindexing off), and
         // what `mogadm check` expects of a live storage node.
@@ -223,11 +234,27 @@ enum NotPlaced {
 
 /// Places a new file for `rel` and creates its temporary file beside it:
 /// blocking. Returns (destination, temporary name, open temporary file).
-fn place(root: &Path, rel: &Path) -> Result<(PathBuf, PathBuf, std::fs::File), NotPlaced> {
-    let dest = match resolve_new(root, rel) {
-        Ok(d) => d,
-        Err(ResolveError::Path(e)) => return Err(NotPlaced::Refused(e.status())),
-        Err(ResolveError::Io(e)) => return Err(NotPlaced::Dirs(e)),
+fn place(
+    root: &Path,
+    root_fd: Option<&OwnedFd>,
+    rel: &Path,
+) -> Result<(PathBuf, PathBuf, std::fs::File), NotPlaced> {
+    // The usual case: the folder exists and lies inside the docroot.
+    let parent = rel.parent().filter(|p| !p.as_os_str().is_empty());
+    let known = match (root_fd, parent, rel.file_name()) {
+        (Some(fd), Some(parent), Some(_)) => {
+            matches!(open_beneath(fd, parent, true), Beneath::Opened(_))
+        }
+        _ => false,
+    };
+    let dest = if known {
+        root.join(rel)
+    } else {
+        match resolve_new(root, rel) {
+            Ok(d) => d,
+            Err(ResolveError::Path(e)) => return Err(NotPlaced::Refused(e.status())),
+            Err(ResolveError::Io(e)) => return Err(NotPlaced::Dirs(e)),
+        }
     };
     if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
         return Err(NotPlaced::Refused(403));
@@ -263,7 +290,8 @@ async fn put(
         Err(e) => return Reply::new(e.status()).close().answer(stream, head).await,
     };
     let root = store.root().to_path_buf();
-    let (dest, temp, file) = match blocking(move || place(&root, &rel)).await? {
+    let root_fd = store.root_fd().cloned();
+    let (dest, temp, file) = match blocking(move || place(&root, root_fd.as_deref(), &rel)).await? {
         Ok(placed) => placed,
         Err(NotPlaced::Refused(status)) => {
             return Reply::new(status).close().answer(stream, head).await
@@ -346,7 +374,9 @@ async fn receive(
 fn temp_path(dest: &Path) -> PathBuf {
     let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
     let mut name = dest.as_os_str().to_owned();
-    name.push(format!(".tmp.{}.{seq}", std::process::id()));
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = PID.get_or_init(std::process::id);
+    name.push(format!(".tmp.{pid}.{seq}"));
     PathBuf::from(name)
 }
 
