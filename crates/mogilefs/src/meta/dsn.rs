@@ -20,13 +20,14 @@ pub enum Dsn {
 
 /// A DSN this tracker cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported db_dsn {0:?} (use DBI:SQLite:dbname=PATH, sqlite://PATH, DBI:mysql:database=DB;host=H;port=P or mysql://H:P/DB)")]
+#[error("unsupported db_dsn {0:?} (use DBI:SQLite:dbname=PATH, sqlite://PATH, DBI:mysql:database=DB;host=H;port=P, DBI:mysql:DB:HOST:PORT or mysql://H:P/DB)")]
 pub struct DsnError(pub String);
 
 impl Dsn {
     /// Parses `DBI:SQLite:dbname=PATH`, `DBI:SQLite:PATH`, `sqlite://PATH`,
-    /// `DBI:mysql:DB`, `DBI:mysql:database=DB;host=H;port=P`,
-    /// `mysql://H[:P]/DB`.
+    /// `DBI:mysql:DB`, `DBI:mysql:database=DB;host=H;port=P` (and the
+    /// colon forms DBD::mysql also reads, `DBI:mysql:DB:HOST:PORT`,
+    /// `DBI:mysql:DB:host=H;port=P`), `mysql://H[:P]/DB`.
     pub fn parse(s: &str) -> Result<Dsn, DsnError> {
         let bad = || DsnError(s.to_owned());
         let lower = s.to_ascii_lowercase();
@@ -46,19 +47,7 @@ impl Dsn {
             return Ok(Dsn::Sqlite(PathBuf::from(path)));
         }
         if lower.starts_with("dbi:mysql:") {
-            let (mut database, mut host, mut port) = (String::new(), "localhost".to_owned(), 3306);
-            for kv in s[10..].split(';').filter(|kv| !kv.is_empty()) {
-                match kv.split_once('=') {
-                    Some(("database" | "dbname" | "db", v)) => database = v.to_owned(),
-                    Some(("host" | "hostname", v)) => host = v.to_owned(),
-                    Some(("port", v)) => port = v.parse().map_err(|_| bad())?,
-                    Some(_) => {}
-                    None => database = kv.to_owned(),
-                }
-            }
-            if database.is_empty() {
-                return Err(bad());
-            }
+            let (database, host, port) = parse_dbd_mysql(&s[10..]).ok_or_else(bad)?;
             return Ok(Dsn::Mysql {
                 database,
                 host,
@@ -96,6 +85,49 @@ impl Dsn {
     }
 }
 
+/// The part of a `DBI:mysql:` DSN after the driver, read as DBD::mysql
+/// reads it: items separated by `:` or `;` (an IPv6 address in `[...]`
+/// stays whole); `key=value` items set that key (`database`/`dbname`/`db`,
+/// `host`/`hostname`, `port`; others, such as `mysql_socket`, are ignored);
+/// bare items fill the database, then the host, then the port. `None`
+/// without a database or with a bad port.
+fn parse_dbd_mysql(rest: &str) -> Option<(String, String, u16)> {
+    let (mut database, mut host, mut port) = (None::<String>, None::<String>, None::<String>);
+    let mut items = Vec::new();
+    let (mut item, mut bracket) = (String::new(), false);
+    for c in rest.chars() {
+        match c {
+            '[' => bracket = true,
+            ']' => bracket = false,
+            ':' | ';' if !bracket => items.push(std::mem::take(&mut item)),
+            c => item.push(c),
+        }
+    }
+    items.push(item);
+    for it in items.into_iter().filter(|i| !i.is_empty()) {
+        match it.split_once('=') {
+            Some(("database" | "dbname" | "db", v)) => database = Some(v.to_owned()),
+            Some(("host" | "hostname", v)) => host = Some(v.to_owned()),
+            Some(("port", v)) => port = Some(v.to_owned()),
+            Some(_) => {}
+            None => {
+                if let Some(slot) = [&mut database, &mut host, &mut port]
+                    .into_iter()
+                    .find(|s| s.is_none())
+                {
+                    *slot = Some(it);
+                }
+            }
+        }
+    }
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => 3306,
+    };
+    let database = database.filter(|d| !d.is_empty())?;
+    Some((database, host.unwrap_or_else(|| "localhost".into()), port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +158,41 @@ mod tests {
             Ok(Dsn::Mysql { port: 3306, .. })
         ));
         assert!(Dsn::parse("DBI:Pg:x").is_err());
+        assert!(Dsn::parse("DBI:mysql:mogilefs:host=db1;port=x").is_err());
+    }
+
+    #[test]
+    fn dbd_mysql_colon_forms() {
+        let my = |db: &str, host: &str, port: u16| {
+            Ok(Dsn::Mysql {
+                database: db.into(),
+                host: host.into(),
+                port,
+                user: None,
+                password: None,
+            })
+        };
+        assert_eq!(
+            Dsn::parse("DBI:mysql:mogilefs:host=db1;port=3307"),
+            my("mogilefs", "db1", 3307)
+        );
+        assert_eq!(
+            Dsn::parse("DBI:mysql:mogilefs:db1:3307"),
+            my("mogilefs", "db1", 3307)
+        );
+        assert_eq!(
+            Dsn::parse("DBI:mysql:mogilefs:db1"),
+            my("mogilefs", "db1", 3306)
+        );
+        assert_eq!(
+            Dsn::parse("dbi:mysql:database=m;host=[::1];port=3308"),
+            my("m", "::1", 3308)
+        );
+        assert_eq!(
+            Dsn::parse("DBI:mysql:host=db2:mogilefs:mysql_socket=/run/x.sock"),
+            my("mogilefs", "db2", 3306)
+        );
+        assert!(Dsn::parse("DBI:mysql:host=db1;port=3306").is_err());
         assert!(Dsn::parse("sqlite://").is_err());
         assert!(Dsn::parse("DBI:mysql:").is_err());
     }
