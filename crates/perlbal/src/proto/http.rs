@@ -88,11 +88,7 @@ impl Headers {
         self.0
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case(name))
-            .any(|h| {
-                h.value
-                    .split(|b| *b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-            })
+            .any(|h| has_token(&h.value, token))
     }
 
     /// Writes `Name: value\r\n` lines.
@@ -187,12 +183,18 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 
 /// Content-Length from every such line: all must be plain digits and agree.
 fn content_length(h: &Headers) -> Result<Option<u64>, HeadError> {
-    let mut found = None;
-    for line in
+    content_length_of(
         h.0.iter()
             .filter(|l| l.name.eq_ignore_ascii_case("Content-Length"))
-    {
-        let v = line.value.trim_ascii();
+            .map(|l| l.value.as_slice()),
+    )
+}
+
+/// Content-Length from the values of every such line.
+fn content_length_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, HeadError> {
+    let mut found = None;
+    for value in values {
+        let v = value.trim_ascii();
         if v.first() == Some(&b'-') {
             return Err(HeadError::BadRequest("negative Content-Length"));
         }
@@ -314,23 +316,39 @@ pub struct ResponseHead {
     pub headers: Headers,
 }
 
+/// How a response body ends: `te` is the first Transfer-Encoding value,
+/// `cl` the Content-Length lines read by [`content_length_of`].
+fn body_length(
+    status: u16,
+    head_request: bool,
+    te: Option<&[u8]>,
+    cl: impl FnOnce() -> Result<Option<u64>, HeadError>,
+) -> Result<BodyLength, HeadError> {
+    if head_request || (100..200).contains(&status) || matches!(status, 204 | 304) {
+        return Ok(BodyLength::Empty);
+    }
+    if let Some(te) = te {
+        let last = te.rsplit(|b| *b == b',').next().unwrap_or(b"").trim_ascii();
+        if last.eq_ignore_ascii_case(b"chunked") {
+            return Ok(BodyLength::Chunked);
+        }
+        return Ok(BodyLength::UntilClose);
+    }
+    Ok(match cl()? {
+        Some(n) => BodyLength::Length(n),
+        None => BodyLength::UntilClose,
+    })
+}
+
 impl ResponseHead {
     /// How its body ends, given the request method.
     pub fn body(&self, head_request: bool) -> Result<BodyLength, HeadError> {
-        if head_request || (100..200).contains(&self.status) || matches!(self.status, 204 | 304) {
-            return Ok(BodyLength::Empty);
-        }
-        if let Some(te) = self.headers.get("Transfer-Encoding") {
-            let last = te.rsplit(|b| *b == b',').next().unwrap_or(b"").trim_ascii();
-            if last.eq_ignore_ascii_case(b"chunked") {
-                return Ok(BodyLength::Chunked);
-            }
-            return Ok(BodyLength::UntilClose);
-        }
-        Ok(match content_length(&self.headers)? {
-            Some(n) => BodyLength::Length(n),
-            None => BodyLength::UntilClose,
-        })
+        body_length(
+            self.status,
+            head_request,
+            self.headers.get("Transfer-Encoding"),
+            || content_length(&self.headers),
+        )
     }
 
     /// Whether the backend will keep the connection open.
@@ -375,6 +393,130 @@ pub fn parse_response(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HeadE
         },
         end,
     )))
+}
+
+/// A response head as the proxy relays it, read in place: see
+/// [`relay_response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayHead {
+    /// The status code.
+    pub status: u16,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub minor: u8,
+    /// How the body ends (as [`ResponseHead::body`]).
+    pub length: Result<BodyLength, HeadError>,
+    /// Whether the backend keeps the connection (as [`ResponseHead::keep_alive`]).
+    pub keep_alive: bool,
+    /// Whether an `X-REPROXY-FILE`, `-URL` or `-SERVICE` line is present:
+    /// the caller then reads the head again with [`parse_response`].
+    pub reproxy: bool,
+}
+
+/// Parses a response head in `buf` and writes the head a client gets to
+/// `out`: the status line as `HTTP/1.<client_minor>`, then every header
+/// line but Connection and Keep-Alive (the caller ends the head with its
+/// own). No allocation per header: this is [`parse_response`] for the
+/// proxy's hot path. `Ok(None)`: incomplete; `out` is then untouched.
+pub fn relay_response(
+    buf: &[u8],
+    head_request: bool,
+    client_minor: u8,
+    out: &mut Vec<u8>,
+) -> Result<Option<(RelayHead, usize)>, HeadError> {
+    let Some(end) = head_end(buf) else {
+        if buf.len() > MAX_HEAD {
+            return Err(HeadError::Close("response head too large"));
+        }
+        return Ok(None);
+    };
+    if end > MAX_HEAD {
+        return Err(HeadError::Close("response head too large"));
+    }
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        &buf[..end],
+        &mut slots,
+    ) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(HeadError::Close("bad response")),
+    }
+    let (Some(status), Some(minor)) = (resp.code, resp.version) else {
+        return Err(HeadError::Close("bad status line"));
+    };
+    out.extend_from_slice(b"HTTP/1.");
+    out.push(b'0' + client_minor.min(1));
+    out.push(b' ');
+    push_decimal(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let (mut te, mut close, mut keep, mut reproxy) = (None, false, false, false);
+    for h in resp.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("Connection") {
+            close |= has_token(h.value, "close");
+            keep |= has_token(h.value, "keep-alive");
+            continue;
+        }
+        if name.eq_ignore_ascii_case("Keep-Alive") {
+            continue;
+        }
+        if te.is_none() && name.eq_ignore_ascii_case("Transfer-Encoding") {
+            te = Some(h.value);
+        }
+        if name
+            .as_bytes()
+            .get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"X-REPROXY-"))
+        {
+            reproxy = true;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    let headers = &*resp.headers;
+    let length = body_length(status, head_request, te, || {
+        content_length_of(
+            headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("Content-Length"))
+                .map(|h| h.value),
+        )
+    });
+    let head = RelayHead {
+        status,
+        minor,
+        length,
+        keep_alive: !close && (minor >= 1 || keep),
+        reproxy,
+    };
+    Ok(Some((head, end)))
+}
+
+/// Whether a comma-separated header value holds `token` (any case).
+fn has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         )
     };
     let mut state = StateGuard::new(&shared, reading);
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(HEAD_ROOM);
     // Reused by every request on this connection.
     let mut io = Bufs::new();
     let mut first = true;
@@ -84,6 +84,11 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             } else {
                 *head_started.get_or_insert_with(|| tokio::time::Instant::now() + s.idle_timeout)
             };
+            if idle {
+                // All its room again (`advance` leaves the front unused
+                // until a reserve reclaims it), so a head comes in one read.
+                buf.reserve(HEAD_ROOM);
+            }
             let read = tokio::time::timeout_at(deadline, conn.stream().read_buf(&mut buf));
             let got = if idle {
                 match shared.shutdown.until_stopped(read).await {
@@ -194,6 +199,9 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         }
     }
 }
+
+/// The room a request head is read into.
+const HEAD_ROOM: usize = 4096;
 
 /// How many X-REPROXY-SERVICE hand-offs one request may take.
 const MAX_HANDOFFS: usize = 4;

@@ -84,20 +84,22 @@ impl ServiceRt {
         self.spawn_backends(&mut d);
     }
 
-    /// Asks for a backend; the answer arrives on the receiver.
-    pub fn acquire(&self, prio: Priority) -> oneshot::Receiver<Backend> {
-        let (tx, rx) = oneshot::channel();
+    /// Asks for a backend: a bored one at once, else a place in the queue
+    /// whose answer arrives on the receiver.
+    pub fn acquire(&self, prio: Priority) -> Result<Backend, oneshot::Receiver<Backend>> {
         let mut d = lock(&self.state);
         while let Some(be) = d.bored.pop() {
             if be.is_stale() {
                 continue;
             }
-            if let Err(be) = tx.send(be) {
-                d.bored.push(be);
+            // Spares are topped up only when connect_ahead asks for them;
+            // with none wanted and no one waiting there is nothing to open.
+            if self.settings().connect_ahead > 0 || !d.waiting.is_empty() {
+                self.spawn_backends(&mut d);
             }
-            self.spawn_backends(&mut d);
-            return rx;
+            return Ok(be);
         }
+        let (tx, rx) = oneshot::channel();
         d.waiting.push(
             prio,
             Waiter {
@@ -106,7 +108,7 @@ impl ServiceRt {
             },
         );
         self.spawn_backends(&mut d);
-        rx
+        Err(rx)
     }
 
     /// A backend is free again (new, or done with a keep-alive request).

@@ -11,11 +11,10 @@ use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use danga_common::Conn;
-use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::backend::{read_head, Backend, SockState, StateGuard};
+use super::backend::{Backend, SockState, StateGuard};
 use super::client::{own_reply, Bufs, Outcome};
 use super::dispatch::ServiceRt;
 use super::sendfile::{send_file, Sock};
@@ -24,11 +23,15 @@ use super::upload::Body;
 use super::{lock, now, Shared};
 use crate::core::Priority;
 use crate::proto::chunked::Chunked;
-use crate::proto::http::{BodyLength, RequestHead};
+use crate::proto::http::{parse_response, push_decimal, relay_response, BodyLength, RequestHead};
 use crate::proto::reproxy::{directive, Directive};
 
 /// How often an idempotent request is tried on another backend.
 const RETRIES: usize = 3;
+
+/// The room a response head is read into (a whole small response, head
+/// and body, fits).
+const RESP_ROOM: usize = 8192;
 
 /// One request on a reverse_proxy service: the body (buffered, spooled or
 /// streamed), the reproxy cache, then a backend.
@@ -151,7 +154,10 @@ async fn backend_for(
     prio: Priority,
     cap: usize,
 ) -> Result<Backend, ()> {
-    let mut rx = svc.acquire(prio);
+    let mut rx = match svc.acquire(prio) {
+        Ok(be) => return Ok(be),
+        Err(rx) => rx,
+    };
     loop {
         if buf.len() >= cap {
             return (&mut rx).await.map_err(|_| ());
@@ -233,49 +239,67 @@ async fn proxy(
         }
         be.state.set(SockState::BACKEND_WAIT_RES);
         let rbuf = &mut io.resp;
+        // Empty, and with all its room again: `advance` leaves the space
+        // before the read position unused until a reserve reclaims it (a
+        // short buffer would split a response into two reads and writes).
         rbuf.clear();
-        let resp = match read_head(&mut be.stream, rbuf).await {
-            Ok(Some(r)) => r,
-            _ if rbuf.is_empty() && req.idempotent() && tries < RETRIES => {
+        rbuf.reserve(RESP_ROOM);
+        // The head is read in place and written straight into the client's
+        // head in `out` (status line and the backend's headers minus its
+        // Connection and Keep-Alive); ours are added below.
+        let out = &mut io.out;
+        let head_request = req.method == "HEAD";
+        let mut interim = false;
+        let got = loop {
+            out.clear();
+            match relay_response(rbuf, head_request, req.minor, out) {
+                // Interim 1xx answers (a backend's own 100 Continue) are
+                // not ours to relay.
+                Ok(Some((r, used))) if (100..200).contains(&r.status) && r.status != 101 => {
+                    rbuf.advance(used);
+                    interim = true;
+                    continue;
+                }
+                Ok(Some(done)) => break Some(done),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            match be.stream.read_buf(rbuf).await {
+                Ok(n) if n > 0 => {}
+                _ => break None,
+            }
+        };
+        let Some((resp, used)) = got else {
+            if rbuf.is_empty() && !interim && req.idempotent() && tries < RETRIES {
                 tries += 1;
                 continue;
             }
-            _ => {
+            if !interim {
                 let out = own_reply(502, "Bad Gateway", s.server_tokens);
                 let _ = conn.stream().write_all(out.as_bytes()).await;
-                return Err(());
             }
+            return Err(());
         };
-        let (mut resp, used) = resp;
-        rbuf.advance(used);
-        // Interim 1xx answers (a backend's own 100 Continue) are not ours
-        // to relay.
-        while (100..200).contains(&resp.status) && resp.status != 101 {
-            match read_head(&mut be.stream, rbuf).await {
-                Ok(Some((r, used))) => {
-                    rbuf.advance(used);
-                    resp = r;
-                }
-                _ => return Err(()),
-            }
-        }
         lock(&shared.nodes).responded(be.node, resp.status, now());
         super::plugins::response_received(&s, assigned, req);
-        let length = resp.body(req.method == "HEAD").map_err(|_| ())?;
-        if s.reproxy {
-            if let Some(d) = directive(&resp) {
-                let reusable = keep_backend && resp.keep_alive();
+        let length = resp.length.clone().map_err(|_| ())?;
+        if s.reproxy && resp.reproxy {
+            // An internal redirect: the head read again, owned.
+            let full = parse_response(&rbuf[..used]).ok().flatten().map(|(f, _)| f);
+            if let Some((full, d)) = full.and_then(|f| directive(&f).map(|d| (f, d))) {
+                rbuf.advance(used);
+                let reusable = keep_backend && resp.keep_alive;
                 super::reproxy::finish_backend(be, rbuf, length, reusable, svc).await;
                 state.set(SockState::CLIENT_XFER_RES);
                 return Ok(match d {
-                    Directive::File(path) => super::reproxy::file(conn, req, &resp, &path, &s)
+                    Directive::File(path) => super::reproxy::file(conn, req, &full, &path, &s)
                         .await
                         .into(),
                     Directive::Url(urls) => {
                         if s.reproxy_cache_size > 0 {
-                            super::reproxy::remember(svc, req, &resp, &urls);
+                            super::reproxy::remember(svc, req, &full, &urls);
                         }
-                        super::reproxy::url(conn, req, &resp, &urls, &s, shared)
+                        super::reproxy::url(conn, req, &full, &urls, &s, shared)
                             .await
                             .into()
                     }
@@ -283,6 +307,7 @@ async fn proxy(
                 });
             }
         }
+        rbuf.advance(used);
         let client_keep = s.persist_client
             && req.wants_keep_alive()
             && match length {
@@ -290,36 +315,11 @@ async fn proxy(
                 BodyLength::Chunked => req.minor >= 1,
                 BodyLength::UntilClose => false,
             };
-        let backend_keep = keep_backend && resp.keep_alive() && length != BodyLength::UntilClose;
-        // The head, written straight into the output buffer (writing to a
-        // Vec cannot fail): the backend's headers minus its Connection and
-        // Keep-Alive, then ours.
-        let out = &mut io.out;
-        out.clear();
-        let _ = write!(
-            out,
-            "HTTP/1.{} {} {}\r\n",
-            req.minor.min(1),
-            resp.status,
-            resp.reason
-        );
-        for h in &resp.headers.0 {
-            if h.name.eq_ignore_ascii_case("Connection")
-                || h.name.eq_ignore_ascii_case("Keep-Alive")
-            {
-                continue;
-            }
-            out.extend_from_slice(h.name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(&h.value);
-            out.extend_from_slice(b"\r\n");
-        }
+        let backend_keep = keep_backend && resp.keep_alive && length != BodyLength::UntilClose;
         if client_keep {
-            let _ = write!(
-                out,
-                "Connection: keep-alive\r\nKeep-Alive: timeout={}, max=100\r\n\r\n",
-                s.persist_idle_timeout.as_secs()
-            );
+            out.extend_from_slice(b"Connection: keep-alive\r\nKeep-Alive: timeout=");
+            push_decimal(out, s.persist_idle_timeout.as_secs());
+            out.extend_from_slice(b", max=100\r\n\r\n");
         } else {
             out.extend_from_slice(b"Connection: close\r\n\r\n");
         }
@@ -339,8 +339,10 @@ async fn proxy(
 
 /// Relays the response body after `out` (the head); `Ok(true)` when it
 /// ended exactly where its framing says. The head goes out in one write
-/// with the body bytes that came with it; later body bytes are written
-/// straight from `rbuf`.
+/// with the first body bytes (a head that came alone waits for them when
+/// the body has a Content-Length, so a backend that writes its head and
+/// body apart costs no extra write and client wake-up); later body bytes
+/// are written straight from `rbuf`.
 pub(crate) async fn relay(
     conn: &mut Conn,
     be: &mut TcpStream,
@@ -355,6 +357,8 @@ pub(crate) async fn relay(
         _ => u64::MAX,
     };
     let mut chunked = (length == BodyLength::Chunked).then(Chunked::default);
+    // Whether `out` holds the head alone, waiting for body bytes.
+    let mut hold = matches!(length, BodyLength::Length(n) if n > 0);
     loop {
         // Move what we have into `out`, as far as the body goes.
         if !rbuf.is_empty() && left > 0 {
@@ -376,15 +380,19 @@ pub(crate) async fn relay(
                 out.extend_from_slice(&rbuf[..take]);
             }
             rbuf.advance(take);
+            hold = false;
         }
-        if !out.is_empty() {
+        if !out.is_empty() && !hold {
             conn.stream().write_all(out).await.map_err(|_| ())?;
             out.clear();
         }
         if left == 0 {
             return Ok(rbuf.is_empty());
         }
-        rbuf.reserve(buffer_size.min(64 * 1024));
+        // Room for what is left of the body, up to buffer_size (64 KiB at
+        // most): a small body grows no buffer.
+        let room = usize::try_from(left).unwrap_or(usize::MAX);
+        rbuf.reserve(room.min(buffer_size).min(64 * 1024));
         match be.read_buf(rbuf).await {
             Ok(0) if length == BodyLength::UntilClose => return Ok(false),
             Ok(0) | Err(_) => return Err(()),
