@@ -9,7 +9,7 @@ use std::time::Duration;
 use danga_common::Shutdown;
 
 use super::files::dev_url;
-use super::{http, Tracker};
+use super::Tracker;
 use crate::meta::{MetaStore, Result};
 
 /// How often the queue is looked at without being woken.
@@ -46,7 +46,10 @@ impl<M: MetaStore> Tracker<M> {
                     continue;
                 };
                 // Best effort: most abandoned uploads never reached the node.
-                let r = http::request("DELETE", &url, self.settings.node_timeout).await;
+                let r = self
+                    .pool
+                    .call("DELETE", &url, self.settings.node_timeout)
+                    .await;
                 tracing::debug!(fid = t.fid, devid, ?r, "abandoned tempfile");
             }
         }
@@ -73,7 +76,11 @@ impl<M: MetaStore> Tracker<M> {
                 let Some(url) = dev_url(hosts, dev, fid, false, false) else {
                     continue;
                 };
-                match http::request("DELETE", &url, self.settings.node_timeout).await {
+                match self
+                    .pool
+                    .call("DELETE", &url, self.settings.node_timeout)
+                    .await
+                {
                     Ok(a) if (200..300).contains(&a.status) || a.status == 404 => {}
                     other => {
                         let why = match other {

@@ -119,28 +119,40 @@ impl Pool {
     /// idle (once more on a fresh one if that fails: the node may have
     /// closed it), the connection pooled again when the node keeps it.
     pub async fn head(&self, url: &str, timeout: Duration) -> Result<Answer, HttpError> {
+        self.call("HEAD", url, timeout).await
+    }
+
+    /// A request without a body (`HEAD`, `DELETE`) as [`Pool::head`] sends
+    /// it; a connection whose reply has a body is not kept.
+    pub async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<Answer, HttpError> {
         let (hostport, path) = split_url(url).ok_or(HttpError::BadUrl)?;
         let exchange = async {
             if let Some(s) = self.take(hostport) {
-                if let Ok(a) = self.head_on(s, hostport, path).await {
+                if let Ok(a) = self.call_on(s, method, hostport, path).await {
                     return Ok(a);
                 }
             }
             let s = TcpStream::connect(hostport).await?;
-            self.head_on(s, hostport, path).await
+            self.call_on(s, method, hostport, path).await
         };
         tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| HttpError::Timeout)?
     }
 
-    async fn head_on(
+    async fn call_on(
         &self,
         mut s: TcpStream,
+        method: &str,
         hostport: &str,
         path: &str,
     ) -> Result<Answer, HttpError> {
-        s.write_all(format!("HEAD {path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n").as_bytes())
+        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n").as_bytes())
             .await?;
         let mut buf = Vec::with_capacity(512);
         loop {
@@ -156,7 +168,8 @@ impl Pool {
                 };
                 let length = header("content-length").and_then(|v| v.trim().parse().ok());
                 let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-                if resp.version == Some(1) && !close && n == buf.len() {
+                let bodiless = method == "HEAD" || status == 204 || length == Some(0);
+                if resp.version == Some(1) && !close && n == buf.len() && bodiless {
                     self.give(hostport, s);
                 }
                 return Ok(Answer { status, length });

@@ -55,13 +55,20 @@ impl Files for SqliteStore {
     }
 
     async fn close_file(&self, fid: i64, length: i64, devids: &[i64]) -> Result<Closed> {
+        // Four round trips to the writer's thread: begin, take the tempfile
+        // (learning whether the fid is taken and which fid the key had),
+        // write the rest in one batch, commit.
         let mut conn = self.write().await;
         let mut tx = conn.begin().await?;
-        let Some(t) =
-            sqlx::query("DELETE FROM tempfile WHERE fid = ? RETURNING dmid, dkey, classid")
-                .bind(fid)
-                .fetch_optional(&mut *tx)
-                .await?
+        let Some(t) = sqlx::query(
+            "DELETE FROM tempfile WHERE fid = ? RETURNING dmid, dkey, classid, \
+             (SELECT 1 FROM file WHERE fid = tempfile.fid) AS taken, \
+             (SELECT f.fid FROM file f WHERE f.dmid = tempfile.dmid AND f.dkey = tempfile.dkey) \
+             AS old",
+        )
+        .bind(fid)
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(Closed::NoTempFile);
         };
@@ -70,40 +77,42 @@ impl Files for SqliteStore {
             t.try_get("dkey")?,
             t.try_get("classid")?,
         );
-        let exists = sqlx::query("SELECT 1 FROM file WHERE fid = ?")
-            .bind(fid)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
+        if t.try_get::<Option<i64>, _>("taken")?.is_some() {
             return Ok(Closed::FidExists);
         }
-        let replaced: Option<i64> =
-            sqlx::query_scalar("DELETE FROM file WHERE dmid = ? AND dkey = ? RETURNING fid")
-                .bind(dmid)
-                .bind(&dkey)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let replaced: Option<i64> = t.try_get("old")?;
+        let mut sql = String::with_capacity(256);
+        if replaced.is_some() {
+            sql.push_str(
+                "DELETE FROM file WHERE fid = ?; \
+                 INSERT OR IGNORE INTO file_to_delete2 (fid, nexttry) VALUES (?, 0); ",
+            );
+        }
+        sql.push_str(
+            "INSERT INTO file (fid, dmid, dkey, length, classid, devcount) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        );
+        if !devids.is_empty() {
+            sql.push_str("; INSERT OR IGNORE INTO file_on (fid, devid) VALUES (?, ?)");
+            for _ in 1..devids.len() {
+                sql.push_str(", (?, ?)");
+            }
+        }
+        let mut q = sqlx::query(&sql);
         if let Some(old) = replaced {
-            enqueue_delete(&mut tx, old).await?;
+            q = q.bind(old).bind(old);
         }
-        sqlx::query(
-            "INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(fid)
-        .bind(dmid)
-        .bind(&dkey)
-        .bind(length)
-        .bind(classid)
-        .bind(i64::try_from(devids.len()).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await?;
+        q = q
+            .bind(fid)
+            .bind(dmid)
+            .bind(&dkey)
+            .bind(length)
+            .bind(classid)
+            .bind(i64::try_from(devids.len()).unwrap_or(i64::MAX));
         for devid in devids {
-            sqlx::query("INSERT OR IGNORE INTO file_on (fid, devid) VALUES (?, ?)")
-                .bind(fid)
-                .bind(devid)
-                .execute(&mut *tx)
-                .await?;
+            q = q.bind(fid).bind(devid);
         }
+        q.execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Closed::Stored { replaced })
     }
