@@ -5,7 +5,6 @@
 //! `Connection`, then `HEADER svc REMOVE|INSERT`; always as HTTP/1.0.
 //! Also the high-priority cookie test.
 
-use std::io::Write;
 use std::net::IpAddr;
 
 use super::netmask::Netmask;
@@ -128,8 +127,9 @@ impl HeaderRules {
             out.extend_from_slice(b"\r\n");
         }
         if !self.blind_proxy {
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "X-Forwarded-For: {peer}\r\n");
+            out.extend_from_slice(b"X-Forwarded-For: ");
+            crate::proto::http::push_ip(out, peer);
+            out.extend_from_slice(b"\r\n");
         }
         if self.capabilities {
             out.extend_from_slice(b"X-Proxy-Capabilities: reproxy-file\r\n");

@@ -191,23 +191,26 @@ fn content_length(h: &Headers) -> Result<Option<u64>, HeadError> {
 }
 
 /// Content-Length from the values of every such line.
-fn content_length_of<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Option<u64>, HeadError> {
-    let mut found = None;
-    for value in values {
-        let v = value.trim_ascii();
-        if v.first() == Some(&b'-') {
-            return Err(HeadError::BadRequest("negative Content-Length"));
-        }
-        if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-            return Err(HeadError::BadRequest("invalid Content-Length"));
-        }
-        let n: u64 = v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
-        if found.is_some_and(|f| f != n) {
-            return Err(HeadError::BadRequest("conflicting Content-Length"));
-        }
-        found = Some(n);
+fn content_length_of<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Result<Option<u64>, HeadError> {
+    values.try_fold(None, content_length_step)
+}
+
+/// One more Content-Length line after `found`.
+fn content_length_step(found: Option<u64>, value: &[u8]) -> Result<Option<u64>, HeadError> {
+    let v = value.trim_ascii();
+    if v.first() == Some(&b'-') {
+        return Err(HeadError::BadRequest("negative Content-Length"));
     }
-    Ok(found)
+    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(HeadError::BadRequest("invalid Content-Length"));
+    }
+    let n: u64 = v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'));
+    if found.is_some_and(|f| f != n) {
+        return Err(HeadError::BadRequest("conflicting Content-Length"));
+    }
+    Ok(Some(n))
 }
 
 /// Parses a request head. `Ok(None)`: incomplete (need more bytes).
@@ -423,25 +426,17 @@ pub fn relay_response(
     client_minor: u8,
     out: &mut Vec<u8>,
 ) -> Result<Option<(RelayHead, usize)>, HeadError> {
-    let Some(end) = head_end(buf) else {
-        if buf.len() > MAX_HEAD {
-            return Err(HeadError::Close("response head too large"));
-        }
-        return Ok(None);
-    };
-    if end > MAX_HEAD {
-        return Err(HeadError::Close("response head too large"));
-    }
+    // httparse finds the end itself (no separate scan for the blank line).
     let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
-    match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut resp,
-        &buf[..end],
-        &mut slots,
-    ) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err(HeadError::Close("bad response")),
-    }
+    let end = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
+    {
+        Ok(httparse::Status::Complete(end)) if end <= MAX_HEAD => end,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return Ok(None),
+        Ok(_) => return Err(HeadError::Close("response head too large")),
+        Err(_) => return Err(HeadError::Close("bad response")),
+    };
     let (Some(status), Some(minor)) = (resp.code, resp.version) else {
         return Err(HeadError::Close("bad status line"));
     };
@@ -453,44 +448,35 @@ pub fn relay_response(
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     let (mut te, mut close, mut keep, mut reproxy) = (None, false, false, false);
+    let mut cl = Ok(None);
     for h in resp.headers.iter() {
-        let name = h.name;
-        if name.eq_ignore_ascii_case("Connection") {
-            close |= has_token(h.value, "close");
-            keep |= has_token(h.value, "keep-alive");
-            continue;
+        let name = h.name.as_bytes();
+        // Told apart by length first: most lines are none of these.
+        match name.len() {
+            10 if name.eq_ignore_ascii_case(b"Connection") => {
+                close |= has_token(h.value, "close");
+                keep |= has_token(h.value, "keep-alive");
+                continue;
+            }
+            10 if name.eq_ignore_ascii_case(b"Keep-Alive") => continue,
+            14 if name.eq_ignore_ascii_case(b"Content-Length") => {
+                cl = cl.and_then(|found| content_length_step(found, h.value));
+            }
+            17 if te.is_none() && name.eq_ignore_ascii_case(b"Transfer-Encoding") => {
+                te = Some(h.value);
+            }
+            n if n >= 10 && name[..10].eq_ignore_ascii_case(b"X-REPROXY-") => reproxy = true,
+            _ => {}
         }
-        if name.eq_ignore_ascii_case("Keep-Alive") {
-            continue;
-        }
-        if te.is_none() && name.eq_ignore_ascii_case("Transfer-Encoding") {
-            te = Some(h.value);
-        }
-        if name
-            .as_bytes()
-            .get(..10)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"X-REPROXY-"))
-        {
-            reproxy = true;
-        }
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(h.value);
         out.extend_from_slice(b"\r\n");
     }
-    let headers = &*resp.headers;
-    let length = body_length(status, head_request, te, || {
-        content_length_of(
-            headers
-                .iter()
-                .filter(|h| h.name.eq_ignore_ascii_case("Content-Length"))
-                .map(|h| h.value),
-        )
-    });
     let head = RelayHead {
         status,
         minor,
-        length,
+        length: body_length(status, head_request, te, || cl),
         keep_alive: !close && (minor >= 1 || keep),
         reproxy,
     };
@@ -502,6 +488,24 @@ fn has_token(value: &[u8], token: &str) -> bool {
     value
         .split(|b| *b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Appends an IP address as text (IPv4 by hand: this runs per request).
+pub fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_decimal(out, u64::from(octet));
+            }
+        }
+        // Writing to a Vec cannot fail.
+        std::net::IpAddr::V6(v6) => {
+            let _ = std::io::Write::write_fmt(out, format_args!("{v6}"));
+        }
+    }
 }
 
 /// Appends `n` in decimal.

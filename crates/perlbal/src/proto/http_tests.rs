@@ -167,7 +167,23 @@ fn relayed_heads() {
         .expect("ok")
         .expect("complete");
     assert!(h.length.is_err());
+    out.clear();
+    let lf = b"HTTP/1.0 204 No Content\nServer: y\n\n";
+    let (h, n) = relay_response(lf, false, 1, &mut out)
+        .expect("ok")
+        .expect("complete");
+    assert_eq!((h.status, n), (204, lf.len()));
+    assert_eq!(h.length, Ok(BodyLength::Empty));
+    let big = format!("HTTP/1.0 200 OK\r\nX: {}", "a".repeat(MAX_HEAD));
+    assert!(relay_response(big.as_bytes(), false, 1, &mut Vec::new()).is_err());
+    let big = format!("HTTP/1.0 200 OK\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
+    assert!(relay_response(big.as_bytes(), false, 1, &mut Vec::new()).is_err());
     let mut d = Vec::new();
+    for ip in ["0.0.0.0", "127.0.0.1", "10.200.3.255", "::1", "fe80::1:2"] {
+        d.clear();
+        push_ip(&mut d, ip.parse().expect("ip"));
+        assert_eq!(d, ip.as_bytes());
+    }
     for n in [0, 7, 10, 99, 12345, u64::MAX] {
         d.clear();
         push_decimal(&mut d, n);
