@@ -1,6 +1,8 @@
-//! The little HTTP the tracker speaks to storage nodes (HTTP/1.0, one
-//! request per connection, as the original's tracker does): `HEAD` to check
-//! an upload's size, `DELETE` to remove a replica, `GET` of a small file
+//! The little HTTP the tracker speaks to storage nodes: `HEAD` to check an
+//! upload's size or a replica before get_paths names it, `DELETE` to remove
+//! a replica (both over the HTTP/1.1 keep-alive [`Pool`], so the commands
+//! that make them cost no TCP handshake), and, one request per connection
+//! as the original's tracker does (HTTP/1.0), `GET` of a small file
 //! (`/devN/usage`, the monitor's test file), `PUT` of a small body (the
 //! monitor's test write), and a `GET` streamed through a digest (checksum
 //! verification when the side channel cannot be reached).
