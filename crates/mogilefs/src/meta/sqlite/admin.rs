@@ -30,26 +30,31 @@ impl Admin for SqliteStore {
     }
 
     async fn set_server_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
-        let q = match value {
-            Some(v) => sqlx::query("REPLACE INTO server_settings (field, value) VALUES (?, ?)")
-                .bind(key)
-                .bind(v),
-            None => sqlx::query("DELETE FROM server_settings WHERE field = ?").bind(key),
-        };
-        q.execute(&mut *self.write().await).await?;
-        Ok(())
+        let (key, value) = (key.to_owned(), value.map(str::to_owned));
+        self.write(move |c| {
+            match value {
+                Some(v) => c.execute(
+                    "REPLACE INTO server_settings (field, value) VALUES (?1, ?2)",
+                    [&key, &v],
+                )?,
+                None => c.execute("DELETE FROM server_settings WHERE field = ?1", [&key])?,
+            };
+            Ok(())
+        })
+        .await
     }
 
     async fn incr_server_setting(&self, key: &str, by: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO server_settings (field, value) VALUES (?, ?) \
-             ON CONFLICT (field) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
-        )
-        .bind(key)
-        .bind(by)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(())
+        let key = key.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO server_settings (field, value) VALUES (?1, ?2) \
+                 ON CONFLICT (field) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+                (&key, by),
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn set_device_usage(
@@ -59,24 +64,26 @@ impl Admin for SqliteStore {
         mb_used: i64,
         mb_asof: i64,
     ) -> Result<()> {
-        sqlx::query("UPDATE device SET mb_total = ?, mb_used = ?, mb_asof = ? WHERE devid = ?")
-            .bind(mb_total)
-            .bind(mb_used)
-            .bind(mb_asof)
-            .bind(devid)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute(
+                "UPDATE device SET mb_total = ?1, mb_used = ?2, mb_asof = ?3 WHERE devid = ?4",
+                [mb_total, mb_used, mb_asof, devid],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn set_checksum(&self, c: &Checksum) -> Result<()> {
-        sqlx::query("REPLACE INTO checksum (fid, hashtype, checksum) VALUES (?, ?, ?)")
-            .bind(c.fid)
-            .bind(c.hashtype)
-            .bind(&c.checksum)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(())
+        let sum = c.clone();
+        self.write(move |c| {
+            c.execute(
+                "REPLACE INTO checksum (fid, hashtype, checksum) VALUES (?1, ?2, ?3)",
+                (sum.fid, sum.hashtype, &sum.checksum),
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn checksum(&self, fid: i64) -> Result<Option<Checksum>> {

@@ -1,46 +1,39 @@
 //! Files, replicas, the fid allocator and the delete queue on SQLite.
 
-use sqlx::{Connection, Row};
+use rusqlite::{OptionalExtension, TransactionBehavior};
+use sqlx::Row;
 
 use super::{file, now, SqliteStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
 impl Files for SqliteStore {
     async fn create_tempfile(&self, t: &TempFile, fid: Option<i64>) -> Result<Option<i64>> {
-        let insert = sqlx::query(
-            "INSERT INTO tempfile (fid, createtime, classid, dmid, dkey, devids) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(fid)
-        .bind(now())
-        .bind(t.classid)
-        .bind(t.dmid)
-        .bind(&t.dkey)
-        .bind(&t.devids);
-        let Some(fid) = fid else {
-            // A new fid: one statement, no transaction around it.
-            return Ok(Some(
-                insert
-                    .execute(&mut *self.write().await)
-                    .await?
-                    .last_insert_rowid(),
-            ));
-        };
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let used = sqlx::query(
-            "SELECT 1 FROM tempfile WHERE fid = ? UNION ALL SELECT 1 FROM file WHERE fid = ?",
-        )
-        .bind(fid)
-        .bind(fid)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if used.is_some() {
-            return Ok(None);
-        }
-        let r = insert.execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(Some(r.last_insert_rowid()))
+        let t = t.clone();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(fid) = fid {
+                let used = tx
+                    .query_row(
+                        "SELECT 1 FROM tempfile WHERE fid = ?1 UNION ALL \
+                         SELECT 1 FROM file WHERE fid = ?1",
+                        [fid],
+                        |_| Ok(()),
+                    )
+                    .optional()?;
+                if used.is_some() {
+                    return Ok(None);
+                }
+            }
+            tx.execute(
+                "INSERT INTO tempfile (fid, createtime, classid, dmid, dkey, devids) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                (fid, now(), t.classid, t.dmid, &t.dkey, &t.devids),
+            )?;
+            let fid = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Some(fid))
+        })
+        .await
     }
 
     async fn tempfile(&self, fid: i64) -> Result<Option<TempFile>> {
@@ -55,66 +48,64 @@ impl Files for SqliteStore {
     }
 
     async fn close_file(&self, fid: i64, length: i64, devids: &[i64]) -> Result<Closed> {
-        // Four round trips to the writer's thread: begin, take the tempfile
-        // (learning whether the fid is taken and which fid the key had),
-        // write the rest in one batch, commit.
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let Some(t) = sqlx::query(
-            "DELETE FROM tempfile WHERE fid = ? RETURNING dmid, dkey, classid, \
-             (SELECT 1 FROM file WHERE fid = tempfile.fid) AS taken, \
-             (SELECT f.fid FROM file f WHERE f.dmid = tempfile.dmid AND f.dkey = tempfile.dkey) \
-             AS old",
-        )
-        .bind(fid)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(Closed::NoTempFile);
-        };
-        let (dmid, dkey, classid): (i64, String, i64) = (
-            t.try_get("dmid")?,
-            t.try_get("dkey")?,
-            t.try_get("classid")?,
-        );
-        if t.try_get::<Option<i64>, _>("taken")?.is_some() {
-            return Ok(Closed::FidExists);
-        }
-        let replaced: Option<i64> = t.try_get("old")?;
-        let mut sql = String::with_capacity(256);
-        if replaced.is_some() {
-            sql.push_str(
-                "DELETE FROM file WHERE fid = ?; \
-                 INSERT OR IGNORE INTO file_to_delete2 (fid, nexttry) VALUES (?, 0); ",
-            );
-        }
-        sql.push_str(
-            "INSERT INTO file (fid, dmid, dkey, length, classid, devcount) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        );
-        if !devids.is_empty() {
-            sql.push_str("; INSERT OR IGNORE INTO file_on (fid, devid) VALUES (?, ?)");
-            for _ in 1..devids.len() {
-                sql.push_str(", (?, ?)");
+        let devids = devids.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some((dmid, dkey, classid)) = tx
+                .query_row(
+                    "DELETE FROM tempfile WHERE fid = ?1 RETURNING dmid, dkey, classid",
+                    [fid],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .optional()?
+            else {
+                return Ok(Closed::NoTempFile);
+            };
+            let taken = tx
+                .query_row("SELECT 1 FROM file WHERE fid = ?1", [fid], |_| Ok(()))
+                .optional()?;
+            if taken.is_some() {
+                return Ok(Closed::FidExists);
             }
-        }
-        let mut q = sqlx::query(&sql);
-        if let Some(old) = replaced {
-            q = q.bind(old).bind(old);
-        }
-        q = q
-            .bind(fid)
-            .bind(dmid)
-            .bind(&dkey)
-            .bind(length)
-            .bind(classid)
-            .bind(i64::try_from(devids.len()).unwrap_or(i64::MAX));
-        for devid in devids {
-            q = q.bind(fid).bind(devid);
-        }
-        q.execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(Closed::Stored { replaced })
+            let replaced: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM file WHERE dmid = ?1 AND dkey = ?2 RETURNING fid",
+                    (dmid, &dkey),
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(old) = replaced {
+                enqueue_delete(&tx, old)?;
+            }
+            tx.execute(
+                "INSERT INTO file (fid, dmid, dkey, length, classid, devcount) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                (
+                    fid,
+                    dmid,
+                    &dkey,
+                    length,
+                    classid,
+                    i64::try_from(devids.len()).unwrap_or(i64::MAX),
+                ),
+            )?;
+            {
+                let mut on = tx
+                    .prepare_cached("INSERT OR IGNORE INTO file_on (fid, devid) VALUES (?1, ?2)")?;
+                for devid in &devids {
+                    on.execute([fid, *devid])?;
+                }
+            }
+            tx.commit()?;
+            Ok(Closed::Stored { replaced })
+        })
+        .await
     }
 
     async fn file(&self, dmid: i64, dkey: &str) -> Result<Option<FileRow>> {
@@ -164,43 +155,50 @@ impl Files for SqliteStore {
     }
 
     async fn delete_file(&self, dmid: i64, dkey: &str) -> Result<Option<i64>> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let fid: Option<i64> =
-            sqlx::query_scalar("DELETE FROM file WHERE dmid = ? AND dkey = ? RETURNING fid")
-                .bind(dmid)
-                .bind(dkey)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(fid) = fid {
-            enqueue_delete(&mut tx, fid).await?;
-        }
-        tx.commit().await?;
-        Ok(fid)
+        let dkey = dkey.to_owned();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let fid: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM file WHERE dmid = ?1 AND dkey = ?2 RETURNING fid",
+                    (dmid, &dkey),
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(fid) = fid {
+                enqueue_delete(&tx, fid)?;
+            }
+            tx.commit()?;
+            Ok(fid)
+        })
+        .await
     }
 
     async fn rename(&self, dmid: i64, from: &str, to: &str) -> Result<Renamed> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let taken = sqlx::query("SELECT 1 FROM file WHERE dmid = ? AND dkey = ?")
-            .bind(dmid)
-            .bind(to)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Ok(Renamed::KeyExists);
-        }
-        let r = sqlx::query("UPDATE file SET dkey = ? WHERE dmid = ? AND dkey = ?")
-            .bind(to)
-            .bind(dmid)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?;
-        if r.rows_affected() == 0 {
-            return Ok(Renamed::UnknownKey);
-        }
-        tx.commit().await?;
-        Ok(Renamed::Done)
+        let (from, to) = (from.to_owned(), to.to_owned());
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let taken = tx
+                .query_row(
+                    "SELECT 1 FROM file WHERE dmid = ?1 AND dkey = ?2",
+                    (dmid, &to),
+                    |_| Ok(()),
+                )
+                .optional()?;
+            if taken.is_some() {
+                return Ok(Renamed::KeyExists);
+            }
+            let n = tx.execute(
+                "UPDATE file SET dkey = ?1 WHERE dmid = ?2 AND dkey = ?3",
+                (&to, dmid, &from),
+            )?;
+            if n == 0 {
+                return Ok(Renamed::UnknownKey);
+            }
+            tx.commit()?;
+            Ok(Renamed::Done)
+        })
+        .await
     }
 
     async fn list_keys(
@@ -225,36 +223,43 @@ impl Files for SqliteStore {
     }
 
     async fn set_file_class(&self, fid: i64, classid: i64) -> Result<()> {
-        sqlx::query("UPDATE file SET classid = ? WHERE fid = ?")
-            .bind(classid)
-            .bind(fid)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute(
+                "UPDATE file SET classid = ?1 WHERE fid = ?2",
+                [classid, fid],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn expire_tempfiles(&self, before: i64, limit: i64) -> Result<Vec<TempFile>> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let rows = sqlx::query(
-            "SELECT fid, createtime, classid, dmid, dkey, devids FROM tempfile \
-             WHERE createtime <= ? ORDER BY fid LIMIT ?",
-        )
-        .bind(before)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let t = temp_row(r)?;
-            sqlx::query("DELETE FROM tempfile WHERE fid = ?")
-                .bind(t.fid)
-                .execute(&mut *tx)
-                .await?;
-            out.push(t);
-        }
-        tx.commit().await?;
-        Ok(out)
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stale = {
+                let mut st = tx.prepare(
+                    "DELETE FROM tempfile WHERE fid IN (SELECT fid FROM tempfile \
+                     WHERE createtime <= ?1 ORDER BY fid LIMIT ?2) \
+                     RETURNING fid, createtime, classid, dmid, dkey, devids",
+                )?;
+                let rows = st.query_map([before, limit], |r| {
+                    Ok(TempFile {
+                        fid: r.get(0)?,
+                        createtime: r.get(1)?,
+                        classid: r.get(2)?,
+                        dmid: r.get(3)?,
+                        dkey: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        devids: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            let mut stale = stale;
+            stale.sort_by_key(|t| t.fid);
+            Ok(stale)
+        })
+        .await
     }
 
     async fn due_deletes(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
@@ -268,35 +273,37 @@ impl Files for SqliteStore {
     }
 
     async fn finish_delete(&self, fid: i64) -> Result<()> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        for sql in [
-            "DELETE FROM file_on WHERE fid = ?",
-            "DELETE FROM checksum WHERE fid = ?",
-            "DELETE FROM file_to_delete2 WHERE fid = ?",
-        ] {
-            sqlx::query(sql).bind(fid).execute(&mut *tx).await?;
-        }
-        tx.commit().await
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for sql in [
+                "DELETE FROM file_on WHERE fid = ?1",
+                "DELETE FROM checksum WHERE fid = ?1",
+                "DELETE FROM file_to_delete2 WHERE fid = ?1",
+            ] {
+                tx.execute(sql, [fid])?;
+            }
+            tx.commit()
+        })
+        .await
     }
 
     async fn retry_delete(&self, fid: i64, nexttry: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE file_to_delete2 SET nexttry = ?, failcount = failcount + 1 WHERE fid = ?",
-        )
-        .bind(nexttry)
-        .bind(fid)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute(
+                "UPDATE file_to_delete2 SET nexttry = ?1, failcount = failcount + 1 WHERE fid = ?2",
+                [nexttry, fid],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }
 
-async fn enqueue_delete(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, fid: i64) -> Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO file_to_delete2 (fid, nexttry) VALUES (?, 0)")
-        .bind(fid)
-        .execute(&mut **tx)
-        .await?;
+fn enqueue_delete(tx: &rusqlite::Transaction<'_>, fid: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR IGNORE INTO file_to_delete2 (fid, nexttry) VALUES (?1, 0)",
+        [fid],
+    )?;
     Ok(())
 }
 

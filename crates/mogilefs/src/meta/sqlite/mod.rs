@@ -1,30 +1,39 @@
 //! The metadata store on an SQLite file (WAL): one writer connection, and
-//! a few reader connections beside it for the statements that only read
-//! (in WAL mode readers never wait for the writer, and each statement sees
-//! the last commit).
+//! reader connections beside it for the statements that only read (in WAL
+//! mode readers never wait for the writer, and each statement sees the last
+//! commit).
 //!
-//! Each sqlx SQLite connection is a thread, and a statement is a round trip
-//! to it. The connections are held here, each behind a lock, rather than in
-//! an sqlx pool: a pool pings a connection every time it is given back,
-//! which doubles the round trips of a one-statement command.
+//! * the writer is a rusqlite connection ([`writer`]): each operation that
+//!   writes runs whole, transaction included, in one closure on a blocking
+//!   thread;
+//! * the hottest look-ups (get_paths', create_close's) run in place on
+//!   rusqlite connections ([`inplace`]);
+//! * the other reads go to sqlx connections. Each sqlx SQLite connection is
+//!   a thread and a statement a round trip to it; they are held here, each
+//!   behind a lock, rather than in an sqlx pool, which pings a connection
+//!   each time it is given back.
+//!
+//! rusqlite and sqlx link the same libsqlite3.
 
 mod admin;
 mod files;
 mod inplace;
 mod repl;
+mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Row};
+use sqlx::{ConnectOptions, Row};
 use tokio::sync::{Mutex, MutexGuard};
 
-use super::{Class, Device, Domain, FileRow, Host, Namespaces, Result, Topology};
+use super::{Class, Device, Domain, FileRow, Host, MetaError, Namespaces, Result, Topology};
 
 const SCHEMA: &str = include_str!("../../../migrations/sqlite/v17.sql");
 
@@ -66,7 +75,7 @@ impl Conns {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// The writer: transactions and every statement that writes.
-    writer: Arc<Conns>,
+    writer: Arc<writer::Writer>,
     /// Readers, for statements that only read.
     readers: Arc<Conns>,
     /// Readers for the hottest look-ups, run in place (see [`inplace`]).
@@ -82,19 +91,20 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10));
-        let writer = Arc::new(Conns::open(&opts, 1).await?);
-        sqlx::raw_sql(SCHEMA)
-            .execute(&mut *writer.get().await)
-            .await?;
-        // An in-memory database is one per connection: it has no readers.
-        let (readers, inplace) = if path.as_os_str() == ":memory:" {
-            (writer.clone(), None)
-        } else {
-            (
-                Arc::new(Conns::open(&opts, READERS).await?),
-                inplace::InPlace::open(path).map(Arc::new),
-            )
-        };
+        if path.as_os_str() == ":memory:" {
+            // One database per connection: the readers would see nothing.
+            return Err(MetaError::Configuration(
+                "an in-memory SQLite database cannot be shared by the tracker's connections".into(),
+            ));
+        }
+        let file = path.to_path_buf();
+        let writer = tokio::task::spawn_blocking(move || writer::Writer::open(&file, SCHEMA))
+            .await
+            .map_err(|_| MetaError::WorkerCrashed)?
+            .map_err(writer::failure)?;
+        let writer = Arc::new(writer);
+        let readers = Arc::new(Conns::open(&opts, READERS).await?);
+        let inplace = inplace::InPlace::open(path).map(Arc::new);
         Ok(SqliteStore {
             writer,
             readers,
@@ -102,9 +112,12 @@ impl SqliteStore {
         })
     }
 
-    /// The writer connection.
-    pub(super) async fn write(&self) -> MutexGuard<'_, SqliteConnection> {
-        self.writer.get().await
+    /// Runs `f` on the writer (one hand-off to a blocking thread).
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.writer.run(f).await
     }
 
     /// A reader connection.
@@ -206,33 +219,37 @@ impl Namespaces for SqliteStore {
     }
 
     async fn create_domain(&self, name: &str) -> Result<Option<i64>> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM domain WHERE namespace = ?")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
-            return Ok(None);
-        }
-        let dmid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(dmid), 0) + 1 FROM domain")
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO domain (dmid, namespace) VALUES (?, ?)")
-            .bind(dmid)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(dmid))
+        let name = name.to_owned();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists = tx
+                .query_row("SELECT 1 FROM domain WHERE namespace = ?1", [&name], |_| {
+                    Ok(())
+                })
+                .optional()?;
+            if exists.is_some() {
+                return Ok(None);
+            }
+            let dmid: i64 =
+                tx.query_row("SELECT COALESCE(MAX(dmid), 0) + 1 FROM domain", [], |r| {
+                    r.get(0)
+                })?;
+            tx.execute(
+                "INSERT INTO domain (dmid, namespace) VALUES (?1, ?2)",
+                (dmid, &name),
+            )?;
+            tx.commit()?;
+            Ok(Some(dmid))
+        })
+        .await
     }
 
     async fn delete_domain(&self, dmid: i64) -> Result<()> {
-        sqlx::query("DELETE FROM domain WHERE dmid = ?")
-            .bind(dmid)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute("DELETE FROM domain WHERE dmid = ?1", [dmid])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn count_files(&self, dmid: i64, classid: Option<i64>) -> Result<i64> {
@@ -266,59 +283,70 @@ impl Namespaces for SqliteStore {
     }
 
     async fn create_class(&self, c: &Class) -> Result<Option<i64>> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM class WHERE dmid = ? AND classname = ?")
-            .bind(c.dmid)
-            .bind(&c.classname)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_some() {
-            return Ok(None);
-        }
-        let classid: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(classid), 0) + 1 FROM class WHERE dmid = ?")
-                .bind(c.dmid)
-                .fetch_one(&mut *tx)
-                .await?;
-        sqlx::query(
-            "INSERT INTO class (dmid, classid, classname, mindevcount, replpolicy, hashtype) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(c.dmid)
-        .bind(classid)
-        .bind(&c.classname)
-        .bind(c.mindevcount)
-        .bind(&c.replpolicy)
-        .bind(c.hashtype)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(classid))
+        let class = c.clone();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM class WHERE dmid = ?1 AND classname = ?2",
+                    (class.dmid, &class.classname),
+                    |_| Ok(()),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Ok(None);
+            }
+            let classid: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(classid), 0) + 1 FROM class WHERE dmid = ?1",
+                [class.dmid],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO class (dmid, classid, classname, mindevcount, replpolicy, hashtype) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                (
+                    class.dmid,
+                    classid,
+                    &class.classname,
+                    class.mindevcount,
+                    &class.replpolicy,
+                    class.hashtype,
+                ),
+            )?;
+            tx.commit()?;
+            Ok(Some(classid))
+        })
+        .await
     }
 
     async fn update_class(&self, c: &Class) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE class SET mindevcount = ?, replpolicy = ?, hashtype = ? \
-             WHERE dmid = ? AND classname = ?",
-        )
-        .bind(c.mindevcount)
-        .bind(&c.replpolicy)
-        .bind(c.hashtype)
-        .bind(c.dmid)
-        .bind(&c.classname)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(r.rows_affected() > 0)
+        let class = c.clone();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE class SET mindevcount = ?1, replpolicy = ?2, hashtype = ?3 \
+                 WHERE dmid = ?4 AND classname = ?5",
+                (
+                    class.mindevcount,
+                    &class.replpolicy,
+                    class.hashtype,
+                    class.dmid,
+                    &class.classname,
+                ),
+            )?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn delete_class(&self, dmid: i64, classid: i64) -> Result<()> {
-        sqlx::query("DELETE FROM class WHERE dmid = ? AND classid = ?")
-            .bind(dmid)
-            .bind(classid)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM class WHERE dmid = ?1 AND classid = ?2",
+                [dmid, classid],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -331,53 +359,61 @@ impl Topology for SqliteStore {
     }
 
     async fn create_host(&self, h: &Host) -> Result<i64> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        let hostid: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(hostid), 0) + 1 FROM host")
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO host (hostid, status, http_port, http_get_port, hostname, hostip, \
-             altip, altmask) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(hostid)
-        .bind(&h.status)
-        .bind(h.http_port)
-        .bind(h.http_get_port)
-        .bind(&h.hostname)
-        .bind(&h.hostip)
-        .bind(&h.altip)
-        .bind(&h.altmask)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(hostid)
+        let h = h.clone();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let hostid: i64 =
+                tx.query_row("SELECT COALESCE(MAX(hostid), 0) + 1 FROM host", [], |r| {
+                    r.get(0)
+                })?;
+            tx.execute(
+                "INSERT INTO host (hostid, status, http_port, http_get_port, hostname, hostip, \
+                 altip, altmask) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                (
+                    hostid,
+                    &h.status,
+                    h.http_port,
+                    h.http_get_port,
+                    &h.hostname,
+                    &h.hostip,
+                    &h.altip,
+                    &h.altmask,
+                ),
+            )?;
+            tx.commit()?;
+            Ok(hostid)
+        })
+        .await
     }
 
     async fn update_host(&self, h: &Host) -> Result<()> {
-        sqlx::query(
-            "UPDATE host SET status = ?, http_port = ?, http_get_port = ?, hostname = ?, \
-             hostip = ?, altip = ?, altmask = ? WHERE hostid = ?",
-        )
-        .bind(&h.status)
-        .bind(h.http_port)
-        .bind(h.http_get_port)
-        .bind(&h.hostname)
-        .bind(&h.hostip)
-        .bind(&h.altip)
-        .bind(&h.altmask)
-        .bind(h.hostid)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(())
+        let h = h.clone();
+        self.write(move |c| {
+            c.execute(
+                "UPDATE host SET status = ?1, http_port = ?2, http_get_port = ?3, hostname = ?4, \
+                 hostip = ?5, altip = ?6, altmask = ?7 WHERE hostid = ?8",
+                (
+                    &h.status,
+                    h.http_port,
+                    h.http_get_port,
+                    &h.hostname,
+                    &h.hostip,
+                    &h.altip,
+                    &h.altmask,
+                    h.hostid,
+                ),
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_host(&self, hostid: i64) -> Result<()> {
-        sqlx::query("DELETE FROM host WHERE hostid = ?")
-            .bind(hostid)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute("DELETE FROM host WHERE hostid = ?1", [hostid])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn devices(&self) -> Result<Vec<Device>> {
@@ -388,16 +424,16 @@ impl Topology for SqliteStore {
     }
 
     async fn create_device(&self, d: &Device) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT OR IGNORE INTO device (devid, hostid, status, weight) VALUES (?, ?, ?, ?)",
-        )
-        .bind(d.devid)
-        .bind(d.hostid)
-        .bind(&d.status)
-        .bind(d.weight)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(r.rows_affected() > 0)
+        let d = d.clone();
+        self.write(move |c| {
+            let n = c.execute(
+                "INSERT OR IGNORE INTO device (devid, hostid, status, weight) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                (d.devid, d.hostid, &d.status, d.weight),
+            )?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn set_device(
@@ -406,16 +442,16 @@ impl Topology for SqliteStore {
         status: Option<&str>,
         weight: Option<i64>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE device SET status = COALESCE(?, status), weight = COALESCE(?, weight) \
-             WHERE devid = ?",
-        )
-        .bind(status)
-        .bind(weight)
-        .bind(devid)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(())
+        let status = status.map(str::to_owned);
+        self.write(move |c| {
+            c.execute(
+                "UPDATE device SET status = COALESCE(?1, status), weight = COALESCE(?2, weight) \
+                 WHERE devid = ?3",
+                (status, weight, devid),
+            )?;
+            Ok(())
+        })
+        .await
     }
 }
 

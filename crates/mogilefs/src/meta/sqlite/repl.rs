@@ -1,6 +1,7 @@
 //! The replication queue and replica rows on SQLite.
 
-use sqlx::{Connection, Row};
+use rusqlite::{OptionalExtension, TransactionBehavior};
+use sqlx::Row;
 
 use super::SqliteStore;
 use crate::meta::{ReplRow, Replication, Result};
@@ -12,15 +13,15 @@ impl Replication for SqliteStore {
         nexttry: i64,
         fromdevid: Option<i64>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT OR IGNORE INTO file_to_replicate (fid, nexttry, fromdevid) VALUES (?, ?, ?)",
-        )
-        .bind(fid)
-        .bind(nexttry)
-        .bind(fromdevid)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO file_to_replicate (fid, nexttry, fromdevid) \
+                 VALUES (?1, ?2, ?3)",
+                (fid, nexttry, fromdevid),
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn due_replications(&self, now: i64, limit: i64) -> Result<Vec<ReplRow>> {
@@ -46,14 +47,14 @@ impl Replication for SqliteStore {
     }
 
     async fn claim_replication(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
-        let r =
-            sqlx::query("UPDATE file_to_replicate SET nexttry = ? WHERE fid = ? AND nexttry = ?")
-                .bind(until)
-                .bind(fid)
-                .bind(seen)
-                .execute(&mut *self.write().await)
-                .await?;
-        Ok(r.rows_affected() == 1)
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE file_to_replicate SET nexttry = ?1 WHERE fid = ?2 AND nexttry = ?3",
+                [until, fid, seen],
+            )?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     async fn count_replications(&self) -> Result<i64> {
@@ -63,85 +64,83 @@ impl Replication for SqliteStore {
     }
 
     async fn finish_replication(&self, fid: i64) -> Result<()> {
-        sqlx::query("DELETE FROM file_to_replicate WHERE fid = ?")
-            .bind(fid)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute("DELETE FROM file_to_replicate WHERE fid = ?1", [fid])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn retry_replication(&self, fid: i64, nexttry: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE file_to_replicate SET nexttry = ?, failcount = MIN(failcount + 1, 255) \
-             WHERE fid = ?",
-        )
-        .bind(nexttry)
-        .bind(fid)
-        .execute(&mut *self.write().await)
-        .await?;
-        Ok(())
+        self.write(move |c| {
+            c.execute(
+                "UPDATE file_to_replicate SET nexttry = ?1, failcount = MIN(failcount + 1, 255) \
+                 WHERE fid = ?2",
+                [nexttry, fid],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn replicate_now(&self, now: i64) -> Result<u64> {
-        let r = sqlx::query("UPDATE file_to_replicate SET nexttry = ? WHERE nexttry > ?")
-            .bind(now)
-            .bind(now)
-            .execute(&mut *self.write().await)
-            .await?;
-        Ok(r.rows_affected())
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE file_to_replicate SET nexttry = ?1 WHERE nexttry > ?1",
+                [now],
+            )?;
+            Ok(u64::try_from(n).unwrap_or(u64::MAX))
+        })
+        .await
     }
 
     async fn add_replica(&self, fid: i64, devid: i64) -> Result<bool> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        // Only for a file that still exists (it may have been deleted
-        // while it was being copied).
-        sqlx::query(
-            "INSERT OR IGNORE INTO file_on (fid, devid) SELECT fid, ? FROM file WHERE fid = ?",
-        )
-        .bind(devid)
-        .bind(fid)
-        .execute(&mut *tx)
-        .await?;
-        let there = sqlx::query("SELECT 1 FROM file WHERE fid = ?")
-            .bind(fid)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-        devcount(&mut tx, fid).await?;
-        tx.commit().await?;
-        Ok(there)
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Only for a file that still exists (it may have been deleted
+            // while it was being copied).
+            tx.execute(
+                "INSERT OR IGNORE INTO file_on (fid, devid) SELECT fid, ?1 FROM file WHERE fid = ?2",
+                [devid, fid],
+            )?;
+            let there = tx
+                .query_row("SELECT 1 FROM file WHERE fid = ?1", [fid], |_| Ok(()))
+                .optional()?
+                .is_some();
+            devcount(&tx, fid)?;
+            tx.commit()?;
+            Ok(there)
+        })
+        .await
     }
 
     async fn remove_replica(&self, fid: i64, devid: i64) -> Result<()> {
-        let mut conn = self.write().await;
-        let mut tx = conn.begin().await?;
-        sqlx::query("DELETE FROM file_on WHERE fid = ? AND devid = ?")
-            .bind(fid)
-            .bind(devid)
-            .execute(&mut *tx)
-            .await?;
-        devcount(&mut tx, fid).await?;
-        tx.commit().await
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM file_on WHERE fid = ?1 AND devid = ?2",
+                [fid, devid],
+            )?;
+            devcount(&tx, fid)?;
+            tx.commit()
+        })
+        .await
     }
 
     async fn fids_on_device(&self, devid: i64, limit: i64) -> Result<Vec<i64>> {
         sqlx::query_scalar("SELECT fid FROM file_on WHERE devid = ? ORDER BY fid LIMIT ?")
             .bind(devid)
             .bind(limit)
-            .fetch_all(&mut *self.write().await)
+            .fetch_all(&mut *self.read().await)
             .await
     }
 }
 
-async fn devcount(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, fid: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE file SET devcount = MIN((SELECT COUNT(*) FROM file_on WHERE fid = ?), 255) \
-         WHERE fid = ?",
-    )
-    .bind(fid)
-    .bind(fid)
-    .execute(&mut **tx)
-    .await?;
+fn devcount(tx: &rusqlite::Transaction<'_>, fid: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE file SET devcount = MIN((SELECT COUNT(*) FROM file_on WHERE fid = ?1), 255) \
+         WHERE fid = ?1",
+        [fid],
+    )?;
     Ok(())
 }
