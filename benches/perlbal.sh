@@ -19,6 +19,9 @@
 # of the proxy and its child processes from /proc/PID/stat), rotating the
 # order of the proxies every round so drift in the machine's load hits
 # all of them; prints medians and ours/other ratios as Markdown.
+# SYSCALLS=1 adds one more wrk run per proxy, after the timed rounds, under
+# `perf stat` (PERF, /usr/bin/perf; needs tracepoint access, e.g. root):
+# the proxy's system calls and context switches per request, by call.
 # Loopback only; installs nothing; never run in CI.
 set -euo pipefail
 
@@ -29,6 +32,7 @@ WRK_THREADS=${WRK_THREADS:-1}
 SIZE=${SIZE:-1024}
 WORKERS=${WORKERS:-2}
 WARMUP=${WARMUP:-2}
+SYSCALLS=${SYSCALLS:-0}
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,6 +42,7 @@ ORIG=${ORIG:-/usr/bin/perlbal}
 NGINX=${NGINX:-/usr/sbin/nginx}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
 WRK=${WRK:-/usr/bin/wrk}
+PERF=${PERF:-/usr/bin/perf}
 read -r -a PROXIES <<<"${PROXIES:-ours orig nginx haproxy}"
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -211,6 +216,36 @@ wrk_run() {
     CPU_US=$(awk -v c="$CPU" -v r="${REQS:-0}" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "" }')
 }
 
+# The system calls counted by syscall_run, besides the total.
+CALLS="read write readv writev sendto recvfrom sendmsg recvmsg epoll_wait epoll_pwait futex"
+
+# syscall_run KEY SECS: one wrk run under `perf stat` on the proxy's
+# processes (all their threads); sets SC_LINE: system calls and context
+# switches per request, then the calls above that are made at least once
+# per hundred requests.
+syscall_run() {
+    local key=$1 secs=$2 pids out reqs events c perf_pid
+    pids=$(echo "${PID[$key]}" $(pgrep -P "${PID[$key]}" || true) | tr ' ' ',')
+    events=raw_syscalls:sys_enter,context-switches
+    for c in $CALLS; do events+=",syscalls:sys_enter_$c"; done
+    "$PERF" stat -x, -e "$events" -p "$pids" -o "$TMP/perf-$key.txt" &
+    perf_pid=$!
+    sleep 0.3
+    out=$(timeout $((secs + 30)) "$WRK" -t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" \
+        "http://127.0.0.1:${PORT[$key]}/index.html" 2>&1) || true
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    reqs=$(awk '/requests in/ { print $1; exit }' <<<"$out")
+    SC_LINE=$(awk -F, -v r="${reqs:-0}" 'r > 0 && $1 ~ /^[0-9]+$/ {
+            name = $3; sub(/^syscalls:sys_enter_/, "", name)
+            if (name ~ /raw_syscalls/) total = $1 / r
+            else if (name ~ /context-switches/) cs = $1 / r
+            else if ($1 / r >= 0.01) calls = calls sprintf(" %s %.2f", name, $1 / r)
+        }
+        END { if (r > 0) printf "%.2f syscalls/req, %.3f context switches/req;%s\n", total, cs, calls }' \
+        "$TMP/perf-$key.txt")
+}
+
 mkdir -p "$TMP/www"
 chmod 755 "$TMP" "$TMP/www" # nginx's workers run as another user when we are root
 head -c "$SIZE" /dev/zero | tr '\0' 'x' >"$TMP/www/index.html"
@@ -264,6 +299,20 @@ for key in "${PROXIES[@]}"; do
         "${NAME[$key]}" "${MED_RPS[$key]}" "${MED_P99[$key]}" "${MED_CPU[$key]}"
 done
 
+declare -A SC_ALL
+if [[ $SYSCALLS == 1 ]]; then
+    if [[ -x $PERF ]] && "$PERF" stat -e raw_syscalls:sys_enter -o /dev/null true 2>/dev/null; then
+        echo "== system calls per request (one ${SECS}s wrk run each under perf stat, not timed)"
+        for key in "${PROXIES[@]}"; do
+            syscall_run "$key" "$SECS"
+            SC_ALL[$key]=$SC_LINE
+            printf '  %-13s %s\n' "${NAME[$key]}" "${SC_LINE:-n/a}"
+        done
+    else
+        echo "== SYSCALLS=1: $PERF cannot count tracepoints here (install linux-perf, run as root); skipped" >&2
+    fi
+fi
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
@@ -298,3 +347,11 @@ for key in "${PROXIES[@]}"; do
     fi
     echo "| ${LABEL[$key]} | ${MED_RPS[$key]} | ${MED_P99[$key]} | ${MED_CPU[$key]} | $r1 | $r2 |"
 done
+if ((${#SC_ALL[@]})); then
+    echo
+    echo "System calls per request (\`perf stat\`, one more ${SECS}s run each):"
+    echo
+    for key in "${PROXIES[@]}"; do
+        echo "- ${LABEL[$key]}: ${SC_ALL[$key]:-n/a}"
+    done
+fi

@@ -510,6 +510,16 @@ pub fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
 
 /// Appends `n` in decimal.
 pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    // Status codes, octets and timeouts: up to three digits, no loop.
+    if n < 1000 {
+        let (h, t, u) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        match n {
+            0..=9 => out.push(b'0' + u),
+            10..=99 => out.extend_from_slice(&[b'0' + t, b'0' + u]),
+            _ => out.extend_from_slice(&[b'0' + h, b'0' + t, b'0' + u]),
+        }
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
