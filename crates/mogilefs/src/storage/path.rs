@@ -200,6 +200,39 @@ pub fn open_beneath(root: &std::os::fd::OwnedFd, rel: &Path, dir: bool) -> Benea
     }
 }
 
+/// As [`open_beneath`] for a file, but only when every component of the
+/// path is in the kernel's cache (`RESOLVE_CACHED`, Linux 5.12): then it
+/// does not wait for the disk and may run on an async thread. `Unsure`
+/// when the kernel would have to read, or cannot say.
+#[cfg(target_os = "linux")]
+pub fn open_cached_beneath(root: &std::os::fd::OwnedFd, rel: &Path) -> Beneath {
+    use nix::errno::Errno;
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    /// `RESOLVE_CACHED` (linux/openat2.h), not named by nix yet.
+    const RESOLVE_CACHED: u64 = 0x20;
+    if rel.as_os_str().is_empty() {
+        return Beneath::Unsure;
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS
+                | ResolveFlag::from_bits_retain(RESOLVE_CACHED),
+        );
+    match nix::fcntl::openat2(root, rel, how) {
+        Ok(fd) => Beneath::Opened(fd),
+        Err(Errno::ENOENT) => Beneath::Missing,
+        Err(_) => Beneath::Unsure,
+    }
+}
+
+/// Without `openat2`: never in place.
+#[cfg(not(target_os = "linux"))]
+pub fn open_cached_beneath(_root: &std::os::fd::OwnedFd, _rel: &Path) -> Beneath {
+    Beneath::Unsure
+}
+
 /// Without `openat2`: the canonical checks decide.
 #[cfg(not(target_os = "linux"))]
 pub fn open_beneath(_root: &std::os::fd::OwnedFd, _rel: &Path, _dir: bool) -> Beneath {
@@ -363,6 +396,15 @@ mod tests {
         ));
         assert!(matches!(
             open_beneath(&fd, Path::new(""), false),
+            Beneath::Unsure
+        ));
+        // Just written, so cached: in place; a link leading out never is.
+        assert!(matches!(
+            open_cached_beneath(&fd, Path::new("dev1/0/000/000/0000000123.fid")),
+            Beneath::Opened(_)
+        ));
+        assert!(matches!(
+            open_cached_beneath(&fd, Path::new("dev1/out/secret")),
             Beneath::Unsure
         ));
     }

@@ -16,8 +16,8 @@ use super::body::{copy_body, parse_content_md5, Framing};
 use super::head::{range, Head, Range};
 use super::Reply;
 use crate::storage::path::{
-    blocking, open_beneath, resolve_existing, resolve_new, sanitize, sanitize_read, Beneath,
-    ResolveError,
+    blocking, open_beneath, open_cached_beneath, resolve_existing, resolve_new, sanitize,
+    sanitize_read, Beneath, ResolveError,
 };
 use crate::storage::{Storage, CHUNK};
 
@@ -64,7 +64,7 @@ const SMALL: u64 = CHUNK as u64;
 /// Resolves, opens and (for a small file, when `read`) reads: blocking.
 fn look_up(root: &Path, root_fd: Option<&OwnedFd>, rel: &Path, read: bool) -> io::Result<Found> {
     let beneath = root_fd.map_or(Beneath::Unsure, |fd| open_beneath(fd, rel, false));
-    let (path, mut file) = match beneath {
+    let (path, file) = match beneath {
         Beneath::Opened(fd) => (root.join(rel), std::fs::File::from(fd)),
         Beneath::Missing => return Ok(Found::Refused(404)),
         Beneath::Unsure => {
@@ -79,6 +79,11 @@ fn look_up(root: &Path, root_fd: Option<&OwnedFd>, rel: &Path, read: bool) -> io
             }
         }
     };
+    examine(path, file, read)
+}
+
+/// What an opened file is; a small one read whole when `read`.
+fn examine(path: PathBuf, mut file: std::fs::File, read: bool) -> io::Result<Found> {
     let meta = file.metadata()?;
     if meta.is_dir() {
         return Ok(Found::Dir);
@@ -116,7 +121,22 @@ async fn get(
     let root = store.root().to_path_buf();
     let root_fd = store.root_fd().cloned();
     let read = head.method == "GET";
-    let found = blocking(move || look_up(&root, root_fd.as_deref(), &rel, read)).await??;
+    // A HEAD (get_paths' and create_close's checks) of a file whose path
+    // the kernel has cached is answered in place: opening and a stat of
+    // the open file cannot wait for the disk. Anything else goes to a
+    // blocking thread.
+    let cached = match (read, root_fd.as_deref()) {
+        (false, Some(fd)) => match open_cached_beneath(fd, &rel) {
+            Beneath::Opened(fd) => Some(examine(root.join(&rel), std::fs::File::from(fd), false)?),
+            Beneath::Missing => Some(Found::Refused(404)),
+            Beneath::Unsure => None,
+        },
+        _ => None,
+    };
+    let found = match cached {
+        Some(f) => f,
+        None => blocking(move || look_up(&root, root_fd.as_deref(), &rel, read)).await??,
+    };
     let (path, file, size, bytes) = match found {
         Found::Refused(status) => return refuse(Reply::new(status)).answer(stream, head).await,
         // As the original (Perlbal's web server with dirindexing off), and
