@@ -10,25 +10,28 @@ impl Files for SqliteStore {
     async fn create_tempfile(&self, t: &TempFile, fid: Option<i64>) -> Result<Option<i64>> {
         let t = t.clone();
         self.write(move |c| {
+            let insert = "INSERT INTO tempfile (fid, createtime, classid, dmid, dkey, devids) \
+                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+            let row = (fid, now(), t.classid, t.dmid, &t.dkey, &t.devids);
+            if fid.is_none() {
+                // A new fid: one statement, no transaction around it.
+                c.prepare_cached(insert)?.execute(row)?;
+                return Ok(Some(c.last_insert_rowid()));
+            }
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(fid) = fid {
                 let used = tx
-                    .query_row(
+                    .prepare_cached(
                         "SELECT 1 FROM tempfile WHERE fid = ?1 UNION ALL \
                          SELECT 1 FROM file WHERE fid = ?1",
-                        [fid],
-                        |_| Ok(()),
-                    )
+                    )?
+                    .query_row([fid], |_| Ok(()))
                     .optional()?;
                 if used.is_some() {
                     return Ok(None);
                 }
             }
-            tx.execute(
-                "INSERT INTO tempfile (fid, createtime, classid, dmid, dkey, devids) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                (fid, now(), t.classid, t.dmid, &t.dkey, &t.devids),
-            )?;
+            tx.prepare_cached(insert)?.execute(row)?;
             let fid = tx.last_insert_rowid();
             tx.commit()?;
             Ok(Some(fid))
@@ -52,49 +55,46 @@ impl Files for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some((dmid, dkey, classid)) = tx
-                .query_row(
+                .prepare_cached(
                     "DELETE FROM tempfile WHERE fid = ?1 RETURNING dmid, dkey, classid",
-                    [fid],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                        ))
-                    },
-                )
+                )?
+                .query_row([fid], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
                 .optional()?
             else {
                 return Ok(Closed::NoTempFile);
             };
             let taken = tx
-                .query_row("SELECT 1 FROM file WHERE fid = ?1", [fid], |_| Ok(()))
+                .prepare_cached("SELECT 1 FROM file WHERE fid = ?1")?
+                .query_row([fid], |_| Ok(()))
                 .optional()?;
             if taken.is_some() {
                 return Ok(Closed::FidExists);
             }
             let replaced: Option<i64> = tx
-                .query_row(
-                    "DELETE FROM file WHERE dmid = ?1 AND dkey = ?2 RETURNING fid",
-                    (dmid, &dkey),
-                    |r| r.get(0),
-                )
+                .prepare_cached("DELETE FROM file WHERE dmid = ?1 AND dkey = ?2 RETURNING fid")?
+                .query_row((dmid, &dkey), |r| r.get(0))
                 .optional()?;
             if let Some(old) = replaced {
                 enqueue_delete(&tx, old)?;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO file (fid, dmid, dkey, length, classid, devcount) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                (
-                    fid,
-                    dmid,
-                    &dkey,
-                    length,
-                    classid,
-                    i64::try_from(devids.len()).unwrap_or(i64::MAX),
-                ),
-            )?;
+            )?
+            .execute((
+                fid,
+                dmid,
+                &dkey,
+                length,
+                classid,
+                i64::try_from(devids.len()).unwrap_or(i64::MAX),
+            ))?;
             {
                 let mut on = tx
                     .prepare_cached("INSERT OR IGNORE INTO file_on (fid, devid) VALUES (?1, ?2)")?;
@@ -300,10 +300,8 @@ impl Files for SqliteStore {
 }
 
 fn enqueue_delete(tx: &rusqlite::Transaction<'_>, fid: i64) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT OR IGNORE INTO file_to_delete2 (fid, nexttry) VALUES (?1, 0)",
-        [fid],
-    )?;
+    tx.prepare_cached("INSERT OR IGNORE INTO file_to_delete2 (fid, nexttry) VALUES (?1, 0)")?
+        .execute([fid])?;
     Ok(())
 }
 
