@@ -33,11 +33,12 @@ impl Admin for SqliteStore {
         let (key, value) = (key.to_owned(), value.map(str::to_owned));
         self.write(move |c| {
             match value {
-                Some(v) => c.execute(
-                    "REPLACE INTO server_settings (field, value) VALUES (?1, ?2)",
-                    [&key, &v],
-                )?,
-                None => c.execute("DELETE FROM server_settings WHERE field = ?1", [&key])?,
+                Some(v) => c
+                    .prepare_cached("REPLACE INTO server_settings (field, value) VALUES (?1, ?2)")?
+                    .execute([&key, &v])?,
+                None => c
+                    .prepare_cached("DELETE FROM server_settings WHERE field = ?1")?
+                    .execute([&key])?,
             };
             Ok(())
         })
@@ -47,11 +48,11 @@ impl Admin for SqliteStore {
     async fn incr_server_setting(&self, key: &str, by: i64) -> Result<()> {
         let key = key.to_owned();
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO server_settings (field, value) VALUES (?1, ?2) \
                  ON CONFLICT (field) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
-                (&key, by),
-            )?;
+            )?
+            .execute((&key, by))?;
             Ok(())
         })
         .await
@@ -65,10 +66,10 @@ impl Admin for SqliteStore {
         mb_asof: i64,
     ) -> Result<()> {
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE device SET mb_total = ?1, mb_used = ?2, mb_asof = ?3 WHERE devid = ?4",
-                [mb_total, mb_used, mb_asof, devid],
-            )?;
+            )?
+            .execute([mb_total, mb_used, mb_asof, devid])?;
             Ok(())
         })
         .await
@@ -77,10 +78,10 @@ impl Admin for SqliteStore {
     async fn set_checksum(&self, c: &Checksum) -> Result<()> {
         let sum = c.clone();
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "REPLACE INTO checksum (fid, hashtype, checksum) VALUES (?1, ?2, ?3)",
-                (sum.fid, sum.hashtype, &sum.checksum),
-            )?;
+            )?
+            .execute((sum.fid, sum.hashtype, &sum.checksum))?;
             Ok(())
         })
         .await

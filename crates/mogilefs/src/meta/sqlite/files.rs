@@ -159,11 +159,8 @@ impl Files for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let fid: Option<i64> = tx
-                .query_row(
-                    "DELETE FROM file WHERE dmid = ?1 AND dkey = ?2 RETURNING fid",
-                    (dmid, &dkey),
-                    |r| r.get(0),
-                )
+                .prepare_cached("DELETE FROM file WHERE dmid = ?1 AND dkey = ?2 RETURNING fid")?
+                .query_row((dmid, &dkey), |r| r.get(0))
                 .optional()?;
             if let Some(fid) = fid {
                 enqueue_delete(&tx, fid)?;
@@ -179,19 +176,15 @@ impl Files for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let taken = tx
-                .query_row(
-                    "SELECT 1 FROM file WHERE dmid = ?1 AND dkey = ?2",
-                    (dmid, &to),
-                    |_| Ok(()),
-                )
+                .prepare_cached("SELECT 1 FROM file WHERE dmid = ?1 AND dkey = ?2")?
+                .query_row((dmid, &to), |_| Ok(()))
                 .optional()?;
             if taken.is_some() {
                 return Ok(Renamed::KeyExists);
             }
-            let n = tx.execute(
-                "UPDATE file SET dkey = ?1 WHERE dmid = ?2 AND dkey = ?3",
-                (&to, dmid, &from),
-            )?;
+            let n = tx
+                .prepare_cached("UPDATE file SET dkey = ?1 WHERE dmid = ?2 AND dkey = ?3")?
+                .execute((&to, dmid, &from))?;
             if n == 0 {
                 return Ok(Renamed::UnknownKey);
             }
@@ -224,10 +217,8 @@ impl Files for SqliteStore {
 
     async fn set_file_class(&self, fid: i64, classid: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute(
-                "UPDATE file SET classid = ?1 WHERE fid = ?2",
-                [classid, fid],
-            )?;
+            c.prepare_cached("UPDATE file SET classid = ?1 WHERE fid = ?2")?
+                .execute([classid, fid])?;
             Ok(())
         })
         .await
@@ -289,10 +280,10 @@ impl Files for SqliteStore {
 
     async fn retry_delete(&self, fid: i64, nexttry: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE file_to_delete2 SET nexttry = ?1, failcount = failcount + 1 WHERE fid = ?2",
-                [nexttry, fid],
-            )?;
+            )?
+            .execute([nexttry, fid])?;
             Ok(())
         })
         .await

@@ -223,21 +223,17 @@ impl Namespaces for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let exists = tx
-                .query_row("SELECT 1 FROM domain WHERE namespace = ?1", [&name], |_| {
-                    Ok(())
-                })
+                .prepare_cached("SELECT 1 FROM domain WHERE namespace = ?1")?
+                .query_row([&name], |_| Ok(()))
                 .optional()?;
             if exists.is_some() {
                 return Ok(None);
             }
-            let dmid: i64 =
-                tx.query_row("SELECT COALESCE(MAX(dmid), 0) + 1 FROM domain", [], |r| {
-                    r.get(0)
-                })?;
-            tx.execute(
-                "INSERT INTO domain (dmid, namespace) VALUES (?1, ?2)",
-                (dmid, &name),
-            )?;
+            let dmid: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(dmid), 0) + 1 FROM domain")?
+                .query_row([], |r| r.get(0))?;
+            tx.prepare_cached("INSERT INTO domain (dmid, namespace) VALUES (?1, ?2)")?
+                .execute((dmid, &name))?;
             tx.commit()?;
             Ok(Some(dmid))
         })
@@ -246,7 +242,8 @@ impl Namespaces for SqliteStore {
 
     async fn delete_domain(&self, dmid: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute("DELETE FROM domain WHERE dmid = ?1", [dmid])?;
+            c.prepare_cached("DELETE FROM domain WHERE dmid = ?1")?
+                .execute([dmid])?;
             Ok(())
         })
         .await
@@ -287,32 +284,27 @@ impl Namespaces for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let exists = tx
-                .query_row(
-                    "SELECT 1 FROM class WHERE dmid = ?1 AND classname = ?2",
-                    (class.dmid, &class.classname),
-                    |_| Ok(()),
-                )
+                .prepare_cached("SELECT 1 FROM class WHERE dmid = ?1 AND classname = ?2")?
+                .query_row((class.dmid, &class.classname), |_| Ok(()))
                 .optional()?;
             if exists.is_some() {
                 return Ok(None);
             }
-            let classid: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(classid), 0) + 1 FROM class WHERE dmid = ?1",
-                [class.dmid],
-                |r| r.get(0),
-            )?;
-            tx.execute(
+            let classid: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(classid), 0) + 1 FROM class WHERE dmid = ?1")?
+                .query_row([class.dmid], |r| r.get(0))?;
+            tx.prepare_cached(
                 "INSERT INTO class (dmid, classid, classname, mindevcount, replpolicy, hashtype) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                (
-                    class.dmid,
-                    classid,
-                    &class.classname,
-                    class.mindevcount,
-                    &class.replpolicy,
-                    class.hashtype,
-                ),
-            )?;
+            )?
+            .execute((
+                class.dmid,
+                classid,
+                &class.classname,
+                class.mindevcount,
+                &class.replpolicy,
+                class.hashtype,
+            ))?;
             tx.commit()?;
             Ok(Some(classid))
         })
@@ -322,17 +314,18 @@ impl Namespaces for SqliteStore {
     async fn update_class(&self, c: &Class) -> Result<bool> {
         let class = c.clone();
         self.write(move |c| {
-            let n = c.execute(
-                "UPDATE class SET mindevcount = ?1, replpolicy = ?2, hashtype = ?3 \
+            let n = c
+                .prepare_cached(
+                    "UPDATE class SET mindevcount = ?1, replpolicy = ?2, hashtype = ?3 \
                  WHERE dmid = ?4 AND classname = ?5",
-                (
+                )?
+                .execute((
                     class.mindevcount,
                     &class.replpolicy,
                     class.hashtype,
                     class.dmid,
                     &class.classname,
-                ),
-            )?;
+                ))?;
             Ok(n > 0)
         })
         .await
@@ -340,10 +333,8 @@ impl Namespaces for SqliteStore {
 
     async fn delete_class(&self, dmid: i64, classid: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute(
-                "DELETE FROM class WHERE dmid = ?1 AND classid = ?2",
-                [dmid, classid],
-            )?;
+            c.prepare_cached("DELETE FROM class WHERE dmid = ?1 AND classid = ?2")?
+                .execute([dmid, classid])?;
             Ok(())
         })
         .await
@@ -362,24 +353,23 @@ impl Topology for SqliteStore {
         let h = h.clone();
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let hostid: i64 =
-                tx.query_row("SELECT COALESCE(MAX(hostid), 0) + 1 FROM host", [], |r| {
-                    r.get(0)
-                })?;
-            tx.execute(
+            let hostid: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(hostid), 0) + 1 FROM host")?
+                .query_row([], |r| r.get(0))?;
+            tx.prepare_cached(
                 "INSERT INTO host (hostid, status, http_port, http_get_port, hostname, hostip, \
                  altip, altmask) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                (
-                    hostid,
-                    &h.status,
-                    h.http_port,
-                    h.http_get_port,
-                    &h.hostname,
-                    &h.hostip,
-                    &h.altip,
-                    &h.altmask,
-                ),
-            )?;
+            )?
+            .execute((
+                hostid,
+                &h.status,
+                h.http_port,
+                h.http_get_port,
+                &h.hostname,
+                &h.hostip,
+                &h.altip,
+                &h.altmask,
+            ))?;
             tx.commit()?;
             Ok(hostid)
         })
@@ -389,20 +379,20 @@ impl Topology for SqliteStore {
     async fn update_host(&self, h: &Host) -> Result<()> {
         let h = h.clone();
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE host SET status = ?1, http_port = ?2, http_get_port = ?3, hostname = ?4, \
                  hostip = ?5, altip = ?6, altmask = ?7 WHERE hostid = ?8",
-                (
-                    &h.status,
-                    h.http_port,
-                    h.http_get_port,
-                    &h.hostname,
-                    &h.hostip,
-                    &h.altip,
-                    &h.altmask,
-                    h.hostid,
-                ),
-            )?;
+            )?
+            .execute((
+                &h.status,
+                h.http_port,
+                h.http_get_port,
+                &h.hostname,
+                &h.hostip,
+                &h.altip,
+                &h.altmask,
+                h.hostid,
+            ))?;
             Ok(())
         })
         .await
@@ -410,7 +400,8 @@ impl Topology for SqliteStore {
 
     async fn delete_host(&self, hostid: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute("DELETE FROM host WHERE hostid = ?1", [hostid])?;
+            c.prepare_cached("DELETE FROM host WHERE hostid = ?1")?
+                .execute([hostid])?;
             Ok(())
         })
         .await
@@ -426,11 +417,12 @@ impl Topology for SqliteStore {
     async fn create_device(&self, d: &Device) -> Result<bool> {
         let d = d.clone();
         self.write(move |c| {
-            let n = c.execute(
-                "INSERT OR IGNORE INTO device (devid, hostid, status, weight) \
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO device (devid, hostid, status, weight) \
                  VALUES (?1, ?2, ?3, ?4)",
-                (d.devid, d.hostid, &d.status, d.weight),
-            )?;
+                )?
+                .execute((d.devid, d.hostid, &d.status, d.weight))?;
             Ok(n > 0)
         })
         .await
@@ -444,11 +436,11 @@ impl Topology for SqliteStore {
     ) -> Result<()> {
         let status = status.map(str::to_owned);
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE device SET status = COALESCE(?1, status), weight = COALESCE(?2, weight) \
                  WHERE devid = ?3",
-                (status, weight, devid),
-            )?;
+            )?
+            .execute((status, weight, devid))?;
             Ok(())
         })
         .await

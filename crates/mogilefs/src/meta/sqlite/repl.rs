@@ -14,11 +14,11 @@ impl Replication for SqliteStore {
         fromdevid: Option<i64>,
     ) -> Result<()> {
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT OR IGNORE INTO file_to_replicate (fid, nexttry, fromdevid) \
                  VALUES (?1, ?2, ?3)",
-                (fid, nexttry, fromdevid),
-            )?;
+            )?
+            .execute((fid, nexttry, fromdevid))?;
             Ok(())
         })
         .await
@@ -48,10 +48,11 @@ impl Replication for SqliteStore {
 
     async fn claim_replication(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
         self.write(move |c| {
-            let n = c.execute(
-                "UPDATE file_to_replicate SET nexttry = ?1 WHERE fid = ?2 AND nexttry = ?3",
-                [until, fid, seen],
-            )?;
+            let n = c
+                .prepare_cached(
+                    "UPDATE file_to_replicate SET nexttry = ?1 WHERE fid = ?2 AND nexttry = ?3",
+                )?
+                .execute([until, fid, seen])?;
             Ok(n == 1)
         })
         .await
@@ -65,7 +66,8 @@ impl Replication for SqliteStore {
 
     async fn finish_replication(&self, fid: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute("DELETE FROM file_to_replicate WHERE fid = ?1", [fid])?;
+            c.prepare_cached("DELETE FROM file_to_replicate WHERE fid = ?1")?
+                .execute([fid])?;
             Ok(())
         })
         .await
@@ -73,11 +75,11 @@ impl Replication for SqliteStore {
 
     async fn retry_replication(&self, fid: i64, nexttry: i64) -> Result<()> {
         self.write(move |c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE file_to_replicate SET nexttry = ?1, failcount = MIN(failcount + 1, 255) \
                  WHERE fid = ?2",
-                [nexttry, fid],
-            )?;
+            )?
+            .execute([nexttry, fid])?;
             Ok(())
         })
         .await
@@ -85,10 +87,9 @@ impl Replication for SqliteStore {
 
     async fn replicate_now(&self, now: i64) -> Result<u64> {
         self.write(move |c| {
-            let n = c.execute(
-                "UPDATE file_to_replicate SET nexttry = ?1 WHERE nexttry > ?1",
-                [now],
-            )?;
+            let n = c
+                .prepare_cached("UPDATE file_to_replicate SET nexttry = ?1 WHERE nexttry > ?1")?
+                .execute([now])?;
             Ok(u64::try_from(n).unwrap_or(u64::MAX))
         })
         .await
@@ -99,12 +100,9 @@ impl Replication for SqliteStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Only for a file that still exists (it may have been deleted
             // while it was being copied).
-            tx.execute(
-                "INSERT OR IGNORE INTO file_on (fid, devid) SELECT fid, ?1 FROM file WHERE fid = ?2",
-                [devid, fid],
+            tx.prepare_cached("INSERT OR IGNORE INTO file_on (fid, devid) SELECT fid, ?1 FROM file WHERE fid = ?2")?.execute([devid, fid],
             )?;
-            let there = tx
-                .query_row("SELECT 1 FROM file WHERE fid = ?1", [fid], |_| Ok(()))
+            let there = tx.prepare_cached("SELECT 1 FROM file WHERE fid = ?1")?.query_row([fid], |_| Ok(()))
                 .optional()?
                 .is_some();
             devcount(&tx, fid)?;
@@ -117,10 +115,8 @@ impl Replication for SqliteStore {
     async fn remove_replica(&self, fid: i64, devid: i64) -> Result<()> {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "DELETE FROM file_on WHERE fid = ?1 AND devid = ?2",
-                [fid, devid],
-            )?;
+            tx.prepare_cached("DELETE FROM file_on WHERE fid = ?1 AND devid = ?2")?
+                .execute([fid, devid])?;
             devcount(&tx, fid)?;
             tx.commit()
         })
@@ -137,10 +133,10 @@ impl Replication for SqliteStore {
 }
 
 fn devcount(tx: &rusqlite::Transaction<'_>, fid: i64) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE file SET devcount = MIN((SELECT COUNT(*) FROM file_on WHERE fid = ?1), 255) \
          WHERE fid = ?1",
-        [fid],
-    )?;
+    )?
+    .execute([fid])?;
     Ok(())
 }
