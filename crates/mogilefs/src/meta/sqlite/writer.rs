@@ -20,6 +20,9 @@ use crate::meta::{MetaError, Result};
 #[derive(Debug)]
 pub(super) struct Writer {
     conn: Mutex<Connection>,
+    /// Whose turn it is: callers wait here, as futures, rather than as
+    /// blocking threads parked on `conn`.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Writer {
@@ -35,6 +38,7 @@ impl Writer {
         conn.execute_batch(schema)?;
         Ok(Writer {
             conn: Mutex::new(conn),
+            turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -44,6 +48,7 @@ impl Writer {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         let me = self.clone();
+        let _turn = self.turn.lock().await;
         tokio::task::spawn_blocking(move || {
             // A closure that panicked left no transaction open (rusqlite's
             // rolls back on drop): the connection is still good.
