@@ -481,6 +481,11 @@ mod tests {
             assert_eq!((t.dkey.as_str(), t.devids.as_str()), ("k", "1,2"));
         }
         store.close_file(fid, 4, &[2, 1]).await.expect("db");
+        // The in-place readers answer themselves (no fallback).
+        let inplace = store.inplace.as_ref().expect("in place");
+        assert_eq!(inplace.tempfile(fid), Some(None));
+        assert!(matches!(inplace.file(1, "k"), Some(Some(f)) if f.fid == fid));
+        assert!(matches!(inplace.file_with_devids(1, "k"), Some(Some((_, on))) if on == [1, 2]));
         // Seen at once, in place as through sqlx.
         let a = store.file_with_devids(1, "k").await.expect("db");
         let b = through_sqlx.file_with_devids(1, "k").await.expect("db");
