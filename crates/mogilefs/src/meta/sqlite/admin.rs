@@ -88,6 +88,9 @@ impl Admin for SqliteStore {
     }
 
     async fn checksum(&self, fid: i64) -> Result<Option<Checksum>> {
+        if let Some(c) = self.inplace.as_ref().and_then(|p| p.checksum(fid)) {
+            return Ok(c);
+        }
         let row = sqlx::query("SELECT fid, hashtype, checksum FROM checksum WHERE fid = ?")
             .bind(fid)
             .fetch_optional(&mut *self.read().await)
@@ -103,6 +106,9 @@ impl Admin for SqliteStore {
     }
 
     async fn file_by_fid(&self, fid: i64) -> Result<Option<FileRow>> {
+        if let Some(f) = self.inplace.as_ref().and_then(|p| p.file_by_fid(fid)) {
+            return Ok(f);
+        }
         let row = sqlx::query("SELECT * FROM file WHERE fid = ?")
             .bind(fid)
             .fetch_optional(&mut *self.read().await)

@@ -121,6 +121,9 @@ impl Files for SqliteStore {
     }
 
     async fn file_devids(&self, fid: i64) -> Result<Vec<i64>> {
+        if let Some(on) = self.inplace.as_ref().and_then(|p| p.file_devids(fid)) {
+            return Ok(on);
+        }
         sqlx::query_scalar("SELECT devid FROM file_on WHERE fid = ? ORDER BY devid")
             .bind(fid)
             .fetch_all(&mut *self.read().await)

@@ -1,5 +1,6 @@
 //! The hottest reads (get_paths' file and replicas, create_close's
-//! tempfile), run in place on the calling thread through rusqlite.
+//! tempfile, the replicator's file, replicas and checksum), run in place on
+//! the calling thread through rusqlite.
 //!
 //! An sqlx SQLite statement is a round trip to the connection's own thread:
 //! two thread wake-ups, which on a busy two-core machine cost several times
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::meta::{FileRow, TempFile};
+use crate::meta::{Checksum, FileRow, TempFile};
 
 /// In-place connections (the tracker's runtime has one worker per core).
 const CONNS: usize = 2;
@@ -87,6 +88,42 @@ impl InPlace {
             )?
             .query_row((dmid, dkey), file)
             .optional()
+        })
+    }
+
+    /// A file by fid.
+    pub(super) fn file_by_fid(&self, fid: i64) -> Option<Option<FileRow>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT fid, dmid, dkey, length, classid, devcount FROM file WHERE fid = ?1",
+            )?
+            .query_row([fid], file)
+            .optional()
+        })
+    }
+
+    /// The devices holding a fid, by devid.
+    pub(super) fn file_devids(&self, fid: i64) -> Option<Vec<i64>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare_cached("SELECT devid FROM file_on WHERE fid = ?1 ORDER BY devid")?;
+            let rows = st.query_map([fid], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// A file's checksum row.
+    pub(super) fn checksum(&self, fid: i64) -> Option<Option<Checksum>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT fid, hashtype, checksum FROM checksum WHERE fid = ?1")?
+                .query_row([fid], |r| {
+                    Ok(Checksum {
+                        fid: r.get(0)?,
+                        hashtype: r.get(1)?,
+                        checksum: r.get(2)?,
+                    })
+                })
+                .optional()
         })
     }
 

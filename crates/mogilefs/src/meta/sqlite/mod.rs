@@ -450,7 +450,7 @@ impl Topology for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::{Files, TempFile};
+    use crate::meta::{Admin, Checksum, Files, TempFile};
 
     #[tokio::test]
     async fn reads_in_place_and_through_sqlx_alike() {
@@ -499,6 +499,23 @@ mod tests {
             through_sqlx.file(1, "k").await.expect("db")
         );
         assert_eq!(store.file(1, "none").await.expect("db"), None);
+        assert_eq!(inplace.file_devids(fid), Some(vec![1, 2]));
+        assert!(matches!(inplace.file_by_fid(fid), Some(Some(f)) if f.length == 4));
+        let sum = Checksum {
+            fid,
+            hashtype: 1,
+            checksum: vec![7; 16],
+        };
+        store.set_checksum(&sum).await.expect("db");
+        assert_eq!(inplace.checksum(fid), Some(Some(sum.clone())));
+        for s in [&store, &through_sqlx] {
+            assert_eq!(s.checksum(fid).await.expect("db"), Some(sum.clone()));
+            assert_eq!(s.file_devids(fid).await.expect("db"), vec![1, 2]);
+            assert_eq!(
+                s.file_by_fid(fid).await.expect("db").map(|f| f.dkey),
+                Some("k".to_owned())
+            );
+        }
         assert_eq!(store.tempfile(fid).await.expect("db"), None);
     }
 }
