@@ -265,10 +265,11 @@ pub async fn copy(
     if sent > length {
         return Err(HttpError::BadReply);
     }
-    let write = async {
-        to.write_all(head.as_bytes()).await?;
-        to.write_all(&first).await
-    };
+    // Head and what came with the source's reply in one write: a small
+    // file arrives whole at the node with its head.
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&first);
+    let write = to.write_all(&out);
     tokio::time::timeout(timeout, write)
         .await
         .map_err(step("destination write"))??;
