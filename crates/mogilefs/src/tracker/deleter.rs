@@ -108,11 +108,20 @@ impl<M: MetaStore> Tracker<M> {
 pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
     tracker.stats.job_started("delete");
     loop {
-        if let Err(e) = tracker.sweep_deletes().await {
-            tracing::warn!(error = %e, "delete queue");
-        }
+        let busy = match tracker.sweep_deletes().await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "delete queue");
+                false
+            }
+        };
         if let Err(e) = tracker.expire_tempfiles().await {
             tracing::warn!(error = %e, "abandoned tempfiles");
+        }
+        // Work was done: more may be due now (a pass takes at most 100).
+        if busy && !shutdown.is_triggered() {
+            tokio::task::yield_now().await;
+            continue;
         }
         let wait = async {
             tokio::select! {

@@ -357,8 +357,18 @@ impl<M: MetaStore> Tracker<M> {
 pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
     tracker.stats.job_started("replicate");
     loop {
-        if let Err(e) = tracker.sweep_replication().await {
-            tracker.note("replicate", format!("database error: {e}"));
+        match tracker.sweep_replication().await {
+            // Work was done: more may be due now (a pass takes at most a
+            // batch), so look again at once rather than after a pause.
+            Ok(n) if n > 0 => {
+                if shutdown.is_triggered() {
+                    return;
+                }
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracker.note("replicate", format!("database error: {e}")),
         }
         let wait = async {
             tokio::select! {
