@@ -78,12 +78,26 @@ impl Cache {
             .then_some(snap)
     }
 
-    /// The copy, read from `meta` if it is missing or old.
+    /// A copy not invalidated since it was read, however old.
+    fn valid(&self) -> Option<Arc<Snapshot>> {
+        let snap = self.current.read().ok()?.clone()?;
+        (snap.generation == self.generation.load(Ordering::SeqCst)).then_some(snap)
+    }
+
+    /// The copy, read from `meta` if it is missing or old. While one
+    /// caller reads an old copy again, the others keep using it; after an
+    /// invalidation they all wait for the new one.
     pub async fn get<M: MetaStore>(&self, meta: &M) -> Result<Arc<Snapshot>> {
         if let Some(s) = self.fresh() {
             return Ok(s);
         }
-        let _one = self.loading.lock().await;
+        let _one = match self.loading.try_lock() {
+            Ok(g) => g,
+            Err(_) => match self.valid() {
+                Some(old) => return Ok(old),
+                None => self.loading.lock().await,
+            },
+        };
         if let Some(s) = self.fresh() {
             return Ok(s);
         }
