@@ -233,6 +233,8 @@ impl Config {
             min_free_space: i64::try_from(number("min_free_space", 100)?)
                 .context("min_free_space")?,
             query_jobs,
+            replicate_jobs: usize::try_from(number("replicate_jobs", 1)?.clamp(1, 64))
+                .context("replicate_jobs")?,
             ..Settings::default()
         };
         Ok(Config {
@@ -261,7 +263,8 @@ mod tests {
         let path = dir.join("mogilefsd.conf");
         std::fs::write(
             &path,
-            "# tracker\ndb_dsn = DBI:SQLite:/tmp/x.db\nlisten = 127.0.0.1:7101\nconf_port = 7002\n",
+            "# tracker\ndb_dsn = DBI:SQLite:/tmp/x.db\nlisten = 127.0.0.1:7101\nconf_port = 7002\n\
+             replicate_jobs = 4\n",
         )
         .expect("write");
         let cli = Cli::parse_from([
@@ -281,6 +284,7 @@ mod tests {
         );
         assert_eq!(cfg.extra["db_dsn"], "DBI:SQLite:/tmp/x.db");
         assert_eq!(cfg.dsn, Dsn::Sqlite(PathBuf::from("/tmp/x.db")));
+        assert_eq!(cfg.settings.replicate_jobs, 4);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

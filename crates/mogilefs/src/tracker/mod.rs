@@ -71,6 +71,9 @@ pub struct Settings {
     pub min_free_space: i64,
     /// `query_jobs`: commands run at once.
     pub query_jobs: usize,
+    /// `replicate_jobs`: fids the replicator copies at once (1, as the
+    /// original's one replicate worker).
+    pub replicate_jobs: usize,
     /// How long the reaper delays the replication of a dead device's
     /// files (the original's 16 s: every tracker must know it is dead).
     pub reaper_delay: Duration,
@@ -89,6 +92,7 @@ impl Default for Settings {
             mogstored_stream_port: 7501,
             min_free_space: 100,
             query_jobs: 20,
+            replicate_jobs: 1,
             reaper_delay: Duration::from_secs(16),
             reaper_interval: Duration::from_secs(5),
         }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use danga_common::Shutdown;
+use futures_util::stream::{self, StreamExt};
 
 use super::cache::Snapshot;
 use super::files::dev_url;
@@ -152,36 +153,52 @@ impl<M: MetaStore> Tracker<M> {
             "work_queue_for_replicate",
             u64::try_from(queued).unwrap_or(0),
         );
-        let mut done = 0;
-        for row in due {
-            // Several trackers may share the queue: one works a fid at a
-            // time (a lease, in case this one dies meanwhile).
-            let lease = now().saturating_add(LEASE);
-            if !self
-                .meta
-                .claim_replication(row.fid, row.nexttry, lease)
-                .await?
-            {
-                continue;
-            }
-            self.stats.add_work("work_sent_to_replicate", 1);
-            match self.replicate(row.fid).await {
-                Ok(()) => {
-                    self.meta.finish_replication(row.fid).await?;
-                    done += 1;
-                }
-                Err(why) => {
-                    let wait = backoff(row.failcount);
-                    self.note(
-                        "replicate",
-                        format!("fid {}: {why}; retrying in {wait} s", row.fid),
-                    );
-                    let next = now().saturating_add(i64::try_from(wait).unwrap_or(i64::MAX));
-                    self.meta.retry_replication(row.fid, next).await?;
-                }
+        // `replicate_jobs` fids at a time (the original's replicate
+        // workers); each is claimed before it is worked.
+        let mut settled = stream::iter(due)
+            .map(|row| self.work_replication(row))
+            .buffer_unordered(self.settings.replicate_jobs.max(1));
+        let (mut done, mut failed) = (0, None);
+        while let Some(r) = settled.next().await {
+            match r {
+                Ok(true) => done += 1,
+                Ok(false) => {}
+                // The others in flight are finished first.
+                Err(e) => failed = failed.or(Some(e)),
             }
         }
-        Ok(done)
+        failed.map_or(Ok(done), Err)
+    }
+
+    /// Claims and works one queued fid; whether it was settled.
+    async fn work_replication(&self, row: crate::meta::ReplRow) -> Result<bool> {
+        // Several trackers may share the queue: one works a fid at a time
+        // (a lease, in case this one dies meanwhile).
+        let lease = now().saturating_add(LEASE);
+        if !self
+            .meta
+            .claim_replication(row.fid, row.nexttry, lease)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.stats.add_work("work_sent_to_replicate", 1);
+        match self.replicate(row.fid).await {
+            Ok(()) => {
+                self.meta.finish_replication(row.fid).await?;
+                Ok(true)
+            }
+            Err(why) => {
+                let wait = backoff(row.failcount);
+                self.note(
+                    "replicate",
+                    format!("fid {}: {why}; retrying in {wait} s", row.fid),
+                );
+                let next = now().saturating_add(i64::try_from(wait).unwrap_or(i64::MAX));
+                self.meta.retry_replication(row.fid, next).await?;
+                Ok(false)
+            }
+        }
     }
 
     /// A file's policy and the copies it wants (its class may be gone:
