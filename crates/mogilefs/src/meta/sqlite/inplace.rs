@@ -9,6 +9,10 @@
 //! answers anything but rows (busy, a decoding surprise), the caller falls
 //! back to the sqlx readers, which answer exactly as before. In WAL mode a
 //! reader sees the last commit and never blocks the writer.
+//!
+//! The bet is a database that mostly sits in the page cache, as SQLite
+//! ones for a tracker do; on one much larger than memory a look-up here
+//! would wait for the disk on a runtime thread.
 
 use std::path::Path;
 use std::sync::Mutex;
