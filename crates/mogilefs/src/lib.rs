@@ -5,8 +5,9 @@
 //!   PUT, DELETE), the `/devN/usage` files the tracker's monitor reads, and
 //!   the side channel (`size`, `MD5`/`SHA-1`, `watch`).
 //! * [`proto`]: the tracker's line protocol (pure).
-//! * [`meta`] (feature `tracker`): the metadata store (SQLite or
-//!   MySQL/MariaDB via sqlx, schema v17).
+//! * [`meta`] (feature `tracker`): the metadata store (schema v17): SQLite
+//!   through rusqlite for writes and hot reads, sqlx for the rest; MySQL /
+//!   MariaDB through sqlx.
 //! * [`tracker`] (feature `tracker`): `mogilefsd`'s query commands,
 //!   the connection loop and the delete worker.
 //! * [`client`] (feature `client`): the client library (MogileFS::Client
