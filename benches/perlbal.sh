@@ -15,8 +15,10 @@
 # (/usr/sbin/nginx), HAPROXY (/usr/sbin/haproxy), WRK (/usr/bin/wrk),
 # PROXIES (ours orig nginx haproxy: a subset to run), SKIP_BUILD=1 to use
 # the binary already built.
-# Measures req/s, p99 latency and the proxy's CPU per request (utime+stime
-# of the proxy and its child processes from /proc/PID/stat), rotating the
+# Measures req/s, p99 latency, the proxy's CPU per request (utime+stime
+# of the proxy and its child processes from /proc/PID/stat) and requests
+# per CPU-second of the proxy, the backend and wrk together (the steadiest
+# throughput figure on a machine shared with other work), rotating the
 # order of the proxies every round so drift in the machine's load hits
 # all of them; prints medians and ours/other ratios as Markdown.
 # SYSCALLS=1 adds one more wrk run per proxy, after the timed rounds, under
@@ -194,19 +196,34 @@ median() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f\n", a/b; else print "n/a" }'; }
 
+# child_cpu: sets CHILD_CPU, the CPU seconds (user + system) of this
+# shell's children that have ended (wrk's, once it has run). Called
+# directly, not in $(...): a subshell starts with no children of its own.
+child_cpu() {
+    times >"$TMP/times"
+    CHILD_CPU=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { f = $i; sub(/s$/, "", f)
+        split(f, p, "m"); t += p[1] * 60 + p[2] } printf "%.3f\n", t }' "$TMP/times")
+}
+
 # wrk_run KEY SECS: sets REQS, RPS, P99 (ms), ERRS, CPU (s), CPU_US (µs
-# of proxy CPU per request).
+# of proxy CPU per request) and PER_CPU_S (requests per CPU-second of the
+# proxy, the backend and wrk together).
 wrk_run() {
-    local key=$1 secs=$2 before after out
+    local key=$1 secs=$2 before after out b_before b_after w_before
     alive "$key"
     before=$(cpu_ticks "${PID[$key]}")
+    b_before=$(cpu_ticks "${PID[backend]}")
+    child_cpu
+    w_before=$CHILD_CPU
     out=$(timeout $((secs + 30)) "$WRK" -t"$WRK_THREADS" -c"$CONNS" -d"${secs}s" --timeout 10s \
         --latency "http://127.0.0.1:${PORT[$key]}/index.html" 2>&1) || {
         echo "  wrk against $key failed: $out" >&2
         return 1
     }
+    child_cpu
     alive "$key"
     after=$(cpu_ticks "${PID[$key]}")
+    b_after=$(cpu_ticks "${PID[backend]}")
     REQS=$(awk '/requests in/ { print $1; exit }' <<<"$out")
     RPS=$(awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' <<<"$out")
     P99=$(to_ms "$(awk '$1 == "99%" { print $2; exit }' <<<"$out")")
@@ -214,6 +231,9 @@ wrk_run() {
         END { print n + 0 }' <<<"$out")
     CPU=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t/hz }')
     CPU_US=$(awk -v c="$CPU" -v r="${REQS:-0}" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "" }')
+    PER_CPU_S=$(awk -v c="$CPU" -v b=$((b_after - b_before)) -v hz="$CLK_TCK" -v w0="$w_before" \
+        -v w1="$CHILD_CPU" -v r="${REQS:-0}" 'BEGIN { t = c + b / hz + (w1 - w0)
+        if (r > 0 && t > 0) printf "%.0f", r / t; else print "" }')
 }
 
 # The system calls counted by syscall_run, besides the total.
@@ -271,7 +291,7 @@ for key in "${PROXIES[@]}"; do
     wrk_run "$key" "$WARMUP"
 done
 
-declare -A RPS_ALL P99_ALL CPU_ALL
+declare -A RPS_ALL P99_ALL CPU_ALL PER_ALL
 echo "== rounds (the order rotates every round)"
 n=${#PROXIES[@]}
 for round in $(seq "$ROUNDS"); do
@@ -281,25 +301,28 @@ for round in $(seq "$ROUNDS"); do
             RPS_ALL[$key]+="$RPS "
             P99_ALL[$key]+="$P99 "
             CPU_ALL[$key]+="$CPU_US "
-            printf '  round %d  %-13s %8s req/s  p99 %8s ms  %6s µs proxy CPU/req  (proxy %5s CPU-s, %s errors)\n' \
-                "$round" "${NAME[$key]}" "$RPS" "$P99" "${CPU_US:-n/a}" "$CPU" "$ERRS"
+            PER_ALL[$key]+="$PER_CPU_S "
+            printf '  round %d  %-13s %8s req/s  p99 %8s ms  %6s µs proxy CPU/req  %6s req/CPU-s  (proxy %5s CPU-s, %s errors)\n' \
+                "$round" "${NAME[$key]}" "$RPS" "$P99" "${CPU_US:-n/a}" "${PER_CPU_S:-n/a}" "$CPU" "$ERRS"
         fi
     done
 done
 
-declare -A MED_RPS MED_P99 MED_CPU
+declare -A MED_RPS MED_P99 MED_CPU MED_PER
 for key in "${PROXIES[@]}"; do
+    # shellcheck disable=SC2086
+    MED_PER[$key]=$(median ${PER_ALL[$key]:-})
     # shellcheck disable=SC2086 # word splitting wanted
     MED_RPS[$key]=$(median ${RPS_ALL[$key]:-})
     # shellcheck disable=SC2086
     MED_P99[$key]=$(median ${P99_ALL[$key]:-})
     # shellcheck disable=SC2086
     MED_CPU[$key]=$(median ${CPU_ALL[$key]:-})
-    printf '  median  %-13s %8s req/s  p99 %8s ms  %6s µs proxy CPU/req\n' \
-        "${NAME[$key]}" "${MED_RPS[$key]}" "${MED_P99[$key]}" "${MED_CPU[$key]}"
+    printf '  median  %-13s %8s req/s  p99 %8s ms  %6s µs proxy CPU/req  %6s req/CPU-s\n' \
+        "${NAME[$key]}" "${MED_RPS[$key]}" "${MED_P99[$key]}" "${MED_CPU[$key]}" "${MED_PER[$key]}"
 done
 
-declare -A SC_ALL
+declare -A SC_ALL=()
 if [[ $SYSCALLS == 1 ]]; then
     if [[ -x $PERF ]] && "$PERF" stat -e raw_syscalls:sys_enter -o /dev/null true 2>/dev/null; then
         echo "== system calls per request (one ${SECS}s wrk run each under perf stat, not timed)"
@@ -332,20 +355,23 @@ cat <<EOF
 $(date -u +%Y-%m-%d), ${CPU_MODEL:-unknown CPU}, $(nproc) vCPU, load average $LOAD_START at start and $LOAD_END at the end.
 One backend (nginx, 1 worker, a $SIZE-byte static file, keep-alive); each proxy keeps client and backend connections alive
 (configs in \`benches/perlbal/\`). Load: \`wrk -t$WRK_THREADS -c$CONNS -d${SECS}s --latency\`, $ROUNDS rounds rotating the proxies; medians.
-CPU per request is the proxy's utime+stime (all its threads and worker processes) over the requests wrk counted.
+CPU per request is the proxy's utime+stime (all its threads and worker processes) over the requests wrk counted;
+requests per CPU-second divide those requests by the CPU time of the proxy, the backend and wrk together
+(what the three would serve per second on one core of their own, whatever else runs on the machine).
 
-| proxy | req/s | p99 (ms) | proxy CPU per request (µs) | req/s, ours / it | CPU per request, it / ours |
-|---|---:|---:|---:|---:|---:|
+| proxy | req/s | p99 (ms) | proxy CPU per request (µs) | requests per CPU-second (proxy + backend + wrk) | req/s, ours / it | CPU per request, it / ours | requests per CPU-second, ours / it |
+|---|---:|---:|---:|---:|---:|---:|---:|
 EOF
 for key in "${PROXIES[@]}"; do
     if [[ $key == ours ]]; then
-        r1="–" r2="–"
+        r1="–" r2="–" r3="–"
     else
         r1=$(ratio "${MED_RPS[ours]:-}" "${MED_RPS[$key]}")
         # less CPU is better: the other's CPU over ours
         r2=$(ratio "${MED_CPU[$key]}" "${MED_CPU[ours]:-}")
+        r3=$(ratio "${MED_PER[ours]:-}" "${MED_PER[$key]}")
     fi
-    echo "| ${LABEL[$key]} | ${MED_RPS[$key]} | ${MED_P99[$key]} | ${MED_CPU[$key]} | $r1 | $r2 |"
+    echo "| ${LABEL[$key]} | ${MED_RPS[$key]} | ${MED_P99[$key]} | ${MED_CPU[$key]} | ${MED_PER[$key]} | $r1 | $r2 | $r3 |"
 done
 if ((${#SC_ALL[@]})); then
     echo
