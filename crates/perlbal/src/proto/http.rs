@@ -112,10 +112,29 @@ impl Headers {
                 .collect(),
         )
     }
+
+    /// Becomes `parsed`, reusing the strings and vectors it already has.
+    fn refill(&mut self, parsed: &[httparse::Header<'_>]) {
+        self.0.truncate(parsed.len());
+        for (i, p) in parsed.iter().enumerate() {
+            match self.0.get_mut(i) {
+                Some(h) => {
+                    h.name.clear();
+                    h.name.push_str(p.name);
+                    h.value.clear();
+                    h.value.extend_from_slice(p.value);
+                }
+                None => self.0.push(Header {
+                    name: p.name.to_owned(),
+                    value: p.value.to_vec(),
+                }),
+            }
+        }
+    }
 }
 
 /// A request head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
     /// The method.
     pub method: String,
@@ -148,6 +167,20 @@ impl RequestHead {
     /// Whether a body follows the head.
     pub fn has_body(&self) -> bool {
         self.content_length > 0 || self.chunked
+    }
+
+    /// The heap memory its strings and lists hold (what keeping it for
+    /// the next [`parse_request_reusing`] costs).
+    pub fn heap_size(&self) -> usize {
+        self.method.capacity()
+            + self.uri.capacity()
+            + self.headers.0.capacity() * std::mem::size_of::<Header>()
+            + self
+                .headers
+                .0
+                .iter()
+                .map(|h| h.name.capacity() + h.value.capacity())
+                .sum::<usize>()
     }
 
     /// Whether the client asked for `100 Continue` before it sends the body.
@@ -215,47 +248,55 @@ fn content_length_step(found: Option<u64>, value: &[u8]) -> Result<Option<u64>, 
 
 /// Parses a request head. `Ok(None)`: incomplete (need more bytes).
 pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
+    parse_request_reusing(buf, &mut None)
+}
+
+/// [`parse_request`] into the strings and lists of `spare` (an earlier head
+/// of the same connection, taken once a head is read), so a keep-alive
+/// connection's requests allocate nothing after its first.
+pub fn parse_request_reusing(
+    buf: &[u8],
+    spare: &mut Option<RequestHead>,
+) -> Result<Option<(RequestHead, usize)>, HeadError> {
     // Leading blank lines before a request line are tolerated (RFC 9112 2.2).
     let skip = buf
         .iter()
         .position(|b| *b != b'\r' && *b != b'\n')
         .unwrap_or(buf.len());
-    let Some(end) = head_end(&buf[skip..]) else {
-        if buf.len() > MAX_HEAD {
-            return Err(HeadError::Close("request head too large"));
-        }
-        return Ok(None);
-    };
-    if end > MAX_HEAD {
-        return Err(HeadError::Close("request head too large"));
-    }
     // On the stack and uninitialised: no allocation or clearing per request.
+    // httparse finds the end itself (no separate scan for the blank line).
     let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(&buf[skip..skip + end], &mut slots) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) | Err(_) => return Err(HeadError::Close("bad request")),
-    }
+    let end = match req.parse_with_uninit_headers(&buf[skip..], &mut slots) {
+        Ok(httparse::Status::Complete(end)) if end <= MAX_HEAD => end,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_HEAD => return Ok(None),
+        Ok(_) => return Err(HeadError::Close("request head too large")),
+        Err(_) => return Err(HeadError::Close("bad request")),
+    };
     let (Some(method), Some(uri), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(HeadError::Close("bad request line"));
     };
-    let mut headers = Headers::from_parsed(req.headers);
-    let mut uri = uri.to_owned();
+    let mut head = spare.take().unwrap_or_default();
+    head.headers.refill(req.headers);
     // An absolute URI names the host.
-    if let Some(rest) = uri
+    let path = match uri
         .strip_prefix("http://")
         .or_else(|| uri.strip_prefix("https://"))
     {
-        let (host, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if host.is_empty() {
-            return Err(HeadError::Close("bad absolute URI"));
+        Some(rest) => {
+            let (host, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            if host.is_empty() {
+                return Err(HeadError::Close("bad absolute URI"));
+            }
+            head.headers.set("Host", host.as_bytes());
+            path
         }
-        headers.set("Host", host.as_bytes());
-        uri = path.to_owned();
-    }
+        None => uri,
+    };
+    let headers = &head.headers;
     if minor >= 1 && headers.get("Host").is_none() {
         return Err(HeadError::Close("HTTP/1.1 request without Host"));
     }
@@ -268,7 +309,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadErr
     {
         return Err(HeadError::BadRequest("several Host headers"));
     }
-    let cl = content_length(&headers)?;
+    let cl = content_length(headers)?;
     let mut te = headers
         .0
         .iter()
@@ -282,14 +323,13 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadErr
         }
         _ => return Err(HeadError::BadRequest("Transfer-Encoding on a request")),
     };
-    let head = RequestHead {
-        method: method.to_owned(),
-        uri,
-        minor,
-        headers,
-        content_length: cl.unwrap_or(0),
-        chunked,
-    };
+    head.method.clear();
+    head.method.push_str(method);
+    head.uri.clear();
+    head.uri.push_str(path);
+    head.minor = minor;
+    head.content_length = cl.unwrap_or(0);
+    head.chunked = chunked;
     Ok(Some((head, skip + end)))
 }
 

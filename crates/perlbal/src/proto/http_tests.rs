@@ -192,6 +192,31 @@ fn relayed_heads() {
 }
 
 proptest! {
+    /// A head read into an earlier head's allocations is the head read
+    /// afresh, whatever came before it on the connection.
+    #[test]
+    fn reused_heads_are_fresh_heads(
+        heads in proptest::collection::vec((
+            prop::sample::select(vec!["GET /a", "POST /upload?x=1", "HEAD http://h.example/p", "GET https://h2", "PUT /"]),
+            0u8..2,
+            proptest::collection::vec(prop::sample::select(vec![
+                "Host: x", "host: other.example", "Content-Length: 3", "Transfer-Encoding: chunked",
+                "Connection: close", "Cookie: a=1; b=2", "X-Forwarded-For: 1.2.3.4", "X-Long: aaaaaaaaaaaaaaaaaaaaaaaa",
+            ]), 0..6),
+        ), 1..6),
+    ) {
+        let mut spare = None;
+        for (line, minor, lines) in heads {
+            let text = format!("{line} HTTP/1.{minor}\r\n{}\r\n", lines.iter().map(|l| format!("{l}\r\n")).collect::<String>());
+            let fresh = parse_request(text.as_bytes());
+            let reused = parse_request_reusing(text.as_bytes(), &mut spare);
+            prop_assert_eq!(&reused, &fresh);
+            if let Ok(Some((head, _))) = reused {
+                spare = Some(head);
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = parse_request(&bytes);

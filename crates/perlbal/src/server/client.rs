@@ -16,7 +16,7 @@ use super::backend::{SockState, StateGuard};
 use super::dispatch::ServiceRt;
 use super::settings::Role;
 use super::{lock, Shared};
-use crate::proto::http::{parse_request, HeadError};
+use crate::proto::http::{parse_request_reusing, HeadError, RequestHead};
 
 /// Serves one client until it leaves or a request cannot keep it.
 pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
@@ -42,6 +42,8 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
     let mut buf = BytesMut::with_capacity(HEAD_ROOM);
     // Reused by every request on this connection.
     let mut io = Bufs::new();
+    // The last request's head, whose allocations the next one reuses.
+    let mut spare: Option<RequestHead> = None;
     let mut first = true;
     let mut head_started: Option<tokio::time::Instant> = None;
     loop {
@@ -53,7 +55,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         }
         // Wait for a complete head; idle keep-alive waits end at shutdown.
         let head = loop {
-            match parse_request(&buf) {
+            match parse_request_reusing(&buf, &mut spare) {
                 Ok(Some((head, used))) => {
                     buf.advance(used);
                     break head;
@@ -189,6 +191,9 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         };
         if keep {
             state.set(persist);
+            if req.heap_size() <= KEEP_BUF {
+                spare = Some(req);
+            }
             // An idle keep-alive client holds no large buffers.
             if io.resp.capacity() > KEEP_BUF || io.out.capacity() > KEEP_BUF {
                 io = Bufs::new();
