@@ -1,8 +1,7 @@
 //! Files, replicas, the fid allocator and the delete queue on MySQL.
 
-use sqlx::Row;
 
-use super::{file, int, now, opt_int, opt_text, MysqlStore};
+use super::{file, int, now, opt_int, opt_text, text, MysqlStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
 impl Files for MysqlStore {
@@ -296,8 +295,6 @@ fn temp_row(r: &sqlx::mysql::MySqlRow) -> Result<TempFile> {
         classid: int(r, "classid")?,
         dmid: int(r, "dmid")?,
         dkey: opt_text(r, "dkey")?.unwrap_or_default(),
-        devids: r
-            .try_get::<Option<String>, _>("devids")?
-            .unwrap_or_default(),
+        devids: text(r, "devids")?,
     })
 }

@@ -115,6 +115,11 @@ fn lock_conflict(e: &MetaError) -> bool {
 }
 
 /// A NOT NULL integer column of either signedness.
+/// A text column, NULL read as empty.
+pub(super) fn text(r: &MySqlRow, col: &str) -> Result<String> {
+    Ok(opt_text(r, col)?.unwrap_or_default())
+}
+
 pub(super) fn int(r: &MySqlRow, col: &str) -> Result<i64> {
     opt_int(r, col)?.ok_or_else(|| MetaError::ColumnNotFound(format!("{col} is NULL")))
 }
@@ -123,9 +128,7 @@ pub(super) fn class(r: &MySqlRow) -> Result<Class> {
     Ok(Class {
         dmid: int(r, "dmid")?,
         classid: int(r, "classid")?,
-        classname: r
-            .try_get::<Option<String>, _>("classname")?
-            .unwrap_or_default(),
+        classname: text(r, "classname")?,
         mindevcount: int(r, "mindevcount")?,
         replpolicy: opt_text(r, "replpolicy")?,
         hashtype: opt_int(r, "hashtype")?,
@@ -135,15 +138,9 @@ pub(super) fn class(r: &MySqlRow) -> Result<Class> {
 pub(super) fn host(r: &MySqlRow) -> Result<Host> {
     Ok(Host {
         hostid: int(r, "hostid")?,
-        status: r
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_default(),
-        hostname: r
-            .try_get::<Option<String>, _>("hostname")?
-            .unwrap_or_default(),
-        hostip: r
-            .try_get::<Option<String>, _>("hostip")?
-            .unwrap_or_default(),
+        status: text(r, "status")?,
+        hostname: text(r, "hostname")?,
+        hostip: text(r, "hostip")?,
         http_port: opt_int(r, "http_port")?.unwrap_or(7500),
         http_get_port: opt_int(r, "http_get_port")?,
         altip: opt_text(r, "altip")?,
@@ -155,9 +152,7 @@ pub(super) fn device(r: &MySqlRow) -> Result<Device> {
     Ok(Device {
         devid: int(r, "devid")?,
         hostid: int(r, "hostid")?,
-        status: r
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_default(),
+        status: text(r, "status")?,
         weight: opt_int(r, "weight")?.unwrap_or(100),
         mb_total: opt_int(r, "mb_total")?,
         mb_used: opt_int(r, "mb_used")?,
@@ -189,9 +184,7 @@ impl Namespaces for MysqlStore {
             .map(|r| {
                 Ok(Domain {
                     dmid: int(r, "dmid")?,
-                    namespace: r
-                        .try_get::<Option<String>, _>("namespace")?
-                        .unwrap_or_default(),
+                    namespace: text(r, "namespace")?,
                 })
             })
             .collect()

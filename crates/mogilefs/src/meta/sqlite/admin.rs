@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{file, SqliteStore};
+use super::{file, text, SqliteStore};
 use crate::meta::{Admin, Checksum, DeleteRow, FileRow, QueueRow, ReplRow, Result};
 
 impl Admin for SqliteStore {
@@ -11,12 +11,7 @@ impl Admin for SqliteStore {
             .fetch_all(&mut *self.read().await)
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("field")?,
-                    r.try_get::<Option<String>, _>("value")?.unwrap_or_default(),
-                ))
-            })
+            .map(|r| Ok((r.try_get("field")?, text(r, "value")?)))
             .collect()
     }
 

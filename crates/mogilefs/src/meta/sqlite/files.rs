@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior};
 use sqlx::Row;
 
-use super::{file, now, SqliteStore};
+use super::{file, now, text, SqliteStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
 impl Files for SqliteStore {
@@ -305,9 +305,7 @@ fn temp_row(r: &sqlx::sqlite::SqliteRow) -> Result<TempFile> {
         createtime: r.try_get("createtime")?,
         classid: r.try_get("classid")?,
         dmid: r.try_get("dmid")?,
-        dkey: r.try_get::<Option<String>, _>("dkey")?.unwrap_or_default(),
-        devids: r
-            .try_get::<Option<String>, _>("devids")?
-            .unwrap_or_default(),
+        dkey: text(r, "dkey")?,
+        devids: text(r, "devids")?,
     })
 }

@@ -130,27 +130,24 @@ pub(super) fn class(r: &SqliteRow) -> Result<Class> {
     Ok(Class {
         dmid: r.try_get("dmid")?,
         classid: r.try_get("classid")?,
-        classname: r
-            .try_get::<Option<String>, _>("classname")?
-            .unwrap_or_default(),
+        classname: text(r, "classname")?,
         mindevcount: r.try_get("mindevcount")?,
         replpolicy: r.try_get("replpolicy")?,
         hashtype: r.try_get("hashtype")?,
     })
 }
 
+/// A text column, NULL read as empty.
+pub(super) fn text(r: &SqliteRow, col: &str) -> Result<String> {
+    Ok(r.try_get::<Option<String>, _>(col)?.unwrap_or_default())
+}
+
 pub(super) fn host(r: &SqliteRow) -> Result<Host> {
     Ok(Host {
         hostid: r.try_get("hostid")?,
-        status: r
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_default(),
-        hostname: r
-            .try_get::<Option<String>, _>("hostname")?
-            .unwrap_or_default(),
-        hostip: r
-            .try_get::<Option<String>, _>("hostip")?
-            .unwrap_or_default(),
+        status: text(r, "status")?,
+        hostname: text(r, "hostname")?,
+        hostip: text(r, "hostip")?,
         http_port: r.try_get::<Option<i64>, _>("http_port")?.unwrap_or(7500),
         http_get_port: r.try_get("http_get_port")?,
         altip: r.try_get("altip")?,
@@ -162,9 +159,7 @@ pub(super) fn device(r: &SqliteRow) -> Result<Device> {
     Ok(Device {
         devid: r.try_get("devid")?,
         hostid: r.try_get("hostid")?,
-        status: r
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_default(),
+        status: text(r, "status")?,
         weight: r.try_get::<Option<i64>, _>("weight")?.unwrap_or(100),
         mb_total: r.try_get("mb_total")?,
         mb_used: r.try_get("mb_used")?,
@@ -176,7 +171,7 @@ pub(super) fn file(r: &SqliteRow) -> Result<FileRow> {
     Ok(FileRow {
         fid: r.try_get("fid")?,
         dmid: r.try_get("dmid")?,
-        dkey: r.try_get::<Option<String>, _>("dkey")?.unwrap_or_default(),
+        dkey: text(r, "dkey")?,
         length: r.try_get::<Option<i64>, _>("length")?.unwrap_or(0),
         classid: r.try_get("classid")?,
         devcount: r.try_get("devcount")?,
@@ -196,9 +191,7 @@ impl Namespaces for SqliteStore {
             .map(|r| {
                 Ok(Domain {
                     dmid: r.try_get("dmid")?,
-                    namespace: r
-                        .try_get::<Option<String>, _>("namespace")?
-                        .unwrap_or_default(),
+                    namespace: text(r, "namespace")?,
                 })
             })
             .collect()
