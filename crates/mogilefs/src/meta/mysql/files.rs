@@ -1,6 +1,5 @@
 //! Files, replicas, the fid allocator and the delete queue on MySQL.
 
-
 use super::{file, int, now, opt_int, opt_text, text, MysqlStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
