@@ -5,6 +5,7 @@
 mod gearman;
 mod launcher;
 mod limits;
+mod logs;
 mod mariadb;
 mod memcached;
 mod mogilefs;
