@@ -73,7 +73,13 @@ impl Children {
         )
         .with_context(|| format!("writing {}", log.display()))?;
         let err = out.try_clone().context("duplicating the log file")?;
+        // The daemon arms PR_SET_PDEATHSIG when it sees this: it ends with
+        // the launcher, even when the launcher is SIGKILLed.
         let child = Command::new(program)
+            .env(
+                danga_common::process::PARENT_PID_ENV,
+                std::process::id().to_string(),
+            )
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())

@@ -491,3 +491,31 @@ fn up_admin_ports_answer_a_telnet_session() {
     let stopped = stack.interrupt();
     assert_clean_stop(&rows, &stopped);
 }
+
+#[test]
+fn a_sigkilled_launcher_leaves_no_daemon_behind() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = data_dir(&tmp);
+    let stack = Stack::up(&data);
+    let rows = stack.rows.clone();
+    assert_eq!(rows.len(), NAMES.len());
+    let killed_at = Instant::now();
+    let stopped = stack.signal(Signal::SIGKILL);
+    assert!(!stopped.status.success(), "{}", stopped.status);
+    // Every daemon ends with the launcher (PR_SET_PDEATHSIG), within 2 s.
+    let deadline = killed_at + Duration::from_secs(2);
+    while Instant::now() < deadline && !rows.iter().all(|r| gone(r.pid)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let left: Vec<&str> = rows
+        .iter()
+        .filter(|r| !gone(r.pid))
+        .map(|r| r.name.as_str())
+        .collect();
+    assert!(left.is_empty(), "still running 2 s after SIGKILL: {left:?}");
+    // The same data folder starts again (no stale pid or port in the way).
+    let again = Stack::up(&data);
+    let rows = again.rows.clone();
+    let stopped = again.interrupt();
+    assert_clean_stop(&rows, &stopped);
+}

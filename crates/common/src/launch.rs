@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::listen::{bind_all, write_ready_file, Bound, ListenSpec, Listener};
-use crate::logging::{self, LogTarget};
+use crate::logging::{self, LogFormat, LogTarget};
 use crate::process;
 use crate::shutdown::{Shutdown, DEFAULT_DRAIN};
 
@@ -56,6 +56,8 @@ pub struct Launch {
     pub verbosity: u8,
     /// Where logs go.
     pub log: LogTarget,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 impl Launch {
@@ -74,6 +76,7 @@ impl Launch {
             drain: DEFAULT_DRAIN,
             verbosity: 0,
             log: LogTarget::Stderr,
+            log_format: LogFormat::Text,
         }
     }
 
@@ -85,11 +88,16 @@ impl Launch {
         F: FnOnce(Vec<Listener>, Shutdown) -> Fut,
         Fut: Future<Output = io::Result<()>>,
     {
-        let log_file = logging::init(self.verbosity, &self.log)?;
+        let log_file = logging::init_with(self.verbosity, &self.log, self.log_format, self.name)?;
         // Signals wait until their handlers exist (see step 7). Runtime worker
         // threads inherit the mask and keep it: the main thread, which runs
         // `block_on`, takes the signals for the whole process.
         process::block_signals()?;
+        // Started by a launcher that asks for it: end with it, even when it
+        // is SIGKILLed (a forked daemon has left its parent on purpose).
+        if !self.daemonize {
+            process::die_with_parent()?;
+        }
         let bound = bind_all(&self.listen, self.backlog)?;
         if self.daemonize {
             process::daemonize().map_err(|e| ctx(e, "daemonizing"))?;

@@ -86,3 +86,35 @@ pub fn unblock_signals() -> io::Result<()> {
     use nix::sys::signal::{pthread_sigmask, SigmaskHow};
     pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&stop_signals()), None).map_err(io::Error::from)
 }
+
+/// The environment variable a launcher (`danga up`) sets to its own pid when
+/// it wants its daemons to end with it.
+pub const PARENT_PID_ENV: &str = "DANGA_PARENT_PID";
+
+/// When [`PARENT_PID_ENV`] is set: asks the kernel for SIGTERM when the
+/// parent dies (`PR_SET_PDEATHSIG`; the signal is held until the handlers
+/// exist, then it is a normal graceful stop), and fails if the parent is
+/// already gone (the pid named is not our parent any more), so no daemon
+/// outlives a launcher killed with SIGKILL. Without the variable: nothing.
+pub fn die_with_parent() -> io::Result<()> {
+    let Some(value) = std::env::var_os(PARENT_PID_ENV) else {
+        return Ok(());
+    };
+    let want: i32 = value
+        .to_str()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{PARENT_PID_ENV} is not a pid: {value:?}"),
+            )
+        })?;
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).map_err(io::Error::from)?;
+    let parent = nix::unistd::getppid().as_raw();
+    if parent != want {
+        return Err(io::Error::other(format!(
+            "the launcher (pid {want}) is gone (parent is now {parent}); not starting"
+        )));
+    }
+    Ok(())
+}
