@@ -136,11 +136,37 @@ fn mogadm_version() {
 #[test]
 fn version_flags_print_and_exit() {
     for (bin, flag, want) in [
-        ("memcached", "-V", "memcached 1.6.18\n"),
-        ("perlbal", "--version", "Perlbal version 1.80\n"),
+        ("memcached", "-V", "memcached 1.6.18 (danga 0.1.0)\n"),
+        ("gearmand", "-V", "gearmand 1.1.20 (danga 0.1.0)\n"),
+        (
+            "perlbal",
+            "--version",
+            "Perlbal version 1.80 (danga 0.1.0)\n",
+        ),
+        ("perlbal", "-V", "Perlbal version 1.80 (danga 0.1.0)\n"),
+        ("mogilefsd", "-V", "mogilefsd 2.73 (danga 0.1.0)\n"),
+        ("mogstored", "--version", "mogstored 2.73 (danga 0.1.0)\n"),
+        ("mogupload", "--version", "mogupload 2.30 (danga 0.1.0)\n"),
+        ("memcctl", "-V", "memcctl 1.6.18 (danga 0.1.0)\n"),
+        ("gearctl", "-V", "gearctl 1.1.20 (danga 0.1.0)\n"),
     ] {
         let out = Command::new(bin_path(bin)).arg(flag).output().expect("run");
         assert!(out.status.success(), "{bin} {flag}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+}
+
+#[test]
+fn a_bad_command_line_exits_64() {
+    for bin in ["memcached", "gearmand", "perlbal", "mogilefsd", "mogstored"] {
+        let out = Command::new(bin_path(bin))
+            .arg("--no-such-flag-anywhere")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(64), "{bin}: {}", out.status);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--no-such-flag-anywhere"),
+            "{bin} names the flag"
+        );
     }
 }

@@ -15,7 +15,7 @@ use clap::{ArgAction, Parser};
 #[derive(Parser, Debug)]
 #[command(
     name = "gearctl",
-    version,
+    version = concat!("1.1.20 (danga ", env!("CARGO_PKG_VERSION"), ")"),
     disable_help_flag = true,
     about = "Call or serve Gearman functions"
 )]

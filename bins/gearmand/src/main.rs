@@ -8,7 +8,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use danga_common::logging::LogTarget;
 use danga_common::{Acceptor, AtLimit, ConnStats, Launch, ListenSpec, Registry};
 use danga_gearman::queue::Queue;
@@ -18,9 +17,12 @@ use danga_gearman::server::Server;
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli: cli::Cli = danga_common::cli::parse_args();
     if cli.version {
-        println!("gearmand {} (danga)", danga_gearman::VERSION);
+        println!(
+            "{}",
+            danga_common::cli::version_line("gearmand", danga_gearman::VERSION)
+        );
         return ExitCode::SUCCESS;
     }
     let settings = cli.verbosity().and_then(|v| {
@@ -73,6 +75,7 @@ fn run(
     launch.pidfile = cli.pid_file.clone();
     launch.user = cli.user.clone();
     launch.ready_file = cli.common.ready_file.clone();
+    launch.log_format = cli.common.log_format;
     launch.threads = (cli.threads > 0).then_some(cli.threads);
     let ignored = cli.ignored.given();
     let max = cli.max_connections;

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
 use danga_common::{
     Acceptor, AtLimit, ConnStats, Launch, ListenSpec, LocalAddr, Registry, Shutdown,
 };
@@ -17,9 +16,9 @@ use danga_memcached::exec::{Engine, VERSION};
 use danga_memcached::server::{unix_now, Server};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli: cli::Cli = danga_common::cli::parse_args();
     if cli.version {
-        println!("memcached {VERSION}");
+        println!("{}", danga_common::cli::version_line("memcached", VERSION));
         return ExitCode::SUCCESS;
     }
     let opts = match options::Options::from_cli(&cli) {
@@ -76,6 +75,7 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
     launch.pidfile = cli.pidfile.clone();
     launch.user = cli.user.clone();
     launch.ready_file = cli.common.ready_file.clone();
+    launch.log_format = cli.common.log_format;
     launch.threads = Some(cli.threads.max(1));
     launch.verbosity = cli.verbose;
     if let Ok(path) = std::env::var("MEMCACHED_PORT_FILENAME") {

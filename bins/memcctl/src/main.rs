@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use danga_memcached::client::{Client, Config, Distribution};
 
 #[derive(Parser, Debug)]
-#[command(name = "memcctl", version, about = "Talk to a memcached cluster")]
+#[command(
+    name = "memcctl",
+    version = concat!("1.6.18 (danga ", env!("CARGO_PKG_VERSION"), ")"), about = "Talk to a memcached cluster")]
 struct Cli {
     /// Servers: host:port[:weight], comma separated
     #[arg(long, short = 's', value_delimiter = ',', required = true)]

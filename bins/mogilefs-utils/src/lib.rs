@@ -2,6 +2,10 @@
 //! `--domain`, `--conf`, and the configuration files MogileFS-Utils reads),
 //! a progress bar for big transfers, and running a tool to an exit code.
 
+/// `--version`: the MogileFS-Utils release these tools follow, and this
+/// project's version.
+pub const VERSION: &str = concat!("2.30 (danga ", env!("CARGO_PKG_VERSION"), ")");
+
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;

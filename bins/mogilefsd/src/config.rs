@@ -21,6 +21,10 @@ const DEFAULT_SQLITE: &str = "mogilefs.sqlite3";
 #[derive(Parser, Debug)]
 #[command(name = "mogilefsd", disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version (the MogileFS-Server release it speaks, and this
+    /// project's) and exit
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
     /// Config file (default /etc/mogilefs/mogilefsd.conf, if present)
     #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
@@ -100,6 +104,7 @@ pub struct Config {
     pub debug: u8,
     pub max_handles: usize,
     pub ready_file: Option<PathBuf>,
+    pub log_format: danga_common::logging::LogFormat,
     /// Where the metadata lives (`db_dsn`; default: SQLite file
     /// `mogilefs.sqlite3` in the directory mogilefsd starts in).
     pub dsn: Dsn,
@@ -247,6 +252,7 @@ impl Config {
             debug: cli.debug,
             max_handles,
             ready_file: cli.common.ready_file.clone(),
+            log_format: cli.common.log_format,
             extra: kv,
         })
     }

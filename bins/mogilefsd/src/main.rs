@@ -9,13 +9,16 @@ use std::io;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 use danga_common::{Acceptor, AtLimit, ConnStats, Launch, Listener, Registry, Shutdown};
 use danga_mogilefs::meta::{Dsn, MetaError, MetaStore, MysqlSettings, MysqlStore, SqliteStore};
 use danga_mogilefs::tracker::{server, spawn_workers, Settings, Tracker};
 
 fn main() -> ExitCode {
-    let cli = config::Cli::parse();
+    let cli: config::Cli = danga_common::cli::parse_args();
+    if cli.version {
+        println!("{}", danga_common::cli::version_line("mogilefsd", "2.73"));
+        return ExitCode::SUCCESS;
+    }
     let cfg = match config::Config::load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -38,6 +41,7 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
     launch.pidfile = cfg.pidfile.clone();
     launch.user = cfg.user.clone();
     launch.ready_file = cfg.ready_file.clone();
+    launch.log_format = cfg.log_format;
     launch.verbosity = cfg.debug;
     let (max, settings, dsn) = (cfg.max_handles, cfg.settings.clone(), cfg.dsn.clone());
     let (db_user, db_pass) = (

@@ -18,6 +18,10 @@ use danga_mogilefs::storage::{http, side, usage, Storage};
 #[derive(Parser, Debug)]
 #[command(name = "mogstored", disable_version_flag = true)]
 struct Cli {
+    /// Print the version (the MogileFS-Server release it speaks, and this
+    /// project's) and exit
+    #[arg(short = 'V', long = "version")]
+    version: bool,
     /// HTTP address
     #[arg(long = "httplisten")]
     httplisten: Option<SocketAddr>,
@@ -50,7 +54,11 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let mut cli = Cli::parse();
+    let mut cli: Cli = danga_common::cli::parse_args();
+    if cli.version {
+        println!("{}", danga_common::cli::version_line("mogstored", "2.73"));
+        return ExitCode::SUCCESS;
+    }
     if let Err(e) = apply_config_file(&mut cli) {
         eprintln!("mogstored: {e:#}");
         return ExitCode::from(64);
@@ -112,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     launch.daemonize = cli.daemonize;
     launch.pidfile = cli.pidfile.clone();
     launch.ready_file = cli.common.ready_file.clone();
+    launch.log_format = cli.common.log_format;
     launch.verbosity = cli.verbose;
     let max = cli.maxconns.unwrap_or(10_000);
     launch

@@ -23,7 +23,7 @@ struct Cli {
     #[arg(long = "daemon")]
     daemon: bool,
     /// Print the version and exit
-    #[arg(long = "version")]
+    #[arg(short = 'V', long = "version")]
     version: bool,
     #[command(flatten)]
     common: danga_common::cli::CommonArgs,
@@ -33,9 +33,12 @@ struct Cli {
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = danga_common::cli::parse_args();
     if cli.version {
-        println!("Perlbal version 1.80");
+        println!(
+            "Perlbal version 1.80 (danga {})",
+            danga_common::cli::DANGA_VERSION
+        );
         return ExitCode::SUCCESS;
     }
     let config = match load(&cli) {
@@ -79,6 +82,7 @@ fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     launch.daemonize = cli.daemon;
     launch.pidfile = config.pidfile.clone();
     launch.ready_file = cli.common.ready_file.clone();
+    launch.log_format = cli.common.log_format;
     println!("Running.");
     launch
         .run(|listeners, shutdown| async move {

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::logging::LogFormat;
+
 /// Flags every daemon accepts but does not advertise.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct CommonArgs {
@@ -10,6 +12,39 @@ pub struct CommonArgs {
     /// all are bound (how tests learn the ports that port 0 chose).
     #[arg(long = "ready-file", hide = true, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
+
+    /// Log line format: `text` (default) or `json` (one object per line:
+    /// timestamp, level, daemon, target, message, fields).
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// This project's version (the workspace's).
+pub const DANGA_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `-V`/`--version` line of a daemon: its name, the version of the
+/// original whose protocol it speaks, and this project's version, e.g.
+/// `memcached 1.6.18 (danga 0.1.0)`.
+pub fn version_line(name: &str, speaks: &str) -> String {
+    format!("{name} {speaks} (danga {DANGA_VERSION})")
+}
+
+/// EX_USAGE (sysexits.h): the exit status for a bad command line or config.
+pub const EXIT_USAGE: u8 = 64;
+
+/// Parses the command line as `C`: `--help` (and a clap version flag)
+/// print and exit 0; any other error prints clap's message and exits with
+/// [`EXIT_USAGE`], as the originals and init scripts expect (clap alone
+/// would exit 2).
+pub fn parse_args<C: clap::Parser>() -> C {
+    match C::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            std::process::exit(if usage { i32::from(EXIT_USAGE) } else { 0 });
+        }
+    }
 }
 
 /// A `key = value` config file (mogilefsd.conf, mogstored.conf): `#` starts

@@ -9,7 +9,7 @@ use mogilefs_utils::{run, Common};
 
 /// Delete keys from a MogileFS installation
 #[derive(Parser, Debug)]
-#[command(name = "mogdelete", version)]
+#[command(name = "mogdelete", version = mogilefs_utils::VERSION)]
 struct Cli {
     #[command(flatten)]
     common: Common,

@@ -11,7 +11,7 @@ use mogilefs_utils::{feed, progress_bar, run, wants_bar, Common, BAR_MIN_BYTES};
 
 /// Fetch a file from a MogileFS installation
 #[derive(Parser, Debug)]
-#[command(name = "mogfetch", version)]
+#[command(name = "mogfetch", version = mogilefs_utils::VERSION)]
 struct Cli {
     #[command(flatten)]
     common: Common,

@@ -11,7 +11,7 @@ use mogilefs_utils::{run, Common};
 
 /// Show a file's information and paths
 #[derive(Parser, Debug)]
-#[command(name = "mogfileinfo", version)]
+#[command(name = "mogfileinfo", version = mogilefs_utils::VERSION)]
 struct Cli {
     #[command(flatten)]
     common: Common,

@@ -12,7 +12,7 @@ use mogilefs_utils::{run, Common};
 
 /// List keys of a MogileFS domain
 #[derive(Parser, Debug)]
-#[command(name = "moglistkeys", version)]
+#[command(name = "moglistkeys", version = mogilefs_utils::VERSION)]
 struct Cli {
     #[command(flatten)]
     common: Common,

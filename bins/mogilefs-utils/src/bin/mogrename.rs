@@ -10,7 +10,7 @@ use mogilefs_utils::{run, Common};
 
 /// Rename file (key) from one key to another
 #[derive(Parser, Debug)]
-#[command(name = "mogrename", version)]
+#[command(name = "mogrename", version = mogilefs_utils::VERSION)]
 struct Cli {
     #[command(flatten)]
     common: Common,

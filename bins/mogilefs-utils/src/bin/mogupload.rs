@@ -12,7 +12,7 @@ use tokio::io::AsyncSeekExt;
 
 /// Upload data to a MogileFS installation
 #[derive(Parser, Debug)]
-#[command(name = "mogupload", version)]
+#[command(name = "mogupload", version = mogilefs_utils::VERSION)]
 struct Cli {
     #[command(flatten)]
     common: Common,
