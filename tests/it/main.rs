@@ -3,11 +3,13 @@
 //! --bins` first (the README's test command does).
 
 mod gearman;
+mod install;
 mod launcher;
 mod limits;
 mod logs;
 mod mariadb;
 mod memcached;
+mod metrics;
 mod mogilefs;
 mod mogstored;
 mod mogtools;
