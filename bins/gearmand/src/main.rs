@@ -3,6 +3,7 @@
 
 mod cli;
 mod durable;
+mod metrics;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -76,6 +77,7 @@ fn run(
     launch.user = cli.user.clone();
     launch.ready_file = cli.common.ready_file.clone();
     launch.log_format = cli.common.log_format;
+    launch.metrics_listen = cli.common.metrics_listen;
     launch.threads = (cli.threads > 0).then_some(cli.threads);
     let ignored = cli.ignored.given();
     let max = cli.max_connections;
@@ -92,6 +94,11 @@ fn run(
                 Some((p, jobs)) => Server::with_persist(queue, scfg, shutdown.clone(), p, jobs),
             };
             server.spawn_timer();
+            let scraped = server.clone();
+            danga_common::metrics::publish(move || {
+                let text = metrics::render(&scraped);
+                async move { text }
+            });
             let stats = ConnStats::register(&Registry::new());
             let acceptor = Acceptor::new(max, AtLimit::Wait, stats, shutdown);
             for listener in listeners {

@@ -2,6 +2,7 @@
 //! server on the shared daemon machinery.
 
 mod cli;
+mod metrics;
 mod options;
 
 use std::net::{IpAddr, SocketAddr};
@@ -76,6 +77,7 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
     launch.user = cli.user.clone();
     launch.ready_file = cli.common.ready_file.clone();
     launch.log_format = cli.common.log_format;
+    launch.metrics_listen = cli.common.metrics_listen;
     launch.threads = Some(cli.threads.max(1));
     launch.verbosity = cli.verbose;
     if let Ok(path) = std::env::var("MEMCACHED_PORT_FILENAME") {
@@ -105,6 +107,11 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
             shutdown: shutdown.clone(),
         });
         server.spawn_crawler();
+        let scraped = Arc::clone(&server);
+        danga_common::metrics::publish(move || {
+            let text = metrics::render(&scraped);
+            async move { text }
+        });
         let reply = AtLimit::Reject {
             reply: b"ERROR Too many open connections\r\n",
         };

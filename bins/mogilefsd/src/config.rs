@@ -105,6 +105,7 @@ pub struct Config {
     pub max_handles: usize,
     pub ready_file: Option<PathBuf>,
     pub log_format: danga_common::logging::LogFormat,
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Where the metadata lives (`db_dsn`; default: SQLite file
     /// `mogilefs.sqlite3` in the directory mogilefsd starts in).
     pub dsn: Dsn,
@@ -253,6 +254,7 @@ impl Config {
             max_handles,
             ready_file: cli.common.ready_file.clone(),
             log_format: cli.common.log_format,
+            metrics_listen: cli.common.metrics_listen,
             extra: kv,
         })
     }

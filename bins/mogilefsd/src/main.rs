@@ -4,6 +4,7 @@
 //! machinery, with the delete queue's worker alongside.
 
 mod config;
+mod metrics;
 
 use std::io;
 use std::process::ExitCode;
@@ -42,6 +43,7 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
     launch.user = cfg.user.clone();
     launch.ready_file = cfg.ready_file.clone();
     launch.log_format = cfg.log_format;
+    launch.metrics_listen = cfg.metrics_listen;
     launch.verbosity = cfg.debug;
     let (max, settings, dsn) = (cfg.max_handles, cfg.settings.clone(), cfg.dsn.clone());
     let (db_user, db_pass) = (
@@ -89,6 +91,11 @@ fn serve<M: MetaStore>(
 ) {
     let tracker = Tracker::with_shutdown(meta, settings, shutdown.clone());
     spawn_workers(&tracker, &shutdown);
+    let scraped = tracker.clone();
+    danga_common::metrics::publish(move || {
+        let t = scraped.clone();
+        async move { metrics::render(&t).await }
+    });
     let acceptor = Acceptor::new(
         max,
         AtLimit::Wait,

@@ -3,6 +3,8 @@
 //! the side channel (`--mgmtlisten`), plus the `/devN/usage` writer; the
 //! work itself lives in `danga_mogilefs::storage`.
 
+mod metrics;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -121,11 +123,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     launch.pidfile = cli.pidfile.clone();
     launch.ready_file = cli.common.ready_file.clone();
     launch.log_format = cli.common.log_format;
+    launch.metrics_listen = cli.common.metrics_listen;
     launch.verbosity = cli.verbose;
     let max = cli.maxconns.unwrap_or(10_000);
     launch
         .run(|listeners, shutdown| async move {
             usage::spawn(store.root().to_path_buf(), shutdown.clone());
+            let root = store.root().to_path_buf();
+            danga_common::metrics::publish(move || {
+                let root = root.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || metrics::render(&root))
+                        .await
+                        .unwrap_or_default()
+                }
+            });
             let acceptor = Acceptor::new(
                 max,
                 AtLimit::Wait,

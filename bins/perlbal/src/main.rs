@@ -83,10 +83,17 @@ fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     launch.pidfile = config.pidfile.clone();
     launch.ready_file = cli.common.ready_file.clone();
     launch.log_format = cli.common.log_format;
+    launch.metrics_listen = cli.common.metrics_listen.or(config.metrics_listen);
     println!("Running.");
     launch
         .run(|listeners, shutdown| async move {
-            Server::new(config, shutdown).start(listeners);
+            let server = Server::new(config, shutdown);
+            server.start(listeners);
+            let scraped = server.clone();
+            danga_common::metrics::publish(move || {
+                let text = scraped.metrics_text();
+                async move { text }
+            });
             Ok(())
         })
         .context("running perlbal")

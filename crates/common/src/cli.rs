@@ -17,6 +17,11 @@ pub struct CommonArgs {
     /// timestamp, level, daemon, target, message, fields).
     #[arg(long = "log-format", value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     pub log_format: LogFormat,
+
+    /// Serve Prometheus metrics (`GET /metrics`, text format 0.0.4) on this
+    /// address, e.g. 127.0.0.1:9150.
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// This project's version (the workspace's).

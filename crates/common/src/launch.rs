@@ -19,6 +19,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ use crate::listen::{bind_all, write_ready_file, Bound, ListenSpec, Listener};
 use crate::logging::{self, LogFormat, LogTarget};
 use crate::process;
 use crate::shutdown::{Shutdown, DEFAULT_DRAIN};
+
+/// The name of the metrics listener (in the ready file too).
+pub const METRICS_LISTENER: &str = "metrics";
 
 /// A hook that sees the bound listeners before the runtime starts.
 pub type AfterBind = Box<dyn FnOnce(&[Bound]) -> io::Result<()>>;
@@ -58,6 +62,8 @@ pub struct Launch {
     pub log: LogTarget,
     /// How log lines are written.
     pub log_format: LogFormat,
+    /// Serve `GET /metrics` here (what the daemon [`crate::metrics::publish`]es).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Launch {
@@ -77,6 +83,7 @@ impl Launch {
             verbosity: 0,
             log: LogTarget::Stderr,
             log_format: LogFormat::Text,
+            metrics_listen: None,
         }
     }
 
@@ -98,7 +105,14 @@ impl Launch {
         if !self.daemonize {
             process::die_with_parent()?;
         }
-        let bound = bind_all(&self.listen, self.backlog)?;
+        let mut bound = bind_all(&self.listen, self.backlog)?;
+        let metrics_bound = match self.metrics_listen {
+            Some(addr) => Some(
+                crate::listen::bind(&ListenSpec::tcp(METRICS_LISTENER, addr), self.backlog)
+                    .map_err(|e| ctx(e, "binding --metrics-listen"))?,
+            ),
+            None => None,
+        };
         if self.daemonize {
             process::daemonize().map_err(|e| ctx(e, "daemonizing"))?;
         }
@@ -110,6 +124,8 @@ impl Launch {
         if let Some(hook) = self.after_bind {
             hook(&bound)?;
         }
+        // The metrics listener is in the ready file, not in the hook's list.
+        bound.extend(metrics_bound);
         if let Some(path) = &self.ready_file {
             write_ready_file(path, &bound).map_err(|e| ctx(e, "writing the ready file"))?;
         }
@@ -126,16 +142,22 @@ impl Launch {
             .map_err(|e| ctx(e, "building the runtime"))?;
         let name = self.name;
         let drain = self.drain;
+        let metrics_wanted = self.metrics_listen.is_some();
         let result = rt.block_on(async move {
             let shutdown = Shutdown::new();
             shutdown.on_signals()?;
             logging::on_sighup(log_file)?;
             process::unblock_signals()?;
-            let listeners = bound
+            let (metrics, listeners): (Vec<_>, Vec<_>) = bound
                 .into_iter()
                 .map(Bound::into_tokio)
-                .collect::<io::Result<Vec<_>>>()?;
+                .collect::<io::Result<Vec<_>>>()?
+                .into_iter()
+                .partition(|l| metrics_wanted && l.name() == METRICS_LISTENER);
             serve(listeners, shutdown.clone()).await?;
+            for l in metrics {
+                crate::metrics::serve(l, shutdown.clone());
+            }
             tracing::info!(daemon = name, "running");
             let left = shutdown.drain(drain).await;
             if left > 0 {

@@ -22,6 +22,7 @@ pub mod framing;
 pub mod launch;
 pub mod listen;
 pub mod logging;
+pub mod metrics;
 pub mod process;
 pub mod shutdown;
 pub mod stats;

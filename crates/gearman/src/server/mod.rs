@@ -36,6 +36,7 @@
 //!   what other connections send it overflows and is closed.
 
 mod conn;
+mod metrics;
 pub mod peer;
 #[cfg(test)]
 mod tests;

@@ -65,7 +65,7 @@ fn yes(b: bool) -> &'static str {
 
 impl Server {
     /// Renders `stats [args]` into `out`.
-    pub(super) fn stats(&self, args: &[u8], now: RelTime, out: &mut Vec<u8>) {
+    pub fn stats(&self, args: &[u8], now: RelTime, out: &mut Vec<u8>) {
         let mut s = String::new();
         match args {
             b"" => self.general(&mut s, now),

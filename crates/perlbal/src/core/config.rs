@@ -127,6 +127,8 @@ pub struct Config {
     pub defaults: BTreeMap<String, String>,
     /// `SERVER pidfile`
     pub pidfile: Option<PathBuf>,
+    /// `SERVER metrics_listen = ip:port` (an extension: Prometheus metrics).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// `SERVER max_connections`
     pub max_connections: Option<usize>,
     /// `SERVER max_reproxy_connections = n` (0: no limit).

@@ -146,6 +146,16 @@ impl Config {
                 self.pidfile = Some(value.into());
                 Ok(())
             }
+            "metrics_listen" if self.running => {
+                Err("metrics_listen must be configured at startup".into())
+            }
+            "metrics_listen" => {
+                let addr = value
+                    .parse()
+                    .map_err(|_| format!("Invalid metrics_listen address: {value}"))?;
+                self.metrics_listen = Some(addr);
+                Ok(())
+            }
             "max_connections" if self.running => {
                 numeric()?;
                 Err("max_connections can only be set at startup in this build".into())

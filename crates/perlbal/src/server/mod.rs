@@ -12,6 +12,7 @@ mod body;
 mod client;
 mod dispatch;
 mod manage;
+mod metrics;
 mod palimg;
 mod plugins;
 mod proxy;

@@ -1,0 +1,371 @@
+//! Prometheus metrics: the text exposition format (version 0.0.4) and the
+//! `GET /metrics` endpoint every daemon serves with `--metrics-listen`.
+//!
+//! A daemon never keeps a second set of books for this: it publishes one
+//! render function ([`publish`]) that reads the same counters its `stats` or
+//! admin commands print, and [`crate::Launch`] serves it on the metrics
+//! listener. The `process_*` metrics (RSS, open fds, CPU seconds, start
+//! time) are added to every scrape from `/proc/self`.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::listen::Listener;
+use crate::shutdown::Shutdown;
+
+/// The content type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// At most this many scrapes are served at once; others wait for a slot.
+const MAX_SCRAPERS: usize = 16;
+
+/// A scrape connection may take this long in all (head, render, write).
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (resets at restart).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        }
+    }
+}
+
+/// A text-format document being written. Samples of one family must be
+/// added together; the `# HELP`/`# TYPE` lines are written before the
+/// family's first sample.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    out: String,
+    families: HashSet<String>,
+}
+
+impl Exposition {
+    /// An empty document.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one sample of `name` (announced as `kind` with `help` the first
+    /// time) with `labels`.
+    pub fn sample(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) -> &mut Self {
+        if self.families.insert(name.to_owned()) {
+            let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
+            let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+        }
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape_label(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", format_value(value));
+        self
+    }
+
+    /// A sample without labels.
+    pub fn one(&mut self, name: &str, kind: Kind, help: &str, value: f64) -> &mut Self {
+        self.sample(name, kind, help, &[], value)
+    }
+
+    /// The document so far.
+    pub fn as_str(&self) -> &str {
+        &self.out
+    }
+
+    /// The finished document.
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+fn escape_help(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn escape_label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Parses `STAT name value` lines (memcached's and mogstored's stats
+/// replies) into pairs, in order; other lines are skipped.
+pub fn stat_lines(text: &str) -> Vec<(&str, &str)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.trim_end_matches('\r').splitn(3, ' ');
+            match (it.next(), it.next(), it.next()) {
+                (Some("STAT"), Some(k), Some(v)) => Some((k, v)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+type RenderFuture = Pin<Box<dyn Future<Output = String> + Send>>;
+type Render = Arc<dyn Fn() -> RenderFuture + Send + Sync>;
+
+static SOURCE: OnceLock<Render> = OnceLock::new();
+
+/// Sets this process's metrics: `render` returns the daemon's part of the
+/// exposition (the `process_*` metrics are added to it). Call once, from
+/// the daemon's `serve` closure; later calls are ignored.
+pub fn publish<F, Fut>(render: F)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let render: Render = Arc::new(move || Box::pin(render()) as RenderFuture);
+    let _ = SOURCE.set(render);
+}
+
+/// The `process_*` metrics of this process, read from `/proc/self`.
+pub fn process_metrics(e: &mut Exposition) {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if let Some(rss) = kb("VmRSS:") {
+            e.one(
+                "process_resident_memory_bytes",
+                Kind::Gauge,
+                "Resident memory size in bytes.",
+                rss * 1024.0,
+            );
+        }
+        if let Some(vsz) = kb("VmSize:") {
+            e.one(
+                "process_virtual_memory_bytes",
+                Kind::Gauge,
+                "Virtual memory size in bytes.",
+                vsz * 1024.0,
+            );
+        }
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        e.one(
+            "process_open_fds",
+            Kind::Gauge,
+            "Number of open file descriptors.",
+            fds.count() as f64,
+        );
+    }
+    if let Ok(limits) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        e.one(
+            "process_max_fds",
+            Kind::Gauge,
+            "Maximum number of open file descriptors.",
+            limits.0 as f64,
+        );
+    }
+    if let Ok(u) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
+        let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        e.one(
+            "process_cpu_seconds_total",
+            Kind::Counter,
+            "Total user and system CPU time spent in seconds.",
+            secs(u.user_time()) + secs(u.system_time()),
+        );
+    }
+    e.one(
+        "process_start_time_seconds",
+        Kind::Gauge,
+        "Start time of the process since unix epoch in seconds.",
+        start_time() as f64,
+    );
+}
+
+/// When this process started (the first call, which [`serve`] makes at
+/// start-up), in seconds since the epoch.
+fn start_time() -> u64 {
+    static START: OnceLock<u64> = OnceLock::new();
+    *START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// The whole `/metrics` body: the published metrics, then `process_*`.
+pub async fn render() -> String {
+    let mut body = match SOURCE.get() {
+        Some(r) => r().await,
+        None => String::new(),
+    };
+    let mut e = Exposition::new();
+    process_metrics(&mut e);
+    body.push_str(e.as_str());
+    body
+}
+
+fn reply(status: StatusCode, ctype: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+async fn answer(req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/metrics") => {
+            reply(StatusCode::OK, CONTENT_TYPE, render().await)
+        }
+        (&Method::GET | &Method::HEAD, "/") => reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            "<html><head><title>metrics</title></head><body>\
+             <a href=\"/metrics\">/metrics</a></body></html>\n"
+                .into(),
+        ),
+        (&Method::GET | &Method::HEAD, _) => {
+            reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into())
+        }
+        _ => reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "only GET\n".into(),
+        ),
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until shutdown: HTTP/1.1 with
+/// keep-alive, at most [`MAX_SCRAPERS`] connections at once, each closed
+/// after [`SCRAPE_TIMEOUT`] (a scraper that stops reading cannot hold one).
+pub fn serve(listener: Listener, shutdown: Shutdown) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    start_time();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPERS));
+    let stop = shutdown.clone();
+    shutdown.spawn(async move {
+        loop {
+            let Some(Ok(permit)) = stop.until_stopped(slots.clone().acquire_owned()).await else {
+                return;
+            };
+            let accepted = match stop.until_stopped(listener.accept()).await {
+                None => return,
+                Some(a) => a,
+            };
+            let (stream, _) = match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        hyper::service::service_fn(|req| async move {
+                            Ok::<_, std::convert::Infallible>(answer(req).await)
+                        }),
+                    );
+                tokio::select! {
+                    _ = tokio::time::timeout(SCRAPE_TIMEOUT, conn) => {}
+                    _ = stop.triggered() => {}
+                }
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_get_one_header_and_escaped_labels() {
+        let mut e = Exposition::new();
+        e.sample(
+            "x_total",
+            Kind::Counter,
+            "Things.\nMore",
+            &[("f", "a\"b\\c\nd")],
+            3.0,
+        );
+        e.sample("x_total", Kind::Counter, "Things.", &[("f", "z")], 0.5);
+        e.one("y", Kind::Gauge, "Y.", f64::NAN);
+        assert_eq!(
+            e.finish(),
+            "# HELP x_total Things.\\nMore\n# TYPE x_total counter\n\
+             x_total{f=\"a\\\"b\\\\c\\nd\"} 3\nx_total{f=\"z\"} 0.5\n\
+             # HELP y Y.\n# TYPE y gauge\ny NaN\n"
+        );
+    }
+
+    #[test]
+    fn stat_lines_split_name_and_value() {
+        assert_eq!(
+            stat_lines("STAT pid 12\r\nSTAT version 1.6.18\r\nEND\r\n"),
+            [("pid", "12"), ("version", "1.6.18")]
+        );
+    }
+
+    #[test]
+    fn process_metrics_are_there() {
+        let mut e = Exposition::new();
+        process_metrics(&mut e);
+        let text = e.finish();
+        for name in [
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_cpu_seconds_total",
+            "process_start_time_seconds",
+        ] {
+            assert!(text.contains(&format!("\n{name} ")), "{name} in {text}");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! `--metrics-listen`: every daemon serves `GET /metrics` in the Prometheus
+//! text format; python's `prometheus_client` parser (the reference one)
+//! reads each scrape, and the counters move with the load driven here.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::Command;
+
+use danga_testkit::{have_command, require, Daemon, Spawn};
+
+use crate::wire::{ask, connect};
+
+/// One sample: name, labels (sorted `k=v` joined by `,`), value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: String,
+    pub value: f64,
+}
+
+/// GET /metrics over HTTP/1.0; checks status and content type; the body.
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut s = connect(addr);
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8(raw).expect("utf-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    body.to_owned()
+}
+
+const PARSER: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    for s in fam.samples:
+        labels = ",".join("%s=%s" % kv for kv in sorted(s.labels.items()))
+        print(json.dumps([s.name, labels, float(s.value)]))
+"#;
+
+/// Whether python's prometheus_client is importable (required in CI).
+pub fn have_parser() -> bool {
+    have_command("python3")
+        && Command::new("python3")
+            .args(["-c", "import prometheus_client.parser"])
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// Parses `text` with prometheus_client (panics on a parse error).
+pub fn parse(text: &str) -> Vec<Sample> {
+    let mut child = Command::new("python3")
+        .args(["-c", PARSER])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("feed parser");
+    let out = child.wait_with_output().expect("parser");
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected the exposition:\n{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let (name, labels, value): (String, String, f64) =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            Sample {
+                name,
+                labels,
+                value,
+            }
+        })
+        .collect()
+}
+
+/// The value of `name` with exactly `labels` (`k=v,...` sorted), if any.
+/// prometheus_client drops a counter's `_total` suffix from the family but
+/// keeps it on the sample, so names are compared as written.
+pub fn value(samples: &[Sample], name: &str, labels: &str) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.name == name && s.labels == labels)
+        .map(|s| s.value)
+}
+
+fn scrape_parsed(d: &Daemon) -> Vec<Sample> {
+    let samples = parse(&scrape(d.addr("metrics")));
+    for p in ["process_resident_memory_bytes", "process_open_fds"] {
+        assert!(value(&samples, p, "").is_some_and(|v| v > 0.0), "{p}");
+    }
+    samples
+}
+
+#[test]
+fn memcached_metrics_follow_its_stats() {
+    if !require("python3 with prometheus_client", have_parser()) {
+        return;
+    }
+    let d = Daemon::start(
+        "memcached",
+        &[
+            "-p",
+            "-1",
+            "-l",
+            "127.0.0.1",
+            "-U",
+            "0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let mut c = connect(d.addr("memcached"));
+    assert_eq!(ask(&mut c, "set k 0 0 1\r\nv\r\n", "\r\n"), "STORED\r\n");
+    ask(&mut c, "get k\r\n", "END\r\n");
+    ask(&mut c, "get nope\r\n", "END\r\n");
+    let s = scrape_parsed(&d);
+    let hit = "command=get,status=hit";
+    assert_eq!(value(&s, "memcached_commands_total", hit), Some(1.0));
+    assert_eq!(
+        value(&s, "memcached_commands_total", "command=get,status=miss"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&s, "memcached_commands_total", "command=set,status=hit"),
+        Some(1.0)
+    );
+    assert_eq!(value(&s, "memcached_current_items", ""), Some(1.0));
+    assert_eq!(value(&s, "memcached_up", ""), Some(1.0));
+    assert_eq!(value(&s, "memcached_version", "version=1.6.18"), Some(1.0));
+    assert_eq!(
+        value(&s, "memcached_limit_bytes", ""),
+        Some(64.0 * 1048576.0)
+    );
+    for _ in 0..5 {
+        ask(&mut c, "get k\r\n", "END\r\n");
+    }
+    let s = scrape_parsed(&d);
+    assert_eq!(value(&s, "memcached_commands_total", hit), Some(6.0));
+    // Not a second set of books: `stats` says the same.
+    let stats = ask(&mut c, "stats\r\n", "END\r\n");
+    assert!(stats.contains("STAT get_hits 6\r\n"), "{stats}");
+}
+
+fn gearman_packet(kind: u32, args: &[&[u8]]) -> Vec<u8> {
+    let body = args.join(&0u8);
+    let mut p = b"\0REQ".to_vec();
+    p.extend_from_slice(&kind.to_be_bytes());
+    p.extend_from_slice(&u32::try_from(body.len()).expect("len").to_be_bytes());
+    p.extend_from_slice(&body);
+    p
+}
+
+#[test]
+fn gearmand_metrics_use_the_exporters_names() {
+    if !require("python3 with prometheus_client", have_parser()) {
+        return;
+    }
+    let d = Daemon::start(
+        "gearmand",
+        &[
+            "-p",
+            "0",
+            "-L",
+            "127.0.0.1",
+            "-l",
+            "stderr",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let mut c = connect(d.addr("gearmand"));
+    // Two background jobs for "resize\tx" (a name with a tab) and one
+    // worker that can do "thumb".
+    for u in ["u1", "u2"] {
+        c.write_all(&gearman_packet(18, &[b"resize\tx", u.as_bytes(), b"data"]))
+            .expect("submit");
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).expect("JOB_CREATED head");
+        let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
+        let mut body = vec![0u8; len];
+        c.read_exact(&mut body).expect("JOB_CREATED body");
+    }
+    let mut w = connect(d.addr("gearmand"));
+    w.write_all(&gearman_packet(1, &[b"thumb"]))
+        .expect("can_do");
+    // The admin protocol answers in order on one connection: once `status`
+    // shows the worker, the scrape must too.
+    let status = ask(&mut w, "status\n", ".\n");
+    assert!(status.contains("thumb\t0\t0\t1"), "{status}");
+    let s = scrape_parsed(&d);
+    let f = "function=resize\tx";
+    assert_eq!(value(&s, "gearman_function_jobs", f), Some(2.0));
+    assert_eq!(value(&s, "gearman_function_jobs_waiting", f), Some(2.0));
+    assert_eq!(value(&s, "gearman_function_jobs_running", f), Some(0.0));
+    assert_eq!(
+        value(&s, "gearman_function_workers", "function=thumb"),
+        Some(1.0)
+    );
+    assert_eq!(value(&s, "gearman_up", ""), Some(1.0));
+}
+
+#[test]
+fn mogstored_and_mogilefsd_metrics() {
+    if !require("python3 with prometheus_client", have_parser()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("dev7")).expect("dev7");
+    let store = Daemon::start(
+        "mogstored",
+        &[
+            "-s",
+            "--httplisten=127.0.0.1:0",
+            "--mgmtlisten=127.0.0.1:0",
+            &format!("--docroot={}", dir.path().display()),
+            "--metrics-listen=127.0.0.1:0",
+        ],
+    );
+    let s = scrape_parsed(&store);
+    assert!(value(&s, "mogstored_device_total_bytes", "device=dev7").is_some_and(|v| v > 0.0));
+    assert_eq!(value(&s, "mogstored_devices", ""), Some(1.0));
+
+    let db = tempfile::tempdir().expect("db");
+    let dsn = format!("--dsn=sqlite://{}/m.sqlite3", db.path().display());
+    let t = Spawn::new("mogilefsd")
+        .args([
+            "-s",
+            "-l",
+            "127.0.0.1:0",
+            &dsn,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .start();
+    let mut c = connect(t.addr("mogilefsd"));
+    let r = ask(&mut c, "create_domain domain=photos\r\n", "\r\n");
+    assert!(r.starts_with("OK"), "{r}");
+    let s = scrape_parsed(&t);
+    assert_eq!(value(&s, "mogilefs_files", "domain=photos"), Some(0.0));
+    assert_eq!(value(&s, "mogilefs_replication_queue", ""), Some(0.0));
+    let q1 = value(&s, "mogilefs_tracker_queries_total", "").expect("queries");
+    ask(&mut c, "get_domains\r\n", "\r\n");
+    let s = scrape_parsed(&t);
+    let q2 = value(&s, "mogilefs_tracker_queries_total", "").expect("queries");
+    assert!(q2 > q1, "{q1} -> {q2}");
+}
+
+#[test]
+fn perlbal_metrics_from_its_config_line() {
+    if !require("python3 with prometheus_client", have_parser()) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("index.html"), "hi\n").expect("page");
+    let conf = dir.path().join("perlbal.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "SERVER metrics_listen = 127.0.0.1:0\n\
+             CREATE SERVICE web\n  SET role = web_server\n  SET listen = 127.0.0.1:0\n  \
+             SET docroot = {}\nENABLE web\n",
+            dir.path().display()
+        ),
+    )
+    .expect("conf");
+    let d = Daemon::start("perlbal", &[&format!("--config={}", conf.display())]);
+    let before = value(&scrape_parsed(&d), "perlbal_requests_total", "").expect("requests");
+    for _ in 0..3 {
+        let mut c = connect(d.addr("web"));
+        let r = ask(&mut c, "GET /index.html HTTP/1.0\r\n\r\n", "hi\n");
+        assert!(r.starts_with("HTTP/1.0 200"), "{r}");
+    }
+    let s = scrape_parsed(&d);
+    assert_eq!(value(&s, "perlbal_requests_total", ""), Some(before + 3.0));
+    assert_eq!(value(&s, "perlbal_up", ""), Some(1.0));
+}
