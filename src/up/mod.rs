@@ -14,6 +14,7 @@
 //! daemon exited cleanly after a signal.
 
 mod children;
+mod dashboard;
 mod files;
 mod ports;
 mod register;
@@ -123,6 +124,17 @@ async fn up(data: &Path, base_port: u16) -> anyhow::Result<bool> {
         return Ok(false);
     }
     let Started { mut kids, rows } = st;
+    let targets = ports
+        .metrics
+        .iter()
+        .map(|(n, a)| ((*n).to_owned(), *a))
+        .collect();
+    if let Err(e) = dashboard::spawn(ports.dashboard, targets).await {
+        eprintln!(
+            "danga: the dashboard on {} did not start: {e}",
+            ports.dashboard
+        );
+    }
     print_table(&rows, &ports, &layout);
 
     let died = loop {
@@ -188,21 +200,40 @@ impl Started {
 
 /// Starts every daemon in order, filling the table.
 async fn start(st: &mut Started, bins: &Bins, p: &Ports, l: &Layout) -> anyhow::Result<()> {
-    let s = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<String>>();
     let mc = p.memcached;
     st.launch(
         l,
         "memcached",
         &bins.get("memcached"),
-        s(&["-l", "127.0.0.1", "-p", &mc.port().to_string(), "-U", "0"]),
-        vec![(mc, "cache".into())],
+        vec![
+            "-l".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            mc.port().to_string(),
+            "-U".into(),
+            "0".into(),
+            metrics_flag(p, "memcached"),
+        ],
+        vec![
+            (mc, "cache".into()),
+            (p.metrics_of("memcached"), "its metrics".into()),
+        ],
     )?;
     st.launch(
         l,
         "gearmand",
         &bins.get("gearmand"),
-        s(&["-L", "127.0.0.1", "-p", &p.gearmand.port().to_string()]),
-        vec![(p.gearmand, "job server".into())],
+        vec![
+            "-L".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            p.gearmand.port().to_string(),
+            metrics_flag(p, "gearmand"),
+        ],
+        vec![
+            (p.gearmand, "job server".into()),
+            (p.metrics_of("gearmand"), "its metrics".into()),
+        ],
     )?;
     st.launch(
         l,
@@ -213,15 +244,19 @@ async fn start(st: &mut Started, bins: &Bins, p: &Ports, l: &Layout) -> anyhow::
             format!("--listen={}", p.tracker),
             format!("--dsn=DBI:SQLite:dbname={}", l.sqlite.display()),
             format!("--mogstored_stream_port={}", p.stores[0].side.port()),
+            metrics_flag(p, "mogilefsd"),
         ],
-        vec![(
-            p.tracker,
-            format!(
+        vec![
+            (
+                p.tracker,
+                format!(
                 "MogileFS tracker: domain {DOMAIN}, class {CLASS} (mindevcount {MINDEVCOUNT}), \
                  metadata in {}",
                 l.sqlite.display()
             ),
-        )],
+            ),
+            (p.metrics_of("mogilefsd"), "its metrics".into()),
+        ],
     )?;
     for node in &p.stores {
         let docroot = l.docroot(node.name);
@@ -234,6 +269,7 @@ async fn start(st: &mut Started, bins: &Bins, p: &Ports, l: &Layout) -> anyhow::
                 format!("--httplisten={}", node.http),
                 format!("--mgmtlisten={}", node.side),
                 format!("--docroot={}", docroot.display()),
+                metrics_flag(p, node.name),
             ],
             vec![
                 (
@@ -245,6 +281,7 @@ async fn start(st: &mut Started, bins: &Bins, p: &Ports, l: &Layout) -> anyhow::
                     ),
                 ),
                 (node.side, "its side channel".into()),
+                (p.metrics_of(node.name), "its metrics".into()),
             ],
         )?;
     }
@@ -288,7 +325,10 @@ async fn start(st: &mut Started, bins: &Bins, p: &Ports, l: &Layout) -> anyhow::
         l,
         "perlbal",
         &bins.get("perlbal"),
-        vec![format!("--config={}", l.perlbal_conf.display())],
+        vec![
+            format!("--config={}", l.perlbal_conf.display()),
+            metrics_flag(p, "perlbal"),
+        ],
         vec![
             (
                 p.site,
@@ -299,9 +339,15 @@ async fn start(st: &mut Started, bins: &Bins, p: &Ports, l: &Layout) -> anyhow::
                 format!("static: web_server, docroot {}", l.www.display()),
             ),
             (p.mgmt, "management console".into()),
+            (p.metrics_of("perlbal"), "its metrics".into()),
         ],
     )?;
     st.wait("perlbal").await
+}
+
+/// The `--metrics-listen` flag of `name`.
+fn metrics_flag(p: &Ports, name: &str) -> String {
+    format!("--metrics-listen={}", p.metrics_of(name))
 }
 
 fn print_table(rows: &[Row], p: &Ports, l: &Layout) {
@@ -334,6 +380,10 @@ fn print_table(rows: &[Row], p: &Ports, l: &Layout) {
     println!("  curl -T FILE http://{site}/files/NAME   (store through perlbal into MogileFS)");
     println!("  curl http://{site}/files/NAME           (perlbal serves it from mogstored)");
     println!("  curl http://{site}/md5/NAME             (a Gearman job)");
+    println!(
+        "Dashboard: http://{}/ (live plots of the last 15 minutes)",
+        p.dashboard
+    );
     println!("Ctrl-C stops everything.");
 }
 

@@ -12,6 +12,9 @@
 //! | perlbal `static` (web_server on DATA/www)      | 8081 |
 //! | demo app (perlbal's backend) | 8090  |
 //! | perlbal management console   | 60000 |
+//! | dashboard (`danga up`'s own page) | 8088 |
+//! | metrics: memcached, gearmand (the community exporters' ports) | 9150, 9418 |
+//! | metrics: mogilefsd, mogstored1, mogstored2, perlbal | 9410, 9411, 9412, 9413 |
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 
@@ -41,6 +44,10 @@ pub struct Ports {
     pub site: SocketAddr,
     pub web: SocketAddr,
     pub mgmt: SocketAddr,
+    /// `danga up`'s dashboard page.
+    pub dashboard: SocketAddr,
+    /// Each daemon's `--metrics-listen`, by the name in the table.
+    pub metrics: Vec<(&'static str, SocketAddr)>,
 }
 
 impl Ports {
@@ -74,7 +81,25 @@ impl Ports {
             site: at(8080)?,
             web: at(8081)?,
             mgmt: at(60000)?,
+            dashboard: at(8088)?,
+            metrics: vec![
+                ("memcached", at(9150)?),
+                ("gearmand", at(9418)?),
+                ("mogilefsd", at(9410)?),
+                ("mogstored1", at(9411)?),
+                ("mogstored2", at(9412)?),
+                ("perlbal", at(9413)?),
+            ],
         })
+    }
+
+    /// The metrics address of `name`.
+    pub fn metrics_of(&self, name: &str) -> SocketAddr {
+        self.metrics
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or(self.dashboard)
     }
 
     /// Every address with what uses it.
@@ -93,7 +118,13 @@ impl Ports {
             ("perlbal static".to_owned(), self.web),
             ("demo app".to_owned(), self.demo),
             ("perlbal management".to_owned(), self.mgmt),
+            ("dashboard".to_owned(), self.dashboard),
         ]);
+        v.extend(
+            self.metrics
+                .iter()
+                .map(|(n, a)| (format!("{n} metrics"), *a)),
+        );
         v
     }
 

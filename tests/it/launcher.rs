@@ -31,8 +31,9 @@ use nix::unistd::Pid;
 use crate::wire::ask_once;
 
 /// The stack's default ports (see src/up/ports.rs).
-const PORTS: [u16; 11] = [
-    11211, 4730, 7001, 7500, 7501, 7502, 7503, 8080, 8081, 8090, 60000,
+pub const PORTS: [u16; 18] = [
+    11211, 4730, 7001, 7500, 7501, 7502, 7503, 8080, 8081, 8090, 60000, 8088, 9150, 9418, 9410,
+    9411, 9412, 9413,
 ];
 
 /// The daemons `danga up` starts, in order.
@@ -325,13 +326,13 @@ fn up_starts_the_stack_and_ctrl_c_stops_it() {
     let b = stack.base;
     let at = |p: u16| SocketAddr::from(([127, 0, 0, 1], p + b));
     let want: [(&str, Vec<SocketAddr>); 7] = [
-        ("memcached", vec![at(11211)]),
-        ("gearmand", vec![at(4730)]),
-        ("mogilefsd", vec![at(7001)]),
-        ("mogstored1", vec![at(7500), at(7501)]),
-        ("mogstored2", vec![at(7502), at(7503)]),
+        ("memcached", vec![at(11211), at(9150)]),
+        ("gearmand", vec![at(4730), at(9418)]),
+        ("mogilefsd", vec![at(7001), at(9410)]),
+        ("mogstored1", vec![at(7500), at(7501), at(9411)]),
+        ("mogstored2", vec![at(7502), at(7503), at(9412)]),
         ("demo-app", vec![at(8090)]),
-        ("perlbal", vec![at(8080), at(8081), at(60000)]),
+        ("perlbal", vec![at(8080), at(8081), at(60000), at(9413)]),
     ];
     for (name, addrs) in &want {
         assert_eq!(&stack.row(name).addrs, addrs, "{name}");

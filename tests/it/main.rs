@@ -2,6 +2,7 @@
 //! started by testkit on ephemeral ports. Run `cargo build --workspace
 //! --bins` first (the README's test command does).
 
+mod dashboard;
 mod gearman;
 mod install;
 mod launcher;
