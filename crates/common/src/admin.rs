@@ -53,12 +53,13 @@ where
 {
     let shutdown = conn.shutdown().clone();
     let mut input = BytesMut::with_capacity(1024);
+    let mut scanner = framing::LineScanner::new();
     let mut output = Vec::with_capacity(1024);
     loop {
         // Answer every complete line already received, then flush once.
         let mut close = false;
         loop {
-            match framing::next_line(&mut input, cfg.max_line) {
+            match scanner.next_line(&mut input, cfg.max_line) {
                 Ok(Some(line)) => {
                     let text = String::from_utf8_lossy(&line);
                     if cfg.quit && text.trim().eq_ignore_ascii_case("quit") {

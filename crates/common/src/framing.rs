@@ -73,6 +73,75 @@ pub fn find_line(buf: &[u8], max: usize) -> Result<Option<LineSpan>, FrameError>
     }
 }
 
+/// [`find_line`] for a buffer that grows between calls: it remembers how far
+/// the previous search went without finding a newline and resumes there, so
+/// a long line arriving in small pieces costs one pass over its bytes, not
+/// one pass per piece. After a line is found the next search starts at the
+/// buffer's beginning again (the caller consumes the line); call
+/// [`LineScanner::reset`] when the buffer's front is consumed any other way.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LineScanner {
+    scanned: usize,
+}
+
+impl LineScanner {
+    /// A scanner that has looked at nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Forgets the resume point.
+    pub fn reset(&mut self) {
+        self.scanned = 0;
+    }
+
+    /// As [`find_line`], resuming where the last `Ok(None)` stopped.
+    pub fn find(&mut self, buf: &[u8], max: usize) -> Result<Option<LineSpan>, FrameError> {
+        let end = buf.len().min(max.saturating_add(2));
+        let start = self.scanned.min(end);
+        match buf[start..end].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.scanned = 0;
+                let nl = start + i;
+                let len = if nl > 0 && buf[nl - 1] == b'\r' {
+                    nl - 1
+                } else {
+                    nl
+                };
+                if len > max {
+                    return Err(FrameError::TooLong { limit: max });
+                }
+                Ok(Some(LineSpan {
+                    len,
+                    consumed: nl + 1,
+                }))
+            }
+            None => {
+                self.scanned = end;
+                if end > max + 1 || (end == max + 1 && buf[max] != b'\r') {
+                    Err(FrameError::TooLong { limit: max })
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// As [`next_line`], resuming where the last `Ok(None)` stopped.
+    pub fn next_line(
+        &mut self,
+        buf: &mut BytesMut,
+        max: usize,
+    ) -> Result<Option<Bytes>, FrameError> {
+        let Some(span) = self.find(buf, max)? else {
+            return Ok(None);
+        };
+        let mut frame = buf.split_to(span.consumed);
+        frame.truncate(span.len);
+        Ok(Some(frame.freeze()))
+    }
+}
+
 /// Checks for a payload of exactly `n` bytes followed by `\r\n` at the start of
 /// `buf`, and returns the bytes to consume (`n + 2`) when it is all there.
 pub fn find_payload(buf: &[u8], n: usize) -> Result<Option<usize>, FrameError> {
@@ -266,7 +335,51 @@ mod tests {
         chunks
     }
 
+    #[test]
+    fn a_scanner_does_not_rescan_what_it_has_seen() {
+        let mut s = LineScanner::new();
+        let mut buf = BytesMut::new();
+        let max = 1 << 20;
+        for _ in 0..100 {
+            buf.extend_from_slice(&[b'x'; 1000]);
+            assert_eq!(s.next_line(&mut buf, max), Ok(None));
+            assert_eq!(s.scanned, buf.len(), "resumes at the end");
+        }
+        buf.extend_from_slice(b"\r\nnext");
+        let line = s.next_line(&mut buf, max).expect("ok").expect("line");
+        assert_eq!(line.len(), 100_000);
+        assert_eq!(&buf[..], b"next");
+        assert_eq!(s.scanned, 0);
+    }
+
     proptest! {
+        #[test]
+        fn a_scanner_agrees_with_find_line(
+            data in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a')], 0..300),
+            cuts in proptest::collection::vec(any::<usize>(), 0..20),
+            max in 0usize..40,
+        ) {
+            // Feed the bytes in pieces; after every piece both must say the
+            // same, and lines taken must be the same.
+            let mut scanner = LineScanner::new();
+            let mut a = BytesMut::new();
+            let mut b = BytesMut::new();
+            for piece in split(&data, &cuts) {
+                a.extend_from_slice(piece);
+                b.extend_from_slice(piece);
+                loop {
+                    let x = scanner.next_line(&mut a, max);
+                    let y = next_line(&mut b, max);
+                    prop_assert_eq!(&x, &y);
+                    if !matches!(x, Ok(Some(_))) {
+                        break;
+                    }
+                }
+                if a.len() > max + 2 {
+                    break;
+                }
+            }
+        }
         #[test]
         fn any_split_gives_the_same_frames(
             frames in proptest::collection::vec(("[a-z]{0,40}".prop_map(String::into_bytes), any::<bool>()), 0..12),
