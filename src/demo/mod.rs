@@ -82,7 +82,7 @@ pub fn run(args: Args) -> ExitCode {
                 worker.stop().await;
             });
         }
-        let stats = ConnStats::register(&Registry::new());
+        let stats = ConnStats::register(Registry::global());
         let acceptor = Acceptor::new(MAX_CONNS, AtLimit::Wait, stats, shutdown);
         for l in listeners {
             let app = app.clone();

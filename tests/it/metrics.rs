@@ -213,6 +213,9 @@ fn gearmand_metrics_use_the_exporters_names() {
         Some(1.0)
     );
     assert_eq!(value(&s, "gearman_up", ""), Some(1.0));
+    // The accept loop's counters, from the process's one registry.
+    assert_eq!(value(&s, "gearmand_curr_connections", ""), Some(2.0));
+    assert!(value(&s, "gearmand_total_connections_total", "").is_some_and(|v| v >= 2.0));
 }
 
 #[test]
@@ -289,4 +292,5 @@ fn perlbal_metrics_from_its_config_line() {
     let s = scrape_parsed(&d);
     assert_eq!(value(&s, "perlbal_requests_total", ""), Some(before + 3.0));
     assert_eq!(value(&s, "perlbal_up", ""), Some(1.0));
+    assert!(value(&s, "perlbal_total_connections_total", "").is_some_and(|v| v >= 3.0));
 }

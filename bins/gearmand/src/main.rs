@@ -99,7 +99,7 @@ fn run(
                 let text = metrics::render(&scraped);
                 async move { text }
             });
-            let stats = ConnStats::register(&Registry::new());
+            let stats = ConnStats::register(Registry::global());
             let acceptor = Acceptor::new(max, AtLimit::Wait, stats, shutdown);
             for listener in listeners {
                 let server = server.clone();

@@ -99,7 +99,7 @@ fn serve<M: MetaStore>(
     let acceptor = Acceptor::new(
         max,
         AtLimit::Wait,
-        ConnStats::register(&Registry::new()),
+        ConnStats::register(Registry::global()),
         shutdown,
     );
     for listener in listeners {

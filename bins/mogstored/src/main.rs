@@ -141,7 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let acceptor = Acceptor::new(
                 max,
                 AtLimit::Wait,
-                ConnStats::register(&Registry::new()),
+                ConnStats::register(Registry::global()),
                 shutdown,
             );
             for listener in listeners {

@@ -47,17 +47,18 @@ pub struct ConnStats {
 }
 
 impl ConnStats {
-    /// Declares the three counters in `registry`.
+    /// Declares the three counters in `registry` (or joins them, when
+    /// another acceptor of the process declared them already).
     pub fn register(registry: &Registry) -> Self {
         ConnStats {
-            curr: registry.gauge("curr_connections", "Number of open connections"),
-            total: registry.counter(
+            curr: registry.shared_gauge("curr_connections", "Number of open connections"),
+            total: registry.shared_counter(
                 "total_connections",
                 "Total number of connections opened since the server started running",
             ),
-            rejected: registry.counter(
+            rejected: registry.shared_counter(
                 "rejected_connections",
-                "Connections rejected in maxconns_fast mode",
+                "Connections turned away at the connection limit",
             ),
         }
     }

@@ -143,6 +143,7 @@ impl Launch {
         let name = self.name;
         let drain = self.drain;
         let metrics_wanted = self.metrics_listen.is_some();
+        crate::metrics::set_namespace(name);
         let result = rt.block_on(async move {
             let shutdown = Shutdown::new();
             shutdown.on_signals()?;

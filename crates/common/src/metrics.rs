@@ -232,13 +232,50 @@ fn start_time() -> u64 {
     })
 }
 
-/// The whole `/metrics` body: the published metrics, then `process_*`.
+static NAMESPACE: OnceLock<&'static str> = OnceLock::new();
+
+/// Names the process's metrics: [`crate::stats::Registry::global`]'s
+/// samples are exported as `NAMESPACE_name` (counters with `_total`).
+/// [`crate::Launch`] sets it to the daemon's name.
+pub fn set_namespace(name: &'static str) {
+    let _ = NAMESPACE.set(name);
+}
+
+/// The samples of `registry` as `ns_name` metrics.
+pub fn registry_metrics(e: &mut Exposition, ns: &str, registry: &crate::stats::Registry) {
+    use crate::stats::Value;
+    for s in registry.snapshot() {
+        match s.value {
+            Value::Counter(v) => {
+                let name = format!("{ns}_{}", s.name.trim_end_matches("_total"));
+                e.one(
+                    &format!("{name}_total"),
+                    Kind::Counter,
+                    s.description,
+                    v as f64,
+                )
+            }
+            Value::Gauge(v) => e.one(
+                &format!("{ns}_{}", s.name),
+                Kind::Gauge,
+                s.description,
+                v as f64,
+            ),
+        };
+    }
+}
+
+/// The whole `/metrics` body: the published metrics, the global
+/// registry's, then `process_*`.
 pub async fn render() -> String {
     let mut body = match SOURCE.get() {
         Some(r) => r().await,
         None => String::new(),
     };
     let mut e = Exposition::new();
+    if let Some(ns) = NAMESPACE.get() {
+        registry_metrics(&mut e, ns, crate::stats::Registry::global());
+    }
     process_metrics(&mut e);
     body.push_str(e.as_str());
     body

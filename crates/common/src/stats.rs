@@ -125,6 +125,53 @@ impl Registry {
         Self::default()
     }
 
+    /// The process's registry: what several acceptors of one daemon share,
+    /// and what `/metrics` exports (under the daemon's name) without any
+    /// code of the daemon's own.
+    pub fn global() -> &'static Registry {
+        static GLOBAL: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(Registry::new)
+    }
+
+    /// The counter `name`, declared now unless it already is (then the
+    /// existing one: several acceptors count together). Panics if `name`
+    /// is declared as a gauge.
+    pub fn shared_counter(&self, name: &'static str, description: &'static str) -> Counter {
+        let mut entries = self.lock();
+        if let Some(e) = entries.iter().find(|e| e.name == name) {
+            match &e.metric {
+                Metric::Counter(c) => return c.clone(),
+                Metric::Gauge(_) => panic!("invariant: stat {name:?} is a gauge"),
+            }
+        }
+        let c = Counter::default();
+        entries.push(Entry {
+            name,
+            description,
+            metric: Metric::Counter(c.clone()),
+        });
+        c
+    }
+
+    /// The gauge `name`, declared now unless it already is, as
+    /// [`Registry::shared_counter`].
+    pub fn shared_gauge(&self, name: &'static str, description: &'static str) -> Gauge {
+        let mut entries = self.lock();
+        if let Some(e) = entries.iter().find(|e| e.name == name) {
+            match &e.metric {
+                Metric::Gauge(g) => return g.clone(),
+                Metric::Counter(_) => panic!("invariant: stat {name:?} is a counter"),
+            }
+        }
+        let g = Gauge::default();
+        entries.push(Entry {
+            name,
+            description,
+            metric: Metric::Gauge(g.clone()),
+        });
+        g
+    }
+
     /// Declares a counter.
     ///
     /// # Panics
@@ -214,6 +261,20 @@ mod tests {
         reg.reset_counters();
         assert_eq!(reg.get("total_connections"), Some(Value::Counter(0)));
         assert_eq!(reg.get("curr_connections"), Some(Value::Gauge(0)));
+    }
+
+    #[test]
+    fn shared_metrics_count_together() {
+        let reg = Registry::new();
+        let a = reg.shared_counter("total_connections", "x");
+        let b = reg.shared_counter("total_connections", "x");
+        a.incr();
+        b.incr();
+        assert_eq!(reg.get("total_connections"), Some(Value::Counter(2)));
+        assert_eq!(reg.snapshot().len(), 1);
+        let g = reg.shared_gauge("curr_connections", "y");
+        let _held = reg.shared_gauge("curr_connections", "y").hold();
+        assert_eq!(g.get(), 1);
     }
 
     #[test]

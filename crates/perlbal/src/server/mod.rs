@@ -100,7 +100,7 @@ impl Server {
         let acceptor = Acceptor::new(
             max,
             AtLimit::Wait,
-            ConnStats::register(&Registry::new()),
+            ConnStats::register(Registry::global()),
             shutdown.clone(),
         );
         Server {

@@ -182,7 +182,8 @@ pub(crate) fn serve(
     let inner = danga_common::listen::bind(&ListenSpec::unix(name, &path, 0o600), 1024)
         .and_then(|b| b.into_tokio())
         .map_err(|e| format!("binding {}: {e}", path.display()))?;
-    // Bridged connections already hold a place under the daemon's limit.
+    // Bridged connections already hold a place under the daemon's limit,
+    // and are already counted (so a private registry here).
     let plain = Acceptor::new(
         usize::MAX,
         AtLimit::Wait,
