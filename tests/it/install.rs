@@ -9,7 +9,7 @@ use std::process::Command;
 use danga_testkit::{bin_path, require};
 
 const DAEMONS: [&str; 5] = ["memcached", "gearmand", "perlbal", "mogilefsd", "mogstored"];
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 12] = [
     "danga",
     "mogadm",
     "memcctl",
@@ -20,6 +20,8 @@ const TOOLS: [&str; 10] = [
     "mogrename",
     "moglistkeys",
     "mogfileinfo",
+    "moglistfids",
+    "mogfiledebug",
 ];
 
 fn root() -> PathBuf {

@@ -41,6 +41,22 @@ pub struct Setup {
 }
 
 impl Common {
+    /// The trackers alone (for the tools that need no domain).
+    pub fn trackers(&self) -> Result<Trackers, String> {
+        let conf = UtilsConf::load(&UtilsConf::default_paths(self.conf.as_deref()))
+            .map_err(|e| e.to_string())?;
+        let list = self
+            .trackers
+            .as_deref()
+            .or(conf.get("trackers"))
+            .ok_or("no trackers given (--trackers, or trackers = in mogilefs.conf)")?;
+        let mut opts = Options::default();
+        if let Some(t) = conf.get("timeout").and_then(|t| t.parse().ok()) {
+            opts.timeout = std::time::Duration::from_secs(t);
+        }
+        Trackers::new(parse_trackers(list), opts).map_err(|e| e.to_string())
+    }
+
     /// Reads the configuration files and builds the client; the command
     /// line wins over the files.
     pub fn setup(&self) -> Result<Setup, String> {

@@ -240,3 +240,57 @@ fn mogtools_fail_over_between_trackers_and_storage_nodes() {
     let listed = tool("moglistkeys", &[]);
     assert_eq!(listed.ok().lines().count(), 10);
 }
+
+#[test]
+fn mogtools_moglistfids_and_mogfiledebug() {
+    let c = Bare::start(2);
+    c.setup_with_mogadm();
+    let dir = tempfile::tempdir().expect("dir");
+    let src = dir.path().join("in.bin");
+    let data = payload(70_000);
+    std::fs::write(&src, &data).expect("write");
+    let file = format!("--file={}", src.display());
+    for k in ["one", "two", "three"] {
+        c.file_tool("mogupload", &[&format!("--key={k}"), "--class=c", &file])
+            .ok();
+    }
+    // Every fid, in order, in 2.30's layout; then resuming after the first.
+    let all = c.file_tool("moglistfids", &[]);
+    let text = all.ok();
+    let blocks: Vec<&str> = text.split("\n\n").filter(|b| !b.is_empty()).collect();
+    assert_eq!(blocks.len(), 3, "{text}");
+    let first: Vec<&str> = blocks[0].lines().collect();
+    assert!(first[0].starts_with("fid "), "{text}");
+    assert_eq!(first.len(), 6, "{text}");
+    assert_eq!(first[1], "class c");
+    assert!(first[2].starts_with("devcount "), "{text}");
+    assert_eq!(first[3..], ["domain d", "key one", "length 70000"]);
+    let fid1: u64 = first[0]["fid ".len()..].parse().expect("fid");
+    let later = c.file_tool("moglistfids", &[&format!("--fromfid={fid1}"), "--count=1"]);
+    let later = later.ok();
+    assert_eq!(later.matches("fid ").count(), 1, "{later}");
+    assert!(later.contains("key two"), "{later}");
+
+    // mogfiledebug fetches each copy, sums it, and shows the file row.
+    let dbg = c.file_tool("mogfiledebug", &["--key=one"]);
+    let out = dbg.ok();
+    assert!(out.starts_with("Fetching and summing paths...\n"), "{out}");
+    let sum = format!("{:x}", <md5::Md5 as md5::Digest>::digest(&data));
+    assert!(
+        out.matches(&format!(" - MD5 Hash: {sum}\n")).count() >= 1,
+        "{out}"
+    );
+    assert!(out.contains(" - Length: 70000\n"), "{out}");
+    assert!(out.contains(" - HTTP result: 200 OK\n"), "{out}");
+    assert!(!out.contains("ERROR"), "{out}");
+    assert!(out.contains("\n- File Row:\n"), "{out}");
+    assert!(out.contains("\n- Raw devids: "), "{out}");
+    let by_fid = c.file_tool("mogfiledebug", &[&format!("--fid={fid1}"), "--paths=print"]);
+    let printed = by_fid.ok();
+    assert!(
+        printed.starts_with("Paths...\n - http://127.0.0.1:"),
+        "{printed}"
+    );
+    let bad = c.file_tool("mogfiledebug", &["--key=one", "--paths=eat"]);
+    assert_ne!(bad.code, 0);
+}
