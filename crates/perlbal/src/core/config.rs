@@ -129,6 +129,12 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     /// `SERVER max_connections`
     pub max_connections: Option<usize>,
+    /// `SERVER aio_mode` as given (`none` or `ioaio`): either way file
+    /// work runs on this build's blocking pool. 1.80 keeps it out of
+    /// DUMPCONFIG, and so does this.
+    pub aio_mode: Option<String>,
+    /// `SERVER aio_threads`, as given (the blocking pool sizes itself).
+    pub aio_threads: Option<i64>,
     /// `SERVER max_reproxy_connections = n` (0: no limit).
     pub reproxy_max: u64,
     /// `SERVER max_reproxy_connections(host:port) = n`.

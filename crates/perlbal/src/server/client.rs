@@ -67,7 +67,8 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 }
                 Err(HeadError::BadRequest(why)) => {
                     tracing::debug!(why, "400");
-                    let out = own_reply(400, "Bad request", s.server_tokens);
+                    let detail = format!("Invalid request: {why}");
+                    let out = own_reply_with(400, "Bad request", &detail, s.server_tokens);
                     let _ = conn.stream().write_all(out.as_bytes()).await;
                     return;
                 }
@@ -253,7 +254,13 @@ impl Bufs {
 
 /// A response perlbal makes itself (1.80's `send_response`).
 pub(crate) fn own_reply(code: u16, msg: &str, server_tokens: bool) -> String {
-    let body = format!("<h1>{code} - {msg}</h1>\n");
+    own_reply_with(code, msg, "", server_tokens)
+}
+
+/// As [`own_reply`], with `detail` after the heading (1.80's
+/// `_simple_response` message).
+pub(crate) fn own_reply_with(code: u16, msg: &str, detail: &str, server_tokens: bool) -> String {
+    let body = format!("<h1>{code} - {msg}</h1>\n{detail}");
     let server = if server_tokens {
         "Server: Perlbal\r\n"
     } else {

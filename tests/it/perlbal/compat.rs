@@ -1,0 +1,224 @@
+//! Issue 21: what Perlbal 1.80's own test suite expects, driven through
+//! the binary and, where Debian's perlbal runs it too, compared with 1.80:
+//! the AIO server settings, HTTP/1.0 `Expect: 100-continue` on a chunked
+//! PUT, the 400s for a negative Content-Length and for requests pipelined
+//! behind an HTTP/1.0 request, and the buffered-upload reason header.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use danga_testkit::wait_for;
+
+use super::console::original;
+use super::script::{respond, ScriptBackend};
+use super::{console, perlbal, perlbal_env, proxy_conf, read_response, TestBackend};
+use crate::version::stops_cleanly;
+use crate::wire::connect;
+
+/// Everything a peer sends until it closes.
+fn reply_to(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = connect(addr);
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status line and the body (1.80 orders its own headers otherwise).
+fn status_and_body(reply: &str) -> (String, String) {
+    let status = reply.lines().next().unwrap_or("").to_owned();
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+const AIO: &str = "SERVER aio_mode = none\nSERVER aio_threads = 4\n";
+
+const AIO_COMMANDS: &[&str] = &[
+    "server aio_mode = none",
+    "server aio_mode = linux",
+    "server aio_mode = fast",
+    "server aio_threads = 2",
+    "server aio_threads = many",
+];
+
+#[test]
+fn perlbal_issue_21_aio_settings_load_and_answer_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let conf = format!("{AIO}{}", proxy_conf(&[b.addr], "persist_client = on"));
+    let ours = perlbal(&conf);
+    let mgmt = ours.addr("mgmt");
+    // Any AIO mode means this build's blocking pool: ioaio is accepted
+    // whether or not IO::AIO would be there.
+    assert_eq!(console(mgmt, "server aio_mode = ioaio"), "OK\r\n");
+    assert_eq!(
+        console(mgmt, "server aio_mode = linux"),
+        "ERROR: Linux::AIO no longer supported\r\n"
+    );
+    let Some((theirs, _web, t_mgmt, _dir)) = original(&conf) else {
+        stops_cleanly(ours);
+        return;
+    };
+    for cmd in AIO_COMMANDS {
+        assert_eq!(console(mgmt, cmd), console(t_mgmt, cmd), "{cmd}");
+    }
+    let sorted = |s: String| {
+        let mut l: Vec<String> = s
+            .lines()
+            .map(|l| l.replace(&b.addr.to_string(), "B"))
+            .filter(|l| !l.contains("SET listen"))
+            .collect();
+        l.sort_unstable();
+        l
+    };
+    assert_eq!(
+        sorted(console(mgmt, "dumpconfig")),
+        sorted(console(t_mgmt, "dumpconfig")),
+        "the AIO settings stay out of DUMPCONFIG"
+    );
+    drop(theirs);
+    stops_cleanly(ours);
+}
+
+/// The 400s of a reverse proxy at `web`, as (status line, body) pairs.
+fn proxy_400s(web: SocketAddr) -> Vec<(String, String)> {
+    [
+        &b"GET /neg HTTP/1.0\r\nContent-Length: -20\r\n\r\n"[..],
+        b"GET /p1 HTTP/1.0\r\n\r\nGET /p2 HTTP/1.0\r\n\r\n",
+    ]
+    .iter()
+    .map(|req| status_and_body(&reply_to(web, req)))
+    .collect()
+}
+
+#[test]
+fn perlbal_issue_21_http10_refusals_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let conf = proxy_conf(&[b.addr], "persist_client = on");
+    let ours = perlbal(&conf);
+    let got = proxy_400s(ours.addr("web"));
+    let want = [
+        "<h1>400 - Bad request</h1>\nInvalid request: Content-Length < 0",
+        "<h1>400 - Bad request</h1>\nCan't pipeline to HTTP/1.0",
+    ];
+    for ((status, body), want) in got.iter().zip(want) {
+        assert_eq!(status, "HTTP/1.0 400 Bad request");
+        assert_eq!(body, want);
+    }
+    assert!(b.seen().is_empty(), "neither reached the backend");
+    // Pipelining behind a keep-alive request still works.
+    let mut s = connect(ours.addr("web"));
+    s.write_all(
+        b"GET /k1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /k2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
+    .expect("write");
+    let both = crate::wire::read_until(&mut s, b"a GET /k2 0");
+    assert!(both.contains("a GET /k1 0HTTP/1.0 200 OK\r\n"), "{both}");
+    if let Some((theirs, t_web, _m, _dir)) = original(&conf) {
+        assert_eq!(proxy_400s(t_web), got, "Debian's perlbal answers the same");
+        drop(theirs);
+    }
+    stops_cleanly(ours);
+}
+
+/// A chunked HTTP/1.0 PUT with `Expect: 100-continue` to a web server at
+/// `web`: the interim answer, then the final status line.
+fn chunked_put_10(web: SocketAddr) -> (String, String) {
+    let mut s = connect(web);
+    s.write_all(
+        b"PUT /up.txt HTTP/1.0\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .expect("head");
+    let interim = crate::wire::read_until(&mut s, b"\r\n\r\n");
+    s.write_all(b"5\r\nhello\r\n0\r\n\r\n").expect("body");
+    let fin = read_response(&mut s);
+    (interim, fin.lines().next().unwrap_or("").to_owned())
+}
+
+#[test]
+fn perlbal_issue_21_http10_chunked_put_gets_100_continue() {
+    let conf_for = |root: &std::path::Path| {
+        format!(
+            "{AIO}CREATE SERVICE web\n  SET role = web_server\n  SET listen = LISTEN\n  SET docroot = {}\n  SET enable_put = 1\n  SET min_put_directory = 0\nENABLE web\n",
+            root.display()
+        )
+    };
+    let root = tempfile::tempdir().expect("docroot");
+    let ours = perlbal(&conf_for(root.path()));
+    let got = chunked_put_10(ours.addr("web"));
+    assert_eq!(
+        got,
+        (
+            "HTTP/1.1 100 Continue\r\n\r\n".to_owned(),
+            "HTTP/1.0 200 OK".to_owned()
+        )
+    );
+    assert_eq!(
+        std::fs::read(root.path().join("up.txt")).expect("put"),
+        b"hello"
+    );
+    let root2 = tempfile::tempdir().expect("docroot");
+    if let Some((theirs, t_web, _m, _dir)) = original(&conf_for(root2.path())) {
+        assert_eq!(chunked_put_10(t_web), got);
+        drop(theirs);
+    }
+    stops_cleanly(ours);
+}
+
+fn echo_reason() -> ScriptBackend {
+    ScriptBackend::start(Duration::ZERO, |req, body| {
+        let why = req
+            .header("x-perlbal-buffered-upload-reason")
+            .unwrap_or("-");
+        let text = format!("got {} reason {why}", body.len());
+        respond(req, "200 OK", &[], text.as_bytes())
+    })
+}
+
+fn spool_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+#[test]
+fn perlbal_issue_21_buffered_upload_reason_and_chunked_spooling() {
+    let spool = tempfile::tempdir().expect("spool");
+    let b = echo_reason();
+    let conf = proxy_conf(
+        &[b.addr],
+        &format!(
+            "buffer_uploads = on\nbuffer_uploads_path = {}\nbuffer_upload_threshold_size = 1000\npersist_client = on",
+            spool.path().display()
+        ),
+    );
+    let post = |web: SocketAddr, n: usize| {
+        let mut s = connect(web);
+        s.write_all(format!("POST /p HTTP/1.0\r\nContent-Length: {n}\r\n\r\n").as_bytes())
+            .expect("head");
+        s.write_all(&vec![b'x'; n]).expect("body");
+        read_response(&mut s)
+    };
+    let plain = perlbal(&conf);
+    assert!(post(plain.addr("web"), 2000).ends_with("got 2000 reason -"));
+    stops_cleanly(plain);
+    let d = perlbal_env(&conf, &[("PERLBAL_DEBUG_BUFFERED_UPLOADS", "1")]);
+    let web = d.addr("web");
+    assert!(post(web, 2000).ends_with("got 2000 reason size"));
+    assert!(post(web, 500).ends_with("got 500 reason -"), "not buffered");
+    // A chunked body that does not come whole with its head goes to disk
+    // at once, as 1.80 spools every chunked body (no reason header).
+    let mut s = connect(web);
+    s.write_all(b"POST /c HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .expect("head");
+    std::thread::sleep(Duration::from_millis(100));
+    s.write_all(b"5\r\nhello\r\n").expect("chunk");
+    assert!(
+        wait_for(Duration::from_secs(5), || spool_files(spool.path()) == 1),
+        "spooled while the body comes in"
+    );
+    s.write_all(b"0\r\n\r\n").expect("end");
+    assert!(read_response(&mut s).ends_with("got 5 reason -"));
+    assert!(wait_for(Duration::from_secs(5), || spool_files(
+        spool.path()
+    ) == 0));
+    stops_cleanly(d);
+}
