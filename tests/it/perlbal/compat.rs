@@ -222,3 +222,133 @@ fn perlbal_issue_21_buffered_upload_reason_and_chunked_spooling() {
     ) == 0));
     stops_cleanly(d);
 }
+
+/// A GET on a fresh connection with only this Host.
+fn get_with_host(addr: SocketAddr, path: &str, host: &str) -> String {
+    reply_to(
+        addr,
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes(),
+    )
+}
+
+/// One keep-alive GET on `s` with this Host; the whole response.
+fn keep_alive_get(s: &mut std::net::TcpStream, path: &str, host: &str) -> String {
+    s.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n").as_bytes(),
+    )
+    .expect("write");
+    read_response(s)
+}
+
+/// The client-facing `Connection:` value of a response.
+fn connection_of(resp: &str) -> String {
+    resp.lines()
+        .find_map(|l| l.strip_prefix("Connection: "))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A client kept alive across console changes: persist_backend off
+/// reaches the backend on its next request, persist_client off closes it
+/// after its next response. `mgmt` is the console, `web` the proxy.
+fn live_settings_on_open_connection(
+    web: SocketAddr,
+    mgmt: SocketAddr,
+    b: &TestBackend,
+) -> Vec<String> {
+    let mut s = connect(web);
+    let mut seen = Vec::new();
+    let r = keep_alive_get(&mut s, "/one", "t");
+    seen.push(connection_of(&r));
+    assert_eq!(console(mgmt, "SET web.persist_backend = 0"), "OK\r\n");
+    let r = keep_alive_get(&mut s, "/two", "t");
+    seen.push(connection_of(&r));
+    assert_eq!(console(mgmt, "SET web.persist_client = 0"), "OK\r\n");
+    let r = keep_alive_get(&mut s, "/three", "t");
+    seen.push(connection_of(&r));
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "closed after the response");
+    for req in b.seen() {
+        seen.push(format!(
+            "{} {}",
+            req.path,
+            req.header("connection").unwrap_or("-")
+        ));
+    }
+    seen
+}
+
+#[test]
+fn perlbal_issue_21_console_changes_reach_open_connections() {
+    let b = TestBackend::start("a", false);
+    let conf = proxy_conf(&[b.addr], "persist_client = on\npersist_backend = on");
+    let d = perlbal(&conf);
+    let got = live_settings_on_open_connection(d.addr("web"), d.addr("mgmt"), &b);
+    assert_eq!(
+        got,
+        [
+            "keep-alive",
+            "keep-alive",
+            "close",
+            "/one keep-alive",
+            "/two close",
+            "/three close"
+        ]
+    );
+    let b2 = TestBackend::start("a", false);
+    let conf2 = proxy_conf(&[b2.addr], "persist_client = on\npersist_backend = on");
+    if let Some((theirs, t_web, t_mgmt, _dir)) = original(&conf2) {
+        assert_eq!(live_settings_on_open_connection(t_web, t_mgmt, &b2), got);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}
+
+#[test]
+fn perlbal_issue_21_live_vhost_reaches_a_kept_alive_selector_client() {
+    let (a, b) = (
+        TestBackend::start("a", false),
+        TestBackend::start("b", false),
+    );
+    let conf = format!(
+        "LOAD vhosts
+CREATE POOL pa
+  POOL pa ADD {}
+CREATE POOL pb
+  POOL pb ADD {}
+CREATE SERVICE alpha
+  SET role = reverse_proxy
+  SET pool = pa
+  SET persist_client = on
+CREATE SERVICE beta
+  SET role = reverse_proxy
+  SET pool = pb
+  SET persist_client = on
+CREATE SERVICE sel
+  SET role = selector
+  SET listen = LISTEN
+  SET persist_client = on
+  SET plugins = vhosts
+  VHOST a.example = alpha
+ENABLE sel
+",
+        a.addr, b.addr
+    );
+    let d = perlbal(&conf);
+    let (sel, mgmt) = (d.addr("sel"), d.addr("mgmt"));
+    let r = get_with_host(sel, "/0", "new.example");
+    assert!(r.starts_with("HTTP/1.0 404 "), "no VHOST yet: {r}");
+    let mut s = connect(sel);
+    assert!(keep_alive_get(&mut s, "/1", "a.example").ends_with("a GET /1 0"));
+    assert_eq!(console(mgmt, "VHOST sel new.example = beta"), "OK\r\n");
+    let r = keep_alive_get(&mut s, "/2", "new.example");
+    assert!(
+        r.ends_with("b GET /2 0"),
+        "the live VHOST on an open connection: {r}"
+    );
+    assert_eq!(console(mgmt, "VHOST sel a.example = beta"), "OK\r\n");
+    let r = keep_alive_get(&mut s, "/3", "a.example");
+    assert!(r.ends_with("b GET /3 0"), "{r}");
+    stops_cleanly(d);
+}

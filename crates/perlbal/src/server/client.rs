@@ -108,6 +108,9 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         };
         first = false;
         head_started = None;
+        // The settings as they are now: a console change made while this
+        // connection waited applies to its next request.
+        let s = svc.settings();
         // Plugins beyond AccessControl/Highpri, and selectors (which pick
         // the service in `cur`): none on the plain path.
         let (mut head, mut cur, mut s) = (head, svc.clone(), s);
