@@ -352,3 +352,21 @@ ENABLE sel
     assert!(r.ends_with("b GET /3 0"), "{r}");
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_issue_21_console_include_does_not_quote_the_file() {
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "root:x:0:0:root:/root:/bin/bash\nsecond line\n").expect("write");
+    let b = TestBackend::start("a", false);
+    let d = perlbal(&format!("LOAD include\n{}", proxy_conf(&[b.addr], "")));
+    let got = console(d.addr("mgmt"), &format!("INCLUDE = {}", secret.display()));
+    assert_eq!(
+        got,
+        format!(
+            "ERROR: {}: line 1 is not a valid config line\r\n",
+            secret.display()
+        )
+    );
+    stops_cleanly(d);
+}

@@ -170,6 +170,18 @@ impl Config {
         ctx: &mut Context,
         effects: &mut Vec<Effect>,
     ) -> Result<(), String> {
+        self.run_numbered(text, lookup, ctx, effects)
+            .map_err(|(_, e)| e)
+    }
+
+    /// As [`Config::run_lines`], the failing line's number beside the error.
+    pub(super) fn run_numbered(
+        &mut self,
+        text: &str,
+        lookup: &dyn crate::proto::expand::Lookup,
+        ctx: &mut Context,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), (usize, String)> {
         for (n, line) in text.lines().enumerate() {
             let mut run = || -> Result<(), String> {
                 if let Some(cmd) = crate::proto::command::parse(line, lookup)? {
@@ -180,7 +192,12 @@ impl Config {
                 }
                 Ok(())
             };
-            run().map_err(|e| format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()))?;
+            run().map_err(|e| {
+                (
+                    n + 1,
+                    format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()),
+                )
+            })?;
         }
         Ok(())
     }
