@@ -370,3 +370,71 @@ fn perlbal_issue_21_console_include_does_not_quote_the_file() {
     );
     stops_cleanly(d);
 }
+
+/// The management web pages 1.80 serves whatever the traffic; `/socks`
+/// is checked apart (its counts depend on the sockets open).
+const PAGES: &[&str] = &[
+    "/",
+    "/obj",
+    "/service?web",
+    "/service?mgmt",
+    "/service?nope",
+    "/service?",
+    "/nope",
+];
+
+/// `curl -si` of a management page, ports replaced by names.
+fn curl_page(mgmt: SocketAddr, web: SocketAddr, path: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-si", "--max-time", "5", "--http1.0"])
+        .arg(format!("http://{mgmt}{path}"))
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout)
+        .replace(&mgmt.to_string(), "MGMT")
+        .replace(&web.to_string(), "WEB")
+}
+
+#[test]
+fn perlbal_issue_21_management_web_interface_as_1_80() {
+    if !danga_testkit::require("curl", danga_testkit::have_command("curl")) {
+        return;
+    }
+    let b = TestBackend::start("a", false);
+    let conf = proxy_conf(&[b.addr], "persist_client = on");
+    let d = perlbal(&format!("LOAD vhosts\n{conf}"));
+    let (web, mgmt) = (d.addr("web"), d.addr("mgmt"));
+    let home = curl_page(mgmt, web, "/");
+    assert!(home.starts_with("HTTP/1.0 200 OK\r\n"), "{home}");
+    assert!(
+        home.contains("<li><a href='/service?web'>web</a> - reverse_proxy (WEB)</li>\n"),
+        "{home}"
+    );
+    assert!(home.contains("<li><a href='/service?mgmt'>mgmt</a> - management (MGMT)</li>\n"));
+    let socks = curl_page(mgmt, web, "/socks");
+    for part in [
+        "<b>socks summary</b></div>",
+        "Aggregate write buffer: ",
+        "<b>socks</b></div>   fd    age\n",
+    ] {
+        assert!(socks.contains(part), "{part}: {socks}");
+    }
+    assert!(curl_page(mgmt, web, "/nope").starts_with("HTTP/1.0 404 Not found\r\n"));
+    // The console still works on the same port.
+    assert_eq!(
+        console(mgmt, "reload vhosts"),
+        "ERROR: Plugin Perlbal::Plugin::Vhosts doesn't support reloading\r\n"
+    );
+    let ours: Vec<String> = PAGES.iter().map(|p| curl_page(mgmt, web, p)).collect();
+    if let Some((theirs, t_web, t_mgmt, _dir)) = original(&format!("LOAD vhosts\n{conf}")) {
+        for (page, got) in PAGES.iter().zip(&ours) {
+            assert_eq!(got, &curl_page(t_mgmt, t_web, page), "page {page}");
+        }
+        assert_eq!(
+            console(t_mgmt, "reload vhosts"),
+            console(mgmt, "reload vhosts")
+        );
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

@@ -82,6 +82,11 @@ const SAME: &[&str] = &[
     "pool pool add 10.0.0.9:81",
     "show pool pool",
     "default persist_client = 1",
+    "obj",
+    "obj x",
+    "reload",
+    "reload a b",
+    "reload vhosts",
 ];
 
 const SORTED: &[&str] = &["queues", "dumpconfig"];
