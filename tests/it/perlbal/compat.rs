@@ -438,3 +438,79 @@ fn perlbal_issue_21_management_web_interface_as_1_80() {
     }
     stops_cleanly(d);
 }
+
+/// A backend whose `/fail<n>` answers 500 to its first `n` requests, then
+/// 200; anything else is a 200.
+fn flaky() -> ScriptBackend {
+    let counts = std::sync::Mutex::new(std::collections::HashMap::<String, usize>::new());
+    ScriptBackend::start(Duration::ZERO, move |req, _| {
+        let n = {
+            let mut c = counts.lock().expect("counts");
+            let n = c.entry(req.path.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let fails: usize = req
+            .path
+            .strip_prefix("/fail")
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0);
+        if n <= fails {
+            respond(req, "500 Internal Server Error", &[], b"oops")
+        } else {
+            respond(req, "200 OK", &[], format!("ok {n}").as_bytes())
+        }
+    })
+}
+
+/// Status lines of GET /fail1, GET /fail2, GET /fail9 and POST /fail1
+/// through a proxy at `web`, and how many requests the backend saw.
+fn error_retry_round(web: SocketAddr, b: &ScriptBackend) -> (Vec<String>, usize) {
+    let mut got = Vec::new();
+    for path in ["/fail1", "/fail2", "/fail9"] {
+        let r = reply_to(web, format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes());
+        got.push(status_and_body(&r).0 + " " + &status_and_body(&r).1);
+    }
+    let r = reply_to(web, b"POST /post1 HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+    got.push(status_and_body(&r).0);
+    (got, b.seen().len())
+}
+
+#[test]
+fn perlbal_issue_21_error_retries_hide_a_500_from_get_and_head() {
+    let b = flaky();
+    let conf = proxy_conf(
+        &[b.addr],
+        "enable_error_retries = on\nerror_retry_schedule = 0,0.1",
+    );
+    let d = perlbal(&conf);
+    let (got, seen) = error_retry_round(d.addr("web"), &b);
+    assert_eq!(
+        got,
+        [
+            "HTTP/1.0 200 OK ok 2",
+            "HTTP/1.0 200 OK ok 3",
+            // Two retries, then the third 500 reaches the client.
+            "HTTP/1.0 500 Internal Server Error oops",
+            "HTTP/1.0 200 OK",
+        ]
+    );
+    assert_eq!(seen, 2 + 3 + 3 + 1);
+    // Off (the default): the first 500 is the answer.
+    let b2 = flaky();
+    let d2 = perlbal(&proxy_conf(&[b2.addr], ""));
+    let r = reply_to(d2.addr("web"), b"GET /fail1 HTTP/1.0\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.0 500 "), "{r}");
+    assert_eq!(b2.seen().len(), 1);
+    stops_cleanly(d2);
+    let b3 = flaky();
+    let conf3 = proxy_conf(
+        &[b3.addr],
+        "enable_error_retries = on\nerror_retry_schedule = 0,0.1",
+    );
+    if let Some((theirs, t_web, _m, _dir)) = original(&conf3) {
+        assert_eq!(error_retry_round(t_web, &b3), (got, seen));
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

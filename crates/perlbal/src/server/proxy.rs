@@ -209,6 +209,8 @@ async fn proxy(
     state: &mut StateGuard,
 ) -> Result<Outcome, ()> {
     let mut tries = 0;
+    // Retries after a 500 (enable_error_retries), as 1.80 counts them.
+    let mut error_retries = 0;
     loop {
         // The request's settings (a selector's persist_client included).
         let s = s.clone();
@@ -325,6 +327,18 @@ async fn proxy(
                     }
                     Directive::Service(name) => Outcome::Handoff(name),
                 });
+            }
+        }
+        // 1.80 hides a 500 to a GET or HEAD from the client while the
+        // retry schedule lasts: a new backend after the step's wait.
+        let get_or_head = req.method.starts_with("GET") || req.method.ends_with("HEAD");
+        if resp.status == 500 && get_or_head && !req.has_body() {
+            if let Some(wait) = s.error_retries.get(error_retries) {
+                error_retries += 1;
+                tracing::debug!(node = %be.node, retry = error_retries, "500 from a backend: retrying");
+                drop(be);
+                tokio::time::sleep(*wait).await;
+                continue;
             }
         }
         rbuf.advance(used);
