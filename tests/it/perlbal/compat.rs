@@ -514,3 +514,52 @@ fn perlbal_issue_21_error_retries_hide_a_500_from_get_and_head() {
     }
     stops_cleanly(d);
 }
+
+/// With one request held at `web`'s backend: STATES of each service,
+/// STATES of an unknown one, and BACKENDS (the backend named B).
+fn states_while_held(web: SocketAddr, mgmt: SocketAddr, held: &TestBackend) -> Vec<String> {
+    let mut s = connect(web);
+    s.write_all(b"GET /hold HTTP/1.0\r\n\r\n").expect("write");
+    assert!(
+        wait_for(Duration::from_secs(5), || held.seen().len() == 1),
+        "the request reached the backend"
+    );
+    let out: Vec<String> = ["states web", "states other", "states nope", "backends"]
+        .iter()
+        .map(|c| console(mgmt, c).replace(&held.addr.to_string(), "B"))
+        .collect();
+    held.release();
+    assert!(read_response(&mut s).ends_with("a GET /hold 0"));
+    out
+}
+
+#[test]
+fn perlbal_issue_21_states_of_one_service_and_backends_per_node() {
+    let (a, idle) = (
+        TestBackend::start("a", false),
+        TestBackend::start("b", false),
+    );
+    let conf = format!(
+        "{}CREATE POOL quiet\n  POOL quiet ADD {}\nCREATE SERVICE other\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:0\n  SET pool = quiet\nENABLE other\n",
+        proxy_conf(&[a.addr], ""),
+        idle.addr
+    );
+    let d = perlbal(&conf);
+    let got = states_while_held(d.addr("web"), d.addr("mgmt"), &a);
+    assert_eq!(
+        got,
+        [
+            "Perlbal::BackendHTTP wait_res 1\r\nPerlbal::ClientProxy wait_res 1\r\n.\r\n",
+            ".\r\n",
+            "ERROR: Service not found.\r\n",
+            "B 1\r\n.\r\n",
+        ]
+    );
+    let a2 = TestBackend::start("a", false);
+    let conf2 = conf.replace(&a.addr.to_string(), &a2.addr.to_string());
+    if let Some((theirs, t_web, t_mgmt, _dir)) = original(&conf2) {
+        assert_eq!(states_while_held(t_web, t_mgmt, &a2), got);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

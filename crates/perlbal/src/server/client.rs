@@ -38,7 +38,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             SockState::CLIENT_PERSIST_WAIT,
         )
     };
-    let mut state = StateGuard::new(&shared, reading);
+    let mut state = StateGuard::new(&shared, &svc.states, reading);
     let mut buf = BytesMut::with_capacity(HEAD_ROOM);
     // Reused by every request on this connection.
     let mut io = Bufs::new();

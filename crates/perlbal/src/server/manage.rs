@@ -225,12 +225,23 @@ impl Console {
                 }
             }
             Command::States { service } => {
-                if let Some(s) = service {
-                    if !lock(&sh.config).services.contains_key(s) {
-                        return Err("Service not found.".into());
+                let per_service = match service {
+                    Some(s) => {
+                        if !lock(&sh.config).services.contains_key(s) {
+                            return Err("Service not found.".into());
+                        }
+                        // A service without a runtime (management, a
+                        // tracker) has no client or backend sockets.
+                        Some(lock(&sh.services).get(s).map(|rt| rt.states.clone()))
                     }
-                }
-                for ((class, state), n) in sh.states.iter() {
+                    None => None,
+                };
+                let counts = match &per_service {
+                    Some(Some(c)) => c.iter().collect::<Vec<_>>(),
+                    Some(None) => Vec::new(),
+                    None => sh.states.iter().collect(),
+                };
+                for ((class, state), n) in counts {
                     if n > 0 {
                         out.push(format!("{class} {state} {n}"));
                     }
@@ -252,14 +263,11 @@ impl Console {
                 }
             }
             Command::Backends => {
-                let rts: Vec<_> = lock(&sh.services).values().cloned().collect();
-                let mut per: std::collections::BTreeMap<String, usize> = Default::default();
-                for rt in rts {
-                    let (_, pend, _) = rt.snapshot();
-                    for (n, _) in pend {
-                        *per.entry(n.to_string()).or_default() += 1;
-                    }
-                }
+                // Sorted as text, as 1.80 sorts its keys.
+                let per: std::collections::BTreeMap<String, usize> = lock(&sh.backends)
+                    .iter()
+                    .map(|(n, c)| (n.to_string(), *c))
+                    .collect();
                 for (n, c) in per {
                     out.push(format!("{n} {c}"));
                 }

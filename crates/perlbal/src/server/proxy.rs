@@ -260,6 +260,7 @@ async fn proxy(
                 .map_err(|_| ())?,
         }
         be.state.set(SockState::BACKEND_WAIT_RES);
+        state.set(SockState::CLIENT_WAIT_RES);
         let rbuf = &mut io.resp;
         // Empty, and with all its room again: `advance` leaves the space
         // before the read position unused until a reserve reclaims it (a
