@@ -3,6 +3,7 @@
 //! perlbal 1.80.
 
 mod bundled;
+mod compat;
 mod console;
 mod plugins;
 mod proxy;
@@ -182,6 +183,11 @@ fn serve_conn(
 /// Starts our perlbal with `body` plus a `mgmt` console, both on port 0.
 /// In `body`, `LISTEN` stands for `127.0.0.1:0`.
 pub fn perlbal(body: &str) -> Daemon {
+    perlbal_env(body, &[])
+}
+
+/// As [`perlbal`], with these environment variables set.
+pub fn perlbal_env(body: &str, env: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("perlbal.conf");
     let text = format!(
@@ -189,9 +195,11 @@ pub fn perlbal(body: &str) -> Daemon {
         body.replace("LISTEN", "127.0.0.1:0")
     );
     std::fs::write(&conf, text).expect("conf");
-    let d = Spawn::new("perlbal")
-        .arg(format!("--config={}", conf.display()))
-        .start();
+    let mut spawn = Spawn::new("perlbal").arg(format!("--config={}", conf.display()));
+    for (k, v) in env {
+        spawn = spawn.env(*k, *v);
+    }
+    let d = spawn.start();
     drop(dir);
     d
 }

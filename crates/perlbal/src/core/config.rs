@@ -131,6 +131,12 @@ pub struct Config {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `SERVER max_connections`
     pub max_connections: Option<usize>,
+    /// `SERVER aio_mode` as given (`none` or `ioaio`): either way file
+    /// work runs on this build's blocking pool. 1.80 keeps it out of
+    /// DUMPCONFIG, and so does this.
+    pub aio_mode: Option<String>,
+    /// `SERVER aio_threads`, as given (the blocking pool sizes itself).
+    pub aio_threads: Option<i64>,
     /// `SERVER max_reproxy_connections = n` (0: no limit).
     pub reproxy_max: u64,
     /// `SERVER max_reproxy_connections(host:port) = n`.
@@ -166,6 +172,18 @@ impl Config {
         ctx: &mut Context,
         effects: &mut Vec<Effect>,
     ) -> Result<(), String> {
+        self.run_numbered(text, lookup, ctx, effects)
+            .map_err(|(_, e)| e)
+    }
+
+    /// As [`Config::run_lines`], the failing line's number beside the error.
+    pub(super) fn run_numbered(
+        &mut self,
+        text: &str,
+        lookup: &dyn crate::proto::expand::Lookup,
+        ctx: &mut Context,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), (usize, String)> {
         for (n, line) in text.lines().enumerate() {
             let mut run = || -> Result<(), String> {
                 if let Some(cmd) = crate::proto::command::parse(line, lookup)? {
@@ -176,7 +194,12 @@ impl Config {
                 }
                 Ok(())
             };
-            run().map_err(|e| format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()))?;
+            run().map_err(|e| {
+                (
+                    n + 1,
+                    format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()),
+                )
+            })?;
         }
         Ok(())
     }

@@ -79,9 +79,22 @@ fn failing_lines_are_named() {
     assert!(Config::load("SET x = 1", &NoLookup)
         .expect_err("ctx")
         .contains("not implied from context"));
-    assert!(Config::load("SERVER aio_mode = ioaio", &NoLookup)
-        .expect_err("aio")
-        .contains("aio_mode"));
+    let cfg = Config::load(
+        "SERVER aio_mode = ioaio\nSERVER aio_threads = 4\n",
+        &NoLookup,
+    )
+    .expect("1.80's aio settings load");
+    assert_eq!(cfg.aio_mode.as_deref(), Some("ioaio"));
+    assert_eq!(cfg.aio_threads, Some(4));
+    assert!(Config::load("SERVER aio_mode = none", &NoLookup).is_ok());
+    for (line, err) in [
+        ("SERVER aio_mode = linux", "Linux::AIO no longer supported"),
+        ("SERVER aio_mode = fast", "Unknown AIO mode"),
+        ("SERVER aio_threads = many", "Expected numeric parameter"),
+    ] {
+        let got = Config::load(line, &NoLookup).expect_err(line);
+        assert!(got.ends_with(err), "{line}: {got}");
+    }
     assert!(Config::load("CREATE POOL p\nCREATE SERVICE p\n", &NoLookup)
         .expect_err("dup")
         .contains("pool 'p' already exists"));

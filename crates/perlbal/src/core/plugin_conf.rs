@@ -158,7 +158,9 @@ impl Config {
 
     /// `INCLUDE = glob...`: every file each glob names (sorted), each run
     /// with a context of its own. A failing line fails the INCLUDE,
-    /// naming the file and line (1.80 printed it and went on).
+    /// naming the file and line (1.80 printed it and went on); at start-up
+    /// with the line and the error, on the console (once running) without
+    /// anything read from the file.
     pub(super) fn include(
         &mut self,
         args: &Result<String, String>,
@@ -188,9 +190,18 @@ impl Config {
                 .map_err(|e| format!("Error opening config file ({}): {e}", f.display()))?;
             let mut ctx = Context::default();
             self.include_depth += 1;
-            let ran = self.run_lines(&text, &crate::proto::expand::System, &mut ctx, &mut effects);
+            let ran =
+                self.run_numbered(&text, &crate::proto::expand::System, &mut ctx, &mut effects);
             self.include_depth -= 1;
-            ran.map_err(|e| format!("{}: {e}", f.display()))?;
+            ran.map_err(|(n, e)| {
+                if self.running {
+                    // On the console the file may be one its user cannot
+                    // read: nothing of its content goes back.
+                    format!("{}: line {n} is not a valid config line", f.display())
+                } else {
+                    format!("{}: {e}", f.display())
+                }
+            })?;
         }
         Ok(match effects.len() {
             0 => Effect::None,

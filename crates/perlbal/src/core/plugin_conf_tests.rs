@@ -154,6 +154,30 @@ fn include_runs_every_file_and_names_a_failing_line() {
         err.ends_with("bad.txt: line 2: 'SET frob = 1': ERROR: Unknown service parameter 'frob'"),
         "{err}"
     );
+    // Once running (the console), nothing of the file comes back.
+    std::fs::write(
+        p.join("secret.txt"),
+        "first\nroot:x:0:0:root:/root:/bin/bash\n",
+    )
+    .expect("write");
+    std::fs::write(p.join("bad2.txt"), "CREATE SERVICE four\nSET frob = 1\n").expect("write");
+    cfg.running = true;
+    let bad2 = format!("INCLUDE = {}/bad2.txt", p.display());
+    let err = run(&mut cfg, &mut ctx, &[&bad2]).remove(0);
+    assert!(
+        err.ends_with("bad2.txt: line 2 is not a valid config line"),
+        "{err}"
+    );
+    let secret = format!("INCLUDE = {}/secret.txt", p.display());
+    let err = run(&mut cfg, &mut ctx, &[&secret]).remove(0);
+    assert_eq!(
+        err,
+        format!(
+            "ERROR: {}/secret.txt: line 1 is not a valid config line",
+            p.display()
+        )
+    );
+    cfg.running = false;
     let missing = format!("INCLUDE = {}/nope.conf", p.display());
     let err = run(&mut cfg, &mut ctx, &[&missing]).remove(0);
     assert!(

@@ -165,9 +165,19 @@ impl Config {
                 self.max_connections = Some(usize::try_from(n.max(1)).unwrap_or(1));
                 Ok(())
             }
-            "aio_mode" | "aio_threads" | "nice_level" | "track_obj" | "crash_backtrace" => {
-                Err(unsupported_server(key))
+            // 1.80 matches the mode with an unanchored alternation:
+            // `^none`, `linux` or `ioaio$` anywhere in the value.
+            "aio_mode" if value.contains("linux") => Err("Linux::AIO no longer supported".into()),
+            "aio_mode" if value.starts_with("none") || value.ends_with("ioaio") => {
+                self.aio_mode = Some(value.to_owned());
+                Ok(())
             }
+            "aio_mode" => Err("Unknown AIO mode".into()),
+            "aio_threads" => {
+                self.aio_threads = Some(numeric()?);
+                Ok(())
+            }
+            "nice_level" | "track_obj" | "crash_backtrace" => Err(unsupported_server(key)),
             k if k.starts_with("max_reproxy_connections") => {
                 let n = numeric()?;
                 let n = u64::try_from(n).unwrap_or(0);

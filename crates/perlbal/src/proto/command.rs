@@ -98,6 +98,10 @@ pub enum Command {
     Socks { summary: bool },
     /// `BACKENDS`
     Backends,
+    /// `OBJ`: counts of tracked objects (none: `track_obj` is refused).
+    Obj,
+    /// `RELOAD plugin`
+    Reload { plugin: String },
     /// `PENDING`
     Pending,
     /// `NOVERIFY`
@@ -313,6 +317,20 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         },
         "queues" => no_opts(base, rest, Command::Queues),
         "backends" => no_opts(base, rest, Command::Backends),
+        "obj" => no_opts(base, rest, Command::Obj),
+        "reload" => match words.as_slice() {
+            [_] => {
+                // The plugin name keeps the case it was written in.
+                let name = orig.split(' ').nth(1).unwrap_or("");
+                if !is_word(name) {
+                    return Err(syntax(base));
+                }
+                Ok(Command::Reload {
+                    plugin: name.to_owned(),
+                })
+            }
+            _ => Err(syntax(base)),
+        },
         "pending" => no_opts(base, rest, Command::Pending),
         "noverify" => no_opts(base, rest, Command::Noverify),
         "uptime" | "version" => no_opts(base, rest, Command::Uptime),

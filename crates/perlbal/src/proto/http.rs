@@ -183,9 +183,11 @@ impl RequestHead {
                 .sum::<usize>()
     }
 
-    /// Whether the client asked for `100 Continue` before it sends the body.
+    /// Whether the client asked for `100 Continue` before it sends the
+    /// body: on HTTP/1.1, and on a chunked HTTP/1.0 request too (1.80
+    /// answers `Expect` on a chunked body whatever the version).
     pub fn expects_continue(&self) -> bool {
-        self.minor >= 1 && self.headers.has_token("Expect", "100-continue")
+        (self.minor >= 1 || self.chunked) && self.headers.has_token("Expect", "100-continue")
     }
 }
 
@@ -234,7 +236,7 @@ fn content_length_of<'a>(
 fn content_length_step(found: Option<u64>, value: &[u8]) -> Result<Option<u64>, HeadError> {
     let v = value.trim_ascii();
     if v.first() == Some(&b'-') {
-        return Err(HeadError::BadRequest("negative Content-Length"));
+        return Err(HeadError::BadRequest("Content-Length < 0"));
     }
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return Err(HeadError::BadRequest("invalid Content-Length"));

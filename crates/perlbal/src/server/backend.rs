@@ -27,7 +27,7 @@ const CLIENT: &str = "Perlbal::ClientProxy";
 const WEB: &str = "Perlbal::ClientHTTP";
 
 /// Every (class, state) a socket can be in, sorted (the `STATES` order).
-pub(crate) const SOCK_STATES: [(&str, &str); 14] = [
+pub(crate) const SOCK_STATES: [(&str, &str); 15] = [
     (BACKEND, "bored"),
     (BACKEND, "connecting"),
     (BACKEND, "sending_req"),
@@ -41,6 +41,7 @@ pub(crate) const SOCK_STATES: [(&str, &str); 14] = [
     (CLIENT, "persist_wait"),
     (CLIENT, "reading_headers"),
     (CLIENT, "wait_backend"),
+    (CLIENT, "wait_res"),
     (CLIENT, "xfer_res"),
 ];
 
@@ -58,7 +59,8 @@ impl SockState {
     pub const CLIENT_PERSIST_WAIT: SockState = SockState(10);
     pub const CLIENT_READING_HEADERS: SockState = SockState(11);
     pub const CLIENT_WAIT_BACKEND: SockState = SockState(12);
-    pub const CLIENT_XFER_RES: SockState = SockState(13);
+    pub const CLIENT_WAIT_RES: SockState = SockState(13);
+    pub const CLIENT_XFER_RES: SockState = SockState(14);
 }
 
 /// Live sockets by (class, state): one atomic counter each, so the hot
@@ -82,17 +84,21 @@ impl StateCounts {
     }
 }
 
-/// Counts a socket under its state while it lives there.
+/// Counts a socket under its state while it lives there, in the
+/// process's counts and in its service's (`STATES svc`).
 pub(crate) struct StateGuard {
     shared: Arc<Shared>,
+    service: Arc<StateCounts>,
     state: SockState,
 }
 
 impl StateGuard {
-    pub fn new(shared: &Arc<Shared>, state: SockState) -> Self {
+    pub fn new(shared: &Arc<Shared>, service: &Arc<StateCounts>, state: SockState) -> Self {
         shared.states.add(state, 1);
+        service.add(state, 1);
         StateGuard {
             shared: shared.clone(),
+            service: service.clone(),
             state,
         }
     }
@@ -103,14 +109,46 @@ impl StateGuard {
             return;
         }
         self.shared.states.add(self.state, -1);
+        self.service.add(self.state, -1);
         self.state = state;
         self.shared.states.add(state, 1);
+        self.service.add(state, 1);
     }
 }
 
 impl Drop for StateGuard {
     fn drop(&mut self) {
         self.shared.states.add(self.state, -1);
+        self.service.add(self.state, -1);
+    }
+}
+
+/// Counts a backend connection under its node while it is open,
+/// connecting included (`BACKENDS`).
+pub(crate) struct NodeGuard {
+    shared: Arc<Shared>,
+    node: SocketAddr,
+}
+
+impl NodeGuard {
+    fn new(shared: &Arc<Shared>, node: SocketAddr) -> Self {
+        *lock(&shared.backends).entry(node).or_default() += 1;
+        NodeGuard {
+            shared: shared.clone(),
+            node,
+        }
+    }
+}
+
+impl Drop for NodeGuard {
+    fn drop(&mut self) {
+        let mut all = lock(&self.shared.backends);
+        if let Some(n) = all.get_mut(&self.node) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                all.remove(&self.node);
+            }
+        }
     }
 }
 
@@ -120,6 +158,8 @@ pub(crate) struct Backend {
     pub node: SocketAddr,
     pub uses: u64,
     pub state: StateGuard,
+    /// Counted under its node while open.
+    _counted: NodeGuard,
 }
 
 impl Backend {
@@ -160,10 +200,12 @@ pub(crate) async fn read_head(
 /// Connects to `node` and verifies it when `verify` names a path.
 pub(crate) async fn connect(
     shared: &Arc<Shared>,
+    service: &Arc<StateCounts>,
     node: SocketAddr,
     verify: Option<&str>,
 ) -> Result<Backend, ConnectError> {
-    let state = StateGuard::new(shared, SockState::BACKEND_CONNECTING);
+    let state = StateGuard::new(shared, service, SockState::BACKEND_CONNECTING);
+    let counted = NodeGuard::new(shared, node);
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(node)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -179,6 +221,7 @@ pub(crate) async fn connect(
         node,
         uses: 0,
         state,
+        _counted: counted,
     };
     if let Some(path) = verify {
         be.state.set(SockState::BACKEND_VERIFYING);

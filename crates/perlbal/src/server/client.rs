@@ -38,7 +38,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             SockState::CLIENT_PERSIST_WAIT,
         )
     };
-    let mut state = StateGuard::new(&shared, reading);
+    let mut state = StateGuard::new(&shared, &svc.states, reading);
     let mut buf = BytesMut::with_capacity(HEAD_ROOM);
     // Reused by every request on this connection.
     let mut io = Bufs::new();
@@ -67,7 +67,8 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 }
                 Err(HeadError::BadRequest(why)) => {
                     tracing::debug!(why, "400");
-                    let out = own_reply(400, "Bad request", s.server_tokens);
+                    let detail = format!("Invalid request: {why}");
+                    let out = own_reply_with(400, "Bad request", &detail, s.server_tokens);
                     let _ = conn.stream().write_all(out.as_bytes()).await;
                     return;
                 }
@@ -107,6 +108,9 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         };
         first = false;
         head_started = None;
+        // The settings as they are now: a console change made while this
+        // connection waited applies to its next request.
+        let s = svc.settings();
         // Plugins beyond AccessControl/Highpri, and selectors (which pick
         // the service in `cur`): none on the plain path.
         let (mut head, mut cur, mut s) = (head, svc.clone(), s);
@@ -253,7 +257,13 @@ impl Bufs {
 
 /// A response perlbal makes itself (1.80's `send_response`).
 pub(crate) fn own_reply(code: u16, msg: &str, server_tokens: bool) -> String {
-    let body = format!("<h1>{code} - {msg}</h1>\n");
+    own_reply_with(code, msg, "", server_tokens)
+}
+
+/// As [`own_reply`], with `detail` after the heading (1.80's
+/// `_simple_response` message).
+pub(crate) fn own_reply_with(code: u16, msg: &str, detail: &str, server_tokens: bool) -> String {
+    let body = format!("<h1>{code} - {msg}</h1>\n{detail}");
     let server = if server_tokens {
         "Server: Perlbal\r\n"
     } else {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::backend::{self, Backend, ConnectError, SockState};
+use super::backend::{self, Backend, ConnectError, SockState, StateCounts};
 use super::settings::Settings;
 use super::{lock, now, Shared};
 use crate::core::cache::ReproxyCache;
@@ -42,6 +42,8 @@ pub(crate) struct ServiceRt {
     pub cache: Mutex<ReproxyCache>,
     pub cache_requests: AtomicU64,
     pub cache_hits: AtomicU64,
+    /// Its sockets by (class, state): its clients and backends (`STATES svc`).
+    pub states: Arc<StateCounts>,
     settings: RwLock<Arc<Settings>>,
     state: Mutex<Dispatch>,
     shared: Weak<Shared>,
@@ -57,6 +59,7 @@ impl ServiceRt {
             cache: Mutex::new(cache),
             cache_requests: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
+            states: Arc::default(),
             settings: RwLock::new(Arc::new(settings)),
             state: Mutex::new(Dispatch::default()),
             shared: Arc::downgrade(shared),
@@ -205,7 +208,7 @@ impl ServiceRt {
     async fn open(self: Arc<Self>, shared: Arc<Shared>, node: SocketAddr, verify: Option<String>) {
         lock(&shared.nodes).attempt(node, now());
         let verify = verify.filter(|_| lock(&shared.nodes).needs_verify(node, now()));
-        let result = backend::connect(&shared, node, verify.as_deref()).await;
+        let result = backend::connect(&shared, &self.states, node, verify.as_deref()).await;
         {
             let mut d = lock(&self.state);
             d.pending.remove(&node);

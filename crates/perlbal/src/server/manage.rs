@@ -1,5 +1,8 @@
 //! The management console: one command per line, 1.80's replies (`OK`,
 //! `ERROR: msg`, or lines ending in `.`), config commands applied live.
+//! A line starting `GET `, `HEAD ` or `POST ` turns the connection into
+//! 1.80's management web interface: the rest of the head is read, one
+//! page is sent (see [`Console::page`]) and the connection closes.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,7 +18,19 @@ use crate::proto::expand::System;
 pub(crate) struct Console {
     shared: Arc<Shared>,
     ctx: Context,
+    /// An HTTP request being read: its URI and how many lines so far.
+    http: Option<(String, usize)>,
 }
+
+/// The most header lines an HTTP request to the console may have.
+const MAX_HTTP_LINES: usize = 100;
+
+/// The top of every management page (1.80's bytes).
+const PAGE_HEAD: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\" xml:lang=\"en\" lang=\"en-ZA\">\n<head><title>perlbal management interface</title><meta name=\"generator\" content=\"perlbal\" /></head><body>";
+
+/// The foot of every management page.
+const PAGE_FOOT: &str =
+    "<hr style='margin-top: 10px' /><p><a href='/'>Perlbal management</a>.</p></body></html>\n";
 
 impl Console {
     pub fn new(shared: Arc<Shared>) -> Console {
@@ -25,11 +40,31 @@ impl Console {
                 verbose: true,
                 last_created: None,
             },
+            http: None,
         }
     }
 
     /// Answers one line.
     pub fn line(&mut self, line: &str) -> LineReply {
+        if let Some((uri, lines)) = self.http.as_mut() {
+            if line.trim_end_matches('\r').is_empty() {
+                let uri = std::mem::take(uri);
+                return LineReply::SendAndClose(self.page(&uri));
+            }
+            *lines += 1;
+            if *lines > MAX_HTTP_LINES {
+                return LineReply::SendAndClose(String::new());
+            }
+            return LineReply::Nothing;
+        }
+        if ["GET ", "HEAD ", "POST "]
+            .iter()
+            .any(|m| line.starts_with(m))
+        {
+            let uri = line.split(' ').nth(1).unwrap_or("").to_owned();
+            self.http = Some((uri, 0));
+            return LineReply::Nothing;
+        }
         let trimmed = line.trim();
         if trimmed.starts_with("quit") || trimmed.ends_with("exit") {
             return LineReply::SendAndClose(String::new());
@@ -49,6 +84,74 @@ impl Console {
             text.push_str("\r\n");
         }
         LineReply::Send(text)
+    }
+
+    /// 1.80's management web page for `uri`, as a whole HTTP/1.0 reply:
+    /// `/` lists the services, `/socks` and `/obj` show those commands,
+    /// `/service?name` shows `SHOW SERVICE name`; anything else is a 404.
+    fn page(&mut self, uri: &str) -> String {
+        let mut body = String::from(PAGE_HEAD);
+        let mut code = "200 OK";
+        let service = uri
+            .strip_prefix("/service?")
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        match (uri, service) {
+            ("/", _) => {
+                body.push_str("<h1>perlbal management interface</h1><ul><li><a href='/socks'>Sockets</a></li><li><a href='/obj'>Perl Objects in use</a></li><li>Service Details<ul>");
+                let cfg = lock(&self.shared.config);
+                for s in cfg.services.values() {
+                    let listen = s
+                        .values
+                        .get("listen")
+                        .map(|l| format!(" ({l})"))
+                        .unwrap_or_default();
+                    let role = s.role.as_deref().unwrap_or("");
+                    let name = &s.name;
+                    body.push_str(&format!(
+                        "<li><a href='/service?{name}'>{name}</a> - {role}{listen}</li>\n"
+                    ));
+                }
+                body.push_str("</ul></li></ul>");
+            }
+            ("/socks", _) => {
+                self.boxed("socks summary", &mut body);
+                self.boxed("socks", &mut body);
+            }
+            ("/obj", _) => self.boxed("obj", &mut body),
+            (_, Some(name)) => self.boxed(&format!("show service {name}"), &mut body),
+            _ => {
+                code = "404 Not found";
+                body.push_str(&format!("<h1>{code}</h1>"));
+            }
+        }
+        body.push_str(PAGE_FOOT);
+        format!(
+            "HTTP/1.0 {code}\r\nContent-type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// A command's output in a titled `<pre>` box; a `service 'x'` in it
+    /// links to that service's page.
+    fn boxed(&mut self, cmd: &str, body: &mut String) {
+        body.push_str(&format!(
+            "<pre><div style='margin-bottom: 5px; background: #ddd'><b>{cmd}</b></div>"
+        ));
+        let mut out = Vec::new();
+        match command::parse(cmd, &System) {
+            Ok(Some(c)) => {
+                if let Err(e) = self.run(&c, &mut out) {
+                    out.push(format!("ERROR: {e}"));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => out.push(format!("ERROR: {e}")),
+        }
+        for line in out {
+            body.push_str(&link_service(&line));
+            body.push('\n');
+        }
+        body.push_str("</pre>\n");
     }
 
     fn ok(&self, out: &mut Vec<String>) {
@@ -122,12 +225,23 @@ impl Console {
                 }
             }
             Command::States { service } => {
-                if let Some(s) = service {
-                    if !lock(&sh.config).services.contains_key(s) {
-                        return Err("Service not found.".into());
+                let per_service = match service {
+                    Some(s) => {
+                        if !lock(&sh.config).services.contains_key(s) {
+                            return Err("Service not found.".into());
+                        }
+                        // A service without a runtime (management, a
+                        // tracker) has no client or backend sockets.
+                        Some(lock(&sh.services).get(s).map(|rt| rt.states.clone()))
                     }
-                }
-                for ((class, state), n) in sh.states.iter() {
+                    None => None,
+                };
+                let counts = match &per_service {
+                    Some(Some(c)) => c.iter().collect::<Vec<_>>(),
+                    Some(None) => Vec::new(),
+                    None => sh.states.iter().collect(),
+                };
+                for ((class, state), n) in counts {
                     if n > 0 {
                         out.push(format!("{class} {state} {n}"));
                     }
@@ -142,7 +256,6 @@ impl Console {
                     for (class, n) in by_class.iter().filter(|(_, n)| **n > 0) {
                         out.push(format!("{n:5} {class}"));
                     }
-                    out.push(String::new());
                     out.push("Aggregate write buffer: 0.0k".into());
                     out.push("            Open files: 0".into());
                 } else {
@@ -150,17 +263,33 @@ impl Console {
                 }
             }
             Command::Backends => {
-                let rts: Vec<_> = lock(&sh.services).values().cloned().collect();
-                let mut per: std::collections::BTreeMap<String, usize> = Default::default();
-                for rt in rts {
-                    let (_, pend, _) = rt.snapshot();
-                    for (n, _) in pend {
-                        *per.entry(n.to_string()).or_default() += 1;
-                    }
-                }
+                // Sorted as text, as 1.80 sorts its keys.
+                let per: std::collections::BTreeMap<String, usize> = lock(&sh.backends)
+                    .iter()
+                    .map(|(n, c)| (n.to_string(), *c))
+                    .collect();
                 for (n, c) in per {
                     out.push(format!("{n} {c}"));
                 }
+            }
+            // Objects are counted only with track_obj, which this build
+            // refuses: nothing to list, as 1.80 without it.
+            Command::Obj => {}
+            Command::Reload { plugin } => {
+                let lower = plugin.to_ascii_lowercase();
+                let loaded = lock(&sh.config)
+                    .loaded
+                    .iter()
+                    .find(|p| p.name().to_ascii_lowercase() == lower)
+                    .copied();
+                return Err(match loaded {
+                    None => format!("Unknown/unloaded plugin '{plugin}'"),
+                    // No bundled plugin of 1.80 can reload.
+                    Some(p) => format!(
+                        "Plugin Perlbal::Plugin::{} doesn't support reloading",
+                        p.name()
+                    ),
+                });
             }
             Command::Pending => {
                 let t = now() as u64;
@@ -341,5 +470,43 @@ impl Console {
             }
         }
         Ok(())
+    }
+}
+
+/// 1.80's link on the sockets page: the first `service 'name'` becomes a
+/// link to that service's page.
+fn link_service(line: &str) -> String {
+    let Some(at) = line.find("service '") else {
+        return line.to_owned();
+    };
+    let rest = &line[at + "service '".len()..];
+    let name_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    if name_len == 0 || rest.as_bytes().get(name_len) != Some(&b'\'') {
+        return line.to_owned();
+    }
+    let name = &rest[..name_len];
+    format!(
+        "{}<a href=\"/service?{name}\">{name}</a>{}",
+        &line[..at],
+        &rest[name_len + 1..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_service;
+
+    #[test]
+    fn sockets_page_links_a_service() {
+        assert_eq!(
+            link_service("    4   70s listening on 127.0.0.1:80 for service 'web' ok"),
+            "    4   70s listening on 127.0.0.1:80 for <a href=\"/service?web\">web</a> ok"
+        );
+        assert_eq!(link_service("no service here"), "no service here");
+        assert_eq!(link_service("service '' x"), "service '' x");
+        assert_eq!(link_service("service 'a-b'"), "service 'a-b'");
     }
 }

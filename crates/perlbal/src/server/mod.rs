@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub services: Mutex<HashMap<String, Arc<ServiceRt>>>,
     pub listeners: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     pub states: StateCounts,
+    /// Open backend connections by node (`BACKENDS`).
+    pub backends: Mutex<HashMap<SocketAddr, usize>>,
     pub acceptor: Acceptor,
     pub shutdown: Shutdown,
     pub started: u64,
@@ -110,6 +112,7 @@ impl Server {
                 services: Mutex::new(HashMap::new()),
                 listeners: Mutex::new(HashMap::new()),
                 states: StateCounts::default(),
+                backends: Mutex::new(HashMap::new()),
                 acceptor,
                 shutdown,
                 started: now() as u64,

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::backend::{Backend, SockState, StateGuard};
-use super::client::{own_reply, Bufs, Outcome};
+use super::client::{own_reply, own_reply_with, Bufs, Outcome};
 use super::dispatch::ServiceRt;
 use super::sendfile::{send_file, Sock};
 use super::settings::Settings;
@@ -51,6 +51,18 @@ pub(crate) async fn proxy_request(
     if head.chunked && s.uploads.is_none() {
         // De-chunking needs buffer_uploads (1.80's answer otherwise).
         let out = own_reply(400, "Bad request", s.server_tokens);
+        let _ = conn.stream().write_all(out.as_bytes()).await;
+        return Outcome::Close;
+    }
+    if !head.has_body() && !head.wants_keep_alive() && !buf.is_empty() {
+        // More bytes behind a request that ends the connection: 1.80
+        // refuses the lot rather than let a second request slip through.
+        let out = own_reply_with(
+            400,
+            "Bad request",
+            "Can't pipeline to HTTP/1.0",
+            s.server_tokens,
+        );
         let _ = conn.stream().write_all(out.as_bytes()).await;
         return Outcome::Close;
     }
@@ -99,11 +111,19 @@ pub(crate) async fn proxy_request(
         }
     };
     // The head as the backend gets it: rewritten only for a de-chunked
-    // body or an Expect we answered ourselves.
+    // body, an Expect we answered ourselves, or the debugging reason
+    // 1.80 gives a spooled body (not a chunked one).
+    let reason = match &body {
+        Body::Spool(f) if f.reason != "chunked" && super::upload::debug_reason() => Some(f.reason),
+        _ => None,
+    };
     let rewritten;
-    let req = if continued || head.chunked {
+    let req = if continued || head.chunked || reason.is_some() {
         let mut r = head.clone();
         r.headers.remove("Expect");
+        if let Some(why) = reason {
+            r.headers.set("X-PERLBAL-BUFFERED-UPLOAD-REASON", why);
+        }
         if let Some(n) = body.dechunked_len() {
             r.headers.remove("Transfer-Encoding");
             r.headers.put("Content-Length", n.to_string());
@@ -189,6 +209,8 @@ async fn proxy(
     state: &mut StateGuard,
 ) -> Result<Outcome, ()> {
     let mut tries = 0;
+    // Retries after a 500 (enable_error_retries), as 1.80 counts them.
+    let mut error_retries = 0;
     loop {
         // The request's settings (a selector's persist_client included).
         let s = s.clone();
@@ -238,6 +260,7 @@ async fn proxy(
                 .map_err(|_| ())?,
         }
         be.state.set(SockState::BACKEND_WAIT_RES);
+        state.set(SockState::CLIENT_WAIT_RES);
         let rbuf = &mut io.resp;
         // Empty, and with all its room again: `advance` leaves the space
         // before the read position unused until a reserve reclaims it (a
@@ -305,6 +328,18 @@ async fn proxy(
                     }
                     Directive::Service(name) => Outcome::Handoff(name),
                 });
+            }
+        }
+        // 1.80 hides a 500 to a GET or HEAD from the client while the
+        // retry schedule lasts: a new backend after the step's wait.
+        let get_or_head = req.method.starts_with("GET") || req.method.ends_with("HEAD");
+        if resp.status == 500 && get_or_head && !req.has_body() {
+            if let Some(wait) = s.error_retries.get(error_retries) {
+                error_retries += 1;
+                tracing::debug!(node = %be.node, retry = error_retries, "500 from a backend: retrying");
+                drop(be);
+                tokio::time::sleep(*wait).await;
+                continue;
             }
         }
         rbuf.advance(used);

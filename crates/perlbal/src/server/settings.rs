@@ -77,6 +77,10 @@ pub(crate) struct Settings {
     pub backend_persist_cache: usize,
     pub connect_ahead: usize,
     pub max_backend_uses: u64,
+    /// With `enable_error_retries`: the wait before each retry of a GET
+    /// or HEAD a backend answered with a 500 (`error_retry_schedule`);
+    /// empty otherwise.
+    pub error_retries: Vec<Duration>,
     pub high_priority: Option<(String, String)>,
     pub relief_size: usize,
     pub relief_chance: u32,
@@ -181,6 +185,11 @@ impl Settings {
             backend_persist_cache: size("backend_persist_cache"),
             connect_ahead: size("connect_ahead"),
             max_backend_uses: svc.num("max_backend_uses"),
+            error_retries: if svc.flag("enable_error_retries") {
+                retry_schedule(svc.get("error_retry_schedule").unwrap_or(""))
+            } else {
+                Vec::new()
+            },
             high_priority,
             relief_size: size("queue_relief_size"),
             relief_chance: u32::try_from(svc.num("queue_relief_chance")).unwrap_or(0),
@@ -207,5 +216,49 @@ impl Settings {
             highpri,
             plugins: None,
         }
+    }
+}
+
+/// The longest wait one retry step may ask for.
+const MAX_RETRY_WAIT: f64 = 3600.0;
+
+/// `error_retry_schedule`: comma-separated seconds, whole or partial; a
+/// step that is not a number waits 0 s (Perl's numeric reading), trailing
+/// empty steps do not count (Perl's `split`).
+fn retry_schedule(text: &str) -> Vec<Duration> {
+    let mut steps: Vec<&str> = text.split(',').map(str::trim).collect();
+    while steps.last().is_some_and(|s| s.is_empty()) {
+        steps.pop();
+    }
+    steps
+        .into_iter()
+        .map(|s| {
+            let secs = s.parse::<f64>().unwrap_or(0.0);
+            let secs = if secs.is_finite() { secs } else { 0.0 };
+            Duration::from_secs_f64(secs.clamp(0.0, MAX_RETRY_WAIT))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_schedule;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_schedules_read_as_1_80_does() {
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|m| Duration::from_millis(*m))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            retry_schedule("0,.25,.50,1,1,1,1,1"),
+            ms(&[0, 250, 500, 1000, 1000, 1000, 1000, 1000])
+        );
+        assert_eq!(retry_schedule("0 , 2"), ms(&[0, 2000]));
+        assert_eq!(retry_schedule("x,-1,"), ms(&[0, 0]));
+        assert_eq!(retry_schedule(""), ms(&[]));
+        assert_eq!(retry_schedule("1e9"), ms(&[3_600_000]));
     }
 }

@@ -13,8 +13,8 @@
 //!
 //! Chunked request bodies are de-chunked here (capped by
 //! `max_chunked_request_size`) and reach the backend with a
-//! Content-Length: from memory when they fit in `buffer_backend_connect`
-//! (1.80 always spooled them), else spooled.
+//! Content-Length: from memory when the whole body came with the head,
+//! else spooled from the first byte as 1.80 does (which spooled all).
 //!
 //! `upload_status_listeners`: a request whose URI carries
 //! `client_up_sess=<5-50 word characters>` makes perlbal send UDP packets
@@ -39,7 +39,21 @@ use crate::proto::http::RequestHead;
 pub(crate) struct SpoolFile {
     pub file: std::fs::File,
     pub len: u64,
+    /// Why the body went to disk: 1.80's `size`, `rate`, `time` or
+    /// `chunked`.
+    pub reason: &'static str,
     path: PathBuf,
+}
+
+/// Whether the backend is told why a body was buffered
+/// (`X-PERLBAL-BUFFERED-UPLOAD-REASON`, 1.80's `PERLBAL_DEBUG_BUFFERED_UPLOADS`
+/// environment switch, read once).
+pub(crate) fn debug_reason() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("PERLBAL_DEBUG_BUFFERED_UPLOADS")
+            .is_some_and(|v| !v.is_empty() && v != "0")
+    })
 }
 
 impl Drop for SpoolFile {
@@ -147,11 +161,18 @@ impl Progress {
 /// read in `secs`) is in and `left` bytes are still to come: spool when
 /// the rate is under `buffer_upload_threshold_rate` or the estimated time
 /// for the rest over `buffer_upload_threshold_time` (0 turns a test off).
-fn spool_after_memory(up: &UploadConf, got: u64, left: u64, secs: f64) -> bool {
+/// The reason, `time` before `rate` when both hold (1.80's order).
+fn spool_after_memory(up: &UploadConf, got: u64, left: u64, secs: f64) -> Option<&'static str> {
     let rate = got as f64 / secs.max(0.001);
     let slow = up.threshold_rate > 0 && rate < up.threshold_rate as f64;
     let long = up.threshold_time > 0 && left as f64 / rate.max(1.0) > up.threshold_time as f64;
-    slow || long
+    if long {
+        Some("time")
+    } else if slow {
+        Some("rate")
+    } else {
+        None
+    }
 }
 
 async fn read_some(conn: &mut Conn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
@@ -177,14 +198,12 @@ pub(crate) async fn buffer(
     let mut reader = BodyReader::new(req, s.max_chunked_request_size);
     let mut mem = Vec::new();
     let by_size = !req.chunked && up.threshold_size > 0 && req.content_length >= up.threshold_size;
+    let mut reason = if req.chunked { "chunked" } else { "size" };
     if !by_size {
         if req.chunked {
-            while !reader.done() && (mem.len() as u64) < bbc.max(1) {
-                reader
-                    .read(conn, buf, &mut mem, s.idle_timeout)
-                    .await
-                    .map_err(|_| ())?;
-            }
+            // Only what came with the head: a body complete there goes
+            // from memory, any other is spooled from its first byte.
+            reader.take(buf, &mut mem).map_err(|_| ())?;
             if reader.done() {
                 return Ok(Body::Memory(mem));
             }
@@ -201,13 +220,13 @@ pub(crate) async fn buffer(
                 return Ok(Body::Stream);
             }
             let got = buf.len().min(want) as u64;
-            let spool = spool_after_memory(up, got, cl - got, started.elapsed().as_secs_f64());
-            if !spool {
-                return Ok(Body::Stream);
+            match spool_after_memory(up, got, cl - got, started.elapsed().as_secs_f64()) {
+                Some(why) => reason = why,
+                None => return Ok(Body::Stream),
             }
         }
     }
-    let Some(mut spool) = create_spool(up, conn.id()).await else {
+    let Some(mut spool) = create_spool(up, conn.id(), reason).await else {
         let out = super::reply::simple(500, "", false, None, s.server_tokens);
         let _ = conn.stream().write_all(&out).await;
         return Err(());
@@ -246,7 +265,7 @@ pub(crate) async fn buffer(
     Ok(Body::Spool(spool))
 }
 
-async fn create_spool(up: &UploadConf, id: u64) -> Option<SpoolFile> {
+async fn create_spool(up: &UploadConf, id: u64, reason: &'static str) -> Option<SpoolFile> {
     let path = up.path.join(format!(
         "{}-client-{id}-{}",
         up.prefix.replace('/', "_"),
@@ -265,7 +284,12 @@ async fn create_spool(up: &UploadConf, id: u64) -> Option<SpoolFile> {
     .await
     .ok()?;
     match file {
-        Ok(file) => Some(SpoolFile { file, len: 0, path }),
+        Ok(file) => Some(SpoolFile {
+            file,
+            len: 0,
+            reason,
+            path,
+        }),
         Err(e) => {
             tracing::error!(path = %path.display(), error = %e, "cannot create a spool file");
             None
@@ -286,27 +310,18 @@ mod tests {
         };
         // 100 KiB in a second, 1 MiB to go: ~10 s left.
         let (got, left) = (100 * 1024, 1024 * 1024);
-        assert!(spool_after_memory(&up(0, 5), got, left, 1.0), "over 5 s");
-        assert!(
-            !spool_after_memory(&up(0, 20), got, left, 1.0),
-            "under 20 s"
-        );
-        assert!(
-            spool_after_memory(&up(200_000, 0), got, left, 1.0),
-            "slower than 200 kB/s"
-        );
-        assert!(
-            !spool_after_memory(&up(50_000, 0), got, left, 1.0),
-            "faster than 50 kB/s"
-        );
-        assert!(
-            !spool_after_memory(&up(0, 0), got, left, 100.0),
-            "both tests off"
-        );
-        assert!(
-            !spool_after_memory(&up(0, 5), got, left, 0.0),
-            "instant: fast"
-        );
+        let cases = [
+            (up(0, 5), 1.0, Some("time"), "over 5 s"),
+            (up(0, 20), 1.0, None, "under 20 s"),
+            (up(200_000, 0), 1.0, Some("rate"), "slower than 200 kB/s"),
+            (up(50_000, 0), 1.0, None, "faster than 50 kB/s"),
+            (up(200_000, 5), 1.0, Some("time"), "both: time wins"),
+            (up(0, 0), 100.0, None, "both tests off"),
+            (up(0, 5), 0.0, None, "instant: fast"),
+        ];
+        for (conf, secs, want, what) in cases {
+            assert_eq!(spool_after_memory(&conf, got, left, secs), want, "{what}");
+        }
     }
 
     #[test]
