@@ -49,7 +49,7 @@ pub struct Cli {
     /// Attempts to run a job before it is dropped (0 = no limit)
     #[arg(short = 'j', long = "job-retries", default_value_t = 0)]
     pub job_retries: u32,
-    /// Sleeping workers woken per job (0 = one; gearmand's 0 wakes all)
+    /// Sleeping workers woken per job (0 = all, as gearmand)
     #[arg(short = 'w', long = "worker-wakeup", default_value_t = 0)]
     pub worker_wakeup: u32,
     /// Job handles are `<prefix>:<n>` (default `H:<hostname>`)
@@ -220,7 +220,7 @@ impl Cli {
                 .clone()
                 .unwrap_or_else(|| format!("H:{}", hostname())),
             job_retries: self.job_retries,
-            wakeup: self.worker_wakeup.max(1),
+            wakeup: self.worker_wakeup,
             exceptions: self.exceptions,
             version: danga_gearman::VERSION.to_owned(),
             pid: std::process::id(),

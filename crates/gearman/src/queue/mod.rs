@@ -23,8 +23,8 @@
 //!   else waits for, at once (gearmand marks them and drops them when a
 //!   worker would get them); background jobs stay;
 //! * a sleeping worker (`PRE_SLEEP`) gets one `NOOP` when a job it can do
-//!   becomes runnable, and each new job wakes at most `wakeup` sleepers
-//!   (gearmand wakes every sleeper of the function for every job);
+//!   becomes runnable; each new job wakes every sleeper of the function
+//!   (gearmand's `-w 0`), or at most `wakeup` of them when that is set;
 //! * `SUBMIT_JOB_EPOCH` jobs are invisible until due, and sleepers are woken
 //!   when they come due ([`Queue::tick`]; gearmand 1.1 never wakes them,
 //!   gearmand#101).
@@ -76,7 +76,7 @@ pub struct Config {
     pub handle_prefix: String,
     /// `-j`: attempts before a job is dropped (0 = unlimited).
     pub job_retries: u32,
-    /// Sleeping workers woken per runnable job (at least 1).
+    /// Sleeping workers woken per runnable job (0 = all, as gearmand).
     pub wakeup: u32,
     /// `--exceptions`: connections start with the `exceptions` option on.
     pub exceptions: bool,
@@ -93,7 +93,7 @@ impl Default for Config {
         Config {
             handle_prefix: "H:localhost".into(),
             job_retries: 0,
-            wakeup: 1,
+            wakeup: 0,
             exceptions: false,
             version: crate::VERSION.into(),
             pid: 0,

@@ -6,8 +6,11 @@ use super::*;
 use crate::proto::{Grab, Priority, Request, Response, SubmitJob};
 
 #[test]
-fn one_noop_per_new_job_not_one_per_sleeper() {
-    let mut h = H::new(Config::default());
+fn with_w1_one_noop_per_new_job_not_one_per_sleeper() {
+    let mut h = H::new(Config {
+        wakeup: 1,
+        ..Config::default()
+    });
     for w in [W, W2, 3] {
         h.req(w, Request::CanDo(b("f")));
         assert_eq!(h.req(w, Request::PreSleep), []);
@@ -26,6 +29,34 @@ fn one_noop_per_new_job_not_one_per_sleeper() {
         h.req(C, submit("f", "", "", Priority::Normal, true)),
         [(C, created(4))]
     );
+    assert_eq!(h.req(W, Request::PreSleep), [(W, Response::Noop)]);
+}
+
+#[test]
+fn by_default_every_sleeper_of_the_function_is_woken() {
+    let mut h = H::new(Config::default());
+    for w in [W, W2, 3] {
+        h.req(w, Request::CanDo(b("f")));
+        h.req(w, Request::PreSleep);
+    }
+    h.req(4, Request::CanDo(b("g")));
+    h.req(4, Request::PreSleep);
+    let got = h.req(C, submit("f", "", "", Priority::Normal, true));
+    assert_eq!(
+        got,
+        [
+            (W, Response::Noop),
+            (W2, Response::Noop),
+            (3, Response::Noop),
+            (C, created(1))
+        ]
+    );
+    // Woken ones that have not grabbed yet are not woken again.
+    assert_eq!(
+        h.req(C, submit("f", "", "", Priority::Normal, true)),
+        [(C, created(2))]
+    );
+    // Sleeping again without grabbing while jobs wait: NOOP at once.
     assert_eq!(h.req(W, Request::PreSleep), [(W, Response::Noop)]);
 }
 
@@ -248,7 +279,10 @@ fn work_results_for_jobs_the_worker_does_not_hold_are_job_not_found() {
 
 #[test]
 fn a_woken_worker_that_leaves_or_drops_the_function_hands_the_wakeup_on() {
-    let mut h = H::new(Config::default());
+    let mut h = H::new(Config {
+        wakeup: 1,
+        ..Config::default()
+    });
     for w in [W, W2, 3] {
         h.req(w, Request::CanDo(b("f")));
         h.req(w, Request::PreSleep);
