@@ -105,6 +105,14 @@ pub struct Cli {
     /// MySQL table
     #[arg(long = "mysql-table", default_value = "gearman_queue")]
     pub mysql_table: String,
+    /// Let the admin command `shutdown` stop the server, from loopback
+    /// peers only (not a gearmand flag; gearmand 1.1.20 has no such command)
+    #[arg(long = "admin-shutdown")]
+    pub admin_shutdown: bool,
+    /// Forget a function with no worker and no job after this many idle
+    /// seconds (not a gearmand flag; gearmand never forgets a name)
+    #[arg(long = "forget-idle-functions", default_value_t = 300)]
+    pub forget_idle_functions: u64,
     /// Largest packet accepted, in bytes (not a gearmand flag)
     #[arg(long = "max-packet-size", default_value_t = danga_gearman::proto::frame::DEFAULT_MAX_PACKET)]
     pub max_packet_size: u32,
@@ -225,6 +233,7 @@ impl Cli {
             version: danga_gearman::VERSION.to_owned(),
             pid: std::process::id(),
             verbose: self.verbose.to_ascii_uppercase(),
+            forget_idle_ms: self.forget_idle_functions.saturating_mul(1000),
         };
         let secs = |n: i64| u64::try_from(n).ok().map(std::time::Duration::from_secs);
         let server = server::Config {
@@ -237,6 +246,7 @@ impl Cli {
                 interval: secs(self.keepalive_interval),
                 count: u32::try_from(self.keepalive_count).ok(),
             }),
+            admin_shutdown: self.admin_shutdown,
             ..server::Config::default()
         };
         Ok((queue, server))

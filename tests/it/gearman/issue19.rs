@@ -50,3 +50,72 @@ fn issue_19_w_limits_the_sleepers_woken_per_job() {
     first.expect(Noop);
     assert!(second.silent(300), "only one sleeper is woken with -w 1");
 }
+
+/// Admin `shutdown` is an unknown command unless `--admin-shutdown`, as
+/// gearmand 1.1.20 answers it; the server keeps running.
+#[test]
+fn issue_19_admin_shutdown_is_off_by_default() {
+    for (name, mut gd) in both() {
+        let mut a = Wire::connect(gd.addr);
+        for line in ["shutdown", "shutdown graceful"] {
+            assert_eq!(
+                a.admin(&format!("{line}\n"), false),
+                "ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n",
+                "{name}: {line}"
+            );
+        }
+        assert!(gd.daemon.try_exit().is_none(), "{name} still runs");
+        let mut b = Wire::connect(gd.addr);
+        b.send(EchoReq, &["alive"]);
+        assert_eq!(b.expect(EchoRes), ["alive"], "{name}");
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// Each new function name used to keep the whole packet that named it:
+/// 60 submits of 10 MiB to new names took RSS up by 600 MiB for good.
+#[test]
+fn issue_19_new_function_names_do_not_pin_their_packets() {
+    let gd = ours(&[]);
+    let pid = gd.daemon.pid();
+    let data = "x".repeat(10 << 20);
+    // Warm up: one big packet, so buffers and allocator arenas exist.
+    let mut c = Wire::connect(gd.addr);
+    c.send(SubmitJobBg, &["warm", "", &data]);
+    c.expect(JobCreated);
+    let mut w = Wire::connect(gd.addr);
+    w.send(CanDo, &["warm"]);
+    w.send(GrabJob, &[]);
+    let h = w.expect(JobAssign).remove(0);
+    w.send(WorkComplete, &[&h, ""]);
+    drop(w);
+    let before = rss_kib(pid);
+    for i in 0..60 {
+        c.send(SubmitJob, &[&format!("name{i}"), "", &data]);
+        c.expect(JobCreated);
+    }
+    drop(c);
+    let mut a = Wire::connect(gd.addr);
+    // The client left: its foreground jobs are dropped.
+    assert!(danga_testkit::wait_for(
+        std::time::Duration::from_secs(10),
+        || {
+            let s = a.admin("status\n", true);
+            s.lines()
+                .all(|l| l == "." || l.split('\t').nth(1) == Some("0"))
+        }
+    ));
+    let after = rss_kib(pid);
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+}

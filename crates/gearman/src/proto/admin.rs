@@ -53,6 +53,12 @@ pub enum Admin {
 impl Admin {
     /// Parses one line (without its terminator).
     pub fn parse(line: &[u8]) -> Admin {
+        Self::parse_gated(line, true)
+    }
+
+    /// Parses one line; unless `shutdown` is allowed, `shutdown` in any
+    /// form is an unknown command, as gearmand 1.1.20 answers it.
+    pub fn parse_gated(line: &[u8], shutdown: bool) -> Admin {
         let words: Vec<&[u8]> = line
             .split(|&b| b == b' ' || b == b'\t')
             .filter(|w| !w.is_empty())
@@ -120,6 +126,9 @@ impl Admin {
         } else if is(0, "getpid") {
             Admin::Getpid
         } else if is(0, "shutdown") {
+            if !shutdown {
+                return Admin::Unknown(Bytes::copy_from_slice(cmd));
+            }
             match argc {
                 1 => Admin::Shutdown { graceful: false },
                 2 if is(1, "graceful") => Admin::Shutdown { graceful: true },
@@ -178,6 +187,21 @@ mod tests {
         );
         assert_eq!(p("shutdown  graceful"), Admin::Shutdown { graceful: true });
         assert_eq!(p("prioritystatus"), Admin::PriorityStatus);
+    }
+
+    #[test]
+    fn shutdown_off_is_an_unknown_command() {
+        let off = |s: &str| Admin::parse_gated(s.as_bytes(), false);
+        for line in ["shutdown", "SHUTDOWN graceful", "shutdown x y"] {
+            let word = line.split(' ').next().unwrap_or_default();
+            assert_eq!(
+                off(line),
+                Admin::Unknown(Bytes::copy_from_slice(word.as_bytes()))
+            );
+        }
+        let r = off("shutdown").fixed_reply().expect("fixed");
+        assert_eq!(r, b"ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n");
+        assert_eq!(off("status"), Admin::Status);
     }
 
     #[test]

@@ -170,10 +170,7 @@ impl Queue {
         for seq in doomed {
             self.fail(seq, false, out);
         }
-        self.by_name.remove(name);
-        if let Some(slot) = self.functions.get_mut(fid) {
-            *slot = None;
-        }
+        self.forget_function(fid);
         OK.to_vec()
     }
 }

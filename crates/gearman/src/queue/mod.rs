@@ -86,6 +86,10 @@ pub struct Config {
     pub pid: u32,
     /// What `verbose` answers (gearmand's level name).
     pub verbose: String,
+    /// A function with no worker and no job, unused this long (ms), is
+    /// forgotten, unless an admin set its `maxqueue` (gearmand keeps every
+    /// name for ever, so new names grow its memory without bound).
+    pub forget_idle_ms: u64,
 }
 
 impl Default for Config {
@@ -98,6 +102,7 @@ impl Default for Config {
             version: crate::VERSION.into(),
             pid: 0,
             verbose: "ERROR".into(),
+            forget_idle_ms: 300_000,
         }
     }
 }
@@ -147,9 +152,16 @@ pub struct Queue {
     next_job: u64,
     /// Counts pushes onto any queue (FIFO order across functions).
     enqueued: u64,
-    /// Slots of dropped functions are `None`; ids are never reused.
+    /// Slots of dropped or forgotten functions are `None` and listed in
+    /// `free_funcs` for reuse (no job, ability or unique refers to them).
     functions: Vec<Option<Function>>,
+    free_funcs: Vec<FuncId>,
+    /// Names own their bytes: never a slice of the packet that named them.
     by_name: HashMap<Bytes, FuncId>,
+    /// The monotonic clock (ms) at the last [`Queue::tick`].
+    clock: u64,
+    /// When idle functions are looked for next.
+    next_sweep: u64,
     /// (function, `-`, key) → job.
     uniques: HashMap<(FuncId, bool, Bytes), u64>,
     conns: IdMap<Conn>,
@@ -168,7 +180,10 @@ impl Queue {
             next_job: 1,
             enqueued: 0,
             functions: Vec::new(),
+            free_funcs: Vec::new(),
             by_name: HashMap::new(),
+            clock: 0,
+            next_sweep: 0,
             uniques: HashMap::new(),
             conns: IdMap::default(),
             epochs: BinaryHeap::new(),
@@ -220,7 +235,8 @@ impl Queue {
             Request::EchoReq(data) => out.send(from, Response::EchoRes(data)),
             Request::SetClientId(id) => {
                 if let Some(c) = self.conns.get_mut(&from) {
-                    c.client_id = Some(id);
+                    // Its own copy: kept as long as the connection.
+                    c.client_id = Some(Bytes::copy_from_slice(&id));
                 }
             }
             Request::OptionReq(opt) => {
@@ -246,9 +262,11 @@ impl Queue {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
+        let clock = self.clock;
         for a in &conn.abilities {
             if let Some(f) = self.func_mut(a.func) {
                 f.workers = f.workers.saturating_sub(1);
+                f.last_used = clock;
             }
         }
         self.hand_over(&conn.abilities, out);
@@ -272,6 +290,13 @@ impl Queue {
     /// Makes due epoch jobs runnable (waking sleepers) and requeues jobs
     /// whose worker overran its `CAN_DO_TIMEOUT`. Cheap when nothing is due.
     pub fn tick(&mut self, now: Now, out: &mut Outbox) {
+        self.clock = now.millis;
+        if now.millis >= self.next_sweep {
+            self.next_sweep = now
+                .millis
+                .saturating_add((self.cfg.forget_idle_ms / 4).max(1000));
+            self.forget_idle_functions();
+        }
         while let Some(&Reverse((when, seq))) = self.epochs.peek() {
             if when > now.unix {
                 break;
@@ -323,15 +348,73 @@ impl Queue {
         self.functions.get_mut(id).and_then(Option::as_mut)
     }
 
-    /// The function called `name`, created if new.
-    fn func_id(&mut self, name: &Bytes) -> FuncId {
+    /// The function called `name`, created if new (with its own copy of
+    /// the name).
+    fn func_id(&mut self, name: &[u8]) -> FuncId {
+        let clock = self.clock;
         if let Some(&id) = self.by_name.get(name) {
+            if let Some(f) = self.func_mut(id) {
+                f.last_used = clock;
+            }
             return id;
         }
-        let id = self.functions.len();
-        self.functions.push(Some(Function::new(name.clone())));
-        self.by_name.insert(name.clone(), id);
+        let name = Bytes::copy_from_slice(name);
+        let mut f = Function::new(name.clone());
+        f.last_used = clock;
+        let id = match self.free_funcs.pop() {
+            Some(id) => {
+                if let Some(slot) = self.functions.get_mut(id) {
+                    *slot = Some(f);
+                }
+                id
+            }
+            None => {
+                self.functions.push(Some(f));
+                self.functions.len() - 1
+            }
+        };
+        self.by_name.insert(name, id);
         id
+    }
+
+    /// Frees a function's slot and name.
+    fn forget_function(&mut self, id: FuncId) {
+        let Some(f) = self.functions.get_mut(id).and_then(Option::take) else {
+            return;
+        };
+        self.by_name.remove(&f.name);
+        self.free_funcs.push(id);
+    }
+
+    /// Forgets functions nobody has used for `forget_idle_ms`.
+    fn forget_idle_functions(&mut self) {
+        let (clock, idle) = (self.clock, self.cfg.forget_idle_ms);
+        let doomed: Vec<FuncId> = self
+            .functions
+            .iter()
+            .enumerate()
+            .filter_map(|(id, f)| {
+                let f = f.as_ref()?;
+                let unused = f.workers == 0
+                    && f.total == 0
+                    && f.max_queue == [0; 3]
+                    && clock.saturating_sub(f.last_used) >= idle;
+                unused.then_some(id)
+            })
+            .collect();
+        for id in doomed {
+            self.forget_function(id);
+        }
+        if self.functions.len() > 64 && self.free_funcs.len() > self.functions.len() / 2 {
+            // Trailing free slots go, so the table shrinks after a burst.
+            while self.functions.last().is_some_and(Option::is_none) {
+                self.functions.pop();
+            }
+            let len = self.functions.len();
+            self.free_funcs.retain(|&id| id < len);
+            self.functions.shrink_to_fit();
+            self.free_funcs.shrink_to_fit();
+        }
     }
 
     /// Puts a job at the tail of its queue and wakes a sleeper.

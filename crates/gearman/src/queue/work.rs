@@ -284,6 +284,7 @@ impl Queue {
         let Some(Some(f)) = self.functions.get_mut(function) else {
             return;
         };
+        f.last_used = self.clock;
         f.total = f.total.saturating_sub(1);
         match state {
             JobState::Scheduled => f.scheduled = f.scheduled.saturating_sub(1),
