@@ -119,3 +119,71 @@ fn issue_19_new_function_names_do_not_pin_their_packets() {
         "RSS grew from {before} KiB to {after} KiB"
     );
 }
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// The next whole minute (its minute-of-hour and its unix time), at least
+/// five seconds ahead so the server sees the same minute coming.
+pub fn next_minute() -> (u8, u64) {
+    let mut now = unix_now();
+    if now % 60 >= 55 {
+        std::thread::sleep(std::time::Duration::from_secs(61 - now % 60));
+        now = unix_now();
+    }
+    let due = (now / 60 + 1) * 60;
+    (u8::try_from(due / 60 % 60).expect("minute"), due)
+}
+
+/// Grabs until a job comes or `deadline` (unix) passes; returns the
+/// assignment's (handle, data) and when it came.
+pub fn grab_until(w: &mut Wire, deadline: u64) -> Option<(Vec<String>, u64)> {
+    while unix_now() <= deadline {
+        w.send(GrabJob, &[]);
+        let p = w.recv().expect("reply");
+        if p.kind == JobAssign.code() {
+            return Some((p.text(), unix_now()));
+        }
+        assert_eq!(p.kind, NoJob.code());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    None
+}
+
+/// SUBMIT_JOB_SCHED (through the danga client) is held until the next
+/// matching minute, and `status` counts it only then.
+#[test]
+fn issue_19_sched_jobs_fire_at_the_next_matching_minute() {
+    use danga_gearman::client::{Client, Config, Sched, Task};
+    let gd = ours(&[]);
+    let (minute, due) = next_minute();
+    let servers = vec![gd.addr.to_string()];
+    let sched = Sched {
+        minute: Some(minute),
+        ..Sched::default()
+    };
+    super::client::block_on(async {
+        let client = Client::new(Config::new(servers));
+        client
+            .submit_sched(Task::new("cron", "tick"), sched)
+            .await
+            .expect("submitted");
+    });
+    let mut w = Wire::connect(gd.addr);
+    w.send(CanDo, &["cron"]);
+    let mut a = Wire::connect(gd.addr);
+    assert_eq!(a.admin("status\n", true), "cron\t0\t0\t1\n.\n");
+    let (job, at) = grab_until(&mut w, due + 10).expect("the job came");
+    assert_eq!(job[1..], ["cron", "tick"]);
+    assert!(at >= due, "given at {at}, due {due}");
+    // A field out of range: an error, the connection stays.
+    let mut c = Wire::connect(gd.addr);
+    c.send(SubmitJobSched, &["cron", "", "60", "", "", "", "", "x"]);
+    assert_eq!(c.expect(Error)[0], "INVALID_ARGUMENTS");
+    c.send(EchoReq, &["still"]);
+    assert_eq!(c.expect(EchoRes), ["still"]);
+}

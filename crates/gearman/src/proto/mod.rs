@@ -23,6 +23,7 @@ mod packet_tests;
 mod proptests;
 mod request;
 mod response;
+pub mod sched;
 
 pub use admin::Admin;
 pub use args::{put_packet, split_args};
@@ -32,3 +33,4 @@ pub use request::{
     parse_i64_lenient, Grab, Priority, Request, RequestError, SubmitJob, MAX_UNIQUE,
 };
 pub use response::Response;
+pub use sched::Sched;

@@ -60,7 +60,9 @@ impl Queue {
         let mut s = Vec::new();
         for f in self.sorted_functions() {
             s.extend_from_slice(&f.name);
-            let _ = writeln!(s, "\t{}\t{}\t{}", f.total, f.running, f.workers);
+            // A scheduled job counts once it is due.
+            let total = f.total.saturating_sub(f.scheduled);
+            let _ = writeln!(s, "\t{total}\t{}\t{}", f.running, f.workers);
         }
         s.extend_from_slice(b".\n");
         s

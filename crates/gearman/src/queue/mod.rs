@@ -206,6 +206,16 @@ impl Queue {
     pub fn handle(&mut self, from: ConnId, req: Request, now: Now, out: &mut Outbox) {
         match req {
             Request::Submit(job) => self.submit(Some(from), job, Vec::new(), now, out),
+            Request::SubmitSched { mut job, sched } => match sched.next_after(now.unix) {
+                Some(when) => {
+                    job.when = Some(when);
+                    self.submit(Some(from), job, Vec::new(), now, out)
+                }
+                None => {
+                    let (code, text) = crate::proto::RequestError::BadSchedule.code_and_text();
+                    out.send(from, Response::error(code, text))
+                }
+            },
             Request::CanDo(f) => self.can_do(from, f, 0),
             Request::CanDoTimeout { function, timeout } => {
                 let ms = crate::proto::parse_i64_lenient(&timeout);

@@ -97,6 +97,7 @@ fn epoch_jobs_are_invisible_until_due_then_wake_a_sleeper() {
     assert_eq!(packets(out), [(C, created(1))]);
     assert_eq!(h.q.next_wakeup(h.now), Some(10_000));
     assert_eq!(h.admin(A, "prioritystatus"), "f\t0\t1\t0\t1\n.\n");
+    assert_eq!(h.admin(A, "status"), "f\t0\t0\t1\n.\n", "counted once due");
     assert_eq!(h.req(W2, Request::CanDo(b("f"))), []);
     assert_eq!(
         h.req(W2, Request::Grab(Grab::Plain)),
@@ -106,6 +107,7 @@ fn epoch_jobs_are_invisible_until_due_then_wake_a_sleeper() {
     assert_eq!(h.tick(), []);
     h.now.unix += 1;
     assert_eq!(h.tick(), [(W, Response::Noop)]);
+    assert_eq!(h.admin(A, "status"), "f\t1\t0\t2\n.\n");
     assert_eq!(h.q.next_wakeup(h.now), None);
     assert_eq!(
         h.req(W, Request::Grab(Grab::Uniq)),
@@ -294,4 +296,56 @@ fn a_woken_worker_that_leaves_or_drops_the_function_hands_the_wakeup_on() {
     // Woken, it stops doing the function: the next one.
     assert_eq!(h.req(W2, Request::CantDo(b("f"))), [(3, Response::Noop)]);
     assert_eq!(h.req(3, Request::ResetAbilities), []);
+}
+
+#[test]
+fn sched_jobs_wait_for_the_next_matching_minute() {
+    let mut h = H::new(Config::default());
+    // 1970-01-12 13:46:40 UTC, a Monday; due at 13:50.
+    h.now.unix = 1_000_000;
+    h.req(W, Request::CanDo(b("f")));
+    h.req(W, Request::PreSleep);
+    let job = SubmitJob {
+        function: b("f"),
+        unique: b(""),
+        data: b("d"),
+        priority: Priority::Normal,
+        background: true,
+        when: None,
+        reducer: None,
+    };
+    let sched = crate::proto::Sched {
+        minute: Some(50),
+        ..Default::default()
+    };
+    let got = h.req(
+        C,
+        Request::SubmitSched {
+            job: job.clone(),
+            sched,
+        },
+    );
+    assert_eq!(got, [(C, created(1))]);
+    assert_eq!(h.q.next_wakeup(h.now), Some(200_000));
+    h.now.unix = 1_000_199;
+    assert_eq!(h.tick(), []);
+    h.now.unix = 1_000_200;
+    assert_eq!(h.tick(), [(W, Response::Noop)]);
+    // A date that never comes: refused.
+    let never = crate::proto::Sched {
+        mday: Some(31),
+        month: Some(4),
+        ..Default::default()
+    };
+    let got = h.req(C, Request::SubmitSched { job, sched: never });
+    assert_eq!(
+        got,
+        [(
+            C,
+            Response::error(
+                "INVALID_ARGUMENTS",
+                "Schedule fields out of range or never matching"
+            )
+        )]
+    );
 }

@@ -259,6 +259,17 @@ fn frame_all(
                 let data = Bytes::copy_from_slice(&input[crate::proto::HEADER_LEN..n]);
                 input.advance(n);
                 items.push(match Request::decode(magic, kind, data) {
+                    // Due at a fixed time from now on: stored and queued
+                    // as an epoch job.
+                    Ok(Request::SubmitSched { mut job, sched }) => {
+                        match sched.next_after(server.now().unix) {
+                            Some(when) => {
+                                job.when = Some(when);
+                                Item::Req(Request::Submit(job))
+                            }
+                            None => Item::Bad(RequestError::BadSchedule),
+                        }
+                    }
                     Ok(r) => Item::Req(r),
                     Err(e) => Item::Bad(e),
                 });
