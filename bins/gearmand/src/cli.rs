@@ -49,6 +49,19 @@ pub struct Cli {
     /// Attempts to run a job before it is dropped (0 = no limit)
     #[arg(short = 'j', long = "job-retries", default_value_t = 0)]
     pub job_retries: u32,
+    /// Wait before a lost job's first retry, doubled for each next one
+    /// (ms; 0 = none; not a gearmand flag)
+    #[arg(long = "retry-backoff-ms", default_value_t = 0)]
+    pub retry_backoff_ms: u64,
+    /// The longest wait between retries (ms; not a gearmand flag)
+    #[arg(long = "retry-backoff-max-ms", default_value_t = 60_000)]
+    pub retry_backoff_max_ms: u64,
+    /// Jobs given up after -j kept for `deadletter` (not a gearmand flag)
+    #[arg(long = "dead-letters", default_value_t = 1000)]
+    pub dead_letters: usize,
+    /// Bytes the dead-letter list may hold (not a gearmand flag)
+    #[arg(long = "dead-letter-bytes", default_value_t = 64 << 20)]
+    pub dead_letter_bytes: usize,
     /// Sleeping workers woken per job (0 = all, as gearmand)
     #[arg(short = 'w', long = "worker-wakeup", default_value_t = 0)]
     pub worker_wakeup: u32,
@@ -228,6 +241,10 @@ impl Cli {
                 .clone()
                 .unwrap_or_else(|| format!("H:{}", hostname())),
             job_retries: self.job_retries,
+            retry_backoff_ms: self.retry_backoff_ms,
+            retry_backoff_max_ms: self.retry_backoff_max_ms,
+            dead_letters: self.dead_letters,
+            dead_letter_bytes: self.dead_letter_bytes,
             wakeup: self.worker_wakeup,
             exceptions: self.exceptions,
             version: danga_gearman::VERSION.to_owned(),

@@ -175,6 +175,8 @@ fn issue_19_sched_jobs_fire_at_the_next_matching_minute() {
     });
     let mut w = Wire::connect(gd.addr);
     w.send(CanDo, &["cron"]);
+    w.send(EchoReq, &["registered"]);
+    w.expect(EchoRes);
     let mut a = Wire::connect(gd.addr);
     assert_eq!(a.admin("status\n", true), "cron\t0\t0\t1\n.\n");
     let (job, at) = grab_until(&mut w, due + 10).expect("the job came");
@@ -186,4 +188,66 @@ fn issue_19_sched_jobs_fire_at_the_next_matching_minute() {
     assert_eq!(c.expect(Error)[0], "INVALID_ARGUMENTS");
     c.send(EchoReq, &["still"]);
     assert_eq!(c.expect(EchoRes), ["still"]);
+}
+
+/// `-j 2` with a 1 s back-off: a lost job is invisible for 1 s, then the
+/// second loss fails it to its client and puts it in the dead-letter
+/// list, from where an admin requeues it (same handle) or drops it.
+#[test]
+fn issue_19_retries_back_off_then_dead_letters_are_listed_requeued_dropped() {
+    let gd = ours(&["-j", "2", "--retry-backoff-ms", "1000"]);
+    let mut c = Wire::connect(gd.addr);
+    let mut a = Wire::connect(gd.addr);
+    let mut handles = Vec::new();
+    for data in ["first", "second"] {
+        c.send(SubmitJob, &["flaky", data, data]);
+        let h = c.expect(JobCreated).remove(0);
+        let mut w1 = Wire::connect(gd.addr);
+        w1.send(CanDo, &["flaky"]);
+        w1.send(GrabJob, &[]);
+        assert_eq!(w1.expect(JobAssign)[0], h);
+        let lost = std::time::SystemTime::now();
+        drop(w1);
+        let mut w2 = Wire::connect(gd.addr);
+        w2.send(CanDo, &["flaky"]);
+        let (job, _) = grab_until(&mut w2, unix_now() + 5).expect("retried");
+        assert_eq!(job[0], h);
+        let waited = lost.elapsed().expect("clock");
+        assert!(
+            waited >= std::time::Duration::from_millis(900),
+            "retried after {waited:?}, before its back-off"
+        );
+        drop(w2);
+        assert_eq!(c.expect(WorkFail), [h.as_str()], "given up after 2");
+        handles.push(h);
+    }
+    let list = a.admin("deadletter list\n", true);
+    assert_eq!(
+        list,
+        format!(
+            "{}\tflaky\tfirst\t2\tworker-disconnected\n{}\tflaky\tsecond\t2\tworker-disconnected\n.\n",
+            handles[0], handles[1]
+        )
+    );
+    assert_eq!(
+        a.admin(&format!("deadletter drop {}\n", handles[1]), false),
+        "OK\r\n"
+    );
+    assert_eq!(
+        a.admin(&format!("deadletter requeue {}\n", handles[0]), false),
+        "OK\r\n"
+    );
+    assert_eq!(
+        a.admin(&format!("deadletter requeue {}\n", handles[1]), false),
+        "ERR UNKNOWN_JOB\r\n"
+    );
+    assert_eq!(a.admin("deadletter list\n", true), ".\n");
+    let mut w = Wire::connect(gd.addr);
+    w.send(CanDo, &["flaky"]);
+    w.send(GrabJob, &[]);
+    assert_eq!(w.expect(JobAssign), [handles[0].as_str(), "flaky", "first"]);
+    w.send(WorkComplete, &[&handles[0], "ok"]);
+    w.send(EchoReq, &["done"]);
+    w.expect(EchoRes);
+    assert_eq!(a.admin("status\n", true), "flaky\t0\t0\t1\n.\n");
 }

@@ -4,6 +4,19 @@
 
 use bytes::Bytes;
 
+/// What `deadletter` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterCmd {
+    /// `HANDLE\tFUNCTION\tUNIQUE\tATTEMPTS\tREASON` per job, then `.`.
+    List,
+    /// Queue the job again (background, same handle).
+    Requeue(Bytes),
+    /// Forget the job.
+    Drop(Bytes),
+    /// Forget them all.
+    DropAll,
+}
+
 /// An admin command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admin {
@@ -42,6 +55,9 @@ pub enum Admin {
         /// `graceful` given.
         graceful: bool,
     },
+    /// `deadletter list|requeue H|drop H|drop all` (an extension): the
+    /// jobs given up after `-j` attempts.
+    DeadLetter(DeadLetterCmd),
     /// A command whose reply is fixed: an error string.
     Fixed(&'static str),
     /// `maxqueue`, `create`, `drop`, `shutdown` with the wrong arguments.
@@ -134,6 +150,14 @@ impl Admin {
                 2 if is(1, "graceful") => Admin::Shutdown { graceful: true },
                 _ => bad(),
             }
+        } else if is(0, "deadletter") {
+            match argc {
+                2 if is(1, "list") => Admin::DeadLetter(DeadLetterCmd::List),
+                3 if is(1, "requeue") => Admin::DeadLetter(DeadLetterCmd::Requeue(arg(2))),
+                3 if is(1, "drop") && is(2, "all") => Admin::DeadLetter(DeadLetterCmd::DropAll),
+                3 if is(1, "drop") => Admin::DeadLetter(DeadLetterCmd::Drop(arg(2))),
+                _ => bad(),
+            }
         } else if is(0, "verbose") {
             Admin::Verbose
         } else if is(0, "version") {
@@ -187,6 +211,27 @@ mod tests {
         );
         assert_eq!(p("shutdown  graceful"), Admin::Shutdown { graceful: true });
         assert_eq!(p("prioritystatus"), Admin::PriorityStatus);
+        assert_eq!(p("DeadLetter LIST"), Admin::DeadLetter(DeadLetterCmd::List));
+        assert_eq!(
+            p("deadletter requeue H:x:1"),
+            Admin::DeadLetter(DeadLetterCmd::Requeue(Bytes::from_static(b"H:x:1")))
+        );
+        assert_eq!(
+            p("deadletter drop all"),
+            Admin::DeadLetter(DeadLetterCmd::DropAll)
+        );
+        assert_eq!(
+            p("deadletter drop H:x:2"),
+            Admin::DeadLetter(DeadLetterCmd::Drop(Bytes::from_static(b"H:x:2")))
+        );
+        assert_eq!(
+            p("deadletter"),
+            Admin::BadArgs(Bytes::from_static(b"deadletter"))
+        );
+        assert_eq!(
+            p("deadletter list x"),
+            Admin::BadArgs(Bytes::from_static(b"deadletter"))
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod request;
 mod response;
 pub mod sched;
 
-pub use admin::Admin;
+pub use admin::{Admin, DeadLetterCmd};
 pub use args::{put_packet, split_args};
 pub use command::Command;
 pub use frame::{parse_frame, Frame, FrameError, Limits, Magic, HEADER_LEN};

@@ -31,6 +31,7 @@
 
 mod admin;
 mod conn;
+mod dead;
 mod function;
 mod grab;
 mod idhash;
@@ -76,6 +77,15 @@ pub struct Config {
     pub handle_prefix: String,
     /// `-j`: attempts before a job is dropped (0 = unlimited).
     pub job_retries: u32,
+    /// A lost job waits `retry_backoff_ms << (retries - 1)` (at most
+    /// `retry_backoff_max_ms`) before a worker gets it again; 0 = at once.
+    pub retry_backoff_ms: u64,
+    /// The longest back-off.
+    pub retry_backoff_max_ms: u64,
+    /// Jobs given up after `-j` kept in the dead-letter list (0 = none).
+    pub dead_letters: usize,
+    /// Bytes the dead-letter list may hold.
+    pub dead_letter_bytes: usize,
     /// Sleeping workers woken per runnable job (0 = all, as gearmand).
     pub wakeup: u32,
     /// `--exceptions`: connections start with the `exceptions` option on.
@@ -97,6 +107,10 @@ impl Default for Config {
         Config {
             handle_prefix: "H:localhost".into(),
             job_retries: 0,
+            retry_backoff_ms: 0,
+            retry_backoff_max_ms: 60_000,
+            dead_letters: 1000,
+            dead_letter_bytes: 64 << 20,
             wakeup: 0,
             exceptions: false,
             version: crate::VERSION.into(),
@@ -169,13 +183,17 @@ pub struct Queue {
     epochs: BinaryHeap<Reverse<(i64, u64)>>,
     /// Running jobs with a timeout: (deadline, job, assignment).
     timeouts: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    /// Lost jobs backing off before their next attempt: (clock ms, job).
+    backoffs: BinaryHeap<Reverse<(u64, u64)>>,
+    /// Jobs given up after `-j` attempts.
+    dead: dead::DeadLetters,
 }
 
 impl Queue {
     /// An empty queue.
     pub fn new(cfg: Config) -> Self {
         Queue {
-            cfg,
+            dead: dead::DeadLetters::new(cfg.dead_letters, cfg.dead_letter_bytes),
             jobs: IdMap::default(),
             next_job: 1,
             enqueued: 0,
@@ -188,6 +206,8 @@ impl Queue {
             conns: IdMap::default(),
             epochs: BinaryHeap::new(),
             timeouts: BinaryHeap::new(),
+            backoffs: BinaryHeap::new(),
+            cfg,
         }
     }
 
@@ -281,7 +301,7 @@ impl Queue {
         }
         self.hand_over(&conn.abilities, out);
         for seq in conn.running {
-            self.requeue(seq, out);
+            self.requeue(seq, dead::Lost::Disconnected, out);
         }
         for (seq, _) in conn.listening {
             let Some(job) = self.jobs.get_mut(&seq) else {
@@ -323,8 +343,15 @@ impl Queue {
                 |j| matches!(j.state, JobState::Running { attempt: a, .. } if a == attempt),
             );
             if expired {
-                self.requeue(seq, out);
+                self.requeue(seq, dead::Lost::TimedOut, out);
             }
+        }
+        while let Some(&Reverse((when, seq))) = self.backoffs.peek() {
+            if when > now.millis {
+                break;
+            }
+            self.backoffs.pop();
+            self.promote(seq, out);
         }
     }
 
@@ -339,10 +366,11 @@ impl Queue {
             .timeouts
             .peek()
             .map(|Reverse((deadline, _, _))| deadline.saturating_sub(now.millis));
-        match (epoch, timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let backoff = self
+            .backoffs
+            .peek()
+            .map(|Reverse((when, _))| when.saturating_sub(now.millis));
+        [epoch, timeout, backoff].into_iter().flatten().min()
     }
 
     /// Jobs in memory (queued, scheduled or running).

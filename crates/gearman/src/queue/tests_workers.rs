@@ -349,3 +349,75 @@ fn sched_jobs_wait_for_the_next_matching_minute() {
         )]
     );
 }
+
+#[test]
+fn lost_jobs_back_off_exponentially_then_go_to_the_dead_letter_list() {
+    let mut h = H::new(Config {
+        job_retries: 3,
+        retry_backoff_ms: 1000,
+        ..Config::default()
+    });
+    h.tick();
+    h.req(C, submit("f", "u1", "x", Priority::Normal, false));
+    let mut w: ConnId = 10;
+    let mut lose = |h: &mut H| {
+        h.q.connect(w, "w".into());
+        h.req(w, Request::CanDo(b("f")));
+        let got = h.req(w, Request::Grab(Grab::Plain));
+        assert!(
+            matches!(got[..], [(_, Response::JobAssign { .. })]),
+            "{got:?}"
+        );
+        let out = h.drop_conn(w);
+        w += 1;
+        out
+    };
+    // Lost once: 1 s before anyone gets it again; then 2 s.
+    assert_eq!(lose(&mut h), []);
+    for wait in [1000, 2000] {
+        assert_eq!(h.q.next_wakeup(h.now), Some(wait));
+        assert_eq!(h.admin(A, "status"), "f\t0\t0\t0\n.\n", "backing off");
+        h.q.connect(20, "p".into());
+        h.req(20, Request::CanDo(b("f")));
+        assert_eq!(
+            h.req(20, Request::Grab(Grab::Plain)),
+            [(20, Response::NoJob)]
+        );
+        h.drop_conn(20);
+        h.now.millis += wait - 1;
+        h.tick();
+        assert_eq!(h.admin(A, "status"), "f\t0\t0\t0\n.\n");
+        h.now.millis += 1;
+        h.tick();
+        assert_eq!(h.admin(A, "status"), "f\t1\t0\t0\n.\n", "due again");
+        if wait == 1000 {
+            assert_eq!(lose(&mut h), []);
+        }
+    }
+    // The third loss gives it up: WORK_FAIL, and kept as a dead letter.
+    let fail = Response::WorkFail {
+        handle: handle(1),
+        trailing_nul: false,
+    };
+    assert_eq!(lose(&mut h), [(C, fail)]);
+    assert_eq!(h.admin(A, "status"), "f\t0\t0\t0\n.\n");
+    assert_eq!(
+        h.admin(A, "deadletter list"),
+        "H:test:1\tf\tu1\t3\tworker-disconnected\n.\n"
+    );
+    assert_eq!(
+        h.admin(A, "deadletter drop H:test:9"),
+        "ERR UNKNOWN_JOB\r\n"
+    );
+    // Requeued: a background job with its old handle, for any worker.
+    assert_eq!(h.admin(A, "deadletter requeue H:test:1"), "OK\r\n");
+    assert_eq!(h.admin(A, "deadletter list"), ".\n");
+    h.q.connect(30, "w".into());
+    h.req(30, Request::CanDo(b("f")));
+    assert_eq!(
+        h.req(30, Request::Grab(Grab::Uniq)),
+        [(30, assign_uniq(1, "f", "u1", "x"))]
+    );
+    assert_eq!(h.req(30, complete(1, "ok")), []);
+    assert_eq!(h.q.job_count(), 0);
+}
