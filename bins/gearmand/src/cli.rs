@@ -49,7 +49,20 @@ pub struct Cli {
     /// Attempts to run a job before it is dropped (0 = no limit)
     #[arg(short = 'j', long = "job-retries", default_value_t = 0)]
     pub job_retries: u32,
-    /// Sleeping workers woken per job (0 = one; gearmand's 0 wakes all)
+    /// Wait before a lost job's first retry, doubled for each next one
+    /// (ms; 0 = none; not a gearmand flag)
+    #[arg(long = "retry-backoff-ms", default_value_t = 0)]
+    pub retry_backoff_ms: u64,
+    /// The longest wait between retries (ms; not a gearmand flag)
+    #[arg(long = "retry-backoff-max-ms", default_value_t = 60_000)]
+    pub retry_backoff_max_ms: u64,
+    /// Jobs given up after -j kept for `deadletter` (not a gearmand flag)
+    #[arg(long = "dead-letters", default_value_t = 1000)]
+    pub dead_letters: usize,
+    /// Bytes the dead-letter list may hold (not a gearmand flag)
+    #[arg(long = "dead-letter-bytes", default_value_t = 64 << 20)]
+    pub dead_letter_bytes: usize,
+    /// Sleeping workers woken per job (0 = all, as gearmand)
     #[arg(short = 'w', long = "worker-wakeup", default_value_t = 0)]
     pub worker_wakeup: u32,
     /// Job handles are `<prefix>:<n>` (default `H:<hostname>`)
@@ -105,6 +118,14 @@ pub struct Cli {
     /// MySQL table
     #[arg(long = "mysql-table", default_value = "gearman_queue")]
     pub mysql_table: String,
+    /// Let the admin command `shutdown` stop the server, from loopback
+    /// peers only (not a gearmand flag; gearmand 1.1.20 has no such command)
+    #[arg(long = "admin-shutdown")]
+    pub admin_shutdown: bool,
+    /// Forget a function with no worker and no job after this many idle
+    /// seconds (not a gearmand flag; gearmand never forgets a name)
+    #[arg(long = "forget-idle-functions", default_value_t = 300)]
+    pub forget_idle_functions: u64,
     /// Largest packet accepted, in bytes (not a gearmand flag)
     #[arg(long = "max-packet-size", default_value_t = danga_gearman::proto::frame::DEFAULT_MAX_PACKET)]
     pub max_packet_size: u32,
@@ -220,11 +241,16 @@ impl Cli {
                 .clone()
                 .unwrap_or_else(|| format!("H:{}", hostname())),
             job_retries: self.job_retries,
-            wakeup: self.worker_wakeup.max(1),
+            retry_backoff_ms: self.retry_backoff_ms,
+            retry_backoff_max_ms: self.retry_backoff_max_ms,
+            dead_letters: self.dead_letters,
+            dead_letter_bytes: self.dead_letter_bytes,
+            wakeup: self.worker_wakeup,
             exceptions: self.exceptions,
             version: danga_gearman::VERSION.to_owned(),
             pid: std::process::id(),
             verbose: self.verbose.to_ascii_uppercase(),
+            forget_idle_ms: self.forget_idle_functions.saturating_mul(1000),
         };
         let secs = |n: i64| u64::try_from(n).ok().map(std::time::Duration::from_secs);
         let server = server::Config {
@@ -237,6 +263,7 @@ impl Cli {
                 interval: secs(self.keepalive_interval),
                 count: u32::try_from(self.keepalive_count).ok(),
             }),
+            admin_shutdown: self.admin_shutdown,
             ..server::Config::default()
         };
         Ok((queue, server))

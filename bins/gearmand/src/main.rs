@@ -14,6 +14,11 @@ use danga_common::{Acceptor, AtLimit, ConnStats, Launch, ListenSpec, Registry};
 use danga_gearman::queue::Queue;
 use danga_gearman::server::Server;
 
+/// An allocator that returns freed memory to the system; glibc's keeps big
+/// freed job payloads in its arenas, so RSS stayed high with no job queued.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// EX_USAGE: bad flags or configuration.
 const EXIT_USAGE: u8 = 64;
 

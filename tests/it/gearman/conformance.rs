@@ -215,8 +215,6 @@ fn errors_for_unexpected_packets(r: &Row) {
         c.send(cmd, &[]);
         assert_eq!(c.expect(Error), ["INVALID_COMMAND", "Command not expected"]);
     }
-    c.send(SubmitJobSched, &["f", "", "1", "2", "3", "4", "5", "d"]);
-    assert_eq!(c.expect(Error), ["INVALID_COMMAND", "Command not expected"]);
     c.send(SubmitJob, &["f", &"u".repeat(65), "d"]);
     assert_eq!(
         c.expect(Error),

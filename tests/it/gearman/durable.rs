@@ -44,7 +44,27 @@ fn kill9_then_every_job_runs(args: &[&str], rows: impl Fn() -> Option<usize>) {
     }
     // A duplicate unique: same job, one more row.
     c.send(SubmitJobBg, &["dur", "u0", "job0-again"]);
-    for _ in 0..=N {
+    // Two jobs not due yet: an epoch job and a SUBMIT_JOB_SCHED one.
+    let (minute, sched_due) = super::issue19::next_minute();
+    let epoch_due = super::issue19::unix_now() + 4;
+    c.send(
+        SubmitJobEpoch,
+        &["dur", "", &epoch_due.to_string(), "later-epoch"],
+    );
+    c.send(
+        SubmitJobSched,
+        &[
+            "dur",
+            "",
+            &minute.to_string(),
+            "",
+            "",
+            "",
+            "",
+            "later-sched",
+        ],
+    );
+    for _ in 0..N + 3 {
         c.expect(JobCreated);
     }
     gd.daemon.signal(Signal::SIGKILL);
@@ -56,7 +76,7 @@ fn kill9_then_every_job_runs(args: &[&str], rows: impl Fn() -> Option<usize>) {
     if let Some(n) = rows() {
         assert_eq!(
             n,
-            N + 1,
+            N + 3,
             "one row per background submit, none for the foreground job"
         );
     }
@@ -64,6 +84,7 @@ fn kill9_then_every_job_runs(args: &[&str], rows: impl Fn() -> Option<usize>) {
     let mut w = Wire::connect(gd.addr);
     w.send(CanDo, &["dur"]);
     let mut got = BTreeSet::new();
+    let mut later = Vec::new();
     loop {
         w.send(GrabJobUniq, &[]);
         let p = w.recv().expect("reply");
@@ -72,6 +93,18 @@ fn kill9_then_every_job_runs(args: &[&str], rows: impl Fn() -> Option<usize>) {
         }
         assert_eq!(p.kind, JobAssignUniq.code());
         let a = p.text();
+        if a[3].starts_with("later-") {
+            // Came due while the others ran (a slow restart).
+            let due = if a[3] == "later-epoch" {
+                epoch_due
+            } else {
+                sched_due
+            };
+            assert!(super::issue19::unix_now() >= due, "{} early", a[3]);
+            w.send(WorkComplete, &[&a[0], "done"]);
+            later.push(a[3].clone());
+            continue;
+        }
         assert!(got.insert(a[3].clone()), "{} ran twice", a[3]);
         w.send(WorkComplete, &[&a[0], "done"]);
     }
@@ -79,6 +112,20 @@ fn kill9_then_every_job_runs(args: &[&str], rows: impl Fn() -> Option<usize>) {
         got, want,
         "every acknowledged background job, and only those"
     );
+    // The scheduled ones come when due, not before.
+    while later.len() < 2 {
+        let (job, at) = super::issue19::grab_until(&mut w, sched_due + 10).expect("scheduled job");
+        let due = if job[2] == "later-epoch" {
+            epoch_due
+        } else {
+            sched_due
+        };
+        assert!(at >= due, "{} given at {at}, due {due}", job[2]);
+        w.send(WorkComplete, &[&job[0], "done"]);
+        later.push(job[2].clone());
+    }
+    later.sort();
+    assert_eq!(later, ["later-epoch", "later-sched"]);
     assert!(
         wait_for(Duration::from_secs(10), || rows().is_none_or(|n| n == 0)),
         "finished jobs' rows are deleted: {:?} left",

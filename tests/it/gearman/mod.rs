@@ -8,6 +8,7 @@ mod client_api;
 mod clients;
 mod conformance;
 mod durable;
+mod issue19;
 mod robustness;
 
 use std::io::{Read, Write};

@@ -184,7 +184,7 @@ fn can_do_timeout_requeues_an_overrunning_job() {
 
 #[test]
 fn shutdown_graceful_stops_the_daemon_cleanly() {
-    let mut gd = ours(&[]);
+    let mut gd = ours(&["--admin-shutdown"]);
     let mut a = Wire::connect(gd.addr);
     assert_eq!(a.admin("shutdown graceful\n", false), "OK\r\n");
     let mut status = None;

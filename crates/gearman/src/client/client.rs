@@ -11,7 +11,17 @@ use tracing::debug;
 use super::conn::Conn;
 use super::task::{Event, JobHandle, Status, Task};
 use super::Error;
-use crate::proto::{parse_i64_lenient, Request, Response, SubmitJob};
+use crate::proto::{parse_i64_lenient, Request, Response, Sched, SubmitJob};
+
+/// When a background job may run.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    Now,
+    /// `SUBMIT_JOB_EPOCH`: unix seconds.
+    At(i64),
+    /// `SUBMIT_JOB_SCHED`
+    Sched(Sched),
+}
 
 /// How the client is set up.
 #[derive(Debug, Clone)]
@@ -108,7 +118,24 @@ impl Client {
 
     /// Queues a background job; returns its handle.
     pub async fn submit_background(&self, task: Task) -> Result<JobHandle, Error> {
-        let (s, conn, handle) = self.create(&task, true).await?;
+        self.background(task, Due::Now).await
+    }
+
+    /// Queues a background job that no worker gets before `unix` (seconds
+    /// since the epoch; `SUBMIT_JOB_EPOCH`). The task's priority is not
+    /// sent (the packet has none).
+    pub async fn submit_at(&self, task: Task, unix: i64) -> Result<JobHandle, Error> {
+        self.background(task, Due::At(unix)).await
+    }
+
+    /// Queues a background job due at the next minute `sched` matches, in
+    /// UTC (`SUBMIT_JOB_SCHED`).
+    pub async fn submit_sched(&self, task: Task, sched: Sched) -> Result<JobHandle, Error> {
+        self.background(task, Due::Sched(sched)).await
+    }
+
+    async fn background(&self, task: Task, due: Due) -> Result<JobHandle, Error> {
+        let (s, conn, handle) = self.create(&task, true, due).await?;
         self.put(s, conn);
         Ok(JobHandle {
             server: self.inner.cfg.servers[s].clone(),
@@ -166,7 +193,7 @@ impl Client {
         task: Task,
         events: Option<mpsc::Sender<Event>>,
     ) -> Result<Bytes, Error> {
-        let (s, mut conn, handle) = self.create(&task, false).await?;
+        let (s, mut conn, handle) = self.create(&task, false, Due::Now).await?;
         let send = |ev: Event| {
             let events = events.clone();
             async move {
@@ -223,14 +250,19 @@ impl Client {
 
     /// Submits on the picked server, failing over to the next ones while
     /// the job has not been accepted.
-    async fn create(&self, task: &Task, background: bool) -> Result<(usize, Conn, Bytes), Error> {
+    async fn create(
+        &self,
+        task: &Task,
+        background: bool,
+        due: Due,
+    ) -> Result<(usize, Conn, Bytes), Error> {
         let n = self.inner.cfg.servers.len();
         if n == 0 {
             return Err(Error::NoServer("no server configured".into()));
         }
         let rr = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let first = pick(task.unique.as_deref(), n, rr);
-        let req = Request::Submit(SubmitJob {
+        let job = SubmitJob {
             function: task.function.clone(),
             unique: task.unique.clone().unwrap_or_default(),
             data: task.data.clone(),
@@ -238,7 +270,15 @@ impl Client {
             background,
             when: None,
             reducer: None,
-        });
+        };
+        let req = match due {
+            Due::Now => Request::Submit(job),
+            Due::At(unix) => Request::Submit(SubmitJob {
+                when: Some(unix),
+                ..job
+            }),
+            Due::Sched(sched) => Request::SubmitSched { job, sched },
+        };
         let mut last = String::new();
         for i in 0..n {
             let s = (first + i) % n;

@@ -40,7 +40,7 @@ pub use client::{Client, Config};
 pub use task::{Event, JobHandle, Status, Task};
 pub use worker::{Job, RunningWorker, WorkError, Worker};
 
-pub use crate::proto::Priority;
+pub use crate::proto::{Priority, Sched};
 
 /// What went wrong talking to the job servers.
 #[derive(Debug, thiserror::Error)]

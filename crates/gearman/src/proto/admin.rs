@@ -4,6 +4,19 @@
 
 use bytes::Bytes;
 
+/// What `deadletter` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterCmd {
+    /// `HANDLE\tFUNCTION\tUNIQUE\tATTEMPTS\tREASON` per job, then `.`.
+    List,
+    /// Queue the job again (background, same handle).
+    Requeue(Bytes),
+    /// Forget the job.
+    Drop(Bytes),
+    /// Forget them all.
+    DropAll,
+}
+
 /// An admin command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admin {
@@ -42,6 +55,9 @@ pub enum Admin {
         /// `graceful` given.
         graceful: bool,
     },
+    /// `deadletter list|requeue H|drop H|drop all` (an extension): the
+    /// jobs given up after `-j` attempts.
+    DeadLetter(DeadLetterCmd),
     /// A command whose reply is fixed: an error string.
     Fixed(&'static str),
     /// `maxqueue`, `create`, `drop`, `shutdown` with the wrong arguments.
@@ -53,6 +69,12 @@ pub enum Admin {
 impl Admin {
     /// Parses one line (without its terminator).
     pub fn parse(line: &[u8]) -> Admin {
+        Self::parse_gated(line, true)
+    }
+
+    /// Parses one line; unless `shutdown` is allowed, `shutdown` in any
+    /// form is an unknown command, as gearmand 1.1.20 answers it.
+    pub fn parse_gated(line: &[u8], shutdown: bool) -> Admin {
         let words: Vec<&[u8]> = line
             .split(|&b| b == b' ' || b == b'\t')
             .filter(|w| !w.is_empty())
@@ -120,9 +142,20 @@ impl Admin {
         } else if is(0, "getpid") {
             Admin::Getpid
         } else if is(0, "shutdown") {
+            if !shutdown {
+                return Admin::Unknown(Bytes::copy_from_slice(cmd));
+            }
             match argc {
                 1 => Admin::Shutdown { graceful: false },
                 2 if is(1, "graceful") => Admin::Shutdown { graceful: true },
+                _ => bad(),
+            }
+        } else if is(0, "deadletter") {
+            match argc {
+                2 if is(1, "list") => Admin::DeadLetter(DeadLetterCmd::List),
+                3 if is(1, "requeue") => Admin::DeadLetter(DeadLetterCmd::Requeue(arg(2))),
+                3 if is(1, "drop") && is(2, "all") => Admin::DeadLetter(DeadLetterCmd::DropAll),
+                3 if is(1, "drop") => Admin::DeadLetter(DeadLetterCmd::Drop(arg(2))),
                 _ => bad(),
             }
         } else if is(0, "verbose") {
@@ -178,6 +211,42 @@ mod tests {
         );
         assert_eq!(p("shutdown  graceful"), Admin::Shutdown { graceful: true });
         assert_eq!(p("prioritystatus"), Admin::PriorityStatus);
+        assert_eq!(p("DeadLetter LIST"), Admin::DeadLetter(DeadLetterCmd::List));
+        assert_eq!(
+            p("deadletter requeue H:x:1"),
+            Admin::DeadLetter(DeadLetterCmd::Requeue(Bytes::from_static(b"H:x:1")))
+        );
+        assert_eq!(
+            p("deadletter drop all"),
+            Admin::DeadLetter(DeadLetterCmd::DropAll)
+        );
+        assert_eq!(
+            p("deadletter drop H:x:2"),
+            Admin::DeadLetter(DeadLetterCmd::Drop(Bytes::from_static(b"H:x:2")))
+        );
+        assert_eq!(
+            p("deadletter"),
+            Admin::BadArgs(Bytes::from_static(b"deadletter"))
+        );
+        assert_eq!(
+            p("deadletter list x"),
+            Admin::BadArgs(Bytes::from_static(b"deadletter"))
+        );
+    }
+
+    #[test]
+    fn shutdown_off_is_an_unknown_command() {
+        let off = |s: &str| Admin::parse_gated(s.as_bytes(), false);
+        for line in ["shutdown", "SHUTDOWN graceful", "shutdown x y"] {
+            let word = line.split(' ').next().unwrap_or_default();
+            assert_eq!(
+                off(line),
+                Admin::Unknown(Bytes::copy_from_slice(word.as_bytes()))
+            );
+        }
+        let r = off("shutdown").fixed_reply().expect("fixed");
+        assert_eq!(r, b"ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n");
+        assert_eq!(off("status"), Admin::Status);
     }
 
     #[test]

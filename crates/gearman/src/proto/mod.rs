@@ -23,8 +23,9 @@ mod packet_tests;
 mod proptests;
 mod request;
 mod response;
+pub mod sched;
 
-pub use admin::Admin;
+pub use admin::{Admin, DeadLetterCmd};
 pub use args::{put_packet, split_args};
 pub use command::Command;
 pub use frame::{parse_frame, Frame, FrameError, Limits, Magic, HEADER_LEN};
@@ -32,3 +33,4 @@ pub use request::{
     parse_i64_lenient, Grab, Priority, Request, RequestError, SubmitJob, MAX_UNIQUE,
 };
 pub use response::Response;
+pub use sched::Sched;

@@ -46,8 +46,27 @@ fn response_types_unknown_numbers_and_response_magic_are_refused() {
         Err(RequestError::NotExpected(Command::JobAssign))
     );
     assert_eq!(
-        dec(Command::SubmitJobSched, b"f\0u\0\0\0\0\0\0d"),
-        Err(RequestError::NotExpected(Command::SubmitJobSched))
+        dec(Command::SubmitJobSched, b"f\0u\0\x30\0\0\0\0\x37\0d"),
+        Ok(Request::SubmitSched {
+            job: SubmitJob {
+                function: Bytes::from_static(b"f"),
+                unique: Bytes::from_static(b"u"),
+                data: Bytes::from_static(b"d"),
+                priority: crate::proto::Priority::Normal,
+                background: true,
+                when: None,
+                reducer: None,
+            },
+            sched: crate::proto::Sched {
+                minute: Some(0),
+                wday: Some(0),
+                ..Default::default()
+            }
+        })
+    );
+    assert_eq!(
+        dec(Command::SubmitJobSched, b"f\0u\x0060\0\0\0\0\0d"),
+        Err(RequestError::BadSchedule)
     );
     assert_eq!(
         Request::decode(Magic::Req, 0xFFFF_FFFF, Bytes::new()),

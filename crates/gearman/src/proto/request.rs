@@ -105,6 +105,14 @@ pub enum Request {
     PreSleep,
     /// Any submit packet.
     Submit(SubmitJob),
+    /// `SUBMIT_JOB_SCHED`: a background job not runnable before the next
+    /// time `sched` matches (the server turns it into an epoch job).
+    SubmitSched {
+        /// The job (background, normal priority).
+        job: SubmitJob,
+        /// When it is due.
+        sched: super::Sched,
+    },
     /// `GRAB_JOB`, `GRAB_JOB_UNIQ`, `GRAB_JOB_ALL`
     Grab(Grab),
     /// `WORK_STATUS handle numerator denominator`
@@ -180,6 +188,9 @@ pub enum RequestError {
     /// A unique id over [`MAX_UNIQUE`] bytes.
     #[error("unique id longer than {MAX_UNIQUE} bytes")]
     UniqueTooLarge,
+    /// A `SUBMIT_JOB_SCHED` field out of range, or a date that never comes.
+    #[error("bad or impossible schedule")]
+    BadSchedule,
 }
 
 impl RequestError {
@@ -194,6 +205,10 @@ impl RequestError {
                 "Packet has fewer arguments than its type needs",
             ),
             RequestError::UniqueTooLarge => ("ARGUMENT_TOO_LARGE", "Unique value too large"),
+            RequestError::BadSchedule => (
+                "INVALID_ARGUMENTS",
+                "Schedule fields out of range or never matching",
+            ),
         }
     }
 }
@@ -288,6 +303,14 @@ impl Request {
                 job.when = Some(parse_i64_lenient(&when));
                 Request::Submit(job)
             }
+            C::SubmitJobSched => {
+                let (function, unique) = (next(), next());
+                let f = [next(), next(), next(), next(), next()];
+                let sched = super::Sched::parse([&f[0], &f[1], &f[2], &f[3], &f[4]])
+                    .map_err(|_| RequestError::BadSchedule)?;
+                let job = submit(Priority::Normal, true, [function, unique, next()])?;
+                Request::SubmitSched { job, sched }
+            }
             C::SubmitReduceJob | C::SubmitReduceJobBackground => {
                 let (function, unique, reducer, data) = (next(), next(), next(), next());
                 let bg = cmd == C::SubmitReduceJobBackground;
@@ -336,7 +359,6 @@ impl Request {
             | C::AllYours
             | C::OptionRes
             | C::JobAssignUniq
-            | C::SubmitJobSched
             | C::JobAssignAll
             | C::StatusResUnique => return Err(RequestError::NotExpected(cmd)),
         })
@@ -351,6 +373,7 @@ impl Request {
             Request::ResetAbilities => Command::ResetAbilities,
             Request::PreSleep => Command::PreSleep,
             Request::Submit(job) => job.command(),
+            Request::SubmitSched { .. } => Command::SubmitJobSched,
             Request::Grab(Grab::Plain) => Command::GrabJob,
             Request::Grab(Grab::Uniq) => Command::GrabJobUniq,
             Request::Grab(Grab::All) => Command::GrabJobAll,
@@ -372,6 +395,7 @@ impl Request {
     pub fn encode(&self, out: &mut BytesMut) {
         let cmd = self.command();
         let when;
+        let fields;
         let args: Vec<&[u8]> = match self {
             Request::ResetAbilities | Request::PreSleep | Request::Grab(_) => vec![],
             Request::CanDo(a)
@@ -400,6 +424,13 @@ impl Request {
                 }
                 (None, None) => vec![&job.function, &job.unique, &job.data],
             },
+            Request::SubmitSched { job, sched } => {
+                fields = sched.fields();
+                let mut v: Vec<&[u8]> = vec![&job.function, &job.unique];
+                v.extend(fields.iter().map(|f| &f[..]));
+                v.push(&job.data);
+                v
+            }
         };
         put_packet(out, Magic::Req, cmd.code(), &args);
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::job::JobState;
 use super::{ConnId, Msg, Outbox, Queue};
-use crate::proto::Admin;
+use crate::proto::{Admin, DeadLetterCmd};
 
 const OK: &[u8] = b"OK\r\n";
 
@@ -42,6 +42,7 @@ impl Queue {
                 }
                 OK.to_vec()
             }
+            Admin::DeadLetter(c) => self.dead_letter(c, out),
             Admin::Fixed(_) | Admin::BadArgs(_) | Admin::Unknown(_) => {
                 cmd.fixed_reply().unwrap_or_default()
             }
@@ -60,7 +61,9 @@ impl Queue {
         let mut s = Vec::new();
         for f in self.sorted_functions() {
             s.extend_from_slice(&f.name);
-            let _ = writeln!(s, "\t{}\t{}\t{}", f.total, f.running, f.workers);
+            // A scheduled job counts once it is due.
+            let total = f.total.saturating_sub(f.scheduled);
+            let _ = writeln!(s, "\t{total}\t{}\t{}", f.running, f.workers);
         }
         s.extend_from_slice(b".\n");
         s
@@ -131,6 +134,39 @@ impl Queue {
         s
     }
 
+    /// `deadletter …`
+    fn dead_letter(&mut self, cmd: &DeadLetterCmd, out: &mut Outbox) -> Vec<u8> {
+        match cmd {
+            DeadLetterCmd::List => {
+                let mut s = Vec::new();
+                for d in self.dead.iter() {
+                    for field in [&d.handle, &d.function, &d.unique] {
+                        s.extend_from_slice(field);
+                        s.push(b'\t');
+                    }
+                    let _ = writeln!(s, "{}\t{}", d.attempts, d.reason.word());
+                }
+                s.extend_from_slice(b".\n");
+                s
+            }
+            DeadLetterCmd::Requeue(h) => match self.dead.take(h) {
+                Some(d) => {
+                    self.revive(d, out);
+                    OK.to_vec()
+                }
+                None => b"ERR UNKNOWN_JOB\r\n".to_vec(),
+            },
+            DeadLetterCmd::Drop(h) => match self.dead.take(h) {
+                Some(_) => OK.to_vec(),
+                None => b"ERR UNKNOWN_JOB\r\n".to_vec(),
+            },
+            DeadLetterCmd::DropAll => {
+                self.dead.clear();
+                OK.to_vec()
+            }
+        }
+    }
+
     /// `cancel job H`: a job no worker has yet is dropped (its clients get
     /// `WORK_FAIL`; gearmand leaves them waiting).
     fn cancel_job(&mut self, handle: &[u8], out: &mut Outbox) -> Vec<u8> {
@@ -170,10 +206,7 @@ impl Queue {
         for seq in doomed {
             self.fail(seq, false, out);
         }
-        self.by_name.remove(name);
-        if let Some(slot) = self.functions.get_mut(fid) {
-            *slot = None;
-        }
+        self.forget_function(fid);
         OK.to_vec()
     }
 }

@@ -41,6 +41,9 @@ pub struct Function {
     pub sleepers: VecDeque<(ConnId, u64)>,
     /// `maxqueue` per priority (0 = unlimited).
     pub max_queue: [usize; 3],
+    /// The engine's clock (ms) when it was last named by a submit,
+    /// `CAN_DO` or job end.
+    pub last_used: u64,
 }
 
 impl Function {
@@ -56,6 +59,7 @@ impl Function {
             workers: 0,
             sleepers: VecDeque::new(),
             max_queue: [0; 3],
+            last_used: 0,
         }
     }
 

@@ -119,9 +119,13 @@ impl Queue {
         }
     }
 
-    /// A job of `fid` became runnable: `NOOP` up to `wakeup` sleepers.
+    /// A job of `fid` became runnable: `NOOP` to every sleeper of the
+    /// function, or to at most `wakeup` of them when it is not 0.
     pub(super) fn wake(&mut self, fid: FuncId, out: &mut Outbox) {
-        let mut left = self.cfg.wakeup.max(1);
+        let mut left = match self.cfg.wakeup {
+            0 => u32::MAX,
+            n => n,
+        };
         let Some(Some(f)) = self.functions.get_mut(fid) else {
             return;
         };

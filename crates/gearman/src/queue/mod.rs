@@ -23,14 +23,15 @@
 //!   else waits for, at once (gearmand marks them and drops them when a
 //!   worker would get them); background jobs stay;
 //! * a sleeping worker (`PRE_SLEEP`) gets one `NOOP` when a job it can do
-//!   becomes runnable, and each new job wakes at most `wakeup` sleepers
-//!   (gearmand wakes every sleeper of the function for every job);
+//!   becomes runnable; each new job wakes every sleeper of the function
+//!   (gearmand's `-w 0`), or at most `wakeup` of them when that is set;
 //! * `SUBMIT_JOB_EPOCH` jobs are invisible until due, and sleepers are woken
 //!   when they come due ([`Queue::tick`]; gearmand 1.1 never wakes them,
 //!   gearmand#101).
 
 mod admin;
 mod conn;
+mod dead;
 mod function;
 mod grab;
 mod idhash;
@@ -76,7 +77,16 @@ pub struct Config {
     pub handle_prefix: String,
     /// `-j`: attempts before a job is dropped (0 = unlimited).
     pub job_retries: u32,
-    /// Sleeping workers woken per runnable job (at least 1).
+    /// A lost job waits `retry_backoff_ms << (retries - 1)` (at most
+    /// `retry_backoff_max_ms`) before a worker gets it again; 0 = at once.
+    pub retry_backoff_ms: u64,
+    /// The longest back-off.
+    pub retry_backoff_max_ms: u64,
+    /// Jobs given up after `-j` kept in the dead-letter list (0 = none).
+    pub dead_letters: usize,
+    /// Bytes the dead-letter list may hold.
+    pub dead_letter_bytes: usize,
+    /// Sleeping workers woken per runnable job (0 = all, as gearmand).
     pub wakeup: u32,
     /// `--exceptions`: connections start with the `exceptions` option on.
     pub exceptions: bool,
@@ -86,6 +96,10 @@ pub struct Config {
     pub pid: u32,
     /// What `verbose` answers (gearmand's level name).
     pub verbose: String,
+    /// A function with no worker and no job, unused this long (ms), is
+    /// forgotten, unless an admin set its `maxqueue` (gearmand keeps every
+    /// name for ever, so new names grow its memory without bound).
+    pub forget_idle_ms: u64,
 }
 
 impl Default for Config {
@@ -93,11 +107,16 @@ impl Default for Config {
         Config {
             handle_prefix: "H:localhost".into(),
             job_retries: 0,
-            wakeup: 1,
+            retry_backoff_ms: 0,
+            retry_backoff_max_ms: 60_000,
+            dead_letters: 1000,
+            dead_letter_bytes: 64 << 20,
+            wakeup: 0,
             exceptions: false,
             version: crate::VERSION.into(),
             pid: 0,
             verbose: "ERROR".into(),
+            forget_idle_ms: 300_000,
         }
     }
 }
@@ -147,9 +166,16 @@ pub struct Queue {
     next_job: u64,
     /// Counts pushes onto any queue (FIFO order across functions).
     enqueued: u64,
-    /// Slots of dropped functions are `None`; ids are never reused.
+    /// Slots of dropped or forgotten functions are `None` and listed in
+    /// `free_funcs` for reuse (no job, ability or unique refers to them).
     functions: Vec<Option<Function>>,
+    free_funcs: Vec<FuncId>,
+    /// Names own their bytes: never a slice of the packet that named them.
     by_name: HashMap<Bytes, FuncId>,
+    /// The monotonic clock (ms) at the last [`Queue::tick`].
+    clock: u64,
+    /// When idle functions are looked for next.
+    next_sweep: u64,
     /// (function, `-`, key) → job.
     uniques: HashMap<(FuncId, bool, Bytes), u64>,
     conns: IdMap<Conn>,
@@ -157,22 +183,31 @@ pub struct Queue {
     epochs: BinaryHeap<Reverse<(i64, u64)>>,
     /// Running jobs with a timeout: (deadline, job, assignment).
     timeouts: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    /// Lost jobs backing off before their next attempt: (clock ms, job).
+    backoffs: BinaryHeap<Reverse<(u64, u64)>>,
+    /// Jobs given up after `-j` attempts.
+    dead: dead::DeadLetters,
 }
 
 impl Queue {
     /// An empty queue.
     pub fn new(cfg: Config) -> Self {
         Queue {
-            cfg,
+            dead: dead::DeadLetters::new(cfg.dead_letters, cfg.dead_letter_bytes),
             jobs: IdMap::default(),
             next_job: 1,
             enqueued: 0,
             functions: Vec::new(),
+            free_funcs: Vec::new(),
             by_name: HashMap::new(),
+            clock: 0,
+            next_sweep: 0,
             uniques: HashMap::new(),
             conns: IdMap::default(),
             epochs: BinaryHeap::new(),
             timeouts: BinaryHeap::new(),
+            backoffs: BinaryHeap::new(),
+            cfg,
         }
     }
 
@@ -191,6 +226,16 @@ impl Queue {
     pub fn handle(&mut self, from: ConnId, req: Request, now: Now, out: &mut Outbox) {
         match req {
             Request::Submit(job) => self.submit(Some(from), job, Vec::new(), now, out),
+            Request::SubmitSched { mut job, sched } => match sched.next_after(now.unix) {
+                Some(when) => {
+                    job.when = Some(when);
+                    self.submit(Some(from), job, Vec::new(), now, out)
+                }
+                None => {
+                    let (code, text) = crate::proto::RequestError::BadSchedule.code_and_text();
+                    out.send(from, Response::error(code, text))
+                }
+            },
             Request::CanDo(f) => self.can_do(from, f, 0),
             Request::CanDoTimeout { function, timeout } => {
                 let ms = crate::proto::parse_i64_lenient(&timeout);
@@ -220,7 +265,8 @@ impl Queue {
             Request::EchoReq(data) => out.send(from, Response::EchoRes(data)),
             Request::SetClientId(id) => {
                 if let Some(c) = self.conns.get_mut(&from) {
-                    c.client_id = Some(id);
+                    // Its own copy: kept as long as the connection.
+                    c.client_id = Some(Bytes::copy_from_slice(&id));
                 }
             }
             Request::OptionReq(opt) => {
@@ -246,14 +292,16 @@ impl Queue {
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
+        let clock = self.clock;
         for a in &conn.abilities {
             if let Some(f) = self.func_mut(a.func) {
                 f.workers = f.workers.saturating_sub(1);
+                f.last_used = clock;
             }
         }
         self.hand_over(&conn.abilities, out);
         for seq in conn.running {
-            self.requeue(seq, out);
+            self.requeue(seq, dead::Lost::Disconnected, out);
         }
         for (seq, _) in conn.listening {
             let Some(job) = self.jobs.get_mut(&seq) else {
@@ -272,6 +320,13 @@ impl Queue {
     /// Makes due epoch jobs runnable (waking sleepers) and requeues jobs
     /// whose worker overran its `CAN_DO_TIMEOUT`. Cheap when nothing is due.
     pub fn tick(&mut self, now: Now, out: &mut Outbox) {
+        self.clock = now.millis;
+        if now.millis >= self.next_sweep {
+            self.next_sweep = now
+                .millis
+                .saturating_add((self.cfg.forget_idle_ms / 4).max(1000));
+            self.forget_idle_functions();
+        }
         while let Some(&Reverse((when, seq))) = self.epochs.peek() {
             if when > now.unix {
                 break;
@@ -288,8 +343,15 @@ impl Queue {
                 |j| matches!(j.state, JobState::Running { attempt: a, .. } if a == attempt),
             );
             if expired {
-                self.requeue(seq, out);
+                self.requeue(seq, dead::Lost::TimedOut, out);
             }
+        }
+        while let Some(&Reverse((when, seq))) = self.backoffs.peek() {
+            if when > now.millis {
+                break;
+            }
+            self.backoffs.pop();
+            self.promote(seq, out);
         }
     }
 
@@ -304,10 +366,11 @@ impl Queue {
             .timeouts
             .peek()
             .map(|Reverse((deadline, _, _))| deadline.saturating_sub(now.millis));
-        match (epoch, timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let backoff = self
+            .backoffs
+            .peek()
+            .map(|Reverse((when, _))| when.saturating_sub(now.millis));
+        [epoch, timeout, backoff].into_iter().flatten().min()
     }
 
     /// Jobs in memory (queued, scheduled or running).
@@ -323,15 +386,73 @@ impl Queue {
         self.functions.get_mut(id).and_then(Option::as_mut)
     }
 
-    /// The function called `name`, created if new.
-    fn func_id(&mut self, name: &Bytes) -> FuncId {
+    /// The function called `name`, created if new (with its own copy of
+    /// the name).
+    fn func_id(&mut self, name: &[u8]) -> FuncId {
+        let clock = self.clock;
         if let Some(&id) = self.by_name.get(name) {
+            if let Some(f) = self.func_mut(id) {
+                f.last_used = clock;
+            }
             return id;
         }
-        let id = self.functions.len();
-        self.functions.push(Some(Function::new(name.clone())));
-        self.by_name.insert(name.clone(), id);
+        let name = Bytes::copy_from_slice(name);
+        let mut f = Function::new(name.clone());
+        f.last_used = clock;
+        let id = match self.free_funcs.pop() {
+            Some(id) => {
+                if let Some(slot) = self.functions.get_mut(id) {
+                    *slot = Some(f);
+                }
+                id
+            }
+            None => {
+                self.functions.push(Some(f));
+                self.functions.len() - 1
+            }
+        };
+        self.by_name.insert(name, id);
         id
+    }
+
+    /// Frees a function's slot and name.
+    fn forget_function(&mut self, id: FuncId) {
+        let Some(f) = self.functions.get_mut(id).and_then(Option::take) else {
+            return;
+        };
+        self.by_name.remove(&f.name);
+        self.free_funcs.push(id);
+    }
+
+    /// Forgets functions nobody has used for `forget_idle_ms`.
+    fn forget_idle_functions(&mut self) {
+        let (clock, idle) = (self.clock, self.cfg.forget_idle_ms);
+        let doomed: Vec<FuncId> = self
+            .functions
+            .iter()
+            .enumerate()
+            .filter_map(|(id, f)| {
+                let f = f.as_ref()?;
+                let unused = f.workers == 0
+                    && f.total == 0
+                    && f.max_queue == [0; 3]
+                    && clock.saturating_sub(f.last_used) >= idle;
+                unused.then_some(id)
+            })
+            .collect();
+        for id in doomed {
+            self.forget_function(id);
+        }
+        if self.functions.len() > 64 && self.free_funcs.len() > self.functions.len() / 2 {
+            // Trailing free slots go, so the table shrinks after a burst.
+            while self.functions.last().is_some_and(Option::is_none) {
+                self.functions.pop();
+            }
+            let len = self.functions.len();
+            self.free_funcs.retain(|&id| id < len);
+            self.functions.shrink_to_fit();
+            self.free_funcs.shrink_to_fit();
+        }
     }
 
     /// Puts a job at the tail of its queue and wakes a sleeper.

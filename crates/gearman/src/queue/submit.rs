@@ -23,12 +23,7 @@ impl Queue {
         out: &mut Outbox,
     ) {
         let fid = self.func_id(&req.function);
-        let key = match &req.unique[..] {
-            b"" => None,
-            b"-" if req.data.is_empty() => None,
-            b"-" => Some((true, req.data.clone())),
-            _ => Some((false, req.unique.clone())),
-        };
+        let key = coalescing_key(&req.unique, &req.data);
         if let Some((dash, k)) = &key {
             if let Some(&seq) = self.uniques.get(&(fid, *dash, k.clone())) {
                 self.coalesce(from, seq, &req, rows, out);
@@ -141,5 +136,15 @@ impl Queue {
             f.scheduled = f.scheduled.saturating_sub(1);
         }
         self.enqueue(fid, p, seq, out);
+    }
+}
+
+/// The unique index key of a job: (is `-`, key); `None` when it has none.
+pub(super) fn coalescing_key(unique: &Bytes, data: &Bytes) -> Option<(bool, Bytes)> {
+    match &unique[..] {
+        b"" => None,
+        b"-" if data.is_empty() => None,
+        b"-" => Some((true, data.clone())),
+        _ => Some((false, unique.clone())),
     }
 }

@@ -192,3 +192,58 @@ fn handles_that_only_look_like_ours_are_unknown() {
         );
     }
 }
+
+#[test]
+fn idle_functions_are_forgotten_and_names_own_their_bytes() {
+    let mut h = H::new(Config {
+        forget_idle_ms: 10_000,
+        ..Config::default()
+    });
+    // The name arrives as a slice of a bigger packet.
+    let packet = Bytes::from(vec![b'n'; 4096]);
+    let name = packet.slice(..3);
+    h.req(
+        C,
+        Request::Submit(SubmitJob {
+            function: name,
+            unique: b(""),
+            data: packet.slice(4..),
+            priority: Priority::Normal,
+            background: false,
+            when: None,
+            reducer: None,
+        }),
+    );
+    let within = packet.as_ptr_range();
+    drop(packet);
+    let kept = h.q.by_name.keys().next().expect("named").clone();
+    assert_eq!(kept, b("nnn"));
+    assert!(!within.contains(&kept.as_ptr()), "a copy, not a slice");
+    h.drop_conn(C);
+    h.req(W, Request::CanDo(b("busy")));
+    h.admin(A, "create function limited");
+    h.admin(A, "maxqueue limited 5");
+    h.req(C2, submit("queued", "", "", Priority::Low, true));
+    assert_eq!(
+        h.admin(A, "status"),
+        "busy\t0\t0\t1\nlimited\t0\t0\t0\nnnn\t0\t0\t0\nqueued\t1\t0\t0\n.\n"
+    );
+    h.now.millis += 9_999;
+    h.tick();
+    assert!(
+        h.admin(A, "status").contains("nnn"),
+        "not idle for long yet"
+    );
+    h.now.millis += 10_000;
+    h.tick();
+    // Forgotten: no worker, no job, no maxqueue, unused for 10 s.
+    assert_eq!(
+        h.admin(A, "status"),
+        "busy\t0\t0\t1\nlimited\t0\t0\t0\nqueued\t1\t0\t0\n.\n"
+    );
+    // Its slot is reused by the next new name.
+    let slots = h.q.functions.len();
+    h.req(C2, submit("fresh", "", "", Priority::Low, true));
+    assert_eq!(h.q.functions.len(), slots);
+    assert!(h.admin(A, "status").contains("fresh\t1\t0\t0\n"));
+}

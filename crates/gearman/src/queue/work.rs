@@ -3,6 +3,9 @@
 
 use bytes::Bytes;
 
+use std::cmp::Reverse;
+
+use super::dead::{Dead, Lost};
 use super::job::{Job, JobState};
 use super::{ConnId, Outbox, Queue};
 use crate::proto::{parse_i64_lenient, Response};
@@ -219,9 +222,10 @@ impl Queue {
     }
 
     /// A running job lost its worker (disconnect, timeout): back to the
-    /// tail of its queue, unless it ran out of attempts (`-j`) or nobody
-    /// waits for it any more.
-    pub(super) fn requeue(&mut self, seq: u64, out: &mut Outbox) {
+    /// tail of its queue (after its back-off, if set), unless it ran out of
+    /// attempts (`-j`: failed to its clients and kept in the dead-letter
+    /// list) or nobody waits for it any more.
+    pub(super) fn requeue(&mut self, seq: u64, reason: Lost, out: &mut Outbox) {
         let retries = self.cfg.job_retries;
         let Some(job) = self.jobs.get_mut(&seq) else {
             return;
@@ -231,14 +235,38 @@ impl Queue {
         };
         job.retries = job.retries.saturating_add(1);
         if retries != 0 && job.retries >= retries {
-            return self.fail(seq, false, out);
+            let function = self
+                .functions
+                .get(job.function)
+                .and_then(Option::as_ref)
+                .map(|f| f.name.clone())
+                .unwrap_or_default();
+            let dead = Dead {
+                seq,
+                handle: job.handle.clone(),
+                function,
+                unique: job.unique.clone(),
+                reducer: job.reducer.clone(),
+                data: job.data.clone(),
+                priority: job.priority,
+                attempts: job.attempts,
+                reason,
+            };
+            self.fail(seq, false, out);
+            self.dead.push(dead);
+            return;
         }
         if !job.background && job.listeners.is_empty() {
             return self.remove_job(seq, out);
         }
-        job.state = JobState::Queued;
         job.numerator = 0;
         job.denominator = 0;
+        let delay = backoff(&self.cfg, job.retries);
+        job.state = if delay > 0 {
+            JobState::Scheduled
+        } else {
+            JobState::Queued
+        };
         let (fid, p) = (job.function, job.priority);
         if let Some(c) = self.conns.get_mut(&worker) {
             c.running.retain(|&s| s != seq);
@@ -246,7 +274,52 @@ impl Queue {
         if let Some(f) = self.func_mut(fid) {
             f.running = f.running.saturating_sub(1);
         }
-        self.enqueue(fid, p, seq, out);
+        if delay == 0 {
+            return self.enqueue(fid, p, seq, out);
+        }
+        if let Some(f) = self.func_mut(fid) {
+            f.scheduled += 1;
+        }
+        let when = self.clock.saturating_add(delay);
+        let earlier = self.backoffs.peek().is_none_or(|Reverse((w, _))| when < *w);
+        self.backoffs.push(Reverse((when, seq)));
+        out.timers_changed |= earlier;
+    }
+
+    /// `deadletter requeue H`: the job runs again, as a background job
+    /// with its old handle; a job in memory with the same unique key
+    /// takes its place instead.
+    pub(super) fn revive(&mut self, d: Dead, out: &mut Outbox) {
+        let fid = self.func_id(&d.function);
+        let key = super::submit::coalescing_key(&d.unique, &d.data);
+        if let Some((dash, k)) = &key {
+            if self.uniques.contains_key(&(fid, *dash, k.clone())) {
+                return;
+            }
+            self.uniques.insert((fid, *dash, k.clone()), d.seq);
+        }
+        let job = Job {
+            handle: d.handle,
+            function: fid,
+            unique: d.unique,
+            key,
+            reducer: d.reducer,
+            data: d.data,
+            priority: d.priority,
+            background: true,
+            state: JobState::Queued,
+            listeners: Vec::new(),
+            numerator: 0,
+            denominator: 0,
+            retries: 0,
+            attempts: d.attempts,
+            rows: Vec::new(),
+        };
+        self.jobs.insert(d.seq, job);
+        if let Some(f) = self.func_mut(fid) {
+            f.total += 1;
+        }
+        self.enqueue(fid, d.priority, d.seq, out);
     }
 
     /// Forgets a job wherever it is; its persistent rows are to be deleted.
@@ -284,6 +357,7 @@ impl Queue {
         let Some(Some(f)) = self.functions.get_mut(function) else {
             return;
         };
+        f.last_used = self.clock;
         f.total = f.total.saturating_sub(1);
         match state {
             JobState::Scheduled => f.scheduled = f.scheduled.saturating_sub(1),
@@ -293,6 +367,16 @@ impl Queue {
             }),
         }
     }
+}
+
+/// The wait before retry number `retries` (1 = the first).
+fn backoff(cfg: &super::Config, retries: u32) -> u64 {
+    if cfg.retry_backoff_ms == 0 {
+        return 0;
+    }
+    let shift = retries.saturating_sub(1).min(32);
+    let doubled = cfg.retry_backoff_ms.saturating_mul(1 << shift);
+    doubled.min(cfg.retry_backoff_max_ms.max(cfg.retry_backoff_ms))
 }
 
 fn not_found(from: ConnId, text: &'static str, out: &mut Outbox) {

@@ -67,6 +67,7 @@ impl std::fmt::Display for End {
 pub(super) async fn serve(server: Arc<Server>, mut conn: Conn) {
     let id = conn.id();
     let label = label(&mut conn);
+    let may_shutdown = server.cfg.admin_shutdown && is_local(&conn.peer());
     if let (Some(k), Stream::Tcp(s)) = (server.cfg.keepalive, conn.stream()) {
         if let Err(e) = keepalive(s, k) {
             tracing::debug!(error = %e, "setting keepalive");
@@ -78,7 +79,7 @@ pub(super) async fn serve(server: Arc<Server>, mut conn: Conn) {
     let (rd, mut wr) = tokio::io::split(conn.stream());
     let mut cur = Chunk::default();
     let end = tokio::select! {
-        end = read_loop(&server, id, &peer, rd, &shutdown) => end,
+        end = read_loop(&server, id, &peer, rd, &shutdown, may_shutdown) => end,
         end = write_loop(&peer, &mut wr, &mut cur) => end,
     };
     if matches!(end, End::Closed | End::Stopped | End::Framing(_)) {
@@ -88,6 +89,19 @@ pub(super) async fn serve(server: Arc<Server>, mut conn: Conn) {
     let _ = tokio::time::timeout(FLUSH_TIMEOUT, wr.shutdown()).await;
     tracing::debug!(reason = %end, "connection closed");
     server.unregister(id);
+}
+
+/// A loopback or Unix-socket peer.
+fn is_local(peer: &PeerAddr) -> bool {
+    match peer {
+        PeerAddr::Tcp(a) => match a.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_loopback(),
+            std::net::IpAddr::V6(ip) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        },
+        PeerAddr::Unix => true,
+    }
 }
 
 fn keepalive(s: &tokio::net::TcpStream, k: super::Keepalive) -> io::Result<()> {
@@ -123,6 +137,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     peer: &Peer,
     mut rd: R,
     shutdown: &Shutdown,
+    may_shutdown: bool,
 ) -> End {
     let mut input = BytesMut::with_capacity(8 * 1024);
     let mut items = Vec::new();
@@ -151,7 +166,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(_) => {}
             Err(e) => return End::Io(e),
         }
-        let fatal = frame_all(&mut input, server, &mut items);
+        let fatal = frame_all(&mut input, server, may_shutdown, &mut items);
         if input.is_empty() && input.capacity() > 4 * READ_CHUNK {
             // Give back what one big packet made the buffer grow to.
             input = BytesMut::with_capacity(8 * 1024);
@@ -230,7 +245,12 @@ async fn store_background_jobs(server: &Server, items: &mut [Item]) {
 
 /// Frames every complete packet and line in `input` into `items`; returns
 /// the framing error that ends the connection, if any.
-fn frame_all(input: &mut BytesMut, server: &Server, items: &mut Vec<Item>) -> Option<FrameError> {
+fn frame_all(
+    input: &mut BytesMut,
+    server: &Server,
+    may_shutdown: bool,
+    items: &mut Vec<Item>,
+) -> Option<FrameError> {
     loop {
         match parse_frame(input, &server.cfg.limits) {
             Ok(None) => return None,
@@ -239,12 +259,23 @@ fn frame_all(input: &mut BytesMut, server: &Server, items: &mut Vec<Item>) -> Op
                 let data = Bytes::copy_from_slice(&input[crate::proto::HEADER_LEN..n]);
                 input.advance(n);
                 items.push(match Request::decode(magic, kind, data) {
+                    // Due at a fixed time from now on: stored and queued
+                    // as an epoch job.
+                    Ok(Request::SubmitSched { mut job, sched }) => {
+                        match sched.next_after(server.now().unix) {
+                            Some(when) => {
+                                job.when = Some(when);
+                                Item::Req(Request::Submit(job))
+                            }
+                            None => Item::Bad(RequestError::BadSchedule),
+                        }
+                    }
                     Ok(r) => Item::Req(r),
                     Err(e) => Item::Bad(e),
                 });
             }
             Ok(Some((Frame::Text { len }, n))) => {
-                items.push(Item::Admin(Admin::parse(&input[..len])));
+                items.push(Item::Admin(Admin::parse_gated(&input[..len], may_shutdown)));
                 input.advance(n);
             }
             Err(e) => return Some(e),
@@ -300,4 +331,22 @@ async fn flush<W: AsyncWrite + Unpin>(peer: &Peer, wr: &mut W, cur: &mut Chunk) 
         peer.written(rest);
     }
     wr.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_and_unix_peers_are_local() {
+        let tcp = |s: &str| PeerAddr::Tcp(s.parse().expect("addr"));
+        assert!(is_local(&tcp("127.0.0.1:1")));
+        assert!(is_local(&tcp("127.8.0.1:1")));
+        assert!(is_local(&tcp("[::1]:1")));
+        assert!(is_local(&tcp("[::ffff:127.0.0.1]:1")));
+        assert!(is_local(&PeerAddr::Unix));
+        assert!(!is_local(&tcp("10.0.0.1:1")));
+        assert!(!is_local(&tcp("[::ffff:10.0.0.1]:1")));
+        assert!(!is_local(&tcp("0.0.0.0:1")));
+    }
 }

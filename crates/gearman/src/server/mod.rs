@@ -65,6 +65,9 @@ pub struct Config {
     pub max_pending: usize,
     /// `--keepalive`: TCP keepalive on every connection.
     pub keepalive: Option<Keepalive>,
+    /// The admin `shutdown` command works, from loopback and Unix-socket
+    /// peers only; otherwise it is an unknown command, as gearmand 1.1.20.
+    pub admin_shutdown: bool,
 }
 
 /// TCP keepalive settings (`None`: the system's default).
@@ -84,6 +87,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_pending: 64 << 20,
             keepalive: None,
+            admin_shutdown: false,
         }
     }
 }

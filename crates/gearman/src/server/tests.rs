@@ -214,6 +214,7 @@ async fn a_client_that_does_not_read_is_dropped_when_its_output_overflows() {
         },
         max_pending: 0,
         keepalive: None,
+        admin_shutdown: false,
     };
     let (addr, _sd, srv) = start(cfg).await;
     assert_eq!(srv.config().max_pending, 2 * (64 * 1024 + HEADER_LEN));
@@ -249,8 +250,24 @@ async fn a_client_that_does_not_read_is_dropped_when_its_output_overflows() {
 }
 
 #[tokio::test]
-async fn admin_shutdown_replies_then_stops_the_server() {
+async fn admin_shutdown_is_an_unknown_command_unless_enabled() {
     let (addr, sd, _srv) = start(Config::default()).await;
+    let mut a = Client::connect(addr).await;
+    assert_eq!(
+        a.line("shutdown\n").await,
+        "ERR UNKNOWN_COMMAND Unknown+server+commandshutdown\r\n"
+    );
+    assert_eq!(a.line("version\n").await, "OK 1.1.20\n");
+    assert!(!sd.is_triggered());
+}
+
+#[tokio::test]
+async fn admin_shutdown_replies_then_stops_the_server() {
+    let cfg = Config {
+        admin_shutdown: true,
+        ..Config::default()
+    };
+    let (addr, sd, _srv) = start(cfg).await;
     let mut a = Client::connect(addr).await;
     assert_eq!(a.line("version\n").await, "OK 1.1.20\n");
     assert_eq!(a.line("shutdown graceful\n").await, "OK\r\n");
