@@ -476,11 +476,18 @@ impl Engine {
         }
         session.authenticated = false;
         let ok = if req.header.opcode == op::SASL_AUTH {
-            session.sasl_started = req.key == b"PLAIN";
-            session.sasl_started && users.check_plain(req.value)
+            let plain = req.key == b"PLAIN";
+            session.sasl_started = plain && req.value.is_empty();
+            if session.sasl_started {
+                // No initial response: ask for it (an empty challenge).
+                r.header(status::AUTH_CONTINUE, 0, 0, 0, 0);
+                return BinOutcome::Continue;
+            }
+            plain && users.check_plain(req.value)
         } else {
-            // PLAIN finishes in one step: there is nothing to continue.
-            false
+            // A step answers the empty challenge of a PLAIN start.
+            let started = std::mem::take(&mut session.sasl_started);
+            started && users.check_plain(req.value)
         };
         t.auth_cmds += 1;
         if ok {

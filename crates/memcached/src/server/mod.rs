@@ -4,6 +4,7 @@
 //! connection's buffer: no lock is held and no other client waits for it.
 
 mod binary;
+mod cachedump;
 mod negotiate;
 mod stats;
 mod udp;

@@ -84,6 +84,10 @@ impl Server {
                 out.extend_from_slice(b"RESET\r\n");
                 return;
             }
+            _ if args.starts_with(b"cachedump") => {
+                self.cachedump(args, out);
+                return;
+            }
             b"detail on" | b"detail off" => {
                 out.extend_from_slice(b"OK\r\n");
                 return;
