@@ -20,7 +20,7 @@ pub struct Cli {
         allow_negative_numbers = true
     )]
     pub port: i32,
-    /// UDP port (0 = off; UDP is not served by this build)
+    /// UDP port (0 = off)
     #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
     pub udp_port: u16,
     /// Unix socket path to listen on (disables TCP)
@@ -77,9 +77,9 @@ pub struct Cli {
     /// Listen backlog
     #[arg(short = 'b', long = "listen-backlog", default_value_t = 1024)]
     pub backlog: u32,
-    /// Protocol: auto, ascii or binary
-    #[arg(short = 'B', long = "protocol", default_value = "auto")]
-    pub protocol: String,
+    /// Protocol: auto (the default), ascii or binary
+    #[arg(short = 'B', long = "protocol")]
+    pub protocol: Option<String>,
     /// Max requests per event
     #[arg(short = 'R', long = "max-reqs-per-event", default_value_t = 20)]
     pub max_reqs_per_event: u32,
@@ -107,6 +107,13 @@ pub struct Cli {
     /// Disable watch commands
     #[arg(short = 'W', long = "disable-watch")]
     pub disable_watch: bool,
+    /// Turn on SASL authentication (binary protocol; users from the file
+    /// named by $MEMCACHED_SASL_PWDB, lines `user:password`)
+    #[arg(short = 'S', long = "enable-sasl")]
+    pub enable_sasl: bool,
+    /// ASCII authentication: a file of `user:password` lines
+    #[arg(short = 'Y', long = "auth-file")]
+    pub auth_file: Option<PathBuf>,
     /// Extended options, comma separated
     #[arg(short = 'o', long = "extended", value_delimiter = ',')]
     pub extended: Vec<String>,

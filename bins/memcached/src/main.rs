@@ -67,8 +67,37 @@ fn listen_specs(cli: &cli::Cli) -> anyhow::Result<Vec<ListenSpec>> {
         .collect()
 }
 
+/// `-U`: one UDP socket per `-l` address, bound before start-up goes on.
+fn udp_sockets(cli: &cli::Cli) -> anyhow::Result<Vec<std::net::UdpSocket>> {
+    if cli.udp_port == 0 || cli.unix_socket.is_some() {
+        return Ok(Vec::new());
+    }
+    let hosts = if cli.listen.is_empty() {
+        vec!["0.0.0.0".to_owned()]
+    } else {
+        cli.listen.clone()
+    };
+    hosts
+        .iter()
+        .map(|h| {
+            let h = h.strip_prefix("notls:").unwrap_or(h);
+            let ip: IpAddr = h
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .with_context(|| format!("invalid -l address {h}"))?;
+            let addr = SocketAddr::new(ip, cli.udp_port);
+            let s =
+                std::net::UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"))?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        })
+        .collect()
+}
+
 fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
     let listen = listen_specs(&cli)?;
+    let udp = udp_sockets(&cli)?;
     anyhow::ensure!(!listen.is_empty(), "nothing to listen on (-p 0 and no -s)");
     let mut launch = Launch::new("memcached", listen);
     launch.backlog = cli.backlog;
@@ -105,6 +134,7 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
             settings: opts.stats,
             started: unix_now(),
             shutdown: shutdown.clone(),
+            access: opts.access,
         });
         server.spawn_crawler();
         let scraped = Arc::clone(&server);
@@ -112,6 +142,9 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
             let text = metrics::render(&scraped);
             async move { text }
         });
+        for socket in udp {
+            server.spawn_udp(socket)?;
+        }
         let reply = AtLimit::Reject {
             reply: b"ERROR Too many open connections\r\n",
         };

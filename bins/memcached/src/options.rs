@@ -1,10 +1,12 @@
 //! From memcached's flags to the engine's, parser's and `stats settings`'
 //! configuration, refusing what the original refuses.
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
-use danga_memcached::exec::Settings;
+use danga_memcached::exec::{Passwords, Settings};
 use danga_memcached::proto::Limits;
-use danga_memcached::server::StatsSettings;
+use danga_memcached::server::{Access, Protocol, StatsSettings};
 use danga_memcached::store::StoreConfig;
 
 use crate::cli::Cli;
@@ -15,6 +17,7 @@ pub struct Options {
     pub exec: Settings,
     pub limits: Limits,
     pub stats: StatsSettings,
+    pub access: Access,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -99,6 +102,12 @@ const KNOWN: &[&str] = &[
 
 impl Options {
     pub fn from_cli(cli: &Cli) -> anyhow::Result<Options> {
+        if cli.conn_limit == 0 {
+            bail!("Maximum connections must be greater than 0");
+        }
+        if cli.threads == 0 {
+            bail!("Number of threads must be greater than 0");
+        }
         let item_size_max = parse_size(&cli.max_item_size)?;
         if item_size_max < 1024 {
             bail!("Item max size cannot be less than 1024 bytes.");
@@ -129,17 +138,14 @@ impl Options {
                 slab_chunk_max = value.parse::<usize>().context("invalid slab_chunk_max")? * 1024;
             }
         }
-        match cli.protocol.as_str() {
-            "auto" | "ascii" => {}
-            "binary" => bail!("the binary protocol is not supported by this build; use -B ascii or auto"),
-            other => bail!("Invalid value for binding protocol: {other}\n -- should be one of auto, binary, or ascii"),
-        }
-        if cli.udp_port != 0 {
-            eprintln!(
-                "memcached: UDP is not served by this build; ignoring -U {}",
-                cli.udp_port
-            );
-        }
+        let (protocol, access) = access(cli)?;
+        let sasl = if cli.enable_sasl {
+            let path = std::env::var_os("MEMCACHED_SASL_PWDB")
+                .context("-S needs MEMCACHED_SASL_PWDB: a file of user:password lines")?;
+            Some(Arc::new(Passwords::load(path.as_ref())?))
+        } else {
+            None
+        };
         let pages = (mem_limit >> 20).max(1);
         let mut shards = (cli.threads.max(1) * 2).next_power_of_two().min(16);
         while shards > 1 && shards * 2 > pages {
@@ -159,6 +165,7 @@ impl Options {
             cas_enabled: !cli.disable_cas,
             flush_enabled: !cli.disable_flush_all,
             shutdown_enabled: cli.enable_shutdown,
+            sasl,
         };
         let limits = Limits {
             item_size_max,
@@ -188,11 +195,16 @@ impl Options {
             reqs_per_event: u64::from(cli.max_reqs_per_event),
             cas_enabled: !cli.disable_cas,
             tcp_backlog: u64::from(cli.backlog),
-            binding_protocol: if cli.protocol == "ascii" {
-                "ascii".into()
-            } else {
-                "auto-negotiate".into()
+            binding_protocol: match protocol {
+                Protocol::Ascii => "ascii".into(),
+                Protocol::Binary => "binary".into(),
+                Protocol::Auto => "auto-negotiate".into(),
             },
+            auth_enabled_sasl: cli.enable_sasl,
+            auth_enabled_ascii: cli
+                .auth_file
+                .as_ref()
+                .map_or_else(|| "no".into(), |p| p.display().to_string()),
             item_size_max: item_size_max as u64,
             slab_chunk_max: slab_chunk_max as u64,
             flush_enabled: !cli.disable_flush_all,
@@ -203,8 +215,48 @@ impl Options {
             exec,
             limits,
             stats,
+            access,
         })
     }
+}
+
+/// `-B`, `-S`, `-U` and `-Y` together, refused as the original refuses
+/// them: SASL forces the binary protocol and rules out UDP; ASCII
+/// authentication forces the text protocol.
+fn access(cli: &Cli) -> anyhow::Result<(Protocol, Access)> {
+    let specified = cli.protocol.is_some();
+    let mut protocol = match cli.protocol.as_deref().unwrap_or("auto") {
+        "auto" => Protocol::Auto,
+        "ascii" => Protocol::Ascii,
+        "binary" => Protocol::Binary,
+        other => bail!("Invalid value for binding protocol: {other}\n -- should be one of auto, binary, or ascii"),
+    };
+    if cli.enable_sasl {
+        if !specified {
+            protocol = Protocol::Binary;
+        } else if protocol != Protocol::Binary {
+            bail!("ERROR: You cannot allow the ASCII protocol while using SASL.");
+        }
+        if cli.udp_port != 0 {
+            bail!("ERROR: Cannot enable UDP while using binary SASL authentication.");
+        }
+    }
+    let mut ascii_auth = None;
+    if let Some(path) = &cli.auth_file {
+        if !specified {
+            protocol = Protocol::Ascii;
+        } else if protocol != Protocol::Ascii {
+            bail!("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.");
+        }
+        ascii_auth = Some(Arc::new(Passwords::load(path)?));
+    }
+    Ok((
+        protocol,
+        Access {
+            protocol,
+            ascii_auth,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! memcached through the network: wire conformance against Debian's
 //! memcached 1.6.18, real clients, bad input, stats, memory.
 
+mod binary;
 mod client;
 mod clients;
 mod conformance;

@@ -71,6 +71,8 @@ counters!(
     touch_misses,
     store_too_large,
     store_no_memory,
+    auth_cmds,
+    auth_errors,
     bytes_read,
     bytes_written,
 );

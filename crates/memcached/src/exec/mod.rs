@@ -6,11 +6,18 @@
 //! the server module reads, parses, calls this, and writes.
 
 mod arith;
+mod auth;
+mod binary;
 mod counters;
 mod meta;
 mod storage;
 
+pub use auth::{Passwords, PasswordsError};
+pub use binary::{BinOutcome, BinSession};
 pub use counters::{Counters, Tally};
+pub use storage::Stored;
+
+use std::sync::Arc;
 
 use crate::proto::{Keys, Request};
 use crate::store::{Lookup, RelTime, Shard, Store, StoreConfig};
@@ -33,6 +40,9 @@ pub struct Settings {
     pub flush_enabled: bool,
     /// `-A`: `shutdown` allowed.
     pub shutdown_enabled: bool,
+    /// `-S`: the users SASL PLAIN accepts (from `MEMCACHED_SASL_PWDB`);
+    /// with it, binary commands need authentication first.
+    pub sasl: Option<Arc<Passwords>>,
 }
 
 impl Default for Settings {
@@ -41,6 +51,7 @@ impl Default for Settings {
             cas_enabled: true,
             flush_enabled: true,
             shutdown_enabled: false,
+            sasl: None,
         }
     }
 }
@@ -142,7 +153,7 @@ impl Engine {
             } => {
                 let reply = self.store_item(*cmd, key, *flags, *exptime, data, *cas, now, t);
                 if !noreply {
-                    out.extend_from_slice(reply);
+                    out.extend_from_slice(reply.text());
                 }
             }
             Request::TooLarge {

@@ -5,8 +5,41 @@ use crate::store::{AllocError, Lookup, RelTime, NONE};
 
 use super::{Engine, Tally};
 
+/// What a storage command did (the original's `store_item_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored, with the new item's CAS.
+    Stored(u64),
+    /// The mode's condition failed (add over a live item, replace,
+    /// append or prepend without one).
+    NotStored,
+    /// CAS mismatch.
+    Exists,
+    /// CAS given but no item.
+    NotFound,
+    /// The item would exceed the item size limit.
+    TooLarge,
+    /// No memory for the item.
+    NoMemory,
+}
+
+impl Stored {
+    /// The text protocol's reply line.
+    pub fn text(self) -> &'static [u8] {
+        match self {
+            Stored::Stored(_) => b"STORED\r\n",
+            Stored::NotStored => b"NOT_STORED\r\n",
+            Stored::Exists => b"EXISTS\r\n",
+            Stored::NotFound => b"NOT_FOUND\r\n",
+            Stored::TooLarge => b"SERVER_ERROR object too large for cache\r\n",
+            Stored::NoMemory => b"SERVER_ERROR out of memory storing object\r\n",
+        }
+    }
+}
+
 impl Engine {
-    /// Stores an item as `cmd` says; returns the reply line.
+    /// Stores an item as `cmd` says. A non-zero `cas_unique` on append or
+    /// prepend must match the item's, as in the original.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn store_item(
         &self,
@@ -18,7 +51,7 @@ impl Engine {
         cas_unique: u64,
         now: RelTime,
         t: &mut Tally,
-    ) -> &'static [u8] {
+    ) -> Stored {
         t.cmd_set += 1;
         let hash = crate::store::hash_key(key);
         let mut shard = self.store.shard(hash);
@@ -30,18 +63,23 @@ impl Engine {
             (StoreCmd::Add, Some(id)) => {
                 // The original refreshes the existing item's LRU position.
                 shard.bump(id, now);
-                return b"NOT_STORED\r\n";
+                return Stored::NotStored;
             }
             (StoreCmd::Replace | StoreCmd::Append | StoreCmd::Prepend, None) => {
-                return b"NOT_STORED\r\n"
+                return Stored::NotStored
             }
             (StoreCmd::Cas, None) => {
                 t.cas_misses += 1;
-                return b"NOT_FOUND\r\n";
+                return Stored::NotFound;
             }
             (StoreCmd::Cas, Some(id)) if shard.meta(id).cas != cas_unique => {
                 t.cas_badval += 1;
-                return b"EXISTS\r\n";
+                return Stored::Exists;
+            }
+            (StoreCmd::Append | StoreCmd::Prepend, Some(id))
+                if cas_unique != 0 && shard.meta(id).cas != cas_unique =>
+            {
+                return Stored::Exists;
             }
             (StoreCmd::Cas, Some(_)) => t.cas_hits += 1,
             _ => {}
@@ -55,7 +93,7 @@ impl Engine {
         let limit = self.store.config().item_size_max;
         if crate::store::HEADER + key.len() + nbytes > limit {
             t.store_too_large += 1;
-            return b"SERVER_ERROR object too large for cache\r\n";
+            return Stored::TooLarge;
         }
         let id = match self.store.alloc(
             &mut shard,
@@ -67,11 +105,11 @@ impl Engine {
             Ok(id) => id,
             Err(AllocError::TooLarge) => {
                 t.store_too_large += 1;
-                return b"SERVER_ERROR object too large for cache\r\n";
+                return Stored::TooLarge;
             }
             Err(AllocError::OutOfMemory) => {
                 t.store_no_memory += 1;
-                return b"SERVER_ERROR out of memory storing object\r\n";
+                return Stored::NoMemory;
             }
         };
         let (flags, exptime) = match (concat, old) {
@@ -88,14 +126,15 @@ impl Engine {
         };
         shard.set_flags(id, flags);
         shard.set_exptime(id, exptime);
-        shard.set_cas(id, self.cas());
+        let cas = self.cas();
+        shard.set_cas(id, cas);
         // Only append/prepend protected the old item; a plain set may have
         // reused its memory (as the original does), so look it up again.
         if let Lookup::Hit(o) = shard.find(key, hash, now, &self.store.flush) {
             shard.unlink(o);
         }
         shard.link(id, hash);
-        b"STORED\r\n"
+        Stored::Stored(cas)
     }
 }
 

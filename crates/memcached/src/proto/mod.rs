@@ -11,7 +11,9 @@
 //! (`b64.rs`). Tests: `text_tests.rs`, `meta_tests.rs`, `storage.rs`,
 //! `proptests.rs` (no panic, split invariance, round trip).
 
+mod auth;
 mod b64;
+pub mod binary;
 mod line;
 mod meta;
 #[cfg(test)]
@@ -24,8 +26,10 @@ mod text;
 #[cfg(test)]
 mod text_tests;
 
+pub use auth::{auth_step, AuthStep};
 pub use b64::{base64_decode, base64_encode};
 pub use meta::{MetaCmd, MetaFlag, MetaRequest};
+pub(crate) use num::safe_strtoul;
 pub use text::parse;
 
 /// What [`parse`] returns: `Ok(None)` = incomplete.

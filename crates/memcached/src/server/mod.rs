@@ -3,8 +3,13 @@
 //! the replies once per batch. A value still arriving is only bytes in that
 //! connection's buffer: no lock is held and no other client waits for it.
 
+mod binary;
+mod cachedump;
+mod negotiate;
 mod stats;
+mod udp;
 
+pub use negotiate::{Access, Protocol};
 pub use stats::StatsSettings;
 
 use std::sync::Arc;
@@ -35,6 +40,8 @@ pub struct Server {
     pub started: u64,
     /// Stops the process (`shutdown` with `-A`).
     pub shutdown: Shutdown,
+    /// Which protocols a connection may speak, and ASCII authentication.
+    pub access: Access,
 }
 
 /// Seconds since the epoch.
@@ -45,11 +52,11 @@ pub fn unix_now() -> u64 {
 }
 
 impl Server {
-    /// Serves one connection until it quits, breaks the protocol beyond
-    /// repair, or the server stops while it is idle.
-    pub async fn serve(self: Arc<Self>, mut conn: Conn) {
+    /// Serves a text-protocol connection (starting with what is already in
+    /// `input`) until it quits, breaks the protocol beyond repair, or the
+    /// server stops while it is idle.
+    async fn serve_text(self: Arc<Self>, mut conn: Conn, mut input: BytesMut) {
         let shutdown = conn.shutdown().clone();
-        let mut input = BytesMut::with_capacity(16 * 1024);
         let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut tally = Tally::default();
         // Bytes of an over-long value still to be discarded.

@@ -45,6 +45,10 @@ pub struct StatsSettings {
     pub tcp_backlog: u64,
     /// `-B`.
     pub binding_protocol: String,
+    /// `-S`.
+    pub auth_enabled_sasl: bool,
+    /// `-Y` (the file, or `no`).
+    pub auth_enabled_ascii: String,
     /// `-I`.
     pub item_size_max: u64,
     /// `slab_chunk_max`.
@@ -78,6 +82,10 @@ impl Server {
                 self.engine.counters.reset();
                 self.registry.reset_counters();
                 out.extend_from_slice(b"RESET\r\n");
+                return;
+            }
+            _ if args.starts_with(b"cachedump") => {
+                self.cachedump(args, out);
                 return;
             }
             b"detail on" | b"detail off" => {
@@ -159,8 +167,8 @@ impl Server {
         for (k, v) in counters {
             put(k, &v);
         }
-        put("auth_cmds", &0);
-        put("auth_errors", &0);
+        put("auth_cmds", &c.auth_cmds);
+        put("auth_errors", &c.auth_errors);
         put("bytes_read", &c.bytes_read);
         put("bytes_written", &c.bytes_written);
         put("limit_maxbytes", &self.settings.maxbytes);
@@ -248,8 +256,8 @@ impl Server {
         put("cas_enabled", &yes(st.cas_enabled));
         put("tcp_backlog", &st.tcp_backlog);
         put("binding_protocol", &st.binding_protocol);
-        put("auth_enabled_sasl", &"no");
-        put("auth_enabled_ascii", &"no");
+        put("auth_enabled_sasl", &yes(st.auth_enabled_sasl));
+        put("auth_enabled_ascii", &st.auth_enabled_ascii);
         put("item_size_max", &st.item_size_max);
         put("maxconns_fast", &"yes");
         put("hashpower_init", &0);
