@@ -40,12 +40,12 @@ enum Cmd {
     },
     /// The demo application that `danga up` runs behind perlbal.
     #[command(hide = true)]
-    DemoApp(demo::Args),
+    DemoApp(Box<demo::Args>),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().cmd {
         Cmd::Up { data, base_port } => up::run(&data, base_port),
-        Cmd::DemoApp(args) => demo::run(args),
+        Cmd::DemoApp(args) => demo::run(*args),
     }
 }

@@ -70,7 +70,7 @@ pub struct Args {
 /// Runs the app until SIGINT/SIGTERM.
 pub fn run(args: Args) -> ExitCode {
     let mut launch = Launch::new("demo-app", vec![ListenSpec::tcp("http", args.listen)]);
-    launch.ready_file = args.common.ready_file.clone();
+    launch.common(&args.common);
     launch.verbosity = args.verbose;
     let result = launch.run(move |listeners, shutdown| async move {
         let app = Arc::new(App::new(&args).map_err(std::io::Error::other)?);

@@ -169,4 +169,41 @@ fn a_bad_command_line_exits_64() {
             "{bin} names the flag"
         );
     }
+    // A bad value is a usage error too.
+    let out = Command::new(bin_path("memcached"))
+        .args(["-m", "lots"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64), "{out:?}");
+}
+
+#[test]
+fn shutdown_drain_bounds_the_wait_for_requests_in_flight() {
+    use std::io::Write;
+    // A request half sent is in flight: SIGTERM waits for it up to the drain.
+    let took = |drain: &str| {
+        let mut d = Daemon::start(
+            "memcached",
+            &[
+                "-p",
+                "-1",
+                "-l",
+                "127.0.0.1",
+                "-U",
+                "0",
+                "--shutdown-drain",
+                drain,
+            ],
+        );
+        let mut c = crate::wire::connect(d.addr("memcached"));
+        c.write_all(b"set k 0 0 10\r\nabc").expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, took) = d.terminate(Duration::from_secs(20));
+        assert!(status.success(), "{status}");
+        took
+    };
+    let short = took("0.2");
+    let long = took("2.5");
+    assert!(short < Duration::from_millis(1500), "{short:?}");
+    assert!(long >= Duration::from_millis(2000), "{long:?}");
 }

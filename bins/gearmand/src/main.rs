@@ -80,9 +80,7 @@ fn run(
     launch.daemonize = cli.daemon;
     launch.pidfile = cli.pid_file.clone();
     launch.user = cli.user.clone();
-    launch.ready_file = cli.common.ready_file.clone();
-    launch.log_format = cli.common.log_format;
-    launch.metrics_listen = cli.common.metrics_listen;
+    launch.common(&cli.common);
     launch.threads = (cli.threads > 0).then_some(cli.threads);
     let ignored = cli.ignored.given();
     let max = cli.max_connections;

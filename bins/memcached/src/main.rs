@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e:#}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(danga_common::cli::EXIT_USAGE);
         }
     };
     match run(cli, opts) {
@@ -104,9 +104,7 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
     launch.daemonize = cli.daemon;
     launch.pidfile = cli.pidfile.clone();
     launch.user = cli.user.clone();
-    launch.ready_file = cli.common.ready_file.clone();
-    launch.log_format = cli.common.log_format;
-    launch.metrics_listen = cli.common.metrics_listen;
+    launch.common(&cli.common);
     launch.threads = Some(cli.threads.max(1));
     launch.verbosity = cli.verbose;
     if let Ok(path) = std::env::var("MEMCACHED_PORT_FILENAME") {

@@ -103,9 +103,8 @@ pub struct Config {
     pub user: Option<String>,
     pub debug: u8,
     pub max_handles: usize,
-    pub ready_file: Option<PathBuf>,
-    pub log_format: danga_common::logging::LogFormat,
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The flags every daemon shares (ready file, log format, metrics, drain).
+    pub common: danga_common::cli::CommonArgs,
     /// Where the metadata lives (`db_dsn`; default: SQLite file
     /// `mogilefs.sqlite3` in the directory mogilefsd starts in).
     pub dsn: Dsn,
@@ -252,9 +251,7 @@ impl Config {
             user: kv.get("user").cloned(),
             debug: cli.debug,
             max_handles,
-            ready_file: cli.common.ready_file.clone(),
-            log_format: cli.common.log_format,
-            metrics_listen: cli.common.metrics_listen,
+            common: cli.common.clone(),
             extra: kv,
         })
     }

@@ -41,9 +41,7 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
     launch.daemonize = cfg.daemonize;
     launch.pidfile = cfg.pidfile.clone();
     launch.user = cfg.user.clone();
-    launch.ready_file = cfg.ready_file.clone();
-    launch.log_format = cfg.log_format;
-    launch.metrics_listen = cfg.metrics_listen;
+    launch.common(&cfg.common);
     launch.verbosity = cfg.debug;
     let (max, settings, dsn) = (cfg.max_handles, cfg.settings.clone(), cfg.dsn.clone());
     let (db_user, db_pass) = (

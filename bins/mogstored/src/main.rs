@@ -121,9 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     );
     launch.daemonize = cli.daemonize;
     launch.pidfile = cli.pidfile.clone();
-    launch.ready_file = cli.common.ready_file.clone();
-    launch.log_format = cli.common.log_format;
-    launch.metrics_listen = cli.common.metrics_listen;
+    launch.common(&cli.common);
     launch.verbosity = cli.verbose;
     let max = cli.maxconns.unwrap_or(10_000);
     launch

@@ -81,8 +81,7 @@ fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let mut launch = Launch::new("perlbal", Server::listen_specs(&config));
     launch.daemonize = cli.daemon;
     launch.pidfile = config.pidfile.clone();
-    launch.ready_file = cli.common.ready_file.clone();
-    launch.log_format = cli.common.log_format;
+    launch.common(&cli.common);
     launch.metrics_listen = cli.common.metrics_listen.or(config.metrics_listen);
     println!("Running.");
     launch

@@ -22,6 +22,18 @@ pub struct CommonArgs {
     /// address, e.g. 127.0.0.1:9150.
     #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// On SIGTERM/SIGINT, how long requests in flight (and background
+    /// work the daemon tracks) may take to finish before the rest is closed.
+    #[arg(long = "shutdown-drain", value_name = "SECONDS", default_value_t = 2.0)]
+    pub shutdown_drain: f64,
+}
+
+impl CommonArgs {
+    /// The drain period, bounded to [0, 1 hour].
+    pub fn drain(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.shutdown_drain.clamp(0.0, 3600.0))
+    }
 }
 
 /// This project's version (the workspace's).

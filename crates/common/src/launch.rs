@@ -87,6 +87,16 @@ impl Launch {
         }
     }
 
+    /// Takes the flags every daemon shares: the ready file, the log format,
+    /// the metrics address and the drain period.
+    pub fn common(&mut self, c: &crate::cli::CommonArgs) -> &mut Self {
+        self.ready_file = c.ready_file.clone();
+        self.log_format = c.log_format;
+        self.metrics_listen = c.metrics_listen;
+        self.drain = c.drain();
+        self
+    }
+
     /// Runs the daemon. `serve` gets the listeners and the shutdown handle,
     /// starts its tasks (accept loops via [`crate::Acceptor`], workers that
     /// watch the shutdown) and returns; this then waits for shutdown.
