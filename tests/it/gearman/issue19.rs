@@ -251,3 +251,50 @@ fn issue_19_retries_back_off_then_dead_letters_are_listed_requeued_dropped() {
     w.expect(EchoRes);
     assert_eq!(a.admin("status\n", true), "flaky\t0\t0\t1\n.\n");
 }
+
+/// `--ssl`: a worker and a client of the danga library run a job over TLS
+/// (a certificate made here with rcgen); plaintext gets nothing back.
+#[test]
+fn issue_19_tls_client_and_worker_and_plaintext_is_refused() {
+    use danga_gearman::client::{Client, Config, Task, WorkError, Worker};
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write key");
+    let (c, k) = (cert.to_string_lossy(), key.to_string_lossy());
+    let gd = ours(&["--ssl", "--ssl-certificate", &c, "--ssl-key", &k]);
+    let addr = gd.addr.to_string();
+    let tls = danga_gearman::tls::client_config(&cert).expect("client config");
+    super::client::block_on(async {
+        let mut w = Worker::new([addr.clone()]);
+        w.tls(tls.clone());
+        w.register("rev", |job| async move {
+            Ok::<_, WorkError>(job.data().iter().rev().copied().collect::<Vec<u8>>())
+        });
+        let running = w.start();
+        let mut cfg = Config::new([addr.clone()]);
+        cfg.tls = Some(tls);
+        cfg.timeout = Some(std::time::Duration::from_secs(10));
+        let client = Client::new(cfg);
+        let got = client.submit(Task::new("rev", "hello")).await;
+        assert_eq!(got.expect("over TLS"), "olleh");
+        // Without TLS the library gets no answer to its OPTION_REQ.
+        let mut plain = Config::new([addr.clone()]);
+        plain.timeout = Some(std::time::Duration::from_secs(3));
+        let refused = Client::new(plain).submit(Task::new("rev", "x")).await;
+        assert!(refused.is_err(), "plaintext client: {refused:?}");
+        running.stop().await;
+    });
+    // A raw plaintext packet: the connection is closed, nothing comes back.
+    let mut s = std::net::TcpStream::connect(gd.addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(&super::req(EchoReq, &["hello"]))
+        .expect("write");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(!got.starts_with(b"\0RES"), "answered in plaintext: {got:?}");
+}
