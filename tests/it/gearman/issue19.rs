@@ -288,6 +288,25 @@ fn issue_19_tls_client_and_worker_and_plaintext_is_refused() {
         assert!(refused.is_err(), "plaintext client: {refused:?}");
         running.stop().await;
     });
+    // Perl Gearman::Client and Gearman::Worker with use_ssl, trusting the
+    // same certificate.
+    let perl_ok = std::process::Command::new("perl")
+        .args(["-MGearman::Client", "-MIO::Socket::SSL", "-e", "1"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if danga_testkit::require("Perl Gearman::Client with IO::Socket::SSL", perl_ok) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/gearman/scripts/perl_tls.pl");
+        let out = std::process::Command::new("timeout")
+            .arg("60")
+            .arg("perl")
+            .arg(script)
+            .args(["127.0.0.1", &gd.addr.port().to_string(), &c])
+            .output()
+            .expect("perl");
+        let got = super::client::check(out, "perl_tls.pl");
+        assert_eq!(got, "ok\n");
+    }
     // A raw plaintext packet: the connection is closed, nothing comes back.
     let mut s = std::net::TcpStream::connect(gd.addr).expect("connect");
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
