@@ -317,3 +317,23 @@ fn issue_19_tls_client_and_worker_and_plaintext_is_refused() {
     let _ = s.read_to_end(&mut got);
     assert!(!got.starts_with(b"\0RES"), "answered in plaintext: {got:?}");
 }
+
+/// A function with no worker and no job is forgotten after
+/// `--forget-idle-functions` seconds; one with a worker stays.
+#[test]
+fn issue_19_idle_functions_are_forgotten() {
+    let gd = ours(&["--forget-idle-functions", "1"]);
+    let mut w = Wire::connect(gd.addr);
+    w.send(CanDo, &["kept"]);
+    let mut c = Wire::connect(gd.addr);
+    c.send(SubmitJob, &["gone", "", "x"]);
+    c.expect(JobCreated);
+    drop(c);
+    let mut a = Wire::connect(gd.addr);
+    assert!(a.admin("status\n", true).contains("gone\t"));
+    let forgotten = danga_testkit::wait_for(std::time::Duration::from_secs(10), || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        a.admin("status\n", true) == "kept\t0\t0\t1\n.\n"
+    });
+    assert!(forgotten, "{}", a.admin("status\n", true));
+}
