@@ -337,3 +337,38 @@ fn issue_19_idle_functions_are_forgotten() {
     });
     assert!(forgotten, "{}", a.admin("status\n", true));
 }
+
+/// Over TLS, a result bigger than the socket buffers arrives whole.
+#[test]
+fn issue_19_tls_carries_big_payloads() {
+    use danga_gearman::client::{Client, Config, Task, WorkError, Worker};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write key");
+    let (c, k) = (cert.to_string_lossy(), key.to_string_lossy());
+    let gd = ours(&["--ssl", "--ssl-certificate", &c, "--ssl-key", &k]);
+    let addr = gd.addr.to_string();
+    let tls = danga_gearman::tls::client_config(&cert).expect("client config");
+    super::client::block_on(async {
+        let mut w = Worker::new([addr.clone()]);
+        w.tls(tls.clone());
+        w.register("grow", |job| async move {
+            Ok::<_, WorkError>(job.data().repeat(4 << 20))
+        });
+        let running = w.start();
+        let mut cfg = Config::new([addr]);
+        cfg.tls = Some(tls);
+        cfg.timeout = Some(std::time::Duration::from_secs(30));
+        let client = Client::new(cfg);
+        let data = vec![7u8; 2];
+        let got = client
+            .submit(Task::new("grow", &data))
+            .await
+            .expect("result");
+        assert_eq!(got.len(), 8 << 20);
+        assert!(got.iter().all(|&b| b == 7));
+        running.stop().await;
+    });
+}

@@ -329,6 +329,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(peer: &Peer, wr: &mut W, cur: &mut Ch
                 Err(_) => return End::Overflow,
             };
             if cur.bytes.is_empty() {
+                // TLS may hold the end of what was written (a no-op on
+                // plain TCP).
+                if let Err(e) = wr.flush().await {
+                    return End::Io(e);
+                }
                 peer.ready().await;
                 continue;
             }
