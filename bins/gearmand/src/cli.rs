@@ -34,7 +34,7 @@ pub struct Cli {
     /// Switch to this user after start-up
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
-    /// I/O threads (0 = one per core)
+    /// I/O threads, at most one per core (0 = one per core)
     #[arg(short = 't', long = "threads", default_value_t = 4)]
     pub threads: usize,
     /// Log file: a path, `stderr` or `none`
@@ -126,6 +126,18 @@ pub struct Cli {
     /// seconds (not a gearmand flag; gearmand never forgets a name)
     #[arg(long = "forget-idle-functions", default_value_t = 300)]
     pub forget_idle_functions: u64,
+    /// Speak TLS on every listener (plaintext is refused)
+    #[arg(long = "ssl")]
+    pub ssl: bool,
+    /// CA certificates (PEM) that client certificates are checked against
+    #[arg(long = "ssl-ca-file")]
+    pub ssl_ca_file: Option<PathBuf>,
+    /// The server's certificate chain (PEM)
+    #[arg(long = "ssl-certificate", default_value = "gearmand.pem")]
+    pub ssl_certificate: PathBuf,
+    /// The server's private key (PEM)
+    #[arg(long = "ssl-key", default_value = "gearmand.key")]
+    pub ssl_key: PathBuf,
     /// Largest packet accepted, in bytes (not a gearmand flag)
     #[arg(long = "max-packet-size", default_value_t = danga_gearman::proto::frame::DEFAULT_MAX_PACKET)]
     pub max_packet_size: u32,
@@ -162,18 +174,6 @@ pub struct Ignored {
     /// Accepted, ignored
     #[arg(long = "http-port")]
     http_port: Option<u16>,
-    /// Accepted, ignored: no TLS
-    #[arg(long = "ssl")]
-    ssl: bool,
-    /// Accepted, ignored
-    #[arg(long = "ssl-ca-file")]
-    ssl_ca_file: Option<String>,
-    /// Accepted, ignored
-    #[arg(long = "ssl-certificate")]
-    ssl_certificate: Option<String>,
-    /// Accepted, ignored
-    #[arg(long = "ssl-key")]
-    ssl_key: Option<String>,
     /// Accepted, ignored
     #[arg(long = "config-file")]
     config_file: Option<String>,
@@ -189,10 +189,6 @@ impl Ignored {
             ("--coredump", self.coredump),
             ("--protocol", self.protocol.is_some()),
             ("--http-port", self.http_port.is_some()),
-            ("--ssl", self.ssl),
-            ("--ssl-ca-file", self.ssl_ca_file.is_some()),
-            ("--ssl-certificate", self.ssl_certificate.is_some()),
-            ("--ssl-key", self.ssl_key.is_some()),
             ("--config-file", self.config_file.is_some()),
         ];
         flags
@@ -264,6 +260,17 @@ impl Cli {
                 count: u32::try_from(self.keepalive_count).ok(),
             }),
             admin_shutdown: self.admin_shutdown,
+            tls: if self.ssl {
+                let tls = danga_gearman::tls::server_config(
+                    &self.ssl_certificate,
+                    &self.ssl_key,
+                    self.ssl_ca_file.as_deref(),
+                )
+                .map_err(|e| format!("--ssl: {e}"))?;
+                Some(tls)
+            } else {
+                None
+            },
             ..server::Config::default()
         };
         Ok((queue, server))

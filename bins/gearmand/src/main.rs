@@ -51,6 +51,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runtime threads for `-t n`: at most one per core (0 = one per core).
+/// The engine runs under one lock, so threads beyond the cores only add
+/// wake-ups: on 2 cores `-t 4` cost 26 system calls per foreground job
+/// (10 of them futex), 2 threads 19.5, 1 thread 12 (issue 19).
+fn runtime_threads(requested: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    match requested {
+        0 => cores,
+        n => n.min(cores),
+    }
+}
+
 type Configs = (danga_gearman::queue::Config, danga_gearman::server::Config);
 
 fn run(
@@ -81,7 +93,7 @@ fn run(
     launch.pidfile = cli.pid_file.clone();
     launch.user = cli.user.clone();
     launch.common(&cli.common);
-    launch.threads = (cli.threads > 0).then_some(cli.threads);
+    launch.threads = Some(runtime_threads(cli.threads));
     let ignored = cli.ignored.given();
     let max = cli.max_connections;
     launch

@@ -8,6 +8,8 @@
 //! * `server` (feature `server`): the tokio glue on danga-common;
 //! * `client` (feature `client`): the async client and worker library
 //!   over several job servers (tokio; neither `server` nor `queue`);
+//! * `tls` (feature `tls`, on with `server` and `client`): rustls
+//!   configurations from PEM files, for `--ssl` and the client library;
 //! * `persist` (feature `persist`): durable background jobs in SQLite or
 //!   MySQL/MariaDB (sqlx).
 //!
@@ -22,6 +24,8 @@ pub mod proto;
 pub mod queue;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 /// The gearmand version this server answers `version` with.
 pub const VERSION: &str = "1.1.20";

@@ -251,3 +251,124 @@ fn issue_19_retries_back_off_then_dead_letters_are_listed_requeued_dropped() {
     w.expect(EchoRes);
     assert_eq!(a.admin("status\n", true), "flaky\t0\t0\t1\n.\n");
 }
+
+/// `--ssl`: a worker and a client of the danga library run a job over TLS
+/// (a certificate made here with rcgen); plaintext gets nothing back.
+#[test]
+fn issue_19_tls_client_and_worker_and_plaintext_is_refused() {
+    use danga_gearman::client::{Client, Config, Task, WorkError, Worker};
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write key");
+    let (c, k) = (cert.to_string_lossy(), key.to_string_lossy());
+    let gd = ours(&["--ssl", "--ssl-certificate", &c, "--ssl-key", &k]);
+    let addr = gd.addr.to_string();
+    let tls = danga_gearman::tls::client_config(&cert).expect("client config");
+    super::client::block_on(async {
+        let mut w = Worker::new([addr.clone()]);
+        w.tls(tls.clone());
+        w.register("rev", |job| async move {
+            Ok::<_, WorkError>(job.data().iter().rev().copied().collect::<Vec<u8>>())
+        });
+        let running = w.start();
+        let mut cfg = Config::new([addr.clone()]);
+        cfg.tls = Some(tls);
+        cfg.timeout = Some(std::time::Duration::from_secs(10));
+        let client = Client::new(cfg);
+        let got = client.submit(Task::new("rev", "hello")).await;
+        assert_eq!(got.expect("over TLS"), "olleh");
+        // Without TLS the library gets no answer to its OPTION_REQ.
+        let mut plain = Config::new([addr.clone()]);
+        plain.timeout = Some(std::time::Duration::from_secs(3));
+        let refused = Client::new(plain).submit(Task::new("rev", "x")).await;
+        assert!(refused.is_err(), "plaintext client: {refused:?}");
+        running.stop().await;
+    });
+    // Perl Gearman::Client and Gearman::Worker with use_ssl, trusting the
+    // same certificate.
+    let perl_ok = std::process::Command::new("perl")
+        .args(["-MGearman::Client", "-MIO::Socket::SSL", "-e", "1"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if danga_testkit::require("Perl Gearman::Client with IO::Socket::SSL", perl_ok) {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/gearman/scripts/perl_tls.pl");
+        let out = std::process::Command::new("timeout")
+            .arg("60")
+            .arg("perl")
+            .arg(script)
+            .args(["127.0.0.1", &gd.addr.port().to_string(), &c])
+            .output()
+            .expect("perl");
+        let got = super::client::check(out, "perl_tls.pl");
+        assert_eq!(got, "ok\n");
+    }
+    // A raw plaintext packet: the connection is closed, nothing comes back.
+    let mut s = std::net::TcpStream::connect(gd.addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(&super::req(EchoReq, &["hello"]))
+        .expect("write");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(!got.starts_with(b"\0RES"), "answered in plaintext: {got:?}");
+}
+
+/// A function with no worker and no job is forgotten after
+/// `--forget-idle-functions` seconds; one with a worker stays.
+#[test]
+fn issue_19_idle_functions_are_forgotten() {
+    let gd = ours(&["--forget-idle-functions", "1"]);
+    let mut w = Wire::connect(gd.addr);
+    w.send(CanDo, &["kept"]);
+    let mut c = Wire::connect(gd.addr);
+    c.send(SubmitJob, &["gone", "", "x"]);
+    c.expect(JobCreated);
+    drop(c);
+    let mut a = Wire::connect(gd.addr);
+    assert!(a.admin("status\n", true).contains("gone\t"));
+    let forgotten = danga_testkit::wait_for(std::time::Duration::from_secs(10), || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        a.admin("status\n", true) == "kept\t0\t0\t1\n.\n"
+    });
+    assert!(forgotten, "{}", a.admin("status\n", true));
+}
+
+/// Over TLS, a result bigger than the socket buffers arrives whole.
+#[test]
+fn issue_19_tls_carries_big_payloads() {
+    use danga_gearman::client::{Client, Config, Task, WorkError, Worker};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write key");
+    let (c, k) = (cert.to_string_lossy(), key.to_string_lossy());
+    let gd = ours(&["--ssl", "--ssl-certificate", &c, "--ssl-key", &k]);
+    let addr = gd.addr.to_string();
+    let tls = danga_gearman::tls::client_config(&cert).expect("client config");
+    super::client::block_on(async {
+        let mut w = Worker::new([addr.clone()]);
+        w.tls(tls.clone());
+        w.register("grow", |job| async move {
+            Ok::<_, WorkError>(job.data().repeat(4 << 20))
+        });
+        let running = w.start();
+        let mut cfg = Config::new([addr]);
+        cfg.tls = Some(tls);
+        cfg.timeout = Some(std::time::Duration::from_secs(30));
+        let client = Client::new(cfg);
+        let data = vec![7u8; 2];
+        let got = client
+            .submit(Task::new("grow", &data))
+            .await
+            .expect("result");
+        assert_eq!(got.len(), 8 << 20);
+        assert!(got.iter().all(|&b| b == 7));
+        running.stop().await;
+    });
+}

@@ -39,6 +39,8 @@ pub struct Config {
     pub exceptions: bool,
     /// Idle connections kept per server.
     pub pool: usize,
+    /// Speak TLS to every server (see [`crate::tls::client_config`]).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             timeout: None,
             exceptions: true,
             pool: 8,
+            tls: None,
         }
     }
 }
@@ -148,7 +151,10 @@ impl Client {
         let s = self.inner.cfg.servers.iter().position(|a| *a == job.server);
         let mut conn = match s.and_then(|s| self.take(s)) {
             Some(c) => c,
-            None => Conn::connect(&job.server, self.inner.cfg.connect_timeout).await?,
+            None => {
+                let cfg = &self.inner.cfg;
+                Conn::connect(&job.server, cfg.connect_timeout, cfg.tls.as_ref()).await?
+            }
         };
         conn.send(&Request::GetStatus(job.handle.clone())).await?;
         loop {
@@ -312,7 +318,8 @@ impl Client {
 
     async fn connect(&self, s: usize) -> Result<Conn, Error> {
         let cfg = &self.inner.cfg;
-        let mut conn = Conn::connect(&cfg.servers[s], cfg.connect_timeout).await?;
+        let mut conn =
+            Conn::connect(&cfg.servers[s], cfg.connect_timeout, cfg.tls.as_ref()).await?;
         if cfg.exceptions {
             let opt = Bytes::from_static(b"exceptions");
             conn.send(&Request::OptionReq(opt)).await?;

@@ -1,33 +1,54 @@
 //! One connection to a job server: requests out, responses in, framed by
 //! [`crate::proto`] (the same codec the server uses).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::Error;
 use crate::proto::{parse_frame, Frame, Limits, Magic, Request, Response, HEADER_LEN};
 
+/// A byte stream to a server: plain TCP or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + std::fmt::Debug> Io for T {}
+
 /// A connection with its read buffer.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buf: BytesMut,
     out: BytesMut,
     limits: Limits,
 }
 
 impl Conn {
-    /// Connects within `timeout`.
-    pub(crate) async fn connect(addr: &str, timeout: Duration) -> Result<Conn, Error> {
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(Error::Io(e)),
+    /// Connects (and with `tls`, shakes hands) within `timeout`.
+    pub(crate) async fn connect(
+        addr: &str,
+        timeout: Duration,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, Error> {
+        let open = async {
+            let tcp = TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let stream: Box<dyn Io> = match tls {
+                None => Box::new(tcp),
+                Some(cfg) => {
+                    let name = crate::tls::server_name(addr)
+                        .map_err(|e| Error::Protocol(e.to_string()))?;
+                    let connector = tokio_rustls::TlsConnector::from(Arc::clone(cfg));
+                    Box::new(connector.connect(name, tcp).await?)
+                }
+            };
+            Ok::<_, Error>(stream)
+        };
+        let stream = match tokio::time::timeout(timeout, open).await {
+            Ok(r) => r?,
             Err(_) => return Err(Error::Timeout),
         };
-        stream.set_nodelay(true)?;
         Ok(Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
@@ -41,6 +62,7 @@ impl Conn {
         self.out.clear();
         req.encode(&mut self.out);
         self.stream.write_all(&self.out).await?;
+        self.stream.flush().await?;
         Ok(())
     }
 

@@ -88,6 +88,7 @@ pub struct Worker {
     functions: Vec<Function>,
     client_id: Option<Bytes>,
     retry: Duration,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Worker {
@@ -102,7 +103,14 @@ impl Worker {
             functions: Vec::new(),
             client_id: None,
             retry: Duration::from_millis(500),
+            tls: None,
         }
+    }
+
+    /// Speak TLS to every server (see [`crate::tls::client_config`]).
+    pub fn tls(&mut self, config: Arc<rustls::ClientConfig>) -> &mut Worker {
+        self.tls = Some(config);
+        self
     }
 
     /// `SET_CLIENT_ID`: the name `workers` shows.
@@ -180,6 +188,7 @@ impl Worker {
                     functions: functions.clone(),
                     client_id: self.client_id.clone(),
                     retry: self.retry,
+                    tls: self.tls.clone(),
                     stop: stopped.clone(),
                 };
                 tokio::spawn(s.run())
@@ -213,6 +222,7 @@ struct Serve {
     functions: Arc<Vec<Function>>,
     client_id: Option<Bytes>,
     retry: Duration,
+    tls: Option<Arc<rustls::ClientConfig>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -230,7 +240,7 @@ impl Serve {
 
     /// One connection: register, then grab, run, sleep. `Ok` = stopped.
     async fn session(&mut self) -> Result<(), Error> {
-        let mut conn = Conn::connect(&self.addr, Duration::from_secs(5)).await?;
+        let mut conn = Conn::connect(&self.addr, Duration::from_secs(5), self.tls.as_ref()).await?;
         if let Some(id) = &self.client_id {
             conn.send(&Request::SetClientId(id.clone())).await?;
         }

@@ -9,19 +9,49 @@ use super::Magic;
 /// last runs to the end of the data (and may contain NULs). `None` when
 /// there are fewer than `n - 1` NULs: never a read past the packet. With
 /// `n == 0` the data is ignored. The arguments share `data`'s memory.
-pub fn split_args(data: &Bytes, n: usize) -> Option<Vec<Bytes>> {
-    let mut out = Vec::with_capacity(n);
+pub fn split_args(data: &Bytes, n: usize) -> Option<Args> {
+    let mut out = Args::default();
     if n == 0 {
         return Some(out);
     }
+    if n > MAX_ARGS {
+        return None;
+    }
     let mut start = 0;
-    for _ in 1..n {
+    for i in 0..n - 1 {
         let nul = data[start..].iter().position(|&b| b == 0)?;
-        out.push(data.slice(start..start + nul));
+        out.items[i] = data.slice(start..start + nul);
         start += nul + 1;
     }
-    out.push(data.slice(start..));
+    out.items[n - 1] = data.slice(start..);
+    out.len = n;
     Some(out)
+}
+
+/// The most arguments a packet type has (`SUBMIT_JOB_SCHED`).
+pub const MAX_ARGS: usize = 8;
+
+/// A packet's arguments, held inline (no allocation per packet).
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    items: [Bytes; MAX_ARGS],
+    len: usize,
+}
+
+impl Args {
+    /// The arguments, in order.
+    pub fn as_slice(&self) -> &[Bytes] {
+        &self.items[..self.len]
+    }
+}
+
+impl IntoIterator for Args {
+    type Item = Bytes;
+    type IntoIter = std::iter::Take<std::array::IntoIter<Bytes, MAX_ARGS>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter().take(self.len)
+    }
 }
 
 /// Appends a whole packet: header, then `args` joined by NULs.
@@ -50,12 +80,16 @@ mod tests {
     fn splits_at_the_first_nuls_only() {
         let d = Bytes::from_static(b"a\0b\0c\0d");
         let v = split_args(&d, 3).expect("three");
-        assert_eq!(v, [&b"a"[..], b"b", b"c\0d"]);
-        assert_eq!(split_args(&d, 1).expect("one"), [&b"a\0b\0c\0d"[..]]);
-        assert_eq!(split_args(&d, 5), None);
-        assert_eq!(split_args(&Bytes::new(), 1).expect("one"), [&b""[..]]);
-        assert_eq!(split_args(&Bytes::new(), 2), None);
-        assert!(split_args(&d, 0).expect("none").is_empty());
+        assert_eq!(v.as_slice(), [&b"a"[..], b"b", b"c\0d"]);
+        let one = split_args(&d, 1).expect("one");
+        assert_eq!(one.as_slice(), [&b"a\0b\0c\0d"[..]]);
+        assert!(split_args(&d, 5).is_none());
+        let empty = split_args(&Bytes::new(), 1).expect("one");
+        assert_eq!(empty.as_slice(), [&b""[..]]);
+        assert!(split_args(&Bytes::new(), 2).is_none());
+        assert!(split_args(&d, 0).expect("none").as_slice().is_empty());
+        assert!(split_args(&d, MAX_ARGS + 1).is_none());
+        assert_eq!(split_args(&d, 3).expect("three").into_iter().count(), 3);
     }
 
     #[test]

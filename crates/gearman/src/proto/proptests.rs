@@ -66,9 +66,35 @@ fn submit() -> impl Strategy<Value = Request> {
         )
 }
 
+fn sched() -> impl Strategy<Value = crate::proto::Sched> {
+    use proptest::option::of;
+    (
+        of(0u8..60),
+        of(0u8..24),
+        of(1u8..32),
+        of(1u8..13),
+        of(0u8..7),
+    )
+        .prop_map(|(minute, hour, mday, month, wday)| crate::proto::Sched {
+            minute,
+            hour,
+            mday,
+            month,
+            wday,
+        })
+}
+
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
         submit(),
+        (submit(), sched()).prop_map(|(r, sched)| {
+            let Request::Submit(mut job) = r else {
+                unreachable!("submit() makes submits")
+            };
+            (job.priority, job.background, job.when, job.reducer) =
+                (Priority::Normal, true, None, None);
+            Request::SubmitSched { job, sched }
+        }),
         word().prop_map(Request::CanDo),
         word().prop_map(Request::CantDo),
         (word(), blob())

@@ -17,8 +17,13 @@
 //!   the key. A second submit gets the same handle; every foreground
 //!   submitter becomes a listener and gets the job's packets;
 //! * a worker that disconnects or overruns its `CAN_DO_TIMEOUT` puts its
-//!   jobs back at the tail of their queue; after `-j` attempts (0 =
-//!   unlimited) the job is dropped and its clients get `WORK_FAIL`;
+//!   jobs back at the tail of their queue, at once or after an exponential
+//!   back-off (`retry_backoff_ms`, an extension); after `-j` attempts (0 =
+//!   unlimited) the job is dropped, its clients get `WORK_FAIL`, and it is
+//!   kept in the bounded dead-letter list for `deadletter` (an extension);
+//! * `SUBMIT_JOB_SCHED` becomes an epoch job due at the next matching
+//!   minute (UTC); a function with no worker and no job, unused for
+//!   `forget_idle_ms`, is forgotten; names own their bytes;
 //! * a foreground client that disconnects drops its queued jobs that nobody
 //!   else waits for, at once (gearmand marks them and drops them when a
 //!   worker would get them); background jobs stay;

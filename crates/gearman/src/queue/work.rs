@@ -29,11 +29,9 @@ impl Queue {
         }
     }
 
-    fn listeners(&self, seq: u64) -> Vec<ConnId> {
-        self.jobs
-            .get(&seq)
-            .map(|j| j.listeners.clone())
-            .unwrap_or_default()
+    /// The clients waiting for a job (borrowed: no copy per result).
+    fn listeners(&self, seq: u64) -> &[ConnId] {
+        self.jobs.get(&seq).map_or(&[], |j| &j.listeners)
     }
 
     /// `WORK_STATUS`: remembered for `GET_STATUS`, forwarded verbatim.
@@ -78,7 +76,7 @@ impl Queue {
         let Some(seq) = self.held_by(from, &handle) else {
             return not_found(from, "Job does not exist on server", out);
         };
-        for c in self.listeners(seq) {
+        for &c in self.listeners(seq) {
             let (handle, data) = (handle.clone(), data.clone());
             out.send(
                 c,
@@ -102,7 +100,7 @@ impl Queue {
         let Some(seq) = self.held_by(from, &handle) else {
             return not_found(from, "Job given in work result not found", out);
         };
-        for c in self.listeners(seq) {
+        for &c in self.listeners(seq) {
             let (handle, data) = (handle.clone(), data.clone());
             out.send(c, Response::WorkComplete { handle, data });
         }
@@ -133,7 +131,7 @@ impl Queue {
                 out,
             );
         };
-        for c in self.listeners(seq) {
+        for &c in self.listeners(seq) {
             let wants = self.conns.get(&c).is_some_and(|c| c.exceptions);
             let handle = handle.clone();
             out.send(
@@ -208,7 +206,7 @@ impl Queue {
         let Some(handle) = self.jobs.get(&seq).map(|j| j.handle.clone()) else {
             return;
         };
-        for c in self.listeners(seq) {
+        for &c in self.listeners(seq) {
             let handle = handle.clone();
             out.send(
                 c,

@@ -23,6 +23,8 @@ const READ_CHUNK: usize = 64 * 1024;
 const PAUSE_READING: usize = 1 << 20;
 /// How long a closing connection may take to flush its last replies.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One framed input.
 enum Item {
@@ -73,13 +75,37 @@ pub(super) async fn serve(server: Arc<Server>, mut conn: Conn) {
             tracing::debug!(error = %e, "setting keepalive");
         }
     }
+    let shutdown = conn.shutdown().clone();
+    let Some(tls) = server.cfg.tls.clone() else {
+        return run(&server, id, label, may_shutdown, conn.stream(), &shutdown).await;
+    };
+    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(conn.stream());
+    match shutdown
+        .until_stopped(tokio::time::timeout(HANDSHAKE_TIMEOUT, accept))
+        .await
+    {
+        Some(Ok(Ok(s))) => run(&server, id, label, may_shutdown, s, &shutdown).await,
+        Some(Ok(Err(e))) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Some(Err(_)) => tracing::debug!("TLS handshake timed out"),
+        None => {}
+    }
+}
+
+/// Serves one connection's byte stream (plain or TLS) until it ends.
+async fn run<S: AsyncRead + AsyncWrite>(
+    server: &Arc<Server>,
+    id: ConnId,
+    label: String,
+    may_shutdown: bool,
+    stream: S,
+    shutdown: &Shutdown,
+) {
     let peer = Arc::new(Peer::new(server.cfg.max_pending));
     server.register(id, label, Arc::clone(&peer));
-    let shutdown = conn.shutdown().clone();
-    let (rd, mut wr) = tokio::io::split(conn.stream());
+    let (rd, mut wr) = tokio::io::split(stream);
     let mut cur = Chunk::default();
     let end = tokio::select! {
-        end = read_loop(&server, id, &peer, rd, &shutdown, may_shutdown) => end,
+        end = read_loop(server, id, &peer, rd, shutdown, may_shutdown) => end,
         end = write_loop(&peer, &mut wr, &mut cur) => end,
     };
     if matches!(end, End::Closed | End::Stopped | End::Framing(_)) {
@@ -303,6 +329,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(peer: &Peer, wr: &mut W, cur: &mut Ch
                 Err(_) => return End::Overflow,
             };
             if cur.bytes.is_empty() {
+                // TLS may hold the end of what was written (a no-op on
+                // plain TCP).
+                if let Err(e) = wr.flush().await {
+                    return End::Io(e);
+                }
                 peer.ready().await;
                 continue;
             }

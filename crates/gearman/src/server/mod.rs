@@ -68,6 +68,8 @@ pub struct Config {
     /// The admin `shutdown` command works, from loopback and Unix-socket
     /// peers only; otherwise it is an unknown command, as gearmand 1.1.20.
     pub admin_shutdown: bool,
+    /// `--ssl`: every connection speaks TLS (plaintext is refused).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// TCP keepalive settings (`None`: the system's default).
@@ -88,6 +90,7 @@ impl Default for Config {
             max_pending: 64 << 20,
             keepalive: None,
             admin_shutdown: false,
+            tls: None,
         }
     }
 }

@@ -215,6 +215,7 @@ async fn a_client_that_does_not_read_is_dropped_when_its_output_overflows() {
         max_pending: 0,
         keepalive: None,
         admin_shutdown: false,
+        tls: None,
     };
     let (addr, _sd, srv) = start(cfg).await;
     assert_eq!(srv.config().max_pending, 2 * (64 * 1024 + HEADER_LEN));
