@@ -4,7 +4,8 @@
 #  1. installs the Debian packages listed in .ci/apt/*.txt that are missing,
 #  2. pip-installs the requirements in .ci/pip/*.txt (if any),
 #  3. starts MariaDB if it is installed but not answering,
-#  4. runs cargo fmt --check, clippy (-D warnings), builds every binary,
+#  4. runs cargo fmt --check, clippy (-D warnings), builds every binary
+#     (debug for the tests, release for the install test),
 #  5. runs cargo nextest with the `ci` profile and prints the ten slowest tests.
 #
 # Exits with nextest's status (or earlier, with the status of the step that failed).
@@ -136,6 +137,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 section "build binaries"
 cargo build --workspace --bins
+
+# The release build is what contrib/install.sh installs; tests/it/install.rs
+# checks that every installed binary runs and stays under 10 MB.
+section "build release binaries"
+cargo build --release --workspace --bins
 
 section "nextest"
 junit_candidates=(target/nextest/ci/junit.xml)
