@@ -563,3 +563,48 @@ fn perlbal_issue_21_states_of_one_service_and_backends_per_node() {
     }
     stops_cleanly(d);
 }
+
+/// The X-*Queue-* headers a backend got for one request through `web`
+/// (which sends its own `X-Queue-Count: 99`).
+fn queue_headers_seen(web: SocketAddr, b: &TestBackend) -> Vec<String> {
+    let r = reply_to(web, b"GET /q HTTP/1.0\r\nX-Queue-Count: 99\r\n\r\n");
+    assert!(r.ends_with("a GET /q 0"), "{r}");
+    let seen = b.seen();
+    let last = seen.last().expect("a request");
+    let mut lines: Vec<String> = last
+        .headers
+        .iter()
+        .filter(|(n, _)| n.contains("queue"))
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn perlbal_issue_21_queues_plugin_tells_backends_the_queues() {
+    let b = TestBackend::start("a", false);
+    let conf = format!("LOAD Queues\n{}", proxy_conf(&[b.addr], "plugins = Queues"));
+    let d = perlbal(&conf);
+    let got = queue_headers_seen(d.addr("web"), &b);
+    assert_eq!(
+        got,
+        [
+            "x-hp-queue-age: 0",
+            "x-hp-queue-count: 0",
+            "x-queue-age: 0",
+            "x-queue-count: 0"
+        ]
+    );
+    assert_eq!(console(d.addr("mgmt"), "plugins"), "web Queues\r\n.\r\n");
+    let b2 = TestBackend::start("a", false);
+    let conf2 = format!(
+        "LOAD Queues\n{}",
+        proxy_conf(&[b2.addr], "plugins = Queues")
+    );
+    if let Some((theirs, t_web, _m, _dir)) = original(&conf2) {
+        assert_eq!(queue_headers_seen(t_web, &b2), got);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

@@ -34,11 +34,13 @@ pub enum Plugin {
     AutoRemoveLeadingDir,
     /// GIF/PNG palettes rewritten from the URL.
     Palimg,
+    /// Queue lengths and ages to backends (`X-Queue-Count`...).
+    Queues,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 12] = [
+    pub const ALL: [Plugin; 13] = [
         Plugin::AccessControl,
         Plugin::Highpri,
         Plugin::Vhosts,
@@ -51,6 +53,7 @@ impl Plugin {
         Plugin::Stats,
         Plugin::AutoRemoveLeadingDir,
         Plugin::Palimg,
+        Plugin::Queues,
     ];
 
     /// Its name, as 1.80 spells it.
@@ -68,6 +71,7 @@ impl Plugin {
             Plugin::Stats => "Stats",
             Plugin::AutoRemoveLeadingDir => "AutoRemoveLeadingDir",
             Plugin::Palimg => "Palimg",
+            Plugin::Queues => "Queues",
         }
     }
 

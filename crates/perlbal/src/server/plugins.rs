@@ -80,6 +80,8 @@ pub(crate) struct Active {
     /// AutoRemoveLeadingDir: the docroot's last component.
     leading_dir: Option<String>,
     palimg: bool,
+    /// Queues: the queues' lengths and ages go to backends.
+    queues: bool,
     /// The port this service listens on (X-Forwarded-Port of TLS clients).
     listen_port: u16,
 }
@@ -185,6 +187,7 @@ pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc
         stats,
         leading_dir,
         palimg: has(Plugin::Palimg),
+        queues: has(Plugin::Queues),
         listen_port: svc.listen().map_or(0, |a| a.port()),
     }))
 }
@@ -530,6 +533,30 @@ pub(crate) fn backend_assigned(s: &Settings, prio: Priority) -> Option<tokio::ti
         st.proxy_requests.fetch_add(1, Relaxed);
     }
     Some(tokio::time::Instant::now())
+}
+
+/// The Queues plugin's headers for a request given a backend of `svc`
+/// now (1.80's `backend_client_assigned` hook): the normal and the
+/// high-priority queue's length, and the age in seconds of the client at
+/// its head (0 when empty).
+pub(crate) fn queue_headers(s: &Settings, svc: &ServiceRt) -> Option<[(&'static str, u64); 4]> {
+    if !s.plugins.as_ref()?.queues {
+        return None;
+    }
+    let stats = svc.queue_stats();
+    let of = |want: Priority| {
+        stats
+            .iter()
+            .find(|(p, _, _)| *p == want)
+            .map_or((0, 0), |(_, count, age)| (*count as u64, *age))
+    };
+    let ((count, age), (hp_count, hp_age)) = (of(Priority::Normal), of(Priority::High));
+    Some([
+        ("X-Queue-Count", count),
+        ("X-Queue-Age", age),
+        ("X-HP-Queue-Count", hp_count),
+        ("X-HP-Queue-Age", hp_age),
+    ])
 }
 
 /// The backend's response head arrived (1.80's `backend_response_received`).

@@ -223,8 +223,20 @@ async fn proxy(
         let keep_backend =
             s.persist_backend && (s.max_backend_uses == 0 || be.uses < s.max_backend_uses);
         io.out.clear();
+        let with_queues;
+        let head = match super::plugins::queue_headers(&s, svc) {
+            Some(lines) => {
+                let mut r = req.clone();
+                for (name, n) in lines {
+                    r.headers.put(name, n.to_string());
+                }
+                with_queues = r;
+                &with_queues
+            }
+            None => req,
+        };
         s.rules
-            .write_backend_head(req, peer, keep_backend, &mut io.out);
+            .write_backend_head(head, peer, keep_backend, &mut io.out);
         if be.stream.write_all(&io.out).await.is_err() {
             if req.idempotent() && tries < RETRIES {
                 tries += 1;
