@@ -608,3 +608,86 @@ fn perlbal_issue_21_queues_plugin_tells_backends_the_queues() {
     }
     stops_cleanly(d);
 }
+
+const ECHO_CONF: &str = "LOAD EchoService
+CREATE SERVICE e
+  SET role = echo
+  SET listen = LISTEN
+  SET echo_delay = 1
+ENABLE e
+";
+
+/// Lines to an echo service at `addr`: what comes back (and how long the
+/// first byte took) once the whole reply (`want` bytes) is in.
+fn echo_round(addr: SocketAddr, want: usize) -> (String, Duration) {
+    let mut s = connect(addr);
+    let started = tokio::time::Instant::now();
+    s.write_all(b"hello\r\nworld\nx\r\r\n").expect("write");
+    let mut got = Vec::new();
+    let mut first = None;
+    let mut buf = [0u8; 256];
+    while got.len() < want {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                first.get_or_insert_with(|| started.elapsed());
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        first.unwrap_or_default(),
+    )
+}
+
+const ECHO_COMMANDS: &[&str] = &[
+    "show service e",
+    "set e.echo_delay = x",
+    "set mgmt.echo_delay = 1",
+    "create service f",
+    "set f.role = echo",
+    "unload EchoService",
+    "create service g",
+    "set g.role = echo",
+];
+
+#[test]
+fn perlbal_issue_21_echo_service_plugin() {
+    const REPLY: &str = "hello\r\nworld\r\nx\r\r\n";
+    let d = perlbal(ECHO_CONF);
+    let (e, mgmt) = (d.addr("e"), d.addr("mgmt"));
+    let (got, took) = echo_round(e, REPLY.len());
+    assert_eq!(got, REPLY);
+    assert!(
+        took >= Duration::from_millis(900),
+        "echo_delay = 1: {took:?}"
+    );
+    assert_eq!(console(mgmt, "set e.echo_delay = 0"), "OK\r\n");
+    let (got, took) = echo_round(e, REPLY.len());
+    assert_eq!(got, REPLY);
+    assert!(took < Duration::from_millis(900), "no delay now: {took:?}");
+    let dump = console(mgmt, "dumpconfig");
+    assert!(
+        dump.contains("CREATE SERVICE e\r\n  SET role = echo\r\n"),
+        "{dump}"
+    );
+    let ours: Vec<String> = ECHO_COMMANDS
+        .iter()
+        .map(|c| console(mgmt, c).replace(&e.to_string(), "E"))
+        .collect();
+    assert_eq!(
+        ours[0],
+        "SERVICE e\r\n     listening: E\r\n          role: echo\r\n.\r\n"
+    );
+    if let Some((theirs, t_e, t_mgmt, _dir)) = original(ECHO_CONF) {
+        assert_eq!(echo_round(t_e, REPLY.len()).0, REPLY);
+        let theirs_out: Vec<String> = ECHO_COMMANDS
+            .iter()
+            .map(|c| console(t_mgmt, c).replace(&t_e.to_string(), "E"))
+            .collect();
+        assert_eq!(theirs_out, ours);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

@@ -28,6 +28,16 @@ pub struct PluginConf {
 /// Tunables that exist once their plugin is loaded (1.80's `add_tunable`).
 pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
     (
+        Plugin::EchoService,
+        Tunable {
+            name: "echo_delay",
+            role: ForRole::Echo,
+            kind: Type::Int,
+            default: Some("0"),
+            supported: true,
+        },
+    ),
+    (
         Plugin::MaxContentLength,
         Tunable {
             name: "max_content_length",

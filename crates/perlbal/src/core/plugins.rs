@@ -36,11 +36,13 @@ pub enum Plugin {
     Palimg,
     /// Queue lengths and ages to backends (`X-Queue-Count`...).
     Queues,
+    /// The `echo` role: each line sent back (after `echo_delay` s).
+    EchoService,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 13] = [
+    pub const ALL: [Plugin; 14] = [
         Plugin::AccessControl,
         Plugin::Highpri,
         Plugin::Vhosts,
@@ -54,6 +56,7 @@ impl Plugin {
         Plugin::AutoRemoveLeadingDir,
         Plugin::Palimg,
         Plugin::Queues,
+        Plugin::EchoService,
     ];
 
     /// Its name, as 1.80 spells it.
@@ -72,6 +75,7 @@ impl Plugin {
             Plugin::AutoRemoveLeadingDir => "AutoRemoveLeadingDir",
             Plugin::Palimg => "Palimg",
             Plugin::Queues => "Queues",
+            Plugin::EchoService => "EchoService",
         }
     }
 

@@ -54,7 +54,8 @@ impl Config {
                 tun.role.name()
             ));
         }
-        if key == "role" {
+        let echo = value == "echo" && self.loaded(crate::core::Plugin::EchoService);
+        if key == "role" && !echo {
             match ROLES.iter().find(|(r, _)| *r == value) {
                 None => return Err(format!("Role not valid for service {name}")),
                 Some((_, false)) => {

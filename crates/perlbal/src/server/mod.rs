@@ -11,6 +11,7 @@ mod beneath;
 mod body;
 mod client;
 mod dispatch;
+mod echo;
 mod manage;
 mod palimg;
 mod plugins;
@@ -198,6 +199,12 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
         .get(name)
         .and_then(|s| s.role.clone());
     let handle = match role.as_deref() {
+        Some("echo") => {
+            let (shared, name) = (shared.clone(), name.to_owned());
+            shared.acceptor.clone().spawn(listener, move |conn| {
+                echo::serve(conn, shared.clone(), name.clone())
+            })
+        }
         Some("management") => {
             let shared = shared.clone();
             shared.acceptor.clone().spawn(listener, move |conn| {
