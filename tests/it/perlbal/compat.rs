@@ -691,3 +691,54 @@ fn perlbal_issue_21_echo_service_plugin() {
     }
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_issue_21_socks_lists_each_client_and_backend() {
+    let a = TestBackend::start("a", false);
+    let d = perlbal(&proxy_conf(&[a.addr], ""));
+    let (web, mgmt) = (d.addr("web"), d.addr("mgmt"));
+    let mut s = connect(web);
+    s.write_all(b"GET /hold HTTP/1.0\r\n\r\n").expect("write");
+    assert!(wait_for(Duration::from_secs(5), || a.seen().len() == 1));
+    let socks = console(mgmt, "socks");
+    let lines: Vec<&str> = socks.lines().collect();
+    assert_eq!(lines[0], "   fd    age", "{socks}");
+    assert_eq!(lines.last(), Some(&"."), "{socks}");
+    let mut rows: Vec<String> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| {
+            // "   fd   ages class: desc; state": fd and age are numbers.
+            let mut parts = l.split_whitespace();
+            let fd: i32 = parts.next().and_then(|f| f.parse().ok()).expect("fd");
+            let age = parts.next().expect("age");
+            assert!(fd > 2 && age.ends_with('s'), "{l}");
+            parts.collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            format!(
+                "Perlbal::BackendHTTP: open to {} for service 'web'; wait_res",
+                a.addr
+            ),
+            "Perlbal::ClientProxy: open from 127.0.0.1 for service 'web'; wait_res".to_owned(),
+        ]
+    );
+    assert_eq!(
+        console(mgmt, "socks summary"),
+        "    1 Perlbal::BackendHTTP\r\n    1 Perlbal::ClientProxy\r\nAggregate write buffer: 0.0k\r\n            Open files: 0\r\n.\r\n"
+    );
+    a.release();
+    assert!(read_response(&mut s).ends_with("a GET /hold 0"));
+    drop(s);
+    assert!(
+        wait_for(Duration::from_secs(5), || console(mgmt, "socks")
+            .lines()
+            .count()
+            == 2),
+        "closed sockets leave the list"
+    );
+    stops_cleanly(d);
+}

@@ -4,6 +4,7 @@
 //! when both sides allow it. An `X-REPROXY-SERVICE` answer runs the
 //! request again on the named service.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -38,7 +39,12 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             SockState::CLIENT_PERSIST_WAIT,
         )
     };
-    let mut state = StateGuard::new(&shared, &svc.states, reading);
+    let fd = match conn.stream() {
+        danga_common::Stream::Tcp(t) => t.as_raw_fd(),
+        danga_common::Stream::Unix(u) => u.as_raw_fd(),
+    };
+    let desc = format!("open from {peer} for service '{}'", svc.name);
+    let mut state = StateGuard::new(&shared, &svc.states, reading, fd, desc);
     let mut buf = BytesMut::with_capacity(HEAD_ROOM);
     // Reused by every request on this connection.
     let mut io = Bufs::new();

@@ -260,6 +260,14 @@ impl Console {
                     out.push("            Open files: 0".into());
                 } else {
                     out.push(format!("{:>5} {:>6}", "fd", "age"));
+                    let mut all: Vec<_> = lock(&sh.socks).values().cloned().collect();
+                    all.sort_by_key(|e| e.fd);
+                    let t = now() as u64;
+                    for e in all {
+                        let (class, state) = e.class_state();
+                        let age = t.saturating_sub(e.created);
+                        out.push(format!("{:5} {age:5}s {class}: {}; {state}", e.fd, e.desc));
+                    }
                 }
             }
             Command::Backends => {

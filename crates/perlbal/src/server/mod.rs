@@ -62,6 +62,9 @@ pub(crate) struct Shared {
     pub services: Mutex<HashMap<String, Arc<ServiceRt>>>,
     pub listeners: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     pub states: StateCounts,
+    /// Open client and backend sockets by a private id (`SOCKS`).
+    pub socks: Mutex<HashMap<u64, Arc<backend::SockEntry>>>,
+    pub sock_ids: AtomicU64,
     /// Open backend connections by node (`BACKENDS`).
     pub backends: Mutex<HashMap<SocketAddr, usize>>,
     pub acceptor: Acceptor,
@@ -113,6 +116,8 @@ impl Server {
                 listeners: Mutex::new(HashMap::new()),
                 states: StateCounts::default(),
                 backends: Mutex::new(HashMap::new()),
+                socks: Mutex::new(HashMap::new()),
+                sock_ids: AtomicU64::new(0),
                 acceptor,
                 shutdown,
                 started: now() as u64,
