@@ -742,3 +742,41 @@ fn perlbal_issue_21_socks_lists_each_client_and_backend() {
     );
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_issue_21_fd_shows_the_limit_and_open_descriptors() {
+    let b = TestBackend::start("a", false);
+    let d = perlbal(&proxy_conf(&[b.addr], ""));
+    let mgmt = d.addr("mgmt");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).expect("limits");
+    let hard = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .expect("the hard limit")
+        .to_owned();
+    let fd = console(mgmt, "fd");
+    let lines: Vec<&str> = fd.lines().collect();
+    assert_eq!(lines[0], format!("max {hard}"), "{fd}");
+    let cur: usize = lines[1]
+        .strip_prefix("cur ")
+        .and_then(|n| n.parse().ok())
+        .expect("cur n");
+    // Two listeners, the console connection, the standard streams...
+    assert!(cur >= 6, "{fd}");
+    assert_eq!(lines[2], ".");
+    // One more client connection shows up.
+    let _held = connect(d.addr("web"));
+    let now = || -> usize {
+        console(mgmt, "fd")
+            .lines()
+            .find_map(|l| l.strip_prefix("cur ").and_then(|n| n.parse().ok()))
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || now() > cur),
+        "{}",
+        console(mgmt, "fd")
+    );
+    stops_cleanly(d);
+}

@@ -87,6 +87,11 @@ const SAME: &[&str] = &[
     "reload",
     "reload a b",
     "reload vhosts",
+    "track",
+    "aio",
+    "state changes",
+    "state",
+    "fd x",
 ];
 
 const SORTED: &[&str] = &["queues", "dumpconfig"];

@@ -102,6 +102,11 @@ pub enum Command {
     Obj,
     /// `RELOAD plugin`
     Reload { plugin: String },
+    /// `FD`: the open-file limit and the descriptors open now.
+    Fd,
+    /// `TRACK`, `AIO`, `STATE CHANGES`: 1.80's debugging lists, empty
+    /// here as in 1.80 with its tracking off and no IO::AIO.
+    EmptyList,
     /// `PENDING`
     Pending,
     /// `NOVERIFY`
@@ -318,6 +323,12 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         "queues" => no_opts(base, rest, Command::Queues),
         "backends" => no_opts(base, rest, Command::Backends),
         "obj" => no_opts(base, rest, Command::Obj),
+        "fd" => no_opts(base, rest, Command::Fd),
+        "track" | "aio" => no_opts(base, rest, Command::EmptyList),
+        "state" => match words.as_slice() {
+            ["changes"] => Ok(Command::EmptyList),
+            _ => Err(syntax(base)),
+        },
         "reload" => match words.as_slice() {
             [_] => {
                 // The plugin name keeps the case it was written in.

@@ -282,7 +282,17 @@ impl Console {
             }
             // Objects are counted only with track_obj, which this build
             // refuses: nothing to list, as 1.80 without it.
-            Command::Obj => {}
+            Command::Obj | Command::EmptyList => {}
+            Command::Fd => {
+                use nix::sys::resource::{getrlimit, Resource};
+                let (_, max) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+                // The directory's own descriptor is counted too, as in 1.80.
+                let cur = std::fs::read_dir("/proc/self/fd")
+                    .map_err(|e| format!("cannot read /proc/self/fd: {e}"))?
+                    .count();
+                out.push(format!("max {max}"));
+                out.push(format!("cur {cur}"));
+            }
             Command::Reload { plugin } => {
                 let lower = plugin.to_ascii_lowercase();
                 let loaded = lock(&sh.config)
