@@ -780,3 +780,77 @@ fn perlbal_issue_21_fd_shows_the_limit_and_open_descriptors() {
     );
     stops_cleanly(d);
 }
+
+/// A GET through `web`, and the Range header its backend got.
+fn flv_get(web: SocketAddr, b: &TestBackend, path: &str) -> (Vec<u8>, Option<String>) {
+    let mut s = connect(web);
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let range = b
+        .seen()
+        .last()
+        .and_then(|r| r.header("range").map(str::to_owned));
+    (out, range)
+}
+
+#[test]
+fn perlbal_issue_21_flv_streaming_plugin() {
+    let b = TestBackend::start("a", false);
+    let conf = format!(
+        "LOAD FlvStreaming\n{}",
+        proxy_conf(&[b.addr], "plugins = FlvStreaming")
+    );
+    let d = perlbal(&conf);
+    let web = d.addr("web");
+    let paths = [
+        "/v/clip.flv?start=5",
+        "/v/clip.flv?start=0",
+        "/v/clip.flv",
+        "/v/clip.mp4?start=5",
+    ];
+    let got: Vec<_> = paths.iter().map(|p| flv_get(web, &b, p)).collect();
+    let body = "a GET /v/clip.flv?start=5 0";
+    let mut want = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: video/x-flv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len() + 13
+    )
+    .into_bytes();
+    want.extend_from_slice(b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x09");
+    want.extend_from_slice(body.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&got[0].0),
+        String::from_utf8_lossy(&want)
+    );
+    assert_eq!(got[0].1.as_deref(), Some("bytes=5-"));
+    for (p, (out, range)) in paths.iter().zip(&got).skip(1) {
+        assert_eq!(range, &None, "{p}");
+        assert!(
+            out.starts_with(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"),
+            "{p}"
+        );
+    }
+    // Only on a reverse proxy, as 1.80 says.
+    assert_eq!(
+        console(d.addr("mgmt"), "SET mgmt.plugins = FlvStreaming"),
+        "ERROR: You can't load the flvstreaming plugin on a service not of role reverse_proxy.\r\n"
+    );
+    let b2 = TestBackend::start("a", false);
+    let conf2 = format!(
+        "LOAD FlvStreaming\n{}",
+        proxy_conf(&[b2.addr], "plugins = FlvStreaming")
+    );
+    if let Some((theirs, t_web, _m, _dir)) = original(&conf2) {
+        let theirs_got: Vec<_> = paths.iter().map(|p| flv_get(t_web, &b2, p)).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&theirs_got[0].0),
+            String::from_utf8_lossy(&got[0].0)
+        );
+        for (t, o) in theirs_got.iter().zip(&got) {
+            assert_eq!(t.1, o.1);
+        }
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

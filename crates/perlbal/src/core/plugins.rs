@@ -38,11 +38,13 @@ pub enum Plugin {
     Queues,
     /// The `echo` role: each line sent back (after `echo_delay` s).
     EchoService,
+    /// `.flv?start=N` served from byte N with an FLV header in front.
+    FlvStreaming,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 14] = [
+    pub const ALL: [Plugin; 15] = [
         Plugin::AccessControl,
         Plugin::Highpri,
         Plugin::Vhosts,
@@ -57,6 +59,7 @@ impl Plugin {
         Plugin::Palimg,
         Plugin::Queues,
         Plugin::EchoService,
+        Plugin::FlvStreaming,
     ];
 
     /// Its name, as 1.80 spells it.
@@ -76,6 +79,7 @@ impl Plugin {
             Plugin::Palimg => "Palimg",
             Plugin::Queues => "Queues",
             Plugin::EchoService => "EchoService",
+            Plugin::FlvStreaming => "FlvStreaming",
         }
     }
 
@@ -186,6 +190,12 @@ impl Config {
                     "You can't load the {what} plugin on a service not of role selector."
                 ));
             }
+        }
+        if chosen.contains(&Plugin::FlvStreaming) && svc.role.as_deref() != Some("reverse_proxy") {
+            return Err(
+                "You can't load the flvstreaming plugin on a service not of role reverse_proxy."
+                    .into(),
+            );
         }
         if chosen.contains(&Plugin::Highpri) {
             svc.highpri = Some(HighpriConf::default());

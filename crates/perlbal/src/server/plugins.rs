@@ -82,6 +82,8 @@ pub(crate) struct Active {
     palimg: bool,
     /// Queues: the queues' lengths and ages go to backends.
     queues: bool,
+    /// FlvStreaming: `.flv?start=N` requests.
+    flv: bool,
     /// The port this service listens on (X-Forwarded-Port of TLS clients).
     listen_port: u16,
 }
@@ -188,6 +190,7 @@ pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc
         leading_dir,
         palimg: has(Plugin::Palimg),
         queues: has(Plugin::Queues),
+        flv: has(Plugin::FlvStreaming),
         listen_port: svc.listen().map_or(0, |a| a.port()),
     }))
 }
@@ -246,6 +249,11 @@ pub(crate) async fn start(
             };
             if let Some((out, keep)) = reply {
                 return answer(conn, &out, keep).await;
+            }
+        }
+        if s.role == Role::ReverseProxy {
+            if let Some(start) = flv_start(s, &req.uri) {
+                req.headers.put("Range", format!("bytes={start}-"));
             }
         }
         if s.role == Role::ReverseProxy && (p.xff.0 || p.xff.1) {
@@ -533,6 +541,73 @@ pub(crate) fn backend_assigned(s: &Settings, prio: Priority) -> Option<tokio::ti
         st.proxy_requests.fetch_add(1, Relaxed);
     }
     Some(tokio::time::Instant::now())
+}
+
+/// The FLV file header FlvStreaming puts before a partial file:
+/// `FLV`, version 1, flags 1, header size 9, previous tag size 9 (1.80's).
+pub(crate) const FLV_HEADER: [u8; 13] = *b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x09";
+
+/// FlvStreaming: the `start` offset of a request for `*.flv?start=N`
+/// (N digits, not 0), when the plugin is on the service.
+pub(crate) fn flv_start<'a>(s: &Settings, uri: &'a str) -> Option<&'a str> {
+    if !s.plugins.as_ref()?.flv {
+        return None;
+    }
+    let (path, query) = uri.split_once('?')?;
+    if !path.ends_with(".flv") {
+        return None;
+    }
+    let start = query
+        .split(['&', ';'])
+        .find_map(|kv| kv.strip_prefix("start="))?;
+    let real = !start.is_empty()
+        && start.bytes().all(|b| b.is_ascii_digit())
+        && start.bytes().any(|b| b != b'0');
+    real.then_some(start)
+}
+
+/// FlvStreaming's answer head for a backend response of `len` body
+/// bytes (head in `raw`): `HTTP/1.0 200 OK`, no Accept-Ranges or
+/// Content-Range, `Content-Type: video/x-flv`, the length grown by the
+/// FLV header; the other headers as the backend sent them, without
+/// Connection and Keep-Alive (ours follow). `None`: not a head.
+pub(crate) fn flv_head(raw: &[u8], len: u64, out: &mut Vec<u8>) -> Option<()> {
+    let (head, _) = crate::proto::http::parse_response(raw).ok()??;
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.0 200 OK\r\n");
+    let total = (len + FLV_HEADER.len() as u64).to_string();
+    let (mut typed, mut sized) = (false, false);
+    for h in &head.headers.0 {
+        let name = h.name.as_str();
+        let value: &[u8] = if name.eq_ignore_ascii_case("Content-Type") {
+            typed = true;
+            b"video/x-flv"
+        } else if name.eq_ignore_ascii_case("Content-Length") {
+            if sized {
+                continue;
+            }
+            sized = true;
+            total.as_bytes()
+        } else if ["Accept-Ranges", "Content-Range", "Connection", "Keep-Alive"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            continue;
+        } else {
+            &h.value
+        };
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !typed {
+        out.extend_from_slice(b"Content-Type: video/x-flv\r\n");
+    }
+    if !sized {
+        out.extend_from_slice(format!("Content-Length: {total}\r\n").as_bytes());
+    }
+    Some(())
 }
 
 /// The Queues plugin's headers for a request given a backend of `svc`

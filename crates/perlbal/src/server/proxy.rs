@@ -354,6 +354,13 @@ async fn proxy(
                 continue;
             }
         }
+        // FlvStreaming: a ranged .flv answer becomes a whole FLV file.
+        let flv = match length {
+            BodyLength::Length(n) if super::plugins::flv_start(&s, &req.uri).is_some() => {
+                super::plugins::flv_head(&rbuf[..used], n, out).map(|()| n)
+            }
+            _ => None,
+        };
         rbuf.advance(used);
         let client_keep = s.persist_client
             && req.wants_keep_alive()
@@ -369,6 +376,9 @@ async fn proxy(
             out.extend_from_slice(b", max=100\r\n\r\n");
         } else {
             out.extend_from_slice(b"Connection: close\r\n\r\n");
+        }
+        if flv.is_some() && !head_request {
+            out.extend_from_slice(&super::plugins::FLV_HEADER);
         }
         state.set(SockState::CLIENT_XFER_RES);
         be.state.set(SockState::BACKEND_XFER_RES);
