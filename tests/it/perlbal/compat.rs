@@ -854,3 +854,89 @@ fn perlbal_issue_21_flv_streaming_plugin() {
     }
     stops_cleanly(d);
 }
+
+/// A GET on `web`, the whole reply.
+fn get_all(web: SocketAddr, path: &str) -> String {
+    reply_to(web, format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+}
+
+#[test]
+fn perlbal_issue_21_lazy_cdn_plugin_falls_back() {
+    let root = tempfile::tempdir().expect("docroot");
+    std::fs::write(root.path().join("here.js"), "local").expect("write");
+    let mtime = std::fs::metadata(root.path().join("here.js"))
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let origin = TestBackend::start("origin", false);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    udp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let conf = format!(
+        "LOAD LazyCDN
+CREATE POOL o
+  POOL o ADD {}
+CREATE SERVICE origin
+  SET role = reverse_proxy
+  SET pool = o
+CREATE SERVICE cdn
+  SET role = web_server
+  SET listen = LISTEN
+  SET docroot = {}
+  SET plugins = LazyCDN
+  SET fallback_service = origin
+  SET fallback_udp_ping_addr = {}
+ENABLE cdn
+",
+        origin.addr,
+        root.path().display(),
+        udp.local_addr().expect("addr")
+    );
+    let d = perlbal(&conf);
+    let cdn = d.addr("cdn");
+    // Present and not older than v=: served locally.
+    let r = get_all(cdn, &format!("/here.js?v={mtime}"));
+    assert!(
+        r.starts_with("HTTP/1.0 200 OK") && r.ends_with("\r\n\r\nlocal"),
+        "{r}"
+    );
+    assert!(get_all(cdn, "/here.js").ends_with("\r\n\r\nlocal"));
+    assert!(origin.seen().is_empty());
+    // Newer than the file, or missing: the origin answers.
+    let newer = format!("/here.js?v={}", mtime + 100);
+    let r = get_all(cdn, &newer);
+    assert!(r.ends_with(&format!("origin GET {newer} 0")), "{r}");
+    let mut ping = [0u8; 256];
+    let (n, _) = udp.recv_from(&mut ping).expect("the URI pinged");
+    assert_eq!(&ping[..n], newer.as_bytes());
+    let r = get_all(cdn, "/gone.js");
+    assert!(r.ends_with("origin GET /gone.js 0"), "{r}");
+    let (n, _) = udp.recv_from(&mut ping).expect("pinged again");
+    assert_eq!(&ping[..n], b"/gone.js");
+    // A ping address 1.80 refuses.
+    assert_eq!(
+        console(d.addr("mgmt"), "SET cdn.fallback_udp_ping_addr = nowhere"),
+        "ERROR: Expecting IP:port of form a.b.c.d:port.\r\n"
+    );
+    let root2 = tempfile::tempdir().expect("docroot");
+    std::fs::write(root2.path().join("here.js"), "local").expect("write");
+    let origin2 = TestBackend::start("origin", false);
+    let conf2 = conf
+        .replace(&origin.addr.to_string(), &origin2.addr.to_string())
+        .replace(
+            &root.path().display().to_string(),
+            &root2.path().display().to_string(),
+        );
+    if let Some((theirs, t_cdn, t_mgmt, _dir)) = original(&conf2) {
+        assert!(get_all(t_cdn, "/gone.js").ends_with("origin GET /gone.js 0"));
+        assert!(get_all(t_cdn, "/here.js").ends_with("\r\n\r\nlocal"));
+        assert_eq!(
+            console(t_mgmt, "SET cdn.fallback_udp_ping_addr = nowhere"),
+            "ERROR: Expecting IP:port of form a.b.c.d:port.\r\n"
+        );
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

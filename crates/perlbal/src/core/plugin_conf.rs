@@ -28,6 +28,26 @@ pub struct PluginConf {
 /// Tunables that exist once their plugin is loaded (1.80's `add_tunable`).
 pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
     (
+        Plugin::LazyCDN,
+        Tunable {
+            name: "fallback_service",
+            role: ForRole::WebServer,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::LazyCDN,
+        Tunable {
+            name: "fallback_udp_ping_addr",
+            role: ForRole::WebServer,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
         Plugin::EchoService,
         Tunable {
             name: "echo_delay",

@@ -40,11 +40,13 @@ pub enum Plugin {
     EchoService,
     /// `.flv?start=N` served from byte N with an FLV header in front.
     FlvStreaming,
+    /// A web_server hands missing or outdated (`v=`) files to a fallback.
+    LazyCDN,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 15] = [
+    pub const ALL: [Plugin; 16] = [
         Plugin::AccessControl,
         Plugin::Highpri,
         Plugin::Vhosts,
@@ -60,6 +62,7 @@ impl Plugin {
         Plugin::Queues,
         Plugin::EchoService,
         Plugin::FlvStreaming,
+        Plugin::LazyCDN,
     ];
 
     /// Its name, as 1.80 spells it.
@@ -80,6 +83,7 @@ impl Plugin {
             Plugin::Queues => "Queues",
             Plugin::EchoService => "EchoService",
             Plugin::FlvStreaming => "FlvStreaming",
+            Plugin::LazyCDN => "LazyCDN",
         }
     }
 

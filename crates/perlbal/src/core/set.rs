@@ -215,6 +215,9 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
                 Err(format!("File '{value}' not found for '{key}'"))
             }
         }
+        "fallback_udp_ping_addr" if !is_dotted_quad_port(value) => {
+            Err("Expecting IP:port of form a.b.c.d:port.".into())
+        }
         "ssl_ca_path" if !std::path::Path::new(value).is_dir() => {
             Err(format!("Directory '{value}' not found for '{key}'"))
         }
@@ -223,6 +226,18 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
                 .into(),
         ),
         _ => Ok(()),
+    }
+}
+
+/// 1.80's `^\d+\.\d+\.\d+\.\d+:\d+$`.
+fn is_dotted_quad_port(value: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match value.split_once(':') {
+        Some((ip, port)) => {
+            let parts: Vec<&str> = ip.split('.').collect();
+            parts.len() == 4 && parts.iter().all(|p| digits(p)) && digits(port)
+        }
+        None => false,
     }
 }
 

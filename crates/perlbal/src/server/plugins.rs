@@ -84,6 +84,8 @@ pub(crate) struct Active {
     queues: bool,
     /// FlvStreaming: `.flv?start=N` requests.
     flv: bool,
+    /// LazyCDN: the fallback service and where to ping it.
+    lazycdn: Option<(String, Option<std::net::SocketAddr>)>,
     /// The port this service listens on (X-Forwarded-Port of TLS clients).
     listen_port: u16,
 }
@@ -191,6 +193,15 @@ pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc
         palimg: has(Plugin::Palimg),
         queues: has(Plugin::Queues),
         flv: has(Plugin::FlvStreaming),
+        lazycdn: svc
+            .get("fallback_service")
+            .filter(|_| has(Plugin::LazyCDN))
+            .map(|f| {
+                let ping = svc
+                    .get("fallback_udp_ping_addr")
+                    .and_then(|a| a.parse().ok());
+                (f.to_owned(), ping)
+            }),
         listen_port: svc.listen().map_or(0, |a| a.port()),
     }))
 }
@@ -284,6 +295,17 @@ pub(crate) async fn start(
                     req.uri = uri;
                     return serve_palimg(conn, req, s, &ext, &spec).await;
                 }
+            }
+            if let Some(next) = lazy_cdn(&p, req, s, shared).await {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    let keep = super::web::keep_for(req, s);
+                    let out = simple(500, "", req.method == "HEAD", keep, s.server_tokens);
+                    return answer(conn, &out, keep).await;
+                }
+                *s = next.settings();
+                *cur = next;
+                continue;
             }
         }
         let Some(sel) = &p.selector else {
@@ -543,6 +565,64 @@ pub(crate) fn backend_assigned(s: &Settings, prio: Priority) -> Option<tokio::ti
     Some(tokio::time::Instant::now())
 }
 
+/// LazyCDN (1.80's `static_get_poststat_*` hooks): the fallback service
+/// when the file is missing, or when a full 200 would be sent while the
+/// URI's `v=<n>` is newer than the file's mtime; the URI is pinged to
+/// `fallback_udp_ping_addr` then. Concatenated GETs are served as usual.
+async fn lazy_cdn(
+    p: &Active,
+    req: &RequestHead,
+    s: &Settings,
+    shared: &Shared,
+) -> Option<Arc<ServiceRt>> {
+    let (fallback, ping) = p.lazycdn.as_ref()?;
+    let next = lock(&shared.services).get(fallback).cloned()?;
+    let web = s.web.as_ref()?;
+    let hand_over = match super::web::probe(web, &req.uri).await {
+        super::web::Probe::Missing => true,
+        super::web::Probe::File { mtime, size } => {
+            use crate::proto::range::{self, ByteRange};
+            let lastmod = crate::proto::date::http_date(mtime);
+            let full = !super::web::not_modified(req, &lastmod, Some(size))
+                && range::parse(req.headers.get("Range"), size) == ByteRange::Full;
+            full && uri_version(&req.uri).is_some_and(|v| v > mtime as f64)
+        }
+        super::web::Probe::Other => false,
+    };
+    if !hand_over {
+        return None;
+    }
+    if let (Some(addr), Some(sock)) = (ping, super::upload::udp()) {
+        let _ = sock.send_to(req.uri.as_bytes(), addr);
+    }
+    Some(next)
+}
+
+/// The `v=<digits>` of a URI as 1.80's `\bv=(\d+)\b` finds it (0 is
+/// no version, as Perl's truth says).
+fn uri_version(uri: &str) -> Option<f64> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = uri.as_bytes();
+    let mut from = 0;
+    while let Some(at) = uri[from..].find("v=").map(|i| i + from) {
+        from = at + 2;
+        if at > 0 && word(bytes[at - 1]) {
+            continue;
+        }
+        let digits = bytes[at + 2..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let end = at + 2 + digits;
+        if digits == 0 || bytes.get(end).is_some_and(|b| word(*b)) {
+            continue;
+        }
+        let v: f64 = uri[at + 2..end].parse().ok()?;
+        return (v != 0.0).then_some(v);
+    }
+    None
+}
+
 /// The FLV file header FlvStreaming puts before a partial file:
 /// `FLV`, version 1, flags 1, header size 9, previous tag size 9 (1.80's).
 pub(crate) const FLV_HEADER: [u8; 13] = *b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x09";
@@ -717,6 +797,18 @@ pub(crate) fn recent_lines(shared: &Shared) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_versions_as_1_80_reads_them() {
+        assert_eq!(uri_version("/a.js?v=123"), Some(123.0));
+        assert_eq!(uri_version("/a.js?x=1&v=7&y"), Some(7.0));
+        assert_eq!(uri_version("/a.js?v=12abc"), None);
+        assert_eq!(uri_version("/a.js?xv=12"), None);
+        assert_eq!(uri_version("/a.js?xv=1&v=5"), Some(5.0));
+        assert_eq!(uri_version("/a.js?v="), None);
+        assert_eq!(uri_version("/a.js?v=0"), None);
+        assert_eq!(uri_version("/v=9/a.js"), Some(9.0));
+    }
 
     #[test]
     fn hosts_are_tried_from_the_most_specific() {
