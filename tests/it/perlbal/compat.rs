@@ -940,3 +940,136 @@ ENABLE cdn
     }
     stops_cleanly(d);
 }
+
+/// One GET through `web`: its status line ("closed" for none) and
+/// whether it waited a second or more.
+fn timed_get(web: SocketAddr, path: &str) -> (String, bool) {
+    let started = tokio::time::Instant::now();
+    let r = get_all(web, path);
+    let status = r.lines().next().unwrap_or("closed").to_owned();
+    (status, started.elapsed() >= Duration::from_millis(900))
+}
+
+/// A started perlbal's proxy address, and what keeps it running.
+type Started = Option<(SocketAddr, Box<dyn std::any::Any>)>;
+
+/// Throttle scenarios against a perlbal started by `start` (our binary or
+/// 1.80), each with its own settings.
+fn throttle_rounds(start: &dyn Fn(&str) -> Started) -> Vec<(String, bool)> {
+    let mut got = Vec::new();
+    let list = tempfile::tempdir().expect("dir");
+    let white = list.path().join("white.txt");
+    std::fs::write(&white, "# us\n127.0.0.1\n").expect("write");
+    for extra in [
+        String::new(),
+        format!("whitelist_file = {}", white.display()),
+        "default_action = allow".to_owned(),
+        "max_concurrent = 0".to_owned(),
+        "ban_threshold = 1\nban_expiration = 60".to_owned(),
+    ] {
+        let Some((web, _keep)) = start(&format!(
+            "initial_delay = 1\nmax_delay = 8\nthrottle_threshold_seconds = 60\n{extra}"
+        )) else {
+            return got;
+        };
+        for path in ["/1", "/2", "/3"] {
+            got.push(timed_get(web, path));
+        }
+    }
+    got
+}
+
+fn throttle_conf(b: SocketAddr, extra: &str) -> String {
+    format!(
+        "LOAD Throttle\n{}",
+        // The plugin last, as 1.80 reads the list files when it is set.
+        proxy_conf(&[b], &format!("{extra}\nplugins = Throttle"))
+    )
+}
+
+#[test]
+fn perlbal_issue_21_throttle_plugin_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let ours = throttle_rounds(&|extra| {
+        let d = perlbal(&throttle_conf(b.addr, extra));
+        Some((d.addr("web"), Box::new(d) as Box<dyn std::any::Any>))
+    });
+    let ok = ("HTTP/1.0 200 OK".to_owned(), false);
+    let slow = ("HTTP/1.0 200 OK".to_owned(), true);
+    let denied = ("HTTP/1.0 403 Forbidden".to_owned(), false);
+    let closed = ("closed".to_owned(), false);
+    assert_eq!(
+        ours,
+        [
+            // Seen again within the threshold: a second's wait; the record
+            // then lasts only that second, so the third passes (1.80).
+            ok.clone(),
+            slow.clone(),
+            ok.clone(),
+            // Whitelisted, or allowed by default: never slowed.
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            // More than max_concurrent in progress: refused.
+            denied.clone(),
+            denied.clone(),
+            denied.clone(),
+            // One violation bans: closed, then refused.
+            ok,
+            closed,
+            denied,
+        ]
+    );
+    let r = get_all(
+        perlbal(&throttle_conf(b.addr, "max_concurrent = 0")).addr("web"),
+        "/x",
+    );
+    assert!(r.ends_with("<h1>403 - Forbidden</h1>\nForbidden.\n"), "{r}");
+    let b2 = TestBackend::start("a", false);
+    let theirs = throttle_rounds(&|extra| {
+        let (d, web, _m, dir) = original(&throttle_conf(b2.addr, extra))?;
+        Some((web, Box::new((d, dir)) as Box<dyn std::any::Any>))
+    });
+    if !theirs.is_empty() {
+        assert_eq!(theirs, ours, "Debian's perlbal decides the same");
+    }
+}
+
+const THROTTLE_COMMANDS: &[&str] = &[
+    "SET web.default_action = maybe",
+    "SET web.default_action = allow",
+    "SET web.blacklist_action = x",
+    "SET web.log_events = foo",
+    "SET web.log_events = ban, unban,throttled",
+    "SET web.whitelist_file = /nonexistent/white.txt",
+    "SET web.max_concurrent = many",
+    "SET web.instance_name = shop",
+];
+
+#[test]
+fn perlbal_issue_21_throttle_settings_answer_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let conf = throttle_conf(b.addr, "");
+    let d = perlbal(&conf);
+    let ours: Vec<String> = THROTTLE_COMMANDS
+        .iter()
+        .map(|c| console(d.addr("mgmt"), c))
+        .collect();
+    assert_eq!(
+        ours[0],
+        "ERROR: Value of 'default_action' must be one of: allow, throttle\r\n"
+    );
+    assert_eq!(ours[1], "OK\r\n");
+    if let Some((theirs, _web, t_mgmt, _dir)) = original(&conf) {
+        let t: Vec<String> = THROTTLE_COMMANDS
+            .iter()
+            .map(|c| console(t_mgmt, c))
+            .collect();
+        assert_eq!(t, ours);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

@@ -42,11 +42,13 @@ pub enum Plugin {
     FlvStreaming,
     /// A web_server hands missing or outdated (`v=`) files to a fallback.
     LazyCDN,
+    /// Slows, refuses or bans client IPs that come too often.
+    Throttle,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 16] = [
+    pub const ALL: [Plugin; 17] = [
         Plugin::AccessControl,
         Plugin::Highpri,
         Plugin::Vhosts,
@@ -63,6 +65,7 @@ impl Plugin {
         Plugin::EchoService,
         Plugin::FlvStreaming,
         Plugin::LazyCDN,
+        Plugin::Throttle,
     ];
 
     /// Its name, as 1.80 spells it.
@@ -84,6 +87,7 @@ impl Plugin {
             Plugin::EchoService => "EchoService",
             Plugin::FlvStreaming => "FlvStreaming",
             Plugin::LazyCDN => "LazyCDN",
+            Plugin::Throttle => "Throttle",
         }
     }
 

@@ -215,6 +215,18 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
                 Err(format!("File '{value}' not found for '{key}'"))
             }
         }
+        "whitelist_file" | "blacklist_file" if !std::path::Path::new(value).is_file() => {
+            Err(format!("File '{value}' not found for '{key}'"))
+        }
+        "default_action" if !matches!(value, "allow" | "throttle") => {
+            Err("Value of 'default_action' must be one of: allow, throttle".into())
+        }
+        "blacklist_action" if !matches!(value, "deny" | "throttle") => {
+            Err("Value of 'blacklist_action' must be one of: deny, throttle".into())
+        }
+        "log_events" if !is_event_list(value) => {
+            Err("log_events is a comma-separated list of loggable events".into())
+        }
         "fallback_udp_ping_addr" if !is_dotted_quad_port(value) => {
             Err("Expecting IP:port of form a.b.c.d:port.".into())
         }
@@ -227,6 +239,36 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
         ),
         _ => Ok(()),
     }
+}
+
+/// 1.80's `^(ban|unban|whitelisted|blacklisted|concurrent|throttled|banned|all|none| |,)+$`.
+fn is_event_list(value: &str) -> bool {
+    const WORDS: [&str; 9] = [
+        "unban",
+        "ban",
+        "whitelisted",
+        "blacklisted",
+        "concurrent",
+        "throttled",
+        "banned",
+        "all",
+        "none",
+    ];
+    let mut rest = value;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix([' ', ',']) {
+            rest = r;
+            continue;
+        }
+        match WORDS.iter().find_map(|w| rest.strip_prefix(w)) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    true
 }
 
 /// 1.80's `^\d+\.\d+\.\d+\.\d+:\d+$`.

@@ -120,9 +120,21 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         // Plugins beyond AccessControl/Highpri, and selectors (which pick
         // the service in `cur`): none on the plain path.
         let (mut head, mut cur, mut s) = (head, svc.clone(), s);
+        // Throttle counts the request as in progress until this drops.
+        let mut in_progress = None;
         if s.plugins.is_some() {
             use super::plugins::{start, Start};
-            match start(&mut conn, &mut head, &mut cur, &mut s, peer, &shared).await {
+            match start(
+                &mut conn,
+                &mut head,
+                &mut cur,
+                &mut s,
+                peer,
+                &shared,
+                &mut in_progress,
+            )
+            .await
+            {
                 Start::Go => {}
                 Start::Done(true) => {
                     state.set(persist);

@@ -21,6 +21,7 @@ mod reproxy;
 mod reproxy_pool;
 mod sendfile;
 mod settings;
+mod throttle;
 mod tls;
 mod tracker;
 mod upload;

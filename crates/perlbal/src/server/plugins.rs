@@ -44,6 +44,8 @@ pub(crate) struct StatsStore {
 #[derive(Default)]
 pub(crate) struct Runtime {
     stats: Mutex<BTreeMap<String, Arc<StatsStore>>>,
+    /// Throttle's memory of client addresses, per service.
+    throttle: Mutex<BTreeMap<String, Arc<Mutex<super::throttle::ThrottleState>>>>,
 }
 
 /// A `start_http_request` hook.
@@ -84,6 +86,8 @@ pub(crate) struct Active {
     queues: bool,
     /// FlvStreaming: `.flv?start=N` requests.
     flv: bool,
+    /// Throttle's settings (with its state).
+    throttle: Option<super::throttle::ThrottleConf>,
     /// LazyCDN: the fallback service and where to ping it.
     lazycdn: Option<(String, Option<std::net::SocketAddr>)>,
     /// The port this service listens on (X-Forwarded-Port of TLS clients).
@@ -193,6 +197,13 @@ pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc
         palimg: has(Plugin::Palimg),
         queues: has(Plugin::Queues),
         flv: has(Plugin::FlvStreaming),
+        throttle: has(Plugin::Throttle).then(|| {
+            let state = lock(&rt.throttle)
+                .entry(svc.name.clone())
+                .or_default()
+                .clone();
+            super::throttle::ThrottleConf::new(svc, state)
+        }),
         lazycdn: svc
             .get("fallback_service")
             .filter(|_| has(Plugin::LazyCDN))
@@ -227,6 +238,7 @@ pub(crate) async fn start(
     s: &mut Arc<Settings>,
     peer: IpAddr,
     shared: &Arc<Shared>,
+    in_progress: &mut Option<super::throttle::InProgress>,
 ) -> Start {
     // The listening socket's port and protocol (XFFExtras).
     let (tls, mut port) = match (conn.peer(), conn.stream()) {
@@ -260,6 +272,30 @@ pub(crate) async fn start(
             };
             if let Some((out, keep)) = reply {
                 return answer(conn, &out, keep).await;
+            }
+        }
+        if let (Role::ReverseProxy, Some(t)) = (s.role, &p.throttle) {
+            use super::throttle::{decide, Verdict};
+            let (verdict, guard) = decide(t, peer, &req.method, &req.uri);
+            *in_progress = guard;
+            match verdict {
+                Verdict::Go(wait) => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Verdict::Deny => {
+                    let keep = super::web::keep_for(req, s);
+                    let out = simple(
+                        403,
+                        "Forbidden.\n",
+                        req.method == "HEAD",
+                        keep,
+                        s.server_tokens,
+                    );
+                    return answer(conn, &out, keep).await;
+                }
+                Verdict::Close => return Start::Done(false),
             }
         }
         if s.role == Role::ReverseProxy {
