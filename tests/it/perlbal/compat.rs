@@ -1073,3 +1073,63 @@ fn perlbal_issue_21_throttle_settings_answer_as_1_80() {
     }
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_issue_21_throttle_reload_answers_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let conf = throttle_conf(b.addr, "");
+    let dir = tempfile::tempdir().expect("dir");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "# nobody\n").expect("write");
+    let good = dir.path().join("good.txt");
+    std::fs::write(&good, "127.0.0.1\n").expect("write");
+    let script = [
+        "throttle".to_owned(),
+        "throttle reload frob".to_owned(),
+        "throttle reload whitelist".to_owned(),
+        "use web".to_owned(),
+        "throttle reload whitelist".to_owned(),
+        "THROTTLE RELOAD config".to_owned(),
+        format!("set web.whitelist_file = {}", empty.display()),
+        "throttle reload whitelist".to_owned(),
+        format!("set web.blacklist_file = {}", good.display()),
+        "throttle reload blacklist".to_owned(),
+    ];
+    // One console session (USE sets its context), lines trimmed: 1.80
+    // ends its list error with a newline of its own.
+    let session = |mgmt: SocketAddr| -> Vec<String> {
+        use std::io::BufRead;
+        let mut s = connect(mgmt);
+        let mut rd = std::io::BufReader::new(s.try_clone().expect("clone"));
+        script
+            .iter()
+            .map(|cmd| {
+                s.write_all(format!("{cmd}\r\n").as_bytes()).expect("write");
+                let mut line = String::new();
+                rd.read_line(&mut line).expect("a reply");
+                line.trim_end().to_owned()
+            })
+            .collect()
+    };
+    let d = perlbal(&conf);
+    let ours = session(d.addr("mgmt"));
+    assert_eq!(
+        ours[0],
+        "ERROR: usage: throttle reload <config|whitelist|blacklist>"
+    );
+    assert_eq!(ours[4], "ERROR: no whitelist file configured");
+    assert_eq!(ours[5], "OK");
+    assert_eq!(
+        ours[7],
+        format!(
+            "ERROR: Couldn't load {0}: {0} contains no recognizable CIDRs",
+            empty.display()
+        )
+    );
+    assert_eq!(ours[9], "OK");
+    if let Some((theirs, _web, t_mgmt, _dir)) = original(&conf) {
+        assert_eq!(session(t_mgmt), ours);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

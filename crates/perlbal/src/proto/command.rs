@@ -102,6 +102,9 @@ pub enum Command {
     Obj,
     /// `RELOAD plugin`
     Reload { plugin: String },
+    /// Throttle's `THROTTLE RELOAD config|whitelist|blacklist` (`Err`: its
+    /// usage message).
+    ThrottleReload(Result<String, String>),
     /// `FD`: the open-file limit and the descriptors open now.
     Fd,
     /// `TRACK`, `AIO`, `STATE CHANGES`: 1.80's debugging lists, empty
@@ -366,6 +369,17 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             super::plugin_cmd::parse_include(rest).ok_or_else(|| INCLUDE_USAGE.to_owned()),
         )),
         "stats" => Ok(Command::Stats),
+        "throttle" => Ok(Command::ThrottleReload(match words.as_slice() {
+            [verb, what]
+                if verb.eq_ignore_ascii_case("reload")
+                    && ["config", "whitelist", "blacklist"]
+                        .iter()
+                        .any(|w| what.eq_ignore_ascii_case(w)) =>
+            {
+                Ok(what.to_ascii_lowercase())
+            }
+            _ => Err("usage: throttle reload <config|whitelist|blacklist>".to_owned()),
+        })),
         "recent" => Ok(Command::Recent),
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),

@@ -359,6 +359,34 @@ impl Console {
                 return Ok(());
             }
             Command::ReproxyState => out.extend(super::reproxy::state_lines(sh)),
+            Command::ThrottleReload(what) => {
+                if !lock(&sh.config).loaded(crate::core::Plugin::Throttle) {
+                    return Err("unknown command: throttle".into());
+                }
+                let what = what.as_ref().map_err(Clone::clone)?;
+                let name = self.ctx.last_created.clone().ok_or(
+                    "No service name set. This command must be used after CREATE SERVICE <name> or USE <service_name>",
+                )?;
+                let file = {
+                    let cfg = lock(&sh.config);
+                    let svc = cfg
+                        .services
+                        .get(&name)
+                        .ok_or_else(|| format!("Non-existent service '{name}'"))?;
+                    let key = format!("{what}_file");
+                    (what != "config").then(|| svc.get(&key).map(str::to_owned))
+                };
+                // The lists and settings are read afresh by the refresh;
+                // a list is checked here so a bad one is an error.
+                if let Some(file) = file {
+                    let path = file.ok_or_else(|| format!("no {what} file configured"))?;
+                    super::throttle::check_list(&path)
+                        .map_err(|e| format!("Couldn't load {path}: {e}"))?;
+                }
+                refresh(sh);
+                self.ok(out);
+                return Ok(());
+            }
             Command::Stats | Command::Recent => {
                 if !lock(&sh.config).loaded(crate::core::Plugin::Stats) {
                     let word = if *cmd == Command::Stats {

@@ -123,6 +123,16 @@ fn load_list(path: &str) -> Option<Vec<Netmask>> {
     (!list.is_empty()).then_some(list)
 }
 
+/// Whether a list file can be used, with 1.80's complaint if not.
+pub(crate) fn check_list(path: &str) -> Result<(), String> {
+    if std::fs::metadata(path).is_err() {
+        return Err(format!("Unable to open file {path}"));
+    }
+    load_list(path)
+        .map(|_| ())
+        .ok_or_else(|| format!("{path} contains no recognizable CIDRs"))
+}
+
 impl ThrottleConf {
     /// From the service's settings; `state` is kept across config changes.
     pub fn new(svc: &ServiceConf, state: Arc<Mutex<ThrottleState>>) -> ThrottleConf {
