@@ -563,3 +563,573 @@ fn perlbal_issue_21_states_of_one_service_and_backends_per_node() {
     }
     stops_cleanly(d);
 }
+
+/// The X-*Queue-* headers a backend got for one request through `web`
+/// (which sends its own `X-Queue-Count: 99`).
+fn queue_headers_seen(web: SocketAddr, b: &TestBackend) -> Vec<String> {
+    let r = reply_to(web, b"GET /q HTTP/1.0\r\nX-Queue-Count: 99\r\n\r\n");
+    assert!(r.ends_with("a GET /q 0"), "{r}");
+    let seen = b.seen();
+    let last = seen.last().expect("a request");
+    let mut lines: Vec<String> = last
+        .headers
+        .iter()
+        .filter(|(n, _)| n.contains("queue"))
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn perlbal_issue_21_queues_plugin_tells_backends_the_queues() {
+    let b = TestBackend::start("a", false);
+    let conf = format!("LOAD Queues\n{}", proxy_conf(&[b.addr], "plugins = Queues"));
+    let d = perlbal(&conf);
+    let got = queue_headers_seen(d.addr("web"), &b);
+    assert_eq!(
+        got,
+        [
+            "x-hp-queue-age: 0",
+            "x-hp-queue-count: 0",
+            "x-queue-age: 0",
+            "x-queue-count: 0"
+        ]
+    );
+    assert_eq!(console(d.addr("mgmt"), "plugins"), "web Queues\r\n.\r\n");
+    let b2 = TestBackend::start("a", false);
+    let conf2 = format!(
+        "LOAD Queues\n{}",
+        proxy_conf(&[b2.addr], "plugins = Queues")
+    );
+    if let Some((theirs, t_web, _m, _dir)) = original(&conf2) {
+        assert_eq!(queue_headers_seen(t_web, &b2), got);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}
+
+const ECHO_CONF: &str = "LOAD EchoService
+CREATE SERVICE e
+  SET role = echo
+  SET listen = LISTEN
+  SET echo_delay = 1
+ENABLE e
+";
+
+/// Lines to an echo service at `addr`: what comes back (and how long the
+/// first byte took) once the whole reply (`want` bytes) is in.
+fn echo_round(addr: SocketAddr, want: usize) -> (String, Duration) {
+    let mut s = connect(addr);
+    let started = tokio::time::Instant::now();
+    s.write_all(b"hello\r\nworld\nx\r\r\n").expect("write");
+    let mut got = Vec::new();
+    let mut first = None;
+    let mut buf = [0u8; 256];
+    while got.len() < want {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                first.get_or_insert_with(|| started.elapsed());
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        first.unwrap_or_default(),
+    )
+}
+
+const ECHO_COMMANDS: &[&str] = &[
+    "show service e",
+    "set e.echo_delay = x",
+    "set mgmt.echo_delay = 1",
+    "create service f",
+    "set f.role = echo",
+    "unload EchoService",
+    "create service g",
+    "set g.role = echo",
+];
+
+#[test]
+fn perlbal_issue_21_echo_service_plugin() {
+    const REPLY: &str = "hello\r\nworld\r\nx\r\r\n";
+    let d = perlbal(ECHO_CONF);
+    let (e, mgmt) = (d.addr("e"), d.addr("mgmt"));
+    let (got, took) = echo_round(e, REPLY.len());
+    assert_eq!(got, REPLY);
+    assert!(
+        took >= Duration::from_millis(900),
+        "echo_delay = 1: {took:?}"
+    );
+    assert_eq!(console(mgmt, "set e.echo_delay = 0"), "OK\r\n");
+    let (got, took) = echo_round(e, REPLY.len());
+    assert_eq!(got, REPLY);
+    assert!(took < Duration::from_millis(900), "no delay now: {took:?}");
+    let dump = console(mgmt, "dumpconfig");
+    assert!(
+        dump.contains("CREATE SERVICE e\r\n  SET role = echo\r\n"),
+        "{dump}"
+    );
+    let ours: Vec<String> = ECHO_COMMANDS
+        .iter()
+        .map(|c| console(mgmt, c).replace(&e.to_string(), "E"))
+        .collect();
+    assert_eq!(
+        ours[0],
+        "SERVICE e\r\n     listening: E\r\n          role: echo\r\n.\r\n"
+    );
+    if let Some((theirs, t_e, t_mgmt, _dir)) = original(ECHO_CONF) {
+        assert_eq!(echo_round(t_e, REPLY.len()).0, REPLY);
+        let theirs_out: Vec<String> = ECHO_COMMANDS
+            .iter()
+            .map(|c| console(t_mgmt, c).replace(&t_e.to_string(), "E"))
+            .collect();
+        assert_eq!(theirs_out, ours);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}
+
+#[test]
+fn perlbal_issue_21_socks_lists_each_client_and_backend() {
+    let a = TestBackend::start("a", false);
+    let d = perlbal(&proxy_conf(&[a.addr], ""));
+    let (web, mgmt) = (d.addr("web"), d.addr("mgmt"));
+    let mut s = connect(web);
+    s.write_all(b"GET /hold HTTP/1.0\r\n\r\n").expect("write");
+    assert!(wait_for(Duration::from_secs(5), || a.seen().len() == 1));
+    let socks = console(mgmt, "socks");
+    let lines: Vec<&str> = socks.lines().collect();
+    assert_eq!(lines[0], "   fd    age", "{socks}");
+    assert_eq!(lines.last(), Some(&"."), "{socks}");
+    let mut rows: Vec<String> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| {
+            // "   fd   ages class: desc; state": fd and age are numbers.
+            let mut parts = l.split_whitespace();
+            let fd: i32 = parts.next().and_then(|f| f.parse().ok()).expect("fd");
+            let age = parts.next().expect("age");
+            assert!(fd > 2 && age.ends_with('s'), "{l}");
+            parts.collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            format!(
+                "Perlbal::BackendHTTP: open to {} for service 'web'; wait_res",
+                a.addr
+            ),
+            "Perlbal::ClientProxy: open from 127.0.0.1 for service 'web'; wait_res".to_owned(),
+        ]
+    );
+    assert_eq!(
+        console(mgmt, "socks summary"),
+        "    1 Perlbal::BackendHTTP\r\n    1 Perlbal::ClientProxy\r\nAggregate write buffer: 0.0k\r\n            Open files: 0\r\n.\r\n"
+    );
+    a.release();
+    assert!(read_response(&mut s).ends_with("a GET /hold 0"));
+    drop(s);
+    assert!(
+        wait_for(Duration::from_secs(5), || console(mgmt, "socks")
+            .lines()
+            .count()
+            == 2),
+        "closed sockets leave the list"
+    );
+    stops_cleanly(d);
+}
+
+#[test]
+fn perlbal_issue_21_fd_shows_the_limit_and_open_descriptors() {
+    let b = TestBackend::start("a", false);
+    let d = perlbal(&proxy_conf(&[b.addr], ""));
+    let mgmt = d.addr("mgmt");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).expect("limits");
+    let hard = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .expect("the hard limit")
+        .to_owned();
+    let fd = console(mgmt, "fd");
+    let lines: Vec<&str> = fd.lines().collect();
+    assert_eq!(lines[0], format!("max {hard}"), "{fd}");
+    let cur: usize = lines[1]
+        .strip_prefix("cur ")
+        .and_then(|n| n.parse().ok())
+        .expect("cur n");
+    // Two listeners, the console connection, the standard streams...
+    assert!(cur >= 6, "{fd}");
+    assert_eq!(lines[2], ".");
+    // One more client connection shows up.
+    let _held = connect(d.addr("web"));
+    let now = || -> usize {
+        console(mgmt, "fd")
+            .lines()
+            .find_map(|l| l.strip_prefix("cur ").and_then(|n| n.parse().ok()))
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || now() > cur),
+        "{}",
+        console(mgmt, "fd")
+    );
+    stops_cleanly(d);
+}
+
+/// A GET through `web`, and the Range header its backend got.
+fn flv_get(web: SocketAddr, b: &TestBackend, path: &str) -> (Vec<u8>, Option<String>) {
+    let mut s = connect(web);
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let range = b
+        .seen()
+        .last()
+        .and_then(|r| r.header("range").map(str::to_owned));
+    (out, range)
+}
+
+#[test]
+fn perlbal_issue_21_flv_streaming_plugin() {
+    let b = TestBackend::start("a", false);
+    let conf = format!(
+        "LOAD FlvStreaming\n{}",
+        proxy_conf(&[b.addr], "plugins = FlvStreaming")
+    );
+    let d = perlbal(&conf);
+    let web = d.addr("web");
+    let paths = [
+        "/v/clip.flv?start=5",
+        "/v/clip.flv?start=0",
+        "/v/clip.flv",
+        "/v/clip.mp4?start=5",
+    ];
+    let got: Vec<_> = paths.iter().map(|p| flv_get(web, &b, p)).collect();
+    let body = "a GET /v/clip.flv?start=5 0";
+    let mut want = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: video/x-flv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len() + 13
+    )
+    .into_bytes();
+    want.extend_from_slice(b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x09");
+    want.extend_from_slice(body.as_bytes());
+    assert_eq!(
+        String::from_utf8_lossy(&got[0].0),
+        String::from_utf8_lossy(&want)
+    );
+    assert_eq!(got[0].1.as_deref(), Some("bytes=5-"));
+    for (p, (out, range)) in paths.iter().zip(&got).skip(1) {
+        assert_eq!(range, &None, "{p}");
+        assert!(
+            out.starts_with(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"),
+            "{p}"
+        );
+    }
+    // Only on a reverse proxy, as 1.80 says.
+    assert_eq!(
+        console(d.addr("mgmt"), "SET mgmt.plugins = FlvStreaming"),
+        "ERROR: You can't load the flvstreaming plugin on a service not of role reverse_proxy.\r\n"
+    );
+    let b2 = TestBackend::start("a", false);
+    let conf2 = format!(
+        "LOAD FlvStreaming\n{}",
+        proxy_conf(&[b2.addr], "plugins = FlvStreaming")
+    );
+    if let Some((theirs, t_web, _m, _dir)) = original(&conf2) {
+        let theirs_got: Vec<_> = paths.iter().map(|p| flv_get(t_web, &b2, p)).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&theirs_got[0].0),
+            String::from_utf8_lossy(&got[0].0)
+        );
+        for (t, o) in theirs_got.iter().zip(&got) {
+            assert_eq!(t.1, o.1);
+        }
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}
+
+/// A GET on `web`, the whole reply.
+fn get_all(web: SocketAddr, path: &str) -> String {
+    reply_to(web, format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+}
+
+#[test]
+fn perlbal_issue_21_lazy_cdn_plugin_falls_back() {
+    let root = tempfile::tempdir().expect("docroot");
+    std::fs::write(root.path().join("here.js"), "local").expect("write");
+    let mtime = std::fs::metadata(root.path().join("here.js"))
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let origin = TestBackend::start("origin", false);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    udp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let conf = format!(
+        "LOAD LazyCDN
+CREATE POOL o
+  POOL o ADD {}
+CREATE SERVICE origin
+  SET role = reverse_proxy
+  SET pool = o
+CREATE SERVICE cdn
+  SET role = web_server
+  SET listen = LISTEN
+  SET docroot = {}
+  SET plugins = LazyCDN
+  SET fallback_service = origin
+  SET fallback_udp_ping_addr = {}
+ENABLE cdn
+",
+        origin.addr,
+        root.path().display(),
+        udp.local_addr().expect("addr")
+    );
+    let d = perlbal(&conf);
+    let cdn = d.addr("cdn");
+    // Present and not older than v=: served locally.
+    let r = get_all(cdn, &format!("/here.js?v={mtime}"));
+    assert!(
+        r.starts_with("HTTP/1.0 200 OK") && r.ends_with("\r\n\r\nlocal"),
+        "{r}"
+    );
+    assert!(get_all(cdn, "/here.js").ends_with("\r\n\r\nlocal"));
+    assert!(origin.seen().is_empty());
+    // Newer than the file, or missing: the origin answers.
+    let newer = format!("/here.js?v={}", mtime + 100);
+    let r = get_all(cdn, &newer);
+    assert!(r.ends_with(&format!("origin GET {newer} 0")), "{r}");
+    let mut ping = [0u8; 256];
+    let (n, _) = udp.recv_from(&mut ping).expect("the URI pinged");
+    assert_eq!(&ping[..n], newer.as_bytes());
+    let r = get_all(cdn, "/gone.js");
+    assert!(r.ends_with("origin GET /gone.js 0"), "{r}");
+    let (n, _) = udp.recv_from(&mut ping).expect("pinged again");
+    assert_eq!(&ping[..n], b"/gone.js");
+    // A ping address 1.80 refuses.
+    assert_eq!(
+        console(d.addr("mgmt"), "SET cdn.fallback_udp_ping_addr = nowhere"),
+        "ERROR: Expecting IP:port of form a.b.c.d:port.\r\n"
+    );
+    let root2 = tempfile::tempdir().expect("docroot");
+    std::fs::write(root2.path().join("here.js"), "local").expect("write");
+    let origin2 = TestBackend::start("origin", false);
+    let conf2 = conf
+        .replace(&origin.addr.to_string(), &origin2.addr.to_string())
+        .replace(
+            &root.path().display().to_string(),
+            &root2.path().display().to_string(),
+        );
+    if let Some((theirs, t_cdn, t_mgmt, _dir)) = original(&conf2) {
+        assert!(get_all(t_cdn, "/gone.js").ends_with("origin GET /gone.js 0"));
+        assert!(get_all(t_cdn, "/here.js").ends_with("\r\n\r\nlocal"));
+        assert_eq!(
+            console(t_mgmt, "SET cdn.fallback_udp_ping_addr = nowhere"),
+            "ERROR: Expecting IP:port of form a.b.c.d:port.\r\n"
+        );
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}
+
+/// One GET through `web`: its status line ("closed" for none) and
+/// whether it waited a second or more.
+fn timed_get(web: SocketAddr, path: &str) -> (String, bool) {
+    let started = tokio::time::Instant::now();
+    let r = get_all(web, path);
+    let status = r.lines().next().unwrap_or("closed").to_owned();
+    (status, started.elapsed() >= Duration::from_millis(900))
+}
+
+/// A started perlbal's proxy address, and what keeps it running.
+type Started = Option<(SocketAddr, Box<dyn std::any::Any>)>;
+
+/// Throttle scenarios against a perlbal started by `start` (our binary or
+/// 1.80), each with its own settings.
+fn throttle_rounds(start: &dyn Fn(&str) -> Started) -> Vec<(String, bool)> {
+    let mut got = Vec::new();
+    let list = tempfile::tempdir().expect("dir");
+    let white = list.path().join("white.txt");
+    std::fs::write(&white, "# us\n127.0.0.1\n").expect("write");
+    for extra in [
+        String::new(),
+        format!("whitelist_file = {}", white.display()),
+        "default_action = allow".to_owned(),
+        "max_concurrent = 0".to_owned(),
+        "ban_threshold = 1\nban_expiration = 60".to_owned(),
+    ] {
+        let Some((web, _keep)) = start(&format!(
+            "initial_delay = 1\nmax_delay = 8\nthrottle_threshold_seconds = 60\n{extra}"
+        )) else {
+            return got;
+        };
+        for path in ["/1", "/2", "/3"] {
+            got.push(timed_get(web, path));
+        }
+    }
+    got
+}
+
+fn throttle_conf(b: SocketAddr, extra: &str) -> String {
+    format!(
+        "LOAD Throttle\n{}",
+        // The plugin last, as 1.80 reads the list files when it is set.
+        proxy_conf(&[b], &format!("{extra}\nplugins = Throttle"))
+    )
+}
+
+#[test]
+fn perlbal_issue_21_throttle_plugin_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let ours = throttle_rounds(&|extra| {
+        let d = perlbal(&throttle_conf(b.addr, extra));
+        Some((d.addr("web"), Box::new(d) as Box<dyn std::any::Any>))
+    });
+    let ok = ("HTTP/1.0 200 OK".to_owned(), false);
+    let slow = ("HTTP/1.0 200 OK".to_owned(), true);
+    let denied = ("HTTP/1.0 403 Forbidden".to_owned(), false);
+    let closed = ("closed".to_owned(), false);
+    assert_eq!(
+        ours,
+        [
+            // Seen again within the threshold: a second's wait; the record
+            // then lasts only that second, so the third passes (1.80).
+            ok.clone(),
+            slow.clone(),
+            ok.clone(),
+            // Whitelisted, or allowed by default: never slowed.
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            ok.clone(),
+            // More than max_concurrent in progress: refused.
+            denied.clone(),
+            denied.clone(),
+            denied.clone(),
+            // One violation bans: closed, then refused.
+            ok,
+            closed,
+            denied,
+        ]
+    );
+    let r = get_all(
+        perlbal(&throttle_conf(b.addr, "max_concurrent = 0")).addr("web"),
+        "/x",
+    );
+    assert!(r.ends_with("<h1>403 - Forbidden</h1>\nForbidden.\n"), "{r}");
+    let b2 = TestBackend::start("a", false);
+    let theirs = throttle_rounds(&|extra| {
+        let (d, web, _m, dir) = original(&throttle_conf(b2.addr, extra))?;
+        Some((web, Box::new((d, dir)) as Box<dyn std::any::Any>))
+    });
+    if !theirs.is_empty() {
+        assert_eq!(theirs, ours, "Debian's perlbal decides the same");
+    }
+}
+
+const THROTTLE_COMMANDS: &[&str] = &[
+    "SET web.default_action = maybe",
+    "SET web.default_action = allow",
+    "SET web.blacklist_action = x",
+    "SET web.log_events = foo",
+    "SET web.log_events = ban, unban,throttled",
+    "SET web.whitelist_file = /nonexistent/white.txt",
+    "SET web.max_concurrent = many",
+    "SET web.instance_name = shop",
+];
+
+#[test]
+fn perlbal_issue_21_throttle_settings_answer_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let conf = throttle_conf(b.addr, "");
+    let d = perlbal(&conf);
+    let ours: Vec<String> = THROTTLE_COMMANDS
+        .iter()
+        .map(|c| console(d.addr("mgmt"), c))
+        .collect();
+    assert_eq!(
+        ours[0],
+        "ERROR: Value of 'default_action' must be one of: allow, throttle\r\n"
+    );
+    assert_eq!(ours[1], "OK\r\n");
+    if let Some((theirs, _web, t_mgmt, _dir)) = original(&conf) {
+        let t: Vec<String> = THROTTLE_COMMANDS
+            .iter()
+            .map(|c| console(t_mgmt, c))
+            .collect();
+        assert_eq!(t, ours);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}
+
+#[test]
+fn perlbal_issue_21_throttle_reload_answers_as_1_80() {
+    let b = TestBackend::start("a", false);
+    let conf = throttle_conf(b.addr, "");
+    let dir = tempfile::tempdir().expect("dir");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "# nobody\n").expect("write");
+    let good = dir.path().join("good.txt");
+    std::fs::write(&good, "127.0.0.1\n").expect("write");
+    let script = [
+        "throttle".to_owned(),
+        "throttle reload frob".to_owned(),
+        "throttle reload whitelist".to_owned(),
+        "use web".to_owned(),
+        "throttle reload whitelist".to_owned(),
+        "THROTTLE RELOAD config".to_owned(),
+        format!("set web.whitelist_file = {}", empty.display()),
+        "throttle reload whitelist".to_owned(),
+        format!("set web.blacklist_file = {}", good.display()),
+        "throttle reload blacklist".to_owned(),
+    ];
+    // One console session (USE sets its context), lines trimmed: 1.80
+    // ends its list error with a newline of its own.
+    let session = |mgmt: SocketAddr| -> Vec<String> {
+        use std::io::BufRead;
+        let mut s = connect(mgmt);
+        let mut rd = std::io::BufReader::new(s.try_clone().expect("clone"));
+        script
+            .iter()
+            .map(|cmd| {
+                s.write_all(format!("{cmd}\r\n").as_bytes()).expect("write");
+                let mut line = String::new();
+                rd.read_line(&mut line).expect("a reply");
+                line.trim_end().to_owned()
+            })
+            .collect()
+    };
+    let d = perlbal(&conf);
+    let ours = session(d.addr("mgmt"));
+    assert_eq!(
+        ours[0],
+        "ERROR: usage: throttle reload <config|whitelist|blacklist>"
+    );
+    assert_eq!(ours[4], "ERROR: no whitelist file configured");
+    assert_eq!(ours[5], "OK");
+    assert_eq!(
+        ours[7],
+        format!(
+            "ERROR: Couldn't load {0}: {0} contains no recognizable CIDRs",
+            empty.display()
+        )
+    );
+    assert_eq!(ours[9], "OK");
+    if let Some((theirs, _web, t_mgmt, _dir)) = original(&conf) {
+        assert_eq!(session(t_mgmt), ours);
+        drop(theirs);
+    }
+    stops_cleanly(d);
+}

@@ -13,9 +13,12 @@ use crate::version::stops_cleanly;
 
 const ORIGINAL: &str = "/usr/bin/perlbal";
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+/// Two free ports, distinct: both are held until both are chosen (a port
+/// given back at once can be handed out again by the next bind).
+fn free_ports() -> (SocketAddr, SocketAddr) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (a, b) = (bind(), bind());
+    (a.local_addr().expect("addr"), b.local_addr().expect("addr"))
 }
 
 /// Debian's perlbal on fixed free ports (it has no port-0 ready file).
@@ -26,7 +29,7 @@ pub(super) fn original(body: &str) -> Option<(Daemon, SocketAddr, SocketAddr, te
     ) {
         return None;
     }
-    let (web, mgmt) = (free_port(), free_port());
+    let (web, mgmt) = free_ports();
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = dir.path().join("perlbal.conf");
     let text = body.replacen("LISTEN", &web.to_string(), 1);
@@ -87,6 +90,11 @@ const SAME: &[&str] = &[
     "reload",
     "reload a b",
     "reload vhosts",
+    "track",
+    "aio",
+    "state changes",
+    "state",
+    "fd x",
 ];
 
 const SORTED: &[&str] = &["queues", "dumpconfig"];

@@ -28,6 +28,206 @@ pub struct PluginConf {
 /// Tunables that exist once their plugin is loaded (1.80's `add_tunable`).
 pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
     (
+        Plugin::Throttle,
+        Tunable {
+            name: "whitelist_file",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "blacklist_file",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "default_action",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: Some("throttle"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "blacklist_action",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: Some("deny"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "path_regex",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "method_regex",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "log_events",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: Some("all"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "log_only",
+            role: ForRole::Any,
+            kind: Type::Bool,
+            default: Some("0"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "throttle_threshold_seconds",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("60"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "initial_delay",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("3"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "max_delay",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("300"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "max_concurrent",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("2"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "ban_threshold",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("0"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "ban_expiration",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("60"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "memcached_servers",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: None,
+            supported: false,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "memcached_async_clients",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("10"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Throttle,
+        Tunable {
+            name: "instance_name",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: Some("Throttle"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::LazyCDN,
+        Tunable {
+            name: "fallback_service",
+            role: ForRole::WebServer,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::LazyCDN,
+        Tunable {
+            name: "fallback_udp_ping_addr",
+            role: ForRole::WebServer,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::EchoService,
+        Tunable {
+            name: "echo_delay",
+            role: ForRole::Echo,
+            kind: Type::Int,
+            default: Some("0"),
+            supported: true,
+        },
+    ),
+    (
         Plugin::MaxContentLength,
         Tunable {
             name: "max_content_length",

@@ -34,11 +34,21 @@ pub enum Plugin {
     AutoRemoveLeadingDir,
     /// GIF/PNG palettes rewritten from the URL.
     Palimg,
+    /// Queue lengths and ages to backends (`X-Queue-Count`...).
+    Queues,
+    /// The `echo` role: each line sent back (after `echo_delay` s).
+    EchoService,
+    /// `.flv?start=N` served from byte N with an FLV header in front.
+    FlvStreaming,
+    /// A web_server hands missing or outdated (`v=`) files to a fallback.
+    LazyCDN,
+    /// Slows, refuses or bans client IPs that come too often.
+    Throttle,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 12] = [
+    pub const ALL: [Plugin; 17] = [
         Plugin::AccessControl,
         Plugin::Highpri,
         Plugin::Vhosts,
@@ -51,6 +61,11 @@ impl Plugin {
         Plugin::Stats,
         Plugin::AutoRemoveLeadingDir,
         Plugin::Palimg,
+        Plugin::Queues,
+        Plugin::EchoService,
+        Plugin::FlvStreaming,
+        Plugin::LazyCDN,
+        Plugin::Throttle,
     ];
 
     /// Its name, as 1.80 spells it.
@@ -68,6 +83,11 @@ impl Plugin {
             Plugin::Stats => "Stats",
             Plugin::AutoRemoveLeadingDir => "AutoRemoveLeadingDir",
             Plugin::Palimg => "Palimg",
+            Plugin::Queues => "Queues",
+            Plugin::EchoService => "EchoService",
+            Plugin::FlvStreaming => "FlvStreaming",
+            Plugin::LazyCDN => "LazyCDN",
+            Plugin::Throttle => "Throttle",
         }
     }
 
@@ -178,6 +198,12 @@ impl Config {
                     "You can't load the {what} plugin on a service not of role selector."
                 ));
             }
+        }
+        if chosen.contains(&Plugin::FlvStreaming) && svc.role.as_deref() != Some("reverse_proxy") {
+            return Err(
+                "You can't load the flvstreaming plugin on a service not of role reverse_proxy."
+                    .into(),
+            );
         }
         if chosen.contains(&Plugin::Highpri) {
             svc.highpri = Some(HighpriConf::default());

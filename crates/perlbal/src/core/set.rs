@@ -54,7 +54,8 @@ impl Config {
                 tun.role.name()
             ));
         }
-        if key == "role" {
+        let echo = value == "echo" && self.loaded(crate::core::Plugin::EchoService);
+        if key == "role" && !echo {
             match ROLES.iter().find(|(r, _)| *r == value) {
                 None => return Err(format!("Role not valid for service {name}")),
                 Some((_, false)) => {
@@ -224,6 +225,21 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
                 Err(format!("File '{value}' not found for '{key}'"))
             }
         }
+        "whitelist_file" | "blacklist_file" if !std::path::Path::new(value).is_file() => {
+            Err(format!("File '{value}' not found for '{key}'"))
+        }
+        "default_action" if !matches!(value, "allow" | "throttle") => {
+            Err("Value of 'default_action' must be one of: allow, throttle".into())
+        }
+        "blacklist_action" if !matches!(value, "deny" | "throttle") => {
+            Err("Value of 'blacklist_action' must be one of: deny, throttle".into())
+        }
+        "log_events" if !is_event_list(value) => {
+            Err("log_events is a comma-separated list of loggable events".into())
+        }
+        "fallback_udp_ping_addr" if !is_dotted_quad_port(value) => {
+            Err("Expecting IP:port of form a.b.c.d:port.".into())
+        }
         "ssl_ca_path" if !std::path::Path::new(value).is_dir() => {
             Err(format!("Directory '{value}' not found for '{key}'"))
         }
@@ -232,6 +248,48 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
                 .into(),
         ),
         _ => Ok(()),
+    }
+}
+
+/// 1.80's `^(ban|unban|whitelisted|blacklisted|concurrent|throttled|banned|all|none| |,)+$`.
+fn is_event_list(value: &str) -> bool {
+    const WORDS: [&str; 9] = [
+        "unban",
+        "ban",
+        "whitelisted",
+        "blacklisted",
+        "concurrent",
+        "throttled",
+        "banned",
+        "all",
+        "none",
+    ];
+    let mut rest = value;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix([' ', ',']) {
+            rest = r;
+            continue;
+        }
+        match WORDS.iter().find_map(|w| rest.strip_prefix(w)) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// 1.80's `^\d+\.\d+\.\d+\.\d+:\d+$`.
+fn is_dotted_quad_port(value: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match value.split_once(':') {
+        Some((ip, port)) => {
+            let parts: Vec<&str> = ip.split('.').collect();
+            parts.len() == 4 && parts.iter().all(|p| digits(p)) && digits(port)
+        }
+        None => false,
     }
 }
 

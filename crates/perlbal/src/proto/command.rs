@@ -102,6 +102,14 @@ pub enum Command {
     Obj,
     /// `RELOAD plugin`
     Reload { plugin: String },
+    /// Throttle's `THROTTLE RELOAD config|whitelist|blacklist` (`Err`: its
+    /// usage message).
+    ThrottleReload(Result<String, String>),
+    /// `FD`: the open-file limit and the descriptors open now.
+    Fd,
+    /// `TRACK`, `AIO`, `STATE CHANGES`: 1.80's debugging lists, empty
+    /// here as in 1.80 with its tracking off and no IO::AIO.
+    EmptyList,
     /// `PENDING`
     Pending,
     /// `NOVERIFY`
@@ -318,6 +326,12 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         "queues" => no_opts(base, rest, Command::Queues),
         "backends" => no_opts(base, rest, Command::Backends),
         "obj" => no_opts(base, rest, Command::Obj),
+        "fd" => no_opts(base, rest, Command::Fd),
+        "track" | "aio" => no_opts(base, rest, Command::EmptyList),
+        "state" => match words.as_slice() {
+            ["changes"] => Ok(Command::EmptyList),
+            _ => Err(syntax(base)),
+        },
         "reload" => match words.as_slice() {
             [_] => {
                 // The plugin name keeps the case it was written in.
@@ -355,6 +369,17 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             super::plugin_cmd::parse_include(rest).ok_or_else(|| INCLUDE_USAGE.to_owned()),
         )),
         "stats" => Ok(Command::Stats),
+        "throttle" => Ok(Command::ThrottleReload(match words.as_slice() {
+            [verb, what]
+                if verb.eq_ignore_ascii_case("reload")
+                    && ["config", "whitelist", "blacklist"]
+                        .iter()
+                        .any(|w| what.eq_ignore_ascii_case(w)) =>
+            {
+                Ok(what.to_ascii_lowercase())
+            }
+            _ => Err("usage: throttle reload <config|whitelist|blacklist>".to_owned()),
+        })),
         "recent" => Ok(Command::Recent),
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),

@@ -14,6 +14,8 @@ pub enum ForRole {
     WebServer,
     /// `selector`
     Selector,
+    /// `echo` (the EchoService plugin's role)
+    Echo,
 }
 
 impl ForRole {
@@ -24,6 +26,7 @@ impl ForRole {
             ForRole::ReverseProxy => "reverse_proxy",
             ForRole::WebServer => "web_server",
             ForRole::Selector => "selector",
+            ForRole::Echo => "echo",
         }
     }
 

@@ -3,7 +3,8 @@
 //! `STATES` show.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,22 +85,64 @@ impl StateCounts {
     }
 }
 
+/// One open client or backend socket, as `SOCKS` lists it.
+#[derive(Debug)]
+pub(crate) struct SockEntry {
+    pub fd: i32,
+    /// When it opened (seconds, [`super::now`]).
+    pub created: u64,
+    /// Who is at the other end and for which service.
+    pub desc: String,
+    /// Its [`SockState`] index now.
+    state: AtomicUsize,
+}
+
+impl SockEntry {
+    /// Its (class, state) now.
+    pub fn class_state(&self) -> (&'static str, &'static str) {
+        SOCK_STATES
+            .get(self.state.load(Ordering::Relaxed))
+            .copied()
+            .unwrap_or(("?", "?"))
+    }
+}
+
 /// Counts a socket under its state while it lives there, in the
-/// process's counts and in its service's (`STATES svc`).
+/// process's counts and in its service's (`STATES svc`), and lists it
+/// (`SOCKS`).
 pub(crate) struct StateGuard {
     shared: Arc<Shared>,
     service: Arc<StateCounts>,
     state: SockState,
+    id: u64,
+    entry: Arc<SockEntry>,
 }
 
 impl StateGuard {
-    pub fn new(shared: &Arc<Shared>, service: &Arc<StateCounts>, state: SockState) -> Self {
+    /// `fd` and `desc` are what `SOCKS` shows of it.
+    pub fn new(
+        shared: &Arc<Shared>,
+        service: &Arc<StateCounts>,
+        state: SockState,
+        fd: i32,
+        desc: String,
+    ) -> Self {
         shared.states.add(state, 1);
         service.add(state, 1);
+        let entry = Arc::new(SockEntry {
+            fd,
+            created: super::now() as u64,
+            desc,
+            state: AtomicUsize::new(state.0),
+        });
+        let id = shared.sock_ids.fetch_add(1, Ordering::Relaxed);
+        lock(&shared.socks).insert(id, entry.clone());
         StateGuard {
             shared: shared.clone(),
             service: service.clone(),
             state,
+            id,
+            entry,
         }
     }
 
@@ -113,6 +156,7 @@ impl StateGuard {
         self.state = state;
         self.shared.states.add(state, 1);
         self.service.add(state, 1);
+        self.entry.state.store(state.0, Ordering::Relaxed);
     }
 }
 
@@ -120,6 +164,7 @@ impl Drop for StateGuard {
     fn drop(&mut self) {
         self.shared.states.add(self.state, -1);
         self.service.add(self.state, -1);
+        lock(&self.shared.socks).remove(&self.id);
     }
 }
 
@@ -200,13 +245,33 @@ pub(crate) async fn read_head(
 /// Connects to `node` and verifies it when `verify` names a path.
 pub(crate) async fn connect(
     shared: &Arc<Shared>,
-    service: &Arc<StateCounts>,
+    (service_name, service): (&str, &Arc<StateCounts>),
     node: SocketAddr,
     verify: Option<&str>,
 ) -> Result<Backend, ConnectError> {
-    let state = StateGuard::new(shared, service, SockState::BACKEND_CONNECTING);
     let counted = NodeGuard::new(shared, node);
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(node)).await {
+    let socket = if node.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    let socket = match socket {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%node, error = %e, "cannot create a backend socket");
+            return Err(ConnectError::Dead);
+        }
+    };
+    // Counted (and listed) from the connect on, as 1.80's `connecting`.
+    let desc = format!("open to {node} for service '{service_name}'");
+    let state = StateGuard::new(
+        shared,
+        service,
+        SockState::BACKEND_CONNECTING,
+        socket.as_raw_fd(),
+        desc,
+    );
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(node)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(%node, error = %e, "backend connect failed");

@@ -4,6 +4,7 @@
 //! when both sides allow it. An `X-REPROXY-SERVICE` answer runs the
 //! request again on the named service.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -38,7 +39,12 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             SockState::CLIENT_PERSIST_WAIT,
         )
     };
-    let mut state = StateGuard::new(&shared, &svc.states, reading);
+    let fd = match conn.stream() {
+        danga_common::Stream::Tcp(t) => t.as_raw_fd(),
+        danga_common::Stream::Unix(u) => u.as_raw_fd(),
+    };
+    let desc = format!("open from {peer} for service '{}'", svc.name);
+    let mut state = StateGuard::new(&shared, &svc.states, reading, fd, desc);
     let mut buf = BytesMut::with_capacity(HEAD_ROOM);
     // Reused by every request on this connection.
     let mut io = Bufs::new();
@@ -114,9 +120,21 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         // Plugins beyond AccessControl/Highpri, and selectors (which pick
         // the service in `cur`): none on the plain path.
         let (mut head, mut cur, mut s) = (head, svc.clone(), s);
+        // Throttle counts the request as in progress until this drops.
+        let mut in_progress = None;
         if s.plugins.is_some() {
             use super::plugins::{start, Start};
-            match start(&mut conn, &mut head, &mut cur, &mut s, peer, &shared).await {
+            match start(
+                &mut conn,
+                &mut head,
+                &mut cur,
+                &mut s,
+                peer,
+                &shared,
+                &mut in_progress,
+            )
+            .await
+            {
                 Start::Go => {}
                 Start::Done(true) => {
                     state.set(persist);

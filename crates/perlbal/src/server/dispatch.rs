@@ -208,7 +208,8 @@ impl ServiceRt {
     async fn open(self: Arc<Self>, shared: Arc<Shared>, node: SocketAddr, verify: Option<String>) {
         lock(&shared.nodes).attempt(node, now());
         let verify = verify.filter(|_| lock(&shared.nodes).needs_verify(node, now()));
-        let result = backend::connect(&shared, &self.states, node, verify.as_deref()).await;
+        let result =
+            backend::connect(&shared, (&self.name, &self.states), node, verify.as_deref()).await;
         {
             let mut d = lock(&self.state);
             d.pending.remove(&node);

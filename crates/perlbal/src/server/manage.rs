@@ -260,6 +260,14 @@ impl Console {
                     out.push("            Open files: 0".into());
                 } else {
                     out.push(format!("{:>5} {:>6}", "fd", "age"));
+                    let mut all: Vec<_> = lock(&sh.socks).values().cloned().collect();
+                    all.sort_by_key(|e| e.fd);
+                    let t = now() as u64;
+                    for e in all {
+                        let (class, state) = e.class_state();
+                        let age = t.saturating_sub(e.created);
+                        out.push(format!("{:5} {age:5}s {class}: {}; {state}", e.fd, e.desc));
+                    }
                 }
             }
             Command::Backends => {
@@ -274,7 +282,17 @@ impl Console {
             }
             // Objects are counted only with track_obj, which this build
             // refuses: nothing to list, as 1.80 without it.
-            Command::Obj => {}
+            Command::Obj | Command::EmptyList => {}
+            Command::Fd => {
+                use nix::sys::resource::{getrlimit, Resource};
+                let (_, max) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+                // The directory's own descriptor is counted too, as in 1.80.
+                let cur = std::fs::read_dir("/proc/self/fd")
+                    .map_err(|e| format!("cannot read /proc/self/fd: {e}"))?
+                    .count();
+                out.push(format!("max {max}"));
+                out.push(format!("cur {cur}"));
+            }
             Command::Reload { plugin } => {
                 let lower = plugin.to_ascii_lowercase();
                 let loaded = lock(&sh.config)
@@ -341,6 +359,34 @@ impl Console {
                 return Ok(());
             }
             Command::ReproxyState => out.extend(super::reproxy::state_lines(sh)),
+            Command::ThrottleReload(what) => {
+                if !lock(&sh.config).loaded(crate::core::Plugin::Throttle) {
+                    return Err("unknown command: throttle".into());
+                }
+                let what = what.as_ref().map_err(Clone::clone)?;
+                let name = self.ctx.last_created.clone().ok_or(
+                    "No service name set. This command must be used after CREATE SERVICE <name> or USE <service_name>",
+                )?;
+                let file = {
+                    let cfg = lock(&sh.config);
+                    let svc = cfg
+                        .services
+                        .get(&name)
+                        .ok_or_else(|| format!("Non-existent service '{name}'"))?;
+                    let key = format!("{what}_file");
+                    (what != "config").then(|| svc.get(&key).map(str::to_owned))
+                };
+                // The lists and settings are read afresh by the refresh;
+                // a list is checked here so a bad one is an error.
+                if let Some(file) = file {
+                    let path = file.ok_or_else(|| format!("no {what} file configured"))?;
+                    super::throttle::check_list(&path)
+                        .map_err(|e| format!("Couldn't load {path}: {e}"))?;
+                }
+                refresh(sh);
+                self.ok(out);
+                return Ok(());
+            }
             Command::Stats | Command::Recent => {
                 if !lock(&sh.config).loaded(crate::core::Plugin::Stats) {
                     let word = if *cmd == Command::Stats {

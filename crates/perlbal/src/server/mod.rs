@@ -11,6 +11,7 @@ mod beneath;
 mod body;
 mod client;
 mod dispatch;
+mod echo;
 mod manage;
 mod metrics;
 mod palimg;
@@ -21,6 +22,7 @@ mod reproxy;
 mod reproxy_pool;
 mod sendfile;
 mod settings;
+mod throttle;
 mod tls;
 mod tracker;
 mod upload;
@@ -62,6 +64,9 @@ pub(crate) struct Shared {
     pub services: Mutex<HashMap<String, Arc<ServiceRt>>>,
     pub listeners: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     pub states: StateCounts,
+    /// Open client and backend sockets by a private id (`SOCKS`).
+    pub socks: Mutex<HashMap<u64, Arc<backend::SockEntry>>>,
+    pub sock_ids: AtomicU64,
     /// Open backend connections by node (`BACKENDS`).
     pub backends: Mutex<HashMap<SocketAddr, usize>>,
     pub acceptor: Acceptor,
@@ -113,6 +118,8 @@ impl Server {
                 listeners: Mutex::new(HashMap::new()),
                 states: StateCounts::default(),
                 backends: Mutex::new(HashMap::new()),
+                socks: Mutex::new(HashMap::new()),
+                sock_ids: AtomicU64::new(0),
                 acceptor,
                 shutdown,
                 started: now() as u64,
@@ -199,6 +206,12 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
         .get(name)
         .and_then(|s| s.role.clone());
     let handle = match role.as_deref() {
+        Some("echo") => {
+            let (shared, name) = (shared.clone(), name.to_owned());
+            shared.acceptor.clone().spawn(listener, move |conn| {
+                echo::serve(conn, shared.clone(), name.clone())
+            })
+        }
         Some("management") => {
             let shared = shared.clone();
             shared.acceptor.clone().spawn(listener, move |conn| {

@@ -44,6 +44,8 @@ pub(crate) struct StatsStore {
 #[derive(Default)]
 pub(crate) struct Runtime {
     stats: Mutex<BTreeMap<String, Arc<StatsStore>>>,
+    /// Throttle's memory of client addresses, per service.
+    throttle: Mutex<BTreeMap<String, Arc<Mutex<super::throttle::ThrottleState>>>>,
 }
 
 /// A `start_http_request` hook.
@@ -80,6 +82,14 @@ pub(crate) struct Active {
     /// AutoRemoveLeadingDir: the docroot's last component.
     leading_dir: Option<String>,
     palimg: bool,
+    /// Queues: the queues' lengths and ages go to backends.
+    queues: bool,
+    /// FlvStreaming: `.flv?start=N` requests.
+    flv: bool,
+    /// Throttle's settings (with its state).
+    throttle: Option<super::throttle::ThrottleConf>,
+    /// LazyCDN: the fallback service and where to ping it.
+    lazycdn: Option<(String, Option<std::net::SocketAddr>)>,
     /// The port this service listens on (X-Forwarded-Port of TLS clients).
     listen_port: u16,
 }
@@ -185,6 +195,24 @@ pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc
         stats,
         leading_dir,
         palimg: has(Plugin::Palimg),
+        queues: has(Plugin::Queues),
+        flv: has(Plugin::FlvStreaming),
+        throttle: has(Plugin::Throttle).then(|| {
+            let state = lock(&rt.throttle)
+                .entry(svc.name.clone())
+                .or_default()
+                .clone();
+            super::throttle::ThrottleConf::new(svc, state)
+        }),
+        lazycdn: svc
+            .get("fallback_service")
+            .filter(|_| has(Plugin::LazyCDN))
+            .map(|f| {
+                let ping = svc
+                    .get("fallback_udp_ping_addr")
+                    .and_then(|a| a.parse().ok());
+                (f.to_owned(), ping)
+            }),
         listen_port: svc.listen().map_or(0, |a| a.port()),
     }))
 }
@@ -210,6 +238,7 @@ pub(crate) async fn start(
     s: &mut Arc<Settings>,
     peer: IpAddr,
     shared: &Arc<Shared>,
+    in_progress: &mut Option<super::throttle::InProgress>,
 ) -> Start {
     // The listening socket's port and protocol (XFFExtras).
     let (tls, mut port) = match (conn.peer(), conn.stream()) {
@@ -245,6 +274,35 @@ pub(crate) async fn start(
                 return answer(conn, &out, keep).await;
             }
         }
+        if let (Role::ReverseProxy, Some(t)) = (s.role, &p.throttle) {
+            use super::throttle::{decide, Verdict};
+            let (verdict, guard) = decide(t, peer, &req.method, &req.uri);
+            *in_progress = guard;
+            match verdict {
+                Verdict::Go(wait) => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                Verdict::Deny => {
+                    let keep = super::web::keep_for(req, s);
+                    let out = simple(
+                        403,
+                        "Forbidden.\n",
+                        req.method == "HEAD",
+                        keep,
+                        s.server_tokens,
+                    );
+                    return answer(conn, &out, keep).await;
+                }
+                Verdict::Close => return Start::Done(false),
+            }
+        }
+        if s.role == Role::ReverseProxy {
+            if let Some(start) = flv_start(s, &req.uri) {
+                req.headers.put("Range", format!("bytes={start}-"));
+            }
+        }
         if s.role == Role::ReverseProxy && (p.xff.0 || p.xff.1) {
             let trusted = s.rules.trusts(peer);
             if !(trusted && s.rules.blind_proxy) {
@@ -273,6 +331,17 @@ pub(crate) async fn start(
                     req.uri = uri;
                     return serve_palimg(conn, req, s, &ext, &spec).await;
                 }
+            }
+            if let Some(next) = lazy_cdn(&p, req, s, shared).await {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    let keep = super::web::keep_for(req, s);
+                    let out = simple(500, "", req.method == "HEAD", keep, s.server_tokens);
+                    return answer(conn, &out, keep).await;
+                }
+                *s = next.settings();
+                *cur = next;
+                continue;
             }
         }
         let Some(sel) = &p.selector else {
@@ -532,6 +601,155 @@ pub(crate) fn backend_assigned(s: &Settings, prio: Priority) -> Option<tokio::ti
     Some(tokio::time::Instant::now())
 }
 
+/// LazyCDN (1.80's `static_get_poststat_*` hooks): the fallback service
+/// when the file is missing, or when a full 200 would be sent while the
+/// URI's `v=<n>` is newer than the file's mtime; the URI is pinged to
+/// `fallback_udp_ping_addr` then. Concatenated GETs are served as usual.
+async fn lazy_cdn(
+    p: &Active,
+    req: &RequestHead,
+    s: &Settings,
+    shared: &Shared,
+) -> Option<Arc<ServiceRt>> {
+    let (fallback, ping) = p.lazycdn.as_ref()?;
+    let next = lock(&shared.services).get(fallback).cloned()?;
+    let web = s.web.as_ref()?;
+    let hand_over = match super::web::probe(web, &req.uri).await {
+        super::web::Probe::Missing => true,
+        super::web::Probe::File { mtime, size } => {
+            use crate::proto::range::{self, ByteRange};
+            let lastmod = crate::proto::date::http_date(mtime);
+            let full = !super::web::not_modified(req, &lastmod, Some(size))
+                && range::parse(req.headers.get("Range"), size) == ByteRange::Full;
+            full && uri_version(&req.uri).is_some_and(|v| v > mtime as f64)
+        }
+        super::web::Probe::Other => false,
+    };
+    if !hand_over {
+        return None;
+    }
+    if let (Some(addr), Some(sock)) = (ping, super::upload::udp()) {
+        let _ = sock.send_to(req.uri.as_bytes(), addr);
+    }
+    Some(next)
+}
+
+/// The `v=<digits>` of a URI as 1.80's `\bv=(\d+)\b` finds it (0 is
+/// no version, as Perl's truth says).
+fn uri_version(uri: &str) -> Option<f64> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = uri.as_bytes();
+    let mut from = 0;
+    while let Some(at) = uri[from..].find("v=").map(|i| i + from) {
+        from = at + 2;
+        if at > 0 && word(bytes[at - 1]) {
+            continue;
+        }
+        let digits = bytes[at + 2..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let end = at + 2 + digits;
+        if digits == 0 || bytes.get(end).is_some_and(|b| word(*b)) {
+            continue;
+        }
+        let v: f64 = uri[at + 2..end].parse().ok()?;
+        return (v != 0.0).then_some(v);
+    }
+    None
+}
+
+/// The FLV file header FlvStreaming puts before a partial file:
+/// `FLV`, version 1, flags 1, header size 9, previous tag size 9 (1.80's).
+pub(crate) const FLV_HEADER: [u8; 13] = *b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x09";
+
+/// FlvStreaming: the `start` offset of a request for `*.flv?start=N`
+/// (N digits, not 0), when the plugin is on the service.
+pub(crate) fn flv_start<'a>(s: &Settings, uri: &'a str) -> Option<&'a str> {
+    if !s.plugins.as_ref()?.flv {
+        return None;
+    }
+    let (path, query) = uri.split_once('?')?;
+    if !path.ends_with(".flv") {
+        return None;
+    }
+    let start = query
+        .split(['&', ';'])
+        .find_map(|kv| kv.strip_prefix("start="))?;
+    let real = !start.is_empty()
+        && start.bytes().all(|b| b.is_ascii_digit())
+        && start.bytes().any(|b| b != b'0');
+    real.then_some(start)
+}
+
+/// FlvStreaming's answer head for a backend response of `len` body
+/// bytes (head in `raw`): `HTTP/1.0 200 OK`, no Accept-Ranges or
+/// Content-Range, `Content-Type: video/x-flv`, the length grown by the
+/// FLV header; the other headers as the backend sent them, without
+/// Connection and Keep-Alive (ours follow). `None`: not a head.
+pub(crate) fn flv_head(raw: &[u8], len: u64, out: &mut Vec<u8>) -> Option<()> {
+    let (head, _) = crate::proto::http::parse_response(raw).ok()??;
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.0 200 OK\r\n");
+    let total = (len + FLV_HEADER.len() as u64).to_string();
+    let (mut typed, mut sized) = (false, false);
+    for h in &head.headers.0 {
+        let name = h.name.as_str();
+        let value: &[u8] = if name.eq_ignore_ascii_case("Content-Type") {
+            typed = true;
+            b"video/x-flv"
+        } else if name.eq_ignore_ascii_case("Content-Length") {
+            if sized {
+                continue;
+            }
+            sized = true;
+            total.as_bytes()
+        } else if ["Accept-Ranges", "Content-Range", "Connection", "Keep-Alive"]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            continue;
+        } else {
+            &h.value
+        };
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if !typed {
+        out.extend_from_slice(b"Content-Type: video/x-flv\r\n");
+    }
+    if !sized {
+        out.extend_from_slice(format!("Content-Length: {total}\r\n").as_bytes());
+    }
+    Some(())
+}
+
+/// The Queues plugin's headers for a request given a backend of `svc`
+/// now (1.80's `backend_client_assigned` hook): the normal and the
+/// high-priority queue's length, and the age in seconds of the client at
+/// its head (0 when empty).
+pub(crate) fn queue_headers(s: &Settings, svc: &ServiceRt) -> Option<[(&'static str, u64); 4]> {
+    if !s.plugins.as_ref()?.queues {
+        return None;
+    }
+    let stats = svc.queue_stats();
+    let of = |want: Priority| {
+        stats
+            .iter()
+            .find(|(p, _, _)| *p == want)
+            .map_or((0, 0), |(_, count, age)| (*count as u64, *age))
+    };
+    let ((count, age), (hp_count, hp_age)) = (of(Priority::Normal), of(Priority::High));
+    Some([
+        ("X-Queue-Count", count),
+        ("X-Queue-Age", age),
+        ("X-HP-Queue-Count", hp_count),
+        ("X-HP-Queue-Age", hp_age),
+    ])
+}
+
 /// The backend's response head arrived (1.80's `backend_response_received`).
 pub(crate) fn response_received(
     s: &Settings,
@@ -615,6 +833,18 @@ pub(crate) fn recent_lines(shared: &Shared) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uri_versions_as_1_80_reads_them() {
+        assert_eq!(uri_version("/a.js?v=123"), Some(123.0));
+        assert_eq!(uri_version("/a.js?x=1&v=7&y"), Some(7.0));
+        assert_eq!(uri_version("/a.js?v=12abc"), None);
+        assert_eq!(uri_version("/a.js?xv=12"), None);
+        assert_eq!(uri_version("/a.js?xv=1&v=5"), Some(5.0));
+        assert_eq!(uri_version("/a.js?v="), None);
+        assert_eq!(uri_version("/a.js?v=0"), None);
+        assert_eq!(uri_version("/v=9/a.js"), Some(9.0));
+    }
 
     #[test]
     fn hosts_are_tried_from_the_most_specific() {

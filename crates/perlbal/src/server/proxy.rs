@@ -223,8 +223,20 @@ async fn proxy(
         let keep_backend =
             s.persist_backend && (s.max_backend_uses == 0 || be.uses < s.max_backend_uses);
         io.out.clear();
+        let with_queues;
+        let head = match super::plugins::queue_headers(&s, svc) {
+            Some(lines) => {
+                let mut r = req.clone();
+                for (name, n) in lines {
+                    r.headers.put(name, n.to_string());
+                }
+                with_queues = r;
+                &with_queues
+            }
+            None => req,
+        };
         s.rules
-            .write_backend_head(req, peer, keep_backend, &mut io.out);
+            .write_backend_head(head, peer, keep_backend, &mut io.out);
         if be.stream.write_all(&io.out).await.is_err() {
             if req.idempotent() && tries < RETRIES {
                 tries += 1;
@@ -342,6 +354,13 @@ async fn proxy(
                 continue;
             }
         }
+        // FlvStreaming: a ranged .flv answer becomes a whole FLV file.
+        let flv = match length {
+            BodyLength::Length(n) if super::plugins::flv_start(&s, &req.uri).is_some() => {
+                super::plugins::flv_head(&rbuf[..used], n, out).map(|()| n)
+            }
+            _ => None,
+        };
         rbuf.advance(used);
         let client_keep = s.persist_client
             && req.wants_keep_alive()
@@ -357,6 +376,9 @@ async fn proxy(
             out.extend_from_slice(b", max=100\r\n\r\n");
         } else {
             out.extend_from_slice(b"Connection: close\r\n\r\n");
+        }
+        if flv.is_some() && !head_request {
+            out.extend_from_slice(&super::plugins::FLV_HEADER);
         }
         state.set(SockState::CLIENT_XFER_RES);
         be.state.set(SockState::BACKEND_XFER_RES);

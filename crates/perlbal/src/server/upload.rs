@@ -86,7 +86,7 @@ impl Body {
 }
 
 /// The UDP socket progress packets leave from.
-fn udp() -> Option<&'static UdpSocket> {
+pub(crate) fn udp() -> Option<&'static UdpSocket> {
     static SOCK: OnceLock<Option<UdpSocket>> = OnceLock::new();
     SOCK.get_or_init(|| {
         let s = UdpSocket::bind("0.0.0.0:0").ok()?;

@@ -49,6 +49,39 @@ pub(crate) enum Found {
     Outside,
 }
 
+/// What LazyCDN sees of a GET target before it is served.
+pub(crate) enum Probe {
+    /// Nothing there.
+    Missing,
+    /// A regular file.
+    File { mtime: i64, size: u64 },
+    /// Anything else (a directory, a bad or concatenated URL).
+    Other,
+}
+
+/// Looks at what `uri` names under the docroot, without serving it.
+pub(crate) async fn probe(web: &WebConf, uri: &str) -> Probe {
+    let Some(root) = web.root.clone() else {
+        return Probe::Other;
+    };
+    let Ok(Target::Path(rel)) = get_target(uri, web.enable_concatenate_get) else {
+        return Probe::Other;
+    };
+    tokio::task::spawn_blocking(move || match open_beneath(&root, &rel) {
+        Err(Miss::Missing) => Probe::Missing,
+        Err(Miss::Outside) => Probe::Other,
+        Ok(f) => match f.metadata() {
+            Ok(m) if m.is_file() => Probe::File {
+                mtime: m.mtime(),
+                size: m.len(),
+            },
+            _ => Probe::Other,
+        },
+    })
+    .await
+    .unwrap_or(Probe::Other)
+}
+
 /// Opens a regular file without blocking on FIFOs or devices.
 pub(crate) fn open_regular(path: &Path) -> Option<(File, std::fs::Metadata)> {
     let file = OpenOptions::new()
