@@ -5,6 +5,7 @@
 mod admin;
 mod commands;
 mod files;
+mod jobs;
 mod mariadb;
 mod monitor;
 mod pymogilefs;

@@ -27,7 +27,11 @@ pub struct Domain {
     pub namespace: String,
 }
 
-/// A `class` row (classid 0, `default`, is implicit and has no row).
+/// The name of classid 0: implicit (with the tracker's
+/// `default_mindevcount`) until `update_class` gives it a row.
+pub const DEFAULT_CLASS: &str = "default";
+
+/// A `class` row (classid 0, `default`, has one only once modified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
     pub dmid: i64,
@@ -120,10 +124,12 @@ pub trait Namespaces: Send + Sync {
 
     /// Classes with rows, of one domain or of all.
     fn classes(&self, dmid: Option<i64>) -> impl Future<Output = Result<Vec<Class>>> + Send;
-    /// Creates a class, choosing its classid; `None`: the name exists.
+    /// Creates a class, choosing its classid (0 for [`DEFAULT_CLASS`]);
+    /// `None`: the name exists.
     fn create_class(&self, class: &Class) -> impl Future<Output = Result<Option<i64>>> + Send;
     /// Updates by (dmid, classname); `false`: no such class.
     fn update_class(&self, class: &Class) -> impl Future<Output = Result<bool>> + Send;
+    /// Deletes a class row (callers refuse classid 0 with files).
     fn delete_class(&self, dmid: i64, classid: i64) -> impl Future<Output = Result<()>> + Send;
 }
 

@@ -79,6 +79,9 @@ pub struct Settings {
     pub reaper_delay: Duration,
     /// Time between reaper rounds (the original's 5 s).
     pub reaper_interval: Duration,
+    /// `job_master` (`--no-job_master` clears it): without it the delete,
+    /// replicate and fsck jobs stay idle until `!want 1 job_master`.
+    pub job_master: bool,
 }
 
 impl Default for Settings {
@@ -95,6 +98,7 @@ impl Default for Settings {
             replicate_jobs: 1,
             reaper_delay: Duration::from_secs(16),
             reaper_interval: Duration::from_secs(5),
+            job_master: true,
         }
     }
 }
@@ -154,9 +158,13 @@ impl<M: MetaStore> Tracker<M> {
 
     /// A tracker whose `!shutdown` triggers `shutdown`.
     pub fn with_shutdown(meta: M, settings: Settings, shutdown: Shutdown) -> Arc<Self> {
+        let stats = Stats::new(settings.query_jobs);
+        if !settings.job_master {
+            stats.set_job_level("job_master", 0);
+        }
         Arc::new(Tracker {
             meta,
-            stats: Stats::new(settings.query_jobs),
+            stats,
             settings,
             deletes: Notify::new(),
             replications: Notify::new(),
@@ -339,6 +347,22 @@ pub fn spawn_workers<M: MetaStore>(tracker: &Arc<Tracker<M>>, shutdown: &Shutdow
     tokio::spawn(monitor::run(tracker.clone(), shutdown.clone()));
     tokio::spawn(replicate::run(tracker.clone(), shutdown.clone()));
     tokio::spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
+}
+
+/// Waits while `!want 0 <job>` (or a stopped `job_master`) holds `job`:
+/// `false` once the tracker shuts down.
+async fn job_may_run<M: MetaStore>(tracker: &Tracker<M>, job: &str, shutdown: &Shutdown) -> bool {
+    loop {
+        if shutdown.is_triggered() {
+            return false;
+        }
+        let wait = tracker.stats.job_may_run(job, Duration::from_secs(1));
+        match shutdown.until_stopped(wait).await {
+            Some(true) => return true,
+            Some(false) => {}
+            None => return false,
+        }
+    }
 }
 
 /// Seconds since the epoch.
