@@ -5,6 +5,7 @@
 mod admin;
 mod commands;
 mod files;
+mod fsck;
 mod jobs;
 mod mariadb;
 mod monitor;

@@ -254,6 +254,45 @@ pub struct QueueRow {
     pub arg: Option<String>,
 }
 
+/// An `fsck_log` row: what the checker found about a fid (on a device).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsckLogRow {
+    pub logid: i64,
+    pub utime: i64,
+    pub fid: Option<i64>,
+    pub evcode: String,
+    pub devid: Option<i64>,
+}
+
+/// The checker's log (`fsck_log`) and what it walks.
+pub trait FsckLog: Send + Sync {
+    /// Appends an event.
+    fn add_fsck_event(
+        &self,
+        utime: i64,
+        fid: Option<i64>,
+        evcode: &str,
+        devid: Option<i64>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Events with `logid` above `after`, oldest first, at most `limit`.
+    fn fsck_events(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<FsckLogRow>>> + Send;
+    /// How many events of each code have `logid` above `after`.
+    fn fsck_event_counts(
+        &self,
+        after: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// The highest `logid` (0 when empty).
+    fn max_fsck_logid(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Empties the log.
+    fn clear_fsck_log(&self) -> impl Future<Output = Result<()>> + Send;
+    /// The highest fid in `file` (0 when empty).
+    fn max_fid(&self) -> impl Future<Output = Result<i64>> + Send;
+}
+
 /// Server settings, device usage, checksums and the rows the debugging
 /// commands show.
 pub trait Admin: Send + Sync {
@@ -343,9 +382,12 @@ pub trait Replication: Send + Sync {
 }
 
 /// The metadata store of one tracker (several trackers may share it).
-pub trait MetaStore: Namespaces + Topology + Files + Admin + Replication + 'static {}
+pub trait MetaStore:
+    Namespaces + Topology + Files + Admin + Replication + FsckLog + 'static
+{
+}
 
-impl<T: Namespaces + Topology + Files + Admin + Replication + 'static> MetaStore for T {}
+impl<T: Namespaces + Topology + Files + Admin + Replication + FsckLog + 'static> MetaStore for T {}
 
 /// Whether an error is a unique-key violation.
 pub fn is_unique_violation(e: &MetaError) -> bool {

@@ -83,4 +83,6 @@ codes! {
     HostMismatch => "host_mismatch", "The device specified doesn't belong to the host specified";
     StateTooHigh => "state_too_high", "Status cannot go from dead to alive; must use down";
     CopyErr => "copy_err", "copy_err";
+    FsckRunning => "fsck_running", "fsck_running";
+    RebalRunning => "rebal_running", "rebal_running";
 }

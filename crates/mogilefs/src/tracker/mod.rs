@@ -18,6 +18,7 @@ pub mod cache;
 mod debug;
 pub mod deleter;
 mod files;
+pub mod fsck;
 mod hosts;
 pub mod http;
 pub mod monitor;
@@ -111,6 +112,8 @@ pub struct Tracker<M> {
     settings: Settings,
     deletes: Notify,
     replications: Notify,
+    /// Rung by fsck_start.
+    fsck_wake: Notify,
     monitor: Monitor,
     stats: Stats,
     shutdown: Shutdown,
@@ -168,6 +171,7 @@ impl<M: MetaStore> Tracker<M> {
             settings,
             deletes: Notify::new(),
             replications: Notify::new(),
+            fsck_wake: Notify::new(),
             monitor: Monitor::default(),
             shutdown,
             pool: http::Pool::default(),
@@ -265,6 +269,12 @@ impl<M: MetaStore> Tracker<M> {
             "sleep" => self.sleep(a).await,
             "replicate_now" => self.replicate_now().await,
             "httpcopy" => self.httpcopy(a).await,
+            "fsck_start" => self.fsck_start().await,
+            "fsck_stop" => self.fsck_stop().await,
+            "fsck_reset" => self.fsck_reset(a).await,
+            "fsck_clearlog" => self.fsck_clearlog().await,
+            "fsck_getlog" => self.fsck_getlog(a).await,
+            "fsck_status" => self.fsck_status().await,
             // The original's self-test: `crash=1` makes the command fail.
             "test" if a.nonempty("crash").is_some() => {
                 Err(Fail::Text(ErrCode::Failure, "Crashed on purpose".into()))
@@ -347,6 +357,7 @@ pub fn spawn_workers<M: MetaStore>(tracker: &Arc<Tracker<M>>, shutdown: &Shutdow
     tokio::spawn(monitor::run(tracker.clone(), shutdown.clone()));
     tokio::spawn(replicate::run(tracker.clone(), shutdown.clone()));
     tokio::spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
+    tokio::spawn(fsck::run(tracker.clone(), shutdown.clone()));
 }
 
 /// Waits while `!want 0 <job>` (or a stopped `job_master`) holds `job`:
