@@ -69,7 +69,7 @@ fn paths(s: &mut TcpStream, key: &str) -> Vec<String> {
 }
 
 #[test]
-fn mogilefs_fsck_logs_miss_and_bsum_and_repairs_both() {
+fn mogilefs_fsck_logs_miss_and_bsum_and_repairs_from_good_copies() {
     let c = Cluster::start(3);
     let mut s = c.conn();
     assert!(call(&mut s, "update_class domain=d&class=c&hashtype=MD5").starts_with("OK "));
@@ -114,22 +114,37 @@ fn mogilefs_fsck_logs_miss_and_bsum_and_repairs_both() {
     let back = wait_for(Duration::from_secs(20), || devids(&mut s, "k").len() == 2);
     assert!(back, "{:?}", devids(&mut s, "k"));
 
-    // One replica corrupted on disk (same length): BSUM, then REPL, and
-    // every copy reads back right afterwards.
+    // Lengths alone do not show a corrupted replica: fsck reads digests
+    // when `fsck_checksum` names an algorithm (as the original).
+    assert_eq!(
+        call(&mut s, "set_server_setting key=fsck_checksum&value=MD5"),
+        "OK \r\n"
+    );
+    // One replica corrupted on disk (same length) while the other matches
+    // the stored checksum: it is forgotten without a BSUM (as the
+    // original), REPL, and every copy reads back right afterwards.
     let p = paths(&mut s, "k");
     let bad = c.file_of(&p[1]);
     std::fs::write(&bad, b"fsck me, PLEASE").expect("corrupt");
     full_fsck(&mut s);
     wait_done(&mut s);
-    let codes = log_codes(&mut s);
-    assert_eq!(codes.len(), 2, "{codes:?}");
-    assert_eq!(codes[0].0, "BSUM");
-    assert_eq!(codes[1].0, "REPL");
+    let codes: Vec<String> = log_codes(&mut s).into_iter().map(|c| c.0).collect();
+    assert_eq!(codes, ["REPL"]);
     let healed = wait_for(Duration::from_secs(20), || {
         let p = paths(&mut s, "k");
         p.len() == 2 && p.iter().all(|u| super::get(u) == (200, data.to_vec()))
     });
     assert!(healed, "{:?}", paths(&mut s, "k"));
+
+    // Every replica corrupted alike: no good copy to repair from, BSUM.
+    for u in paths(&mut s, "k") {
+        std::fs::write(c.file_of(&u), b"fsck me, PLEASE").expect("corrupt");
+    }
+    full_fsck(&mut s);
+    wait_done(&mut s);
+    let codes: Vec<String> = log_codes(&mut s).into_iter().map(|c| c.0).collect();
+    assert_eq!(codes, ["BSUM"]);
+    assert_eq!(status(&mut s).get("num_BSUM"), Some("1"));
 }
 
 #[test]
@@ -148,7 +163,7 @@ fn mogilefs_fsck_nsum_povi_gone_and_reset_position() {
     full_fsck(&mut s);
     wait_done(&mut s);
     let codes: Vec<String> = log_codes(&mut s).into_iter().map(|c| c.0).collect();
-    assert_eq!(codes, ["NSUM", "POVI", "REPL"]);
+    assert_eq!(codes, ["POVI", "NSUM", "REPL"]);
     let info = ok(&call(&mut s, "file_info domain=d&key=lazy"));
     let want = format!("MD5:{}", md5_hex(b"lazy"));
     assert_eq!(info.get("checksum"), Some(want.as_str()));

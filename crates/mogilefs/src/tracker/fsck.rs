@@ -7,15 +7,19 @@
 //! `fsck_stop_time`, `fsck_start_fid`, `fsck_start_maxlogid` (the log rows
 //! of this run come after it), `fsck_opt_policy_only`.
 //!
-//! Per fid, the checker logs to `fsck_log` with the original's codes:
-//! `NOPA` (no replica on record), `MISS` (a replica absent on its device),
-//! `BLEN` (a replica of the wrong length), `SRCH` (no good replica left:
-//! every device is searched), `FOND` (found by the search), `GONE` (found
-//! nowhere), `BSUM` (a replica whose digest differs from the stored one),
-//! `NSUM` (no checksum stored while the class wants one: stored now),
-//! `MSUM` (replicas disagree and none is stored), `POVI` (the class's
-//! policy is not met), `REPL` (replication requested). Bad replicas are
-//! forgotten and the fid queued for replication, which copies a good one.
+//! Per fid, the checker logs to `fsck_log` with the original's codes, in
+//! its order: `NOPA` (no replica on record) or `POVI` (the recorded
+//! replicas do not meet the class's policy); then, repairing, `MISS` (a
+//! replica absent on its device), `BLEN` (one of the wrong length), `SRCH`
+//! (no good replica left: every device is searched), `FOND` (found by the
+//! search) or `GONE` (found nowhere); the digests against the stored
+//! checksum: `NSUM` (none stored while the class wants one: stored now),
+//! `BSUM` (every replica differs from it), `BALG` (it is of another
+//! algorithm than the class's), `MSUM` (replicas disagree, none stored);
+//! replicas that differ from a checksum other replicas match are forgotten
+//! silently, as the original does; `REPL` (replication requested) when the
+//! replicas left do not meet the policy, and the replicator copies a good
+//! one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,18 +195,17 @@ impl<M: MetaStore> Tracker<M> {
         Ok(())
     }
 
-    /// The digest algorithm fsck checks a class with: its hashtype, else
-    /// the `fsck_checksum` setting (`MD5`, `SHA-1`; `off` disables both).
-    async fn fsck_alg(&self, f: &FileRow) -> Result<Option<Alg>, Fail> {
-        let setting = self.meta.server_setting("fsck_checksum").await?;
-        if setting.as_deref() == Some("off") {
-            return Ok(None);
-        }
-        let class = self
-            .class_hashtype(f.dmid, f.classid)
-            .await?
-            .and_then(Alg::from_hashtype);
-        Ok(class.or_else(|| setting.as_deref().and_then(Alg::from_name)))
+    /// The `fsck_checksum` setting as an algorithm to check every file
+    /// with (`MD5`, `SHA-1`), `Some(None)` for `off`, `None` when unset or
+    /// `class` (the class's hashtype decides).
+    async fn fsck_checksum_opt(&self) -> Result<Option<Option<Alg>>, Fail> {
+        Ok(
+            match self.meta.server_setting("fsck_checksum").await?.as_deref() {
+                Some("off") => Some(None),
+                Some(name) => Alg::from_name(name).map(Some),
+                None => None,
+            },
+        )
     }
 
     /// HEAD of `fid` on `dev`: `Ok(Some(len))`, `Ok(None)` when absent,
@@ -242,43 +245,56 @@ impl<M: MetaStore> Tracker<M> {
         }
     }
 
-    /// Checks one fid (see the module text).
+    /// Checks one fid, in the original's order: no replica on record
+    /// (`NOPA`) or the class's policy not met by the recorded replicas
+    /// (`POVI`) goes straight to the repair; so does a class hashtype
+    /// without a stored checksum, or a `fsck_checksum` algorithm; else
+    /// each replica's length is checked and any problem goes to the
+    /// repair, which logs what it finds.
     async fn fsck_fid(&self, f: &FileRow, policy_only: bool) -> Result<Checked, Fail> {
         let fid = f.fid;
         let topo = self.topology().await?;
         let devids = self.meta.file_devids(fid).await?;
-        let mut good: Vec<Device> = Vec::new();
-        let mut lost = false;
         if devids.is_empty() {
             self.log_event(fid, "NOPA", None).await?;
-            lost = true;
+            return self.fsck_fix(f).await;
+        }
+        let usable: Vec<i64> = devids
+            .iter()
+            .copied()
+            .filter(|id| {
+                topo.devices
+                    .iter()
+                    .any(|d| d.devid == *id && crate::tracker::policy::should_have_files(d))
+            })
+            .collect();
+        if !self.content_on(&topo, f.dmid, f.classid, &usable) {
+            self.log_event(fid, "POVI", None).await?;
+            return self.fsck_fix(f).await;
+        }
+        if policy_only {
+            return Ok(Checked::Done);
+        }
+        let class_alg = self
+            .class_hashtype(f.dmid, f.classid)
+            .await?
+            .and_then(Alg::from_hashtype);
+        if class_alg.is_some() && self.meta.checksum(fid).await?.is_none() {
+            return self.fsck_fix(f).await;
+        }
+        if let Some(Some(_)) = self.fsck_checksum_opt().await? {
+            return self.fsck_fix(f).await;
         }
         for devid in &devids {
             let Some(dev) = topo.devices.iter().find(|d| d.devid == *devid) else {
-                continue;
+                return self.fsck_fix(f).await;
             };
-            // The reaper deals with dead devices.
             if dev.status == "dead" {
-                continue;
-            }
-            if policy_only {
-                good.push(dev.clone());
-                continue;
+                return self.fsck_fix(f).await;
             }
             match self.replica_length(dev, fid).await {
-                Ok(Some(n)) if i64::try_from(n).is_ok_and(|n| n == f.length) => {
-                    good.push(dev.clone());
-                }
-                Ok(Some(_)) => {
-                    self.log_event(fid, "BLEN", Some(*devid)).await?;
-                    self.meta.remove_replica(fid, *devid).await?;
-                    lost = true;
-                }
-                Ok(None) => {
-                    self.log_event(fid, "MISS", Some(*devid)).await?;
-                    self.meta.remove_replica(fid, *devid).await?;
-                    lost = true;
-                }
+                Ok(Some(n)) if i64::try_from(n).is_ok_and(|n| n == f.length) => {}
+                Ok(_) => return self.fsck_fix(f).await,
                 Err(e) => {
                     return Ok(Checked::Stalled(format!(
                         "Connectivity problem reaching device {devid}: {e}"
@@ -286,82 +302,184 @@ impl<M: MetaStore> Tracker<M> {
                 }
             }
         }
-        if good.is_empty() && lost && !policy_only {
-            self.log_event(fid, "SRCH", None).await?;
-            for dev in &topo.devices {
-                if dev.status == "dead" || devids.contains(&dev.devid) {
+        Ok(Checked::Done)
+    }
+
+    /// The repair: every recorded replica checked (length, then digest
+    /// when an algorithm applies), `MISS`/`BLEN` logged for the bad ones;
+    /// with none good, the search (`SRCH`, then `FOND` or `GONE`); the bad
+    /// ones forgotten; the digests compared with the stored checksum
+    /// (`NSUM`, `BSUM`, `BALG`, `MSUM`); `REPL` and a replication when the
+    /// policy is not met.
+    async fn fsck_fix(&self, f: &FileRow) -> Result<Checked, Fail> {
+        let fid = f.fid;
+        let topo = self.topology().await?;
+        let class_alg = self
+            .class_hashtype(f.dmid, f.classid)
+            .await?
+            .and_then(Alg::from_hashtype);
+        let opt = self.fsck_checksum_opt().await?.flatten();
+        let alg = class_alg.or(opt);
+        let devids = self.meta.file_devids(fid).await?;
+        let mut good: Vec<i64> = Vec::new();
+        let mut bad: Vec<i64> = Vec::new();
+        // digest -> devices with it
+        let mut sums: Vec<(Vec<u8>, Vec<i64>)> = Vec::new();
+        let mut checked = std::collections::HashSet::new();
+        let candidates: Vec<Device> = devids
+            .iter()
+            .filter_map(|id| topo.devices.iter().find(|d| d.devid == *id))
+            .cloned()
+            .collect();
+        let search: Vec<Device> = topo
+            .devices
+            .iter()
+            .filter(|d| matches!(d.status.as_str(), "alive" | "readonly" | "drain"))
+            .cloned()
+            .collect();
+        for (i, round) in [candidates, search].into_iter().enumerate() {
+            let desperate = i == 1;
+            if desperate {
+                if !good.is_empty() {
+                    break;
+                }
+                self.log_event(fid, "SRCH", None).await?;
+            }
+            for dev in round {
+                if !checked.insert(dev.devid) {
                     continue;
                 }
-                let len = self.replica_length(dev, fid).await;
-                if len.is_ok_and(|n| n.and_then(|n| i64::try_from(n).ok()) == Some(f.length)) {
-                    self.meta.add_replica(fid, dev.devid).await?;
-                    self.log_event(fid, "FOND", Some(dev.devid)).await?;
-                    good.push(dev.clone());
+                if dev.status == "dead" {
+                    bad.push(dev.devid);
+                    continue;
                 }
-            }
-            if good.is_empty() {
-                self.log_event(fid, "GONE", None).await?;
-                return Ok(Checked::Done);
-            }
-        }
-        if !policy_only {
-            if let Some(alg) = self.fsck_alg(f).await? {
-                let mut sums = Vec::new();
-                for dev in &good {
-                    match self.replica_digest(dev, fid, alg).await {
-                        Ok(d) => sums.push((dev.clone(), d)),
-                        Err(e) => {
-                            return Ok(Checked::Stalled(format!(
-                                "Connectivity problem reaching device {}: {e}",
-                                dev.devid
-                            )))
+                let unreachable = |e: String| {
+                    Checked::Stalled(format!(
+                        "Connectivity problem reaching device {}: {e}",
+                        dev.devid
+                    ))
+                };
+                let len = match self.replica_length(&dev, fid).await {
+                    Ok(l) => l,
+                    Err(e) => return Ok(unreachable(e)),
+                };
+                let right = len.and_then(|n| i64::try_from(n).ok()) == Some(f.length);
+                if right {
+                    if let Some(alg) = alg {
+                        match self.replica_digest(&dev, fid, alg).await {
+                            Ok(d) => match sums.iter_mut().find(|(s, _)| *s == d) {
+                                Some((_, on)) => on.push(dev.devid),
+                                None => sums.push((d, vec![dev.devid])),
+                            },
+                            Err(e) => return Ok(unreachable(e)),
                         }
                     }
+                    good.push(dev.devid);
+                    if desperate {
+                        break;
+                    }
+                    continue;
                 }
-                let stored = self.meta.checksum(fid).await?;
-                match stored {
-                    Some(c) if c.hashtype == alg.hashtype() => {
-                        let mut kept = Vec::new();
-                        for (dev, d) in sums {
-                            if d == c.checksum {
-                                kept.push(dev);
-                            } else {
-                                self.log_event(fid, "BSUM", Some(dev.devid)).await?;
-                                self.meta.remove_replica(fid, dev.devid).await?;
-                                lost = true;
-                            }
-                        }
-                        good = kept;
-                    }
-                    _ => {
-                        let first = sums.first().map(|(_, d)| d.clone());
-                        match first {
-                            Some(d) if sums.iter().all(|(_, s)| *s == d) => {
-                                let row = crate::meta::Checksum {
-                                    fid,
-                                    hashtype: alg.hashtype(),
-                                    checksum: d,
-                                };
-                                self.meta.set_checksum(&row).await?;
-                                self.log_event(fid, "NSUM", None).await?;
-                            }
-                            Some(_) => self.log_event(fid, "MSUM", None).await?,
-                            None => {}
-                        }
-                    }
+                if !desperate {
+                    let code = if len.is_none() { "MISS" } else { "BLEN" };
+                    self.log_event(fid, code, Some(dev.devid)).await?;
+                    bad.push(dev.devid);
                 }
             }
+            if desperate {
+                if good.is_empty() {
+                    for devid in &bad {
+                        self.meta.remove_replica(fid, *devid).await?;
+                    }
+                    self.log_event(fid, "GONE", None).await?;
+                    return Ok(Checked::Done);
+                }
+                self.meta.add_replica(fid, good[0]).await?;
+                self.log_event(fid, "FOND", None).await?;
+            }
         }
-        let good_ids: Vec<i64> = good.iter().map(|d| d.devid).collect();
-        let content = self.content_on(&topo, f.dmid, f.classid, &good_ids);
-        if !lost && !content {
-            self.log_event(fid, "POVI", None).await?;
+        for devid in &bad {
+            self.meta.remove_replica(fid, *devid).await?;
         }
-        if lost || !content {
-            self.log_event(fid, "REPL", None).await?;
+        if let Some(alg) = alg {
+            self.fsck_fix_checksums(f, alg, class_alg.is_some(), opt.is_some(), sums)
+                .await?;
+        }
+        let topo = self.topology().await?;
+        let now_on: Vec<i64> = self
+            .meta
+            .file_devids(fid)
+            .await?
+            .into_iter()
+            .filter(|id| {
+                topo.devices
+                    .iter()
+                    .any(|d| d.devid == *id && crate::tracker::policy::should_have_files(d))
+            })
+            .collect();
+        if !self.content_on(&topo, f.dmid, f.classid, &now_on) {
             self.enqueue_replication(fid).await?;
+            self.log_event(fid, "REPL", None).await?;
         }
         Ok(Checked::Done)
+    }
+
+    /// Compares the replicas' digests with the stored checksum (the
+    /// original's `fix_checksums`).
+    async fn fsck_fix_checksums(
+        &self,
+        f: &FileRow,
+        alg: Alg,
+        class_has_one: bool,
+        forced: bool,
+        mut sums: Vec<(Vec<u8>, Vec<i64>)>,
+    ) -> Result<(), Fail> {
+        let fid = f.fid;
+        let stored = self.meta.checksum(fid).await?;
+        match (sums.len(), stored) {
+            (0, _) => {}
+            (1, Some(c)) => {
+                if sums[0].0 != c.checksum {
+                    let same_alg = c.hashtype == alg.hashtype();
+                    let code = if same_alg { "BSUM" } else { "BALG" };
+                    self.log_event(fid, code, None).await?;
+                }
+            }
+            (1, None) => {
+                if class_has_one {
+                    let row = crate::meta::Checksum {
+                        fid,
+                        hashtype: alg.hashtype(),
+                        checksum: sums.remove(0).0,
+                    };
+                    self.log_event(fid, "NSUM", None).await?;
+                    self.meta.set_checksum(&row).await?;
+                }
+            }
+            (_, Some(c)) => {
+                let good = sums
+                    .iter()
+                    .any(|(d, on)| *d == c.checksum && !on.is_empty());
+                if good {
+                    // The copies that differ are forgotten; the policy
+                    // check then asks for new ones.
+                    for (d, on) in &sums {
+                        if *d != c.checksum {
+                            for devid in on {
+                                self.meta.remove_replica(fid, *devid).await?;
+                            }
+                        }
+                    }
+                } else {
+                    self.log_event(fid, "BSUM", None).await?;
+                }
+            }
+            (_, None) => {
+                let code = if forced { "MSUM" } else { "BSUM" };
+                self.log_event(fid, code, None).await?;
+            }
+        }
+        Ok(())
     }
 
     /// One batch of the run, if one is on: `true` if there may be more.
