@@ -10,6 +10,7 @@ mod jobs;
 mod mariadb;
 mod monitor;
 mod pymogilefs;
+mod rebalance;
 mod replication;
 mod wire;
 

@@ -44,7 +44,7 @@ fn now() -> i64 {
 }
 
 /// This machine's name, as `fsck_host` records it.
-fn hostname() -> String {
+pub(super) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

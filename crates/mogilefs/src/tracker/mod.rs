@@ -25,6 +25,7 @@ pub mod monitor;
 mod namespace;
 mod placement;
 pub mod policy;
+pub mod rebalance;
 pub mod replicate;
 pub mod server;
 mod settings;
@@ -114,6 +115,8 @@ pub struct Tracker<M> {
     replications: Notify,
     /// Rung by fsck_start.
     fsck_wake: Notify,
+    /// Rung by rebalance_start / rebalance_stop.
+    rebal_wake: Notify,
     monitor: Monitor,
     stats: Stats,
     shutdown: Shutdown,
@@ -172,6 +175,7 @@ impl<M: MetaStore> Tracker<M> {
             deletes: Notify::new(),
             replications: Notify::new(),
             fsck_wake: Notify::new(),
+            rebal_wake: Notify::new(),
             monitor: Monitor::default(),
             shutdown,
             pool: http::Pool::default(),
@@ -275,6 +279,12 @@ impl<M: MetaStore> Tracker<M> {
             "fsck_clearlog" => self.fsck_clearlog().await,
             "fsck_getlog" => self.fsck_getlog(a).await,
             "fsck_status" => self.fsck_status().await,
+            "rebalance_set_policy" => self.rebalance_set_policy(a).await,
+            "rebalance_test" => self.rebalance_test().await,
+            "rebalance_start" => self.rebalance_start().await,
+            "rebalance_stop" => self.rebalance_stop().await,
+            "rebalance_status" => self.rebalance_status().await,
+            "rebalance_reset" => self.rebalance_reset().await,
             // The original's self-test: `crash=1` makes the command fail.
             "test" if a.nonempty("crash").is_some() => {
                 Err(Fail::Text(ErrCode::Failure, "Crashed on purpose".into()))
@@ -358,6 +368,7 @@ pub fn spawn_workers<M: MetaStore>(tracker: &Arc<Tracker<M>>, shutdown: &Shutdow
     tokio::spawn(replicate::run(tracker.clone(), shutdown.clone()));
     tokio::spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
     tokio::spawn(fsck::run(tracker.clone(), shutdown.clone()));
+    tokio::spawn(rebalance::run(tracker.clone(), shutdown.clone()));
 }
 
 /// Waits while `!want 0 <job>` (or a stopped `job_master`) holds `job`:
