@@ -282,7 +282,8 @@ impl<M: MetaStore> Tracker<M> {
         if class_alg.is_some() && self.meta.checksum(fid).await?.is_none() {
             return self.fsck_fix(f).await;
         }
-        if let Some(Some(_)) = self.fsck_checksum_opt().await? {
+        let opt = self.fsck_checksum_opt().await?;
+        if let Some(Some(_)) = opt {
             return self.fsck_fix(f).await;
         }
         for devid in &devids {
@@ -301,6 +302,11 @@ impl<M: MetaStore> Tracker<M> {
                     )))
                 }
             }
+        }
+        // Lengths agree; a class with a hashtype has its digests checked
+        // too, unless `fsck_checksum` is `off`.
+        if class_alg.is_some() && opt != Some(None) {
+            return self.fsck_fix(f).await;
         }
         Ok(Checked::Done)
     }
