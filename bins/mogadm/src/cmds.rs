@@ -183,6 +183,7 @@ pub async fn run(top: &'static Top, argv: &[String], ctx: &Ctx) -> Exit {
             Ok(()) => Exit::Ok(None),
             Err(e) => Exit::Fail(e.to_string()),
         },
+        ("fsck" | "rebalance", _) => crate::jobs::run(&admin, top.name, verb.name, &a).await,
         _ => Exit::Help(table::usage()),
     }
 }

@@ -4,6 +4,7 @@
 
 mod check;
 mod cmds;
+mod jobs;
 mod setup;
 mod table;
 

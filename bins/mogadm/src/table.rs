@@ -238,6 +238,105 @@ pub static TABLE: &[Top] = &[
             },
         ],
     },
+    Top {
+        name: "rebalance",
+        des: "Control file rebalancing operations.",
+        verbs: &[
+            Verb {
+                name: "start",
+                args: None,
+                des: "Start a rebalance job",
+                opts: &[],
+            },
+            Verb {
+                name: "stop",
+                args: None,
+                des: "Stop a rebalance job",
+                opts: &[],
+            },
+            Verb {
+                name: "status",
+                args: None,
+                des: "Show status of current rebalance job",
+                opts: &[],
+            },
+            Verb {
+                name: "settings",
+                args: None,
+                des: "Display rebalance settings",
+                opts: &[],
+            },
+            Verb {
+                name: "test",
+                args: None,
+                des: "Show what devices the current policy would match",
+                opts: &[],
+            },
+            Verb {
+                name: "reset",
+                args: None,
+                des: "Reset an existing policy",
+                opts: &[],
+            },
+            Verb {
+                name: "policy",
+                args: Some("[opts]"),
+                des: "Add or adjust the current policy",
+                opts: opts! { "--options=s" => "Policy string (see docs/wiki for details)" },
+            },
+        ],
+    },
+    Top {
+        name: "fsck",
+        des: "Control a background filesystem check operation.",
+        verbs: &[
+            Verb {
+                name: "start",
+                args: None,
+                des: "Start (or resume) background fsck",
+                opts: &[],
+            },
+            Verb {
+                name: "stop",
+                args: None,
+                des: "Stop (pause) background fsck",
+                opts: &[],
+            },
+            Verb {
+                name: "status",
+                args: None,
+                des: "Show fsck status",
+                opts: &[],
+            },
+            Verb {
+                name: "reset",
+                args: Some("[opts]"),
+                des: "Reset fsck position back to the beginning",
+                opts: opts! {
+                    "--policy-only" => "Check repl policy (assumed locations); don't stat storage nodes",
+                    "--startpos=i" => "FID to start at.",
+                },
+            },
+            Verb {
+                name: "clearlog",
+                args: None,
+                des: "Clear the fsck log",
+                opts: &[],
+            },
+            Verb {
+                name: "printlog",
+                args: None,
+                des: "Display the fsck log",
+                opts: &[],
+            },
+            Verb {
+                name: "taillog",
+                args: None,
+                des: "Tail the fsck log",
+                opts: &[],
+            },
+        ],
+    },
 ];
 
 /// Finds a top command.

@@ -90,6 +90,38 @@ pub struct Cli {
     /// Seconds between reaper rounds (default 5; tests use less)
     #[arg(long = "reaper_interval", hide = true)]
     pub reaper_interval: Option<f64>,
+    /// Run the job master (default): it hands out delete, replicate and
+    /// fsck work
+    #[arg(long = "job_master", overrides_with = "no_job_master")]
+    pub job_master: bool,
+    /// Do not run the job master (this tracker then deletes, replicates
+    /// and checks nothing until `!want 1 job_master`)
+    #[arg(long = "no-job_master", aliases = ["nojob_master", "no_job_master"])]
+    pub no_job_master: bool,
+    /// Accepted and ignored, as the original (no separate HTTP server)
+    #[arg(long = "no_http", hide = true)]
+    pub no_http: bool,
+    /// Accepted and ignored, as the original (workers are not processes)
+    #[arg(long = "workerport", hide = true)]
+    pub workerport: Option<u16>,
+    /// Accepted and ignored, as the original 2.73 (no schema check here)
+    #[arg(long = "no_schema_check", hide = true)]
+    pub no_schema_check: bool,
+    /// Seconds a device's usage report may age (recorded, see the docs)
+    #[arg(long = "max_disk_age")]
+    pub max_disk_age: Option<u64>,
+    /// Idle connections kept per storage node (recorded, see the docs)
+    #[arg(long = "conn_pool_size")]
+    pub conn_pool_size: Option<u64>,
+    /// Plugins to load: none exist in this build, so any name is refused
+    #[arg(long = "plugins")]
+    pub plugins: Vec<String>,
+    /// Replicate from the storage node's get port (recorded, see the docs)
+    #[arg(long = "repl_use_get_port")]
+    pub repl_use_get_port: Option<u8>,
+    /// Networks considered local (recorded, see the docs)
+    #[arg(long = "local_network")]
+    pub local_network: Option<String>,
     #[command(flatten)]
     pub common: danga_common::cli::CommonArgs,
 }
@@ -157,7 +189,27 @@ impl Config {
                 "reaper_interval",
                 cli.reaper_interval.map(|n| n.to_string()),
             ),
+            ("max_disk_age", cli.max_disk_age.map(|n| n.to_string())),
+            ("conn_pool_size", cli.conn_pool_size.map(|n| n.to_string())),
+            (
+                "repl_use_get_port",
+                cli.repl_use_get_port.map(|n| n.to_string()),
+            ),
+            ("local_network", cli.local_network.clone()),
+            (
+                "job_master",
+                if cli.no_job_master {
+                    Some("0".to_owned())
+                } else if cli.job_master {
+                    Some("1".to_owned())
+                } else {
+                    None
+                },
+            ),
         ];
+        if let Some(p) = cli.plugins.first() {
+            anyhow::bail!("plugin {p}: this mogilefsd has no plugins");
+        }
         for (k, v) in flags {
             if let Some(v) = v {
                 kv.insert(k.to_owned(), v);
@@ -240,6 +292,7 @@ impl Config {
             query_jobs,
             replicate_jobs: usize::try_from(number("replicate_jobs", 1)?.clamp(1, 64))
                 .context("replicate_jobs")?,
+            job_master: kv.get("job_master").is_none_or(|v| v != "0"),
             ..Settings::default()
         };
         Ok(Config {

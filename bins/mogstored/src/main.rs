@@ -48,6 +48,9 @@ struct Cli {
     /// Do not read the config file
     #[arg(short = 's', long = "skipconfig")]
     skipconfig: bool,
+    /// Seconds an idle keep-alive HTTP connection is kept (30)
+    #[arg(long = "persist_client_idle_timeout")]
+    persist_client_idle_timeout: Option<u64>,
     /// Verbose logging (repeat for more)
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     verbose: u8,
@@ -94,6 +97,9 @@ fn apply_config_file(cli: &mut Cli) -> anyhow::Result<()> {
                 cli.maxconns = Some(v.parse().with_context(bad)?)
             }
             "pidfile" if cli.pidfile.is_none() => cli.pidfile = Some(v.into()),
+            "persist_client_idle_timeout" if cli.persist_client_idle_timeout.is_none() => {
+                cli.persist_client_idle_timeout = Some(v.parse().with_context(bad)?)
+            }
             "daemonize" => cli.daemonize |= v == "1",
             _ => {}
         }
@@ -112,9 +118,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .docroot
         .clone()
         .unwrap_or_else(|| PathBuf::from("/var/mogdata"));
-    let store = Arc::new(
-        Storage::open(&docroot).with_context(|| format!("docroot {}", docroot.display()))?,
-    );
+    let mut store =
+        Storage::open(&docroot).with_context(|| format!("docroot {}", docroot.display()))?;
+    if let Some(secs) = cli.persist_client_idle_timeout {
+        store = store.with_keepalive_idle(std::time::Duration::from_secs(secs));
+    }
+    let store = Arc::new(store);
     let mut launch = Launch::new(
         "mogstored",
         vec![ListenSpec::tcp("http", http), ListenSpec::tcp("mgmt", mgmt)],
@@ -136,7 +145,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .unwrap_or_default()
                 }
             });
-            let acceptor = Acceptor::new(
+            // The side channel has its own budget: HTTP clients filling
+            // `maxconns` must not lock the trackers out of it.
+            let web = Acceptor::new(
+                max,
+                AtLimit::Wait,
+                ConnStats::register(Registry::global()),
+                shutdown.clone(),
+            );
+            let mgmt = Acceptor::new(
                 max,
                 AtLimit::Wait,
                 ConnStats::register(Registry::global()),
@@ -145,9 +162,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for listener in listeners {
                 let store = store.clone();
                 if listener.name() == "http" {
-                    acceptor.spawn(listener, move |conn| http::serve(conn, store.clone()));
+                    web.spawn(listener, move |conn| http::serve(conn, store.clone()));
                 } else {
-                    acceptor.spawn(listener, move |conn| side::serve(conn, store.clone()));
+                    mgmt.spawn(listener, move |conn| side::serve(conn, store.clone()));
                 }
             }
             Ok(())

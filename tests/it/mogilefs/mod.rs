@@ -5,9 +5,12 @@
 mod admin;
 mod commands;
 mod files;
+mod fsck;
+mod jobs;
 mod mariadb;
 mod monitor;
 mod pymogilefs;
+mod rebalance;
 mod replication;
 mod wire;
 

@@ -3,6 +3,7 @@
 //! channel, and bounded memory.
 
 mod files;
+mod hostile;
 mod safety;
 mod side;
 mod stress;
@@ -26,19 +27,24 @@ pub struct Node {
 
 impl Node {
     pub fn start() -> Node {
+        Node::start_with(&[])
+    }
+
+    /// As [`Node::start`], mogstored started with `args` too.
+    pub fn start_with(args: &[&str]) -> Node {
         let docroot = tempfile::tempdir().expect("docroot");
         for dev in ["dev1", "dev7"] {
             std::fs::create_dir(docroot.path().join(dev)).expect("devN");
         }
-        let daemon = Daemon::start(
-            "mogstored",
-            &[
-                "-s",
-                "--httplisten=127.0.0.1:0",
-                "--mgmtlisten=127.0.0.1:0",
-                &format!("--docroot={}", docroot.path().display()),
-            ],
-        );
+        let root = format!("--docroot={}", docroot.path().display());
+        let mut all = vec![
+            "-s",
+            "--httplisten=127.0.0.1:0",
+            "--mgmtlisten=127.0.0.1:0",
+            root.as_str(),
+        ];
+        all.extend_from_slice(args);
+        let daemon = Daemon::start("mogstored", &all);
         Node {
             http: daemon.addr("http"),
             mgmt: daemon.addr("mgmt"),

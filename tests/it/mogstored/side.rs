@@ -114,3 +114,24 @@ fn mogstored_usage_files() {
     );
     assert!(node.file("/dev1/usage").exists());
 }
+
+#[test]
+fn mogstored_side_channel_shutdown_stops_the_daemon() {
+    use danga_testkit::wait_for;
+    use std::io::Read;
+    let mut node = Node::start();
+    let mut s = connect(node.mgmt);
+    s.write_all(b"shutdown\r\n").expect("write");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // The connection closes (readable at EOF), then the process ends.
+    let mut rest = Vec::new();
+    assert!(s.read_to_end(&mut rest).is_ok(), "closed");
+    let mut status = None;
+    let stopped = wait_for(Duration::from_secs(10), || {
+        status = node.daemon.try_exit();
+        status.is_some()
+    });
+    assert!(stopped, "still running: {}", node.daemon.stderr());
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}

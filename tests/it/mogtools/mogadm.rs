@@ -318,3 +318,66 @@ fn mogadm_settings_list_and_set() {
     let missing = c.mogadm(&["settings", "set", "memcache_ttl"]);
     assert!(missing.stdout.contains("ERROR: Missing argument 'value'"));
 }
+
+#[test]
+fn mogadm_fsck_and_rebalance_verbs() {
+    use danga_testkit::wait_for;
+    use std::time::Duration;
+    let c = Bare::start(2);
+    c.setup_with_mogadm();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"checked by fsck").expect("write");
+    let file = format!("--file={}", file.display());
+    c.file_tool("mogupload", &["--key=k", "--class=c", &file])
+        .ok();
+
+    c.mogadm(&["fsck", "stop"]).ok();
+    c.mogadm(&["fsck", "clearlog"]).ok();
+    c.mogadm(&["fsck", "reset", "--startpos=0"]).ok();
+    c.mogadm(&["fsck", "start"]).ok();
+    let mut text = String::new();
+    let done = wait_for(Duration::from_secs(30), || {
+        text = c.mogadm(&["fsck", "status"]).ok().to_owned();
+        text.contains("    Running: No\n")
+    });
+    assert!(done, "{text}");
+    assert!(text.contains("     Status: 1 / 1 (100.00%)\n"), "{text}");
+    assert!(
+        text.contains(" Check Type: Normal (check policy + files)\n"),
+        "{text}"
+    );
+    let log = c.mogadm(&["fsck", "printlog"]);
+    assert!(
+        log.ok()
+            .starts_with("unixtime             event           fid      devid\n"),
+        "{log:?}"
+    );
+    let again = c.mogadm(&["fsck", "start"]);
+    again.ok();
+    let twice = c.mogadm(&["fsck", "start"]);
+    // Either still running (refused) or already done (started afresh).
+    assert!(
+        twice.code == 0 || twice.failed().starts_with("fsck_running"),
+        "{twice:?}"
+    );
+
+    c.mogadm(&[
+        "rebalance",
+        "policy",
+        "--options=from_devices=1 leave_in_drain_mode=1",
+    ])
+    .ok();
+    let test = c.mogadm(&["rebalance", "test"]);
+    let t = test.ok();
+    assert!(
+        t.starts_with(
+            "Tested rebalance policy...\nPolicy: from_devices=1 leave_in_drain_mode=1\n\nSource devices:\n - 1\nDestination devices:\n"
+        ),
+        "{t}"
+    );
+    let bad = c.mogadm(&["rebalance", "policy", "--options=nonsense=1"]);
+    assert!(bad.failed().starts_with("bad_rebal_pol"), "{bad:?}");
+    let stop = c.mogadm(&["rebalance", "stop"]);
+    assert!(stop.failed().starts_with("rebal_not_started"), "{stop:?}");
+}

@@ -27,7 +27,11 @@ pub struct Domain {
     pub namespace: String,
 }
 
-/// A `class` row (classid 0, `default`, is implicit and has no row).
+/// The name of classid 0: implicit (with the tracker's
+/// `default_mindevcount`) until `update_class` gives it a row.
+pub const DEFAULT_CLASS: &str = "default";
+
+/// A `class` row (classid 0, `default`, has one only once modified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
     pub dmid: i64,
@@ -120,10 +124,12 @@ pub trait Namespaces: Send + Sync {
 
     /// Classes with rows, of one domain or of all.
     fn classes(&self, dmid: Option<i64>) -> impl Future<Output = Result<Vec<Class>>> + Send;
-    /// Creates a class, choosing its classid; `None`: the name exists.
+    /// Creates a class, choosing its classid (0 for [`DEFAULT_CLASS`]);
+    /// `None`: the name exists.
     fn create_class(&self, class: &Class) -> impl Future<Output = Result<Option<i64>>> + Send;
     /// Updates by (dmid, classname); `false`: no such class.
     fn update_class(&self, class: &Class) -> impl Future<Output = Result<bool>> + Send;
+    /// Deletes a class row (callers refuse classid 0 with files).
     fn delete_class(&self, dmid: i64, classid: i64) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -248,6 +254,45 @@ pub struct QueueRow {
     pub arg: Option<String>,
 }
 
+/// An `fsck_log` row: what the checker found about a fid (on a device).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsckLogRow {
+    pub logid: i64,
+    pub utime: i64,
+    pub fid: Option<i64>,
+    pub evcode: String,
+    pub devid: Option<i64>,
+}
+
+/// The checker's log (`fsck_log`) and what it walks.
+pub trait FsckLog: Send + Sync {
+    /// Appends an event.
+    fn add_fsck_event(
+        &self,
+        utime: i64,
+        fid: Option<i64>,
+        evcode: &str,
+        devid: Option<i64>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Events with `logid` above `after`, oldest first, at most `limit`.
+    fn fsck_events(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<FsckLogRow>>> + Send;
+    /// How many events of each code have `logid` above `after`.
+    fn fsck_event_counts(
+        &self,
+        after: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// The highest `logid` (0 when empty).
+    fn max_fsck_logid(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Empties the log.
+    fn clear_fsck_log(&self) -> impl Future<Output = Result<()>> + Send;
+    /// The highest fid in `file` (0 when empty).
+    fn max_fid(&self) -> impl Future<Output = Result<i64>> + Send;
+}
+
 /// Server settings, device usage, checksums and the rows the debugging
 /// commands show.
 pub trait Admin: Send + Sync {
@@ -337,9 +382,12 @@ pub trait Replication: Send + Sync {
 }
 
 /// The metadata store of one tracker (several trackers may share it).
-pub trait MetaStore: Namespaces + Topology + Files + Admin + Replication + 'static {}
+pub trait MetaStore:
+    Namespaces + Topology + Files + Admin + Replication + FsckLog + 'static
+{
+}
 
-impl<T: Namespaces + Topology + Files + Admin + Replication + 'static> MetaStore for T {}
+impl<T: Namespaces + Topology + Files + Admin + Replication + FsckLog + 'static> MetaStore for T {}
 
 /// Whether an error is a unique-key violation.
 pub fn is_unique_violation(e: &MetaError) -> bool {

@@ -83,4 +83,11 @@ codes! {
     HostMismatch => "host_mismatch", "The device specified doesn't belong to the host specified";
     StateTooHigh => "state_too_high", "Status cannot go from dead to alive; must use down";
     CopyErr => "copy_err", "copy_err";
+    FsckRunning => "fsck_running", "fsck_running";
+    RebalRunning => "rebal_running", "rebal_running";
+    NoSetRebal => "no_set_rebal", "no_set_rebal";
+    BadRebalPol => "bad_rebal_pol", "bad_rebal_pol";
+    NoRebalPolicy => "no_rebal_policy", "no_rebal_policy";
+    NoRebalState => "no_rebal_state", "no_rebal_state";
+    RebalNotStarted => "rebal_not_started", "rebal_not_started";
 }

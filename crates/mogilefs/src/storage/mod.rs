@@ -30,7 +30,13 @@ pub struct Storage {
     /// The docroot opened, for look-ups beneath it ([`path::open_beneath`]).
     root_fd: Option<Arc<OwnedFd>>,
     started: u64,
+    /// How long an HTTP keep-alive connection may sit idle between
+    /// requests (Perlbal's `persist_client_idle_timeout`, 30 s).
+    keepalive_idle: std::time::Duration,
 }
+
+/// Perlbal's `persist_client_idle_timeout` default.
+pub const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Storage {
     /// Opens the docroot, which must exist (as the original requires).
@@ -46,7 +52,19 @@ impl Storage {
             root_fd: path::open_root(&root).map(Arc::new),
             root,
             started: unix_now(),
+            keepalive_idle: KEEPALIVE_IDLE,
         })
+    }
+
+    /// Sets the keep-alive idle limit (at least 1 s).
+    pub fn with_keepalive_idle(mut self, idle: std::time::Duration) -> Self {
+        self.keepalive_idle = idle.max(std::time::Duration::from_secs(1));
+        self
+    }
+
+    /// How long a keep-alive connection may sit idle.
+    pub fn keepalive_idle(&self) -> std::time::Duration {
+        self.keepalive_idle
     }
 
     /// The docroot, canonical.

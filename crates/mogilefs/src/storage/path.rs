@@ -20,6 +20,9 @@ pub enum PathError {
     /// Well formed but pointing out of the docroot (403).
     #[error("path outside the docroot")]
     Forbidden,
+    /// A PUT below a top folder (a device) that does not exist (404).
+    #[error("no such top-level folder")]
+    NoTop,
 }
 
 impl PathError {
@@ -28,6 +31,7 @@ impl PathError {
         match self {
             PathError::Bad => 400,
             PathError::Forbidden => 403,
+            PathError::NoTop => 404,
         }
     }
 }
@@ -137,6 +141,12 @@ pub fn resolve_new(root: &Path, rel: &Path) -> Result<PathBuf, ResolveError> {
         // The usual case: the folder is there, nothing to create.
         return Ok(inside(&dir)?.join(name));
     }
+    // The top folder (the device, `devN`) is never created: a PUT for a
+    // device this node does not have is 404, as Perlbal's web server.
+    let top = rel.components().next().ok_or(PathError::Bad)?;
+    if std::fs::symlink_metadata(root.join(top)).is_err() {
+        return Err(PathError::NoTop.into());
+    }
     // Check the deepest existing ancestor before creating anything below it.
     let mut existing = dir.clone();
     while std::fs::symlink_metadata(&existing).is_err() {
@@ -188,7 +198,9 @@ pub fn open_beneath(root: &std::os::fd::OwnedFd, rel: &Path, dir: bool) -> Benea
     let flags = if dir {
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
     } else {
-        OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC
+        // Non-blocking: opening a FIFO (or a device) must not wait for a
+        // writer; callers refuse whatever is not a regular file.
+        OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK
     };
     let how = OpenHow::new()
         .flags(flags)
@@ -214,7 +226,7 @@ pub fn open_cached_beneath(root: &std::os::fd::OwnedFd, rel: &Path) -> Beneath {
         return Beneath::Unsure;
     }
     let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .flags(OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
         .resolve(
             ResolveFlag::RESOLVE_BENEATH
                 | ResolveFlag::RESOLVE_NO_MAGICLINKS
@@ -237,6 +249,24 @@ pub fn open_cached_beneath(_root: &std::os::fd::OwnedFd, _rel: &Path) -> Beneath
 #[cfg(not(target_os = "linux"))]
 pub fn open_beneath(_root: &std::os::fd::OwnedFd, _rel: &Path, _dir: bool) -> Beneath {
     Beneath::Unsure
+}
+
+/// Opens an existing file for reading without blocking on what is not a
+/// regular file (a FIFO waits for a writer otherwise); refuses those with
+/// `InvalidInput`. Blocking on the disk, as [`resolve_existing`].
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits() | nix::fcntl::OFlag::O_NOCTTY.bits())
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
 }
 
 /// Runs blocking filesystem work on tokio's blocking threads: one hand-off

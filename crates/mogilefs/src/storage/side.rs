@@ -1,7 +1,7 @@
 //! The side channel (`--mgmtlisten`): `size URI`, `MD5 URI [reason]` and
 //! `SHA-1 URI [reason]` (digests streamed from disk), `watch` (iostat-style
 //! utilisation per device, a batch ending in `.` every second), and the
-//! embedded Perlbal console's `version`/`uptime`.
+//! embedded Perlbal console's `version`/`uptime` and `shutdown`.
 //!
 //! Its own loop rather than `danga_common::serve_lines`: digests read files
 //! and `watch` streams, so replies are async.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use danga_common::framing::next_line;
+use danga_common::framing::LineScanner;
 use danga_common::{Conn, Stream};
 use md5::{Digest, Md5};
 use sha1::Sha1;
@@ -33,9 +33,10 @@ pub async fn serve(mut conn: Conn, store: Arc<Storage>) {
     let shutdown = conn.shutdown().clone();
     let stream = conn.stream();
     let mut input = BytesMut::with_capacity(1024);
+    let mut lines = LineScanner::default();
     loop {
         loop {
-            let line = match next_line(&mut input, MAX_LINE) {
+            let line = match lines.next_line(&mut input, MAX_LINE) {
                 Ok(Some(l)) => l,
                 Ok(None) => break,
                 Err(e) => {
@@ -46,6 +47,13 @@ pub async fn serve(mut conn: Conn, store: Arc<Storage>) {
             let line = String::from_utf8_lossy(&line).trim().to_string();
             let reply = match command(&line) {
                 Command::Quit => return,
+                Command::Shutdown => {
+                    // The console's `shutdown [graceful]`: mogstored stops
+                    // (connections get the usual drain) and this one closes.
+                    tracing::info!("side channel asked for shutdown");
+                    shutdown.trigger();
+                    return;
+                }
                 Command::Watch => {
                     let _ = shutdown.until_stopped(watch(stream, &store)).await;
                     return;
@@ -85,6 +93,8 @@ pub enum Command {
     Digest(Alg, String),
     /// `watch`.
     Watch,
+    /// `shutdown`, `shutdown graceful [N]` (the Perlbal console's).
+    Shutdown,
     /// `version` / `uptime`.
     Version,
     /// Anything else.
@@ -121,6 +131,10 @@ pub fn command(line: &str) -> Command {
     match (cmd.to_ascii_lowercase().as_str(), arg) {
         ("quit", None) => Command::Quit,
         ("watch", None) => Command::Watch,
+        ("shutdown", None) => Command::Shutdown,
+        ("shutdown", Some(g)) if g.eq_ignore_ascii_case("graceful") && extra_ok => {
+            Command::Shutdown
+        }
         ("version" | "uptime", None) => Command::Version,
         ("size", Some(uri)) if extra.is_none() => Command::Size(uri),
         ("md5", Some(uri)) if extra_ok => Command::Digest(Alg::Md5, uri),
@@ -131,7 +145,7 @@ pub fn command(line: &str) -> Command {
 
 async fn answer(cmd: Command, line: &str, store: &Storage) -> String {
     match cmd {
-        Command::Empty | Command::Quit | Command::Watch => String::new(),
+        Command::Empty | Command::Quit | Command::Watch | Command::Shutdown => String::new(),
         Command::Version => {
             let now = unix_now();
             format!(
@@ -176,7 +190,9 @@ async fn file_of(store: &Storage, uri: &str) -> Result<Option<std::path::PathBuf
 
 /// Lower-case hex digest of a file, read in bounded chunks.
 pub async fn hash_file(path: &Path, alg: Alg) -> io::Result<String> {
-    let mut file = tokio::fs::File::open(path).await?;
+    let path = path.to_path_buf();
+    let file = blocking(move || super::path::open_regular(&path)).await??;
+    let mut file = tokio::fs::File::from_std(file);
     let mut chunk = vec![0u8; CHUNK];
     let (mut md5, mut sha1) = (Md5::new(), Sha1::new());
     loop {
@@ -283,6 +299,9 @@ mod tests {
             command("SHA-1 /dev1/x.fid"),
             Command::Digest(Alg::Sha1, "/dev1/x.fid".into())
         );
+        assert_eq!(command("shutdown"), Command::Shutdown);
+        assert_eq!(command("shutdown graceful 5"), Command::Shutdown);
+        assert_eq!(command("shutdown now"), Command::Unknown);
         assert_eq!(command("size"), Command::Unknown);
         assert_eq!(command("size a b"), Command::Unknown);
         assert_eq!(command("watch"), Command::Watch);

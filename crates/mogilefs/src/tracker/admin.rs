@@ -9,11 +9,11 @@
 //! figures and `!queue` are real; `!jobs` names this process's pid for
 //! every job, since all of them are tasks of one process.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::{unix_now, Tracker, VERSION};
 use crate::meta::MetaStore;
@@ -62,9 +62,30 @@ pub struct Stats {
     desired: AtomicUsize,
     /// Messages `!watch` streams.
     notes: broadcast::Sender<String>,
-    /// Background jobs running (`delete`, `monitor`, ...).
-    jobs: Mutex<BTreeSet<&'static str>>,
+    /// The background jobs' desired levels (`!want N <job>`), by name.
+    jobs: Mutex<BTreeMap<&'static str, usize>>,
+    /// Rung when a desired level changes, so paused jobs look again.
+    jobs_changed: watch::Sender<u64>,
 }
+
+/// The background jobs `!want` knows besides `queryworker`. `delete`,
+/// `replicate` and `fsck` are handed work by `job_master` (as the
+/// original's), so they run only while it does.
+pub const JOBS: [&str; 6] = [
+    "delete",
+    "fsck",
+    "job_master",
+    "monitor",
+    "reaper",
+    "replicate",
+];
+
+/// The jobs that stop with `job_master`.
+const UNDER_JOB_MASTER: [&str; 3] = ["delete", "fsck", "replicate"];
+
+/// The most workers of one background job that run: each of ours is one
+/// task that works or pauses, so a desired level above 1 runs as 1.
+const MAX_JOB_RUNNING: usize = 1;
 
 impl Stats {
     /// Stats for a tracker running `query_jobs` commands at once.
@@ -81,7 +102,56 @@ impl Stats {
             workers: Arc::new(Semaphore::new(n)),
             desired: AtomicUsize::new(n),
             notes: broadcast::channel(1024).0,
-            jobs: Mutex::default(),
+            jobs: Mutex::new(JOBS.iter().map(|j| (*j, 1)).collect()),
+            jobs_changed: watch::channel(0).0,
+        }
+    }
+
+    /// Sets a background job's desired level (`--no-job_master`, `!want`);
+    /// `false` for a job name this tracker does not know.
+    pub fn set_job_level(&self, job: &str, n: usize) -> bool {
+        let Some(name) = JOBS.iter().find(|j| **j == job) else {
+            return false;
+        };
+        if let Ok(mut j) = self.jobs.lock() {
+            j.insert(name, n.min(MAX_WANT));
+        }
+        self.jobs_changed.send_modify(|g| *g = g.wrapping_add(1));
+        true
+    }
+
+    /// How many workers of `job` run now: its desired level, or 0 for the
+    /// jobs under `job_master` while that is stopped.
+    pub fn job_running(&self, job: &str) -> usize {
+        let Ok(j) = self.jobs.lock() else { return 0 };
+        let level = j.get(job).copied().unwrap_or(0);
+        if UNDER_JOB_MASTER.contains(&job) && j.get("job_master").copied().unwrap_or(0) == 0 {
+            return 0;
+        }
+        level.min(MAX_JOB_RUNNING)
+    }
+
+    /// The desired level of `job`.
+    fn job_desired(&self, job: &str) -> usize {
+        self.jobs
+            .lock()
+            .map(|j| j.get(job).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Waits until `job` may run (see [`Stats::job_running`]), at most
+    /// `limit`: `true` if it may.
+    pub async fn job_may_run(&self, job: &str, limit: std::time::Duration) -> bool {
+        let mut rx = self.jobs_changed.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self.job_running(job) > 0 {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.job_running(job) > 0,
+            }
         }
     }
 
@@ -130,11 +200,9 @@ impl Stats {
         }
     }
 
-    /// Notes that a background job runs (for `!jobs`).
+    /// Notes that a background job's task started (for the log).
     pub fn job_started(&self, name: &'static str) {
-        if let Ok(mut j) = self.jobs.lock() {
-            j.insert(name);
-        }
+        tracing::debug!(job = name, "background job started");
     }
 
     /// Sends a message to the `!watch`ers.
@@ -251,10 +319,15 @@ impl<M: MetaStore> Tracker<M> {
         } else if name.starts_with("jobs") {
             let pid = std::process::id();
             let desired = stats.desired.load(Ordering::Relaxed);
-            for (job, n) in self.jobs(desired) {
-                out.push(format!("{job} count {n}"));
-                out.push(format!("{job} desired {n}"));
-                out.push(format!("{job} pids {pid}"));
+            for (job, count, want) in self.jobs(desired) {
+                out.push(format!("{job} count {count}"));
+                out.push(format!("{job} desired {want}"));
+                let pids = if count > 0 {
+                    pid.to_string()
+                } else {
+                    String::new()
+                };
+                out.push(format!("{job} pids {pids}"));
             }
         } else if name.starts_with("want") {
             let mut w = args.split_whitespace();
@@ -264,8 +337,12 @@ impl<M: MetaStore> Tracker<M> {
                     stats.want(n);
                     out.push(format!("Now desiring {n} children doing 'queryworker'."));
                 }
+                (Some(n), Some(job)) if stats.set_job_level(job, n) => {
+                    out.push(format!("Now desiring {n} children doing '{job}'."));
+                }
                 (Some(_), Some(job)) => out.push(format!(
-                    "ERROR: Invalid class '{job}'.  Valid classes: queryworker"
+                    "ERROR: Invalid class '{job}'.  Valid classes: queryworker {}",
+                    JOBS.join(" ")
                 )),
                 _ => out.push("ERROR: usage: !want <count> <jobclass>".into()),
             }
@@ -300,11 +377,13 @@ impl<M: MetaStore> Tracker<M> {
         reply
     }
 
-    /// The jobs this tracker runs and how many of each, sorted.
-    fn jobs(&self, queryworkers: usize) -> Vec<(&'static str, usize)> {
-        let mut jobs = vec![("queryworker", queryworkers)];
-        if let Ok(j) = self.stats.jobs.lock() {
-            jobs.extend(j.iter().map(|j| (*j, 1)));
+    /// The jobs this tracker runs: name, workers running, desired level;
+    /// sorted by name.
+    fn jobs(&self, queryworkers: usize) -> Vec<(&'static str, usize, usize)> {
+        let mut jobs = vec![("queryworker", queryworkers, queryworkers)];
+        for job in JOBS {
+            let s = &self.stats;
+            jobs.push((job, s.job_running(job), s.job_desired(job)));
         }
         jobs.sort_unstable();
         jobs

@@ -108,6 +108,9 @@ impl<M: MetaStore> Tracker<M> {
 pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
     tracker.stats.job_started("delete");
     loop {
+        if !super::job_may_run(&tracker, "delete", &shutdown).await {
+            return;
+        }
         let busy = match tracker.sweep_deletes().await {
             Ok(n) => n > 0,
             Err(e) => {

@@ -303,11 +303,11 @@ impl<M: MetaStore> super::Tracker<M> {
         dmid: i64,
         classid: i64,
     ) -> Result<Option<i64>, Fail> {
-        if classid == 0 {
-            return Ok(None);
-        }
         if let Some(c) = self.cached().await?.class(dmid, classid) {
             return Ok(c.hashtype);
+        }
+        if classid == 0 {
+            return Ok(None);
         }
         Ok(self
             .meta

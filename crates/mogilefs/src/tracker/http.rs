@@ -233,14 +233,17 @@ pub async fn put(
 
 /// Copies `src` (GET) to `dst` (PUT), streaming, as the replicator does:
 /// the source must answer 200 with `length` bytes; each step may take
-/// `timeout`. `content_md5` (base64) lets the destination check the body.
+/// `timeout`. `content_md5` (base64) lets the destination check the body;
+/// with `digest`, the bytes copied are hashed and their digest returned.
 pub async fn copy(
     src: &str,
     dst: &str,
     length: u64,
     content_md5: Option<&str>,
+    digest: Option<Alg>,
     timeout: Duration,
-) -> Result<(), HttpError> {
+) -> Result<Option<Vec<u8>>, HttpError> {
+    let mut hasher = digest.map(Hasher::new);
     let step = |what: &'static str| {
         move |_| HttpError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, what))
     };
@@ -269,6 +272,9 @@ pub async fn copy(
     // file arrives whole at the node with its head.
     let mut out = head.into_bytes();
     out.extend_from_slice(&first);
+    if let Some(h) = hasher.as_mut() {
+        h.update(&first);
+    }
     let write = to.write_all(&out);
     tokio::time::timeout(timeout, write)
         .await
@@ -282,6 +288,9 @@ pub async fn copy(
             return Err(HttpError::BadReply);
         }
         let n = n.min(usize::try_from(length - sent).unwrap_or(n));
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk[..n]);
+        }
         tokio::time::timeout(timeout, to.write_all(&chunk[..n]))
             .await
             .map_err(step("destination write"))??;
@@ -303,7 +312,7 @@ pub async fn copy(
     .await
     .map_err(step("destination reply"))??;
     if (200..300).contains(&status) {
-        Ok(())
+        Ok(hasher.map(Hasher::finish))
     } else {
         Err(HttpError::Status(status))
     }
@@ -356,6 +365,38 @@ impl Alg {
         match self {
             Alg::Md5 => 16,
             Alg::Sha1 => 20,
+        }
+    }
+}
+
+/// A running digest of one [`Alg`].
+pub enum Hasher {
+    Md5(Md5),
+    Sha1(Sha1),
+}
+
+impl Hasher {
+    /// An empty digest of `alg`.
+    pub fn new(alg: Alg) -> Hasher {
+        match alg {
+            Alg::Md5 => Hasher::Md5(Md5::new()),
+            Alg::Sha1 => Hasher::Sha1(Sha1::new()),
+        }
+    }
+
+    /// Feeds bytes.
+    pub fn update(&mut self, b: &[u8]) {
+        match self {
+            Hasher::Md5(h) => h.update(b),
+            Hasher::Sha1(h) => h.update(b),
+        }
+    }
+
+    /// The digest.
+    pub fn finish(self) -> Vec<u8> {
+        match self {
+            Hasher::Md5(h) => h.finalize().to_vec(),
+            Hasher::Sha1(h) => h.finalize().to_vec(),
         }
     }
 }

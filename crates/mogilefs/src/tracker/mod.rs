@@ -18,12 +18,14 @@ pub mod cache;
 mod debug;
 pub mod deleter;
 mod files;
+pub mod fsck;
 mod hosts;
 pub mod http;
 pub mod monitor;
 mod namespace;
 mod placement;
 pub mod policy;
+pub mod rebalance;
 pub mod replicate;
 pub mod server;
 mod settings;
@@ -79,6 +81,9 @@ pub struct Settings {
     pub reaper_delay: Duration,
     /// Time between reaper rounds (the original's 5 s).
     pub reaper_interval: Duration,
+    /// `job_master` (`--no-job_master` clears it): without it the delete,
+    /// replicate and fsck jobs stay idle until `!want 1 job_master`.
+    pub job_master: bool,
 }
 
 impl Default for Settings {
@@ -95,6 +100,7 @@ impl Default for Settings {
             replicate_jobs: 1,
             reaper_delay: Duration::from_secs(16),
             reaper_interval: Duration::from_secs(5),
+            job_master: true,
         }
     }
 }
@@ -107,6 +113,10 @@ pub struct Tracker<M> {
     settings: Settings,
     deletes: Notify,
     replications: Notify,
+    /// Rung by fsck_start.
+    fsck_wake: Notify,
+    /// Rung by rebalance_start / rebalance_stop.
+    rebal_wake: Notify,
     monitor: Monitor,
     stats: Stats,
     shutdown: Shutdown,
@@ -154,12 +164,18 @@ impl<M: MetaStore> Tracker<M> {
 
     /// A tracker whose `!shutdown` triggers `shutdown`.
     pub fn with_shutdown(meta: M, settings: Settings, shutdown: Shutdown) -> Arc<Self> {
+        let stats = Stats::new(settings.query_jobs);
+        if !settings.job_master {
+            stats.set_job_level("job_master", 0);
+        }
         Arc::new(Tracker {
             meta,
-            stats: Stats::new(settings.query_jobs),
+            stats,
             settings,
             deletes: Notify::new(),
             replications: Notify::new(),
+            fsck_wake: Notify::new(),
+            rebal_wake: Notify::new(),
             monitor: Monitor::default(),
             shutdown,
             pool: http::Pool::default(),
@@ -257,6 +273,18 @@ impl<M: MetaStore> Tracker<M> {
             "sleep" => self.sleep(a).await,
             "replicate_now" => self.replicate_now().await,
             "httpcopy" => self.httpcopy(a).await,
+            "fsck_start" => self.fsck_start().await,
+            "fsck_stop" => self.fsck_stop().await,
+            "fsck_reset" => self.fsck_reset(a).await,
+            "fsck_clearlog" => self.fsck_clearlog().await,
+            "fsck_getlog" => self.fsck_getlog(a).await,
+            "fsck_status" => self.fsck_status().await,
+            "rebalance_set_policy" => self.rebalance_set_policy(a).await,
+            "rebalance_test" => self.rebalance_test().await,
+            "rebalance_start" => self.rebalance_start().await,
+            "rebalance_stop" => self.rebalance_stop().await,
+            "rebalance_status" => self.rebalance_status().await,
+            "rebalance_reset" => self.rebalance_reset().await,
             // The original's self-test: `crash=1` makes the command fail.
             "test" if a.nonempty("crash").is_some() => {
                 Err(Fail::Text(ErrCode::Failure, "Crashed on purpose".into()))
@@ -339,6 +367,24 @@ pub fn spawn_workers<M: MetaStore>(tracker: &Arc<Tracker<M>>, shutdown: &Shutdow
     tokio::spawn(monitor::run(tracker.clone(), shutdown.clone()));
     tokio::spawn(replicate::run(tracker.clone(), shutdown.clone()));
     tokio::spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
+    tokio::spawn(fsck::run(tracker.clone(), shutdown.clone()));
+    tokio::spawn(rebalance::run(tracker.clone(), shutdown.clone()));
+}
+
+/// Waits while `!want 0 <job>` (or a stopped `job_master`) holds `job`:
+/// `false` once the tracker shuts down.
+async fn job_may_run<M: MetaStore>(tracker: &Tracker<M>, job: &str, shutdown: &Shutdown) -> bool {
+    loop {
+        if shutdown.is_triggered() {
+            return false;
+        }
+        let wait = tracker.stats.job_may_run(job, Duration::from_secs(1));
+        match shutdown.until_stopped(wait).await {
+            Some(true) => return true,
+            Some(false) => {}
+            None => return false,
+        }
+    }
 }
 
 /// Seconds since the epoch.

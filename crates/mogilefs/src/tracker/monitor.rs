@@ -456,6 +456,9 @@ pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
     mon.running.store(true, Ordering::Relaxed);
     tracker.stats.job_started("monitor");
     loop {
+        if !super::job_may_run(&tracker, "monitor", &shutdown).await {
+            break;
+        }
         let asked = mon.requested.load(Ordering::SeqCst);
         tracker.monitor_round().await;
         mon.rounds.fetch_add(1, Ordering::Relaxed);

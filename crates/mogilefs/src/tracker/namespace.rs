@@ -2,7 +2,7 @@
 //! create_class, update_class, delete_class.
 
 use super::{pair, Fail, Outcome};
-use crate::meta::{Class, MetaStore};
+use crate::meta::{Class, MetaStore, DEFAULT_CLASS};
 use crate::proto::{Args, ErrCode};
 
 /// `hashtype` names and their `class.hashtype` numbers.
@@ -54,7 +54,9 @@ impl<M: MetaStore> super::Tracker<M> {
         if self.meta.count_files(d.dmid, None).await? > 0 {
             return Err(ErrCode::DomainHasFiles.into());
         }
-        if !self.meta.classes(Some(d.dmid)).await?.is_empty() {
+        // The default class's row (once modified) goes with the domain.
+        let classes = self.meta.classes(Some(d.dmid)).await?;
+        if classes.iter().any(|c| c.classid != 0) {
             return Err(ErrCode::DomainHasClasses.into());
         }
         self.meta.delete_domain(d.dmid).await?;
@@ -69,16 +71,21 @@ impl<M: MetaStore> super::Tracker<M> {
         for (i, d) in domains.iter().enumerate() {
             let n = i + 1;
             out.push(pair(format!("domain{n}"), &d.namespace));
-            let default = Class {
+            let implicit = Class {
                 dmid: d.dmid,
                 classid: 0,
-                classname: "default".into(),
+                classname: DEFAULT_CLASS.into(),
                 mindevcount: self.settings.default_mindevcount,
                 replpolicy: None,
                 hashtype: None,
             };
-            let mine: Vec<&Class> = std::iter::once(&default)
-                .chain(classes.iter().filter(|c| c.dmid == d.dmid))
+            let stored = classes.iter().find(|c| c.dmid == d.dmid && c.classid == 0);
+            let mine: Vec<&Class> = std::iter::once(stored.unwrap_or(&implicit))
+                .chain(
+                    classes
+                        .iter()
+                        .filter(|c| c.dmid == d.dmid && c.classid != 0),
+                )
                 .collect();
             out.push(pair(format!("domain{n}classes"), mine.len()));
             for (j, c) in mine.iter().enumerate() {
@@ -108,8 +115,11 @@ impl<M: MetaStore> super::Tracker<M> {
             .await?
             .into_iter()
             .find(|c| c.classname == name);
+        // The default class gets its row when first modified.
+        let implicit = update && old.is_none() && name == DEFAULT_CLASS;
         let mindevcount = match (a.nonempty("mindevcount"), &old) {
             (None, Some(o)) if update => o.mindevcount,
+            (None, None) if implicit => self.settings.default_mindevcount,
             (v, _) => v
                 .and_then(|v| v.parse().ok())
                 .filter(|&n: &i64| n >= 1)
@@ -132,10 +142,13 @@ impl<M: MetaStore> super::Tracker<M> {
             replpolicy,
             hashtype,
         };
-        let done = if update {
+        let done = if implicit {
+            self.meta.create_class(&class).await?.is_some()
+                || self.meta.update_class(&class).await?
+        } else if update {
             self.meta.update_class(&class).await?
         } else {
-            name != "default" && self.meta.create_class(&class).await?.is_some()
+            name != DEFAULT_CLASS && self.meta.create_class(&class).await?.is_some()
         };
         if done {
             self.changed();

@@ -26,8 +26,9 @@ use super::cache::Snapshot;
 use super::files::dev_url;
 use super::placement;
 use super::policy::{self, Decision, Policy};
+use super::sidechan::hex;
 use super::{http, pair, random_u64, unix_now, Outcome, Tracker};
-use crate::meta::{Device, MetaStore, Result};
+use crate::meta::{Checksum, Device, MetaStore, Result};
 
 /// How often the queue is looked at without being woken.
 const PERIOD: Duration = Duration::from_secs(1);
@@ -90,7 +91,7 @@ impl<M: MetaStore> Tracker<M> {
             }) => n,
             other => return Err(copy_err(format!("source {src}: {other:?}"))),
         };
-        http::copy(&src, &dst, length, None, self.settings.node_timeout)
+        http::copy(&src, &dst, length, None, None, self.settings.node_timeout)
             .await
             .map_err(|e| copy_err(format!("{src} -> {dst}: {e}")))?;
         if !self.meta.add_replica(fid, ddevid).await? {
@@ -232,11 +233,24 @@ impl<M: MetaStore> Tracker<M> {
         let Some(f) = self.meta.file_by_fid(fid).await.map_err(db)? else {
             return Ok(());
         };
-        let md5 = match self.meta.checksum(fid).await.map_err(db)? {
+        let known = self.meta.checksum(fid).await.map_err(db)?;
+        let md5 = match &known {
             Some(c) if c.hashtype == 1 => {
                 Some(base64::engine::general_purpose::STANDARD.encode(&c.checksum))
             }
             _ => None,
+        };
+        // The digest copies are checked against: the stored one's; or, when
+        // the class wants one and the file has none, the copy's, which is
+        // then stored (as the original does on replication).
+        let class_alg = self
+            .class_hashtype(f.dmid, f.classid)
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .and_then(http::Alg::from_hashtype);
+        let check = match &known {
+            Some(c) => http::Alg::from_hashtype(c.hashtype),
+            None => class_alg,
         };
         let topo = self.topology().await.map_err(|e| format!("{e:?}"))?;
         let (hosts, devices) = (&topo.hosts, &topo.devices);
@@ -317,11 +331,33 @@ impl<M: MetaStore> Tracker<M> {
                         &dst,
                         length,
                         md5.as_deref(),
+                        check,
                         self.settings.node_timeout,
                     )
                     .await;
+                    let copied = match (copied, &known) {
+                        (Ok(Some(got)), Some(c)) if got != c.checksum => {
+                            let gone = http::request("DELETE", &dst, self.settings.node_timeout);
+                            let _ = gone.await;
+                            Err(format!(
+                                "checksum mismatch: expected {}, copied {}",
+                                hex(&c.checksum),
+                                hex(&got)
+                            ))
+                        }
+                        (Ok(got), _) => Ok(got),
+                        (Err(e), _) => Err(e.to_string()),
+                    };
                     match copied {
-                        Ok(()) => {
+                        Ok(got) => {
+                            if let (Some(got), None, Some(alg)) = (got, &known, check) {
+                                let row = Checksum {
+                                    fid,
+                                    hashtype: alg.hashtype(),
+                                    checksum: got,
+                                };
+                                self.meta.set_checksum(&row).await.map_err(db)?;
+                            }
                             if !self.meta.add_replica(fid, dest.devid).await.map_err(db)? {
                                 // Deleted meanwhile: the new copy goes too.
                                 let gone =
@@ -374,6 +410,9 @@ impl<M: MetaStore> Tracker<M> {
 pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
     tracker.stats.job_started("replicate");
     loop {
+        if !super::job_may_run(&tracker, "replicate", &shutdown).await {
+            return;
+        }
         match tracker.sweep_replication().await {
             // Work was done: more may be due now (a pass takes at most a
             // batch), so look again at once rather than after a pause.
@@ -403,6 +442,9 @@ pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
 pub async fn run_reaper<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
     tracker.stats.job_started("reaper");
     loop {
+        if !super::job_may_run(&tracker, "reaper", &shutdown).await {
+            return;
+        }
         match tracker.reap().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(replicas = n, "reaper queued replicas of dead devices"),

@@ -25,9 +25,10 @@ pub async fn serve<M: MetaStore>(tracker: Arc<Tracker<M>>, mut conn: Conn) {
     let mut session = Session::new(peer);
     let mut input = BytesMut::with_capacity(4096);
     let mut output = Vec::with_capacity(4096);
+    let mut lines = framing::LineScanner::default();
     loop {
         loop {
-            match framing::next_line(&mut input, MAX_LINE) {
+            match lines.next_line(&mut input, MAX_LINE) {
                 Ok(Some(line)) => {
                     if let Some(reply) = tracker.answer(&line, &mut session).await {
                         output.extend_from_slice(reply.as_bytes());

@@ -3,7 +3,9 @@
 use sqlx::Row;
 
 use super::{file, int, opt_int, opt_text, MysqlStore};
-use crate::meta::{Admin, Checksum, DeleteRow, FileRow, QueueRow, ReplRow, Result};
+use crate::meta::{
+    Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result,
+};
 
 impl Admin for MysqlStore {
     async fn server_settings(&self) -> Result<Vec<(String, String)>> {
@@ -168,5 +170,80 @@ impl Admin for MysqlStore {
             })
         })
         .transpose()
+    }
+}
+
+impl FsckLog for MysqlStore {
+    async fn add_fsck_event(
+        &self,
+        utime: i64,
+        fid: Option<i64>,
+        evcode: &str,
+        devid: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO fsck_log (utime, fid, evcode, devid) VALUES (?, ?, ?, ?)")
+            .bind(utime)
+            .bind(fid)
+            .bind(evcode)
+            .bind(devid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn fsck_events(&self, after: i64, limit: i64) -> Result<Vec<FsckLogRow>> {
+        let rows = sqlx::query(
+            "SELECT logid, utime, fid, evcode, devid FROM fsck_log WHERE logid > ? \
+             ORDER BY logid LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FsckLogRow {
+                    logid: int(r, "logid")?,
+                    utime: int(r, "utime")?,
+                    fid: opt_int(r, "fid")?,
+                    evcode: opt_text(r, "evcode")?.unwrap_or_default(),
+                    devid: opt_int(r, "devid")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn fsck_event_counts(&self, after: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT evcode, CAST(COUNT(*) AS SIGNED) AS n FROM fsck_log WHERE logid > ? \
+             GROUP BY evcode ORDER BY evcode",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((opt_text(r, "evcode")?.unwrap_or_default(), int(r, "n")?)))
+            .collect()
+    }
+
+    async fn max_fsck_logid(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(logid), 0) AS SIGNED) AS n FROM fsck_log")
+            .fetch_one(&self.pool)
+            .await?;
+        int(&row, "n")
+    }
+
+    async fn clear_fsck_log(&self) -> Result<()> {
+        sqlx::query("DELETE FROM fsck_log")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn max_fid(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(fid), 0) AS SIGNED) AS n FROM file")
+            .fetch_one(&self.pool)
+            .await?;
+        int(&row, "n")
     }
 }

@@ -227,10 +227,16 @@ impl Namespaces for MysqlStore {
     }
 
     async fn delete_domain(&self, dmid: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM class WHERE dmid = ?")
+            .bind(dmid)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM domain WHERE dmid = ?")
             .bind(dmid)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -274,12 +280,16 @@ impl Namespaces for MysqlStore {
         if exists.is_some() {
             return Ok(None);
         }
-        let classid: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(MAX(classid), 0) + 1 AS SIGNED) FROM class WHERE dmid = ?",
-        )
-        .bind(c.dmid)
-        .fetch_one(&mut *tx)
-        .await?;
+        let classid: i64 = if c.classname == super::DEFAULT_CLASS {
+            0
+        } else {
+            sqlx::query_scalar(
+                "SELECT CAST(COALESCE(MAX(classid), 0) + 1 AS SIGNED) FROM class WHERE dmid = ?",
+            )
+            .bind(c.dmid)
+            .fetch_one(&mut *tx)
+            .await?
+        };
         sqlx::query(
             "INSERT INTO class (dmid, classid, classname, mindevcount, replpolicy, hashtype) \
              VALUES (?, ?, ?, ?, ?, ?)",

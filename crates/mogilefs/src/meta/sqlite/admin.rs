@@ -3,7 +3,9 @@
 use sqlx::Row;
 
 use super::{file, text, SqliteStore};
-use crate::meta::{Admin, Checksum, DeleteRow, FileRow, QueueRow, ReplRow, Result};
+use crate::meta::{
+    Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result,
+};
 
 impl Admin for SqliteStore {
     async fn server_settings(&self) -> Result<Vec<(String, String)>> {
@@ -175,5 +177,80 @@ impl Admin for SqliteStore {
             })
         })
         .transpose()
+    }
+}
+
+impl FsckLog for SqliteStore {
+    async fn add_fsck_event(
+        &self,
+        utime: i64,
+        fid: Option<i64>,
+        evcode: &str,
+        devid: Option<i64>,
+    ) -> Result<()> {
+        let evcode = evcode.to_owned();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO fsck_log (utime, fid, evcode, devid) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute((utime, fid, &evcode, devid))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fsck_events(&self, after: i64, limit: i64) -> Result<Vec<FsckLogRow>> {
+        let rows = sqlx::query(
+            "SELECT logid, utime, fid, evcode, devid FROM fsck_log WHERE logid > ? \
+             ORDER BY logid LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.read().await)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FsckLogRow {
+                    logid: r.try_get("logid")?,
+                    utime: r.try_get("utime")?,
+                    fid: r.try_get("fid")?,
+                    evcode: text(r, "evcode")?,
+                    devid: r.try_get("devid")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn fsck_event_counts(&self, after: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT evcode, COUNT(*) AS n FROM fsck_log WHERE logid > ? \
+             GROUP BY evcode ORDER BY evcode",
+        )
+        .bind(after)
+        .fetch_all(&mut *self.read().await)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((text(r, "evcode")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    async fn max_fsck_logid(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(logid), 0) FROM fsck_log")
+            .fetch_one(&mut *self.read().await)
+            .await
+    }
+
+    async fn clear_fsck_log(&self) -> Result<()> {
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM fsck_log")?.execute([])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn max_fid(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(fid), 0) FROM file")
+            .fetch_one(&mut *self.read().await)
+            .await
     }
 }

@@ -235,8 +235,12 @@ impl Namespaces for SqliteStore {
 
     async fn delete_domain(&self, dmid: i64) -> Result<()> {
         self.write(move |c| {
-            c.prepare_cached("DELETE FROM domain WHERE dmid = ?1")?
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached("DELETE FROM class WHERE dmid = ?1")?
                 .execute([dmid])?;
+            tx.prepare_cached("DELETE FROM domain WHERE dmid = ?1")?
+                .execute([dmid])?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -283,9 +287,14 @@ impl Namespaces for SqliteStore {
             if exists.is_some() {
                 return Ok(None);
             }
-            let classid: i64 = tx
-                .prepare_cached("SELECT COALESCE(MAX(classid), 0) + 1 FROM class WHERE dmid = ?1")?
-                .query_row([class.dmid], |r| r.get(0))?;
+            let classid: i64 = if class.classname == super::DEFAULT_CLASS {
+                0
+            } else {
+                tx.prepare_cached(
+                    "SELECT COALESCE(MAX(classid), 0) + 1 FROM class WHERE dmid = ?1",
+                )?
+                .query_row([class.dmid], |r| r.get(0))?
+            };
             tx.prepare_cached(
                 "INSERT INTO class (dmid, classid, classname, mindevcount, replpolicy, hashtype) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

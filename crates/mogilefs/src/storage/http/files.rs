@@ -16,8 +16,8 @@ use super::body::{copy_body, parse_content_md5, Framing};
 use super::head::{range, Head, Range};
 use super::Reply;
 use crate::storage::path::{
-    blocking, open_beneath, open_cached_beneath, resolve_existing, resolve_new, sanitize,
-    sanitize_read, Beneath, ResolveError,
+    blocking, open_beneath, open_cached_beneath, open_regular, resolve_existing, resolve_new,
+    sanitize, sanitize_read, Beneath, ResolveError,
 };
 use crate::storage::{Storage, CHUNK};
 
@@ -73,8 +73,12 @@ fn look_up(root: &Path, root_fd: Option<&OwnedFd>, rel: &Path, read: bool) -> io
                 Ok(None) => return Ok(Found::Refused(404)),
                 Err(e) => return Ok(Found::Refused(e.status())),
             };
-            match std::fs::File::open(&path) {
+            match open_regular(&path) {
                 Ok(f) => (path, f),
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => match path.is_dir() {
+                    true => return Ok(Found::Dir),
+                    false => return Ok(Found::Refused(403)),
+                },
                 Err(e) => return Ok(Found::Refused(io_status(&e))),
             }
         }

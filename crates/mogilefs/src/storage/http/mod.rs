@@ -18,10 +18,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::Storage;
 use head::{Head, HeadError};
 
-/// How long a peer may stay silent in the middle of a request.
-pub const IDLE_MID_REQUEST: Duration = Duration::from_secs(60);
+/// How long a peer may stay silent in the middle of a request (Perlbal's
+/// `idle_timeout`).
+pub const IDLE_MID_REQUEST: Duration = Duration::from_secs(30);
 
-/// Serves one HTTP connection until it closes, asks to, or shutdown starts
+/// Serves one HTTP connection until it closes, asks to, sits idle between
+/// requests longer than [`Storage::keepalive_idle`], or shutdown starts
 /// while it is idle.
 pub async fn serve(conn: Conn, store: Arc<Storage>) {
     let shutdown = conn.shutdown().clone();
@@ -49,8 +51,16 @@ pub async fn serve(conn: Conn, store: Arc<Storage>) {
             let idle = buf.is_empty();
             let read = stream.read_buf(&mut buf);
             let n = if idle {
-                match shutdown.until_stopped(read).await {
-                    Some(r) => r,
+                let limit = store.keepalive_idle();
+                match shutdown
+                    .until_stopped(tokio::time::timeout(limit, read))
+                    .await
+                {
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) => {
+                        tracing::debug!(%peer, "idle keep-alive connection closed");
+                        return;
+                    }
                     None => return,
                 }
             } else {
