@@ -99,6 +99,7 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
         let server = Arc::new(Server {
             engine: Engine::new(opts.store, opts.exec, unix_now()),
             limits: opts.limits,
+            conn: opts.conn,
             registry,
             settings: opts.stats,
             started: unix_now(),

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use danga_memcached::exec::Settings;
 use danga_memcached::proto::Limits;
-use danga_memcached::server::StatsSettings;
+use danga_memcached::server::{ConnConfig, StatsSettings};
 use danga_memcached::store::StoreConfig;
 
 use crate::cli::Cli;
@@ -15,6 +15,7 @@ pub struct Options {
     pub exec: Settings,
     pub limits: Limits,
     pub stats: StatsSettings,
+    pub conn: ConnConfig,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -117,6 +118,8 @@ impl Options {
             bail!("Factor must be greater than 1");
         }
         let mut slab_chunk_max = (1usize << 20) / 2;
+        let mut read_buf_mem_mb = 0u64;
+        let mut idle_timeout = 0u64;
         for opt in &cli.extended {
             let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
             if name.is_empty() {
@@ -125,8 +128,24 @@ impl Options {
             if !KNOWN.contains(&name) {
                 bail!("Illegal suboption \"{opt}\"");
             }
-            if name == "slab_chunk_max" {
-                slab_chunk_max = value.parse::<usize>().context("invalid slab_chunk_max")? * 1024;
+            match name {
+                "slab_chunk_max" => {
+                    slab_chunk_max =
+                        value.parse::<usize>().context("invalid slab_chunk_max")? * 1024;
+                }
+                "read_buf_mem_limit" => {
+                    read_buf_mem_mb = value
+                        .parse()
+                        .ok()
+                        .context("could not parse argument to read_buf_mem_limit")?;
+                }
+                "idle_timeout" => {
+                    idle_timeout = value
+                        .parse()
+                        .ok()
+                        .context("Missing numeric argument for idle_timeout")?;
+                }
+                _ => {}
             }
         }
         match cli.protocol.as_str() {
@@ -198,7 +217,14 @@ impl Options {
             flush_enabled: !cli.disable_flush_all,
             dump_enabled: !cli.disable_dumping,
         };
+        let conn = ConnConfig::new(
+            cli.max_reqs_per_event,
+            read_buf_mem_mb,
+            cli.threads,
+            idle_timeout,
+        );
         Ok(Options {
+            conn,
             store,
             exec,
             limits,

@@ -4,6 +4,7 @@
 mod client;
 mod clients;
 mod conformance;
+mod conn_limits;
 mod flags;
 mod robustness;
 mod stats;

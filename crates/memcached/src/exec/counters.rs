@@ -73,6 +73,9 @@ counters!(
     store_no_memory,
     bytes_read,
     bytes_written,
+    response_obj_oom,
+    conn_yields,
+    idle_kicks,
 );
 
 #[cfg(test)]

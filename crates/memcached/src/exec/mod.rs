@@ -292,38 +292,55 @@ impl Engine {
     ) {
         let exptime = touch.map(|e| self.realtime(e, now));
         for key in keys.iter() {
-            let hash = crate::store::hash_key(key);
-            let mut shard = self.store.shard(hash);
-            t.cmd_get += 1;
-            if touch.is_some() {
-                t.cmd_touch += 1;
-            }
-            let Some(id) = self.find(&mut shard, key, hash, now, t) else {
-                t.get_misses += 1;
-                if touch.is_some() {
-                    t.touch_misses += 1;
-                }
-                continue;
-            };
-            t.get_hits += 1;
-            if let Some(e) = exptime {
-                t.touch_hits += 1;
-                shard.set_exptime(id, e);
-            }
-            Self::fetched(&mut shard, id, now);
-            let meta = shard.meta(id);
-            out.extend_from_slice(b"VALUE ");
-            out.extend_from_slice(key);
-            push_num(out, b' ', u64::from(meta.flags));
-            push_num(out, b' ', u64::from(meta.nbytes));
-            if with_cas {
-                push_num(out, b' ', meta.cas);
-            }
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(shard.value(id));
-            out.extend_from_slice(b"\r\n");
+            self.get_key(key, with_cas, exptime, now, t, out);
         }
         out.extend_from_slice(b"END\r\n");
+    }
+
+    /// One key of `get`/`gets`/`gat`/`gats`: appends its `VALUE` block on
+    /// a hit, nothing on a miss. `exptime` (already a relative time, see
+    /// [`Engine::realtime`]) makes it a `gat`. The caller appends `END`;
+    /// the server calls this key by key so that a long multi-get is
+    /// written out as it goes instead of being built whole.
+    pub fn get_key(
+        &self,
+        key: &[u8],
+        with_cas: bool,
+        exptime: Option<RelTime>,
+        now: RelTime,
+        t: &mut Tally,
+        out: &mut Vec<u8>,
+    ) {
+        let hash = crate::store::hash_key(key);
+        let mut shard = self.store.shard(hash);
+        t.cmd_get += 1;
+        if exptime.is_some() {
+            t.cmd_touch += 1;
+        }
+        let Some(id) = self.find(&mut shard, key, hash, now, t) else {
+            t.get_misses += 1;
+            if exptime.is_some() {
+                t.touch_misses += 1;
+            }
+            return;
+        };
+        t.get_hits += 1;
+        if let Some(e) = exptime {
+            t.touch_hits += 1;
+            shard.set_exptime(id, e);
+        }
+        Self::fetched(&mut shard, id, now);
+        let meta = shard.meta(id);
+        out.extend_from_slice(b"VALUE ");
+        out.extend_from_slice(key);
+        push_num(out, b' ', u64::from(meta.flags));
+        push_num(out, b' ', u64::from(meta.nbytes));
+        if with_cas {
+            push_num(out, b' ', meta.cas);
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(shard.value(id));
+        out.extend_from_slice(b"\r\n");
     }
 
     /// Unlinks `key` if it is there; true if it was.

@@ -15,10 +15,61 @@ use danga_common::{Conn, Registry, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::exec::{Engine, Outcome, Tally};
-use crate::proto::{self, ErrorKind, Limits, Request};
+use crate::proto::{self, ErrorKind, Keys, Limits, Request};
+use crate::store::RelTime;
 
 /// Flush replies mid-batch once this much is pending.
 const OUT_HIGH_WATER: usize = 256 * 1024;
+
+/// Response objects in one of the original's 16 KB response bundles
+/// (its `mc_resp` is about 1.2 KB, most of it a 1 KB write buffer).
+const RESP_PER_BUNDLE: usize = 13;
+
+/// The original's read buffer and response bundle size.
+const READ_BUFFER_SIZE: usize = 16 * 1024;
+
+/// Per-connection limits from the command line.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// `-R`: requests served in one turn before the connection yields to
+    /// the others (`conn_yields`).
+    pub reqs_per_event: usize,
+    /// `-o read_buf_mem_limit`, as the number of replies a connection may
+    /// hold unwritten (0: no limit). The original draws replies from a
+    /// per-thread pool of 16 KB bundles capped at the limit split over
+    /// the worker threads; a request that finds the pool empty is
+    /// refused (`response_obj_oom`).
+    pub resp_limit: usize,
+    /// `-o idle_timeout`: a connection silent this long is closed
+    /// (`idle_kicks`).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl ConnConfig {
+    /// From `-R`, `-o read_buf_mem_limit` (megabytes, 0 = none), `-t`
+    /// and `-o idle_timeout` (seconds, 0 = none).
+    pub fn new(reqs_per_event: u32, read_buf_mem_mb: u64, threads: usize, idle_secs: u64) -> Self {
+        let resp_limit = if read_buf_mem_mb == 0 {
+            0
+        } else {
+            let per_thread = usize::try_from(read_buf_mem_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX)
+                / threads.max(1);
+            (per_thread / READ_BUFFER_SIZE).max(1) * RESP_PER_BUNDLE
+        };
+        ConnConfig {
+            reqs_per_event: usize::try_from(reqs_per_event).unwrap_or(usize::MAX).max(1),
+            resp_limit,
+            idle_timeout: (idle_secs > 0).then(|| Duration::from_secs(idle_secs)),
+        }
+    }
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig::new(20, 0, 4, 0)
+    }
+}
 
 /// Everything a connection needs, shared.
 #[derive(Debug)]
@@ -27,6 +78,8 @@ pub struct Server {
     pub engine: Engine,
     /// Parser limits.
     pub limits: Limits,
+    /// Per-connection limits.
+    pub conn: ConnConfig,
     /// The common connection counters (curr/total/rejected connections).
     pub registry: Registry,
     /// What `stats settings` shows.
@@ -44,6 +97,13 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// What a retrieval command asks for.
+struct GetArgs<'a> {
+    keys: Keys<'a>,
+    cas: bool,
+    exptime: Option<RelTime>,
+}
+
 impl Server {
     /// Serves one connection until it quits, breaks the protocol beyond
     /// repair, or the server stops while it is idle.
@@ -54,9 +114,13 @@ impl Server {
         let mut tally = Tally::default();
         // Bytes of an over-long value still to be discarded.
         let mut swallow = 0usize;
+        let resp_limit = self.conn.resp_limit;
         loop {
             let now = self.engine.rel_time(unix_now());
             let mut close = false;
+            // Requests served this turn, and replies held unwritten.
+            let mut served = 0usize;
+            let mut held = 0usize;
             loop {
                 if swallow > 0 {
                     let n = swallow.min(input.len());
@@ -66,26 +130,72 @@ impl Server {
                         break;
                     }
                 }
+                if served >= self.conn.reqs_per_event && !input.is_empty() {
+                    // -R: let the other connections have a turn.
+                    if write_out(&mut conn, &mut out, &mut tally).await.is_err() {
+                        return self.engine.counters.absorb(&mut tally);
+                    }
+                    held = 0;
+                    served = 0;
+                    tally.conn_yields += 1;
+                    self.engine.counters.absorb(&mut tally);
+                    tokio::task::yield_now().await;
+                }
                 let (consumed, outcome) = match proto::parse(&input, &self.limits) {
                     Ok(None) => break,
                     Ok(Some((req, consumed))) => {
-                        if let Request::TooLarge { swallow: s, .. }
-                        | Request::MetaTooLarge { swallow: s, .. }
-                        | Request::MetaRefused { swallow: s, .. } = req
-                        {
-                            swallow = s;
+                        served += 1;
+                        let get = match req {
+                            Request::Get { keys, cas } => Some(GetArgs {
+                                keys,
+                                cas,
+                                exptime: None,
+                            }),
+                            Request::Gat { exptime, keys, cas } => Some(GetArgs {
+                                keys,
+                                cas,
+                                exptime: Some(self.engine.realtime(exptime, now)),
+                            }),
+                            _ => None,
+                        };
+                        if let Some(get) = get {
+                            let r = self
+                                .stream_get(&mut conn, get, now, &mut tally, &mut out, &mut held)
+                                .await;
+                            match r {
+                                Ok(true) => (consumed, Outcome::Continue),
+                                Ok(false) => (consumed, Outcome::Close),
+                                Err(_) => return self.engine.counters.absorb(&mut tally),
+                            }
+                        } else {
+                            held += 1;
+                            if resp_limit > 0 && held > resp_limit {
+                                // No reply object left: the original drops
+                                // the connection with what it held.
+                                tally.response_obj_oom += 1;
+                                out.clear();
+                                (consumed, Outcome::Close)
+                            } else {
+                                if let Request::TooLarge { swallow: s, .. }
+                                | Request::MetaTooLarge { swallow: s, .. }
+                                | Request::MetaRefused { swallow: s, .. } = req
+                                {
+                                    swallow = s;
+                                }
+                                let outcome = self.engine.execute(&req, now, &mut tally, &mut out);
+                                if outcome == Outcome::Stats {
+                                    let args = match req {
+                                        Request::Stats { args } => args.to_vec(),
+                                        _ => Vec::new(),
+                                    };
+                                    self.stats(&args, now, &mut out);
+                                }
+                                (consumed, outcome)
+                            }
                         }
-                        let outcome = self.engine.execute(&req, now, &mut tally, &mut out);
-                        if outcome == Outcome::Stats {
-                            let args = match req {
-                                Request::Stats { args } => args.to_vec(),
-                                _ => Vec::new(),
-                            };
-                            self.stats(&args, now, &mut out);
-                        }
-                        (consumed, outcome)
                     }
                     Err(e) => {
+                        served += 1;
                         if e.kind == ErrorKind::TooLong {
                             (e.consumed, Outcome::Close)
                         } else {
@@ -107,10 +217,11 @@ impl Server {
                     }
                     Outcome::Continue | Outcome::Stats => {}
                 }
-                if out.len() >= OUT_HIGH_WATER
-                    && write_out(&mut conn, &mut out, &mut tally).await.is_err()
-                {
-                    return self.engine.counters.absorb(&mut tally);
+                if out.len() >= OUT_HIGH_WATER {
+                    if write_out(&mut conn, &mut out, &mut tally).await.is_err() {
+                        return self.engine.counters.absorb(&mut tally);
+                    }
+                    held = 0;
                 }
             }
             let wrote = write_out(&mut conn, &mut out, &mut tally).await;
@@ -123,7 +234,13 @@ impl Server {
                 input.reserve(16 * 1024);
             }
             let idle = input.is_empty() && swallow == 0;
-            let read = conn.stream().read_buf(&mut input);
+            let read = async {
+                let read = conn.stream().read_buf(&mut input);
+                match self.conn.idle_timeout {
+                    Some(d) => tokio::time::timeout(d, read).await.ok(),
+                    None => Some(read.await),
+                }
+            };
             let n = if idle {
                 match shutdown.until_stopped(read).await {
                     Some(r) => r,
@@ -133,10 +250,57 @@ impl Server {
                 read.await
             };
             match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => tally.bytes_read += n as u64,
+                Some(Ok(0) | Err(_)) => return,
+                Some(Ok(n)) => tally.bytes_read += n as u64,
+                None => {
+                    tally.idle_kicks += 1;
+                    self.engine.counters.absorb(&mut tally);
+                    let _ = conn.stream().shutdown().await;
+                    return;
+                }
             }
         }
+    }
+
+    /// A retrieval command, written out as it goes: the reply never grows
+    /// much past [`OUT_HIGH_WATER`] plus one value, however many keys the
+    /// line names. With a reply-object limit, a command that needs more
+    /// than what is left answers `SERVER_ERROR out of memory writing get
+    /// response` instead (and closes if part of it was already sent).
+    /// Ok(false): close the connection.
+    async fn stream_get(
+        &self,
+        conn: &mut Conn,
+        get: GetArgs<'_>,
+        now: RelTime,
+        t: &mut Tally,
+        out: &mut Vec<u8>,
+        held: &mut usize,
+    ) -> std::io::Result<bool> {
+        let limit = self.conn.resp_limit;
+        let held_before = *held;
+        // Where this reply starts in `out`, until part of it is sent.
+        let mut start = Some(out.len());
+        for key in get.keys.iter() {
+            *held += 1;
+            if limit > 0 && *held > limit {
+                t.response_obj_oom += 1;
+                let Some(s) = start else {
+                    return Ok(false);
+                };
+                out.truncate(s);
+                *held = held_before + 1;
+                out.extend_from_slice(b"SERVER_ERROR out of memory writing get response\r\n");
+                return Ok(true);
+            }
+            self.engine.get_key(key, get.cas, get.exptime, now, t, out);
+            if out.len() >= OUT_HIGH_WATER {
+                write_out(conn, out, t).await?;
+                start = None;
+            }
+        }
+        out.extend_from_slice(b"END\r\n");
+        Ok(true)
     }
 
     /// Starts the background crawler that reclaims expired items.

@@ -120,8 +120,8 @@ impl Server {
         put("total_connections", &conn("total_connections"));
         put("rejected_connections", &conn("rejected_connections"));
         put("connection_structures", &curr);
+        put("response_obj_oom", &c.response_obj_oom);
         for k in [
-            "response_obj_oom",
             "response_obj_count",
             "response_obj_bytes",
             "read_buf_count",
@@ -161,6 +161,9 @@ impl Server {
         }
         put("auth_cmds", &0);
         put("auth_errors", &0);
+        if self.conn.idle_timeout.is_some() {
+            put("idle_kicks", &c.idle_kicks);
+        }
         put("bytes_read", &c.bytes_read);
         put("bytes_written", &c.bytes_written);
         put("limit_maxbytes", &self.settings.maxbytes);
@@ -168,7 +171,7 @@ impl Server {
         put("listen_disabled_num", &0);
         put("time_in_listen_disabled_us", &0);
         put("threads", &self.settings.num_threads);
-        put("conn_yields", &0);
+        put("conn_yields", &c.conn_yields);
         put("hash_power_level", &st.hash_power_level);
         put("hash_bytes", &st.hash_bytes);
         put("hash_is_expanding", &0);
@@ -261,7 +264,10 @@ impl Server {
         put("dump_enabled", &yes(st.dump_enabled));
         put("lru_maintainer_thread", &"no");
         put("lru_segmented", &"no");
-        put("idle_timeout", &0);
+        put(
+            "idle_timeout",
+            &self.conn.idle_timeout.map_or(0, |d| d.as_secs()),
+        );
         put("track_sizes", &"no");
     }
 
