@@ -65,8 +65,6 @@ const KNOWN: &[&str] = &[
     "sock_cookie_id",
     "no_inline_ascii_resp",
     "inline_ascii_resp",
-    "lru_segmented",
-    "no_lru_segmented",
     "drop_privileges",
     "no_drop_privileges",
     "ssl_chain_cert",
@@ -94,8 +92,12 @@ const KNOWN: &[&str] = &[
     "ext_max_sleep",
     "ext_drop_unread",
     "slab_automove_freeratio",
+    "no_chunked_items",
+    "no_slab_reassign",
+    "no_slab_automove",
+    "resp_obj_mem_limit",
+    "slab_sizes",
     "proxy_config",
-    "stat_key_prefix",
 ];
 
 impl Options {
@@ -114,11 +116,20 @@ impl Options {
         if item_size_max > mem_limit / 2 && mem_limit > 0 {
             bail!("Cannot set item size limit higher than 1/2 of memory max.");
         }
+        if cli.conn_limit == 0 {
+            bail!("Maximum connections must be greater than 0");
+        }
+        if cli.threads == 0 {
+            bail!("Number of threads must be greater than 0");
+        }
         if cli.growth_factor <= 1.0 {
             bail!("Factor must be greater than 1");
         }
         let mut slab_chunk_max = (1usize << 20) / 2;
         let mut read_buf_mem_mb = 0u64;
+        let mut chunk_max_set = false;
+        let mut lru_crawler = true;
+        let mut lru_maintainer = true;
         let mut idle_timeout = 0u64;
         for opt in &cli.extended {
             let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
@@ -130,9 +141,22 @@ impl Options {
             }
             match name {
                 "slab_chunk_max" => {
-                    slab_chunk_max =
-                        value.parse::<usize>().context("invalid slab_chunk_max")? * 1024;
+                    // Bytes (1.6 dropped the kilobyte unit of 1.5).
+                    slab_chunk_max = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|v| *v > 0)
+                        .context("could not parse argument to slab_chunk_max")?;
+                    chunk_max_set = true;
                 }
+                "no_chunked_items" => {
+                    slab_chunk_max = 1 << 20;
+                    chunk_max_set = true;
+                }
+                "no_lru_crawler" => lru_crawler = false,
+                "lru_crawler" => lru_crawler = true,
+                "no_lru_maintainer" => lru_maintainer = false,
+                "lru_maintainer" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
                     read_buf_mem_mb = value
                         .parse()
@@ -147,6 +171,18 @@ impl Options {
                 }
                 _ => {}
             }
+        }
+        if item_size_max > 1 << 20 && !chunk_max_set {
+            slab_chunk_max = (1 << 20) / 2;
+        }
+        if slab_chunk_max > item_size_max {
+            bail!("slab_chunk_max (bytes: {slab_chunk_max}) cannot be larger than -I (item_size_max {item_size_max})");
+        }
+        if item_size_max % slab_chunk_max != 0 {
+            bail!("-I (item_size_max: {item_size_max}) must be evenly divisible by slab_chunk_max (bytes: {slab_chunk_max})");
+        }
+        if (1 << 20) % slab_chunk_max != 0 {
+            bail!("slab_chunk_max (bytes: {slab_chunk_max}) must divide evenly into 1048576 (slab_page_size)");
         }
         match cli.protocol.as_str() {
             "auto" | "ascii" => {}
@@ -216,6 +252,8 @@ impl Options {
             slab_chunk_max: slab_chunk_max as u64,
             flush_enabled: !cli.disable_flush_all,
             dump_enabled: !cli.disable_dumping,
+            lru_crawler,
+            lru_maintainer,
         };
         let conn = ConnConfig::new(
             cli.max_reqs_per_event,

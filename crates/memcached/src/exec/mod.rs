@@ -397,10 +397,37 @@ impl Engine {
             .collect();
         match words.as_slice() {
             [b"lru_crawler", b"metadump", ..] => self.metadump(now, out),
-            [b"lru_crawler", ..] | [b"slabs", b"automove", ..] | [b"lru", ..] => {
-                out.extend_from_slice(b"OK\r\n")
+            [b"shutdown", ..] => out.extend_from_slice(if self.settings.shutdown_enabled {
+                b"CLIENT_ERROR invalid shutdown mode\r\n"
+            } else {
+                b"ERROR: shutdown not enabled\r\n"
+            }),
+            [b"slabs", b"automove", arg, rest @ ..] => {
+                out.extend_from_slice(Self::slabs_automove(arg, rest))
             }
+            [b"lru_crawler", ..] | [b"lru", ..] => out.extend_from_slice(b"OK\r\n"),
             _ => out.extend_from_slice(b"ERROR\r\n"),
+        }
+    }
+
+    /// `slabs automove <0|1|2>` or `slabs automove ratio <float>`: checked
+    /// as the original checks them (this build has no page mover to tune).
+    fn slabs_automove(arg: &[u8], rest: &[&[u8]]) -> &'static [u8] {
+        use crate::proto::num::safe_strtoul;
+        if arg == b"ratio" {
+            let ratio = rest
+                .first()
+                .and_then(|r| std::str::from_utf8(r).ok())
+                .and_then(|r| r.parse::<f64>().ok());
+            return match ratio {
+                Some(_) => b"OK\r\n",
+                None => b"ERROR\r\n",
+            };
+        }
+        match safe_strtoul(arg) {
+            None => b"CLIENT_ERROR bad command line format\r\n",
+            Some(0..=2) => b"OK\r\n",
+            Some(_) => b"ERROR\r\n",
         }
     }
 

@@ -196,7 +196,7 @@ impl Server {
                     }
                     Err(e) => {
                         served += 1;
-                        if e.kind == ErrorKind::TooLong {
+                        if matches!(e.kind, ErrorKind::TooLong | ErrorKind::Hangup) {
                             (e.consumed, Outcome::Close)
                         } else {
                             out.extend_from_slice(&e.kind.reply());

@@ -53,6 +53,10 @@ pub struct StatsSettings {
     pub flush_enabled: bool,
     /// `-X` off.
     pub dump_enabled: bool,
+    /// `-o lru_crawler` (on unless `no_lru_crawler`).
+    pub lru_crawler: bool,
+    /// `-o lru_maintainer` (on unless `no_lru_maintainer`).
+    pub lru_maintainer: bool,
 }
 
 fn yes(b: bool) -> &'static str {
@@ -184,13 +188,17 @@ impl Server {
             "slab_reassign_busy_deletes",
             "slab_reassign_running",
             "slabs_moved",
-            "lru_crawler_running",
         ] {
             put(k, &0);
         }
-        put("lru_crawler_starts", &1);
+        if self.settings.lru_crawler {
+            put("lru_crawler_running", &0);
+            put("lru_crawler_starts", &1);
+        }
+        if self.settings.lru_maintainer {
+            put("lru_maintainer_juggles", &0);
+        }
         for k in [
-            "lru_maintainer_juggles",
             "malloc_fails",
             "log_worker_dropped",
             "log_worker_written",
@@ -208,20 +216,25 @@ impl Server {
         put("slab_global_page_pool", &st.pages_free);
         put("expired_unfetched", &st.expired_unfetched);
         put("evicted_unfetched", &st.evicted_unfetched);
-        put("evicted_active", &st.evicted_active);
+        let maintainer = self.settings.lru_maintainer;
+        if maintainer {
+            put("evicted_active", &st.evicted_active);
+        }
         put("evictions", &st.evictions);
         put("reclaimed", &st.reclaimed);
         put("crawler_reclaimed", &st.crawler_reclaimed);
         put("crawler_items_checked", &st.crawler_items_checked);
-        for k in [
-            "lrutail_reflocked",
-            "moves_to_cold",
-            "moves_to_warm",
-            "moves_within_lru",
-            "direct_reclaims",
-            "lru_bumps_dropped",
-        ] {
-            put(k, &0);
+        put("lrutail_reflocked", &0);
+        if maintainer {
+            for k in [
+                "moves_to_cold",
+                "moves_to_warm",
+                "moves_within_lru",
+                "direct_reclaims",
+                "lru_bumps_dropped",
+            ] {
+                put(k, &0);
+            }
         }
     }
 
@@ -259,7 +272,7 @@ impl Server {
         put("slab_reassign", &"yes");
         put("slab_automove", &1);
         put("slab_chunk_max", &st.slab_chunk_max);
-        put("lru_crawler", &"yes");
+        put("lru_crawler", &yes(st.lru_crawler));
         put("flush_enabled", &yes(st.flush_enabled));
         put("dump_enabled", &yes(st.dump_enabled));
         put("lru_maintainer_thread", &"no");
