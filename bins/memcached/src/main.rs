@@ -96,8 +96,12 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
     launch.run(move |listeners, shutdown: Shutdown| async move {
         let registry = Registry::new();
         let conns = ConnStats::register(&registry);
+        let mut engine = Engine::new(opts.store, opts.exec, unix_now());
+        if opts.initial_malloc > 0 {
+            engine.store.set_initial_malloc(opts.initial_malloc);
+        }
         let server = Arc::new(Server {
-            engine: Engine::new(opts.store, opts.exec, unix_now()),
+            engine,
             limits: opts.limits,
             conn: opts.conn,
             registry,

@@ -16,6 +16,9 @@ pub struct Options {
     pub limits: Limits,
     pub stats: StatsSettings,
     pub conn: ConnConfig,
+    /// `T_MEMD_INITIAL_MALLOC`: bytes counted as allocated at start (the
+    /// original's test hook).
+    pub initial_malloc: usize,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -261,7 +264,12 @@ impl Options {
             cli.threads,
             idle_timeout,
         );
+        let initial_malloc = std::env::var("T_MEMD_INITIAL_MALLOC")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
         Ok(Options {
+            initial_malloc,
             conn,
             store,
             exec,

@@ -141,3 +141,19 @@ fn sixty_four_megabytes_hold_more_items_than_the_original() {
         "first and last still there"
     );
 }
+
+#[test]
+fn t_memd_initial_malloc_counts_as_allocated() {
+    // The original's test hook (64bit.t): 2^32 + 32 bytes counted as taken
+    // from a 4098 MB limit leave one page.
+    let daemon = danga_testkit::Spawn::new("memcached")
+        .args(["-p", "-1", "-l", "127.0.0.1", "-U", "0", "-m", "4098", "-M"])
+        .env("T_MEMD_INITIAL_MALLOC", "4294967328")
+        .start();
+    let mut s = crate::wire::connect(daemon.addr("memcached"));
+    let slabs = stats(&mut s, " slabs");
+    assert_eq!(num(&slabs, "total_malloced"), 4_294_967_328);
+    assert_eq!(num(&slabs, "active_slabs"), 0);
+    let general = stats(&mut s, "");
+    assert_eq!(num(&general, "limit_maxbytes"), 4_297_064_448);
+}

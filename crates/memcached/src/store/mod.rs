@@ -344,6 +344,9 @@ pub struct Store {
     /// Where the next search for a page to release starts (spreads the
     /// releases over the shards).
     victim: AtomicUsize,
+    /// Bytes counted as already allocated at start (the original's
+    /// `T_MEMD_INITIAL_MALLOC` test hook), see [`Store::set_initial_malloc`].
+    initial_malloc: usize,
 }
 
 /// The hash of a key (used for both the shard choice and the index).
@@ -402,7 +405,22 @@ impl Store {
             flush: FlushMarks::default(),
             pool,
             victim: AtomicUsize::new(0),
+            initial_malloc: 0,
         }
+    }
+
+    /// Counts `bytes` as allocated before the first page (as the original
+    /// does with `T_MEMD_INITIAL_MALLOC`, which its tests use to stand for
+    /// a nearly full 64-bit memory limit): the page budget shrinks to what
+    /// is left of `-m`, and `total_malloced` includes them. Call before
+    /// any item is stored.
+    pub fn set_initial_malloc(&mut self, bytes: usize) {
+        let page = self.cfg.page_size.max(1);
+        let left = self.cfg.mem_limit.saturating_sub(bytes) / page;
+        self.pool
+            .free
+            .store(left.min(self.pool.total), Ordering::Release);
+        self.initial_malloc = bytes;
     }
 
     /// The config.
@@ -579,7 +597,8 @@ impl Store {
         });
         classes.sort_by_key(|c| c.id);
         st.classes = classes;
-        st.total_malloced = slab_pages * self.cfg.page_size as u64 + large_bytes;
+        st.total_malloced =
+            slab_pages * self.cfg.page_size as u64 + large_bytes + self.initial_malloc as u64;
         st.pages_free = self.pool.free.load(Ordering::Acquire) as u64;
         st.hash_power_level = if buckets == 0 { 0 } else { buckets.ilog2() };
         st.hash_bytes = buckets * std::mem::size_of::<ItemId>() as u64;
