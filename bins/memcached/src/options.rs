@@ -19,6 +19,8 @@ pub struct Options {
     /// `T_MEMD_INITIAL_MALLOC`: bytes counted as allocated at start (the
     /// original's test hook).
     pub initial_malloc: usize,
+    /// `-D`: the `stats detail` prefix delimiter (turns detail on).
+    pub delimiter: Option<u8>,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -268,7 +270,12 @@ impl Options {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
+        let delimiter = match &cli.stats_delimiter {
+            None => None,
+            Some(d) => Some(*d.as_bytes().first().context("No delimiter specified")?),
+        };
         Ok(Options {
+            delimiter,
             initial_malloc,
             conn,
             store,

@@ -6,6 +6,7 @@ mod clients;
 mod conformance;
 mod conn_limits;
 mod flags;
+mod introspection;
 mod refusals;
 mod robustness;
 mod stats;

@@ -7,10 +7,12 @@
 
 mod arith;
 mod counters;
+mod detail;
 mod meta;
 mod storage;
 
 pub use counters::{Counters, Tally};
+pub use detail::Detail;
 
 use crate::proto::{Keys, Request};
 use crate::store::{Lookup, RelTime, Shard, Store, StoreConfig};
@@ -71,6 +73,8 @@ pub struct Engine {
     /// `process_started`: start time minus 62 s, so that relative time 1,
     /// used for "already expired", is always in the past).
     pub process_started: u64,
+    /// `stats detail`: per-prefix counts.
+    pub detail: Detail,
 }
 
 impl Engine {
@@ -81,6 +85,7 @@ impl Engine {
             settings,
             counters: Counters::default(),
             process_started: unix_now.saturating_sub(u64::from(ITEM_UPDATE_INTERVAL) + 2),
+            detail: Detail::default(),
         }
     }
 
@@ -140,6 +145,9 @@ impl Engine {
                 cas,
                 noreply,
             } => {
+                if self.detail.enabled() {
+                    self.detail.set(key);
+                }
                 let reply = self.store_item(*cmd, key, *flags, *exptime, data, *cas, now, t);
                 if !noreply {
                     out.extend_from_slice(reply);
@@ -162,6 +170,9 @@ impl Engine {
                 }
             }
             Request::Delete { key, noreply } => {
+                if self.detail.enabled() {
+                    self.detail.delete(key);
+                }
                 let reply: &[u8] = if self.remove(key, now) {
                     t.delete_hits += 1;
                     b"DELETED\r\n"
@@ -317,7 +328,11 @@ impl Engine {
         if exptime.is_some() {
             t.cmd_touch += 1;
         }
-        let Some(id) = self.find(&mut shard, key, hash, now, t) else {
+        let found = self.find(&mut shard, key, hash, now, t);
+        if self.detail.enabled() {
+            self.detail.get(key, found.is_some());
+        }
+        let Some(id) = found else {
             t.get_misses += 1;
             if exptime.is_some() {
                 t.touch_misses += 1;

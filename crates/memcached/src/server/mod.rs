@@ -3,14 +3,17 @@
 //! the replies once per batch. A value still arriving is only bytes in that
 //! connection's buffer: no lock is held and no other client waits for it.
 
+mod conns;
 mod stats;
 
+pub use conns::{addr_text, ConnState, ConnTable};
 pub use stats::StatsSettings;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BytesMut};
+use danga_common::listen::Stream;
 use danga_common::{Conn, Registry, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -88,6 +91,8 @@ pub struct Server {
     pub started: u64,
     /// Stops the process (`shutdown` with `-A`).
     pub shutdown: Shutdown,
+    /// Listeners and connections, for `stats conns`.
+    pub conns: ConnTable,
 }
 
 /// Seconds since the epoch.
@@ -115,8 +120,14 @@ impl Server {
         // Bytes of an over-long value still to be discarded.
         let mut swallow = 0usize;
         let resp_limit = self.conn.resp_limit;
+        let guard = self.register(&mut conn);
+        let row = &guard.entry;
         loop {
             let now = self.engine.rel_time(unix_now());
+            if !input.is_empty() {
+                row.set_state(ConnState::ParseCmd);
+                row.touch(now);
+            }
             let mut close = false;
             // Requests served this turn, and replies held unwritten.
             let mut served = 0usize;
@@ -234,6 +245,15 @@ impl Server {
                 input.reserve(16 * 1024);
             }
             let idle = input.is_empty() && swallow == 0;
+            row.set_state(if swallow > 0 {
+                ConnState::Swallow
+            } else if idle {
+                ConnState::Waiting
+            } else if input.contains(&b'\n') {
+                ConnState::NRead
+            } else {
+                ConnState::Read
+            });
             let read = async {
                 let read = conn.stream().read_buf(&mut input);
                 match self.conn.idle_timeout {
@@ -260,6 +280,30 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Adds the connection to the `stats conns` table.
+    fn register(&self, conn: &mut Conn) -> conns::ConnGuard<'_> {
+        use std::os::fd::AsRawFd;
+        let now = self.engine.rel_time(unix_now());
+        let (fd, addr, local) = match conn.stream() {
+            Stream::Tcp(s) => (
+                s.as_raw_fd(),
+                s.peer_addr()
+                    .map_or_else(|_| "tcp:?".into(), |a| addr_text("tcp", a)),
+                s.local_addr()
+                    .map_or_else(|_| "tcp:?".into(), |a| addr_text("tcp", a)),
+            ),
+            Stream::Unix(s) => {
+                let path = s
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_default();
+                (s.as_raw_fd(), "unix:<AF 1>".into(), format!("unix:{path}"))
+            }
+        };
+        self.conns.add_client(fd, addr, local, now)
     }
 
     /// A retrieval command, written out as it goes: the reply never grows

@@ -77,15 +77,25 @@ impl Server {
             b"items" => self.items(&mut s, now),
             b"slabs" => self.slabs(&mut s, now),
             b"sizes" => s.push_str("STAT sizes_status disabled\r\n"),
-            b"conns" | b"detail dump" => {}
+            b"conns" => self.conns.render(now, &mut s),
+            b"detail dump" => {
+                self.engine.detail.dump(out);
+                return;
+            }
             b"reset" => {
                 self.engine.counters.reset();
+                self.engine.detail.clear();
                 self.registry.reset_counters();
                 out.extend_from_slice(b"RESET\r\n");
                 return;
             }
             b"detail on" | b"detail off" => {
+                self.engine.detail.set_enabled(args == b"detail on");
                 out.extend_from_slice(b"OK\r\n");
+                return;
+            }
+            _ if args == b"detail" || args.starts_with(b"detail ") => {
+                out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n");
                 return;
             }
             _ => {
@@ -258,8 +268,11 @@ impl Server {
         put("chunk_size", &st.chunk_size);
         put("num_threads", &st.num_threads);
         put("num_threads_per_udp", &st.num_threads);
-        put("stat_key_prefix", &":");
-        put("detail_enabled", &"no");
+        put(
+            "stat_key_prefix",
+            &char::from(self.engine.detail.delimiter()),
+        );
+        put("detail_enabled", &yes(self.engine.detail.enabled()));
         put("reqs_per_event", &st.reqs_per_event);
         put("cas_enabled", &yes(st.cas_enabled));
         put("tcp_backlog", &st.tcp_backlog);
