@@ -136,6 +136,7 @@ impl Options {
         let mut lru_crawler = true;
         let mut lru_maintainer = true;
         let mut idle_timeout = 0u64;
+        let mut watcher_logbuf_kb = 256usize;
         for opt in &cli.extended {
             let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
             if name.is_empty() {
@@ -157,6 +158,12 @@ impl Options {
                 "no_chunked_items" => {
                     slab_chunk_max = 1 << 20;
                     chunk_max_set = true;
+                }
+                "watcher_logbuf_size" => {
+                    watcher_logbuf_kb = value
+                        .parse()
+                        .ok()
+                        .context("could not parse argument to watcher_logbuf_size")?;
                 }
                 "no_lru_crawler" => lru_crawler = false,
                 "lru_crawler" => lru_crawler = true,
@@ -260,12 +267,14 @@ impl Options {
             lru_crawler,
             lru_maintainer,
         };
-        let conn = ConnConfig::new(
+        let mut conn = ConnConfig::new(
             cli.max_reqs_per_event,
             read_buf_mem_mb,
             cli.threads,
             idle_timeout,
         );
+        conn.watch_enabled = !cli.disable_watch;
+        conn.watcher_logbuf = watcher_logbuf_kb.saturating_mul(1024);
         let initial_malloc = std::env::var("T_MEMD_INITIAL_MALLOC")
             .ok()
             .and_then(|v| v.trim().parse().ok())

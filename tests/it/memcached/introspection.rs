@@ -1,7 +1,7 @@
 //! `stats conns` and `stats detail`, checked against the same exchange on
 //! Debian's memcached 1.6.18 where it is installed.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
 use super::{original, ours, Mc};
@@ -114,5 +114,134 @@ fn stats_detail_counts_by_prefix() {
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b, "original");
+    }
+}
+
+/// Reads one `\n`-terminated line (empty at end of stream).
+fn line(r: &mut BufReader<std::net::TcpStream>) -> String {
+    let mut l = String::new();
+    r.read_line(&mut l).expect("read a log line");
+    l
+}
+
+/// The fields of a log line after `ts=… gid=…`, checking those two.
+fn fields(l: &str, who: &str) -> Vec<String> {
+    let mut it = l.trim_end().split(' ');
+    let ts = it.next().unwrap_or_default();
+    let gid = it.next().unwrap_or_default();
+    assert!(
+        ts.strip_prefix("ts=")
+            .and_then(|t| t.split_once('.'))
+            .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u32>().is_ok()),
+        "{who}: {l}"
+    );
+    assert!(
+        gid.strip_prefix("gid=")
+            .is_some_and(|g| g.parse::<u64>().is_ok()),
+        "{who}: {l}"
+    );
+    it.map(str::to_owned).collect()
+}
+
+fn watch_exchange(mc: &Mc, who: &str) {
+    let mut w = connect(mc.addr);
+    assert_eq!(ask(&mut w, "watch bogus\r\n", "\r\n"), "ERROR\r\n", "{who}");
+    assert_eq!(
+        ask(&mut w, "watch fetchers mutations connevents\r\n", "\r\n"),
+        "OK\r\n",
+        "{who}"
+    );
+    let mut w = BufReader::new(w);
+    let mut c = connect(mc.addr);
+    let new = fields(&line(&mut w), who);
+    assert_eq!(new[0], "type=conn_new", "{who}");
+    assert_eq!(new[3], "transport=tcp", "{who}");
+    let cfd = new[4].clone();
+    assert!(cfd.starts_with("cfd="), "{who}: {new:?}");
+    let key = "a b".replace(' ', "#");
+    assert_eq!(
+        ask(&mut c, &format!("set {key} 0 0 2\r\nhi\r\n"), "\r\n"),
+        "STORED\r\n"
+    );
+    let get = fields(&line(&mut w), who);
+    assert_eq!(
+        get[..3],
+        ["type=item_get", "key=a%23b", "status=not_found"],
+        "{who}"
+    );
+    assert_eq!(get[4], cfd, "{who}");
+    let store = fields(&line(&mut w), who);
+    assert_eq!(
+        store[..4],
+        ["type=item_store", "key=a%23b", "status=stored", "cmd=set"],
+        "{who}"
+    );
+    assert_eq!(store[6], cfd, "{who}");
+    assert_eq!(store[7], "size=2", "{who}");
+    assert_eq!(
+        ask(&mut c, &format!("get {key}\r\n"), "END\r\n"),
+        format!("VALUE {key} 0 2\r\nhi\r\nEND\r\n")
+    );
+    let hit = fields(&line(&mut w), who);
+    assert_eq!(hit[2], "status=found", "{who}");
+    assert_eq!(hit[5], "size=2", "{who}");
+    // A protocol error closes with reason=error.
+    c.write_all(b"GET / HTTP/1.1\r\n").expect("write");
+    let close = fields(&line(&mut w), who);
+    assert_eq!(close[0], "type=conn_close", "{who}");
+    assert_eq!(close[4], "reason=error", "{who}");
+    assert_eq!(close[5], cfd, "{who}");
+}
+
+#[test]
+fn watch_streams_fetches_mutations_and_connection_events() {
+    watch_exchange(&ours(&[]), "ours");
+    if let Some(orig) = original(&[]) {
+        watch_exchange(&orig, "original");
+    }
+    let no_watch = ours(&["-W"]);
+    let mut s = connect(no_watch.addr);
+    assert_eq!(
+        ask(&mut s, "watch\r\n", "\r\n"),
+        "CLIENT_ERROR watch commands not allowed\r\n"
+    );
+}
+
+#[test]
+fn a_slow_watcher_loses_lines_not_memory() {
+    let mc = ours(&["-o", "watcher_logbuf_size=8"]);
+    let mut w = connect(mc.addr);
+    assert_eq!(ask(&mut w, "watch\r\n", "\r\n"), "OK\r\n");
+    let mut w = BufReader::new(w);
+    let mut c = connect(mc.addr);
+    let pad = "X".repeat(180);
+    // Far more log than the socket buffers and the 8 KB queue hold.
+    let mut batch = String::new();
+    for i in 0..40_000 {
+        batch.push_str(&format!("get k{i}{pad}\r\n"));
+        if i % 1000 == 999 {
+            c.write_all(batch.as_bytes()).expect("write");
+            let want = "END\r\n".repeat(1000);
+            assert_eq!(crate::wire::read_until(&mut c, want.as_bytes()), want);
+            batch.clear();
+        }
+    }
+    let mut skipped = false;
+    for _ in 0..100_000 {
+        let l = line(&mut w);
+        assert!(!l.is_empty(), "watcher closed");
+        if l.starts_with("skipped=") {
+            skipped = true;
+            break;
+        }
+    }
+    assert!(skipped);
+    assert_eq!(ask(&mut c, "get after\r\n", "END\r\n"), "END\r\n");
+    loop {
+        let l = line(&mut w);
+        if l.contains("key=after ") {
+            break;
+        }
+        assert!(!l.is_empty(), "watcher closed");
     }
 }

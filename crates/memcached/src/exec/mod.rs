@@ -8,6 +8,7 @@
 mod arith;
 mod counters;
 mod detail;
+pub mod logger;
 mod meta;
 mod storage;
 
@@ -75,13 +76,43 @@ pub struct Engine {
     pub process_started: u64,
     /// `stats detail`: per-prefix counts.
     pub detail: Detail,
+    /// The `watch` log.
+    pub log: std::sync::Arc<logger::Logger>,
 }
 
 impl Engine {
     /// An engine over a new store.
     pub fn new(cfg: StoreConfig, settings: Settings, unix_now: u64) -> Self {
+        let log = std::sync::Arc::new(logger::Logger::default());
+        let store = Store::new(cfg);
+        let hook_log = std::sync::Arc::clone(&log);
+        store.set_evict_hook(crate::store::EvictHook(std::sync::Arc::new(
+            move |e: &crate::store::Evicted<'_>| {
+                hook_log.log(logger::EVICTIONS, |s| {
+                    s.push_str("type=eviction key=");
+                    logger::uri_encode(e.key, s);
+                    let ttl = if e.meta.exptime == 0 {
+                        -1
+                    } else {
+                        i64::from(e.meta.exptime) - i64::from(e.now)
+                    };
+                    let fetched = e.meta.state & crate::store::ItemState::FETCHED != 0;
+                    let _ = std::fmt::Write::write_fmt(
+                        s,
+                        format_args!(
+                            " fetch={} ttl={ttl} la={} clsid={} size={}",
+                            if fetched { "yes" } else { "no" },
+                            e.now.saturating_sub(e.meta.time),
+                            e.meta.class,
+                            e.meta.nbytes
+                        ),
+                    );
+                });
+            },
+        )));
         Engine {
-            store: Store::new(cfg),
+            log,
+            store,
             settings,
             counters: Counters::default(),
             process_started: unix_now.saturating_sub(u64::from(ITEM_UPDATE_INTERVAL) + 2),
@@ -148,7 +179,24 @@ impl Engine {
                 if self.detail.enabled() {
                     self.detail.set(key);
                 }
+                if self.log.wants(logger::FETCHERS) {
+                    // The original looks the key up (and logs it) first.
+                    let hash = crate::store::hash_key(key);
+                    let mut shard = self.store.shard(hash);
+                    let (status, class, size) = match shard.find(key, hash, now, &self.store.flush)
+                    {
+                        Lookup::Hit(id) => ("found", shard.meta(id).class, shard.meta(id).nbytes),
+                        Lookup::Miss => ("not_found", 0, 0),
+                        Lookup::Expired => ("expired", 0, 0),
+                        Lookup::Flushed => ("flushed", 0, 0),
+                    };
+                    drop(shard);
+                    self.log_fetch(key, status, class, size);
+                }
                 let reply = self.store_item(*cmd, key, *flags, *exptime, data, *cas, now, t);
+                if self.log.wants(logger::MUTATIONS) {
+                    self.log_store(*cmd, key, *exptime, reply, now);
+                }
                 if !noreply {
                     out.extend_from_slice(reply);
                 }
@@ -328,9 +376,23 @@ impl Engine {
         if exptime.is_some() {
             t.cmd_touch += 1;
         }
+        let (expired, flushed) = (t.get_expired, t.get_flushed);
         let found = self.find(&mut shard, key, hash, now, t);
         if self.detail.enabled() {
             self.detail.get(key, found.is_some());
+        }
+        if self.log.wants(logger::FETCHERS) {
+            let status = match found {
+                Some(_) => "found",
+                None if t.get_expired != expired => "expired",
+                None if t.get_flushed != flushed => "flushed",
+                None => "not_found",
+            };
+            let (class, size) = found.map_or((0, 0), |id| {
+                let m = shard.meta(id);
+                (m.class, m.nbytes)
+            });
+            self.log_fetch(key, status, class, size);
         }
         let Some(id) = found else {
             t.get_misses += 1;
@@ -356,6 +418,72 @@ impl Engine {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(shard.value(id));
         out.extend_from_slice(b"\r\n");
+    }
+
+    /// An `item_get` log line.
+    fn log_fetch(&self, key: &[u8], status: &str, class: u8, size: u32) {
+        self.log.log(logger::FETCHERS, |s| {
+            s.push_str("type=item_get key=");
+            logger::uri_encode(key, s);
+            let _ = std::fmt::Write::write_fmt(
+                s,
+                format_args!(
+                    " status={status} clsid={class} cfd={} size={size}",
+                    logger::cfd()
+                ),
+            );
+        });
+    }
+
+    /// An `item_store` log line, the status read from the reply.
+    fn log_store(
+        &self,
+        cmd: crate::proto::StoreCmd,
+        key: &[u8],
+        exptime: i64,
+        reply: &[u8],
+        now: RelTime,
+    ) {
+        use crate::proto::StoreCmd;
+        let status = match reply {
+            b"STORED\r\n" => "stored",
+            b"NOT_STORED\r\n" => "not_stored",
+            b"EXISTS\r\n" => "exists",
+            b"NOT_FOUND\r\n" => "not_found",
+            r if r.starts_with(b"SERVER_ERROR object") => "too_large",
+            _ => "no_memory",
+        };
+        let cmd = match cmd {
+            StoreCmd::Add => "add",
+            StoreCmd::Set => "set",
+            StoreCmd::Replace => "replace",
+            StoreCmd::Append => "append",
+            StoreCmd::Prepend => "prepend",
+            StoreCmd::Cas => "cas",
+        };
+        let (class, size) = if status == "stored" {
+            let hash = crate::store::hash_key(key);
+            let mut shard = self.store.shard(hash);
+            match shard.find(key, hash, now, &self.store.flush) {
+                Lookup::Hit(id) => (shard.meta(id).class, shard.meta(id).nbytes),
+                _ => (0, 0),
+            }
+        } else {
+            (0, 0)
+        };
+        let ttl = self.realtime(exptime, now);
+        let ttl = if ttl == 0 { 0 } else { ttl.saturating_sub(now) };
+        self.log.log(logger::MUTATIONS, |s| {
+            s.push_str("type=item_store key=");
+            logger::uri_encode(key, s);
+            let _ = std::fmt::Write::write_fmt(
+                s,
+                format_args!(
+                    " status={status} cmd={cmd} ttl={ttl} clsid={class} cfd={} size={size}",
+                    logger::cfd()
+                ),
+            );
+        });
     }
 
     /// Unlinks `key` if it is there; true if it was.

@@ -86,6 +86,13 @@ pub struct ConnGuard<'a> {
     pub entry: Arc<ConnEntry>,
 }
 
+impl ConnGuard<'_> {
+    /// The descriptor.
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+}
+
 impl Drop for ConnGuard<'_> {
     fn drop(&mut self) {
         let mut rows = self.table.rows.lock().unwrap_or_else(|p| p.into_inner());

@@ -17,7 +17,7 @@ use danga_common::listen::Stream;
 use danga_common::{Conn, Registry, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::exec::{Engine, Outcome, Tally};
+use crate::exec::{logger, Engine, Outcome, Tally};
 use crate::proto::{self, ErrorKind, Keys, Limits, Request};
 use crate::store::RelTime;
 
@@ -46,6 +46,10 @@ pub struct ConnConfig {
     /// `-o idle_timeout`: a connection silent this long is closed
     /// (`idle_kicks`).
     pub idle_timeout: Option<Duration>,
+    /// `!-W`: the `watch` command is allowed.
+    pub watch_enabled: bool,
+    /// `-o watcher_logbuf_size` in bytes: each watcher's queue.
+    pub watcher_logbuf: usize,
 }
 
 impl ConnConfig {
@@ -64,6 +68,8 @@ impl ConnConfig {
             reqs_per_event: usize::try_from(reqs_per_event).unwrap_or(usize::MAX).max(1),
             resp_limit,
             idle_timeout: (idle_secs > 0).then(|| Duration::from_secs(idle_secs)),
+            watch_enabled: true,
+            watcher_logbuf: 256 * 1024,
         }
     }
 }
@@ -122,6 +128,8 @@ impl Server {
         let resp_limit = self.conn.resp_limit;
         let guard = self.register(&mut conn);
         let row = &guard.entry;
+        let fd = guard.fd();
+        let mut closing = CloseLog::new(&self.engine.log, &conn, fd);
         loop {
             let now = self.engine.rel_time(unix_now());
             if !input.is_empty() {
@@ -156,6 +164,28 @@ impl Server {
                     Ok(None) => break,
                     Ok(Some((req, consumed))) => {
                         served += 1;
+                        logger::set_cfd(fd);
+                        if let Request::Admin { line } = req {
+                            if line.split(|b| *b == b' ').next() == Some(&b"watch"[..]) {
+                                match self.watch_request(line, &out) {
+                                    Ok(flags) => {
+                                        out.extend_from_slice(b"OK\r\n");
+                                        if write_out(&mut conn, &mut out, &mut tally).await.is_ok()
+                                        {
+                                            self.engine.counters.absorb(&mut tally);
+                                            row.set_state(ConnState::Watch);
+                                            self.run_watch(&mut conn, flags, &shutdown).await;
+                                        }
+                                        return self.engine.counters.absorb(&mut tally);
+                                    }
+                                    Err(reply) => {
+                                        out.extend_from_slice(reply);
+                                        input.advance(consumed.min(input.len()));
+                                        continue;
+                                    }
+                                }
+                            }
+                        }
                         let get = match req {
                             Request::Get { keys, cas } => Some(GetArgs {
                                 keys,
@@ -208,6 +238,7 @@ impl Server {
                     Err(e) => {
                         served += 1;
                         if matches!(e.kind, ErrorKind::TooLong | ErrorKind::Hangup) {
+                            closing.reason = "error";
                             (e.consumed, Outcome::Close)
                         } else {
                             out.extend_from_slice(&e.kind.reply());
@@ -264,7 +295,10 @@ impl Server {
             let n = if idle {
                 match shutdown.until_stopped(read).await {
                     Some(r) => r,
-                    None => return,
+                    None => {
+                        closing.reason = "shutdown";
+                        return;
+                    }
                 }
             } else {
                 read.await
@@ -273,6 +307,7 @@ impl Server {
                 Some(Ok(0) | Err(_)) => return,
                 Some(Ok(n)) => tally.bytes_read += n as u64,
                 None => {
+                    closing.reason = "idle_timeout";
                     tally.idle_kicks += 1;
                     self.engine.counters.absorb(&mut tally);
                     let _ = conn.stream().shutdown().await;
@@ -280,6 +315,52 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Checks a `watch [names]` line: the flags, or the reply refusing it.
+    fn watch_request(&self, line: &[u8], out: &[u8]) -> Result<u16, &'static [u8]> {
+        if !self.conn.watch_enabled {
+            return Err(b"CLIENT_ERROR watch commands not allowed\r\n");
+        }
+        if !out.is_empty() {
+            return Err(b"ERROR cannot pipeline other commands before watch\r\n");
+        }
+        let names = line.split(|b| *b == b' ').filter(|w| !w.is_empty()).skip(1);
+        logger::parse_flags(names).ok_or(b"ERROR\r\n")
+    }
+
+    /// The connection has become a watcher: it receives log lines until
+    /// it closes or the server stops (what it sends is ignored).
+    async fn run_watch(&self, conn: &mut Conn, flags: u16, shutdown: &Shutdown) {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let wake = Arc::clone(&notify);
+        let w = self.engine.log.add(
+            flags,
+            self.conn.watcher_logbuf,
+            Box::new(move || wake.notify_one()),
+        );
+        let mut buf = Vec::new();
+        let mut scratch = [0u8; 512];
+        loop {
+            w.take(&mut buf);
+            if !buf.is_empty() {
+                let wrote = shutdown.until_stopped(conn.stream().write_all(&buf)).await;
+                if !matches!(wrote, Some(Ok(()))) {
+                    break;
+                }
+                continue;
+            }
+            let event = async {
+                tokio::select! {
+                    () = notify.notified() => true,
+                    r = conn.stream().read(&mut scratch) => matches!(r, Ok(n) if n > 0),
+                }
+            };
+            if shutdown.until_stopped(event).await != Some(true) {
+                break;
+            }
+        }
+        self.engine.log.remove(&w);
     }
 
     /// Adds the connection to the `stats conns` table.
@@ -378,4 +459,54 @@ async fn write_out(conn: &mut Conn, out: &mut Vec<u8>, tally: &mut Tally) -> std
         out.shrink_to(16 * 1024);
     }
     r
+}
+
+/// Logs `conn_new` now and `conn_close` (with its reason) when dropped.
+struct CloseLog<'a> {
+    log: &'a logger::Logger,
+    rip: String,
+    rport: u16,
+    transport: &'static str,
+    fd: i32,
+    reason: &'static str,
+}
+
+impl<'a> CloseLog<'a> {
+    fn new(log: &'a logger::Logger, conn: &Conn, fd: i32) -> Self {
+        let (rip, rport, transport) = match conn.peer() {
+            danga_common::PeerAddr::Tcp(a) => (a.ip().to_string(), a.port(), "tcp"),
+            danga_common::PeerAddr::Unix => (String::new(), 0, "local"),
+        };
+        let me = CloseLog {
+            log,
+            rip,
+            rport,
+            transport,
+            fd,
+            reason: "normal",
+        };
+        me.event("conn_new", None);
+        me
+    }
+
+    fn event(&self, kind: &str, reason: Option<&str>) {
+        self.log.log(logger::CONNEVENTS, |s| {
+            use std::fmt::Write as _;
+            let _ = write!(
+                s,
+                "type={kind} rip={} rport={} transport={}",
+                self.rip, self.rport, self.transport
+            );
+            if let Some(r) = reason {
+                let _ = write!(s, " reason={r}");
+            }
+            let _ = write!(s, " cfd={}", self.fd);
+        });
+    }
+}
+
+impl Drop for CloseLog<'_> {
+    fn drop(&mut self) {
+        self.event("conn_close", Some(self.reason));
+    }
 }

@@ -214,12 +214,12 @@ impl Server {
             "log_worker_written",
             "log_watcher_skipped",
             "log_watcher_sent",
-            "log_watchers",
-            "unexpected_napi_ids",
-            "round_robin_fallback",
         ] {
             put(k, &0);
         }
+        put("log_watchers", &self.engine.log.count());
+        put("unexpected_napi_ids", &0);
+        put("round_robin_fallback", &0);
         put("bytes", &st.bytes);
         put("curr_items", &st.curr_items);
         put("total_items", &st.total_items);

@@ -110,6 +110,28 @@ pub enum AllocError {
     OutOfMemory,
 }
 
+/// What an eviction hook is told: the key and header of the evicted item,
+/// and the time of the eviction.
+#[derive(Debug, Clone, Copy)]
+pub struct Evicted<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The header fields.
+    pub meta: ItemMeta,
+    /// When.
+    pub now: RelTime,
+}
+
+/// Called on each eviction of a live item (see [`Store::set_evict_hook`]).
+#[derive(Clone)]
+pub struct EvictHook(pub Arc<dyn Fn(&Evicted<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for EvictHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvictHook")
+    }
+}
+
 /// The per-item state bits (byte 37 of the header).
 pub struct ItemState;
 
@@ -407,6 +429,11 @@ impl Store {
             victim: AtomicUsize::new(0),
             initial_malloc: 0,
         }
+    }
+
+    /// Calls `hook` on every eviction of a live item, in every shard.
+    pub fn set_evict_hook(&self, hook: EvictHook) {
+        self.for_each_shard(|s| s.evict_hook = Some(hook.clone()));
     }
 
     /// Counts `bytes` as allocated before the first page (as the original

@@ -48,6 +48,8 @@ pub struct Shard {
     pub(super) curr_items: u64,
     pub(super) total_items: u64,
     pub(super) crawler_items_checked: u64,
+    /// Told about each eviction (the `watch evictions` log).
+    pub(super) evict_hook: Option<EvictHook>,
     /// The class the next crawl starts with.
     pub(super) crawl_next: usize,
 }
@@ -95,6 +97,7 @@ impl Shard {
             total_items: 0,
             crawler_items_checked: 0,
             crawl_next: 0,
+            evict_hook: None,
         }
     }
 
