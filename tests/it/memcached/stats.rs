@@ -157,3 +157,70 @@ fn t_memd_initial_malloc_counts_as_allocated() {
     let general = stats(&mut s, "");
     assert_eq!(num(&general, "limit_maxbytes"), 4_297_064_448);
 }
+
+fn class_sum(items: &HashMap<String, String>, field: &str) -> i64 {
+    items
+        .iter()
+        .filter(|(k, _)| k.starts_with("items:") && k.ends_with(&format!(":{field}")))
+        .filter_map(|(_, v)| v.parse::<i64>().ok())
+        .sum()
+}
+
+fn evictions_per_class_and_reset(mc: &super::Mc, who: &str) {
+    let mut s = connect(mc.addr);
+    let value = "B".repeat(66_560);
+    let set_all = |s: &mut TcpStream, from: usize| {
+        for k in from..from + 40 {
+            let r = ask(s, &format!("set key{k} 0 0 66560\r\n{value}\r\n"), "\r\n");
+            assert_eq!(r, "STORED\r\n", "{who} key{k}");
+        }
+    };
+    set_all(&mut s, 0);
+    assert!(class_sum(&stats(&mut s, " items"), "evicted") > 0, "{who}");
+    assert_eq!(ask(&mut s, "stats reset\r\n", "\r\n"), "RESET\r\n");
+    let items = stats(&mut s, " items");
+    assert_eq!(class_sum(&items, "evicted"), 0, "{who}");
+    assert_eq!(num(&stats(&mut s, ""), "evictions"), 0, "{who}");
+    set_all(&mut s, 40);
+    assert_eq!(class_sum(&stats(&mut s, " items"), "evicted"), 40, "{who}");
+}
+
+#[test]
+fn evictions_count_per_class_and_stats_reset_zeroes_them() {
+    evictions_per_class_and_reset(&ours(&["-m", "3"]), "ours");
+    if let Some(orig) = super::original(&["-m", "3"]) {
+        evictions_per_class_and_reset(&orig, "original");
+    }
+}
+
+fn expired_items_are_reclaimed(mc: &super::Mc, who: &str) {
+    let mut s = connect(mc.addr);
+    let value = "A".repeat(66_560);
+    assert_eq!(
+        ask(&mut s, &format!("set key 0 1 66560\r\n{value}\r\n"), "\r\n"),
+        "STORED\r\n"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Gone before anyone asked for it: the background pass freed it.
+    assert_eq!(num(&stats(&mut s, ""), "curr_items"), 0, "{who}");
+    // (A class is listed by `stats items` while it holds an item.)
+    assert_eq!(
+        ask(
+            &mut s,
+            &format!("set other 0 0 66560\r\n{value}\r\n"),
+            "\r\n"
+        ),
+        "STORED\r\n"
+    );
+    let items = stats(&mut s, " items");
+    assert_eq!(class_sum(&items, "reclaimed"), 1, "{who}: {items:?}");
+    assert_eq!(class_sum(&items, "number"), 1, "{who}");
+}
+
+#[test]
+fn the_lru_maintainer_reclaims_expired_items_into_their_class() {
+    expired_items_are_reclaimed(&ours(&[]), "ours");
+    if let Some(orig) = super::original(&[]) {
+        expired_items_are_reclaimed(&orig, "original");
+    }
+}

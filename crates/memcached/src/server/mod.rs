@@ -439,7 +439,11 @@ impl Server {
                     _ = me.shutdown.triggered() => return,
                 }
                 let now = me.engine.rel_time(unix_now());
+                // The LRU maintainer first: expired items at the LRU tails
+                // go back to their class (`reclaimed`); then the crawler
+                // looks through the rest (`crawler_reclaimed`).
                 me.engine.store.for_each_shard(|shard| {
+                    shard.maintain(now, &me.engine.store.flush, 500);
                     shard.crawl(now, &me.engine.store.flush, 2_000);
                 });
             }

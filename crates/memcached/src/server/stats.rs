@@ -85,6 +85,7 @@ impl Server {
             b"reset" => {
                 self.engine.counters.reset();
                 self.engine.detail.clear();
+                self.engine.store.reset_stats();
                 self.registry.reset_counters();
                 out.extend_from_slice(b"RESET\r\n");
                 return;

@@ -431,6 +431,11 @@ impl Store {
         }
     }
 
+    /// `stats reset` for the store's counters (see [`Shard::reset_stats`]).
+    pub fn reset_stats(&self) {
+        self.for_each_shard(Shard::reset_stats);
+    }
+
     /// Calls `hook` on every eviction of a live item, in every shard.
     pub fn set_evict_hook(&self, hook: EvictHook) {
         self.for_each_shard(|s| s.evict_hook = Some(hook.clone()));
