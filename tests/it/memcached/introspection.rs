@@ -152,6 +152,8 @@ fn watch_exchange(mc: &Mc, who: &str) {
         "{who}"
     );
     let mut w = BufReader::new(w);
+    // The original turns logging on in its worker threads a little later.
+    std::thread::sleep(Duration::from_millis(500));
     let mut c = connect(mc.addr);
     let new = fields(&line(&mut w), who);
     assert_eq!(new[0], "type=conn_new", "{who}");

@@ -224,3 +224,66 @@ fn the_lru_maintainer_reclaims_expired_items_into_their_class() {
         expired_items_are_reclaimed(&orig, "original");
     }
 }
+
+fn memlimit_moves(mc: &super::Mc, who: &str) {
+    let mut s = connect(mc.addr);
+    let value = "B".repeat(66_560);
+    let set = |s: &mut TcpStream, k: usize| {
+        let r = ask(s, &format!("set key{k} 0 0 66560\r\n{value}\r\n"), "\r\n");
+        assert_eq!(r, "STORED\r\n", "{who} key{k}");
+    };
+    for k in 0..40 {
+        set(&mut s, k);
+    }
+    let evicted = num(&stats(&mut s, ""), "evictions");
+    assert!(evicted > 0, "{who}");
+    assert_eq!(
+        ask(&mut s, "cache_memlimit 7\r\n", "\r\n"),
+        "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n",
+        "{who}"
+    );
+    assert_eq!(ask(&mut s, "cache_memlimit 8\r\n", "\r\n"), "OK\r\n");
+    assert_eq!(
+        num(&stats(&mut s, " settings"), "maxbytes"),
+        8 << 20,
+        "{who}"
+    );
+    assert_eq!(num(&stats(&mut s, ""), "limit_maxbytes"), 8 << 20, "{who}");
+    let before = num(&stats(&mut s, " slabs"), "total_malloced");
+    set(&mut s, 1000);
+    assert!(
+        num(&stats(&mut s, " slabs"), "total_malloced") > before,
+        "{who}: the new room is used"
+    );
+    assert_eq!(num(&stats(&mut s, ""), "evictions"), evicted, "{who}");
+    assert_eq!(ask(&mut s, "cache_memlimit 16\r\n", "\r\n"), "OK\r\n");
+    for k in 40..150 {
+        set(&mut s, k);
+    }
+    let full = num(&stats(&mut s, " slabs"), "total_malloced");
+    assert_eq!(ask(&mut s, "cache_memlimit 8\r\n", "\r\n"), "OK\r\n");
+    for k in (0..150).chain([1000]) {
+        ask(&mut s, &format!("delete key{k}\r\n"), "\r\n");
+    }
+    // Emptied pages go back until the lower limit holds.
+    let mut now = full;
+    for _ in 0..100 {
+        now = num(&stats(&mut s, " slabs"), "total_malloced");
+        if now < full {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(now < full, "{who}: total_malloced stayed at {full}");
+}
+
+#[test]
+fn cache_memlimit_grows_and_shrinks_the_limit() {
+    // (The original gives pages back through its slab automover, whose
+    // window the upstream test shortens the same way.)
+    let flags = ["-m", "3", "-o", "modern,slab_automove_window=3"];
+    memlimit_moves(&ours(&flags), "ours");
+    if let Some(orig) = super::original(&flags) {
+        memlimit_moves(&orig, "original");
+    }
+}

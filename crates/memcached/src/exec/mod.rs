@@ -278,9 +278,24 @@ impl Engine {
                 out.extend_from_slice(VERSION.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
-            Request::Verbosity { noreply, .. } | Request::CacheMemlimit { noreply, .. } => {
+            Request::Verbosity { noreply, .. } => {
                 if !noreply {
                     out.extend_from_slice(b"OK\r\n");
+                }
+            }
+            Request::CacheMemlimit { mb, noreply } => {
+                let reply: &[u8] = if *mb < 8 {
+                    b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
+                } else if *mb > 1_000_000_000 {
+                    b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
+                } else {
+                    let bytes =
+                        usize::try_from(*mb).map_or(usize::MAX, |m| m.saturating_mul(1 << 20));
+                    self.store.set_mem_limit(bytes);
+                    b"OK\r\n"
+                };
+                if !noreply {
+                    out.extend_from_slice(reply);
                 }
             }
             Request::Quit => return Outcome::Close,

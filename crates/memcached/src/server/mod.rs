@@ -442,6 +442,7 @@ impl Server {
                 // The LRU maintainer first: expired items at the LRU tails
                 // go back to their class (`reclaimed`); then the crawler
                 // looks through the rest (`crawler_reclaimed`).
+                me.engine.store.shed(now);
                 me.engine.store.for_each_shard(|shard| {
                     shard.maintain(now, &me.engine.store.flush, 500);
                     shard.crawl(now, &me.engine.store.flush, 2_000);

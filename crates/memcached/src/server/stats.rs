@@ -181,7 +181,7 @@ impl Server {
         }
         put("bytes_read", &c.bytes_read);
         put("bytes_written", &c.bytes_written);
-        put("limit_maxbytes", &self.settings.maxbytes);
+        put("limit_maxbytes", &self.engine.store.mem_limit());
         put("accepting_conns", &1);
         put("listen_disabled_num", &0);
         put("time_in_listen_disabled_us", &0);
@@ -254,7 +254,7 @@ impl Server {
         let mut put = |k: &str, v: &dyn std::fmt::Display| {
             let _ = write!(s, "STAT {k} {v}\r\n");
         };
-        put("maxbytes", &st.maxbytes);
+        put("maxbytes", &self.engine.store.mem_limit());
         put("maxconns", &st.maxconns);
         put("tcpport", &st.tcpport);
         put("udpport", &st.udpport);

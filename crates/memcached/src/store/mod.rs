@@ -333,8 +333,13 @@ pub struct StoreStats {
 pub struct PagePool {
     /// Pages (or page-equivalents for large items) still available.
     pub free: AtomicUsize,
-    /// The total, `mem_limit / page_size` (at least 1).
+    /// The total, `mem_limit / page_size` (at least 1), as started.
     pub total: usize,
+    /// Pages to withhold from the next pages given back: what a lowered
+    /// `cache_memlimit` took beyond the free pages.
+    pub debt: AtomicUsize,
+    /// The memory limit now, in bytes (`cache_memlimit` changes it).
+    pub limit: AtomicUsize,
 }
 
 impl PagePool {
@@ -345,9 +350,40 @@ impl PagePool {
             .is_ok()
     }
 
-    /// Gives `n` pages back.
+    /// Gives `n` pages back (paying off any debt first).
     pub fn give(&self, n: usize) {
-        self.free.fetch_add(n, Ordering::AcqRel);
+        let mut paid = 0;
+        let _ = self
+            .debt
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                paid = d.min(n);
+                Some(d - paid)
+            });
+        if n > paid {
+            self.free.fetch_add(n - paid, Ordering::AcqRel);
+        }
+    }
+
+    /// Moves the limit to `bytes`: growing adds pages (after paying off
+    /// debt); shrinking takes free pages, and what is not free becomes a
+    /// debt that pages given back later pay off.
+    pub fn set_limit(&self, bytes: usize, page_size: usize) {
+        let page = page_size.max(1);
+        let old = self.limit.swap(bytes, Ordering::AcqRel) / page;
+        let new = bytes / page;
+        if new >= old {
+            self.give(new - old);
+        } else {
+            let want = old - new;
+            let mut took = 0;
+            let _ = self
+                .free
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
+                    took = f.min(want);
+                    Some(f - took)
+                });
+            self.debt.fetch_add(want - took, Ordering::AcqRel);
+        }
     }
 }
 
@@ -413,6 +449,8 @@ impl Store {
         let pool = Arc::new(PagePool {
             free: AtomicUsize::new(total),
             total,
+            debt: AtomicUsize::new(0),
+            limit: AtomicUsize::new(cfg.mem_limit),
         });
         let classes = slab_classes(&cfg);
         let shards = (0..n)
@@ -429,6 +467,42 @@ impl Store {
             victim: AtomicUsize::new(0),
             initial_malloc: 0,
         }
+    }
+
+    /// The memory limit now (`-m`, or what `cache_memlimit` set).
+    pub fn mem_limit(&self) -> usize {
+        self.pool.limit.load(Ordering::Acquire)
+    }
+
+    /// `cache_memlimit`: moves the limit to `bytes`. Growing takes effect
+    /// at once; shrinking keeps what is stored and gives pages back as
+    /// they empty ([`Store::shed`]).
+    pub fn set_mem_limit(&self, bytes: usize) {
+        self.pool.set_limit(bytes, self.cfg.page_size);
+    }
+
+    /// While a lowered limit is still owed pages, gives back pages that
+    /// hold no live item (from shards whose lock is free). Returns how
+    /// many were given.
+    pub fn shed(&self, now: RelTime) -> usize {
+        let mut n = 0;
+        for s in &self.shards {
+            if self.pool.debt.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            let mut guard = match s.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            guard.sync_flush(&self.flush);
+            while self.pool.debt.load(Ordering::Acquire) > 0
+                && guard.release_page_with(now, NONE, false)
+            {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// `stats reset` for the store's counters (see [`Shard::reset_stats`]).
