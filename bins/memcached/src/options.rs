@@ -169,6 +169,8 @@ impl Options {
                 "lru_crawler" => lru_crawler = true,
                 "no_lru_maintainer" => lru_maintainer = false,
                 "lru_maintainer" => lru_maintainer = true,
+                "no_modern" => lru_maintainer = false,
+                "modern" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
                     read_buf_mem_mb = value
                         .parse()
@@ -221,6 +223,7 @@ impl Options {
             slab_chunk_max: slab_chunk_max.min(1 << 19),
             evict: !cli.disable_evictions,
             shards,
+            flat_lru: !lru_maintainer,
         };
         let exec = Settings {
             cas_enabled: !cli.disable_cas,

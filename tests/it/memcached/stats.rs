@@ -287,3 +287,21 @@ fn cache_memlimit_grows_and_shrinks_the_limit() {
         memlimit_moves(&orig, "original");
     }
 }
+
+fn flat_lru_reclaims_on_alloc(mc: &super::Mc, who: &str) {
+    let mut s = connect(mc.addr);
+    assert_eq!(ask(&mut s, "set key 0 0 1\r\n1\r\n", "\r\n"), "STORED\r\n");
+    assert_eq!(num(&stats(&mut s, ""), "reclaimed"), 0, "{who}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(ask(&mut s, "flush_all\r\n", "\r\n"), "OK\r\n");
+    assert_eq!(ask(&mut s, "set key 0 0 1\r\n1\r\n", "\r\n"), "STORED\r\n");
+    assert_eq!(num(&stats(&mut s, ""), "reclaimed"), 1, "{who}");
+}
+
+#[test]
+fn with_no_modern_an_allocation_reclaims_the_flushed_tail() {
+    flat_lru_reclaims_on_alloc(&ours(&["-o", "no_modern"]), "ours");
+    if let Some(orig) = super::original(&["-o", "no_modern"]) {
+        flat_lru_reclaims_on_alloc(&orig, "original");
+    }
+}

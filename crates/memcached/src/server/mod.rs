@@ -431,6 +431,7 @@ impl Server {
     /// Starts the background crawler that reclaims expired items.
     pub fn spawn_crawler(self: &Arc<Self>) {
         let me = Arc::clone(self);
+        let flat = self.engine.store.config().flat_lru;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -444,7 +445,9 @@ impl Server {
                 // looks through the rest (`crawler_reclaimed`).
                 me.engine.store.shed(now);
                 me.engine.store.for_each_shard(|shard| {
-                    shard.maintain(now, &me.engine.store.flush, 500);
+                    if !flat {
+                        shard.maintain(now, &me.engine.store.flush, 500);
+                    }
                     shard.crawl(now, &me.engine.store.flush, 2_000);
                 });
             }

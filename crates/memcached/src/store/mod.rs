@@ -84,6 +84,10 @@ pub struct StoreConfig {
     pub evict: bool,
     /// Number of shards (power of two).
     pub shards: usize,
+    /// `-o no_modern` / `no_lru_maintainer`: the flat LRU of memcached
+    /// 1.4, where each allocation first frees an expired or flushed item
+    /// from its class's LRU tail ([`Store::reclaim_before_alloc`]).
+    pub flat_lru: bool,
 }
 
 impl Default for StoreConfig {
@@ -97,6 +101,7 @@ impl Default for StoreConfig {
             slab_chunk_max: 1 << 19,
             evict: true,
             shards: 8,
+            flat_lru: false,
         }
     }
 }
@@ -503,6 +508,27 @@ impl Store {
             }
         }
         n
+    }
+
+    /// With a flat LRU, what the original does before each allocation:
+    /// free one expired or flushed item from the tail of the LRU of the
+    /// class a `key_len`/`nbytes` item goes to (counted as `reclaimed`).
+    /// Nothing with the segmented LRU (its maintainer does that).
+    pub fn reclaim_before_alloc(
+        &self,
+        shard: &mut Shard,
+        key_len: usize,
+        nbytes: usize,
+        now: RelTime,
+    ) {
+        if !self.cfg.flat_lru {
+            return;
+        }
+        shard.sync_flush(&self.flush);
+        if let Ok(size) = shard.record_size(key_len, nbytes) {
+            let c = shard.class_for(size);
+            shard.pull_tail(c, now, NONE, false);
+        }
     }
 
     /// `stats reset` for the store's counters (see [`Shard::reset_stats`]).
