@@ -13,8 +13,8 @@ use anyhow::Context;
 use danga_common::{
     Acceptor, AtLimit, ConnStats, Launch, ListenSpec, LocalAddr, Registry, Shutdown,
 };
-use danga_memcached::exec::{Engine, VERSION};
-use danga_memcached::server::{unix_now, Server};
+use danga_memcached::exec::{Detail, Engine, VERSION};
+use danga_memcached::server::{addr_text, unix_now, ConnTable, Server};
 
 fn main() -> ExitCode {
     let cli: cli::Cli = danga_common::cli::parse_args();
@@ -125,14 +125,23 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
     launch.run(move |listeners, shutdown: Shutdown| async move {
         let registry = Registry::new();
         let conns = ConnStats::register(&registry);
+        let mut engine = Engine::new(opts.store, opts.exec, unix_now());
+        if let Some(d) = opts.delimiter {
+            engine.detail = Detail::new(d, true);
+        }
+        if opts.initial_malloc > 0 {
+            engine.store.set_initial_malloc(opts.initial_malloc);
+        }
         let server = Arc::new(Server {
-            engine: Engine::new(opts.store, opts.exec, unix_now()),
+            engine,
             limits: opts.limits,
+            conn: opts.conn,
             registry,
             settings: opts.stats,
             started: unix_now(),
             shutdown: shutdown.clone(),
             access: opts.access,
+            conns: ConnTable::default(),
         });
         server.spawn_crawler();
         let scraped = Arc::clone(&server);
@@ -148,6 +157,13 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
         };
         let acceptor = Acceptor::new(max_conns, reply, conns, shutdown);
         for listener in listeners {
+            use std::os::fd::AsRawFd;
+            let addr = match listener.local_addr() {
+                LocalAddr::Tcp(a) => addr_text("tcp", *a),
+                LocalAddr::Unix(p) => format!("unix:{}", p.display()),
+            };
+            let now = server.engine.rel_time(unix_now());
+            server.conns.add_listener(listener.as_raw_fd(), addr, now);
             let server = Arc::clone(&server);
             acceptor.spawn(listener, move |conn| Arc::clone(&server).serve(conn));
         }

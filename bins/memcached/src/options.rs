@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use danga_memcached::exec::{Passwords, Settings};
 use danga_memcached::proto::Limits;
-use danga_memcached::server::{Access, Protocol, StatsSettings};
+use danga_memcached::server::{Access, ConnConfig, Protocol, StatsSettings};
 use danga_memcached::store::StoreConfig;
 
 use crate::cli::Cli;
@@ -18,6 +18,12 @@ pub struct Options {
     pub limits: Limits,
     pub stats: StatsSettings,
     pub access: Access,
+    pub conn: ConnConfig,
+    /// `T_MEMD_INITIAL_MALLOC`: bytes counted as allocated at start (the
+    /// original's test hook).
+    pub initial_malloc: usize,
+    /// `-D`: the `stats detail` prefix delimiter (turns detail on).
+    pub delimiter: Option<u8>,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -67,8 +73,6 @@ const KNOWN: &[&str] = &[
     "sock_cookie_id",
     "no_inline_ascii_resp",
     "inline_ascii_resp",
-    "lru_segmented",
-    "no_lru_segmented",
     "drop_privileges",
     "no_drop_privileges",
     "ssl_chain_cert",
@@ -96,8 +100,12 @@ const KNOWN: &[&str] = &[
     "ext_max_sleep",
     "ext_drop_unread",
     "slab_automove_freeratio",
+    "no_chunked_items",
+    "no_slab_reassign",
+    "no_slab_automove",
+    "resp_obj_mem_limit",
+    "slab_sizes",
     "proxy_config",
-    "stat_key_prefix",
 ];
 
 impl Options {
@@ -122,10 +130,22 @@ impl Options {
         if item_size_max > mem_limit / 2 && mem_limit > 0 {
             bail!("Cannot set item size limit higher than 1/2 of memory max.");
         }
+        if cli.conn_limit == 0 {
+            bail!("Maximum connections must be greater than 0");
+        }
+        if cli.threads == 0 {
+            bail!("Number of threads must be greater than 0");
+        }
         if cli.growth_factor <= 1.0 {
             bail!("Factor must be greater than 1");
         }
         let mut slab_chunk_max = (1usize << 20) / 2;
+        let mut read_buf_mem_mb = 0u64;
+        let mut chunk_max_set = false;
+        let mut lru_crawler = true;
+        let mut lru_maintainer = true;
+        let mut idle_timeout = 0u64;
+        let mut watcher_logbuf_kb = 256usize;
         for opt in &cli.extended {
             let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
             if name.is_empty() {
@@ -134,9 +154,58 @@ impl Options {
             if !KNOWN.contains(&name) {
                 bail!("Illegal suboption \"{opt}\"");
             }
-            if name == "slab_chunk_max" {
-                slab_chunk_max = value.parse::<usize>().context("invalid slab_chunk_max")? * 1024;
+            match name {
+                "slab_chunk_max" => {
+                    // Bytes (1.6 dropped the kilobyte unit of 1.5).
+                    slab_chunk_max = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|v| *v > 0)
+                        .context("could not parse argument to slab_chunk_max")?;
+                    chunk_max_set = true;
+                }
+                "no_chunked_items" => {
+                    slab_chunk_max = 1 << 20;
+                    chunk_max_set = true;
+                }
+                "watcher_logbuf_size" => {
+                    watcher_logbuf_kb = value
+                        .parse()
+                        .ok()
+                        .context("could not parse argument to watcher_logbuf_size")?;
+                }
+                "no_lru_crawler" => lru_crawler = false,
+                "lru_crawler" => lru_crawler = true,
+                "no_lru_maintainer" => lru_maintainer = false,
+                "lru_maintainer" => lru_maintainer = true,
+                "no_modern" => lru_maintainer = false,
+                "modern" => lru_maintainer = true,
+                "read_buf_mem_limit" => {
+                    read_buf_mem_mb = value
+                        .parse()
+                        .ok()
+                        .context("could not parse argument to read_buf_mem_limit")?;
+                }
+                "idle_timeout" => {
+                    idle_timeout = value
+                        .parse()
+                        .ok()
+                        .context("Missing numeric argument for idle_timeout")?;
+                }
+                _ => {}
             }
+        }
+        if item_size_max > 1 << 20 && !chunk_max_set {
+            slab_chunk_max = (1 << 20) / 2;
+        }
+        if slab_chunk_max > item_size_max {
+            bail!("slab_chunk_max (bytes: {slab_chunk_max}) cannot be larger than -I (item_size_max {item_size_max})");
+        }
+        if item_size_max % slab_chunk_max != 0 {
+            bail!("-I (item_size_max: {item_size_max}) must be evenly divisible by slab_chunk_max (bytes: {slab_chunk_max})");
+        }
+        if (1 << 20) % slab_chunk_max != 0 {
+            bail!("slab_chunk_max (bytes: {slab_chunk_max}) must divide evenly into 1048576 (slab_page_size)");
         }
         let (protocol, access) = access(cli)?;
         let sasl = if cli.enable_sasl {
@@ -160,6 +229,7 @@ impl Options {
             slab_chunk_max: slab_chunk_max.min(1 << 19),
             evict: !cli.disable_evictions,
             shards,
+            flat_lru: !lru_maintainer,
         };
         let exec = Settings {
             cas_enabled: !cli.disable_cas,
@@ -209,8 +279,29 @@ impl Options {
             slab_chunk_max: slab_chunk_max as u64,
             flush_enabled: !cli.disable_flush_all,
             dump_enabled: !cli.disable_dumping,
+            lru_crawler,
+            lru_maintainer,
+        };
+        let mut conn = ConnConfig::new(
+            cli.max_reqs_per_event,
+            read_buf_mem_mb,
+            cli.threads,
+            idle_timeout,
+        );
+        conn.watch_enabled = !cli.disable_watch;
+        conn.watcher_logbuf = watcher_logbuf_kb.saturating_mul(1024);
+        let initial_malloc = std::env::var("T_MEMD_INITIAL_MALLOC")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let delimiter = match &cli.stats_delimiter {
+            None => None,
+            Some(d) => Some(*d.as_bytes().first().context("No delimiter specified")?),
         };
         Ok(Options {
+            delimiter,
+            initial_malloc,
+            conn,
             store,
             exec,
             limits,

@@ -169,55 +169,6 @@ pub fn next_line(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, FrameE
     Ok(Some(frame.freeze()))
 }
 
-/// Lines off a buffer that grows by reads, remembering how far the search
-/// for the newline got: a long line arriving in small pieces is scanned
-/// once, not from its start on every read (which costs the square of its
-/// length).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LineScanner {
-    /// Bytes at the start of the buffer known to hold no `\n`.
-    scanned: usize,
-}
-
-impl LineScanner {
-    /// As [`next_line`]; the buffer must only grow at its end between
-    /// calls (reads append; lines are taken only through this scanner).
-    pub fn next_line(
-        &mut self,
-        buf: &mut BytesMut,
-        max: usize,
-    ) -> Result<Option<Bytes>, FrameError> {
-        // Step back one byte: the `\r` of a `\r\n` split across reads.
-        let from = self.scanned.min(buf.len()).saturating_sub(1);
-        let limit = buf.len().min(max.saturating_add(2));
-        let found = buf
-            .get(from..limit)
-            .and_then(|w| w.iter().position(|&b| b == b'\n'));
-        let span = match found {
-            // The newline is known: find_line decides on a short slice.
-            Some(i) => find_line(&buf[..from + i + 1], max)?,
-            None => {
-                // No newline in the first `limit` bytes: too long once
-                // that is certain (as find_line decides it).
-                self.scanned = limit;
-                let too_long = limit > max.saturating_add(1)
-                    || (limit == max.saturating_add(1) && buf[max] != b'\r');
-                if too_long {
-                    return Err(FrameError::TooLong { limit: max });
-                }
-                return Ok(None);
-            }
-        };
-        self.scanned = 0;
-        let Some(span) = span else {
-            return Ok(None);
-        };
-        let mut frame = buf.split_to(span.consumed);
-        frame.truncate(span.len);
-        Ok(Some(frame.freeze()))
-    }
-}
-
 /// Takes an `n`-byte payload and its `\r\n` off `buf` (returning the payload).
 pub fn next_payload(buf: &mut BytesMut, n: usize) -> Result<Option<Bytes>, FrameError> {
     let Some(total) = find_payload(buf, n)? else {

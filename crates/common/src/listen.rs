@@ -220,6 +220,16 @@ pub struct Listener {
     inner: Inner,
 }
 
+impl std::os::fd::AsRawFd for Listener {
+    /// The listening socket's descriptor (memcached's `stats conns` shows it).
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match &self.inner {
+            Inner::Tcp(l) => l.as_raw_fd(),
+            Inner::Unix(l) => l.as_raw_fd(),
+        }
+    }
+}
+
 impl Listener {
     /// The name from the [`ListenSpec`].
     pub fn name(&self) -> &str {

@@ -62,6 +62,10 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("verbosity without level", "verbosity\r\n", "ERROR\r\n"),
     ("key too long", "get {long}\r\n", "CLIENT_ERROR bad command line format\r\n"),
     ("stats unknown", "stats bogus\r\n", "ERROR\r\n"),
+    ("slabs automove checks its level", "slabs automove invalid\r\nslabs automove 3\r\nslabs automove 1\r\nslabs automove ratio 0.5\r\nslabs automove ratio\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\nOK\r\nOK\r\nERROR\r\n"),
+    ("shutdown is off without -A", "shutdown\r\nshutdown graceful\r\nshutdown foo\r\n", "ERROR: shutdown not enabled\r\nERROR: shutdown not enabled\r\nERROR: shutdown not enabled\r\n"),
+    ("ms with a bad cas echoes c0", "ms {k} 2\r\nbo\r\nms {k} 2 c C999999999\r\nio\r\n", "HD\r\nEX c0\r\n"),
+    ("a stale ms keeps the ttl and the sent token", "set {k} 0 0 3\r\nmoo\r\nmd {k} I T30\r\nmg {k} s c v\r\nms {k} 1 I T90 C1\r\nf\r\nmg {k} s t v\r\n", "STORED\r\nHD\r\nVA 3 s3 c{n} X W\r\nmoo\r\nHD\r\nVA 1 s1 t{n} Z X\r\nf\r\n"),
     // Meta protocol.
     ("mn", "", ""),
     ("mg miss", "mg {k} v\r\n", "EN\r\n"),

@@ -5,7 +5,10 @@ mod binary;
 mod client;
 mod clients;
 mod conformance;
+mod conn_limits;
 mod flags;
+mod introspection;
+mod refusals;
 mod robustness;
 mod stats;
 

@@ -75,6 +75,9 @@ counters!(
     auth_errors,
     bytes_read,
     bytes_written,
+    response_obj_oom,
+    conn_yields,
+    idle_kicks,
 );
 
 #[cfg(test)]

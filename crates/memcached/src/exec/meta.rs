@@ -13,6 +13,7 @@ use super::arith::Arith;
 use super::{Engine, Tally};
 
 /// What a meta reply needs to know about the item for its flags.
+#[derive(Default)]
 struct Seen {
     cas: u64,
     flags: u32,
@@ -214,7 +215,7 @@ impl Engine {
             match old {
                 None => {
                     t.cas_misses += 1;
-                    return Self::status(m, b"NF", None, now, out);
+                    return Self::status(m, b"NF", Some(&Seen::default()), now, out);
                 }
                 Some(o) => {
                     let cas = shard.meta(o).cas;
@@ -223,7 +224,7 @@ impl Engine {
                             stale = true;
                         } else {
                             t.cas_badval += 1;
-                            return Self::status(m, b"EX", None, now, out);
+                            return Self::status(m, b"EX", Some(&Seen::default()), now, out);
                         }
                     }
                     t.cas_hits += 1;
@@ -242,8 +243,12 @@ impl Engine {
             _ => false,
         };
         if refuse {
-            return Self::status(m, b"NS", None, now, out);
+            return Self::status(m, b"NS", Some(&Seen::default()), now, out);
         }
+        // A stale set keeps the old item's expiry and win-token state.
+        let stale_from = old
+            .filter(|_| stale)
+            .map(|o| (shard.meta(o).exptime, shard.meta(o).state));
         let prior = if concat { old } else { None };
         let old_len = prior.map_or(0, |o| shard.value(o).len());
         let nbytes = m.data.len() + old_len;
@@ -292,8 +297,12 @@ impl Engine {
         }
         let cas = m.u64_flag(b'E').unwrap_or_else(|| self.cas());
         shard.set_cas(id, cas);
-        if stale {
+        if let Some((exptime, state)) = stale_from {
+            shard.set_exptime(id, exptime);
             shard.set_state(id, ItemState::STALE, true);
+            if state & ItemState::TOKEN_SENT != 0 {
+                shard.set_state(id, ItemState::TOKEN_SENT, true);
+            }
         }
         // Only append/prepend protected the old item; look it up again.
         if let Some(o) = self.lookup(shard, key, hash, now) {

@@ -9,6 +9,8 @@ mod arith;
 mod auth;
 mod binary;
 mod counters;
+mod detail;
+pub mod logger;
 mod meta;
 mod storage;
 
@@ -17,6 +19,7 @@ pub use binary::{BinOutcome, BinSession};
 pub use counters::{Counters, Tally};
 pub use storage::Stored;
 
+pub use detail::Detail;
 use std::sync::Arc;
 
 use crate::proto::{Keys, Request};
@@ -82,16 +85,49 @@ pub struct Engine {
     /// `process_started`: start time minus 62 s, so that relative time 1,
     /// used for "already expired", is always in the past).
     pub process_started: u64,
+    /// `stats detail`: per-prefix counts.
+    pub detail: Detail,
+    /// The `watch` log.
+    pub log: std::sync::Arc<logger::Logger>,
 }
 
 impl Engine {
     /// An engine over a new store.
     pub fn new(cfg: StoreConfig, settings: Settings, unix_now: u64) -> Self {
+        let log = std::sync::Arc::new(logger::Logger::default());
+        let store = Store::new(cfg);
+        let hook_log = std::sync::Arc::clone(&log);
+        store.set_evict_hook(crate::store::EvictHook(std::sync::Arc::new(
+            move |e: &crate::store::Evicted<'_>| {
+                hook_log.log(logger::EVICTIONS, |s| {
+                    s.push_str("type=eviction key=");
+                    logger::uri_encode(e.key, s);
+                    let ttl = if e.meta.exptime == 0 {
+                        -1
+                    } else {
+                        i64::from(e.meta.exptime) - i64::from(e.now)
+                    };
+                    let fetched = e.meta.state & crate::store::ItemState::FETCHED != 0;
+                    let _ = std::fmt::Write::write_fmt(
+                        s,
+                        format_args!(
+                            " fetch={} ttl={ttl} la={} clsid={} size={}",
+                            if fetched { "yes" } else { "no" },
+                            e.now.saturating_sub(e.meta.time),
+                            e.meta.class,
+                            e.meta.nbytes
+                        ),
+                    );
+                });
+            },
+        )));
         Engine {
-            store: Store::new(cfg),
+            log,
+            store,
             settings,
             counters: Counters::default(),
             process_started: unix_now.saturating_sub(u64::from(ITEM_UPDATE_INTERVAL) + 2),
+            detail: Detail::default(),
         }
     }
 
@@ -151,7 +187,27 @@ impl Engine {
                 cas,
                 noreply,
             } => {
+                if self.detail.enabled() {
+                    self.detail.set(key);
+                }
+                if self.log.wants(logger::FETCHERS) {
+                    // The original looks the key up (and logs it) first.
+                    let hash = crate::store::hash_key(key);
+                    let mut shard = self.store.shard(hash);
+                    let (status, class, size) = match shard.find(key, hash, now, &self.store.flush)
+                    {
+                        Lookup::Hit(id) => ("found", shard.meta(id).class, shard.meta(id).nbytes),
+                        Lookup::Miss => ("not_found", 0, 0),
+                        Lookup::Expired => ("expired", 0, 0),
+                        Lookup::Flushed => ("flushed", 0, 0),
+                    };
+                    drop(shard);
+                    self.log_fetch(key, status, class, size);
+                }
                 let reply = self.store_item(*cmd, key, *flags, *exptime, data, *cas, now, t);
+                if self.log.wants(logger::MUTATIONS) {
+                    self.log_store(*cmd, key, *exptime, reply.text(), now);
+                }
                 if !noreply {
                     out.extend_from_slice(reply.text());
                 }
@@ -173,6 +229,9 @@ impl Engine {
                 }
             }
             Request::Delete { key, noreply } => {
+                if self.detail.enabled() {
+                    self.detail.delete(key);
+                }
                 let reply: &[u8] = if self.remove(key, now) {
                     t.delete_hits += 1;
                     b"DELETED\r\n"
@@ -230,9 +289,24 @@ impl Engine {
                 out.extend_from_slice(VERSION.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
-            Request::Verbosity { noreply, .. } | Request::CacheMemlimit { noreply, .. } => {
+            Request::Verbosity { noreply, .. } => {
                 if !noreply {
                     out.extend_from_slice(b"OK\r\n");
+                }
+            }
+            Request::CacheMemlimit { mb, noreply } => {
+                let reply: &[u8] = if *mb < 8 {
+                    b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
+                } else if *mb > 1_000_000_000 {
+                    b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
+                } else {
+                    let bytes =
+                        usize::try_from(*mb).map_or(usize::MAX, |m| m.saturating_mul(1 << 20));
+                    self.store.set_mem_limit(bytes);
+                    b"OK\r\n"
+                };
+                if !noreply {
+                    out.extend_from_slice(reply);
                 }
             }
             Request::Quit => return Outcome::Close,
@@ -303,38 +377,139 @@ impl Engine {
     ) {
         let exptime = touch.map(|e| self.realtime(e, now));
         for key in keys.iter() {
-            let hash = crate::store::hash_key(key);
-            let mut shard = self.store.shard(hash);
-            t.cmd_get += 1;
-            if touch.is_some() {
-                t.cmd_touch += 1;
-            }
-            let Some(id) = self.find(&mut shard, key, hash, now, t) else {
-                t.get_misses += 1;
-                if touch.is_some() {
-                    t.touch_misses += 1;
-                }
-                continue;
-            };
-            t.get_hits += 1;
-            if let Some(e) = exptime {
-                t.touch_hits += 1;
-                shard.set_exptime(id, e);
-            }
-            Self::fetched(&mut shard, id, now);
-            let meta = shard.meta(id);
-            out.extend_from_slice(b"VALUE ");
-            out.extend_from_slice(key);
-            push_num(out, b' ', u64::from(meta.flags));
-            push_num(out, b' ', u64::from(meta.nbytes));
-            if with_cas {
-                push_num(out, b' ', meta.cas);
-            }
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(shard.value(id));
-            out.extend_from_slice(b"\r\n");
+            self.get_key(key, with_cas, exptime, now, t, out);
         }
         out.extend_from_slice(b"END\r\n");
+    }
+
+    /// One key of `get`/`gets`/`gat`/`gats`: appends its `VALUE` block on
+    /// a hit, nothing on a miss. `exptime` (already a relative time, see
+    /// [`Engine::realtime`]) makes it a `gat`. The caller appends `END`;
+    /// the server calls this key by key so that a long multi-get is
+    /// written out as it goes instead of being built whole.
+    pub fn get_key(
+        &self,
+        key: &[u8],
+        with_cas: bool,
+        exptime: Option<RelTime>,
+        now: RelTime,
+        t: &mut Tally,
+        out: &mut Vec<u8>,
+    ) {
+        let hash = crate::store::hash_key(key);
+        let mut shard = self.store.shard(hash);
+        t.cmd_get += 1;
+        if exptime.is_some() {
+            t.cmd_touch += 1;
+        }
+        let (expired, flushed) = (t.get_expired, t.get_flushed);
+        let found = self.find(&mut shard, key, hash, now, t);
+        if self.detail.enabled() {
+            self.detail.get(key, found.is_some());
+        }
+        if self.log.wants(logger::FETCHERS) {
+            let status = match found {
+                Some(_) => "found",
+                None if t.get_expired != expired => "expired",
+                None if t.get_flushed != flushed => "flushed",
+                None => "not_found",
+            };
+            let (class, size) = found.map_or((0, 0), |id| {
+                let m = shard.meta(id);
+                (m.class, m.nbytes)
+            });
+            self.log_fetch(key, status, class, size);
+        }
+        let Some(id) = found else {
+            t.get_misses += 1;
+            if exptime.is_some() {
+                t.touch_misses += 1;
+            }
+            return;
+        };
+        t.get_hits += 1;
+        if let Some(e) = exptime {
+            t.touch_hits += 1;
+            shard.set_exptime(id, e);
+        }
+        Self::fetched(&mut shard, id, now);
+        let meta = shard.meta(id);
+        out.extend_from_slice(b"VALUE ");
+        out.extend_from_slice(key);
+        push_num(out, b' ', u64::from(meta.flags));
+        push_num(out, b' ', u64::from(meta.nbytes));
+        if with_cas {
+            push_num(out, b' ', meta.cas);
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(shard.value(id));
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// An `item_get` log line.
+    fn log_fetch(&self, key: &[u8], status: &str, class: u8, size: u32) {
+        self.log.log(logger::FETCHERS, |s| {
+            s.push_str("type=item_get key=");
+            logger::uri_encode(key, s);
+            let _ = std::fmt::Write::write_fmt(
+                s,
+                format_args!(
+                    " status={status} clsid={class} cfd={} size={size}",
+                    logger::cfd()
+                ),
+            );
+        });
+    }
+
+    /// An `item_store` log line, the status read from the reply.
+    fn log_store(
+        &self,
+        cmd: crate::proto::StoreCmd,
+        key: &[u8],
+        exptime: i64,
+        reply: &[u8],
+        now: RelTime,
+    ) {
+        use crate::proto::StoreCmd;
+        let status = match reply {
+            b"STORED\r\n" => "stored",
+            b"NOT_STORED\r\n" => "not_stored",
+            b"EXISTS\r\n" => "exists",
+            b"NOT_FOUND\r\n" => "not_found",
+            r if r.starts_with(b"SERVER_ERROR object") => "too_large",
+            _ => "no_memory",
+        };
+        let cmd = match cmd {
+            StoreCmd::Add => "add",
+            StoreCmd::Set => "set",
+            StoreCmd::Replace => "replace",
+            StoreCmd::Append => "append",
+            StoreCmd::Prepend => "prepend",
+            StoreCmd::Cas => "cas",
+        };
+        let (class, size) = if status == "stored" {
+            let hash = crate::store::hash_key(key);
+            let mut shard = self.store.shard(hash);
+            match shard.find(key, hash, now, &self.store.flush) {
+                Lookup::Hit(id) => (shard.meta(id).class, shard.meta(id).nbytes),
+                _ => (0, 0),
+            }
+        } else {
+            (0, 0)
+        };
+        let ttl = self.realtime(exptime, now);
+        let ttl = if ttl == 0 { 0 } else { ttl.saturating_sub(now) };
+        self.log.log(logger::MUTATIONS, |s| {
+            s.push_str("type=item_store key=");
+            logger::uri_encode(key, s);
+            let _ = std::fmt::Write::write_fmt(
+                s,
+                format_args!(
+                    " status={status} cmd={cmd} ttl={ttl} clsid={class} cfd={} size={size}",
+                    logger::cfd()
+                ),
+            );
+        });
     }
 
     /// Unlinks `key` if it is there; true if it was.
@@ -391,10 +566,37 @@ impl Engine {
             .collect();
         match words.as_slice() {
             [b"lru_crawler", b"metadump", ..] => self.metadump(now, out),
-            [b"lru_crawler", ..] | [b"slabs", b"automove", ..] | [b"lru", ..] => {
-                out.extend_from_slice(b"OK\r\n")
+            [b"shutdown", ..] => out.extend_from_slice(if self.settings.shutdown_enabled {
+                b"CLIENT_ERROR invalid shutdown mode\r\n"
+            } else {
+                b"ERROR: shutdown not enabled\r\n"
+            }),
+            [b"slabs", b"automove", arg, rest @ ..] => {
+                out.extend_from_slice(Self::slabs_automove(arg, rest))
             }
+            [b"lru_crawler", ..] | [b"lru", ..] => out.extend_from_slice(b"OK\r\n"),
             _ => out.extend_from_slice(b"ERROR\r\n"),
+        }
+    }
+
+    /// `slabs automove <0|1|2>` or `slabs automove ratio <float>`: checked
+    /// as the original checks them (this build has no page mover to tune).
+    fn slabs_automove(arg: &[u8], rest: &[&[u8]]) -> &'static [u8] {
+        use crate::proto::num::safe_strtoul;
+        if arg == b"ratio" {
+            let ratio = rest
+                .first()
+                .and_then(|r| std::str::from_utf8(r).ok())
+                .and_then(|r| r.parse::<f64>().ok());
+            return match ratio {
+                Some(_) => b"OK\r\n",
+                None => b"ERROR\r\n",
+            };
+        }
+        match safe_strtoul(arg) {
+            None => b"CLIENT_ERROR bad command line format\r\n",
+            Some(0..=2) => b"OK\r\n",
+            Some(_) => b"ERROR\r\n",
         }
     }
 

@@ -55,6 +55,8 @@ impl Engine {
         t.cmd_set += 1;
         let hash = crate::store::hash_key(key);
         let mut shard = self.store.shard(hash);
+        self.store
+            .reclaim_before_alloc(&mut shard, key.len(), data.len(), now);
         let old = match shard.find(key, hash, now, &self.store.flush) {
             Lookup::Hit(id) => Some(id),
             _ => None,

@@ -18,7 +18,7 @@ mod line;
 mod meta;
 #[cfg(test)]
 mod meta_tests;
-mod num;
+pub(crate) mod num;
 #[cfg(test)]
 mod proptests;
 mod storage;
@@ -207,16 +207,19 @@ pub enum ErrorKind {
     Silent(&'static str),
     /// The line is longer than allowed: close the connection (no reply).
     TooLong,
+    /// An unknown command whose last token starts with `HTTP/` (someone
+    /// speaking HTTP to the cache): close the connection, no reply.
+    Hangup,
 }
 
 impl ErrorKind {
-    /// The reply line, with CRLF (empty for [`ErrorKind::Silent`] and
-    /// [`ErrorKind::TooLong`]).
+    /// The reply line, with CRLF (empty for [`ErrorKind::Silent`],
+    /// [`ErrorKind::TooLong`] and [`ErrorKind::Hangup`]).
     pub fn reply(&self) -> Vec<u8> {
         match self {
             ErrorKind::Error => b"ERROR\r\n".to_vec(),
             ErrorKind::Client(m) => format!("CLIENT_ERROR {m}\r\n").into_bytes(),
-            ErrorKind::Silent(_) | ErrorKind::TooLong => Vec::new(),
+            ErrorKind::Silent(_) | ErrorKind::TooLong | ErrorKind::Hangup => Vec::new(),
         }
     }
 }

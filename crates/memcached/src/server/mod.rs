@@ -5,10 +5,12 @@
 
 mod binary;
 mod cachedump;
+mod conns;
 mod negotiate;
 mod stats;
 mod udp;
 
+pub use conns::{addr_text, ConnState, ConnTable};
 pub use negotiate::{Access, Protocol};
 pub use stats::StatsSettings;
 
@@ -16,14 +18,72 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BytesMut};
+use danga_common::listen::Stream;
 use danga_common::{Conn, Registry, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::exec::{Engine, Outcome, Tally};
-use crate::proto::{self, ErrorKind, Limits, Request};
+use crate::exec::{logger, Engine, Outcome, Tally};
+use crate::proto::{self, ErrorKind, Keys, Limits, Request};
+use crate::store::RelTime;
 
 /// Flush replies mid-batch once this much is pending.
 const OUT_HIGH_WATER: usize = 256 * 1024;
+
+/// Response objects in one of the original's 16 KB response bundles
+/// (its `mc_resp` is about 1.2 KB, most of it a 1 KB write buffer).
+const RESP_PER_BUNDLE: usize = 13;
+
+/// The original's read buffer and response bundle size.
+const READ_BUFFER_SIZE: usize = 16 * 1024;
+
+/// Per-connection limits from the command line.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// `-R`: requests served in one turn before the connection yields to
+    /// the others (`conn_yields`).
+    pub reqs_per_event: usize,
+    /// `-o read_buf_mem_limit`, as the number of replies a connection may
+    /// hold unwritten (0: no limit). The original draws replies from a
+    /// per-thread pool of 16 KB bundles capped at the limit split over
+    /// the worker threads; a request that finds the pool empty is
+    /// refused (`response_obj_oom`).
+    pub resp_limit: usize,
+    /// `-o idle_timeout`: a connection silent this long is closed
+    /// (`idle_kicks`).
+    pub idle_timeout: Option<Duration>,
+    /// `!-W`: the `watch` command is allowed.
+    pub watch_enabled: bool,
+    /// `-o watcher_logbuf_size` in bytes: each watcher's queue.
+    pub watcher_logbuf: usize,
+}
+
+impl ConnConfig {
+    /// From `-R`, `-o read_buf_mem_limit` (megabytes, 0 = none), `-t`
+    /// and `-o idle_timeout` (seconds, 0 = none).
+    pub fn new(reqs_per_event: u32, read_buf_mem_mb: u64, threads: usize, idle_secs: u64) -> Self {
+        let resp_limit = if read_buf_mem_mb == 0 {
+            0
+        } else {
+            let per_thread = usize::try_from(read_buf_mem_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX)
+                / threads.max(1);
+            (per_thread / READ_BUFFER_SIZE).max(1) * RESP_PER_BUNDLE
+        };
+        ConnConfig {
+            reqs_per_event: usize::try_from(reqs_per_event).unwrap_or(usize::MAX).max(1),
+            resp_limit,
+            idle_timeout: (idle_secs > 0).then(|| Duration::from_secs(idle_secs)),
+            watch_enabled: true,
+            watcher_logbuf: 256 * 1024,
+        }
+    }
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig::new(20, 0, 4, 0)
+    }
+}
 
 /// Everything a connection needs, shared.
 #[derive(Debug)]
@@ -32,6 +92,8 @@ pub struct Server {
     pub engine: Engine,
     /// Parser limits.
     pub limits: Limits,
+    /// Per-connection limits.
+    pub conn: ConnConfig,
     /// The common connection counters (curr/total/rejected connections).
     pub registry: Registry,
     /// What `stats settings` shows.
@@ -42,6 +104,8 @@ pub struct Server {
     pub shutdown: Shutdown,
     /// Which protocols a connection may speak, and ASCII authentication.
     pub access: Access,
+    /// Listeners and connections, for `stats conns`.
+    pub conns: ConnTable,
 }
 
 /// Seconds since the epoch.
@@ -49,6 +113,13 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// What a retrieval command asks for.
+struct GetArgs<'a> {
+    keys: Keys<'a>,
+    cas: bool,
+    exptime: Option<RelTime>,
 }
 
 impl Server {
@@ -61,9 +132,21 @@ impl Server {
         let mut tally = Tally::default();
         // Bytes of an over-long value still to be discarded.
         let mut swallow = 0usize;
+        let resp_limit = self.conn.resp_limit;
+        let guard = self.register(&mut conn);
+        let row = &guard.entry;
+        let fd = guard.fd();
+        let mut closing = CloseLog::new(&self.engine.log, &conn, fd);
         loop {
             let now = self.engine.rel_time(unix_now());
+            if !input.is_empty() {
+                row.set_state(ConnState::ParseCmd);
+                row.touch(now);
+            }
             let mut close = false;
+            // Requests served this turn, and replies held unwritten.
+            let mut served = 0usize;
+            let mut held = 0usize;
             loop {
                 if swallow > 0 {
                     let n = swallow.min(input.len());
@@ -73,27 +156,96 @@ impl Server {
                         break;
                     }
                 }
+                if served >= self.conn.reqs_per_event && !input.is_empty() {
+                    // -R: let the other connections have a turn.
+                    if write_out(&mut conn, &mut out, &mut tally).await.is_err() {
+                        return self.engine.counters.absorb(&mut tally);
+                    }
+                    held = 0;
+                    served = 0;
+                    tally.conn_yields += 1;
+                    self.engine.counters.absorb(&mut tally);
+                    tokio::task::yield_now().await;
+                }
                 let (consumed, outcome) = match proto::parse(&input, &self.limits) {
                     Ok(None) => break,
                     Ok(Some((req, consumed))) => {
-                        if let Request::TooLarge { swallow: s, .. }
-                        | Request::MetaTooLarge { swallow: s, .. }
-                        | Request::MetaRefused { swallow: s, .. } = req
-                        {
-                            swallow = s;
+                        served += 1;
+                        logger::set_cfd(fd);
+                        if let Request::Admin { line } = req {
+                            if line.split(|b| *b == b' ').next() == Some(&b"watch"[..]) {
+                                match self.watch_request(line, &out) {
+                                    Ok(flags) => {
+                                        out.extend_from_slice(b"OK\r\n");
+                                        if write_out(&mut conn, &mut out, &mut tally).await.is_ok()
+                                        {
+                                            self.engine.counters.absorb(&mut tally);
+                                            row.set_state(ConnState::Watch);
+                                            self.run_watch(&mut conn, flags, &shutdown).await;
+                                        }
+                                        return self.engine.counters.absorb(&mut tally);
+                                    }
+                                    Err(reply) => {
+                                        out.extend_from_slice(reply);
+                                        input.advance(consumed.min(input.len()));
+                                        continue;
+                                    }
+                                }
+                            }
                         }
-                        let outcome = self.engine.execute(&req, now, &mut tally, &mut out);
-                        if outcome == Outcome::Stats {
-                            let args = match req {
-                                Request::Stats { args } => args.to_vec(),
-                                _ => Vec::new(),
-                            };
-                            self.stats(&args, now, &mut out);
+                        let get = match req {
+                            Request::Get { keys, cas } => Some(GetArgs {
+                                keys,
+                                cas,
+                                exptime: None,
+                            }),
+                            Request::Gat { exptime, keys, cas } => Some(GetArgs {
+                                keys,
+                                cas,
+                                exptime: Some(self.engine.realtime(exptime, now)),
+                            }),
+                            _ => None,
+                        };
+                        if let Some(get) = get {
+                            let r = self
+                                .stream_get(&mut conn, get, now, &mut tally, &mut out, &mut held)
+                                .await;
+                            match r {
+                                Ok(true) => (consumed, Outcome::Continue),
+                                Ok(false) => (consumed, Outcome::Close),
+                                Err(_) => return self.engine.counters.absorb(&mut tally),
+                            }
+                        } else {
+                            held += 1;
+                            if resp_limit > 0 && held > resp_limit {
+                                // No reply object left: the original drops
+                                // the connection with what it held.
+                                tally.response_obj_oom += 1;
+                                out.clear();
+                                (consumed, Outcome::Close)
+                            } else {
+                                if let Request::TooLarge { swallow: s, .. }
+                                | Request::MetaTooLarge { swallow: s, .. }
+                                | Request::MetaRefused { swallow: s, .. } = req
+                                {
+                                    swallow = s;
+                                }
+                                let outcome = self.engine.execute(&req, now, &mut tally, &mut out);
+                                if outcome == Outcome::Stats {
+                                    let args = match req {
+                                        Request::Stats { args } => args.to_vec(),
+                                        _ => Vec::new(),
+                                    };
+                                    self.stats(&args, now, &mut out);
+                                }
+                                (consumed, outcome)
+                            }
                         }
-                        (consumed, outcome)
                     }
                     Err(e) => {
-                        if e.kind == ErrorKind::TooLong {
+                        served += 1;
+                        if matches!(e.kind, ErrorKind::TooLong | ErrorKind::Hangup) {
+                            closing.reason = "error";
                             (e.consumed, Outcome::Close)
                         } else {
                             out.extend_from_slice(&e.kind.reply());
@@ -114,10 +266,11 @@ impl Server {
                     }
                     Outcome::Continue | Outcome::Stats => {}
                 }
-                if out.len() >= OUT_HIGH_WATER
-                    && write_out(&mut conn, &mut out, &mut tally).await.is_err()
-                {
-                    return self.engine.counters.absorb(&mut tally);
+                if out.len() >= OUT_HIGH_WATER {
+                    if write_out(&mut conn, &mut out, &mut tally).await.is_err() {
+                        return self.engine.counters.absorb(&mut tally);
+                    }
+                    held = 0;
                 }
             }
             let wrote = write_out(&mut conn, &mut out, &mut tally).await;
@@ -130,25 +283,162 @@ impl Server {
                 input.reserve(16 * 1024);
             }
             let idle = input.is_empty() && swallow == 0;
-            let read = conn.stream().read_buf(&mut input);
+            row.set_state(if swallow > 0 {
+                ConnState::Swallow
+            } else if idle {
+                ConnState::Waiting
+            } else if input.contains(&b'\n') {
+                ConnState::NRead
+            } else {
+                ConnState::Read
+            });
+            let read = async {
+                let read = conn.stream().read_buf(&mut input);
+                match self.conn.idle_timeout {
+                    Some(d) => tokio::time::timeout(d, read).await.ok(),
+                    None => Some(read.await),
+                }
+            };
             let n = if idle {
                 match shutdown.until_stopped(read).await {
                     Some(r) => r,
-                    None => return,
+                    None => {
+                        closing.reason = "shutdown";
+                        return;
+                    }
                 }
             } else {
                 read.await
             };
             match n {
-                Ok(0) | Err(_) => return,
-                Ok(n) => tally.bytes_read += n as u64,
+                Some(Ok(0) | Err(_)) => return,
+                Some(Ok(n)) => tally.bytes_read += n as u64,
+                None => {
+                    closing.reason = "idle_timeout";
+                    tally.idle_kicks += 1;
+                    self.engine.counters.absorb(&mut tally);
+                    let _ = conn.stream().shutdown().await;
+                    return;
+                }
             }
         }
+    }
+
+    /// Checks a `watch [names]` line: the flags, or the reply refusing it.
+    fn watch_request(&self, line: &[u8], out: &[u8]) -> Result<u16, &'static [u8]> {
+        if !self.conn.watch_enabled {
+            return Err(b"CLIENT_ERROR watch commands not allowed\r\n");
+        }
+        if !out.is_empty() {
+            return Err(b"ERROR cannot pipeline other commands before watch\r\n");
+        }
+        let names = line.split(|b| *b == b' ').filter(|w| !w.is_empty()).skip(1);
+        logger::parse_flags(names).ok_or(b"ERROR\r\n")
+    }
+
+    /// The connection has become a watcher: it receives log lines until
+    /// it closes or the server stops (what it sends is ignored).
+    async fn run_watch(&self, conn: &mut Conn, flags: u16, shutdown: &Shutdown) {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let wake = Arc::clone(&notify);
+        let w = self.engine.log.add(
+            flags,
+            self.conn.watcher_logbuf,
+            Box::new(move || wake.notify_one()),
+        );
+        let mut buf = Vec::new();
+        let mut scratch = [0u8; 512];
+        loop {
+            w.take(&mut buf);
+            if !buf.is_empty() {
+                let wrote = shutdown.until_stopped(conn.stream().write_all(&buf)).await;
+                if !matches!(wrote, Some(Ok(()))) {
+                    break;
+                }
+                continue;
+            }
+            let event = async {
+                tokio::select! {
+                    () = notify.notified() => true,
+                    r = conn.stream().read(&mut scratch) => matches!(r, Ok(n) if n > 0),
+                }
+            };
+            if shutdown.until_stopped(event).await != Some(true) {
+                break;
+            }
+        }
+        self.engine.log.remove(&w);
+    }
+
+    /// Adds the connection to the `stats conns` table.
+    fn register(&self, conn: &mut Conn) -> conns::ConnGuard<'_> {
+        use std::os::fd::AsRawFd;
+        let now = self.engine.rel_time(unix_now());
+        let (fd, addr, local) = match conn.stream() {
+            Stream::Tcp(s) => (
+                s.as_raw_fd(),
+                s.peer_addr()
+                    .map_or_else(|_| "tcp:?".into(), |a| addr_text("tcp", a)),
+                s.local_addr()
+                    .map_or_else(|_| "tcp:?".into(), |a| addr_text("tcp", a)),
+            ),
+            Stream::Unix(s) => {
+                let path = s
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_default();
+                (s.as_raw_fd(), "unix:<AF 1>".into(), format!("unix:{path}"))
+            }
+        };
+        self.conns.add_client(fd, addr, local, now)
+    }
+
+    /// A retrieval command, written out as it goes: the reply never grows
+    /// much past [`OUT_HIGH_WATER`] plus one value, however many keys the
+    /// line names. With a reply-object limit, a command that needs more
+    /// than what is left answers `SERVER_ERROR out of memory writing get
+    /// response` instead (and closes if part of it was already sent).
+    /// Ok(false): close the connection.
+    async fn stream_get(
+        &self,
+        conn: &mut Conn,
+        get: GetArgs<'_>,
+        now: RelTime,
+        t: &mut Tally,
+        out: &mut Vec<u8>,
+        held: &mut usize,
+    ) -> std::io::Result<bool> {
+        let limit = self.conn.resp_limit;
+        let held_before = *held;
+        // Where this reply starts in `out`, until part of it is sent.
+        let mut start = Some(out.len());
+        for key in get.keys.iter() {
+            *held += 1;
+            if limit > 0 && *held > limit {
+                t.response_obj_oom += 1;
+                let Some(s) = start else {
+                    return Ok(false);
+                };
+                out.truncate(s);
+                *held = held_before + 1;
+                out.extend_from_slice(b"SERVER_ERROR out of memory writing get response\r\n");
+                return Ok(true);
+            }
+            self.engine.get_key(key, get.cas, get.exptime, now, t, out);
+            if out.len() >= OUT_HIGH_WATER {
+                write_out(conn, out, t).await?;
+                start = None;
+            }
+        }
+        out.extend_from_slice(b"END\r\n");
+        Ok(true)
     }
 
     /// Starts the background crawler that reclaims expired items.
     pub fn spawn_crawler(self: &Arc<Self>) {
         let me = Arc::clone(self);
+        let flat = self.engine.store.config().flat_lru;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -157,7 +447,14 @@ impl Server {
                     _ = me.shutdown.triggered() => return,
                 }
                 let now = me.engine.rel_time(unix_now());
+                // The LRU maintainer first: expired items at the LRU tails
+                // go back to their class (`reclaimed`); then the crawler
+                // looks through the rest (`crawler_reclaimed`).
+                me.engine.store.shed(now);
                 me.engine.store.for_each_shard(|shard| {
+                    if !flat {
+                        shard.maintain(now, &me.engine.store.flush, 500);
+                    }
                     shard.crawl(now, &me.engine.store.flush, 2_000);
                 });
             }
@@ -177,4 +474,54 @@ async fn write_out(conn: &mut Conn, out: &mut Vec<u8>, tally: &mut Tally) -> std
         out.shrink_to(16 * 1024);
     }
     r
+}
+
+/// Logs `conn_new` now and `conn_close` (with its reason) when dropped.
+struct CloseLog<'a> {
+    log: &'a logger::Logger,
+    rip: String,
+    rport: u16,
+    transport: &'static str,
+    fd: i32,
+    reason: &'static str,
+}
+
+impl<'a> CloseLog<'a> {
+    fn new(log: &'a logger::Logger, conn: &Conn, fd: i32) -> Self {
+        let (rip, rport, transport) = match conn.peer() {
+            danga_common::PeerAddr::Tcp(a) => (a.ip().to_string(), a.port(), "tcp"),
+            danga_common::PeerAddr::Unix => (String::new(), 0, "local"),
+        };
+        let me = CloseLog {
+            log,
+            rip,
+            rport,
+            transport,
+            fd,
+            reason: "normal",
+        };
+        me.event("conn_new", None);
+        me
+    }
+
+    fn event(&self, kind: &str, reason: Option<&str>) {
+        self.log.log(logger::CONNEVENTS, |s| {
+            use std::fmt::Write as _;
+            let _ = write!(
+                s,
+                "type={kind} rip={} rport={} transport={}",
+                self.rip, self.rport, self.transport
+            );
+            if let Some(r) = reason {
+                let _ = write!(s, " reason={r}");
+            }
+            let _ = write!(s, " cfd={}", self.fd);
+        });
+    }
+}
+
+impl Drop for CloseLog<'_> {
+    fn drop(&mut self) {
+        self.event("conn_close", Some(self.reason));
+    }
 }

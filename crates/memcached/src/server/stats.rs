@@ -57,6 +57,10 @@ pub struct StatsSettings {
     pub flush_enabled: bool,
     /// `-X` off.
     pub dump_enabled: bool,
+    /// `-o lru_crawler` (on unless `no_lru_crawler`).
+    pub lru_crawler: bool,
+    /// `-o lru_maintainer` (on unless `no_lru_maintainer`).
+    pub lru_maintainer: bool,
 }
 
 fn yes(b: bool) -> &'static str {
@@ -77,9 +81,15 @@ impl Server {
             b"items" => self.items(&mut s, now),
             b"slabs" => self.slabs(&mut s, now),
             b"sizes" => s.push_str("STAT sizes_status disabled\r\n"),
-            b"conns" | b"detail dump" => {}
+            b"conns" => self.conns.render(now, &mut s),
+            b"detail dump" => {
+                self.engine.detail.dump(out);
+                return;
+            }
             b"reset" => {
                 self.engine.counters.reset();
+                self.engine.detail.clear();
+                self.engine.store.reset_stats();
                 self.registry.reset_counters();
                 out.extend_from_slice(b"RESET\r\n");
                 return;
@@ -89,7 +99,12 @@ impl Server {
                 return;
             }
             b"detail on" | b"detail off" => {
+                self.engine.detail.set_enabled(args == b"detail on");
                 out.extend_from_slice(b"OK\r\n");
+                return;
+            }
+            _ if args == b"detail" || args.starts_with(b"detail ") => {
+                out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n");
                 return;
             }
             _ => {
@@ -128,8 +143,8 @@ impl Server {
         put("total_connections", &conn("total_connections"));
         put("rejected_connections", &conn("rejected_connections"));
         put("connection_structures", &curr);
+        put("response_obj_oom", &c.response_obj_oom);
         for k in [
-            "response_obj_oom",
             "response_obj_count",
             "response_obj_bytes",
             "read_buf_count",
@@ -169,14 +184,17 @@ impl Server {
         }
         put("auth_cmds", &c.auth_cmds);
         put("auth_errors", &c.auth_errors);
+        if self.conn.idle_timeout.is_some() {
+            put("idle_kicks", &c.idle_kicks);
+        }
         put("bytes_read", &c.bytes_read);
         put("bytes_written", &c.bytes_written);
-        put("limit_maxbytes", &self.settings.maxbytes);
+        put("limit_maxbytes", &self.engine.store.mem_limit());
         put("accepting_conns", &1);
         put("listen_disabled_num", &0);
         put("time_in_listen_disabled_us", &0);
         put("threads", &self.settings.num_threads);
-        put("conn_yields", &0);
+        put("conn_yields", &c.conn_yields);
         put("hash_power_level", &st.hash_power_level);
         put("hash_bytes", &st.hash_bytes);
         put("hash_is_expanding", &0);
@@ -189,44 +207,53 @@ impl Server {
             "slab_reassign_busy_deletes",
             "slab_reassign_running",
             "slabs_moved",
-            "lru_crawler_running",
         ] {
             put(k, &0);
         }
-        put("lru_crawler_starts", &1);
+        if self.settings.lru_crawler {
+            put("lru_crawler_running", &0);
+            put("lru_crawler_starts", &1);
+        }
+        if self.settings.lru_maintainer {
+            put("lru_maintainer_juggles", &0);
+        }
         for k in [
-            "lru_maintainer_juggles",
             "malloc_fails",
             "log_worker_dropped",
             "log_worker_written",
             "log_watcher_skipped",
             "log_watcher_sent",
-            "log_watchers",
-            "unexpected_napi_ids",
-            "round_robin_fallback",
         ] {
             put(k, &0);
         }
+        put("log_watchers", &self.engine.log.count());
+        put("unexpected_napi_ids", &0);
+        put("round_robin_fallback", &0);
         put("bytes", &st.bytes);
         put("curr_items", &st.curr_items);
         put("total_items", &st.total_items);
         put("slab_global_page_pool", &st.pages_free);
         put("expired_unfetched", &st.expired_unfetched);
         put("evicted_unfetched", &st.evicted_unfetched);
-        put("evicted_active", &st.evicted_active);
+        let maintainer = self.settings.lru_maintainer;
+        if maintainer {
+            put("evicted_active", &st.evicted_active);
+        }
         put("evictions", &st.evictions);
         put("reclaimed", &st.reclaimed);
         put("crawler_reclaimed", &st.crawler_reclaimed);
         put("crawler_items_checked", &st.crawler_items_checked);
-        for k in [
-            "lrutail_reflocked",
-            "moves_to_cold",
-            "moves_to_warm",
-            "moves_within_lru",
-            "direct_reclaims",
-            "lru_bumps_dropped",
-        ] {
-            put(k, &0);
+        put("lrutail_reflocked", &0);
+        if maintainer {
+            for k in [
+                "moves_to_cold",
+                "moves_to_warm",
+                "moves_within_lru",
+                "direct_reclaims",
+                "lru_bumps_dropped",
+            ] {
+                put(k, &0);
+            }
         }
     }
 
@@ -235,7 +262,7 @@ impl Server {
         let mut put = |k: &str, v: &dyn std::fmt::Display| {
             let _ = write!(s, "STAT {k} {v}\r\n");
         };
-        put("maxbytes", &st.maxbytes);
+        put("maxbytes", &self.engine.store.mem_limit());
         put("maxconns", &st.maxconns);
         put("tcpport", &st.tcpport);
         put("udpport", &st.udpport);
@@ -250,8 +277,11 @@ impl Server {
         put("chunk_size", &st.chunk_size);
         put("num_threads", &st.num_threads);
         put("num_threads_per_udp", &st.num_threads);
-        put("stat_key_prefix", &":");
-        put("detail_enabled", &"no");
+        put(
+            "stat_key_prefix",
+            &char::from(self.engine.detail.delimiter()),
+        );
+        put("detail_enabled", &yes(self.engine.detail.enabled()));
         put("reqs_per_event", &st.reqs_per_event);
         put("cas_enabled", &yes(st.cas_enabled));
         put("tcp_backlog", &st.tcp_backlog);
@@ -264,12 +294,15 @@ impl Server {
         put("slab_reassign", &"yes");
         put("slab_automove", &1);
         put("slab_chunk_max", &st.slab_chunk_max);
-        put("lru_crawler", &"yes");
+        put("lru_crawler", &yes(st.lru_crawler));
         put("flush_enabled", &yes(st.flush_enabled));
         put("dump_enabled", &yes(st.dump_enabled));
         put("lru_maintainer_thread", &"no");
         put("lru_segmented", &"no");
-        put("idle_timeout", &0);
+        put(
+            "idle_timeout",
+            &self.conn.idle_timeout.map_or(0, |d| d.as_secs()),
+        );
         put("track_sizes", &"no");
     }
 

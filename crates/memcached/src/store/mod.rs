@@ -84,6 +84,10 @@ pub struct StoreConfig {
     pub evict: bool,
     /// Number of shards (power of two).
     pub shards: usize,
+    /// `-o no_modern` / `no_lru_maintainer`: the flat LRU of memcached
+    /// 1.4, where each allocation first frees an expired or flushed item
+    /// from its class's LRU tail ([`Store::reclaim_before_alloc`]).
+    pub flat_lru: bool,
 }
 
 impl Default for StoreConfig {
@@ -97,6 +101,7 @@ impl Default for StoreConfig {
             slab_chunk_max: 1 << 19,
             evict: true,
             shards: 8,
+            flat_lru: false,
         }
     }
 }
@@ -108,6 +113,28 @@ pub enum AllocError {
     TooLarge,
     /// No memory and eviction is off (`-M`) or found nothing to evict.
     OutOfMemory,
+}
+
+/// What an eviction hook is told: the key and header of the evicted item,
+/// and the time of the eviction.
+#[derive(Debug, Clone, Copy)]
+pub struct Evicted<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The header fields.
+    pub meta: ItemMeta,
+    /// When.
+    pub now: RelTime,
+}
+
+/// Called on each eviction of a live item (see [`Store::set_evict_hook`]).
+#[derive(Clone)]
+pub struct EvictHook(pub Arc<dyn Fn(&Evicted<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for EvictHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EvictHook")
+    }
 }
 
 /// The per-item state bits (byte 37 of the header).
@@ -311,8 +338,13 @@ pub struct StoreStats {
 pub struct PagePool {
     /// Pages (or page-equivalents for large items) still available.
     pub free: AtomicUsize,
-    /// The total, `mem_limit / page_size` (at least 1).
+    /// The total, `mem_limit / page_size` (at least 1), as started.
     pub total: usize,
+    /// Pages to withhold from the next pages given back: what a lowered
+    /// `cache_memlimit` took beyond the free pages.
+    pub debt: AtomicUsize,
+    /// The memory limit now, in bytes (`cache_memlimit` changes it).
+    pub limit: AtomicUsize,
 }
 
 impl PagePool {
@@ -323,9 +355,40 @@ impl PagePool {
             .is_ok()
     }
 
-    /// Gives `n` pages back.
+    /// Gives `n` pages back (paying off any debt first).
     pub fn give(&self, n: usize) {
-        self.free.fetch_add(n, Ordering::AcqRel);
+        let mut paid = 0;
+        let _ = self
+            .debt
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                paid = d.min(n);
+                Some(d - paid)
+            });
+        if n > paid {
+            self.free.fetch_add(n - paid, Ordering::AcqRel);
+        }
+    }
+
+    /// Moves the limit to `bytes`: growing adds pages (after paying off
+    /// debt); shrinking takes free pages, and what is not free becomes a
+    /// debt that pages given back later pay off.
+    pub fn set_limit(&self, bytes: usize, page_size: usize) {
+        let page = page_size.max(1);
+        let old = self.limit.swap(bytes, Ordering::AcqRel) / page;
+        let new = bytes / page;
+        if new >= old {
+            self.give(new - old);
+        } else {
+            let want = old - new;
+            let mut took = 0;
+            let _ = self
+                .free
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
+                    took = f.min(want);
+                    Some(f - took)
+                });
+            self.debt.fetch_add(want - took, Ordering::AcqRel);
+        }
     }
 }
 
@@ -344,6 +407,9 @@ pub struct Store {
     /// Where the next search for a page to release starts (spreads the
     /// releases over the shards).
     victim: AtomicUsize,
+    /// Bytes counted as already allocated at start (the original's
+    /// `T_MEMD_INITIAL_MALLOC` test hook), see [`Store::set_initial_malloc`].
+    initial_malloc: usize,
 }
 
 /// The hash of a key (used for both the shard choice and the index).
@@ -388,6 +454,8 @@ impl Store {
         let pool = Arc::new(PagePool {
             free: AtomicUsize::new(total),
             total,
+            debt: AtomicUsize::new(0),
+            limit: AtomicUsize::new(cfg.mem_limit),
         });
         let classes = slab_classes(&cfg);
         let shards = (0..n)
@@ -402,7 +470,89 @@ impl Store {
             flush: FlushMarks::default(),
             pool,
             victim: AtomicUsize::new(0),
+            initial_malloc: 0,
         }
+    }
+
+    /// The memory limit now (`-m`, or what `cache_memlimit` set).
+    pub fn mem_limit(&self) -> usize {
+        self.pool.limit.load(Ordering::Acquire)
+    }
+
+    /// `cache_memlimit`: moves the limit to `bytes`. Growing takes effect
+    /// at once; shrinking keeps what is stored and gives pages back as
+    /// they empty ([`Store::shed`]).
+    pub fn set_mem_limit(&self, bytes: usize) {
+        self.pool.set_limit(bytes, self.cfg.page_size);
+    }
+
+    /// While a lowered limit is still owed pages, gives back pages that
+    /// hold no live item (from shards whose lock is free). Returns how
+    /// many were given.
+    pub fn shed(&self, now: RelTime) -> usize {
+        let mut n = 0;
+        for s in &self.shards {
+            if self.pool.debt.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            let mut guard = match s.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            guard.sync_flush(&self.flush);
+            while self.pool.debt.load(Ordering::Acquire) > 0
+                && guard.release_page_with(now, NONE, false)
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// With a flat LRU, what the original does before each allocation:
+    /// free one expired or flushed item from the tail of the LRU of the
+    /// class a `key_len`/`nbytes` item goes to (counted as `reclaimed`).
+    /// Nothing with the segmented LRU (its maintainer does that).
+    pub fn reclaim_before_alloc(
+        &self,
+        shard: &mut Shard,
+        key_len: usize,
+        nbytes: usize,
+        now: RelTime,
+    ) {
+        if !self.cfg.flat_lru {
+            return;
+        }
+        shard.sync_flush(&self.flush);
+        if let Ok(size) = shard.record_size(key_len, nbytes) {
+            let c = shard.class_for(size);
+            shard.pull_tail(c, now, NONE, false);
+        }
+    }
+
+    /// `stats reset` for the store's counters (see [`Shard::reset_stats`]).
+    pub fn reset_stats(&self) {
+        self.for_each_shard(Shard::reset_stats);
+    }
+
+    /// Calls `hook` on every eviction of a live item, in every shard.
+    pub fn set_evict_hook(&self, hook: EvictHook) {
+        self.for_each_shard(|s| s.evict_hook = Some(hook.clone()));
+    }
+
+    /// Counts `bytes` as allocated before the first page (as the original
+    /// does with `T_MEMD_INITIAL_MALLOC`, which its tests use to stand for
+    /// a nearly full 64-bit memory limit): the page budget shrinks to what
+    /// is left of `-m`, and `total_malloced` includes them. Call before
+    /// any item is stored.
+    pub fn set_initial_malloc(&mut self, bytes: usize) {
+        let page = self.cfg.page_size.max(1);
+        let left = self.cfg.mem_limit.saturating_sub(bytes) / page;
+        self.pool
+            .free
+            .store(left.min(self.pool.total), Ordering::Release);
+        self.initial_malloc = bytes;
     }
 
     /// The config.
@@ -579,7 +729,8 @@ impl Store {
         });
         classes.sort_by_key(|c| c.id);
         st.classes = classes;
-        st.total_malloced = slab_pages * self.cfg.page_size as u64 + large_bytes;
+        st.total_malloced =
+            slab_pages * self.cfg.page_size as u64 + large_bytes + self.initial_malloc as u64;
         st.pages_free = self.pool.free.load(Ordering::Acquire) as u64;
         st.hash_power_level = if buckets == 0 { 0 } else { buckets.ilog2() };
         st.hash_bytes = buckets * std::mem::size_of::<ItemId>() as u64;

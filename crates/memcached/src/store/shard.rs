@@ -48,6 +48,8 @@ pub struct Shard {
     pub(super) curr_items: u64,
     pub(super) total_items: u64,
     pub(super) crawler_items_checked: u64,
+    /// Told about each eviction (the `watch evictions` log).
+    pub(super) evict_hook: Option<EvictHook>,
     /// The class the next crawl starts with.
     pub(super) crawl_next: usize,
 }
@@ -64,6 +66,41 @@ impl fmt::Debug for Shard {
 }
 
 impl Shard {
+    /// `stats reset`: zeroes the per-class event counts (evictions,
+    /// reclaims, out-of-memory, crawler figures) and `total_items`, as the
+    /// original's `stats reset` does; what is held now is untouched.
+    pub fn reset_stats(&mut self) {
+        for c in &mut self.classes {
+            c.evicted = 0;
+            c.evicted_unfetched = 0;
+            c.evicted_active = 0;
+            c.reclaimed = 0;
+            c.expired_unfetched = 0;
+            c.outofmemory = 0;
+            c.crawler_reclaimed = 0;
+        }
+        self.total_items = 0;
+        self.crawler_items_checked = 0;
+    }
+
+    /// The LRU maintainer's pass: frees expired and flushed items from
+    /// the tail of each class's LRU (at most `limit` per class), counted
+    /// as `reclaimed`, so their memory returns to the class before any
+    /// new page is needed. Returns how many were freed.
+    pub fn maintain(&mut self, now: RelTime, flush: &FlushMarks, limit: usize) -> usize {
+        self.sync_flush(flush);
+        let mut freed = 0;
+        for c in 0..self.classes.len() {
+            for _ in 0..limit {
+                if !self.pull_tail(c, now, NONE, false) {
+                    break;
+                }
+                freed += 1;
+            }
+        }
+        freed
+    }
+
     /// An empty shard drawing pages from `pool`.
     pub(super) fn new(cfg: &StoreConfig, classes: &[ClassInfo], pool: Arc<PagePool>) -> Shard {
         let mut states: Vec<ClassState> = classes.iter().map(|&c| ClassState::new(c)).collect();
@@ -95,6 +132,7 @@ impl Shard {
             total_items: 0,
             crawler_items_checked: 0,
             crawl_next: 0,
+            evict_hook: None,
         }
     }
 

@@ -246,6 +246,14 @@ impl Shard {
             if st & ItemState::ACTIVE != 0 {
                 cls.evicted_active += 1;
             }
+            if let Some(h) = &self.evict_hook {
+                let e = Evicted {
+                    key: self.key(id),
+                    meta: self.meta(id),
+                    now,
+                };
+                (h.0)(&e);
+            }
         }
         self.unlink(id);
     }

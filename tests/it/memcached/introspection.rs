@@ -1,0 +1,249 @@
+//! `stats conns` and `stats detail`, checked against the same exchange on
+//! Debian's memcached 1.6.18 where it is installed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::time::Duration;
+
+use super::{original, ours, Mc};
+use crate::wire::{ask, connect};
+
+fn conns_rows(mc: &Mc, who: &str) {
+    let mut stalled = connect(mc.addr);
+    // A storage command waiting for its value: conn_nread.
+    stalled.write_all(b"set foo 0 0 6\r\n").expect("write");
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut s = connect(mc.addr);
+    let all = ask(&mut s, "stats conns\r\n", "END\r\n");
+    let port = mc.addr.port();
+    assert!(
+        all.contains(&format!(":addr tcp:127.0.0.1:{port}\r\n")),
+        "{who}: {all}"
+    );
+    let listen_fd = all
+        .lines()
+        .find(|l| l.ends_with(":state conn_listening"))
+        .and_then(|l| l.strip_prefix("STAT "))
+        .and_then(|l| l.split(':').next())
+        .unwrap_or_else(|| panic!("{who}: no listener in {all}"));
+    assert!(
+        all.contains(&format!("STAT {listen_fd}:addr tcp:127.0.0.1:{port}\r\n")),
+        "{who}: {all}"
+    );
+    assert!(all.contains(":state conn_nread\r\n"), "{who}: {all}");
+    assert!(all.contains(":state conn_parse_cmd\r\n"), "{who}: {all}");
+    assert!(
+        all.contains(&format!(":listen_addr tcp:127.0.0.1:{port}\r\n")),
+        "{who}: {all}"
+    );
+    // The stalled client has been silent a second.
+    assert!(
+        all.lines().any(|l| l.contains(":secs_since_last_cmd ")
+            && !l.ends_with(" 0")
+            && !l.contains(&format!("STAT {listen_fd}:"))),
+        "{who}: {all}"
+    );
+    // Every row: addr, (listen_addr), state, secs_since_last_cmd.
+    for l in all.lines().filter(|l| l.starts_with("STAT ")) {
+        let field = l.split(' ').nth(1).and_then(|k| k.split_once(':'));
+        let Some((fd, name)) = field else {
+            panic!("{who}: {l}")
+        };
+        assert!(fd.parse::<u32>().is_ok(), "{who}: {l}");
+        assert!(
+            ["addr", "listen_addr", "state", "secs_since_last_cmd"].contains(&name),
+            "{who}: {l}"
+        );
+    }
+}
+
+#[test]
+fn stats_conns_lists_listeners_and_clients_as_the_original() {
+    conns_rows(&ours(&[]), "ours");
+    if let Some(orig) = original(&[]) {
+        conns_rows(&orig, "original");
+    }
+}
+
+fn detail_exchange(mc: &Mc) -> String {
+    let mut s = connect(mc.addr);
+    let mut log = String::new();
+    for req in [
+        "stats detail dump\r\n",
+        "stats detail on\r\n",
+        "set foo:123 0 0 6\r\nfooval\r\n",
+        "stats detail dump\r\n",
+        "get foo:123\r\n",
+        "get foo:124 bar:1 plain\r\n",
+        "delete foo:125\r\n",
+        "stats detail dump\r\n",
+        "stats reset\r\n",
+        "stats detail dump\r\n",
+        "get foo:123\r\n",
+        "stats detail off\r\n",
+        "get foo:123\r\n",
+        "stats detail dump\r\n",
+        "stats detail bogus\r\n",
+    ] {
+        let end = if req.starts_with("get") || req.starts_with("stats detail dump") {
+            "END\r\n"
+        } else {
+            "\r\n"
+        };
+        log.push_str(&ask(&mut s, req, end));
+    }
+    log
+}
+
+#[test]
+fn stats_detail_counts_by_prefix() {
+    let got = detail_exchange(&ours(&[]));
+    let want = "END\r\nOK\r\nSTORED\r\n\
+        PREFIX foo get 0 hit 0 set 1 del 0\r\nEND\r\n\
+        VALUE foo:123 0 6\r\nfooval\r\nEND\r\nEND\r\nNOT_FOUND\r\n\
+        PREFIX bar get 1 hit 0 set 0 del 0\r\nPREFIX foo get 2 hit 1 set 1 del 1\r\nEND\r\n\
+        RESET\r\nEND\r\nVALUE foo:123 0 6\r\nfooval\r\nEND\r\nOK\r\n\
+        VALUE foo:123 0 6\r\nfooval\r\nEND\r\n\
+        PREFIX foo get 1 hit 1 set 0 del 0\r\nEND\r\n\
+        CLIENT_ERROR usage: stats detail on|off|dump\r\n";
+    assert_eq!(got, want);
+    if let Some(orig) = original(&[]) {
+        // The original lists prefixes in hash order: compare as sets of lines.
+        let theirs = detail_exchange(&orig);
+        let mut a: Vec<&str> = theirs.lines().collect();
+        let mut b: Vec<&str> = want.lines().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "original");
+    }
+}
+
+/// Reads one `\n`-terminated line (empty at end of stream).
+fn line(r: &mut BufReader<std::net::TcpStream>) -> String {
+    let mut l = String::new();
+    r.read_line(&mut l).expect("read a log line");
+    l
+}
+
+/// The fields of a log line after `ts=… gid=…`, checking those two.
+fn fields(l: &str, who: &str) -> Vec<String> {
+    let mut it = l.trim_end().split(' ');
+    let ts = it.next().unwrap_or_default();
+    let gid = it.next().unwrap_or_default();
+    assert!(
+        ts.strip_prefix("ts=")
+            .and_then(|t| t.split_once('.'))
+            .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u32>().is_ok()),
+        "{who}: {l}"
+    );
+    assert!(
+        gid.strip_prefix("gid=")
+            .is_some_and(|g| g.parse::<u64>().is_ok()),
+        "{who}: {l}"
+    );
+    it.map(str::to_owned).collect()
+}
+
+fn watch_exchange(mc: &Mc, who: &str) {
+    let mut w = connect(mc.addr);
+    assert_eq!(ask(&mut w, "watch bogus\r\n", "\r\n"), "ERROR\r\n", "{who}");
+    assert_eq!(
+        ask(&mut w, "watch fetchers mutations connevents\r\n", "\r\n"),
+        "OK\r\n",
+        "{who}"
+    );
+    let mut w = BufReader::new(w);
+    // The original turns logging on in its worker threads a little later.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut c = connect(mc.addr);
+    let new = fields(&line(&mut w), who);
+    assert_eq!(new[0], "type=conn_new", "{who}");
+    assert_eq!(new[3], "transport=tcp", "{who}");
+    let cfd = new[4].clone();
+    assert!(cfd.starts_with("cfd="), "{who}: {new:?}");
+    let key = "a b".replace(' ', "#");
+    assert_eq!(
+        ask(&mut c, &format!("set {key} 0 0 2\r\nhi\r\n"), "\r\n"),
+        "STORED\r\n"
+    );
+    let get = fields(&line(&mut w), who);
+    assert_eq!(
+        get[..3],
+        ["type=item_get", "key=a%23b", "status=not_found"],
+        "{who}"
+    );
+    assert_eq!(get[4], cfd, "{who}");
+    let store = fields(&line(&mut w), who);
+    assert_eq!(
+        store[..4],
+        ["type=item_store", "key=a%23b", "status=stored", "cmd=set"],
+        "{who}"
+    );
+    assert_eq!(store[6], cfd, "{who}");
+    assert_eq!(store[7], "size=2", "{who}");
+    assert_eq!(
+        ask(&mut c, &format!("get {key}\r\n"), "END\r\n"),
+        format!("VALUE {key} 0 2\r\nhi\r\nEND\r\n")
+    );
+    let hit = fields(&line(&mut w), who);
+    assert_eq!(hit[2], "status=found", "{who}");
+    assert_eq!(hit[5], "size=2", "{who}");
+    // A protocol error closes with reason=error.
+    c.write_all(b"GET / HTTP/1.1\r\n").expect("write");
+    let close = fields(&line(&mut w), who);
+    assert_eq!(close[0], "type=conn_close", "{who}");
+    assert_eq!(close[4], "reason=error", "{who}");
+    assert_eq!(close[5], cfd, "{who}");
+}
+
+#[test]
+fn watch_streams_fetches_mutations_and_connection_events() {
+    watch_exchange(&ours(&[]), "ours");
+    if let Some(orig) = original(&[]) {
+        watch_exchange(&orig, "original");
+    }
+    let no_watch = ours(&["-W"]);
+    let mut s = connect(no_watch.addr);
+    assert_eq!(
+        ask(&mut s, "watch\r\n", "\r\n"),
+        "CLIENT_ERROR watch commands not allowed\r\n"
+    );
+}
+
+#[test]
+fn a_slow_watcher_loses_lines_not_memory() {
+    let mc = ours(&["-o", "watcher_logbuf_size=8"]);
+    let mut w = connect(mc.addr);
+    assert_eq!(ask(&mut w, "watch\r\n", "\r\n"), "OK\r\n");
+    let mut w = BufReader::new(w);
+    let mut c = connect(mc.addr);
+    let pad = "X".repeat(180);
+    // Far more log than the socket buffers and the 8 KB queue hold.
+    let mut batch = String::new();
+    for i in 0..40_000 {
+        batch.push_str(&format!("get k{i}{pad}\r\n"));
+        if i % 1000 == 999 {
+            c.write_all(batch.as_bytes()).expect("write");
+            let want = "END\r\n".repeat(1000);
+            assert_eq!(crate::wire::read_until(&mut c, want.as_bytes()), want);
+            batch.clear();
+        }
+    }
+    let mut skipped = false;
+    for _ in 0..100_000 {
+        let l = line(&mut w);
+        assert!(!l.is_empty(), "watcher closed");
+        if l.starts_with("skipped=") {
+            skipped = true;
+            break;
+        }
+    }
+    assert!(skipped);
+    assert_eq!(ask(&mut c, "get after\r\n", "END\r\n"), "END\r\n");
+    loop {
+        let l = line(&mut w);
+        if l.contains("key=after ") {
+            break;
+        }
+        assert!(!l.is_empty(), "watcher closed");
+    }
+}
