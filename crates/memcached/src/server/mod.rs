@@ -126,17 +126,21 @@ impl Server {
     /// Serves a text-protocol connection (starting with what is already in
     /// `input`) until it quits, breaks the protocol beyond repair, or the
     /// server stops while it is idle.
-    async fn serve_text(self: Arc<Self>, mut conn: Conn, mut input: BytesMut) {
+    async fn serve_text(
+        &self,
+        mut conn: Conn,
+        mut input: BytesMut,
+        guard: &conns::ConnGuard<'_>,
+        closing: &mut CloseLog<'_>,
+    ) {
         let shutdown = conn.shutdown().clone();
         let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut tally = Tally::default();
         // Bytes of an over-long value still to be discarded.
         let mut swallow = 0usize;
         let resp_limit = self.conn.resp_limit;
-        let guard = self.register(&mut conn);
         let row = &guard.entry;
         let fd = guard.fd();
-        let mut closing = CloseLog::new(&self.engine.log, &conn, fd);
         loop {
             let now = self.engine.rel_time(unix_now());
             if !input.is_empty() {
@@ -371,7 +375,7 @@ impl Server {
     }
 
     /// Adds the connection to the `stats conns` table.
-    fn register(&self, conn: &mut Conn) -> conns::ConnGuard<'_> {
+    pub(super) fn register(&self, conn: &mut Conn) -> conns::ConnGuard<'_> {
         use std::os::fd::AsRawFd;
         let now = self.engine.rel_time(unix_now());
         let (fd, addr, local) = match conn.stream() {
@@ -477,17 +481,17 @@ async fn write_out(conn: &mut Conn, out: &mut Vec<u8>, tally: &mut Tally) -> std
 }
 
 /// Logs `conn_new` now and `conn_close` (with its reason) when dropped.
-struct CloseLog<'a> {
+pub(super) struct CloseLog<'a> {
     log: &'a logger::Logger,
     rip: String,
     rport: u16,
     transport: &'static str,
     fd: i32,
-    reason: &'static str,
+    pub(super) reason: &'static str,
 }
 
 impl<'a> CloseLog<'a> {
-    fn new(log: &'a logger::Logger, conn: &Conn, fd: i32) -> Self {
+    pub(super) fn new(log: &'a logger::Logger, conn: &Conn, fd: i32) -> Self {
         let (rip, rport, transport) = match conn.peer() {
             danga_common::PeerAddr::Tcp(a) => (a.ip().to_string(), a.port(), "tcp"),
             danga_common::PeerAddr::Unix => (String::new(), 0, "local"),

@@ -12,7 +12,7 @@ use crate::exec::{Passwords, Tally};
 use crate::proto::binary::REQ_MAGIC;
 use crate::proto::{auth_step, AuthStep};
 
-use super::{write_out, Server};
+use super::{write_out, CloseLog, Server};
 
 /// `-B`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,23 +40,46 @@ impl Server {
     /// repair, or the server stops while it is idle.
     pub async fn serve(self: Arc<Self>, mut conn: Conn) {
         let mut input = BytesMut::with_capacity(16 * 1024);
+        // In `stats conns` and announced to watchers from the start, before
+        // its first byte says which protocol it speaks.
+        let guard = self.register(&mut conn);
+        let mut closing = CloseLog::new(&self.engine.log, &conn, guard.fd());
         let binary = match self.access.protocol {
             Protocol::Ascii => false,
             Protocol::Binary => true,
             Protocol::Auto => {
                 let shutdown = conn.shutdown().clone();
-                match shutdown
-                    .until_stopped(conn.stream().read_buf(&mut input))
-                    .await
-                {
-                    Some(Ok(n)) if n > 0 => self.count_read(n),
+                let read = async {
+                    let read = conn.stream().read_buf(&mut input);
+                    match self.conn.idle_timeout {
+                        Some(d) => tokio::time::timeout(d, read).await.ok(),
+                        None => Some(read.await),
+                    }
+                };
+                match shutdown.until_stopped(read).await {
+                    Some(Some(Ok(n))) if n > 0 => self.count_read(n),
+                    Some(None) => {
+                        // Silent past -o idle_timeout before its first byte.
+                        closing.reason = "idle_timeout";
+                        let mut t = Tally {
+                            idle_kicks: 1,
+                            ..Tally::default()
+                        };
+                        self.engine.counters.absorb(&mut t);
+                        let _ = conn.stream().shutdown().await;
+                        return;
+                    }
+                    None => {
+                        closing.reason = "shutdown";
+                        return;
+                    }
                     _ => return,
                 }
                 input.first() == Some(&REQ_MAGIC)
             }
         };
         if binary {
-            return self.serve_binary(conn, input).await;
+            return Arc::clone(&self).serve_binary(conn, input).await;
         }
         if let Some(users) = self.access.ascii_auth.clone() {
             match self.ascii_auth(&mut conn, &mut input, &users).await {
@@ -67,7 +90,7 @@ impl Server {
                 }
             }
         }
-        self.serve_text(conn, input).await
+        self.serve_text(conn, input, &guard, &mut closing).await
     }
 
     fn count_read(&self, n: usize) {
