@@ -1,8 +1,9 @@
 //! The EchoService plugin's `echo` role: every line a client sends comes
 //! back, ended with CRLF, `echo_delay` seconds after it arrived (the
 //! delay read as each line arrives, so a live `SET` applies). Lines wait
-//! in order; at most [`MAX_PENDING`] wait at once (the client is not read
-//! meanwhile) and a line is at most [`MAX_LINE`] bytes, else the
+//! in order; at most [`MAX_PENDING`] lines and [`MAX_PENDING_BYTES`]
+//! bytes wait at once (the client is not read meanwhile) and a line is at
+//! most [`MAX_LINE`] bytes, else the
 //! connection closes. A connection idle for the service's `idle_timeout`
 //! closes too. Differs from 1.80: an empty line is echoed empty (1.80
 //! stopped echoing anything after one), and a CR before the LF is never
@@ -23,6 +24,8 @@ use super::{lock, Shared};
 const MAX_LINE: usize = 64 * 1024;
 /// The most lines waiting for their delay.
 const MAX_PENDING: usize = 1024;
+/// The most bytes waiting for their delay.
+const MAX_PENDING_BYTES: usize = 1024 * 1024;
 
 /// `echo_delay` and `idle_timeout` of service `name` now.
 fn timings(shared: &Shared, name: &str) -> (Duration, Duration) {
@@ -37,12 +40,13 @@ fn timings(shared: &Shared, name: &str) -> (Duration, Duration) {
 pub(crate) async fn serve(mut conn: Conn, shared: Arc<Shared>, name: String) {
     let mut buf = BytesMut::with_capacity(1024);
     let mut pending: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+    let mut pending_bytes = 0usize;
     let mut idle_since = Instant::now();
     loop {
         let (_, idle) = timings(&shared, &name);
         let due = pending.front().map(|(at, _)| *at);
         let wake = due.unwrap_or(idle_since + idle);
-        let room = pending.len() < MAX_PENDING;
+        let room = pending.len() < MAX_PENDING && pending_bytes < MAX_PENDING_BYTES;
         let read = tokio::select! {
             r = conn.stream().read_buf(&mut buf), if room => Some(r),
             _ = tokio::time::sleep_until(wake) => None,
@@ -59,6 +63,7 @@ pub(crate) async fn serve(mut conn: Conn, shared: Arc<Shared>, name: String) {
                         line.pop();
                     }
                     line.extend_from_slice(b"\r\n");
+                    pending_bytes += line.len();
                     pending.push_back((Instant::now() + delay, line));
                 }
                 if buf.len() > MAX_LINE {
@@ -72,6 +77,7 @@ pub(crate) async fn serve(mut conn: Conn, shared: Arc<Shared>, name: String) {
                 let mut out = Vec::new();
                 while pending.front().is_some_and(|(at, _)| *at <= now) {
                     if let Some((_, line)) = pending.pop_front() {
+                        pending_bytes -= line.len();
                         out.extend_from_slice(&line);
                     }
                 }

@@ -34,6 +34,7 @@ const PAGE_FOOT: &str =
 
 impl Console {
     pub fn new(shared: Arc<Shared>) -> Console {
+        shared.consoles.fetch_add(1, Ordering::Relaxed);
         Console {
             shared,
             ctx: Context {
@@ -252,6 +253,24 @@ impl Console {
                 for ((class, _), n) in sh.states.iter() {
                     *by_class.entry(class).or_default() += n;
                 }
+                let consoles = sh.consoles.load(Ordering::Relaxed);
+                *by_class.entry("Perlbal::ClientManage").or_default() +=
+                    i64::try_from(consoles).unwrap_or(i64::MAX);
+                let names: Vec<String> = lock(&sh.listeners).keys().cloned().collect();
+                let cfg = lock(&sh.config);
+                for name in names {
+                    let tracker = cfg
+                        .services
+                        .get(&name)
+                        .is_some_and(|s| s.role.as_deref() == Some("upload_tracker"));
+                    let class = if tracker {
+                        "Perlbal::UploadListener"
+                    } else {
+                        "Perlbal::TCPListener"
+                    };
+                    *by_class.entry(class).or_default() += 1;
+                }
+                drop(cfg);
                 if *summary {
                     for (class, n) in by_class.iter().filter(|(_, n)| **n > 0) {
                         out.push(format!("{n:5} {class}"));
@@ -516,6 +535,12 @@ impl Console {
             }
         }
         Ok(())
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.shared.consoles.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

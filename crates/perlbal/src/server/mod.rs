@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub states: StateCounts,
     /// Open client and backend sockets by a private id (`SOCKS`).
     pub socks: Mutex<HashMap<u64, Arc<backend::SockEntry>>>,
+    /// Open console connections (`SOCKS SUMMARY`'s ClientManage).
+    pub consoles: AtomicU64,
     pub sock_ids: AtomicU64,
     /// Open backend connections by node (`BACKENDS`).
     pub backends: Mutex<HashMap<SocketAddr, usize>>,
@@ -119,6 +121,7 @@ impl Server {
                 states: StateCounts::default(),
                 backends: Mutex::new(HashMap::new()),
                 socks: Mutex::new(HashMap::new()),
+                consoles: AtomicU64::new(0),
                 sock_ids: AtomicU64::new(0),
                 acceptor,
                 shutdown,
