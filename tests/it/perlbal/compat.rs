@@ -165,6 +165,48 @@ fn perlbal_issue_21_http10_chunked_put_gets_100_continue() {
     stops_cleanly(ours);
 }
 
+/// A PUT without Content-MD5 is written in place, as 1.80 writes it: the
+/// file exists while its body is still arriving (Perlbal's
+/// `22-chunked-put.t`); a symlink at the name is not written through.
+#[test]
+fn perlbal_put_writes_in_place_and_not_through_a_symlink() {
+    let root = tempfile::tempdir().expect("docroot");
+    let outside = tempfile::tempdir().expect("outside");
+    let conf = format!(
+        "CREATE SERVICE web\n  SET role = web_server\n  SET listen = LISTEN\n  SET docroot = {}\n  SET enable_put = 1\n  SET min_put_directory = 0\nENABLE web\n",
+        root.path().display()
+    );
+    let ours = perlbal(&conf);
+    let mut s = connect(ours.addr("web"));
+    s.write_all(
+        b"PUT /slow.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    )
+    .expect("head and a first chunk");
+    let path = root.path().join("slow.txt");
+    assert!(
+        wait_for(Duration::from_secs(10), || path.exists()),
+        "the file exists before the body ends"
+    );
+    s.write_all(b"6\r\n world\r\n0\r\n\r\n").expect("the rest");
+    let fin = read_response(&mut s);
+    assert!(
+        fin.starts_with("HTTP/1.0 200") || fin.starts_with("HTTP/1.1 200"),
+        "{fin}"
+    );
+    assert_eq!(std::fs::read(&path).expect("put"), b"hello world");
+
+    let target = outside.path().join("victim");
+    std::fs::write(&target, "keep").expect("victim");
+    std::os::unix::fs::symlink(&target, root.path().join("link.txt")).expect("symlink");
+    let mut s = connect(ours.addr("web"));
+    s.write_all(b"PUT /link.txt HTTP/1.0\r\nContent-Length: 3\r\n\r\nbad")
+        .expect("put");
+    let reply = read_response(&mut s);
+    assert!(reply.starts_with("HTTP/1.0 500"), "{reply}");
+    assert_eq!(std::fs::read(&target).expect("victim"), b"keep");
+    stops_cleanly(ours);
+}
+
 fn echo_reason() -> ScriptBackend {
     ScriptBackend::start(Duration::ZERO, |req, body| {
         let why = req

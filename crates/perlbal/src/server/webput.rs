@@ -5,9 +5,12 @@
 //! naming both digests otherwise), 200 without one; DELETE answers 204 or
 //! 404.
 //!
-//! Differs from 1.80 for safety: the body always goes to a temporary file
-//! renamed into place when complete (1.80 wrote in place without MD5), so
-//! an aborted PUT leaves nothing behind and readers never see half a file;
+//! As 1.80: without `Content-MD5` the body is written in place, the file
+//! created (or truncated) when the request head has been checked, so it
+//! exists while the body arrives (Perlbal's own `22-chunked-put.t` looks
+//! for it); with `Content-MD5` it goes to a temporary file renamed into
+//! place once the digest matches, so a mismatch leaves the old file. Beyond
+//! 1.80: the final name is opened without following a symlink, and
 //! directories are checked, symlinks followed, to stay under the docroot.
 
 use std::io;
@@ -120,24 +123,37 @@ pub(crate) async fn put(
         Ok(d) => d,
         Err(r) => return send(conn, &refuse(r.code, r.msg), unread).await,
     };
-    let tmp_path = dir.join(format!(
-        "{name}.{}.{}.tmp",
-        std::process::id(),
-        fastrand::u32(..)
-    ));
-    let mut file = match tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp_path)
-        .await
-    {
+    let final_path = dir.join(&name);
+    // In place without a digest to check (as 1.80); else a temporary file.
+    let tmp_path = if want_md5 {
+        dir.join(format!(
+            "{name}.{}.{}.tmp",
+            std::process::id(),
+            fastrand::u32(..)
+        ))
+    } else {
+        final_path.clone()
+    };
+    let mut open = tokio::fs::OpenOptions::new();
+    open.write(true);
+    if want_md5 {
+        open.create_new(true);
+    } else {
+        // A symlink planted under the docroot must not be written through.
+        open.create(true)
+            .truncate(true)
+            .custom_flags(nix::libc::O_NOFOLLOW);
+    }
+    let mut file = match open.open(&tmp_path).await {
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(path = %tmp_path.display(), error = %e, "PUT: cannot create file");
             return send(conn, &refuse(500, "Internal error"), unread).await;
         }
     };
-    let mut tmp = TempFile(Some(tmp_path.clone()));
+    // Only the temporary file is removed if the PUT fails; a file written
+    // in place stays as far as it got, as in 1.80.
+    let mut tmp = TempFile(want_md5.then(|| tmp_path.clone()));
     if req.expects_continue() && req.has_body() {
         conn.stream()
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -192,7 +208,7 @@ pub(crate) async fn put(
         }
         None => 200,
     };
-    if tokio::fs::rename(&tmp_path, dir.join(&name)).await.is_err() {
+    if want_md5 && tokio::fs::rename(&tmp_path, &final_path).await.is_err() {
         return send(
             conn,
             &simple(500, "Error renaming file", false, keep, tokens),
