@@ -267,9 +267,12 @@ async fn proxy(
                 }
             }
             Body::Memory(v) => be.stream.write_all(v).await.map_err(|_| ())?,
-            Body::Spool(f) => send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len, s.idle_timeout)
-                .await
-                .map_err(|_| ())?,
+            Body::Spool(f) => {
+                send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len, s.idle_timeout)
+                    .await
+                    .map_err(|_| ())?;
+                f.unlink();
+            }
         }
         be.state.set(SockState::BACKEND_WAIT_RES);
         state.set(SockState::CLIENT_WAIT_RES);

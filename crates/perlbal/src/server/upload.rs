@@ -43,6 +43,22 @@ pub(crate) struct SpoolFile {
     /// `chunked`.
     pub reason: &'static str,
     path: PathBuf,
+    /// Its name is gone already (the open file still holds the body).
+    unlinked: std::sync::atomic::AtomicBool,
+}
+
+impl SpoolFile {
+    /// Removes the file's name once its body has gone to the backend: the
+    /// open descriptor still holds the bytes (for a retry), and nothing is
+    /// left in `buffer_uploads_path` by the time the client has its answer.
+    pub(crate) fn unlink(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.unlinked.swap(true, Ordering::Relaxed) {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %e, "removing a spool file");
+            }
+        }
+    }
 }
 
 /// Whether the backend is told why a body was buffered
@@ -58,9 +74,7 @@ pub(crate) fn debug_reason() -> bool {
 
 impl Drop for SpoolFile {
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            tracing::warn!(path = %self.path.display(), error = %e, "removing a spool file");
-        }
+        self.unlink();
     }
 }
 
@@ -289,6 +303,7 @@ async fn create_spool(up: &UploadConf, id: u64, reason: &'static str) -> Option<
             len: 0,
             reason,
             path,
+            unlinked: std::sync::atomic::AtomicBool::new(false),
         }),
         Err(e) => {
             tracing::error!(path = %path.display(), error = %e, "cannot create a spool file");
