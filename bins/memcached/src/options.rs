@@ -169,7 +169,10 @@ impl Options {
                 "lru_crawler" => lru_crawler = true,
                 "no_lru_maintainer" => lru_maintainer = false,
                 "lru_maintainer" => lru_maintainer = true,
-                "no_modern" => lru_maintainer = false,
+                "no_modern" => {
+                    lru_maintainer = false;
+                    lru_crawler = false;
+                }
                 "modern" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
                     read_buf_mem_mb = value
@@ -229,6 +232,8 @@ impl Options {
             cas_enabled: !cli.disable_cas,
             flush_enabled: !cli.disable_flush_all,
             shutdown_enabled: cli.enable_shutdown,
+            lru_crawler,
+            dump_enabled: !cli.disable_dumping,
         };
         let limits = Limits {
             item_size_max,
