@@ -178,7 +178,10 @@ impl Options {
                 "lru_crawler" => lru_crawler = true,
                 "no_lru_maintainer" => lru_maintainer = false,
                 "lru_maintainer" => lru_maintainer = true,
-                "no_modern" => lru_maintainer = false,
+                "no_modern" => {
+                    lru_maintainer = false;
+                    lru_crawler = false;
+                }
                 "modern" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
                     read_buf_mem_mb = value
@@ -236,6 +239,8 @@ impl Options {
             flush_enabled: !cli.disable_flush_all,
             shutdown_enabled: cli.enable_shutdown,
             sasl,
+            lru_crawler,
+            dump_enabled: !cli.disable_dumping,
         };
         let limits = Limits {
             item_size_max,

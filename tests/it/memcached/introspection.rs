@@ -247,3 +247,87 @@ fn a_slow_watcher_loses_lines_not_memory() {
         assert!(!l.is_empty(), "watcher closed");
     }
 }
+
+fn crawler_commands(mc: &Mc, who: &str) {
+    let mut s = connect(mc.addr);
+    for (req, want) in [
+        (
+            "lru_crawler crawl 1\r\n",
+            "CLIENT_ERROR lru crawler disabled\r\n",
+        ),
+        (
+            "lru_crawler metadump all\r\n",
+            "CLIENT_ERROR lru crawler disabled\r\n",
+        ),
+        ("lru_crawler enable\r\n", "OK\r\n"),
+        ("lru_crawler crawl 99\r\n", "BADCLASS invalid class id\r\n"),
+        (
+            "lru_crawler crawl bogus\r\n",
+            "BADCLASS invalid class id\r\n",
+        ),
+        (
+            "lru_crawler sleep 2000000\r\n",
+            "CLIENT_ERROR sleep must be one second or less\r\n",
+        ),
+        ("lru_crawler sleep 100\r\n", "OK\r\n"),
+        (
+            "lru_crawler tocrawl x\r\n",
+            "CLIENT_ERROR bad command line format\r\n",
+        ),
+        ("lru_crawler tocrawl 0\r\n", "OK\r\n"),
+        ("lru_crawler bogus\r\n", "ERROR\r\n"),
+        (
+            "mg foo v\r\nlru_crawler metadump all\r\n",
+            "EN\r\nERROR cannot pipeline other commands before metadump\r\n",
+        ),
+    ] {
+        let end = if req.starts_with("mg") {
+            "metadump\r\n"
+        } else {
+            "\r\n"
+        };
+        assert_eq!(ask(&mut s, req, end), want, "{who}: {req:?}");
+    }
+    // One item that stays, so that `stats items` keeps listing class 1.
+    assert_eq!(
+        ask(&mut s, "set keep 0 0 2\r\nok\r\n", "\r\n"),
+        "STORED\r\n"
+    );
+    for i in 0..30 {
+        assert_eq!(
+            ask(&mut s, &format!("set sfoo{i} 0 1 2\r\nok\r\n"), "\r\n"),
+            "STORED\r\n"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        ask(&mut s, "lru_crawler crawl 1\r\n", "\r\n"),
+        "OK\r\n",
+        "{who}"
+    );
+    let mut reclaimed = 0;
+    for _ in 0..50 {
+        let items = ask(&mut s, "stats items\r\n", "END\r\n");
+        reclaimed = items
+            .lines()
+            .find_map(|l| l.strip_prefix("STAT items:1:crawler_reclaimed "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if reclaimed == 30 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(reclaimed, 30, "{who}");
+    assert_eq!(ask(&mut s, "lru_crawler disable\r\n", "\r\n"), "OK\r\n");
+    let settings = ask(&mut s, "stats settings\r\n", "END\r\n");
+    assert!(settings.contains("STAT lru_crawler no\r\n"), "{who}");
+}
+
+#[test]
+fn lru_crawler_commands_answer_and_crawl_as_the_original() {
+    crawler_commands(&ours(&["-o", "no_modern"]), "ours");
+    if let Some(orig) = original(&["-o", "no_modern"]) {
+        crawler_commands(&orig, "original");
+    }
+}

@@ -46,6 +46,12 @@ pub struct Settings {
     /// `-S`: the users SASL PLAIN accepts (from `MEMCACHED_SASL_PWDB`);
     /// with it, binary commands need authentication first.
     pub sasl: Option<Arc<Passwords>>,
+    /// The LRU crawler runs at start (`-o lru_crawler`, off with
+    /// `no_lru_crawler` or `no_modern`); `lru_crawler enable|disable`
+    /// switches it later ([`Engine::crawler_on`]).
+    pub lru_crawler: bool,
+    /// `!-X`: `lru_crawler metadump` allowed.
+    pub dump_enabled: bool,
 }
 
 impl Default for Settings {
@@ -55,6 +61,8 @@ impl Default for Settings {
             flush_enabled: true,
             shutdown_enabled: false,
             sasl: None,
+            lru_crawler: true,
+            dump_enabled: true,
         }
     }
 }
@@ -89,6 +97,8 @@ pub struct Engine {
     pub detail: Detail,
     /// The `watch` log.
     pub log: std::sync::Arc<logger::Logger>,
+    /// Whether the LRU crawler runs now.
+    pub crawler_on: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -122,6 +132,7 @@ impl Engine {
             },
         )));
         Engine {
+            crawler_on: std::sync::atomic::AtomicBool::new(settings.lru_crawler),
             log,
             store,
             settings,
@@ -565,7 +576,7 @@ impl Engine {
             .filter(|w| !w.is_empty())
             .collect();
         match words.as_slice() {
-            [b"lru_crawler", b"metadump", ..] => self.metadump(now, out),
+            [b"lru_crawler", rest @ ..] => self.lru_crawler(rest, now, out),
             [b"shutdown", ..] => out.extend_from_slice(if self.settings.shutdown_enabled {
                 b"CLIENT_ERROR invalid shutdown mode\r\n"
             } else {
@@ -574,9 +585,65 @@ impl Engine {
             [b"slabs", b"automove", arg, rest @ ..] => {
                 out.extend_from_slice(Self::slabs_automove(arg, rest))
             }
-            [b"lru_crawler", ..] | [b"lru", ..] => out.extend_from_slice(b"OK\r\n"),
+            [b"lru", ..] => out.extend_from_slice(b"OK\r\n"),
             _ => out.extend_from_slice(b"ERROR\r\n"),
         }
+    }
+
+    /// `lru_crawler crawl|metadump <classes>`, `enable`, `disable`,
+    /// `sleep N`, `tocrawl N`, with the original's checks and replies. A
+    /// crawl runs at once, over every class (`lru_crawler_running` is
+    /// never seen set).
+    fn lru_crawler(&self, args: &[&[u8]], now: RelTime, out: &mut Vec<u8>) {
+        use crate::proto::num::safe_strtoul;
+        use std::sync::atomic::Ordering::Relaxed;
+        let on = self.crawler_on.load(Relaxed);
+        let classes_ok = |list: &[u8]| {
+            list == b"all"
+                || list == b"hash"
+                || list
+                    .split(|b| *b == b',')
+                    .all(|c| safe_strtoul(c).is_some_and(|n| (1..=63).contains(&n)))
+        };
+        let reply: &[u8] = match args {
+            [b"crawl", list] if !on => {
+                let _ = list;
+                b"CLIENT_ERROR lru crawler disabled\r\n"
+            }
+            [b"crawl", list] if !classes_ok(list) => b"BADCLASS invalid class id\r\n",
+            [b"crawl", _] => {
+                self.store.for_each_shard(|shard| {
+                    shard.crawl(now, &self.store.flush, usize::MAX / 2);
+                });
+                b"OK\r\n"
+            }
+            [b"metadump", _] if !on => b"CLIENT_ERROR lru crawler disabled\r\n",
+            [b"metadump", _] if !self.settings.dump_enabled => b"ERROR metadump not allowed\r\n",
+            [b"metadump", _] if !out.is_empty() => {
+                b"ERROR cannot pipeline other commands before metadump\r\n"
+            }
+            [b"metadump", list] if !classes_ok(list) => b"BADCLASS invalid class id\r\n",
+            [b"metadump", _] => return self.metadump(now, out),
+            [b"tocrawl", n] if safe_strtoul(n).is_none() => {
+                b"CLIENT_ERROR bad command line format\r\n"
+            }
+            [b"tocrawl", _] => b"OK\r\n",
+            [b"sleep", n] => match safe_strtoul(n) {
+                None => b"CLIENT_ERROR bad command line format\r\n",
+                Some(n) if n > 1_000_000 => b"CLIENT_ERROR sleep must be one second or less\r\n",
+                Some(_) => b"OK\r\n",
+            },
+            [b"enable"] => {
+                self.crawler_on.store(true, Relaxed);
+                b"OK\r\n"
+            }
+            [b"disable"] => {
+                self.crawler_on.store(false, Relaxed);
+                b"OK\r\n"
+            }
+            _ => b"ERROR\r\n",
+        };
+        out.extend_from_slice(reply);
     }
 
     /// `slabs automove <0|1|2>` or `slabs automove ratio <float>`: checked

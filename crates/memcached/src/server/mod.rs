@@ -451,6 +451,10 @@ impl Server {
                     _ = me.shutdown.triggered() => return,
                 }
                 let now = me.engine.rel_time(unix_now());
+                let crawl = me
+                    .engine
+                    .crawler_on
+                    .load(std::sync::atomic::Ordering::Relaxed);
                 // The LRU maintainer first: expired items at the LRU tails
                 // go back to their class (`reclaimed`); then the crawler
                 // looks through the rest (`crawler_reclaimed`).
@@ -459,7 +463,9 @@ impl Server {
                     if !flat {
                         shard.maintain(now, &me.engine.store.flush, 500);
                     }
-                    shard.crawl(now, &me.engine.store.flush, 2_000);
+                    if crawl {
+                        shard.crawl(now, &me.engine.store.flush, 2_000);
+                    }
                 });
             }
         });

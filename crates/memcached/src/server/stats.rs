@@ -210,7 +210,11 @@ impl Server {
         ] {
             put(k, &0);
         }
-        if self.settings.lru_crawler {
+        if self
+            .engine
+            .crawler_on
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             put("lru_crawler_running", &0);
             put("lru_crawler_starts", &1);
         }
@@ -294,7 +298,13 @@ impl Server {
         put("slab_reassign", &"yes");
         put("slab_automove", &1);
         put("slab_chunk_max", &st.slab_chunk_max);
-        put("lru_crawler", &yes(st.lru_crawler));
+        put(
+            "lru_crawler",
+            &yes(self
+                .engine
+                .crawler_on
+                .load(std::sync::atomic::Ordering::Relaxed)),
+        );
         put("flush_enabled", &yes(st.flush_enabled));
         put("dump_enabled", &yes(st.dump_enabled));
         put("lru_maintainer_thread", &"no");
