@@ -207,6 +207,16 @@ pub enum ErrorKind {
     Silent(&'static str),
     /// The line is longer than allowed: close the connection (no reply).
     TooLong,
+    /// An unknown command whose last token starts with `HTTP/` (someone
+    /// speaking HTTP to the cache): close the connection (no reply).
+    Hangup,
+}
+
+impl ErrorKind {
+    /// True when the connection closes instead of answering.
+    pub fn closes(&self) -> bool {
+        matches!(self, ErrorKind::TooLong | ErrorKind::Hangup)
+    }
 }
 
 impl ErrorKind {
@@ -216,7 +226,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Error => b"ERROR\r\n".to_vec(),
             ErrorKind::Client(m) => format!("CLIENT_ERROR {m}\r\n").into_bytes(),
-            ErrorKind::Silent(_) | ErrorKind::TooLong => Vec::new(),
+            ErrorKind::Silent(_) | ErrorKind::TooLong | ErrorKind::Hangup => Vec::new(),
         }
     }
 }

@@ -57,6 +57,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         b"lru" | b"extstore" | b"lru_crawler" | b"slabs" | b"watch" | b"refresh_certs" => {
             done(Request::Admin { line: t.rest(0) }, line)
         }
+        _ if t.at(t.len().saturating_sub(1)).starts_with(b"HTTP/") => {
+            fail(ErrorKind::Hangup, line.next)
+        }
         _ => fail(ErrorKind::Error, line.next),
     }
 }

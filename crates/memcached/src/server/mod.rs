@@ -20,7 +20,7 @@ use danga_common::{Conn, Registry, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::exec::{Engine, Outcome, Tally};
-use crate::proto::{self, ErrorKind, Limits, Request};
+use crate::proto::{self, Limits, Request};
 
 /// Flush replies mid-batch once this much is pending.
 const OUT_HIGH_WATER: usize = 256 * 1024;
@@ -93,7 +93,7 @@ impl Server {
                         (consumed, outcome)
                     }
                     Err(e) => {
-                        if e.kind == ErrorKind::TooLong {
+                        if e.kind.closes() {
                             (e.consumed, Outcome::Close)
                         } else {
                             out.extend_from_slice(&e.kind.reply());

@@ -115,7 +115,7 @@ impl Server {
                     (used, outcome)
                 }
                 Err(e) => {
-                    if e.kind == proto::ErrorKind::TooLong {
+                    if e.kind.closes() {
                         return;
                     }
                     out.extend_from_slice(&e.kind.reply());
