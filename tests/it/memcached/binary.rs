@@ -585,6 +585,35 @@ fn udp_get_and_set_split_over_datagrams() {
         udp_ask(&udp, 61, b"get u\r\n").0,
         b"VALUE u 0 1\r\nx\r\nEND\r\n"
     );
+    // One small datagram asking for a 1 MB value 500 times: the reply is
+    // cut at 16 MB instead of growing to 500 MB.
+    let mega = "m".repeat(1_000_000);
+    let req = format!("set mega 0 0 {}\r\n{mega}\r\n", mega.len());
+    assert_eq!(ask(&mut s, &req, "\r\n"), "STORED\r\n");
+    let before = rss_kb(daemon.pid());
+    let mut flood = vec![0, 70, 0, 0, 0, 1, 0, 0];
+    flood.extend_from_slice(b"get");
+    for _ in 0..500 {
+        flood.extend_from_slice(b" mega");
+    }
+    flood.extend_from_slice(b"\r\n");
+    udp.send(&flood).expect("send");
+    let other = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    other
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .expect("connect");
+    other
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert_eq!(
+        udp_ask(&other, 71, b"get u\r\n").0,
+        b"VALUE u 0 1\r\nx\r\nEND\r\n"
+    );
+    let after = rss_kb(daemon.pid());
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} kB to {after} kB"
+    );
 }
 
 /// Resident memory of a process, in kB.

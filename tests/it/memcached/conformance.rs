@@ -87,6 +87,8 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("ms replace missing", "ms {k} 2 MR\r\nXY\r\n", "NS\r\n"),
     ("ms add existing", "ms {k} 2\r\nhi\r\nms {k} 2 ME\r\nXY\r\n", "HD\r\nNS\r\n"),
     ("ms cas mismatch", "ms {k} 2\r\nhi\r\nms {k} 2 C999999\r\nXY\r\n", "HD\r\nEX\r\n"),
+    ("ms echoes only O k c, c0 on failure", "ms {k} 2 c s f T0 O9 k\r\nhi\r\nms {k} 2 c C999999 O8\r\nXY\r\n", "HD c{n} O9 k{k}\r\nEX c0 O8\r\n"),
+    ("stale ms keeps TTL and win token", "ms {k} 3 T30\r\nmoo\r\nmd {k} I T30\r\nmg {k} c\r\nms {k} 1 I T90 C1\r\nf\r\nmg {k} t v\r\n", "HD\r\nHD\r\nHD c{n} X W\r\nHD\r\nVA 1 t{n} Z X\r\nf\r\n"),
     ("ms cas on missing", "ms {k} 2 C1\r\nXY\r\n", "NF\r\n"),
     ("ms bad data chunk", "ms {k} 2\r\nhello\r\n", "CLIENT_ERROR bad data chunk\r\nERROR\r\n"),
     ("ms negative ttl", "ms {k} 2 T-1\r\nhi\r\nmg {k} v\r\n", "HD\r\nEN\r\n"),
@@ -187,4 +189,21 @@ fn the_matcher_matches_numbers_only() {
     assert!(matches("t{n} x", "t-1 x"));
     assert!(!matches("VALUE k 0 1 {n}\r\n", "VALUE k 0 1 \r\n"));
     assert!(!matches("a", "ab"));
+}
+
+/// A stale `ms` (`I` with a lower CAS) keeps the invalidated item's expiry,
+/// as the original (t/metaget.t): the row above cannot pin the seconds.
+#[test]
+fn a_stale_set_keeps_the_old_ttl() {
+    let mc = ours(&[]);
+    let mut s = connect(mc.addr);
+    s.write_all(b"ms st 3 T30\r\nmoo\r\nmd st I T30\r\nms st 1 I T90 C1\r\nf\r\nmg st t\r\n")
+        .expect("write");
+    let reply = read_until(&mut s, b" X W\r\n");
+    let ttl: i64 = reply
+        .rsplit_once(" t")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no TTL in {reply:?}"));
+    assert!((1..=30).contains(&ttl), "TTL {ttl} in {reply:?}");
 }

@@ -213,6 +213,11 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// True when the connection closes instead of answering.
+    pub fn closes(&self) -> bool {
+        matches!(self, ErrorKind::TooLong | ErrorKind::Hangup)
+    }
+
     /// The reply line, with CRLF (empty for [`ErrorKind::Silent`],
     /// [`ErrorKind::TooLong`] and [`ErrorKind::Hangup`]).
     pub fn reply(&self) -> Vec<u8> {

@@ -425,3 +425,17 @@ fn long_lines() {
     let e = parse(&line, &small).unwrap_err();
     assert_eq!(e.kind, ErrorKind::TooLong);
 }
+
+#[test]
+fn http_request_lines_hang_up() {
+    for l in [
+        &b"GET / HTTP/1.0\r\n"[..],
+        b"PUT /asdf/asd/fasdfasdf/sadf HTTP/1.1\r\n",
+        b"DELETE HTTP/1.1\r\n",
+    ] {
+        assert_eq!(refused(l), ErrorKind::Hangup, "{l:?}");
+    }
+    // Only unknown commands: a key may look like a version.
+    assert_eq!(refused(b"FOO bar\r\n"), ErrorKind::Error);
+    assert!(matches!(whole(b"get HTTP/1.1\r\n"), Request::Get { .. }));
+}

@@ -12,7 +12,7 @@ use tokio::net::UdpSocket;
 
 use crate::exec::{BinOutcome, BinSession, Outcome, Tally};
 use crate::proto::binary::REQ_MAGIC;
-use crate::proto::{self, Request};
+use crate::proto::{self, Keys, Request};
 use crate::store::RelTime;
 
 use super::{unix_now, Server};
@@ -25,6 +25,10 @@ pub const UDP_MAX_PAYLOAD_SIZE: usize = 1400;
 const UDP_DATA_SIZE: usize = UDP_MAX_PAYLOAD_SIZE - UDP_HEADER_SIZE;
 /// The largest datagram read.
 const UDP_READ_SIZE: usize = 64 * 1024;
+/// The most reply one datagram's commands may build: commands past it are
+/// not run, and a multi-key get stops with the original's out-of-memory
+/// error, so a 64 KB request cannot make the server hold gigabytes.
+const UDP_REPLY_MAX: usize = 16 << 20;
 
 impl Server {
     /// Serves a bound (non-blocking) UDP socket until the server stops.
@@ -80,7 +84,7 @@ impl Server {
     fn udp_binary(&self, mut input: &[u8], now: RelTime, t: &mut Tally, out: &mut Vec<u8>) {
         // Connectionless: SASL cannot be used with UDP (refused at start).
         let mut session = BinSession::default();
-        while !input.is_empty() {
+        while !input.is_empty() && out.len() < UDP_REPLY_MAX {
             let Some((used, outcome)) = self.binary_step(input, &mut session, now, t, out) else {
                 return;
             };
@@ -92,11 +96,27 @@ impl Server {
     }
 
     fn udp_text(&self, mut input: &[u8], now: RelTime, t: &mut Tally, out: &mut Vec<u8>) {
-        while !input.is_empty() {
+        while !input.is_empty() && out.len() < UDP_REPLY_MAX {
             let (used, outcome) = match proto::parse(input, &self.limits) {
                 Ok(None) => return,
                 Ok(Some((req, used))) => {
-                    let outcome = self.engine.execute(&req, now, t, out);
+                    let outcome = match req {
+                        Request::Get { keys, cas } => {
+                            self.udp_get(keys, |k| Request::Get { keys: k, cas }, now, t, out)
+                        }
+                        Request::Gat { exptime, keys, cas } => self.udp_get(
+                            keys,
+                            |k| Request::Gat {
+                                exptime,
+                                keys: k,
+                                cas,
+                            },
+                            now,
+                            t,
+                            out,
+                        ),
+                        _ => self.engine.execute(&req, now, t, out),
+                    };
                     // A value too large for a datagram's request is not
                     // in it: nothing after it can be framed.
                     if matches!(
@@ -115,7 +135,7 @@ impl Server {
                     (used, outcome)
                 }
                 Err(e) => {
-                    if e.kind == proto::ErrorKind::TooLong {
+                    if e.kind.closes() {
                         return;
                     }
                     out.extend_from_slice(&e.kind.reply());
@@ -130,6 +150,33 @@ impl Server {
             }
             input = input.get(used..).unwrap_or_default();
         }
+    }
+}
+
+impl Server {
+    /// A multi-key get, one key at a time, stopping at [`UDP_REPLY_MAX`].
+    fn udp_get<'k>(
+        &self,
+        keys: Keys<'k>,
+        one: impl Fn(Keys<'k>) -> Request<'k>,
+        now: RelTime,
+        t: &mut Tally,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        const END: &[u8] = b"END\r\n";
+        for key in keys.iter() {
+            if out.len() >= UDP_REPLY_MAX {
+                out.extend_from_slice(b"SERVER_ERROR out of memory writing get response\r\n");
+                return Outcome::Continue;
+            }
+            self.engine.execute(&one(Keys(key)), now, t, out);
+            // Each single-key get ends with END; only the last one stays.
+            if out.ends_with(END) {
+                out.truncate(out.len() - END.len());
+            }
+        }
+        out.extend_from_slice(END);
+        Outcome::Continue
     }
 }
 
