@@ -190,3 +190,43 @@ fn mogilefs_fsck_nsum_povi_gone_and_reset_position() {
     assert_eq!(status(&mut s).get("max_fid_checked"), Some("1"));
     assert!(at.is_some());
 }
+
+#[test]
+fn mogilefs_fsck_run_survives_a_tracker_restart() {
+    use danga_testkit::Daemon;
+    let mut c = Cluster::start(2);
+    let mut s = c.conn();
+    for i in 0..3 {
+        store(&mut s, &format!("r{i}"), b"restart me");
+    }
+    // Held: the run is on, nothing checked yet.
+    super::admin(&mut s, "!want 0 fsck");
+    full_fsck(&mut s);
+    let st = status(&mut s);
+    assert_eq!(st.get("running"), Some("1"), "{st:?}");
+    assert_eq!(st.get("max_fid_checked"), Some("0"), "{st:?}");
+    let end = st.get("end_fid").map(str::to_owned);
+
+    // A new tracker on the same database goes on with the run.
+    let db = c
+        ._db
+        .as_ref()
+        .expect("sqlite dir")
+        .path()
+        .join("mogilefs.sqlite3");
+    let dsn = format!("--dsn=DBI:SQLite:dbname={}", db.display());
+    drop(s);
+    c.tracker.signal(nix::sys::signal::Signal::SIGTERM);
+    let stopped = wait_for(Duration::from_secs(10), || c.tracker.try_exit().is_some());
+    assert!(stopped);
+    c.tracker = Daemon::start(
+        "mogilefsd",
+        &["-s", "-l", "127.0.0.1:0", "--monitor_interval=0.5", &dsn],
+    );
+    c.addr = c.tracker.addr("mogilefsd");
+    let mut s = c.conn();
+    wait_done(&mut s);
+    let st = status(&mut s);
+    assert_eq!(st.get("max_fid_checked").map(str::to_owned), end, "{st:?}");
+    assert!(st.get("stop_time").is_some_and(|t| t != "0"), "{st:?}");
+}

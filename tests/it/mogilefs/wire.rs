@@ -77,3 +77,23 @@ fn mogilefs_hosts_share_one_ip() {
     let devs = call(&mut s, "get_devices");
     assert!(devs.starts_with("OK devices=6&"), "{devs}");
 }
+
+/// An 8 MiB line written 1 KiB at a time: the tracker's line reader goes
+/// on from where its newline search stopped, so this costs about what one
+/// large write does (a rescan from the start on every read took seconds).
+#[test]
+fn mogilefs_long_line_in_small_writes_is_read_in_linear_time() {
+    let c = Cluster::start(0);
+    let mut s = c.conn();
+    let t0 = tokio::time::Instant::now();
+    s.write_all(b"noop pad=").expect("write");
+    let piece = vec![b'a'; 1024];
+    for _ in 0..8 * 1024 {
+        s.write_all(&piece).expect("write");
+    }
+    s.write_all(b"\r\n").expect("write");
+    assert_eq!(read_until(&mut s, b"\r\n"), "OK \r\n");
+    let took = t0.elapsed();
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    assert_eq!(call(&mut s, "noop"), "OK \r\n");
+}

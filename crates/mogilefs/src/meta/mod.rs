@@ -291,6 +291,8 @@ pub trait FsckLog: Send + Sync {
     fn clear_fsck_log(&self) -> impl Future<Output = Result<()>> + Send;
     /// The highest fid in `file` (0 when empty).
     fn max_fid(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Sets a file's `devcount` to its `file_on` rows (fsck's BCNT fix).
+    fn recount_devcount(&self, fid: i64) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Server settings, device usage, checksums and the rows the debugging

@@ -290,10 +290,64 @@ async fn admin<M: MetaStore>(m: &M, dmid: i64) {
         .all(|&f| f != b.fid));
 }
 
+/// fsck's log and counters, and the `default` class row (classid 0).
+async fn fsck_and_default_class<M: MetaStore>(m: &M) {
+    let dmid = m.create_domain("fsckd").await.expect("db").expect("new");
+    let default = Class {
+        dmid,
+        classid: 0,
+        classname: DEFAULT_CLASS.into(),
+        mindevcount: 3,
+        replpolicy: None,
+        hashtype: None,
+    };
+    assert_eq!(m.create_class(&default).await.expect("db"), Some(0));
+    let other = Class {
+        classname: "x".into(),
+        ..default.clone()
+    };
+    assert_eq!(m.create_class(&other).await.expect("db"), Some(1));
+    m.delete_domain(dmid).await.expect("db");
+    assert!(
+        m.classes(Some(dmid)).await.expect("db").is_empty(),
+        "class rows go with their domain"
+    );
+
+    m.clear_fsck_log().await.expect("db");
+    assert_eq!(m.max_fsck_logid().await.expect("db"), 0);
+    m.add_fsck_event(10, Some(5), "MISS", Some(2))
+        .await
+        .expect("db");
+    m.add_fsck_event(11, Some(5), "REPL", None)
+        .await
+        .expect("db");
+    m.add_fsck_event(12, None, "MISS", Some(3))
+        .await
+        .expect("db");
+    let all = m.fsck_events(0, 100).await.expect("db");
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        (all[0].fid, all[0].evcode.as_str(), all[0].devid),
+        (Some(5), "MISS", Some(2))
+    );
+    assert_eq!((all[2].fid, all[2].devid), (None, Some(3)));
+    let first = all[0].logid;
+    assert_eq!(m.fsck_events(first, 1).await.expect("db").len(), 1);
+    assert_eq!(
+        m.fsck_event_counts(first).await.expect("db"),
+        [("MISS".to_owned(), 1), ("REPL".to_owned(), 1)]
+    );
+    assert_eq!(m.max_fsck_logid().await.expect("db"), all[2].logid);
+    m.clear_fsck_log().await.expect("db");
+    assert!(m.fsck_events(0, 100).await.expect("db").is_empty());
+    assert!(m.max_fid().await.expect("db") >= 0);
+}
+
 #[tokio::test]
 async fn sqlite_suite() {
     let (_dir, m) = sqlite().await;
     suite(&m).await;
+    fsck_and_default_class(&m).await;
 }
 
 #[tokio::test]
@@ -342,6 +396,7 @@ async fn mariadb_suite() {
         return;
     };
     suite(&m).await;
+    fsck_and_default_class(&m).await;
 }
 
 #[tokio::test]

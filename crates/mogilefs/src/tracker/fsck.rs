@@ -272,6 +272,7 @@ impl<M: MetaStore> Tracker<M> {
             self.log_event(fid, "POVI", None).await?;
             return self.fsck_fix(f).await;
         }
+        self.fsck_fix_devcount(f, devids.len()).await?;
         if policy_only {
             return Ok(Checked::Done);
         }
@@ -426,8 +427,28 @@ impl<M: MetaStore> Tracker<M> {
         if !self.content_on(&topo, f.dmid, f.classid, &now_on) {
             self.enqueue_replication(fid).await?;
             self.log_event(fid, "REPL", None).await?;
+            return Ok(Checked::Done);
+        }
+        let on = self.meta.file_devids(fid).await?.len();
+        if let Some(fresh) = self.meta.file_by_fid(fid).await? {
+            self.fsck_fix_devcount(&fresh, on).await?;
         }
         Ok(Checked::Done)
+    }
+
+    /// `BCNT`: the file's `devcount` differs from its replicas on record;
+    /// it is recounted (unless the `skip_devcount` setting is on).
+    async fn fsck_fix_devcount(&self, f: &FileRow, on_record: usize) -> Result<(), Fail> {
+        if i64::try_from(on_record).is_ok_and(|n| n == f.devcount) {
+            return Ok(());
+        }
+        let skip = self.meta.server_setting("skip_devcount").await?;
+        if skip.as_deref().is_some_and(|v| v != "0") {
+            return Ok(());
+        }
+        self.log_event(f.fid, "BCNT", None).await?;
+        self.meta.recount_devcount(f.fid).await?;
+        Ok(())
     }
 
     /// Compares the replicas' digests with the stored checksum (the

@@ -246,4 +246,11 @@ impl FsckLog for MysqlStore {
             .await?;
         int(&row, "n")
     }
+
+    async fn recount_devcount(&self, fid: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        super::repl::devcount(&mut tx, fid).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -140,7 +140,7 @@ impl Replication for MysqlStore {
     }
 }
 
-async fn devcount(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, fid: i64) -> Result<()> {
+pub(super) async fn devcount(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, fid: i64) -> Result<()> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM file_on WHERE fid = ?")
         .bind(fid)
         .fetch_one(&mut **tx)

@@ -253,4 +253,14 @@ impl FsckLog for SqliteStore {
             .fetch_one(&mut *self.read().await)
             .await
     }
+
+    async fn recount_devcount(&self, fid: i64) -> Result<()> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            super::repl::devcount(&tx, fid)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
 }

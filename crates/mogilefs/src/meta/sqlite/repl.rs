@@ -132,7 +132,7 @@ impl Replication for SqliteStore {
     }
 }
 
-fn devcount(tx: &rusqlite::Transaction<'_>, fid: i64) -> rusqlite::Result<()> {
+pub(super) fn devcount(tx: &rusqlite::Transaction<'_>, fid: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE file SET devcount = MIN((SELECT COUNT(*) FROM file_on WHERE fid = ?1), 255) \
          WHERE fid = ?1",
