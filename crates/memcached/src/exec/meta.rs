@@ -13,7 +13,6 @@ use super::arith::Arith;
 use super::{Engine, Tally};
 
 /// What a meta reply needs to know about the item for its flags.
-#[derive(Default)]
 struct Seen {
     cas: u64,
     flags: u32,
@@ -215,7 +214,7 @@ impl Engine {
             match old {
                 None => {
                     t.cas_misses += 1;
-                    return Self::status(m, b"NF", Some(&Seen::default()), now, out);
+                    return Self::ms_status(m, b"NF", 0, out);
                 }
                 Some(o) => {
                     let cas = shard.meta(o).cas;
@@ -224,7 +223,7 @@ impl Engine {
                             stale = true;
                         } else {
                             t.cas_badval += 1;
-                            return Self::status(m, b"EX", Some(&Seen::default()), now, out);
+                            return Self::ms_status(m, b"EX", 0, out);
                         }
                     }
                     t.cas_hits += 1;
@@ -243,12 +242,8 @@ impl Engine {
             _ => false,
         };
         if refuse {
-            return Self::status(m, b"NS", Some(&Seen::default()), now, out);
+            return Self::ms_status(m, b"NS", 0, out);
         }
-        // A stale set keeps the old item's expiry and win-token state.
-        let stale_from = old
-            .filter(|_| stale)
-            .map(|o| (shard.meta(o).exptime, shard.meta(o).state));
         let prior = if concat { old } else { None };
         let old_len = prior.map_or(0, |o| shard.value(o).len());
         let nbytes = m.data.len() + old_len;
@@ -297,12 +292,16 @@ impl Engine {
         }
         let cas = m.u64_flag(b'E').unwrap_or_else(|| self.cas());
         shard.set_cas(id, cas);
-        if let Some((exptime, state)) = stale_from {
-            shard.set_exptime(id, exptime);
-            shard.set_state(id, ItemState::STALE, true);
-            if state & ItemState::TOKEN_SENT != 0 {
-                shard.set_state(id, ItemState::TOKEN_SENT, true);
+        if stale {
+            // A stale set keeps the old item's expiry and its win token.
+            if let Some(o) = old {
+                let before = shard.meta(o);
+                shard.set_exptime(id, before.exptime);
+                if before.state & ItemState::TOKEN_SENT != 0 {
+                    shard.set_state(id, ItemState::TOKEN_SENT, true);
+                }
             }
+            shard.set_state(id, ItemState::STALE, true);
         }
         // Only append/prepend protected the old item; look it up again.
         if let Some(o) = self.lookup(shard, key, hash, now) {
@@ -310,9 +309,32 @@ impl Engine {
         }
         shard.link(id, hash);
         if !quiet {
-            let seen = Self::seen(shard, id);
-            Self::status(m, b"HD", Some(&seen), now, out);
+            Self::ms_status(m, b"HD", cas, out);
         }
+    }
+
+    /// An `ms` status line: of the return flags the original echoes only
+    /// `O`, `k` (with `b`) and `c` (the new CAS; 0 when nothing was stored).
+    fn ms_status(m: &MetaRequest<'_>, code: &[u8], cas: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(code);
+        for f in &m.flags {
+            match f.letter {
+                b'O' => {
+                    out.extend_from_slice(b" O");
+                    out.extend_from_slice(f.token);
+                }
+                b'k' => {
+                    out.extend_from_slice(b" k");
+                    out.extend_from_slice(m.key);
+                    if m.has(b'b') {
+                        out.extend_from_slice(b" b");
+                    }
+                }
+                b'c' => push_flag(out, b'c', cas),
+                _ => {}
+            }
+        }
+        out.extend_from_slice(b"\r\n");
     }
 
     /// A status line (`HD`, `NS`, `EX`, `NF`) with the echoed flags.
