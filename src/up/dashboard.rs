@@ -136,7 +136,7 @@ const CHARTS: [(&str, &str); 8] = [
     ("memcached hit ratio", "%"),
     ("memcached items and evictions", "items, evictions/s"),
     ("Gearman jobs per function", "jobs"),
-    ("perlbal requests", "req/s"),
+    ("perlbal requests", "req/s, 5xx/s"),
     ("perlbal queues", "clients waiting"),
     ("MogileFS stores", "files/s"),
     ("MogileFS replication backlog", "files"),
@@ -221,6 +221,19 @@ impl History {
                         if let Some(r) = self.rate(target, "perlbal_requests_total", "", t, v) {
                             self.push(CHARTS[3].0, "requests/s", t, r);
                         }
+                    }
+                    // 5xx from the backends and perlbal's own (502, 503, ...).
+                    let fives: f64 = samples
+                        .iter()
+                        .filter(|s| {
+                            (s.name == "perlbal_backend_responses_total"
+                                || s.name == "perlbal_local_responses_total")
+                                && label(s, "code_class") == "5xx"
+                        })
+                        .map(|s| s.value)
+                        .sum();
+                    if let Some(r) = self.rate(target, "5xx", "", t, fives) {
+                        self.push(CHARTS[3].0, "5xx/s", t, r);
                     }
                     for s in samples.iter().filter(|s| s.name == "perlbal_queue_length") {
                         let series = format!("{} {}", label(s, "service"), label(s, "priority"));

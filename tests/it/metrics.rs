@@ -289,8 +289,13 @@ fn perlbal_metrics_from_its_config_line() {
         let r = ask(&mut c, "GET /index.html HTTP/1.0\r\n\r\n", "hi\n");
         assert!(r.starts_with("HTTP/1.0 200"), "{r}");
     }
+    let mut c = connect(d.addr("web"));
+    let r = ask(&mut c, "GET /missing.html HTTP/1.0\r\n\r\n", "</h1>\n");
+    assert!(r.starts_with("HTTP/1.0 404"), "{r}");
     let s = scrape_parsed(&d);
-    assert_eq!(value(&s, "perlbal_requests_total", ""), Some(before + 3.0));
+    assert_eq!(value(&s, "perlbal_requests_total", ""), Some(before + 4.0));
+    assert!(value(&s, "perlbal_local_responses_total", "code_class=2xx").is_some_and(|v| v >= 3.0));
+    assert!(value(&s, "perlbal_local_responses_total", "code_class=4xx").is_some_and(|v| v >= 1.0));
     assert_eq!(value(&s, "perlbal_up", ""), Some(1.0));
     assert!(value(&s, "perlbal_total_connections_total", "").is_some_and(|v| v >= 3.0));
 }

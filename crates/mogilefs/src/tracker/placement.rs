@@ -67,13 +67,39 @@ impl View {
         }
     }
 
-    /// `%util` from the side channel, if known.
+    /// `%util` from the side channel, if known. With `TESTING=1` in the
+    /// environment, `T_FAKE_IO_DEV<devid>` stands in for it (the original
+    /// tracker's test hook, which its `t/10-weighting.t` drives).
     pub fn utilization(&self, d: &Device) -> Option<f64> {
+        if let Some(fake) = fake_utilization(d.devid) {
+            return Some(fake);
+        }
         self.obs
             .get(&d.devid)
             .and_then(|o| o.utilization.as_deref())
             .and_then(|u| u.parse().ok())
     }
+}
+
+/// `T_FAKE_IO_DEV<devid>` when `TESTING` is set (read once per process
+/// for `TESTING`; the per-device value only then).
+fn fake_utilization(devid: i64) -> Option<f64> {
+    static TESTING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on = *TESTING.get_or_init(|| testing_on(std::env::var("TESTING").ok().as_deref()));
+    fake_from(on, devid, |name| std::env::var(name).ok())
+}
+
+/// Whether a `TESTING` value turns the hook on (set, not empty, not `0`).
+fn testing_on(v: Option<&str>) -> bool {
+    v.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The fake utilization of `devid` from `var` (the environment).
+fn fake_from(on: bool, devid: i64, var: impl Fn(&str) -> Option<String>) -> Option<f64> {
+    if !on {
+        return None;
+    }
+    var(&format!("T_FAKE_IO_DEV{devid}")).and_then(|v| v.trim().parse().ok())
 }
 
 fn host_of<'a>(hosts: &'a [Host], d: &Device) -> Option<&'a Host> {
@@ -202,6 +228,21 @@ pub fn order_for_reading(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn testing_hook_fakes_utilization_per_device() {
+        let env = |name: &str| match name {
+            "T_FAKE_IO_DEV1" => Some("95".to_owned()),
+            "T_FAKE_IO_DEV2" => Some(" 5 ".to_owned()),
+            _ => None,
+        };
+        assert!(testing_on(Some("1")));
+        assert!(!testing_on(Some("0")) && !testing_on(Some("")) && !testing_on(None));
+        assert_eq!(fake_from(true, 1, env), Some(95.0));
+        assert_eq!(fake_from(true, 2, env), Some(5.0));
+        assert_eq!(fake_from(true, 3, env), None);
+        assert_eq!(fake_from(false, 1, env), None, "only with TESTING");
+    }
 
     fn host(id: i64, status: &str) -> Host {
         Host {

@@ -33,6 +33,8 @@ pub struct NodeStats {
     pub lastresponse: u64,
     /// The most recent response codes.
     pub responsecodes: Vec<u16>,
+    /// Every response since start, by status class (1xx..5xx).
+    pub by_class: [u64; 5],
 }
 
 /// Every node's state.
@@ -111,9 +113,20 @@ impl NodeBook {
         s.requests += 1;
         s.lastresponse = now as u64;
         s.responsecodes.push(code);
+        if let Some(n) = usize::from(code / 100)
+            .checked_sub(1)
+            .and_then(|i| s.by_class.get_mut(i))
+        {
+            *n += 1;
+        }
         if s.responsecodes.len() > RECENT_CODES {
             s.responsecodes.remove(0);
         }
+    }
+
+    /// Each node's responses since start by status class (1xx..5xx).
+    pub fn responses_by_class(&self) -> Vec<(SocketAddr, [u64; 5])> {
+        self.stats.iter().map(|(n, s)| (*n, s.by_class)).collect()
     }
 
     /// `NODES [node]`: 1.80's lines, without the final `.`.

@@ -118,6 +118,29 @@ impl Server {
                 *n,
             );
         }
+        const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+        let by_node = super::lock(&sh.nodes).responses_by_class();
+        for (node, counts) in &by_node {
+            let node = node.to_string();
+            for (class, n) in CLASSES.iter().zip(counts) {
+                e.sample(
+                    "perlbal_backend_responses_total",
+                    Kind::Counter,
+                    "Responses relayed from the backend, by status class.",
+                    &[("backend", &node), ("code_class", class)],
+                    *n as f64,
+                );
+            }
+        }
+        for (class, n) in CLASSES.iter().zip(super::reply::local_responses()) {
+            e.sample(
+                "perlbal_local_responses_total",
+                Kind::Counter,
+                "Responses perlbal wrote itself (files, errors, redirects), by status class.",
+                &[("code_class", class)],
+                n as f64,
+            );
+        }
         // `class state N` lines.
         for line in states.lines() {
             let parts: Vec<&str> = line.split_whitespace().collect();

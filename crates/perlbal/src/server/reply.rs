@@ -29,9 +29,28 @@ pub(crate) fn reason(code: u16) -> &'static str {
 /// A response head being written.
 pub(crate) struct Head(pub Vec<u8>);
 
+/// Responses perlbal wrote itself (web_server files, errors, redirects,
+/// console pages), by status class 1xx..5xx: what `/metrics` shows as
+/// `perlbal_local_responses_total`.
+static LOCAL_RESPONSES: [std::sync::atomic::AtomicU64; 5] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 5];
+
+/// The counts of [`LOCAL_RESPONSES`].
+pub(crate) fn local_responses() -> [u64; 5] {
+    LOCAL_RESPONSES
+        .each_ref()
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 impl Head {
     /// `HTTP/1.0 <code> <reason>`.
     pub fn new(code: u16) -> Head {
+        if let Some(c) = usize::from(code / 100)
+            .checked_sub(1)
+            .and_then(|i| LOCAL_RESPONSES.get(i))
+        {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut out = Vec::with_capacity(256);
         let _ = write!(out, "HTTP/1.0 {code} {}\r\n", reason(code));
         Head(out)
