@@ -443,7 +443,8 @@ impl Server {
     pub fn spawn_crawler(self: &Arc<Self>) {
         let me = Arc::clone(self);
         let flat = self.engine.store.config().flat_lru;
-        tokio::spawn(async move {
+        // Tracked: the drain at shutdown waits for a pass in progress.
+        self.shutdown.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {

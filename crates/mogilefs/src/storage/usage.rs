@@ -111,7 +111,8 @@ pub fn write_all(root: &Path) -> usize {
 
 /// Keeps the usage files current until shutdown.
 pub fn spawn(root: PathBuf, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    let stop = shutdown.clone();
+    stop.spawn(async move {
         loop {
             let r = root.clone();
             let _ = tokio::task::spawn_blocking(move || write_all(&r)).await;

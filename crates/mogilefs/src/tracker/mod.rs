@@ -360,15 +360,16 @@ impl<M: MetaStore> Tracker<M> {
     }
 }
 
-/// Starts the background jobs: the delete worker, the monitor, the
-/// replicator and the reaper.
+/// Starts the background jobs (delete, monitor, replicate, reaper, fsck,
+/// rebalance) through the shutdown tracker, so a stop waits (up to the
+/// drain period) for the work each has in hand.
 pub fn spawn_workers<M: MetaStore>(tracker: &Arc<Tracker<M>>, shutdown: &Shutdown) {
-    tokio::spawn(deleter::run(tracker.clone(), shutdown.clone()));
-    tokio::spawn(monitor::run(tracker.clone(), shutdown.clone()));
-    tokio::spawn(replicate::run(tracker.clone(), shutdown.clone()));
-    tokio::spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
-    tokio::spawn(fsck::run(tracker.clone(), shutdown.clone()));
-    tokio::spawn(rebalance::run(tracker.clone(), shutdown.clone()));
+    shutdown.spawn(deleter::run(tracker.clone(), shutdown.clone()));
+    shutdown.spawn(monitor::run(tracker.clone(), shutdown.clone()));
+    shutdown.spawn(replicate::run(tracker.clone(), shutdown.clone()));
+    shutdown.spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
+    shutdown.spawn(fsck::run(tracker.clone(), shutdown.clone()));
+    shutdown.spawn(rebalance::run(tracker.clone(), shutdown.clone()));
 }
 
 /// Waits while `!want 0 <job>` (or a stopped `job_master`) holds `job`:
