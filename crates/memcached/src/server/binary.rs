@@ -54,6 +54,8 @@ impl Server {
                     return self.engine.counters.absorb(&mut tally);
                 }
             }
+            // Counted before the replies go out, as on the text path.
+            self.engine.counters.absorb(&mut tally);
             let wrote = write_out(&mut conn, &mut out, &mut tally).await;
             self.engine.counters.absorb(&mut tally);
             if close || wrote.is_err() {

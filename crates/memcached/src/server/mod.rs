@@ -277,6 +277,9 @@ impl Server {
                     held = 0;
                 }
             }
+            // Counted before the replies go out: a client that has its answer
+            // sees it in `stats` (and /metrics) from any connection.
+            self.engine.counters.absorb(&mut tally);
             let wrote = write_out(&mut conn, &mut out, &mut tally).await;
             self.engine.counters.absorb(&mut tally);
             if close || wrote.is_err() {
