@@ -1,0 +1,93 @@
+//! The memory limit as the original keeps it: a slab class always gets
+//! its first page (even over `-m`), and never loses its last one.
+
+use super::{original, ours, Mc};
+use crate::wire::{ask, connect};
+
+/// Fills `-m 64` with large items, then stores one item each in two
+/// classes no page holds yet; the first must survive the second.
+fn first_page_per_class(mc: &Mc, who: &str) {
+    let mut s = connect(mc.addr);
+    let big = "b".repeat(590 * 1024);
+    for i in 0..100 {
+        assert_eq!(
+            ask(
+                &mut s,
+                &format!("set big{i} 0 0 {}\r\n{big}\r\n", big.len()),
+                "\r\n"
+            ),
+            "STORED\r\n",
+            "{who}: big{i}"
+        );
+    }
+    let v = "v".repeat(1901);
+    assert_eq!(
+        ask(
+            &mut s,
+            &format!("set test_key_1901 0 0 1901\r\n{v}\r\n"),
+            "\r\n"
+        ),
+        "STORED\r\n",
+        "{who}"
+    );
+    assert_eq!(
+        ask(&mut s, "set alt_test_key_1901 0 0 4\r\nabcd\r\n", "\r\n"),
+        "STORED\r\n",
+        "{who}"
+    );
+    assert_eq!(
+        ask(&mut s, "get test_key_1901\r\n", "END\r\n"),
+        format!("VALUE test_key_1901 0 1901\r\n{v}\r\nEND\r\n"),
+        "{who}: the item of a class with free chunks was evicted"
+    );
+    assert_eq!(
+        ask(&mut s, "get alt_test_key_1901\r\n", "END\r\n"),
+        "VALUE alt_test_key_1901 0 4\r\nabcd\r\nEND\r\n",
+        "{who}"
+    );
+}
+
+#[test]
+fn a_new_class_gets_its_first_page_without_evicting_another_class() {
+    first_page_per_class(&ours(&["-m", "64"]), "ours");
+    if let Some(mc) = original(&["-m", "64"]) {
+        first_page_per_class(&mc, "original");
+    }
+}
+
+/// Under `-M` a new class still starts in a full store, and nothing is
+/// evicted for it.
+#[test]
+fn dash_m_starts_a_new_class_without_evicting() {
+    let mc = ours(&["-m", "2", "-M"]);
+    let mut s = connect(mc.addr);
+    let value = "m".repeat(100_000);
+    let mut stored = 0;
+    for i in 0..40 {
+        let r = ask(
+            &mut s,
+            &format!("set k{i} 0 0 {}\r\n{value}\r\n", value.len()),
+            "\r\n",
+        );
+        if r == "STORED\r\n" {
+            stored += 1;
+        } else {
+            assert_eq!(r, "SERVER_ERROR out of memory storing object\r\n");
+        }
+    }
+    assert!(stored > 0 && stored < 40, "{stored} stored");
+    for (i, len) in [10usize, 1000, 30_000].into_iter().enumerate() {
+        let v = "n".repeat(len);
+        assert_eq!(
+            ask(&mut s, &format!("set new{i} 0 0 {len}\r\n{v}\r\n"), "\r\n"),
+            "STORED\r\n",
+            "a {len}-byte value's class starts"
+        );
+    }
+    let stats = ask(&mut s, "stats\r\n", "END\r\n");
+    assert!(stats.contains("STAT evictions 0\r\n"), "{stats}");
+    assert!(
+        stats.contains(&format!("STAT curr_items {}\r\n", stored + 3)),
+        "{stats}"
+    );
+}
