@@ -4,8 +4,8 @@
 use super::{original, ours, Mc};
 use crate::wire::{ask, connect};
 
-/// Fills `-m 64` with large items, then stores one item each in two
-/// classes no page holds yet; the first must survive the second.
+/// Fills `-m 64` with large items, then stores items in two classes no
+/// page holds yet; none may push out the other.
 fn first_page_per_class(mc: &Mc, who: &str) {
     let mut s = connect(mc.addr);
     let big = "b".repeat(590 * 1024);
@@ -20,31 +20,29 @@ fn first_page_per_class(mc: &Mc, who: &str) {
             "{who}: big{i}"
         );
     }
-    let v = "v".repeat(1901);
-    assert_eq!(
-        ask(
-            &mut s,
-            &format!("set test_key_1901 0 0 1901\r\n{v}\r\n"),
-            "\r\n"
-        ),
-        "STORED\r\n",
-        "{who}"
-    );
-    assert_eq!(
-        ask(&mut s, "set alt_test_key_1901 0 0 4\r\nabcd\r\n", "\r\n"),
-        "STORED\r\n",
-        "{who}"
-    );
-    assert_eq!(
-        ask(&mut s, "get test_key_1901\r\n", "END\r\n"),
-        format!("VALUE test_key_1901 0 1901\r\n{v}\r\nEND\r\n"),
-        "{who}: the item of a class with free chunks was evicted"
-    );
-    assert_eq!(
-        ask(&mut s, "get alt_test_key_1901\r\n", "END\r\n"),
-        "VALUE alt_test_key_1901 0 4\r\nabcd\r\nEND\r\n",
-        "{who}"
-    );
+    // Then, as the original's binary.t, pairs of sets into two classes
+    // whose pages land in different shards: each item must survive the
+    // next set.
+    for i in 1900..2000 {
+        let v = "v".repeat(i);
+        let k = format!("test_key_{i}");
+        let set = format!("set {k} 0 0 {i}\r\n{v}\r\nset alt_{k} 0 0 4\r\nabcd\r\n");
+        assert_eq!(
+            ask(&mut s, &set, "STORED\r\nSTORED\r\n"),
+            "STORED\r\nSTORED\r\n",
+            "{who}"
+        );
+        assert_eq!(
+            ask(&mut s, &format!("get {k}\r\n"), "END\r\n"),
+            format!("VALUE {k} 0 {i}\r\n{v}\r\nEND\r\n"),
+            "{who}: {k} was evicted though its class has free chunks"
+        );
+        assert_eq!(
+            ask(&mut s, &format!("get alt_{k}\r\n"), "END\r\n"),
+            format!("VALUE alt_{k} 0 4\r\nabcd\r\nEND\r\n"),
+            "{who}"
+        );
+    }
 }
 
 #[test]

@@ -619,10 +619,13 @@ impl Store {
     /// `shard` must be a shard of this store, locked by the caller. With
     /// eviction on, the other shards may evict to free a page; under `-M`
     /// they only give pages with no live item in them. No class ever loses
-    /// its last page, and a class's first page is granted even over the
-    /// limit (in the store as the original does, and in a shard, since a
-    /// shard's classes start empty although the class has free chunks
-    /// elsewhere). A large item asks for as many pages as it is charged.
+    /// its last page, and a class's first page in the store is granted
+    /// even over the limit, as the original does (a class that has pages
+    /// only in other shards gets none here once memory is full). A
+    /// class with pages elsewhere but none here first has a page of
+    /// expired items released elsewhere, so that expired chunks are reused
+    /// before the store grows. A large item asks for as many pages as it
+    /// is charged.
     /// Also copies the flush marks into the shard, so the allocation
     /// reclaims flushed items.
     pub fn alloc(
@@ -634,6 +637,11 @@ impl Store {
         protect: ItemId,
     ) -> Result<ItemId, AllocError> {
         shard.sync_flush(&self.flush);
+        if shard.lacks_a_page_of_a_started_class(key.len(), nbytes) {
+            // One store would reuse the class's expired chunks before
+            // growing: a page of expired items elsewhere goes first.
+            self.release_elsewhere(now, false, true);
+        }
         match shard.alloc_inner(key, nbytes, now, protect) {
             Err(AllocError::OutOfMemory) => {}
             done => return done,
@@ -651,7 +659,7 @@ impl Store {
                 break;
             }
         }
-        let r = if self.pool.free.load(Ordering::Acquire) >= need || shard.first_page_over(size) {
+        let r = if self.pool.free.load(Ordering::Acquire) >= need {
             shard.alloc_inner(key, nbytes, now, protect)
         } else {
             Err(AllocError::OutOfMemory)
@@ -664,17 +672,28 @@ impl Store {
 
     /// Asks the shards whose lock is free to give a page to the pool, until
     /// one does. (The caller's own shard is locked, so it is skipped.)
+    /// Least harm first: a page that is empty or holds only expired items,
+    /// then (with `live`) a large item's pages, then any page (see
+    /// [`Shard::release_page_with`] for `keep_last`).
     fn release_elsewhere(&self, now: RelTime, live: bool, keep_last: bool) -> bool {
         let start = self.victim.fetch_add(1, Ordering::Relaxed);
-        for k in 0..self.shards.len() {
-            let i = (start + k) & self.mask as usize;
-            let mut guard = match self.shards[i].try_lock() {
-                Ok(g) => g,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => continue,
-            };
-            if guard.release_page_with(now, NONE, live, keep_last) {
-                return true;
+        let passes: &[u8] = if live { &[0, 1, 2] } else { &[0] };
+        for &pass in passes {
+            for k in 0..self.shards.len() {
+                let i = (start + k) & self.mask as usize;
+                let mut guard = match self.shards[i].try_lock() {
+                    Ok(g) => g,
+                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                let freed = match pass {
+                    0 => guard.release_page_with(now, NONE, false, keep_last),
+                    1 => guard.release_large(now, NONE, true),
+                    _ => guard.release_page_with(now, NONE, true, keep_last),
+                };
+                if freed {
+                    return true;
+                }
             }
         }
         false
