@@ -215,7 +215,7 @@ impl Engine {
             match old {
                 None => {
                     t.cas_misses += 1;
-                    return Self::status(m, b"NF", Some(&Seen::default()), now, out);
+                    return Self::ms_status(m, b"NF", 0, out);
                 }
                 Some(o) => {
                     let cas = shard.meta(o).cas;
@@ -224,7 +224,7 @@ impl Engine {
                             stale = true;
                         } else {
                             t.cas_badval += 1;
-                            return Self::status(m, b"EX", Some(&Seen::default()), now, out);
+                            return Self::ms_status(m, b"EX", 0, out);
                         }
                     }
                     t.cas_hits += 1;
@@ -243,7 +243,7 @@ impl Engine {
             _ => false,
         };
         if refuse {
-            return Self::status(m, b"NS", Some(&Seen::default()), now, out);
+            return Self::ms_status(m, b"NS", 0, out);
         }
         // A stale set keeps the old item's expiry and win-token state.
         let stale_from = old
@@ -310,9 +310,32 @@ impl Engine {
         }
         shard.link(id, hash);
         if !quiet {
-            let seen = Self::seen(shard, id);
-            Self::status(m, b"HD", Some(&seen), now, out);
+            Self::ms_status(m, b"HD", cas, out);
         }
+    }
+
+    /// An `ms` status line: of the return flags the original echoes only
+    /// `O`, `k` (with `b`) and `c` (the new CAS; 0 when nothing was stored).
+    fn ms_status(m: &MetaRequest<'_>, code: &[u8], cas: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(code);
+        for f in &m.flags {
+            match f.letter {
+                b'O' => {
+                    out.extend_from_slice(b" O");
+                    out.extend_from_slice(f.token);
+                }
+                b'k' => {
+                    out.extend_from_slice(b" k");
+                    out.extend_from_slice(m.key);
+                    if m.has(b'b') {
+                        out.extend_from_slice(b" b");
+                    }
+                }
+                b'c' => push_flag(out, b'c', cas),
+                _ => {}
+            }
+        }
+        out.extend_from_slice(b"\r\n");
     }
 
     /// A status line (`HD`, `NS`, `EX`, `NF`) with the echoed flags.
