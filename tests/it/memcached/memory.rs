@@ -89,3 +89,35 @@ fn dash_m_starts_a_new_class_without_evicting() {
         "{stats}"
     );
 }
+
+/// Large items go oldest first across the whole store (the original's
+/// lru.t): 101 near-1 MB items in `-m 64` evict exactly the first 37.
+fn large_items_oldest_first(mc: &Mc, who: &str) {
+    let mut s = connect(mc.addr);
+    let big = "x".repeat(1024 * 1024 - 250);
+    for i in 0..101 {
+        assert_eq!(
+            ask(
+                &mut s,
+                &format!("set item_{i} 0 0 {}\r\n{big}\r\n", big.len()),
+                "\r\n"
+            ),
+            "STORED\r\n",
+            "{who}: item_{i}"
+        );
+    }
+    let stats = ask(&mut s, "stats\r\n", "END\r\n");
+    assert!(stats.contains("STAT evictions 37\r\n"), "{who}: {stats}");
+    for i in 0..101 {
+        let got = ask(&mut s, &format!("get item_{i}\r\n"), "END\r\n");
+        assert_eq!(got.starts_with("VALUE "), i >= 37, "{who}: item_{i}");
+    }
+}
+
+#[test]
+fn large_items_are_evicted_oldest_first_across_shards() {
+    large_items_oldest_first(&ours(&["-o", "no_modern"]), "ours");
+    if let Some(mc) = original(&["-o", "no_modern"]) {
+        large_items_oldest_first(&mc, "original");
+    }
+}

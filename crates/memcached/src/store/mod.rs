@@ -637,6 +637,13 @@ impl Store {
         protect: ItemId,
     ) -> Result<ItemId, AllocError> {
         shard.sync_flush(&self.flush);
+        if self.cfg.evict {
+            if let Ok(size) = shard.record_size(key.len(), nbytes) {
+                if shard.is_large(size) && shard.pages_for(size) <= self.pool.total {
+                    self.evict_oldest_large(shard, shard.pages_for(size), now, protect);
+                }
+            }
+        }
         if shard.lacks_a_page_of_a_started_class(key.len(), nbytes) {
             // One store would reuse the class's expired chunks before
             // growing: a page of expired items elsewhere goes first.
@@ -668,6 +675,44 @@ impl Store {
             shard.count_oom(key.len(), nbytes);
         }
         r
+    }
+
+    /// While the pool lacks `need` pages, evicts the oldest large item of
+    /// the whole store (own shard `own` included; other shards only when
+    /// their lock is free), so that large items go oldest first as in the
+    /// original's single LRU rather than oldest per shard.
+    fn evict_oldest_large(&self, own: &mut Shard, need: usize, now: RelTime, protect: ItemId) {
+        let rounds = need + self.pool.debt.load(Ordering::Acquire) + self.shards.len();
+        for _ in 0..rounds {
+            if self.pool.free.load(Ordering::Acquire) >= need {
+                return;
+            }
+            let mut best = own.large_tail_age().map(|a| (a, None));
+            for (i, m) in self.shards.iter().enumerate() {
+                let age = match m.try_lock() {
+                    Ok(g) => g.large_tail_age(),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().large_tail_age(),
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                if let Some(a) = age {
+                    if best.is_none_or(|(b, _)| a < b) {
+                        best = Some((a, Some(i)));
+                    }
+                }
+            }
+            let freed = match best {
+                None => false,
+                Some((_, None)) => own.release_large(now, protect, true),
+                Some((_, Some(i))) => match self.shards[i].try_lock() {
+                    Ok(mut g) => g.release_large(now, NONE, true),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().release_large(now, NONE, true),
+                    Err(TryLockError::WouldBlock) => false,
+                },
+            };
+            if !freed {
+                return;
+            }
+        }
     }
 
     /// Asks the shards whose lock is free to give a page to the pool, until

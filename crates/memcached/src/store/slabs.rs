@@ -429,6 +429,16 @@ impl Shard {
         false
     }
 
+    /// The age of the large LRU's tail item: (last access, CAS), so that
+    /// items stored in the same second still order by when they were set.
+    pub(super) fn large_tail_age(&self) -> Option<(RelTime, u64)> {
+        let tail = self.classes[self.classes.len() - 1].lru.tail;
+        (tail != NONE).then(|| {
+            let m = self.meta(tail);
+            (m.time, m.cas)
+        })
+    }
+
     /// Evicts (with `live`, else only reclaims) large items from the large
     /// LRU's tail until one page-equivalent goes back to the pool.
     pub(super) fn release_large(&mut self, now: RelTime, protect: ItemId, live: bool) -> bool {
