@@ -511,7 +511,7 @@ fn ascii_auth_as_the_original() {
 }
 
 /// A free UDP port on loopback (released just before the server binds it).
-fn free_udp_port() -> u16 {
+pub(super) fn free_udp_port() -> u16 {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
     s.local_addr().expect("addr").port()
 }

@@ -64,6 +64,40 @@ fn stats_conns_lists_listeners_and_clients_as_the_original() {
     }
 }
 
+/// The UDP socket's row in `stats conns`: a `UDP` line, its `udp:`
+/// address, state `conn_read`.
+fn udp_row(mc: &Mc, udp_port: u16, who: &str) {
+    let mut s = connect(mc.addr);
+    let all = ask(&mut s, "stats conns\r\n", "END\r\n");
+    let addr = format!(":addr udp:127.0.0.1:{udp_port}\r\n");
+    let fd = all
+        .lines()
+        .find(|l| l.ends_with(&addr[..addr.len() - 2]))
+        .and_then(|l| l.strip_prefix("STAT "))
+        .and_then(|l| l.split(':').next())
+        .unwrap_or_else(|| panic!("{who}: no UDP row in {all}"));
+    for line in ["UDP UDP", "state conn_read", "secs_since_last_cmd 0"] {
+        assert!(
+            all.contains(&format!("STAT {fd}:{line}\r\n")),
+            "{who}: {line} in {all}"
+        );
+    }
+}
+
+#[test]
+fn stats_conns_lists_the_udp_socket_as_the_original() {
+    let port = super::binary::free_udp_port();
+    let daemon = danga_testkit::Spawn::new("memcached")
+        .args(["-p", "-1", "-l", "127.0.0.1", "-U", &port.to_string()])
+        .start();
+    let addr = daemon.addr("memcached");
+    udp_row(&Mc { daemon, addr }, port, "ours");
+    let port = super::binary::free_udp_port();
+    if let Some(orig) = original(&["-U", &port.to_string()]) {
+        udp_row(&orig, port, "original");
+    }
+}
+
 fn detail_exchange(mc: &Mc) -> String {
     let mut s = connect(mc.addr);
     let mut log = String::new();

@@ -31,8 +31,18 @@ const UDP_READ_SIZE: usize = 64 * 1024;
 const UDP_REPLY_MAX: usize = 16 << 20;
 
 impl Server {
-    /// Serves a bound (non-blocking) UDP socket until the server stops.
+    /// Serves a bound (non-blocking) UDP socket until the server stops,
+    /// and lists it in `stats conns` as the original does (`udp:` address,
+    /// state `conn_read`) for the life of the process.
     pub fn spawn_udp(self: &Arc<Self>, socket: std::net::UdpSocket) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let local = socket.local_addr()?;
+        let now = self.engine.rel_time(unix_now());
+        self.conns.add_udp(
+            socket.as_raw_fd(),
+            super::conns::addr_text("udp", local),
+            now,
+        );
         let socket = UdpSocket::from_std(socket)?;
         self.shutdown.spawn(serve_udp(Arc::clone(self), socket));
         Ok(())

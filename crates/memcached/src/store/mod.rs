@@ -345,6 +345,10 @@ pub struct PagePool {
     pub debt: AtomicUsize,
     /// The memory limit now, in bytes (`cache_memlimit` changes it).
     pub limit: AtomicUsize,
+    /// Pages each chunk class holds, summed over all shards (index = class
+    /// index). A class's first page is granted even over the limit, and
+    /// its last page is never taken from it, as the original does.
+    pub class_pages: Box<[AtomicUsize]>,
 }
 
 impl PagePool {
@@ -353,6 +357,32 @@ impl PagePool {
         self.free
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(n))
             .is_ok()
+    }
+
+    /// Takes one page for chunk class `c` from the budget, or, when the
+    /// budget is spent and the class holds no page in any shard, grants it
+    /// over the limit (the grant is a debt the next page given back pays).
+    pub fn take_for_class(&self, c: usize) -> bool {
+        if self.take(1) {
+            return true;
+        }
+        if self.class_total(c) == 0 {
+            self.grant_over();
+            return true;
+        }
+        false
+    }
+
+    /// One page beyond the limit: counted as a debt.
+    pub fn grant_over(&self) {
+        self.debt.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Pages chunk class `c` holds across the store.
+    pub fn class_total(&self, c: usize) -> usize {
+        self.class_pages
+            .get(c)
+            .map_or(0, |n| n.load(Ordering::Acquire))
     }
 
     /// Gives `n` pages back (paying off any debt first).
@@ -451,13 +481,14 @@ impl Store {
     pub fn new(cfg: StoreConfig) -> Store {
         let n = cfg.shards.max(1).next_power_of_two();
         let total = (cfg.mem_limit / cfg.page_size.max(1)).max(1);
+        let classes = slab_classes(&cfg);
         let pool = Arc::new(PagePool {
             free: AtomicUsize::new(total),
             total,
             debt: AtomicUsize::new(0),
             limit: AtomicUsize::new(cfg.mem_limit),
+            class_pages: classes.iter().map(|_| AtomicUsize::new(0)).collect(),
         });
-        let classes = slab_classes(&cfg);
         let shards = (0..n)
             .map(|_| Mutex::new(Shard::new(&cfg, &classes, Arc::clone(&pool))))
             .collect();
@@ -502,7 +533,7 @@ impl Store {
             };
             guard.sync_flush(&self.flush);
             while self.pool.debt.load(Ordering::Acquire) > 0
-                && guard.release_page_with(now, NONE, false)
+                && guard.release_page_with(now, NONE, false, true)
             {
                 n += 1;
             }
@@ -585,13 +616,18 @@ impl Store {
     /// shards (only those whose lock is free right now: never wait for a
     /// second lock while holding one) to release a page, then tries again.
     ///
-    /// `shard` must be a shard of this store, locked by the caller. Other
-    /// shards are asked when eviction is on, or when the item's class has
-    /// no page at all in `shard` (so `-M` still lets a new class start);
-    /// otherwise (`-M`) they only give pages with no live item in them.
-    /// A large item asks for as many pages as it is charged. Also copies
-    /// the flush marks into the shard, so the allocation reclaims flushed
-    /// items.
+    /// `shard` must be a shard of this store, locked by the caller. With
+    /// eviction on, the other shards may evict to free a page; under `-M`
+    /// they only give pages with no live item in them. No class ever loses
+    /// its last page, and a class's first page in the store is granted
+    /// even over the limit, as the original does (a class that has pages
+    /// only in other shards gets none here once memory is full). A
+    /// class with pages elsewhere but none here first has a page of
+    /// expired items released elsewhere, so that expired chunks are reused
+    /// before the store grows. A large item asks for as many pages as it
+    /// is charged.
+    /// Also copies the flush marks into the shard, so the allocation
+    /// reclaims flushed items.
     pub fn alloc(
         &self,
         shard: &mut Shard,
@@ -601,24 +637,32 @@ impl Store {
         protect: ItemId,
     ) -> Result<ItemId, AllocError> {
         shard.sync_flush(&self.flush);
+        if self.cfg.evict {
+            if let Ok(size) = shard.record_size(key.len(), nbytes) {
+                if shard.is_large(size) && shard.pages_for(size) <= self.pool.total {
+                    self.evict_oldest_large(shard, shard.pages_for(size), now, protect);
+                }
+            }
+        }
+        if shard.lacks_a_page_of_a_started_class(key.len(), nbytes) {
+            // One store would reuse the class's expired chunks before
+            // growing: a page of expired items elsewhere goes first.
+            self.release_elsewhere(now, false, true);
+        }
         match shard.alloc_inner(key, nbytes, now, protect) {
             Err(AllocError::OutOfMemory) => {}
             done => return done,
         }
         let size = shard.record_size(key.len(), nbytes)?;
-        let no_pages = !shard.class_has_pages(size);
-        let live = self.cfg.evict || no_pages;
         let need = shard.pages_for(size);
-        // Under -M a class with no page may take one from its own shard
-        // too, so one shard behaves as many.
-        let own_too = no_pages && !self.cfg.evict;
-        for _ in 0..need {
+        let keep_last = !shard.is_large(size);
+        // Pages given back pay the debt of over-limit grants first.
+        let tries = need + self.pool.debt.load(Ordering::Acquire);
+        for _ in 0..tries {
             if self.pool.free.load(Ordering::Acquire) >= need {
                 break;
             }
-            let one = self.release_elsewhere(now, live)
-                || (own_too && shard.release_page_with(now, protect, true));
-            if !one {
+            if !self.release_elsewhere(now, self.cfg.evict, keep_last) {
                 break;
             }
         }
@@ -633,19 +677,68 @@ impl Store {
         r
     }
 
+    /// While the pool lacks `need` pages, evicts the oldest large item of
+    /// the whole store (own shard `own` included; other shards only when
+    /// their lock is free), so that large items go oldest first as in the
+    /// original's single LRU rather than oldest per shard.
+    fn evict_oldest_large(&self, own: &mut Shard, need: usize, now: RelTime, protect: ItemId) {
+        let rounds = need + self.pool.debt.load(Ordering::Acquire) + self.shards.len();
+        for _ in 0..rounds {
+            if self.pool.free.load(Ordering::Acquire) >= need {
+                return;
+            }
+            let mut best = own.large_tail_age().map(|a| (a, None));
+            for (i, m) in self.shards.iter().enumerate() {
+                let age = match m.try_lock() {
+                    Ok(g) => g.large_tail_age(),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().large_tail_age(),
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                if let Some(a) = age {
+                    if best.is_none_or(|(b, _)| a < b) {
+                        best = Some((a, Some(i)));
+                    }
+                }
+            }
+            let freed = match best {
+                None => false,
+                Some((_, None)) => own.release_large(now, protect, true),
+                Some((_, Some(i))) => match self.shards[i].try_lock() {
+                    Ok(mut g) => g.release_large(now, NONE, true),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().release_large(now, NONE, true),
+                    Err(TryLockError::WouldBlock) => false,
+                },
+            };
+            if !freed {
+                return;
+            }
+        }
+    }
+
     /// Asks the shards whose lock is free to give a page to the pool, until
     /// one does. (The caller's own shard is locked, so it is skipped.)
-    fn release_elsewhere(&self, now: RelTime, live: bool) -> bool {
+    /// Least harm first: a page that is empty or holds only expired items,
+    /// then (with `live`) a large item's pages, then any page (see
+    /// [`Shard::release_page_with`] for `keep_last`).
+    fn release_elsewhere(&self, now: RelTime, live: bool, keep_last: bool) -> bool {
         let start = self.victim.fetch_add(1, Ordering::Relaxed);
-        for k in 0..self.shards.len() {
-            let i = (start + k) & self.mask as usize;
-            let mut guard = match self.shards[i].try_lock() {
-                Ok(g) => g,
-                Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                Err(TryLockError::WouldBlock) => continue,
-            };
-            if guard.release_page_with(now, NONE, live) {
-                return true;
+        let passes: &[u8] = if live { &[0, 1, 2] } else { &[0] };
+        for &pass in passes {
+            for k in 0..self.shards.len() {
+                let i = (start + k) & self.mask as usize;
+                let mut guard = match self.shards[i].try_lock() {
+                    Ok(g) => g,
+                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                let freed = match pass {
+                    0 => guard.release_page_with(now, NONE, false, keep_last),
+                    1 => guard.release_large(now, NONE, true),
+                    _ => guard.release_page_with(now, NONE, true, keep_last),
+                };
+                if freed {
+                    return true;
+                }
             }
         }
         false
@@ -945,7 +1038,11 @@ mod tests {
             s.check_invariants();
             held += s.pages_held() as usize;
         });
-        assert_eq!(held + st.stats(0).pages_free as usize, st.pool().total);
+        let debt = st.pool().debt.load(Ordering::Acquire);
+        assert_eq!(
+            held + st.stats(0).pages_free as usize,
+            st.pool().total + debt
+        );
         assert!(st.stats(0).evictions > 0);
     }
 }

@@ -410,7 +410,7 @@ impl Shard {
     /// the chosen class the page with the fewest items goes. A large item
     /// counts as its class's pages: the large LRU's tail is evicted instead.
     pub fn release_page(&mut self, now: RelTime) -> bool {
-        self.release_page_with(now, NONE, true)
+        self.release_page_with(now, NONE, true, true)
     }
 
     /// Walks up to `budget` items from the tails of the LRUs, unlinking the

@@ -36,9 +36,19 @@ impl Shard {
         }
     }
 
-    /// Whether the class a record of `size` bytes goes to holds any page here.
-    pub(super) fn class_has_pages(&self, size: usize) -> bool {
-        self.classes[self.class_for(size)].pages > 0
+    /// Whether a record of `nkey` + `nbytes` goes to a chunk class that
+    /// holds pages in other shards but none here.
+    pub(super) fn lacks_a_page_of_a_started_class(&self, nkey: usize, nbytes: usize) -> bool {
+        let Ok(size) = self.record_size(nkey, nbytes) else {
+            return false;
+        };
+        let c = self.class_for(size);
+        c < self.classes.len() - 1 && self.classes[c].pages == 0 && self.pool.class_total(c) > 0
+    }
+
+    /// Whether a record of `size` bytes is a large item.
+    pub(super) fn is_large(&self, size: usize) -> bool {
+        size > self.max_chunk
     }
 
     /// Pages a large record of `size` bytes is charged.
@@ -159,14 +169,21 @@ impl Shard {
         self.pool.give(item.pages as usize);
     }
 
-    /// Takes a page from the pool for class `c`.
+    /// Takes a page from the pool for class `c` (the class's first page in
+    /// the store even over the limit).
     fn new_page(&mut self, c: usize) -> bool {
         if self.free_slots.is_empty() && self.pages.len() >= MAX_PAGES {
             return false;
         }
-        if !self.pool.take(1) {
+        if !self.pool.take_for_class(c) {
             return false;
         }
+        self.add_page(c);
+        true
+    }
+
+    /// Puts a fresh page (already paid for) into a slot for class `c`.
+    fn add_page(&mut self, c: usize) {
         let data = vec![0u8; self.page_size].into_boxed_slice();
         let p = match self.free_slots.pop() {
             Some(p) => {
@@ -184,7 +201,12 @@ impl Shard {
             }
         };
         self.attach_page(p, c);
-        true
+    }
+
+    /// Whether a page of class `c` may be taken from it: never the
+    /// class's last page in the store.
+    fn spare_page(&self, c: usize, keep_last: bool) -> bool {
+        !keep_last || self.pool.class_total(c) > 1
     }
 
     /// Cuts page `p` (unowned, no chunk in use) for class `c` and makes it
@@ -196,6 +218,9 @@ impl Shard {
         pg.chunk_size = info.chunk_size;
         pg.used = 0;
         self.empty_pages += 1;
+        if let Some(n) = self.pool.class_pages.get(c) {
+            n.fetch_add(1, Ordering::AcqRel);
+        }
         let cls = &mut self.classes[c];
         cls.pages += 1;
         cls.cur_page = p as u32;
@@ -214,6 +239,9 @@ impl Shard {
         }
         cls.pages -= 1;
         self.empty_pages -= 1;
+        if let Some(n) = self.pool.class_pages.get(c) {
+            n.fetch_sub(1, Ordering::AcqRel);
+        }
         let pg = &mut self.pages[p];
         pg.class = 0;
         pg.chunk_size = 0;
@@ -341,12 +369,21 @@ impl Shard {
     }
 
     /// Page slots owned by a class other than `except` (a class index, or
-    /// `usize::MAX`), emptiest first.
-    fn pages_by_use(&self, except: usize, only_class: Option<usize>) -> Vec<usize> {
+    /// `usize::MAX`) and (with `keep_last`) holds another page in the
+    /// store, emptiest first.
+    fn pages_by_use(
+        &self,
+        except: usize,
+        only_class: Option<usize>,
+        keep_last: bool,
+    ) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.pages.len())
             .filter(|&p| {
                 let cls = usize::from(self.pages[p].class);
-                cls != 0 && cls - 1 != except && only_class.is_none_or(|o| o == cls - 1)
+                cls != 0
+                    && cls - 1 != except
+                    && only_class.is_none_or(|o| o == cls - 1)
+                    && self.spare_page(cls - 1, keep_last)
             })
             .collect();
         v.sort_by_key(|&p| self.pages[p].used);
@@ -360,8 +397,11 @@ impl Shard {
         if self.empty_pages == 0 && !self.evict {
             return false;
         }
-        for p in self.pages_by_use(c, None) {
-            if !self.evict && self.pages[p].used > 0 {
+        // An empty page first, then large items (they free whole pages),
+        // and only then (with eviction) a page of another class.
+        let pages = self.pages_by_use(c, None, true);
+        for &p in &pages {
+            if self.pages[p].used > 0 {
                 break;
             }
             if self.evict_page(p, now, protect, self.evict) {
@@ -376,16 +416,56 @@ impl Shard {
                 return true;
             }
         }
+        if !self.evict {
+            return false;
+        }
+        for &p in &pages {
+            if self.pages[p].used > 0 && self.evict_page(p, now, protect, true) {
+                self.detach_page(p);
+                self.attach_page(p, c);
+                return true;
+            }
+        }
         false
     }
 
+    /// The age of the large LRU's tail item: (last access, CAS), so that
+    /// items stored in the same second still order by when they were set.
+    pub(super) fn large_tail_age(&self) -> Option<(RelTime, u64)> {
+        let tail = self.classes[self.classes.len() - 1].lru.tail;
+        (tail != NONE).then(|| {
+            let m = self.meta(tail);
+            (m.time, m.cas)
+        })
+    }
+
+    /// Evicts (with `live`, else only reclaims) large items from the large
+    /// LRU's tail until one page-equivalent goes back to the pool.
+    pub(super) fn release_large(&mut self, now: RelTime, protect: ItemId, live: bool) -> bool {
+        let l = self.classes.len() - 1;
+        let before = self.classes[l].pages;
+        while before > 0 && self.classes[l].pages == before && self.pull_tail(l, now, protect, live)
+        {
+        }
+        self.classes[l].pages < before
+    }
+
     /// [`Shard::release_page`]; without `live`, only pages whose items are
-    /// all expired or flushed (or that hold none) are given back.
-    pub(super) fn release_page_with(&mut self, now: RelTime, protect: ItemId, live: bool) -> bool {
+    /// all expired or flushed (or that hold none) are given back; with
+    /// `keep_last`, never a class's last page in the store (a large item,
+    /// which the original makes of chunks, may take those).
+    pub(super) fn release_page_with(
+        &mut self,
+        now: RelTime,
+        protect: ItemId,
+        live: bool,
+        keep_last: bool,
+    ) -> bool {
         if self.empty_pages > 0 {
-            if let Some(p) =
-                (0..self.pages.len()).find(|&p| self.pages[p].class != 0 && self.pages[p].used == 0)
-            {
+            if let Some(p) = (0..self.pages.len()).find(|&p| {
+                let cls = usize::from(self.pages[p].class);
+                cls != 0 && self.pages[p].used == 0 && self.spare_page(cls - 1, keep_last)
+            }) {
                 self.detach_page(p);
                 self.release_slot(p);
                 return true;
@@ -405,7 +485,7 @@ impl Shard {
                 }
                 continue;
             }
-            for p in self.pages_by_use(usize::MAX, Some(c)) {
+            for p in self.pages_by_use(usize::MAX, Some(c), keep_last) {
                 if self.evict_page(p, now, protect, live) {
                     self.detach_page(p);
                     self.release_slot(p);
@@ -432,7 +512,7 @@ impl Shard {
             if self.pull_tail(l, now, protect, self.evict) {
                 continue;
             }
-            if self.release_page_with(now, protect, self.evict) {
+            if self.release_page_with(now, protect, self.evict, false) {
                 continue;
             }
             return None;
@@ -573,12 +653,14 @@ mod tests {
     fn assert_budget(store: &Store) {
         let used = pages_used(store);
         let free = store.stats(0).pages_free as usize;
+        // Over-limit first pages are owed as a debt.
+        let debt = store.pool.debt.load(Ordering::Acquire);
         assert!(
-            used <= store.pool.total,
-            "{used} pages in use > {}",
+            used <= store.pool.total + debt,
+            "{used} pages in use > {} + {debt}",
             store.pool.total
         );
-        assert_eq!(used + free, store.pool.total);
+        assert_eq!(used + free, store.pool.total + debt);
     }
 
     fn key(i: usize) -> Vec<u8> {
@@ -706,10 +788,11 @@ mod tests {
         set(&st, &key(100), V, 3).expect("reclaims the expired item");
         assert_eq!(set(&st, &key(101), V, 3), Err(AllocError::OutOfMemory));
         assert_eq!(st.stats(3).reclaimed, 1);
-        // A class with no page at all may still start: Store::alloc lets a
-        // page go (evicting its items) so that -M does not lock a class out.
-        set(&st, b"big", 1000, 3).expect("a page is released for the new class");
-        assert_eq!(st.stats(3).evictions, 34);
+        // A class with no page at all may still start: as the original,
+        // its first page is granted over the limit, and nothing is evicted.
+        set(&st, b"big", 1000, 3).expect("a first page for the new class");
+        assert_eq!(st.stats(3).evictions, 0);
+        assert_eq!(st.pool().debt.load(Ordering::Acquire), 1);
         assert_eq!(
             set(&st, b"big2", 1000, 3).map(|_| ()),
             Ok(()),
@@ -717,7 +800,10 @@ mod tests {
         );
         assert_eq!(set(&st, b"big3", 1000, 3).map(|_| ()), Ok(()));
         assert_eq!(set(&st, b"big4", 1000, 3), Err(AllocError::OutOfMemory));
-        assert_eq!(st.stats(3).evictions, 34);
+        assert_eq!(st.stats(3).evictions, 0);
+        for i in (0..34).filter(|&i| i != 7) {
+            assert!(has(&st, &key(i), 3));
+        }
         assert_budget(&st);
     }
 
@@ -815,17 +901,21 @@ mod tests {
             };
             s.unlink(id);
         }
-        // 38 + 4 + 400 = 442 -> the 480-byte class, 8 per page.
-        set(&st, b"mid", 400, 2).expect("a page moves");
+        // 38 + 4 + 400 = 442 -> the 480-byte class, 8 per page. A class's
+        // first page is granted over the limit; when it is full, the class
+        // evicts from its own LRU, as the original's (no page moves).
+        for j in 0..9 {
+            let k = format!("mid{j}");
+            set(&st, k.as_bytes(), 400 - 1, 2).expect("fits");
+        }
         let stats = st.stats(2);
         assert_eq!(stats.classes.len(), 2);
-        assert_eq!(stats.classes[0].total_pages, 1);
+        assert_eq!(stats.classes[0].total_pages, 2);
         assert_eq!(stats.classes[1].total_pages, 1);
         assert_eq!(stats.classes[1].chunk_size, 480);
-        // The page with the fewest items went: key:0034..0059 were freed,
-        // so only 8 of the 34 on it were evicted.
-        assert_eq!(stats.evictions, 8);
-        for i in 0..34 {
+        assert_eq!(stats.evictions, 1);
+        assert!(!has(&st, b"mid0", 2));
+        for i in (0..34).chain(60..68) {
             assert!(has(&st, &key(i), 2));
         }
         assert_budget(&st);
@@ -834,6 +924,10 @@ mod tests {
         let st = small(2, false, 1);
         for i in 0..68 {
             set(&st, &key(i), V, 1).expect("fits");
+        }
+        for j in 0..8 {
+            let k = format!("mid{j}");
+            set(&st, k.as_bytes(), 400 - 1, 2).expect("the first page");
         }
         let h = hash_key(b"mid");
         assert_eq!(
@@ -873,12 +967,11 @@ mod tests {
         assert_budget(&st);
         let mut s = st.shard(0);
         assert!(s.release_page(2));
-        assert!(s.release_page(2));
-        assert!(s.release_page(2));
+        // Each class keeps its last page, as the original's.
         assert!(!s.release_page(2), "nothing left to give");
         drop(s);
-        assert_eq!(st.stats(2).curr_items, 0);
-        assert_eq!(st.stats(2).pages_free, 4);
+        assert_eq!(st.stats(2).curr_items, 34 + 1);
+        assert_eq!(st.stats(2).pages_free, 2);
         assert_budget(&st);
     }
 
@@ -901,7 +994,9 @@ mod tests {
     fn store_alloc_takes_a_page_from_another_shard() {
         let st = small(2, true, 2);
         let target = fill_from_shard_one(&st);
-        set(&st, target.as_bytes(), 400, 2).expect("a page comes from shard 1");
+        // The class has pages (in shard 1) but none here: one of shard 1's
+        // two pages is taken, evicting its items.
+        set(&st, target.as_bytes(), V, 2).expect("a page comes from shard 1");
         assert_eq!(st.stats(2).evictions, 34);
         assert_eq!(st.shards[0].lock().expect("lock").pages_held(), 1);
         assert_budget(&st);
@@ -920,11 +1015,56 @@ mod tests {
     }
 
     #[test]
-    fn dash_m_class_without_pages_takes_a_page_from_another_shard() {
+    fn dash_m_class_with_pages_only_in_another_shard_is_refused() {
         let st = small(2, false, 2);
         let target = fill_from_shard_one(&st);
-        set(&st, target.as_bytes(), V, 2).expect("a page comes from shard 1");
-        assert_eq!(st.stats(2).evictions, 34);
+        let before = st.stats(2).curr_items;
+        // As one store with memory full: the class has pages, so no new
+        // one, and -M evicts nothing for it.
+        assert_eq!(
+            set(&st, target.as_bytes(), V, 2),
+            Err(AllocError::OutOfMemory)
+        );
+        assert_eq!(st.stats(2).evictions, 0);
+        assert_eq!(st.stats(2).curr_items, before);
+        assert_eq!(st.pool().debt.load(Ordering::Acquire), 0);
         assert_budget(&st);
+    }
+
+    #[test]
+    fn a_class_first_page_is_granted_over_the_limit_and_its_last_page_kept() {
+        for evict in [true, false] {
+            let st = small(2, evict, 2);
+            let target = fill_from_shard_one(&st);
+            // A class no shard holds a page of starts over the limit.
+            set(&st, target.as_bytes(), 10, 2).expect("a new class starts");
+            assert_eq!(st.stats(2).evictions, 0, "evict {evict}");
+            assert_eq!(st.pool().debt.load(Ordering::Acquire), 1);
+            // Another new class, in shard 1, also starts without evicting.
+            let k = (0..)
+                .map(|j| format!("v{j}"))
+                .find(|k| hash_key(k.as_bytes()) & st.mask == 1)
+                .expect("some key hashes to shard 1");
+            set(&st, k.as_bytes(), 900, 3).expect("another new class starts");
+            assert_eq!(st.stats(3).evictions, 0, "evict {evict}");
+            assert_budget(&st);
+            let s1 = st.shards[1].lock().expect("lock");
+            let big = s1.class_for(HEADER + k.len() + 900);
+            let small_class = s1.class_for(HEADER + 8 + V);
+            drop(s1);
+            assert_eq!(st.pool().class_total(big), 1);
+            assert_eq!(st.pool().class_total(small_class), 2);
+            // Shard 1 gives up pages, but never a class's only page.
+            let mut given = 0;
+            while given < 10 && st.shards[1].lock().expect("lock").release_page(4) {
+                given += 1;
+            }
+            assert_eq!(given, 1, "evict {evict}");
+            assert_eq!(st.pool().class_total(big), 1);
+            assert_eq!(st.pool().class_total(small_class), 1);
+            assert!(has(&st, k.as_bytes(), 4), "evict {evict}");
+            assert!(has(&st, target.as_bytes(), 4), "evict {evict}");
+            assert_budget(&st);
+        }
     }
 }
