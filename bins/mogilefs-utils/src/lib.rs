@@ -41,10 +41,13 @@ pub struct Setup {
 }
 
 impl Common {
-    /// The trackers alone (for the tools that need no domain).
-    pub fn trackers(&self) -> Result<Trackers, String> {
-        let conf = UtilsConf::load(&UtilsConf::default_paths(self.conf.as_deref()))
-            .map_err(|e| e.to_string())?;
+    /// The configuration files, in MogileFS-Utils' order.
+    fn load_conf(&self) -> Result<UtilsConf, String> {
+        UtilsConf::load(&UtilsConf::default_paths(self.conf.as_deref())).map_err(|e| e.to_string())
+    }
+
+    /// The trackers from the command line, else `conf`, with its timeout.
+    fn trackers_in(&self, conf: &UtilsConf) -> Result<Trackers, String> {
         let list = self
             .trackers
             .as_deref()
@@ -57,27 +60,22 @@ impl Common {
         Trackers::new(parse_trackers(list), opts).map_err(|e| e.to_string())
     }
 
+    /// The trackers alone (for the tools that need no domain).
+    pub fn trackers(&self) -> Result<Trackers, String> {
+        self.trackers_in(&self.load_conf()?)
+    }
+
     /// Reads the configuration files and builds the client; the command
     /// line wins over the files.
     pub fn setup(&self) -> Result<Setup, String> {
-        let conf = UtilsConf::load(&UtilsConf::default_paths(self.conf.as_deref()))
-            .map_err(|e| e.to_string())?;
-        let list = self
-            .trackers
-            .as_deref()
-            .or(conf.get("trackers"))
-            .ok_or("no trackers given (--trackers, or trackers = in mogilefs.conf)")?;
+        let conf = self.load_conf()?;
+        let trackers = self.trackers_in(&conf)?;
         let domain = self
             .domain
             .as_deref()
             .or(conf.get("domain"))
             .ok_or("no domain given (--domain, or domain = in mogilefs.conf)")?
             .to_owned();
-        let mut opts = Options::default();
-        if let Some(t) = conf.get("timeout").and_then(|t| t.parse().ok()) {
-            opts.timeout = std::time::Duration::from_secs(t);
-        }
-        let trackers = Trackers::new(parse_trackers(list), opts).map_err(|e| e.to_string())?;
         Ok(Setup {
             client: Client::new(trackers, domain),
             conf,

@@ -354,7 +354,16 @@ fn crawler_commands(mc: &Mc, who: &str) {
     }
     assert_eq!(reclaimed, 30, "{who}");
     assert_eq!(ask(&mut s, "lru_crawler disable\r\n", "\r\n"), "OK\r\n");
-    let settings = ask(&mut s, "stats settings\r\n", "END\r\n");
+    // The original's crawler thread stops on its own time: the setting
+    // flips once it has (bounded wait).
+    let mut settings = String::new();
+    for _ in 0..50 {
+        settings = ask(&mut s, "stats settings\r\n", "END\r\n");
+        if settings.contains("STAT lru_crawler no\r\n") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(settings.contains("STAT lru_crawler no\r\n"), "{who}");
 }
 
