@@ -192,6 +192,27 @@ fn mogilefs_fsck_nsum_povi_gone_and_reset_position() {
 }
 
 #[test]
+fn mogilefs_fsck_checksum_off_ignores_the_class_hashtype() {
+    let c = Cluster::start(2);
+    let mut s = c.conn();
+    // Two copies, no checksum stored (the class had no hashtype then).
+    store(&mut s, "plain", b"plain");
+    let two = wait_for(Duration::from_secs(20), || {
+        devids(&mut s, "plain").len() == 2
+    });
+    assert!(two);
+    assert!(call(&mut s, "update_class domain=d&class=c&hashtype=MD5").starts_with("OK "));
+    assert!(
+        call(&mut s, "set_server_setting key=fsck_checksum&value=off").starts_with("OK"),
+        "fsck_checksum=off"
+    );
+    full_fsck(&mut s);
+    wait_done(&mut s);
+    // As the original: with checksums off, a missing one is no event.
+    assert_eq!(log_codes(&mut s), Vec::<(String, Option<String>)>::new());
+}
+
+#[test]
 fn mogilefs_fsck_run_survives_a_tracker_restart() {
     use danga_testkit::Daemon;
     let mut c = Cluster::start(2);

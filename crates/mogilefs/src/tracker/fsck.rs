@@ -39,6 +39,16 @@ const LOG_ROWS: i64 = 100;
 /// Pause after a connectivity problem before the fid is tried again.
 const STALL: Duration = Duration::from_secs(5);
 
+/// Bumped by every fsck_start/stop/reset/clearlog: a fid whose check began
+/// before one of them logs nothing (its run is over, its log was cleared).
+static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The [`RUN`] the checker's current fid belongs to.
+static CHECKING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn new_run() {
+    RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
 fn now() -> i64 {
     i64::try_from(unix_now()).unwrap_or(i64::MAX)
 }
@@ -117,6 +127,7 @@ impl<M: MetaStore> Tracker<M> {
 
     /// `fsck_stop`.
     pub(super) async fn fsck_stop(&self) -> Outcome {
+        new_run();
         self.set("fsck_host", None).await?;
         self.set("fsck_stop_time", Some(now().to_string())).await?;
         Ok(Vec::new())
@@ -124,6 +135,7 @@ impl<M: MetaStore> Tracker<M> {
 
     /// `fsck_reset [policy_only=1] [startpos=FID]`.
     pub(super) async fn fsck_reset(&self, a: &Args) -> Outcome {
+        new_run();
         let policy_only = a.nonempty("policy_only").is_some_and(|v| v != "0");
         self.set("fsck_opt_policy_only", policy_only.then(|| "1".into()))
             .await?;
@@ -136,6 +148,7 @@ impl<M: MetaStore> Tracker<M> {
 
     /// `fsck_clearlog`.
     pub(super) async fn fsck_clearlog(&self) -> Outcome {
+        new_run();
         self.meta.clear_fsck_log().await?;
         Ok(Vec::new())
     }
@@ -189,6 +202,11 @@ impl<M: MetaStore> Tracker<M> {
     }
 
     async fn log_event(&self, fid: i64, code: &str, devid: Option<i64>) -> Result<(), Fail> {
+        use std::sync::atomic::Ordering;
+        if CHECKING.load(Ordering::SeqCst) != RUN.load(Ordering::SeqCst) {
+            // Stopped, reset or cleared while this fid was being checked.
+            return Ok(());
+        }
         self.meta
             .add_fsck_event(now(), Some(fid), code, devid)
             .await?;
@@ -280,10 +298,13 @@ impl<M: MetaStore> Tracker<M> {
             .class_hashtype(f.dmid, f.classid)
             .await?
             .and_then(Alg::from_hashtype);
-        if class_alg.is_some() && self.meta.checksum(fid).await?.is_none() {
+        let opt = self.fsck_checksum_opt().await?;
+        // `fsck_checksum=off` turns checksums off whatever the class says:
+        // a missing one is no reason to repair then.
+        let off = opt == Some(None);
+        if !off && class_alg.is_some() && self.meta.checksum(fid).await?.is_none() {
             return self.fsck_fix(f).await;
         }
-        let opt = self.fsck_checksum_opt().await?;
         if let Some(Some(_)) = opt {
             return self.fsck_fix(f).await;
         }
@@ -306,7 +327,7 @@ impl<M: MetaStore> Tracker<M> {
         }
         // Lengths agree; a class with a hashtype has its digests checked
         // too, unless `fsck_checksum` is `off`.
-        if class_alg.is_some() && opt != Some(None) {
+        if class_alg.is_some() && !off {
             return self.fsck_fix(f).await;
         }
         Ok(Checked::Done)
@@ -536,6 +557,10 @@ impl<M: MetaStore> Tracker<M> {
             {
                 return Ok(false);
             }
+            CHECKING.store(
+                RUN.load(std::sync::atomic::Ordering::SeqCst),
+                std::sync::atomic::Ordering::SeqCst,
+            );
             match self.fsck_fid(f, policy_only).await? {
                 Checked::Done => {}
                 Checked::Stalled(why) => {
