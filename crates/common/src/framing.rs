@@ -49,28 +49,8 @@ pub struct LineSpan {
 /// [`FrameError::TooLong`], as soon as that is certain, even before its end
 /// has arrived.
 pub fn find_line(buf: &[u8], max: usize) -> Result<Option<LineSpan>, FrameError> {
-    // Look one byte past the limit: "max bytes + \r" may still be a legal line.
-    let window = &buf[..buf.len().min(max.saturating_add(2))];
-    match window.iter().position(|&b| b == b'\n') {
-        Some(nl) => {
-            let len = if nl > 0 && buf[nl - 1] == b'\r' {
-                nl - 1
-            } else {
-                nl
-            };
-            if len > max {
-                return Err(FrameError::TooLong { limit: max });
-            }
-            Ok(Some(LineSpan {
-                len,
-                consumed: nl + 1,
-            }))
-        }
-        None if window.len() > max + 1 || (window.len() == max + 1 && window[max] != b'\r') => {
-            Err(FrameError::TooLong { limit: max })
-        }
-        None => Ok(None),
-    }
+    // A scan from the start: the one place the rule is written.
+    LineScanner::new().find(buf, max)
 }
 
 /// [`find_line`] for a buffer that grows between calls: it remembers how far
