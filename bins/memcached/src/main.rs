@@ -48,21 +48,26 @@ fn listen_specs(cli: &cli::Cli) -> anyhow::Result<Vec<ListenSpec>> {
         -1 => 0,
         p => u16::try_from(p).context("invalid -p port")?,
     };
-    let hosts = if cli.listen.is_empty() {
-        vec!["0.0.0.0".to_owned()]
-    } else {
-        cli.listen.clone()
-    };
-    hosts
+    Ok(listen_ips(cli)?
+        .into_iter()
+        .map(|ip| ListenSpec::tcp("memcached", SocketAddr::new(ip, port)))
+        .collect())
+}
+
+/// The `-l` addresses (every IPv4 interface when none is given), each
+/// maybe `notls:`-prefixed or in brackets.
+fn listen_ips(cli: &cli::Cli) -> anyhow::Result<Vec<IpAddr>> {
+    if cli.listen.is_empty() {
+        return Ok(vec![IpAddr::from([0, 0, 0, 0])]);
+    }
+    cli.listen
         .iter()
         .map(|h| {
             let h = h.strip_prefix("notls:").unwrap_or(h);
-            let ip: IpAddr = h
-                .trim_start_matches('[')
+            h.trim_start_matches('[')
                 .trim_end_matches(']')
                 .parse()
-                .with_context(|| format!("invalid -l address {h}"))?;
-            Ok(ListenSpec::tcp("memcached", SocketAddr::new(ip, port)))
+                .with_context(|| format!("invalid -l address {h}"))
         })
         .collect()
 }
@@ -72,20 +77,9 @@ fn udp_sockets(cli: &cli::Cli) -> anyhow::Result<Vec<std::net::UdpSocket>> {
     if cli.udp_port == 0 || cli.unix_socket.is_some() {
         return Ok(Vec::new());
     }
-    let hosts = if cli.listen.is_empty() {
-        vec!["0.0.0.0".to_owned()]
-    } else {
-        cli.listen.clone()
-    };
-    hosts
-        .iter()
-        .map(|h| {
-            let h = h.strip_prefix("notls:").unwrap_or(h);
-            let ip: IpAddr = h
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .with_context(|| format!("invalid -l address {h}"))?;
+    listen_ips(cli)?
+        .into_iter()
+        .map(|ip| {
             let addr = SocketAddr::new(ip, cli.udp_port);
             let s =
                 std::net::UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"))?;
