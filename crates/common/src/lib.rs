@@ -5,7 +5,11 @@
 //! * [`accept`]: the accept loop, the connection limit and its policies;
 //! * [`shutdown`]: stop accepting, close idle connections, drain the rest;
 //! * [`framing`]: bounded line and payload framing over `BytesMut`;
-//! * [`admin`]: the telnet-style line session;
+//! * [`lines`]: the one read-more/serve-lines loop ([`LineSession`]: max
+//!   line, idle timeout, resumed scanning, batched replies);
+//! * [`admin`]: the telnet-style line session on top of it;
+//! * [`http`], [`metrics`]: the bounded HTTP server of the operator
+//!   endpoints and the Prometheus `/metrics` on it;
 //! * [`stats`]: named counters and gauges (each daemon renders them);
 //! * [`process`], [`logging`], [`launch`]: pid files, daemonizing, dropping
 //!   root, logs, and the start-up order that ties them together.
@@ -19,7 +23,9 @@ pub mod accept;
 pub mod admin;
 pub mod cli;
 pub mod framing;
+pub mod http;
 pub mod launch;
+pub mod lines;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
@@ -30,6 +36,7 @@ pub mod stats;
 pub use accept::{Acceptor, AtLimit, Conn, ConnStats};
 pub use admin::{serve_lines, LineConfig, LineReply};
 pub use launch::Launch;
+pub use lines::{LineError, LineSession};
 pub use listen::{ListenSpec, Listener, LocalAddr, PeerAddr, Stream};
 pub use shutdown::Shutdown;
 pub use stats::Registry;

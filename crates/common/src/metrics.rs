@@ -12,7 +12,6 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -23,12 +22,6 @@ use crate::shutdown::Shutdown;
 
 /// The content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// At most this many scrapes are served at once; others wait for a slot.
-const MAX_SCRAPERS: usize = 16;
-
-/// A scrape connection may take this long in all (head, render, write).
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,50 +306,12 @@ async fn answer(req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     }
 }
 
-/// Serves `GET /metrics` on `listener` until shutdown: HTTP/1.1 with
-/// keep-alive, at most [`MAX_SCRAPERS`] connections at once, each closed
-/// after [`SCRAPE_TIMEOUT`] (a scraper that stops reading cannot hold one).
+/// Serves `GET /metrics` on `listener` until shutdown, within the shared
+/// endpoint limits ([`crate::http::Limits::default`]: 16 connections, a
+/// head within 10 s, 30 s per connection).
 pub fn serve(listener: Listener, shutdown: Shutdown) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     start_time();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPERS));
-    let stop = shutdown.clone();
-    shutdown.spawn(async move {
-        loop {
-            let Some(Ok(permit)) = stop.until_stopped(slots.clone().acquire_owned()).await else {
-                return;
-            };
-            let accepted = match stop.until_stopped(listener.accept()).await {
-                None => return,
-                Some(a) => a,
-            };
-            let (stream, _) = match accepted {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(
-                        TokioIo::new(stream),
-                        hyper::service::service_fn(|req| async move {
-                            Ok::<_, std::convert::Infallible>(answer(req).await)
-                        }),
-                    );
-                tokio::select! {
-                    _ = tokio::time::timeout(SCRAPE_TIMEOUT, conn) => {}
-                    _ = stop.triggered() => {}
-                }
-            });
-        }
-    });
+    crate::http::serve(listener, shutdown, crate::http::Limits::default(), answer);
 }
 
 #[cfg(test)]

@@ -225,6 +225,7 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
                         max_line: 8192,
                         too_long: None,
                         quit: true,
+                        idle_timeout: None,
                     },
                     move |line| console.line(line),
                 )
