@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use danga_common::framing::{self, FrameError};
+use danga_common::lines::{LineSession, Next};
 use danga_common::{Conn, PeerAddr};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Session, Tracker};
 use crate::meta::MetaStore;
@@ -23,61 +21,20 @@ pub async fn serve<M: MetaStore>(tracker: Arc<Tracker<M>>, mut conn: Conn) {
         PeerAddr::Unix => "0.0.0.0".to_owned(),
     };
     let mut session = Session::new(peer);
-    let mut input = BytesMut::with_capacity(4096);
-    let mut output = Vec::with_capacity(4096);
-    let mut lines = framing::LineScanner::default();
+    let mut lines = LineSession::new(conn.stream(), MAX_LINE).stop_on(shutdown);
     loop {
-        loop {
-            match lines.next_line(&mut input, MAX_LINE) {
-                Ok(Some(line)) => {
-                    if let Some(reply) = tracker.answer(&line, &mut session).await {
-                        output.extend_from_slice(reply.as_bytes());
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "closing tracker connection");
-                    let _ = conn.stream().write_all(&output).await;
-                    return;
+        match lines.next_or(session.next_note()).await {
+            Ok(Some(Next::Line(line))) => {
+                if let Some(reply) = tracker.answer(&line, &mut session).await {
+                    lines.send(reply.as_bytes());
                 }
             }
-        }
-        if !output.is_empty() {
-            if conn.stream().write_all(&output).await.is_err() {
-                return;
-            }
-            output.clear();
-        }
-        let idle = input.is_empty();
-        let stream = conn.stream();
-        let read = async {
-            tokio::select! {
-                r = stream.read_buf(&mut input) => Some(r),
-                note = session.next_note() => {
-                    output.extend_from_slice(note.as_bytes());
-                    None
-                }
-            }
-        };
-        let n = if idle {
-            match shutdown.until_stopped(read).await {
-                Some(r) => r,
-                None => return,
-            }
-        } else {
-            read.await
-        };
-        match n {
-            None => {}
-            Some(Ok(0)) => {
-                if let Err(e @ FrameError::PeerClosed { .. }) = framing::at_eof(&input) {
-                    tracing::debug!(error = %e, "peer left mid-line");
-                }
-                return;
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "read failed");
+            Ok(Some(Next::Other(note))) => lines.send(note.as_bytes()),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "closing tracker connection");
+                // Answer what came before the bad line.
+                let _ = lines.flush().await;
                 return;
             }
         }
