@@ -3,8 +3,8 @@
 //! utilisation per device, a batch ending in `.` every second), and the
 //! embedded Perlbal console's `version`/`uptime` and `shutdown`.
 //!
-//! Its own loop rather than `danga_common::serve_lines`: digests read files
-//! and `watch` streams, so replies are async.
+//! A [`LineSession`] rather than `danga_common::serve_lines`: digests read
+//! files and `watch` streams, so replies are async.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,8 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use danga_common::framing::LineScanner;
+use danga_common::lines::LineSession;
 use danga_common::{Conn, Stream};
 use md5::{Digest, Md5};
 use sha1::Sha1;
@@ -31,53 +30,40 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Serves one side-channel connection.
 pub async fn serve(mut conn: Conn, store: Arc<Storage>) {
     let shutdown = conn.shutdown().clone();
-    let stream = conn.stream();
-    let mut input = BytesMut::with_capacity(1024);
-    let mut lines = LineScanner::default();
+    let mut lines = LineSession::new(conn.stream(), MAX_LINE).stop_on(shutdown.clone());
     loop {
-        loop {
-            let line = match lines.next_line(&mut input, MAX_LINE) {
-                Ok(Some(l)) => l,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "closing side channel");
-                    return;
-                }
-            };
-            let line = String::from_utf8_lossy(&line).trim().to_string();
-            let reply = match command(&line) {
-                Command::Quit => return,
-                Command::Shutdown => {
-                    // The console's `shutdown [graceful]`: mogstored stops
-                    // (connections get the usual drain) and this one closes.
-                    tracing::info!("side channel asked for shutdown");
-                    shutdown.trigger();
-                    return;
-                }
-                Command::Watch => {
-                    let _ = shutdown.until_stopped(watch(stream, &store)).await;
-                    return;
-                }
-                other => answer(other, &line, &store).await,
-            };
-            if !reply.is_empty() && stream.write_all(reply.as_bytes()).await.is_err() {
+        let line = match lines.next_line().await {
+            Ok(Some(l)) => l,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "closing side channel");
                 return;
             }
-        }
-        let idle = input.is_empty();
-        let read = stream.read_buf(&mut input);
-        let n = if idle {
-            match shutdown.until_stopped(read).await {
-                Some(r) => r,
-                None => return,
-            }
-        } else {
-            read.await
         };
-        if !matches!(n, Ok(n) if n > 0) {
-            return;
+        let line = String::from_utf8_lossy(&line).trim().to_string();
+        match command(&line) {
+            Command::Quit => break,
+            Command::Shutdown => {
+                // The console's `shutdown [graceful]`: mogstored stops
+                // (connections get the usual drain) and this one closes.
+                tracing::info!("side channel asked for shutdown");
+                shutdown.trigger();
+                break;
+            }
+            Command::Watch => {
+                if lines.flush().await.is_ok() {
+                    let _ = shutdown.until_stopped(watch(lines.stream(), &store)).await;
+                }
+                return;
+            }
+            other => {
+                let reply = answer(other, &line, &store).await;
+                lines.send(reply.as_bytes());
+            }
         }
     }
+    // Replies to the lines before `quit` still go out.
+    let _ = lines.flush().await;
 }
 
 /// A side-channel request.
