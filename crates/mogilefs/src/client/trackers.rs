@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use danga_common::framing::FrameError;
+use danga_common::lines::{LineError, LineSession};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -269,8 +269,7 @@ impl Trackers {
                     return Ok(Conn {
                         tracker: i,
                         addr: addr.to_owned(),
-                        stream,
-                        buf: BytesMut::with_capacity(4096),
+                        lines: LineSession::new(stream, MAX_REPLY),
                     });
                 }
                 Ok(Err(e)) => why.push(format!("{addr}: {e}")),
@@ -287,8 +286,7 @@ impl Trackers {
 struct Conn {
     tracker: usize,
     addr: String,
-    stream: TcpStream,
-    buf: BytesMut,
+    lines: LineSession<TcpStream>,
 }
 
 impl Conn {
@@ -312,24 +310,17 @@ impl Conn {
 
     async fn exchange(&mut self, line: &str) -> Result<Vec<u8>, AskError> {
         // Bytes left from an earlier reply would put the stream out of step.
-        self.buf.clear();
-        if let Err(e) = self.stream.write_all(line.as_bytes()).await {
-            return Err(self.fail(false, e.to_string()));
-        }
-        loop {
-            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
-                let line = self.buf.split_to(end + 1);
-                return Ok(line[..end].to_vec());
+        self.lines.discard_input();
+        self.lines.send(line.as_bytes());
+        match self.lines.next_line().await {
+            Ok(Some(reply)) => Ok(reply.to_vec()),
+            Ok(None) => Err(self.fail(false, "connection closed".into())),
+            Err(LineError::Frame(FrameError::TooLong { limit })) => {
+                Err(self.fail(true, format!("reply longer than {limit} bytes")))
             }
-            if self.buf.len() > MAX_REPLY {
-                return Err(self.fail(true, format!("reply longer than {MAX_REPLY} bytes")));
-            }
-            self.buf.reserve(64 * 1024);
-            let got_any = !self.buf.is_empty();
-            match self.stream.read_buf(&mut self.buf).await {
-                Ok(0) => return Err(self.fail(got_any, "connection closed".into())),
-                Ok(_) => {}
-                Err(e) => return Err(self.fail(got_any, e.to_string())),
+            Err(e) => {
+                let got_any = self.lines.has_input();
+                Err(self.fail(got_any, e.to_string()))
             }
         }
     }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use danga_common::lines::{LineError, LineSession};
 use tokio::net::TcpStream;
 
 use super::http::Alg;
@@ -18,7 +18,10 @@ use super::http::Alg;
 pub const STREAM_PORT_PREFIX: &str = "mogstored_stream_port_";
 
 /// The longest line read from the side channel.
-const MAX_LINE: u64 = 8192;
+const MAX_LINE: usize = 8192;
+
+/// A batch comes every second; silence for this long means a dead node.
+const WATCH_SILENCE: Duration = Duration::from_secs(10);
 
 /// Why the side channel gave no digest.
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +30,21 @@ pub enum SideError {
     Timeout,
     #[error("unexpected reply {0:?}")]
     BadReply(String),
+    #[error("connection closed")]
+    Closed,
+    #[error(transparent)]
+    Line(LineError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<LineError> for SideError {
+    fn from(e: LineError) -> Self {
+        match e {
+            LineError::Idle(_) => SideError::Timeout,
+            e => SideError::Line(e),
+        }
+    }
 }
 
 /// Asks `addr` for the digest of `uri` (`/devN/...`); `Ok(None)` when the
@@ -40,13 +56,11 @@ pub async fn digest(
     timeout: Duration,
 ) -> Result<Option<Vec<u8>>, SideError> {
     let ask = async {
-        let mut s = TcpStream::connect(addr).await?;
-        s.write_all(format!("{} {uri}\r\n", alg.name()).as_bytes())
-            .await?;
-        let mut line = String::new();
-        BufReader::new(s.take(MAX_LINE))
-            .read_line(&mut line)
-            .await?;
+        let s = TcpStream::connect(addr).await?;
+        let mut lines = LineSession::new(s, MAX_LINE);
+        lines.send(format!("{} {uri}\r\n", alg.name()).as_bytes());
+        let line = lines.next_line().await?.ok_or(SideError::Closed)?;
+        let line = String::from_utf8_lossy(&line);
         parse_digest(&line, alg, uri)
     };
     tokio::time::timeout(timeout, ask)
@@ -106,25 +120,14 @@ pub async fn watch(
     connect_timeout: Duration,
     mut batch: impl FnMut(HashMap<i64, String>),
 ) -> Result<(), SideError> {
-    let mut s = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+    let s = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| SideError::Timeout)??;
-    s.write_all(b"watch\r\n").await?;
-    let mut r = BufReader::new(s);
+    let mut lines = LineSession::new(s, MAX_LINE).idle_timeout(Some(WATCH_SILENCE));
+    lines.send(b"watch\r\n");
     let mut cur = HashMap::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        // A batch comes every second; silence for 10 s means a dead node.
-        let n = tokio::time::timeout(
-            Duration::from_secs(10),
-            (&mut r).take(MAX_LINE).read_line(&mut line),
-        )
-        .await
-        .map_err(|_| SideError::Timeout)??;
-        if n == 0 {
-            return Ok(());
-        }
+    while let Some(line) = lines.next_line().await? {
+        let line = String::from_utf8_lossy(&line);
         if line.trim() == "." {
             batch(std::mem::take(&mut cur));
         } else if let Some((devid, util)) = parse_watch(&line) {
@@ -133,6 +136,7 @@ pub async fn watch(
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
