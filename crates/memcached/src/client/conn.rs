@@ -1,6 +1,7 @@
 //! One connection to one server: write a request, read its reply.
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
+use danga_common::framing::FrameError;
+use danga_common::lines::{LineError, LineSession};
 use tokio::net::TcpStream;
 
 use super::{Error, Item};
@@ -8,11 +9,28 @@ use super::{Error, Item};
 /// The largest value this client reads (memcached's `-I` maximum).
 const MAX_VALUE: usize = 1 << 30;
 
+/// The longest reply line (a `VALUE` header is under 300 bytes; `stats`
+/// lines are short).
+const MAX_LINE: usize = 64 * 1024;
+
 /// A buffered connection.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    io: BufStream<TcpStream>,
+    io: LineSession<TcpStream>,
     line: String,
+}
+
+impl From<LineError> for Error {
+    fn from(e: LineError) -> Self {
+        match e {
+            LineError::Io(e) => Error::Io(e),
+            LineError::Idle(_) => Error::Timeout,
+            LineError::Frame(FrameError::PeerClosed { .. }) => {
+                Error::Io(std::io::ErrorKind::UnexpectedEof.into())
+            }
+            LineError::Frame(e) => Error::Protocol(e.to_string()),
+        }
+    }
 }
 
 impl Conn {
@@ -20,14 +38,14 @@ impl Conn {
         let s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
         Ok(Conn {
-            io: BufStream::new(s),
+            io: LineSession::new(s, MAX_LINE),
             line: String::new(),
         })
     }
 
     pub(crate) async fn send(&mut self, parts: &[&[u8]]) -> Result<(), Error> {
         for p in parts {
-            self.io.write_all(p).await?;
+            self.io.send(p);
         }
         self.io.flush().await?;
         Ok(())
@@ -35,12 +53,11 @@ impl Conn {
 
     /// Reads one reply line (without CRLF); error lines become errors.
     pub(crate) async fn line(&mut self) -> Result<&str, Error> {
-        self.line.clear();
-        let n = self.io.read_line(&mut self.line).await?;
-        if n == 0 {
+        let Some(line) = self.io.next_line().await? else {
             return Err(Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        let l = self.line.trim_end_matches(['\r', '\n']);
+        };
+        self.line = String::from_utf8_lossy(&line).into_owned();
+        let l = self.line.as_str();
         if l == "ERROR" {
             return Err(Error::Client(l.to_owned()));
         }
@@ -86,12 +103,7 @@ impl Conn {
             if bytes > MAX_VALUE {
                 return Err(Error::Protocol(format!("value of {bytes} bytes")));
             }
-            let mut value = vec![0u8; bytes + 2];
-            self.io.read_exact(&mut value).await?;
-            if !value.ends_with(b"\r\n") {
-                return Err(Error::Protocol("value not followed by CRLF".into()));
-            }
-            value.truncate(bytes);
+            let value = self.io.next_payload(bytes).await?.to_vec();
             found(key, Item { value, flags, cas });
         }
     }
