@@ -7,6 +7,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
+use danga_common::framing::LineScanner;
+
 use crate::report::Status;
 
 /// The longest line accepted from a server.
@@ -173,7 +176,8 @@ pub fn connect(t: &Target) -> Result<TcpStream, CheckError> {
 #[derive(Debug)]
 pub struct LineConn {
     stream: TcpStream,
-    buf: Vec<u8>,
+    buf: BytesMut,
+    scanner: LineScanner,
     target: Target,
 }
 
@@ -184,7 +188,8 @@ impl LineConn {
         let _ = stream.set_nodelay(true);
         Ok(LineConn {
             stream,
-            buf: Vec::new(),
+            buf: BytesMut::new(),
+            scanner: LineScanner::new(),
             target: t.clone(),
         })
     }
@@ -220,19 +225,15 @@ impl LineConn {
             .map_err(|e| self.io(&doing, e))
     }
 
-    /// Reads one line, without its `\r\n` or `\n`.
+    /// Reads one line, without its `\r\n` or `\n`. The line rule and the
+    /// resumed newline search are the daemons' own (`danga_common`'s
+    /// [`LineScanner`]); this loop only adds the blocking reads of a plugin.
     pub fn line(&mut self, doing: &str) -> Result<String, CheckError> {
         loop {
-            if let Some(at) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=at).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(String::from_utf8_lossy(&line).into_owned());
-            }
-            if self.buf.len() > MAX_LINE {
-                return Err(self.protocol(format!("a line longer than {MAX_LINE} bytes")));
+            match self.scanner.next_line(&mut self.buf, MAX_LINE) {
+                Ok(Some(line)) => return Ok(String::from_utf8_lossy(&line).into_owned()),
+                Ok(None) => {}
+                Err(_) => return Err(self.protocol(format!("a line longer than {MAX_LINE} bytes"))),
             }
             let left = self.target.left(doing)?;
             self.stream
