@@ -14,13 +14,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How often the daemons are scraped.
 pub const EVERY: Duration = Duration::from_secs(2);
 /// Points kept per series: 15 minutes at [`EVERY`].
 pub const KEEP: usize = 450;
-/// A scrape bigger than this is cut off (and its tail ignored).
+/// A scrape bigger than this is dropped.
 const MAX_SCRAPE: usize = 4 << 20;
 
 /// One parsed sample: name, labels, value.
@@ -93,25 +92,31 @@ fn parse_line(line: &str) -> Option<Sample> {
     })
 }
 
-/// GET http://addr/metrics, bounded in time and size.
+/// GET http://addr/metrics through hyper's client, bounded in time and
+/// size.
 async fn scrape(addr: SocketAddr) -> Option<String> {
+    use http_body_util::{BodyExt, Empty, Limited};
     let fetch = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: dashboard\r\n\r\n")
-            .await
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let req = Request::get("/metrics")
+            .header(hyper::header::HOST, "dashboard")
+            .body(Empty::<Bytes>::new())
             .ok()?;
-        let mut raw = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = s.read(&mut buf).await.ok()?;
-            if n == 0 || raw.len() + n > MAX_SCRAPE {
-                break;
-            }
-            raw.extend_from_slice(&buf[..n]);
+        let resp = send.send_request(req).await.ok()?;
+        if resp.status() != StatusCode::OK {
+            return None;
         }
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        (head.starts_with("HTTP/1.") && head.contains(" 200 ")).then(|| body.to_owned())
+        let body = Limited::new(resp.into_body(), MAX_SCRAPE)
+            .collect()
+            .await
+            .ok()?
+            .to_bytes();
+        Some(String::from_utf8_lossy(&body).into_owned())
     };
     tokio::time::timeout(EVERY, fetch).await.ok().flatten()
 }
@@ -332,46 +337,65 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Binds `addr` and runs the scraper and the page until the runtime ends.
-pub async fn spawn(addr: SocketAddr, targets: Vec<(String, SocketAddr)>) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+/// The page's HTTP limits: the metrics endpoints' (a connection cap, a
+/// head timeout, a time limit per connection), so a stuck browser tab or a
+/// port scanner cannot hold the dashboard.
+pub fn limits() -> danga_common::http::Limits {
+    danga_common::http::Limits::default()
+}
+
+/// Binds `addr` and runs the scraper and the page until the runtime ends
+/// (or `stop` starts); the address bound.
+pub async fn spawn(
+    addr: SocketAddr,
+    targets: Vec<(String, SocketAddr)>,
+    stop: danga_common::Shutdown,
+) -> anyhow::Result<SocketAddr> {
+    start(addr, targets, stop, limits())
+}
+
+/// [`spawn`] with given HTTP limits.
+fn start(
+    addr: SocketAddr,
+    targets: Vec<(String, SocketAddr)>,
+    stop: danga_common::Shutdown,
+    limits: danga_common::http::Limits,
+) -> anyhow::Result<SocketAddr> {
+    use danga_common::listen::{bind, ListenSpec};
+    let listener = bind(&ListenSpec::tcp("dashboard", addr), 128)?.into_tokio()?;
+    let bound = match listener.local_addr() {
+        danga_common::LocalAddr::Tcp(a) => *a,
+        other => anyhow::bail!("the dashboard bound {other}, not a TCP address"),
+    };
     let history = Arc::new(Mutex::new(History::new()));
     let h = history.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let mut round = Vec::new();
-            for (name, a) in &targets {
-                if let Some(text) = scrape(*a).await {
-                    round.push((name.clone(), parse(&text)));
-                }
+    let scraper_stop = stop.clone();
+    stop.spawn(async move {
+        scraper_stop.until_stopped(scraper(targets, h)).await;
+    });
+    danga_common::http::serve(listener, stop, limits, move |req| {
+        let reply = answer(&req, &history);
+        async move { reply }
+    });
+    Ok(bound)
+}
+
+/// Scrapes every target each [`EVERY`] into `h`, for ever.
+async fn scraper(targets: Vec<(String, SocketAddr)>, h: Arc<Mutex<History>>) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut round = Vec::new();
+        for (name, a) in &targets {
+            if let Some(text) = scrape(*a).await {
+                round.push((name.clone(), parse(&text)));
             }
-            h.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(now_ms(), &round);
         }
-    });
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
-            let history = history.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let history = history.clone();
-                    async move { Ok::<_, std::convert::Infallible>(answer(&req, &history)) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-                let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
-            });
-        }
-    });
-    Ok(())
+        h.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(now_ms(), &round);
+    }
 }
 
 fn answer<B>(req: &Request<B>, history: &Mutex<History>) -> Response<Full<Bytes>> {
@@ -439,5 +463,73 @@ mod tests {
         assert_eq!(ratio[0][1], 75.0);
         let items = &json["charts"][1]["series"][0]["points"];
         assert_eq!(items.as_array().map(Vec::len), Some(2));
+    }
+
+    #[tokio::test]
+    async fn the_page_server_caps_connections_and_times_them_out() {
+        use danga_common::http::Limits;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::TcpStream;
+        // The production limits are the metrics endpoints' ones...
+        assert_eq!(limits(), Limits::default());
+        // ...exercised here scaled down, in real time.
+        let lim = Limits {
+            max_connections: 2,
+            head_timeout: Duration::from_millis(500),
+            conn_timeout: Duration::from_secs(2),
+        };
+        let stop = danga_common::Shutdown::new();
+        let addr = start(
+            "127.0.0.1:0".parse().expect("addr"),
+            Vec::new(),
+            stop.clone(),
+            lim,
+        )
+        .expect("dashboard");
+        // Every slot taken by a client that says nothing...
+        let mut silent = Vec::new();
+        for _ in 0..lim.max_connections {
+            silent.push(TcpStream::connect(addr).await.expect("connect"));
+        }
+        // ...a browser still gets its data once the head timeout frees one,
+        // not before.
+        let t0 = tokio::time::Instant::now();
+        let mut c = TcpStream::connect(addr).await.expect("connect");
+        c.write_all(b"GET /api/series HTTP/1.0\r\n\r\n")
+            .await
+            .expect("write");
+        let mut page = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), c.read_to_end(&mut page))
+            .await
+            .expect("served after the head timeout")
+            .expect("read");
+        let page = String::from_utf8_lossy(&page);
+        assert!(page.starts_with("HTTP/1.0 200"), "{page}");
+        assert!(page.contains("\"charts\""), "{page}");
+        assert!(t0.elapsed() >= lim.head_timeout, "{:?}", t0.elapsed());
+        // A client that sends a head slowly loses it at the time limit.
+        let mut slow = TcpStream::connect(addr).await.expect("connect");
+        let t0 = tokio::time::Instant::now();
+        slow.write_all(b"GET / HTTP/1.1\r\n").await.expect("write");
+        let mut b = [0u8; 64];
+        let mut closed = false;
+        for _ in 0..100 {
+            if slow.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                closed = true;
+                break;
+            }
+            // The head never ends: any answer (EOF, a reset, a 408) is
+            // the server cutting it off.
+            if tokio::time::timeout(Duration::from_millis(300), slow.read(&mut b))
+                .await
+                .is_ok()
+            {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "a trickling client was never cut off");
+        assert!(t0.elapsed() >= lim.head_timeout, "{:?}", t0.elapsed());
+        stop.trigger();
     }
 }

@@ -129,7 +129,8 @@ async fn up(data: &Path, base_port: u16) -> anyhow::Result<bool> {
         .iter()
         .map(|(n, a)| ((*n).to_owned(), *a))
         .collect();
-    if let Err(e) = dashboard::spawn(ports.dashboard, targets).await {
+    let dashboard_stop = danga_common::Shutdown::new();
+    if let Err(e) = dashboard::spawn(ports.dashboard, targets, dashboard_stop.clone()).await {
         eprintln!(
             "danga: the dashboard on {} did not start: {e}",
             ports.dashboard
@@ -156,6 +157,7 @@ async fn up(data: &Path, base_port: u16) -> anyhow::Result<bool> {
         );
     }
     println!("Stopping.");
+    dashboard_stop.trigger();
     let clean = report(kids.stop_all().await);
     Ok(clean && died.is_none())
 }
