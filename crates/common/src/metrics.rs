@@ -30,6 +30,8 @@ pub enum Kind {
     Counter,
     /// Goes up and down.
     Gauge,
+    /// Observations counted into buckets (`_bucket{le}`, `_sum`, `_count`).
+    Histogram,
 }
 
 impl Kind {
@@ -37,6 +39,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -66,10 +69,21 @@ impl Exposition {
         labels: &[(&str, &str)],
         value: f64,
     ) -> &mut Self {
+        self.announce(name, kind, help);
+        self.write_sample(name, labels, value);
+        self
+    }
+
+    /// Writes the `# HELP`/`# TYPE` lines of family `name`, once.
+    fn announce(&mut self, name: &str, kind: Kind, help: &str) {
         if self.families.insert(name.to_owned()) {
             let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
             let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
         }
+    }
+
+    /// Writes one sample line.
+    fn write_sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -82,7 +96,6 @@ impl Exposition {
             self.out.push('}');
         }
         let _ = writeln!(self.out, " {}", format_value(value));
-        self
     }
 
     /// A sample without labels.
@@ -98,6 +111,70 @@ impl Exposition {
     /// The finished document.
     pub fn finish(self) -> String {
         self.out
+    }
+}
+
+/// Latency buckets (seconds) for request durations: 1 ms to 10 s, as
+/// Prometheus client libraries default to, plus a 30 s one.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
+];
+
+/// A latency histogram shared by the tasks that observe into it: fixed
+/// buckets of [`LATENCY_BUCKETS`], lock-free counters.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations at or under each bucket's bound (not cumulative).
+    buckets: [std::sync::atomic::AtomicU64; LATENCY_BUCKETS.len()],
+    /// Observations over the last bound.
+    over: std::sync::atomic::AtomicU64,
+    /// Sum of the observations, in microseconds.
+    sum_us: std::sync::atomic::AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one observation.
+    pub fn observe(&self, d: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let secs = d.as_secs_f64();
+        match LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            Some(i) => self.buckets[i].fetch_add(1, Relaxed),
+            None => self.over.fetch_add(1, Relaxed),
+        };
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// How many observations so far.
+    pub fn count(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum::<u64>() + self.over.load(Relaxed)
+    }
+
+    /// Writes the histogram as `name_bucket{labels,le}`, `name_sum` and
+    /// `name_count`.
+    pub fn render(&self, e: &mut Exposition, name: &str, help: &str, labels: &[(&str, &str)]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        e.announce(name, Kind::Histogram, help);
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0u64;
+        for (bound, n) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.load(Relaxed);
+            let le = format_value(*bound);
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            e.write_sample(&bucket, &with_le, cumulative as f64);
+        }
+        cumulative += self.over.load(Relaxed);
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", "+Inf"));
+        e.write_sample(&bucket, &with_le, cumulative as f64);
+        e.write_sample(
+            &format!("{name}_sum"),
+            labels,
+            self.sum_us.load(Relaxed) as f64 / 1e6,
+        );
+        e.write_sample(&format!("{name}_count"), labels, cumulative as f64);
     }
 }
 
@@ -359,5 +436,46 @@ mod tests {
         ] {
             assert!(text.contains(&format!("\n{name} ")), "{name} in {text}");
         }
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_sum_and_count() {
+        let h = Histogram::default();
+        h.observe(std::time::Duration::from_micros(500));
+        h.observe(std::time::Duration::from_millis(30));
+        h.observe(std::time::Duration::from_secs(60));
+        assert_eq!(h.count(), 3);
+        let mut e = Exposition::new();
+        h.render(&mut e, "req_seconds", "Latency.", &[("service", "web")]);
+        let text = e.finish();
+        assert!(text.starts_with("# HELP req_seconds Latency.\n# TYPE req_seconds histogram\n"));
+        assert!(
+            text.contains("req_seconds_bucket{service=\"web\",le=\"0.001\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("req_seconds_bucket{service=\"web\",le=\"0.025\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("req_seconds_bucket{service=\"web\",le=\"0.05\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("req_seconds_bucket{service=\"web\",le=\"30\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("req_seconds_bucket{service=\"web\",le=\"+Inf\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("req_seconds_sum{service=\"web\"} 60.0305\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("req_seconds_count{service=\"web\"} 3\n"),
+            "{text}"
+        );
     }
 }
