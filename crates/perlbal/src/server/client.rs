@@ -162,6 +162,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             }
         };
         // Hand-offs (X-REPROXY-SERVICE) run the request again elsewhere.
+        let started = tokio::time::Instant::now();
         let mut req = head;
         let mut hops = 0;
         // The listening service's settings serve the first round.
@@ -211,6 +212,9 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 }
             }
         };
+        // Per service (the one that answered): requests and their latency.
+        cur.requests.fetch_add(1, Ordering::Relaxed);
+        cur.latency.observe(started.elapsed());
         if keep {
             state.set(persist);
             if req.heap_size() <= KEEP_BUF {

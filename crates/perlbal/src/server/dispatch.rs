@@ -42,6 +42,11 @@ pub(crate) struct ServiceRt {
     pub cache: Mutex<ReproxyCache>,
     pub cache_requests: AtomicU64,
     pub cache_hits: AtomicU64,
+    /// Requests it answered (`perlbal_service_requests_total`).
+    pub requests: AtomicU64,
+    /// From a request's head to its answer's end
+    /// (`perlbal_service_request_duration_seconds`).
+    pub latency: danga_common::metrics::Histogram,
     /// Its sockets by (class, state): its clients and backends (`STATES svc`).
     pub states: Arc<StateCounts>,
     settings: RwLock<Arc<Settings>>,
@@ -59,6 +64,8 @@ impl ServiceRt {
             cache: Mutex::new(cache),
             cache_requests: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            latency: Default::default(),
             states: Arc::default(),
             settings: RwLock::new(Arc::new(settings)),
             state: Mutex::new(Dispatch::default()),

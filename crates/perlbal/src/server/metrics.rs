@@ -37,6 +37,24 @@ impl Server {
             "Seconds since perlbal started.",
             (super::now() as u64).saturating_sub(sh.started) as f64,
         );
+        let services: Vec<_> = super::lock(&sh.services).values().cloned().collect();
+        for rt in &services {
+            e.sample(
+                "perlbal_service_requests_total",
+                Kind::Counter,
+                "Requests answered, per service.",
+                &[("service", &rt.name)],
+                rt.requests.load(Ordering::Relaxed) as f64,
+            );
+        }
+        for rt in &services {
+            rt.latency.render(
+                &mut e,
+                "perlbal_service_request_duration_seconds",
+                "Time from a request's head to the end of its answer, per service.",
+                &[("service", &rt.name)],
+            );
+        }
         // `SERVICE-PRIORITY.count N` / `.age N` lines.
         let mut counts = Vec::new();
         let mut ages = Vec::new();
