@@ -171,5 +171,62 @@ pub async fn render<M: MetaStore>(t: &Tracker<M>) -> String {
             );
         }
     }
+    fsck(t, &mut e).await;
     e.finish()
+}
+
+/// The codes fsck logs (MogileFS 2.73's), each a `num_<CODE>` in
+/// `fsck_status`.
+const FSCK_CODES: [&str; 11] = [
+    "NOPA", "MISS", "BLEN", "BCNT", "REPL", "GONE", "SRCH", "FOND", "POVI", "BSUM", "NSUM",
+];
+
+/// fsck progress, from the same `fsck_status` reply `mogadm fsck status`
+/// prints.
+async fn fsck<M: MetaStore>(t: &Tracker<M>, e: &mut Exposition) {
+    let Some(reply) = t.answer(b"fsck_status", &mut Session::new("metrics")).await else {
+        return;
+    };
+    let Some(Ok(args)) = danga_mogilefs::proto::parse_reply(reply.as_bytes()) else {
+        return;
+    };
+    let num = |k: &str| args.get(k).and_then(|v| v.parse::<f64>().ok());
+    let running = num("running").unwrap_or(0.0);
+    e.one(
+        "mogilefs_fsck_running",
+        Kind::Gauge,
+        "1 while an fsck run is going on.",
+        running,
+    );
+    let checked = num("max_fid_checked").unwrap_or(0.0);
+    e.one(
+        "mogilefs_fsck_checked_fid",
+        Kind::Gauge,
+        "The highest fid the current (or last) fsck run has checked.",
+        checked,
+    );
+    let end = num("end_fid").unwrap_or(0.0);
+    e.one(
+        "mogilefs_fsck_end_fid",
+        Kind::Gauge,
+        "The fid the current (or last) fsck run ends at.",
+        end,
+    );
+    if end > 0.0 {
+        e.one(
+            "mogilefs_fsck_progress_ratio",
+            Kind::Gauge,
+            "Share of the fid range the fsck run has checked (0 to 1).",
+            (checked / end).clamp(0.0, 1.0),
+        );
+    }
+    for code in FSCK_CODES {
+        e.sample(
+            "mogilefs_fsck_events",
+            Kind::Gauge,
+            "Problems fsck logged since its last reset, by event code.",
+            &[("code", code)],
+            num(&format!("num_{code}")).unwrap_or(0.0),
+        );
+    }
 }
