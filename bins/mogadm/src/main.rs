@@ -38,17 +38,16 @@ fn main() -> ExitCode {
         ("help", Kind::Flag),
         ("verbose", Kind::Flag),
         ("version", Kind::Flag),
+        // `-V`, as every other daemon and tool here.
+        ("V", Kind::Flag),
     ];
     let (g, rest) = match table::getopt(&spec, &argv, false) {
         Ok(x) => x,
         Err(w) => return finish(Exit::Help(format!("{w}\n{}", table::usage())), false),
     };
     let verbose = g.contains_key("verbose");
-    if g.contains_key("version") {
-        println!(
-            "mogadm (danga) {} -- MogileFS-Utils 2.30 compatible",
-            env!("CARGO_PKG_VERSION")
-        );
+    if g.contains_key("version") || g.contains_key("V") {
+        println!("mogadm 2.30 (danga {})", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     let top = match rest.first().and_then(|t| table::top(t)) {

@@ -233,7 +233,7 @@ fn mogadm_usage_errors_and_exit_codes() {
         "mogadm stats is deprecated by new 'mogstats' utility\n"
     );
     let v = tool(c.home.path(), "mogadm", &["--version"]);
-    assert!(v.ok().starts_with("mogadm (danga) "));
+    assert!(v.ok().starts_with("mogadm 2.30 (danga "));
 
     // No tracker answers.
     let down = tool(
