@@ -8,8 +8,8 @@ use std::process::Command;
 
 use danga_testkit::{bin_path, require};
 
-const DAEMONS: [&str; 5] = ["memcached", "gearmand", "perlbal", "mogilefsd", "mogstored"];
-const TOOLS: [&str; 12] = [
+pub const DAEMONS: [&str; 5] = ["memcached", "gearmand", "perlbal", "mogilefsd", "mogstored"];
+pub const TOOLS: [&str; 12] = [
     "danga",
     "mogadm",
     "memcctl",
@@ -22,6 +22,13 @@ const TOOLS: [&str; 12] = [
     "mogfileinfo",
     "moglistfids",
     "mogfiledebug",
+];
+
+pub const PLUGINS: [&str; 4] = [
+    "check_memcached",
+    "check_gearman",
+    "check_perlbal",
+    "check_mogilefs",
 ];
 
 fn root() -> PathBuf {
@@ -63,12 +70,7 @@ fn check_tree(prefix: &Path) {
     for t in TOOLS {
         assert!(prefix.join("bin").join(t).is_file(), "{t}");
     }
-    for c in [
-        "check_memcached",
-        "check_gearman",
-        "check_perlbal",
-        "check_mogilefs",
-    ] {
+    for c in PLUGINS {
         let p = prefix.join("lib/nagios/plugins").join(c);
         let out = Command::new(&p).arg("-V").output().expect("run plugin");
         // Nagios plugins print their version and exit 3 (UNKNOWN), as the
@@ -137,6 +139,12 @@ fn release_binaries_install_under_10_mb_each() {
             .expect("stat")
             .len();
         sizes.push((d.to_string(), len));
+    }
+    for c in PLUGINS {
+        let len = std::fs::metadata(prefix.join("lib/nagios/plugins").join(c))
+            .expect("stat")
+            .len();
+        sizes.push((c.to_string(), len));
     }
     let big: Vec<_> = sizes.iter().filter(|(_, l)| *l >= 10 << 20).collect();
     assert!(big.is_empty(), "10 MB or more: {big:?} (all: {sizes:?})");

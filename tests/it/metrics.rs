@@ -299,3 +299,286 @@ fn perlbal_metrics_from_its_config_line() {
     assert_eq!(value(&s, "perlbal_up", ""), Some(1.0));
     assert!(value(&s, "perlbal_total_connections_total", "").is_some_and(|v| v >= 3.0));
 }
+
+/// A load thread: runs `step` (one request) until dropped, at most
+/// `MAX_STEPS` times; counts the steps done.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<u64>>,
+}
+
+const MAX_STEPS: u64 = 200_000;
+
+impl Load {
+    fn start(mut step: impl FnMut() + Send + 'static) -> Load {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut n = 0;
+            while !flag.load(Ordering::Relaxed) && n < MAX_STEPS {
+                step();
+                n += 1;
+            }
+            n
+        });
+        Load {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            // A failed step panics the load thread: fail the test with it
+            // (unless the test is already failing).
+            if h.join().is_err() && !std::thread::panicking() {
+                panic!("the load thread failed");
+            }
+        }
+    }
+}
+
+/// Scrapes `addr` (parsed by prometheus_client) three times while load
+/// runs; each time waits (bounded) until every `(name, labels)` in
+/// `counters` is above its previous value. The last scrape.
+fn counters_move_under_load(addr: SocketAddr, counters: &[(&str, &str)]) -> Vec<Sample> {
+    let read = |s: &[Sample], (name, labels): &(&str, &str)| {
+        value(s, name, labels).unwrap_or_else(|| panic!("{name}{{{labels}}} missing"))
+    };
+    let mut last = parse(&scrape(addr));
+    // Before the load's first request a labelled series may not exist yet.
+    let mut prev: Vec<f64> = counters
+        .iter()
+        .map(|(name, labels)| value(&last, name, labels).unwrap_or(-1.0))
+        .collect();
+    for round in 0..3 {
+        let moved = danga_testkit::wait_for(std::time::Duration::from_secs(20), || {
+            last = parse(&scrape(addr));
+            counters.iter().zip(&prev).all(|((name, labels), before)| {
+                value(&last, name, labels).is_some_and(|v| v > *before)
+            })
+        });
+        let now: Vec<f64> = counters.iter().map(|c| read(&last, c)).collect();
+        assert!(
+            moved,
+            "round {round}: {counters:?} did not all move under load: {prev:?} -> {now:?}"
+        );
+        prev = now;
+    }
+    last
+}
+
+#[test]
+fn every_daemon_scraped_under_load_sees_its_counters_move() {
+    if !require("python3 with prometheus_client", have_parser()) {
+        return;
+    }
+    // memcached: gets and sets on one connection.
+    let mc = Daemon::start(
+        "memcached",
+        &[
+            "-p",
+            "-1",
+            "-l",
+            "127.0.0.1",
+            "-U",
+            "0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = mc.addr("memcached");
+    let mut conn = None;
+    let load = Load::start(move || {
+        let s = conn.get_or_insert_with(|| connect(addr));
+        assert_eq!(ask(s, "set k 0 0 1\r\nv\r\n", "\r\n"), "STORED\r\n");
+        ask(s, "get k\r\n", "END\r\n");
+    });
+    counters_move_under_load(
+        mc.addr("metrics"),
+        &[
+            ("memcached_commands_total", "command=get,status=hit"),
+            ("memcached_commands_total", "command=set,status=hit"),
+            ("memcached_read_bytes_total", ""),
+        ],
+    );
+    drop(load);
+
+    // gearmand: background jobs pile up (no worker), connections come and go.
+    let gm = Daemon::start(
+        "gearmand",
+        &[
+            "-p",
+            "0",
+            "-L",
+            "127.0.0.1",
+            "-l",
+            "stderr",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let addr = gm.addr("gearmand");
+    let mut seq = 0u64;
+    let load = Load::start(move || {
+        seq += 1;
+        let mut c = connect(addr);
+        let unique = format!("u{seq}");
+        c.write_all(&gearman_packet(18, &[b"load", unique.as_bytes(), b"x"]))
+            .expect("submit");
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).expect("JOB_CREATED");
+        let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
+        let mut body = vec![0u8; len];
+        c.read_exact(&mut body).expect("JOB_CREATED body");
+    });
+    counters_move_under_load(
+        gm.addr("metrics"),
+        &[
+            ("gearman_function_jobs", "function=load"),
+            ("gearmand_total_connections_total", ""),
+        ],
+    );
+    drop(load);
+
+    // mogilefsd: tracker queries; mogstored: HTTP requests on new
+    // connections.
+    let db = tempfile::tempdir().expect("db");
+    let dsn = format!("--dsn=sqlite://{}/m.sqlite3", db.path().display());
+    let t = Spawn::new("mogilefsd")
+        .args([
+            "-s",
+            "-l",
+            "127.0.0.1:0",
+            &dsn,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .start();
+    let addr = t.addr("mogilefsd");
+    let load = Load::start(move || {
+        let mut c = connect(addr);
+        let r = ask(&mut c, "get_domains\r\n", "\r\n");
+        assert!(r.starts_with("OK"), "{r}");
+    });
+    counters_move_under_load(
+        t.addr("metrics"),
+        &[
+            ("mogilefs_tracker_queries_total", ""),
+            ("mogilefsd_total_connections_total", ""),
+        ],
+    );
+    drop(load);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("dev1")).expect("dev1");
+    std::fs::write(dir.path().join("dev1/f"), "hi").expect("file");
+    let store = Daemon::start(
+        "mogstored",
+        &[
+            "-s",
+            "--httplisten=127.0.0.1:0",
+            "--mgmtlisten=127.0.0.1:0",
+            &format!("--docroot={}", dir.path().display()),
+            "--metrics-listen=127.0.0.1:0",
+        ],
+    );
+    let addr = store.addr("http");
+    let load = Load::start(move || {
+        let r = crate::wire::ask_once(addr, "GET /dev1/f HTTP/1.0\r\n\r\n", "hi");
+        assert!(r.starts_with("HTTP/1.0 200"), "{r}");
+    });
+    counters_move_under_load(
+        store.addr("metrics"),
+        &[("mogstored_total_connections_total", "")],
+    );
+    drop(load);
+
+    // perlbal: requests per service, and its latency histogram counts them.
+    let www = tempfile::tempdir().expect("tempdir");
+    std::fs::write(www.path().join("index.html"), "hi\n").expect("page");
+    let conf = www.path().join("perlbal.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "SERVER metrics_listen = 127.0.0.1:0\n\
+             CREATE SERVICE web\n  SET role = web_server\n  SET listen = 127.0.0.1:0\n  \
+             SET docroot = {}\nENABLE web\n",
+            www.path().display()
+        ),
+    )
+    .expect("conf");
+    let pb = Daemon::start("perlbal", &[&format!("--config={}", conf.display())]);
+    let addr = pb.addr("web");
+    let load = Load::start(move || {
+        let r = crate::wire::ask_once(addr, "GET /index.html HTTP/1.0\r\n\r\n", "hi\n");
+        assert!(r.starts_with("HTTP/1.0 200"), "{r}");
+    });
+    let s = counters_move_under_load(
+        pb.addr("metrics"),
+        &[
+            ("perlbal_requests_total", ""),
+            ("perlbal_service_requests_total", "service=web"),
+            (
+                "perlbal_service_request_duration_seconds_count",
+                "service=web",
+            ),
+            (
+                "perlbal_service_request_duration_seconds_bucket",
+                "le=+Inf,service=web",
+            ),
+        ],
+    );
+    drop(load);
+    let count = value(
+        &s,
+        "perlbal_service_request_duration_seconds_count",
+        "service=web",
+    );
+    let inf = value(
+        &s,
+        "perlbal_service_request_duration_seconds_bucket",
+        "le=+Inf,service=web",
+    );
+    assert_eq!(count, inf, "the +Inf bucket holds every request");
+}
+
+#[test]
+fn mogilefsd_metrics_show_fsck_progress() {
+    if !require("python3 with prometheus_client", have_parser()) {
+        return;
+    }
+    let db = tempfile::tempdir().expect("db");
+    let dsn = format!("--dsn=sqlite://{}/m.sqlite3", db.path().display());
+    let t = Spawn::new("mogilefsd")
+        .args([
+            "-s",
+            "-l",
+            "127.0.0.1:0",
+            &dsn,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .start();
+    let s = scrape_parsed(&t);
+    assert_eq!(value(&s, "mogilefs_fsck_running", ""), Some(0.0));
+    assert_eq!(value(&s, "mogilefs_fsck_checked_fid", ""), Some(0.0));
+    assert_eq!(value(&s, "mogilefs_fsck_events", "code=MISS"), Some(0.0));
+    // The same figures `fsck_status` gives.
+    let mut c = connect(t.addr("mogilefsd"));
+    let status = ask(&mut c, "fsck_status\r\n", "\r\n");
+    assert!(status.contains("running=0"), "{status}");
+    assert_eq!(ask(&mut c, "fsck_start\r\n", "\r\n"), "OK \r\n");
+    let running = danga_testkit::wait_for(std::time::Duration::from_secs(10), || {
+        let status = ask(&mut c, "fsck_status\r\n", "\r\n");
+        let s = scrape_parsed(&t);
+        // Both say running, or both say done (no files: it may end at once).
+        let st = status.contains("running=1");
+        value(&s, "mogilefs_fsck_running", "") == Some(if st { 1.0 } else { 0.0 })
+    });
+    assert!(running, "the metric follows fsck_status");
+}

@@ -157,6 +157,57 @@ fn version_flags_print_and_exit() {
 }
 
 #[test]
+fn every_daemon_and_tool_answers_v_and_version() {
+    use crate::install::{DAEMONS, PLUGINS, TOOLS};
+    let version = env!("CARGO_PKG_VERSION");
+    // The launcher speaks no protocol: its own version only.
+    for flag in ["-V", "--version"] {
+        let out = Command::new(bin_path("danga"))
+            .arg(flag)
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "danga {flag}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("danga {version}\n")
+        );
+    }
+    for bin in DAEMONS
+        .iter()
+        .chain(TOOLS.iter())
+        .filter(|b| **b != "danga")
+    {
+        for flag in ["-V", "--version"] {
+            let out = Command::new(bin_path(bin)).arg(flag).output().expect("run");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{bin} {flag}: {}", out.status);
+            // One line: the tool, the version of the protocol it speaks,
+            // and this project's.
+            assert_eq!(text.lines().count(), 1, "{bin} {flag}: {text}");
+            assert!(
+                text.ends_with(&format!(" (danga {version})\n")),
+                "{bin} {flag}: {text}"
+            );
+            let speaks = text.split_whitespace().rev().nth(2).unwrap_or("");
+            assert!(
+                speaks.chars().next().is_some_and(|c| c.is_ascii_digit()) && speaks.contains('.'),
+                "{bin} {flag}: no protocol version in {text:?}"
+            );
+        }
+    }
+    // Nagios plugins: the guidelines' `-V`, which exits 3 (UNKNOWN).
+    for bin in PLUGINS {
+        for flag in ["-V", "--version"] {
+            let out = Command::new(bin_path(bin)).arg(flag).output().expect("run");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(3), "{bin} {flag}");
+            assert!(text.starts_with(bin), "{bin} {flag}: {text}");
+            assert!(text.contains(version), "{bin} {flag}: {text}");
+        }
+    }
+}
+
+#[test]
 fn a_bad_command_line_exits_64() {
     for bin in ["memcached", "gearmand", "perlbal", "mogilefsd", "mogstored"] {
         let out = Command::new(bin_path(bin))
