@@ -172,3 +172,78 @@ fn sighup_reopens_the_log_file() {
     assert!(!contains(&rotated, "reopened"));
     stops_cleanly(d);
 }
+
+#[test]
+fn every_daemon_takes_sighup_as_reopen_and_keeps_serving() {
+    // Only gearmand writes a log file (-l, tested above); the others log to
+    // stderr and must take SIGHUP (logrotate's `kill -HUP`, systemd's
+    // ExecReload) as "nothing to reopen", never as a reason to exit.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dsn = format!("--dsn=sqlite://{}/m.sqlite3", dir.path().display());
+    let docroot = format!("--docroot={}", dir.path().display());
+    let conf = dir.path().join("perlbal.conf");
+    std::fs::write(
+        &conf,
+        "CREATE SERVICE mgmt\n  SET role = management\n  SET listen = 127.0.0.1:0\nENABLE mgmt\n",
+    )
+    .expect("conf");
+    let perlbal_conf = format!("--config={}", conf.display());
+    let cases: [(&str, Vec<&str>, &str, &str, &str); 5] = [
+        (
+            "memcached",
+            vec!["-p", "-1", "-l", "127.0.0.1", "-U", "0"],
+            "memcached",
+            "version\r\n",
+            "\r\n",
+        ),
+        (
+            "gearmand",
+            vec!["-p", "0", "-L", "127.0.0.1", "-l", "stderr"],
+            "gearmand",
+            "version\n",
+            "\n",
+        ),
+        (
+            "mogilefsd",
+            vec!["-s", "-l", "127.0.0.1:0", &dsn],
+            "mogilefsd",
+            "!version\r\n",
+            ".\r\n",
+        ),
+        (
+            "mogstored",
+            vec![
+                "-s",
+                "--httplisten=127.0.0.1:0",
+                "--mgmtlisten=127.0.0.1:0",
+                &docroot,
+            ],
+            "mgmt",
+            "version\r\n",
+            ".\r\n",
+        ),
+        (
+            "perlbal",
+            vec![&perlbal_conf],
+            "mgmt",
+            "version\r\n",
+            ".\r\n",
+        ),
+    ];
+    for (bin, args, listener, ask_line, end) in cases {
+        let d = Spawn::new(bin).args(args).env("RUST_LOG", "info").start();
+        for _ in 0..2 {
+            d.signal(Signal::SIGHUP);
+        }
+        assert!(
+            wait_for(Duration::from_secs(5), || d
+                .stderr()
+                .contains("no log file to reopen")),
+            "{bin} did not log the SIGHUP:\n{}",
+            d.stderr()
+        );
+        let reply = ask_once(d.addr(listener), ask_line, end);
+        assert!(!reply.is_empty(), "{bin} stopped answering after SIGHUP");
+        stops_cleanly(d);
+    }
+}
