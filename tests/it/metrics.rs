@@ -582,3 +582,92 @@ fn mogilefsd_metrics_show_fsck_progress() {
     });
     assert!(running, "the metric follows fsck_status");
 }
+
+/// One HTTP/1.0 request with a body on a fresh connection; the status line.
+fn http_status(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> String {
+    let mut s = connect(addr);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("head");
+    s.write_all(body).expect("body");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("reply");
+    let text = String::from_utf8_lossy(&raw);
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+/// The sum of `name` over the samples whose labels contain every `k=v` of
+/// `having`, and how many samples matched.
+fn sum_where(samples: &[Sample], name: &str, having: &[&str]) -> (f64, usize) {
+    let hits: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.name == name && having.iter().all(|h| s.labels.split(',').any(|l| l == *h)))
+        .map(|s| s.value)
+        .collect();
+    (hits.iter().sum(), hits.len())
+}
+
+#[test]
+fn stack_metrics_cover_perlbal_backends_and_mogilefs_devices() {
+    if !require("python3 with prometheus_client", have_parser()) {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let stack = crate::launcher::Stack::up(&crate::launcher::data_dir(&tmp));
+    let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port + stack.base));
+    let (perlbal, mogilefsd) = (at(9413), at(9410));
+    // Stores through perlbal's proxy (to the demo app, into MogileFS).
+    let site = stack.addr("perlbal", 0);
+    for i in 0..3 {
+        let status = http_status(site, "PUT", &format!("/files/m{i}"), b"some bytes");
+        assert!(status.contains(" 201 "), "{status}");
+    }
+    let s = parse(&scrape(perlbal));
+    // Per backend: connects made and responses relayed by status class.
+    let (connects, backends) = sum_where(&s, "perlbal_backend_connects_total", &[]);
+    assert!(
+        backends >= 1 && connects >= 1.0,
+        "connects {connects} over {backends} backends"
+    );
+    let (ok, _) = sum_where(&s, "perlbal_backend_responses_total", &["code_class=2xx"]);
+    assert!(ok >= 3.0, "2xx relayed from backends: {ok}");
+    // Per service: queue lengths by priority, requests and their latency.
+    for pri in ["priority=highpri", "priority=normal", "priority=lowpri"] {
+        let (_, n) = sum_where(&s, "perlbal_queue_length", &[pri]);
+        assert!(n >= 1, "no perlbal_queue_length{{{pri}}}");
+    }
+    let (answered, services) = sum_where(&s, "perlbal_service_requests_total", &[]);
+    assert!(
+        services >= 2 && answered >= 3.0,
+        "{answered} over {services}"
+    );
+    let (timed, _) = sum_where(&s, "perlbal_service_request_duration_seconds_count", &[]);
+    assert!(timed >= 3.0, "the PUTs are timed: {timed}");
+
+    // MogileFS: the files, and each device's fill and state.
+    let want_files = danga_testkit::wait_for(std::time::Duration::from_secs(20), || {
+        let s = parse(&scrape(mogilefsd));
+        let (files, _) = sum_where(&s, "mogilefs_files", &[]);
+        let (_, used) = sum_where(&s, "mogilefs_device_used_bytes", &[]);
+        let (_, total) = sum_where(&s, "mogilefs_device_total_bytes", &[]);
+        let (alive, _) = sum_where(&s, "mogilefs_device_state", &["state=alive"]);
+        files >= 3.0 && used == 2 && total == 2 && alive == 2.0
+    });
+    let s = parse(&scrape(mogilefsd));
+    assert!(
+        want_files,
+        "files, device fill and state: {:?}",
+        s.iter()
+            .filter(
+                |x| x.name.starts_with("mogilefs_files") || x.name.starts_with("mogilefs_device")
+            )
+            .collect::<Vec<_>>()
+    );
+    let stopped = stack.interrupt();
+    assert!(stopped.status.success(), "{}", stopped.status);
+}
