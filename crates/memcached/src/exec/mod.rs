@@ -11,6 +11,7 @@ mod binary;
 mod counters;
 mod detail;
 pub mod logger;
+mod lru;
 mod meta;
 mod storage;
 
@@ -363,18 +364,11 @@ impl Engine {
         }
     }
 
-    /// Marks a fetch: FETCHED, then ACTIVE on a second fetch; the LRU
-    /// position moves at most once per `ITEM_UPDATE_INTERVAL`.
+    /// Marks a fetch ([`Shard::fetched`]): FETCHED, then ACTIVE on a
+    /// second fetch; with a flat LRU the position moves at most once per
+    /// `ITEM_UPDATE_INTERVAL`.
     fn fetched(shard: &mut Shard, id: u32, now: RelTime) {
-        use crate::store::ItemState;
-        let meta = shard.meta(id);
-        if meta.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now {
-            shard.bump(id, now);
-        } else if meta.state & ItemState::FETCHED == 0 {
-            shard.set_state(id, ItemState::FETCHED, true);
-        } else if meta.state & ItemState::ACTIVE == 0 {
-            shard.set_state(id, ItemState::ACTIVE, true);
-        }
+        shard.fetched(id, now, ITEM_UPDATE_INTERVAL);
     }
 
     fn get(
@@ -585,7 +579,12 @@ impl Engine {
             [b"slabs", b"automove", arg, rest @ ..] => {
                 out.extend_from_slice(Self::slabs_automove(arg, rest))
             }
-            [b"lru", ..] => out.extend_from_slice(b"OK\r\n"),
+            [b"lru", rest @ ..] => lru::lru_command(
+                self.store.lru_tuning(),
+                !self.store.config().flat_lru,
+                rest,
+                out,
+            ),
             _ => out.extend_from_slice(b"ERROR\r\n"),
         }
     }

@@ -32,6 +32,7 @@
 
 mod assoc;
 mod lru;
+mod maint;
 #[cfg(test)]
 mod model;
 mod page;
@@ -40,7 +41,7 @@ mod slabs;
 
 pub use shard::Shard;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// Seconds since the store started.
@@ -88,6 +89,110 @@ pub struct StoreConfig {
     /// 1.4, where each allocation first frees an expired or flushed item
     /// from its class's LRU tail ([`Store::reclaim_before_alloc`]).
     pub flat_lru: bool,
+    /// The segmented LRU's tuning at start.
+    pub lru: LruConfig,
+}
+
+/// The segmented LRU's settings (`-o lru_segmented`, `hot_lru_pct`,
+/// `warm_lru_pct`, `hot_max_factor`, `warm_max_factor`, `temporary_ttl`),
+/// the original's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LruConfig {
+    /// HOT/WARM/COLD segments (`lru mode segmented`); else all COLD.
+    pub segmented: bool,
+    /// HOT's share of a class's bytes before items move to COLD.
+    pub hot_pct: u32,
+    /// WARM's share.
+    pub warm_pct: u32,
+    /// HOT items older than this times COLD's tail age move to COLD.
+    pub hot_max_factor: f64,
+    /// WARM's factor.
+    pub warm_max_factor: f64,
+    /// Items expiring within `temporary_ttl` go to TEMP (never evicted,
+    /// only reclaimed once expired).
+    pub temp_lru: bool,
+    /// Seconds.
+    pub temporary_ttl: u32,
+}
+
+impl Default for LruConfig {
+    fn default() -> Self {
+        LruConfig {
+            segmented: true,
+            hot_pct: 20,
+            warm_pct: 40,
+            hot_max_factor: 0.2,
+            warm_max_factor: 2.0,
+            temp_lru: false,
+            temporary_ttl: 61,
+        }
+    }
+}
+
+/// [`LruConfig`] as it is now: `lru tune|mode|temp_ttl` change it while
+/// the server runs; links and the maintainer read it.
+#[derive(Debug)]
+pub struct LruTuning {
+    /// See [`LruConfig::segmented`].
+    pub segmented: AtomicBool,
+    /// See [`LruConfig::hot_pct`].
+    pub hot_pct: AtomicU32,
+    /// See [`LruConfig::warm_pct`].
+    pub warm_pct: AtomicU32,
+    hot_max_factor: AtomicU64,
+    warm_max_factor: AtomicU64,
+    /// See [`LruConfig::temp_lru`].
+    pub temp_lru: AtomicBool,
+    /// See [`LruConfig::temporary_ttl`].
+    pub temporary_ttl: AtomicU32,
+}
+
+impl LruTuning {
+    /// The tuning `cfg` describes.
+    pub fn new(cfg: &LruConfig) -> LruTuning {
+        LruTuning {
+            segmented: AtomicBool::new(cfg.segmented),
+            hot_pct: AtomicU32::new(cfg.hot_pct),
+            warm_pct: AtomicU32::new(cfg.warm_pct),
+            hot_max_factor: AtomicU64::new(cfg.hot_max_factor.to_bits()),
+            warm_max_factor: AtomicU64::new(cfg.warm_max_factor.to_bits()),
+            temp_lru: AtomicBool::new(cfg.temp_lru),
+            temporary_ttl: AtomicU32::new(cfg.temporary_ttl),
+        }
+    }
+
+    /// See [`LruConfig::hot_max_factor`].
+    pub fn hot_max_factor(&self) -> f64 {
+        f64::from_bits(self.hot_max_factor.load(Ordering::Relaxed))
+    }
+
+    /// See [`LruConfig::warm_max_factor`].
+    pub fn warm_max_factor(&self) -> f64 {
+        f64::from_bits(self.warm_max_factor.load(Ordering::Relaxed))
+    }
+
+    /// `lru tune <hot_pct> <warm_pct> <hot_max_factor> <warm_max_factor>`.
+    pub fn tune(&self, hot_pct: u32, warm_pct: u32, hot_factor: f64, warm_factor: f64) {
+        self.hot_pct.store(hot_pct, Ordering::Relaxed);
+        self.warm_pct.store(warm_pct, Ordering::Relaxed);
+        self.hot_max_factor
+            .store(hot_factor.to_bits(), Ordering::Relaxed);
+        self.warm_max_factor
+            .store(warm_factor.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The settings now.
+    pub fn snapshot(&self) -> LruConfig {
+        LruConfig {
+            segmented: self.segmented.load(Ordering::Relaxed),
+            hot_pct: self.hot_pct.load(Ordering::Relaxed),
+            warm_pct: self.warm_pct.load(Ordering::Relaxed),
+            hot_max_factor: self.hot_max_factor(),
+            warm_max_factor: self.warm_max_factor(),
+            temp_lru: self.temp_lru.load(Ordering::Relaxed),
+            temporary_ttl: self.temporary_ttl.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -102,6 +207,7 @@ impl Default for StoreConfig {
             evict: true,
             shards: 8,
             flat_lru: false,
+            lru: LruConfig::default(),
         }
     }
 }
@@ -296,6 +402,22 @@ pub struct ClassStats {
     /// Bytes held by linked items, header + key + value (summed into
     /// `bytes` in `stats`).
     pub bytes: u64,
+    /// Items in HOT, WARM, COLD, TEMP.
+    pub number_seg: [u64; 4],
+    /// Age of HOT's and WARM's tail items (`age` is COLD's).
+    pub age_hot: u32,
+    /// See `age_hot`.
+    pub age_warm: u32,
+    /// Segmented LRU moves.
+    pub moves_to_cold: u64,
+    /// See `moves_to_cold`.
+    pub moves_to_warm: u64,
+    /// See `moves_to_cold`.
+    pub moves_within_lru: u64,
+    /// Chunks freed from a tail by an allocation (segmented).
+    pub direct_reclaims: u64,
+    /// Fetches by the segment the item was in (HOT, WARM, COLD, TEMP).
+    pub hits: [u64; 4],
 }
 
 /// Whole-store figures for `stats`.
@@ -321,6 +443,14 @@ pub struct StoreStats {
     pub evicted_unfetched: u64,
     /// Evicted while active.
     pub evicted_active: u64,
+    /// Segmented LRU moves (all classes).
+    pub moves_to_cold: u64,
+    /// See `moves_to_cold`.
+    pub moves_to_warm: u64,
+    /// See `moves_to_cold`.
+    pub moves_within_lru: u64,
+    /// See [`ClassStats::direct_reclaims`].
+    pub direct_reclaims: u64,
     /// Pages handed out (`total_malloced` = pages * page_size + large bytes).
     pub total_malloced: u64,
     /// Pages in the global pool not yet handed out.
@@ -434,6 +564,10 @@ pub struct Store {
     pub flush: FlushMarks,
     /// The page budget all shards draw on.
     pool: Arc<PagePool>,
+    /// The segmented LRU's settings now.
+    tuning: Arc<LruTuning>,
+    /// Passes the LRU maintainer made (`lru_maintainer_juggles`).
+    pub juggles: AtomicU64,
     /// Where the next search for a page to release starts (spreads the
     /// releases over the shards).
     victim: AtomicUsize,
@@ -489,8 +623,16 @@ impl Store {
             limit: AtomicUsize::new(cfg.mem_limit),
             class_pages: classes.iter().map(|_| AtomicUsize::new(0)).collect(),
         });
+        let tuning = Arc::new(LruTuning::new(&cfg.lru));
         let shards = (0..n)
-            .map(|_| Mutex::new(Shard::new(&cfg, &classes, Arc::clone(&pool))))
+            .map(|_| {
+                Mutex::new(Shard::new(
+                    &cfg,
+                    &classes,
+                    Arc::clone(&pool),
+                    Arc::clone(&tuning),
+                ))
+            })
             .collect();
         Store {
             shards,
@@ -502,6 +644,8 @@ impl Store {
             pool,
             victim: AtomicUsize::new(0),
             initial_malloc: 0,
+            tuning,
+            juggles: AtomicU64::new(0),
         }
     }
 
@@ -589,6 +733,21 @@ impl Store {
     /// The config.
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
+    }
+
+    /// The segmented LRU's settings now (`lru` changes them).
+    pub fn lru_tuning(&self) -> &LruTuning {
+        &self.tuning
+    }
+
+    /// One pass of the LRU maintainer over every shard (waiting for each
+    /// shard's lock in turn): see [`Shard::maintain`]. Counts a juggle;
+    /// returns the items freed or moved.
+    pub fn maintain(&self, now: RelTime) -> usize {
+        self.juggles.fetch_add(1, Ordering::Relaxed);
+        let mut did = 0;
+        self.for_each_shard(|s| did += s.maintain(now, &self.flush, 500));
+        did
     }
 
     /// The slab classes.
@@ -784,14 +943,18 @@ impl Store {
                 st.expired_unfetched += cls.expired_unfetched;
                 st.evicted_unfetched += cls.evicted_unfetched;
                 st.evicted_active += cls.evicted_active;
-                if cls.pages == 0 && cls.lru.len == 0 {
+                st.moves_to_cold += cls.moves_to_cold;
+                st.moves_to_warm += cls.moves_to_warm;
+                st.moves_within_lru += cls.moves_within_lru;
+                st.direct_reclaims += cls.direct_reclaims;
+                if cls.pages == 0 && cls.items() == 0 {
                     continue;
                 }
-                let age = if cls.lru.tail == NONE {
-                    0
-                } else {
-                    now.saturating_sub(s.get32(cls.lru.tail, page::OFF_TIME))
+                let age_of = |seg: usize| match cls.lru[seg].tail {
+                    NONE => 0,
+                    tail => now.saturating_sub(s.get32(tail, page::OFF_TIME)),
                 };
+                let age = age_of(page::Seg::COLD);
                 let i = match classes.iter().position(|x| x.id == cls.info.id) {
                     Some(i) => i,
                     None => {
@@ -808,8 +971,18 @@ impl Store {
                 x.total_pages += cls.pages;
                 x.used_chunks += cls.used;
                 x.free_chunks += if c == large { 0 } else { cls.free_chunks() };
-                x.number += cls.lru.len;
+                x.number += cls.items();
                 x.age = x.age.max(age);
+                x.age_hot = x.age_hot.max(age_of(page::Seg::HOT));
+                x.age_warm = x.age_warm.max(age_of(page::Seg::WARM));
+                for seg in 0..page::Seg::N {
+                    x.number_seg[seg] += cls.lru[seg].len;
+                    x.hits[seg] += cls.hits[seg];
+                }
+                x.moves_to_cold += cls.moves_to_cold;
+                x.moves_to_warm += cls.moves_to_warm;
+                x.moves_within_lru += cls.moves_within_lru;
+                x.direct_reclaims += cls.direct_reclaims;
                 x.evicted += cls.evicted;
                 x.evicted_unfetched += cls.evicted_unfetched;
                 x.evicted_active += cls.evicted_active;
