@@ -168,6 +168,10 @@ impl Options {
         let mut idle_timeout = 0u64;
         let mut watcher_logbuf_kb = 256usize;
         let mut lru = LruConfig::default();
+        let mut slab_reassign = true;
+        let mut slab_automove = 1u32;
+        let mut slab_automove_ratio = 0.8f64;
+        let mut slab_automove_window = 30u32;
         let pct = |what: &str, v: &str| -> anyhow::Result<u32> {
             if v.is_empty() {
                 bail!("Missing {what} argument");
@@ -236,6 +240,38 @@ impl Options {
                     lru_maintainer = false;
                     lru_crawler = false;
                     lru.segmented = false;
+                    slab_reassign = false;
+                    slab_automove = 0;
+                }
+                "slab_reassign" => slab_reassign = true,
+                "no_slab_reassign" => slab_reassign = false,
+                "no_slab_automove" => slab_automove = 0,
+                "slab_automove" => {
+                    slab_automove = match value {
+                        "" => 1,
+                        v => match atoi(v) {
+                            n @ 0..=2 => n as u32,
+                            _ => bail!("slab_automove must be between 0 and 2"),
+                        },
+                    }
+                }
+                "slab_automove_ratio" => {
+                    if value.is_empty() {
+                        bail!("Missing slab_automove_ratio argument");
+                    }
+                    slab_automove_ratio = value.trim().parse::<f64>().unwrap_or(0.0);
+                    if slab_automove_ratio <= 0.0 || slab_automove_ratio > 1.0 {
+                        bail!("slab_automove_ratio must be > 0 and < 1");
+                    }
+                }
+                "slab_automove_window" => {
+                    if value.is_empty() {
+                        bail!("Missing slab_automove_window argument");
+                    }
+                    match atoi(value) {
+                        n @ 3..=100_000 => slab_automove_window = n as u32,
+                        _ => bail!("slab_automove_window must be > 2"),
+                    }
                 }
                 "modern" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
@@ -292,6 +328,10 @@ impl Options {
             shards,
             flat_lru: !lru_maintainer,
             lru,
+            slab_reassign,
+            slab_automove,
+            slab_automove_ratio,
+            slab_automove_window,
         };
         let exec = Settings {
             cas_enabled: !cli.disable_cas,

@@ -577,7 +577,10 @@ impl Engine {
                 b"ERROR: shutdown not enabled\r\n"
             }),
             [b"slabs", b"automove", arg, rest @ ..] => {
-                out.extend_from_slice(Self::slabs_automove(arg, rest))
+                out.extend_from_slice(self.slabs_automove(arg, rest))
+            }
+            [b"slabs", b"reassign", src, dst] => {
+                out.extend_from_slice(self.slabs_reassign(src, dst, now))
             }
             [b"lru", rest @ ..] => lru::lru_command(
                 self.store.lru_tuning(),
@@ -647,7 +650,7 @@ impl Engine {
 
     /// `slabs automove <0|1|2>` or `slabs automove ratio <float>`: checked
     /// as the original checks them (this build has no page mover to tune).
-    fn slabs_automove(arg: &[u8], rest: &[&[u8]]) -> &'static [u8] {
+    fn slabs_automove(&self, arg: &[u8], rest: &[&[u8]]) -> &'static [u8] {
         use crate::proto::num::safe_strtoul;
         if arg == b"ratio" {
             let ratio = rest
@@ -655,14 +658,34 @@ impl Engine {
                 .and_then(|r| std::str::from_utf8(r).ok())
                 .and_then(|r| r.parse::<f64>().ok());
             return match ratio {
-                Some(_) => b"OK\r\n",
+                Some(r) => {
+                    self.store.set_automove_ratio(r);
+                    b"OK\r\n"
+                }
                 None => b"ERROR\r\n",
             };
         }
         match safe_strtoul(arg) {
             None => b"CLIENT_ERROR bad command line format\r\n",
-            Some(0..=2) => b"OK\r\n",
+            Some(n @ 0..=2) => {
+                self.store
+                    .automove
+                    .store(n, std::sync::atomic::Ordering::Relaxed);
+                b"OK\r\n"
+            }
             Some(_) => b"ERROR\r\n",
+        }
+    }
+
+    /// `slabs reassign <src> <dst>` (exactly those words), as the original.
+    fn slabs_reassign(&self, src: &[u8], dst: &[u8], now: RelTime) -> &'static [u8] {
+        use crate::proto::num::safe_strtol;
+        if !self.store.config().slab_reassign {
+            return b"CLIENT_ERROR slab reassignment disabled\r\n";
+        }
+        match (safe_strtol(src), safe_strtol(dst)) {
+            (Some(s), Some(d)) => self.store.reassign(i64::from(s), i64::from(d), now).reply(),
+            _ => b"CLIENT_ERROR bad command line format\r\n",
         }
     }
 

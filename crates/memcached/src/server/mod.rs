@@ -467,7 +467,8 @@ impl Server {
                 // The maintainer first: expired items at the LRU tails go
                 // back to their class (`reclaimed`).
                 if !flat {
-                    sleep = if store.maintain(now) > 0 {
+                    let moved = store.automove(now);
+                    sleep = if store.maintain(now) > 0 || moved {
                         (sleep / 2).max(MIN_SLEEP)
                     } else {
                         (sleep * 2).min(MAX_SLEEP)

@@ -198,17 +198,26 @@ impl Server {
         put("hash_power_level", &st.hash_power_level);
         put("hash_bytes", &st.hash_bytes);
         put("hash_is_expanding", &0);
-        for k in [
-            "slab_reassign_rescues",
-            "slab_reassign_chunk_rescues",
-            "slab_reassign_evictions_nomem",
-            "slab_reassign_inline_reclaim",
-            "slab_reassign_busy_items",
-            "slab_reassign_busy_deletes",
-            "slab_reassign_running",
-            "slabs_moved",
-        ] {
-            put(k, &0);
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            let m = self.engine.store.mover_stats();
+            put("slab_reassign_rescues", &m.rescues.load(Relaxed));
+            // Large items are one allocation each here, never chunks on
+            // a slab page: a moved page holds none to rescue.
+            put("slab_reassign_chunk_rescues", &0);
+            put(
+                "slab_reassign_evictions_nomem",
+                &m.evictions_nomem.load(Relaxed),
+            );
+            put(
+                "slab_reassign_inline_reclaim",
+                &m.inline_reclaim.load(Relaxed),
+            );
+            put("slab_reassign_busy_items", &m.busy_items.load(Relaxed));
+            // Moves run to completion under the shard lock.
+            put("slab_reassign_busy_deletes", &0);
+            put("slab_reassign_running", &0);
+            put("slabs_moved", &m.slabs_moved.load(Relaxed));
         }
         if self
             .engine
@@ -243,7 +252,7 @@ impl Server {
         put("bytes", &st.bytes);
         put("curr_items", &st.curr_items);
         put("total_items", &st.total_items);
-        put("slab_global_page_pool", &st.pages_free);
+        put("slab_global_page_pool", &st.pages_returned);
         put("expired_unfetched", &st.expired_unfetched);
         put("evicted_unfetched", &st.evicted_unfetched);
         let maintainer = self.settings.lru_maintainer;
@@ -299,8 +308,17 @@ impl Server {
         put("item_size_max", &st.item_size_max);
         put("maxconns_fast", &"yes");
         put("hashpower_init", &0);
-        put("slab_reassign", &"yes");
-        put("slab_automove", &1);
+        let store = &self.engine.store;
+        put("slab_reassign", &yes(store.config().slab_reassign));
+        put(
+            "slab_automove",
+            &store.automove.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        put(
+            "slab_automove_ratio",
+            &format!("{:.2}", store.automove_ratio()),
+        );
+        put("slab_automove_window", &store.config().slab_automove_window);
         put("slab_chunk_max", &st.slab_chunk_max);
         put(
             "lru_crawler",

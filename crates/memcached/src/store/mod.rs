@@ -31,14 +31,17 @@
 //! (its 56-byte header pushes the same item into the 192-byte class).
 
 mod assoc;
+mod automove;
 mod lru;
 mod maint;
 #[cfg(test)]
 mod model;
+mod mover;
 mod page;
 mod shard;
 mod slabs;
 
+pub use mover::{MoverStats, Reassign};
 pub use shard::Shard;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -91,6 +94,16 @@ pub struct StoreConfig {
     pub flat_lru: bool,
     /// The segmented LRU's tuning at start.
     pub lru: LruConfig,
+    /// `-o slab_reassign` (off with `no_modern`/`no_slab_reassign`):
+    /// `slabs reassign` allowed.
+    pub slab_reassign: bool,
+    /// `-o slab_automove`: 0 off, 1 the windowed rules, 2 on every
+    /// eviction (see `store::automove`).
+    pub slab_automove: u32,
+    /// `-o slab_automove_ratio`.
+    pub slab_automove_ratio: f64,
+    /// `-o slab_automove_window` (runs).
+    pub slab_automove_window: u32,
 }
 
 /// The segmented LRU's settings (`-o lru_segmented`, `hot_lru_pct`,
@@ -208,6 +221,10 @@ impl Default for StoreConfig {
             shards: 8,
             flat_lru: false,
             lru: LruConfig::default(),
+            slab_reassign: true,
+            slab_automove: 1,
+            slab_automove_ratio: 0.8,
+            slab_automove_window: 30,
         }
     }
 }
@@ -453,8 +470,11 @@ pub struct StoreStats {
     pub direct_reclaims: u64,
     /// Pages handed out (`total_malloced` = pages * page_size + large bytes).
     pub total_malloced: u64,
-    /// Pages in the global pool not yet handed out.
+    /// Pages in the budget not handed out now.
     pub pages_free: u64,
+    /// Of those, pages handed out before and given back (the original's
+    /// `slab_global_page_pool`).
+    pub pages_returned: u64,
     /// Per class (only classes holding pages or items).
     pub classes: Vec<ClassStats>,
     /// Hash table size as a power of two (`hash_power_level`).
@@ -479,14 +499,27 @@ pub struct PagePool {
     /// index). A class's first page is granted even over the limit, and
     /// its last page is never taken from it, as the original does.
     pub class_pages: Box<[AtomicUsize]>,
+    /// Of the free pages, those that were handed out before and given
+    /// back (the original's global page pool: memory allocated once and
+    /// kept for reuse; still counted in `total_malloced`). Taken first.
+    pub returned: AtomicUsize,
 }
 
 impl PagePool {
     /// Takes `n` pages from the budget if that many are left.
     pub fn take(&self, n: usize) -> bool {
-        self.free
+        let ok = self
+            .free
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(n))
-            .is_ok()
+            .is_ok();
+        if ok {
+            let _ = self
+                .returned
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                    Some(r.saturating_sub(n))
+                });
+        }
+        ok
     }
 
     /// Takes one page for chunk class `c` from the budget, or, when the
@@ -515,8 +548,16 @@ impl PagePool {
             .map_or(0, |n| n.load(Ordering::Acquire))
     }
 
-    /// Gives `n` pages back (paying off any debt first).
+    /// Gives `n` pages back (paying off any debt first); they join the
+    /// global page pool.
     pub fn give(&self, n: usize) {
+        let kept = self.add(n);
+        self.returned.fetch_add(kept, Ordering::AcqRel);
+    }
+
+    /// Adds `n` pages to the budget, paying off any debt first; returns
+    /// how many became free.
+    fn add(&self, n: usize) -> usize {
         let mut paid = 0;
         let _ = self
             .debt
@@ -527,6 +568,7 @@ impl PagePool {
         if n > paid {
             self.free.fetch_add(n - paid, Ordering::AcqRel);
         }
+        n - paid
     }
 
     /// Moves the limit to `bytes`: growing adds pages (after paying off
@@ -537,7 +579,7 @@ impl PagePool {
         let old = self.limit.swap(bytes, Ordering::AcqRel) / page;
         let new = bytes / page;
         if new >= old {
-            self.give(new - old);
+            self.add(new - old);
         } else {
             let want = old - new;
             let mut took = 0;
@@ -548,6 +590,10 @@ impl PagePool {
                     Some(f - took)
                 });
             self.debt.fetch_add(want - took, Ordering::AcqRel);
+            let free = self.free.load(Ordering::Acquire);
+            let _ = self
+                .returned
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| Some(r.min(free)));
         }
     }
 }
@@ -568,6 +614,14 @@ pub struct Store {
     tuning: Arc<LruTuning>,
     /// Passes the LRU maintainer made (`lru_maintainer_juggles`).
     pub juggles: AtomicU64,
+    /// The page mover's counters.
+    mover: MoverStats,
+    /// Where `slabs reassign -1 <dst>` looks for a source next.
+    pick_next: AtomicUsize,
+    /// `slab_automove` now (0, 1, 2; `slabs automove` changes it).
+    pub automove: AtomicU32,
+    automove_ratio: AtomicU64,
+    automover: Mutex<automove::AutoMover>,
     /// Where the next search for a page to release starts (spreads the
     /// releases over the shards).
     victim: AtomicUsize,
@@ -622,8 +676,12 @@ impl Store {
             debt: AtomicUsize::new(0),
             limit: AtomicUsize::new(cfg.mem_limit),
             class_pages: classes.iter().map(|_| AtomicUsize::new(0)).collect(),
+            returned: AtomicUsize::new(0),
         });
         let tuning = Arc::new(LruTuning::new(&cfg.lru));
+        let automove_level = cfg.slab_automove;
+        let automove_ratio = AtomicU64::new(cfg.slab_automove_ratio.to_bits());
+        let automover = Mutex::new(automove::AutoMover::new(cfg.slab_automove_window));
         let shards = (0..n)
             .map(|_| {
                 Mutex::new(Shard::new(
@@ -646,6 +704,11 @@ impl Store {
             initial_malloc: 0,
             tuning,
             juggles: AtomicU64::new(0),
+            mover: MoverStats::default(),
+            pick_next: AtomicUsize::new(0),
+            automove: AtomicU32::new(automove_level),
+            automove_ratio,
+            automover,
         }
     }
 
@@ -733,6 +796,16 @@ impl Store {
     /// The config.
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
+    }
+
+    /// `slab_automove_ratio` now.
+    pub fn automove_ratio(&self) -> f64 {
+        f64::from_bits(self.automove_ratio.load(Ordering::Relaxed))
+    }
+
+    /// `slabs automove ratio <r>`.
+    pub fn set_automove_ratio(&self, r: f64) {
+        self.automove_ratio.store(r.to_bits(), Ordering::Relaxed);
     }
 
     /// The segmented LRU's settings now (`lru` changes them).
@@ -995,8 +1068,10 @@ impl Store {
         });
         classes.sort_by_key(|c| c.id);
         st.classes = classes;
-        st.total_malloced =
-            slab_pages * self.cfg.page_size as u64 + large_bytes + self.initial_malloc as u64;
+        st.pages_returned = self.pool.returned.load(Ordering::Acquire) as u64;
+        st.total_malloced = (slab_pages + st.pages_returned) * self.cfg.page_size as u64
+            + large_bytes
+            + self.initial_malloc as u64;
         st.pages_free = self.pool.free.load(Ordering::Acquire) as u64;
         st.hash_power_level = if buckets == 0 { 0 } else { buckets.ilog2() };
         st.hash_bytes = buckets * std::mem::size_of::<ItemId>() as u64;

@@ -188,7 +188,7 @@ impl Shard {
     }
 
     /// Puts a fresh page (already paid for) into a slot for class `c`.
-    fn add_page(&mut self, c: usize) {
+    pub(super) fn add_page(&mut self, c: usize) {
         let data = vec![0u8; self.page_size].into_boxed_slice();
         let p = match self.free_slots.pop() {
             Some(p) => {
@@ -216,7 +216,7 @@ impl Shard {
 
     /// Cuts page `p` (unowned, no chunk in use) for class `c` and makes it
     /// the class's page being carved.
-    fn attach_page(&mut self, p: usize, c: usize) {
+    pub(super) fn attach_page(&mut self, p: usize, c: usize) {
         let info = self.classes[c].info;
         let pg = &mut self.pages[p];
         pg.class = info.id;
@@ -233,7 +233,7 @@ impl Shard {
     }
 
     /// Takes an emptied page `p` away from its class.
-    fn detach_page(&mut self, p: usize) {
+    pub(super) fn detach_page(&mut self, p: usize) {
         let c = usize::from(self.pages[p].class) - 1;
         debug_assert_eq!(self.pages[p].used, 0, "invariant: detached pages are empty");
         let cls = &mut self.classes[c];
@@ -253,7 +253,7 @@ impl Shard {
     }
 
     /// Frees an unowned page slot and gives the page to the pool.
-    fn release_slot(&mut self, p: usize) {
+    pub(super) fn release_slot(&mut self, p: usize) {
         self.pages[p].data = Box::default();
         self.free_slots.push(p as u32);
         self.pool.give(1);
