@@ -314,7 +314,11 @@ impl Options {
         };
         let pages = (mem_limit >> 20).max(1);
         let mut shards = (cli.threads.max(1) * 2).next_power_of_two().min(16);
-        while shards > 1 && shards * 2 > pages {
+        // Pages are cut per shard: with fewer than 4 pages per shard a
+        // class soon holds pages in some shards only, and a shard without
+        // one takes a page from another class instead of evicting in the
+        // class as the original does (`slabs_reassign.t` at -m 4).
+        while shards > 1 && shards * 4 > pages {
             shards /= 2;
         }
         let store = StoreConfig {

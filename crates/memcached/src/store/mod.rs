@@ -493,6 +493,10 @@ pub struct PagePool {
     /// Pages to withhold from the next pages given back: what a lowered
     /// `cache_memlimit` took beyond the free pages.
     pub debt: AtomicUsize,
+    /// The part of `debt` a lowered `cache_memlimit` owes (what
+    /// [`Store::shed`] works off; a class's first page granted over the
+    /// limit is not shed, as the original keeps it).
+    pub shrink: AtomicUsize,
     /// The memory limit now, in bytes (`cache_memlimit` changes it).
     pub limit: AtomicUsize,
     /// Pages each chunk class holds, summed over all shards (index = class
@@ -579,7 +583,13 @@ impl PagePool {
         let old = self.limit.swap(bytes, Ordering::AcqRel) / page;
         let new = bytes / page;
         if new >= old {
-            self.add(new - old);
+            let grow = new - old;
+            let _ = self
+                .shrink
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |x| {
+                    Some(x.saturating_sub(grow))
+                });
+            self.add(grow);
         } else {
             let want = old - new;
             let mut took = 0;
@@ -590,6 +600,7 @@ impl PagePool {
                     Some(f - took)
                 });
             self.debt.fetch_add(want - took, Ordering::AcqRel);
+            self.shrink.fetch_add(want - took, Ordering::AcqRel);
             let free = self.free.load(Ordering::Acquire);
             let _ = self
                 .returned
@@ -674,6 +685,7 @@ impl Store {
             free: AtomicUsize::new(total),
             total,
             debt: AtomicUsize::new(0),
+            shrink: AtomicUsize::new(0),
             limit: AtomicUsize::new(cfg.mem_limit),
             class_pages: classes.iter().map(|_| AtomicUsize::new(0)).collect(),
             returned: AtomicUsize::new(0),
@@ -728,9 +740,13 @@ impl Store {
     /// hold no live item (from shards whose lock is free). Returns how
     /// many were given.
     pub fn shed(&self, now: RelTime) -> usize {
+        let owed = || {
+            self.pool.debt.load(Ordering::Acquire) > 0
+                && self.pool.shrink.load(Ordering::Acquire) > 0
+        };
         let mut n = 0;
         for s in &self.shards {
-            if self.pool.debt.load(Ordering::Acquire) == 0 {
+            if !owed() {
                 break;
             }
             let mut guard = match s.try_lock() {
@@ -739,9 +755,13 @@ impl Store {
                 Err(TryLockError::WouldBlock) => continue,
             };
             guard.sync_flush(&self.flush);
-            while self.pool.debt.load(Ordering::Acquire) > 0
-                && guard.release_page_with(now, NONE, false, true)
-            {
+            while owed() && guard.release_page_with(now, NONE, false, true) {
+                let _ = self
+                    .pool
+                    .shrink
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |x| {
+                        Some(x.saturating_sub(1))
+                    });
                 n += 1;
             }
         }

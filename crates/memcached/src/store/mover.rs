@@ -5,8 +5,8 @@
 //! ones reclaimed, and the page is then cut for another class or given
 //! back to the global page pool (class 0).
 //!
-//! Pages belong to shards, so a move works inside the shard holding the
-//! most pages of the source class; the class's page count across the store
+//! Pages belong to shards, so a move works inside the shard whose pages
+//! of the source class have the most free chunks; the class's page count across the store
 //! decides whether it has a page to spare. The move runs to completion
 //! under that shard's lock (one page, at most 16,384 chunks), so the
 //! original's BUSY reply, which means "a move is still under way", is
@@ -205,12 +205,15 @@ impl Store {
         if self.pool.class_total(s) < 2 {
             return Reassign::NoSpare;
         }
-        // The shard holding the most pages of the class.
-        let mut best: Option<(usize, u64)> = None;
+        // The shard whose pages of the class have the most free chunks
+        // (its items are the likeliest to be rescued), then the most pages.
+        let mut best: Option<(usize, (u64, u64))> = None;
         for (i, m) in self.shards.iter().enumerate() {
-            let pages = m.lock().unwrap_or_else(|p| p.into_inner()).classes[s].pages;
-            if pages > 0 && best.is_none_or(|(_, b)| pages > b) {
-                best = Some((i, pages));
+            let g = m.lock().unwrap_or_else(|p| p.into_inner());
+            let cls = &g.classes[s];
+            let score = (cls.free_chunks(), cls.pages);
+            if cls.pages > 0 && best.is_none_or(|(_, b)| score > b) {
+                best = Some((i, score));
             }
         }
         let Some((i, _)) = best else {
