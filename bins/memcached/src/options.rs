@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use danga_memcached::exec::{Passwords, Settings};
 use danga_memcached::proto::Limits;
 use danga_memcached::server::{Access, ConnConfig, Protocol, StatsSettings};
-use danga_memcached::store::StoreConfig;
+use danga_memcached::store::{LruConfig, StoreConfig};
 
 use crate::cli::Cli;
 
@@ -36,6 +36,27 @@ fn parse_size(s: &str) -> anyhow::Result<usize> {
     };
     let n: usize = num.parse().with_context(|| format!("invalid size {s}"))?;
     n.checked_mul(mult).context("size too large")
+}
+
+/// C's `atoi`: leading blanks, a sign, digits; anything after ignored
+/// (0 when there are no digits).
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n = digits[..end].parse::<i64>().unwrap_or(0);
+    if neg {
+        -n
+    } else {
+        n
+    }
 }
 
 /// The `-o` sub-options the original knows (values not checked beyond
@@ -146,6 +167,29 @@ impl Options {
         let mut lru_maintainer = true;
         let mut idle_timeout = 0u64;
         let mut watcher_logbuf_kb = 256usize;
+        let mut lru = LruConfig::default();
+        let mut slab_reassign = true;
+        let mut slab_automove = 1u32;
+        let mut slab_automove_ratio = 0.8f64;
+        let mut slab_automove_window = 30u32;
+        let pct = |what: &str, v: &str| -> anyhow::Result<u32> {
+            if v.is_empty() {
+                bail!("Missing {what} argument");
+            }
+            match atoi(v) {
+                n @ 1..=79 => Ok(n as u32),
+                _ => bail!("{what} must be > 1 and < 80"),
+            }
+        };
+        let factor = |what: &str, v: &str| -> anyhow::Result<f64> {
+            if v.is_empty() {
+                bail!("Missing {what} argument");
+            }
+            match v.trim().parse::<f64>() {
+                Ok(f) if f > 0.0 => Ok(f),
+                _ => bail!("{what} must be > 0"),
+            }
+        };
         for opt in &cli.extended {
             let (name, value) = opt.split_once('=').unwrap_or((opt.as_str(), ""));
             if name.is_empty() {
@@ -176,11 +220,58 @@ impl Options {
                 }
                 "no_lru_crawler" => lru_crawler = false,
                 "lru_crawler" => lru_crawler = true,
-                "no_lru_maintainer" => lru_maintainer = false,
+                "no_lru_maintainer" => {
+                    lru_maintainer = false;
+                    lru.segmented = false;
+                }
+                "hot_lru_pct" => lru.hot_pct = pct(name, value)?,
+                "warm_lru_pct" => lru.warm_pct = pct(name, value)?,
+                "hot_max_factor" => lru.hot_max_factor = factor(name, value)?,
+                "warm_max_factor" => lru.warm_max_factor = factor(name, value)?,
+                "temporary_ttl" => {
+                    if value.is_empty() {
+                        bail!("Missing temporary_ttl argument");
+                    }
+                    lru.temp_lru = true;
+                    lru.temporary_ttl = u32::try_from(atoi(value)).unwrap_or(0);
+                }
                 "lru_maintainer" => lru_maintainer = true,
                 "no_modern" => {
                     lru_maintainer = false;
                     lru_crawler = false;
+                    lru.segmented = false;
+                    slab_reassign = false;
+                    slab_automove = 0;
+                }
+                "slab_reassign" => slab_reassign = true,
+                "no_slab_reassign" => slab_reassign = false,
+                "no_slab_automove" => slab_automove = 0,
+                "slab_automove" => {
+                    slab_automove = match value {
+                        "" => 1,
+                        v => match atoi(v) {
+                            n @ 0..=2 => n as u32,
+                            _ => bail!("slab_automove must be between 0 and 2"),
+                        },
+                    }
+                }
+                "slab_automove_ratio" => {
+                    if value.is_empty() {
+                        bail!("Missing slab_automove_ratio argument");
+                    }
+                    slab_automove_ratio = value.trim().parse::<f64>().unwrap_or(0.0);
+                    if slab_automove_ratio <= 0.0 || slab_automove_ratio > 1.0 {
+                        bail!("slab_automove_ratio must be > 0 and < 1");
+                    }
+                }
+                "slab_automove_window" => {
+                    if value.is_empty() {
+                        bail!("Missing slab_automove_window argument");
+                    }
+                    match atoi(value) {
+                        n @ 3..=100_000 => slab_automove_window = n as u32,
+                        _ => bail!("slab_automove_window must be > 2"),
+                    }
                 }
                 "modern" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
@@ -197,6 +288,9 @@ impl Options {
                 }
                 _ => {}
             }
+        }
+        if lru.hot_pct + lru.warm_pct > 80 {
+            bail!("hot_lru_pct + warm_lru_pct cannot be more than 80% combined");
         }
         if item_size_max > 1 << 20 && !chunk_max_set {
             slab_chunk_max = (1 << 20) / 2;
@@ -220,7 +314,11 @@ impl Options {
         };
         let pages = (mem_limit >> 20).max(1);
         let mut shards = (cli.threads.max(1) * 2).next_power_of_two().min(16);
-        while shards > 1 && shards * 2 > pages {
+        // Pages are cut per shard: with fewer than 4 pages per shard a
+        // class soon holds pages in some shards only, and a shard without
+        // one takes a page from another class instead of evicting in the
+        // class as the original does (`slabs_reassign.t` at -m 4).
+        while shards > 1 && shards * 4 > pages {
             shards /= 2;
         }
         let store = StoreConfig {
@@ -233,6 +331,11 @@ impl Options {
             evict: !cli.disable_evictions,
             shards,
             flat_lru: !lru_maintainer,
+            lru,
+            slab_reassign,
+            slab_automove,
+            slab_automove_ratio,
+            slab_automove_window,
         };
         let exec = Settings {
             cas_enabled: !cli.disable_cas,

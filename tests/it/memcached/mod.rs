@@ -8,6 +8,7 @@ mod conformance;
 mod conn_limits;
 mod flags;
 mod introspection;
+mod lru;
 mod memory;
 mod refusals;
 mod robustness;

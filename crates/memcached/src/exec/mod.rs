@@ -11,6 +11,7 @@ mod binary;
 mod counters;
 mod detail;
 pub mod logger;
+mod lru;
 mod meta;
 mod storage;
 
@@ -363,18 +364,11 @@ impl Engine {
         }
     }
 
-    /// Marks a fetch: FETCHED, then ACTIVE on a second fetch; the LRU
-    /// position moves at most once per `ITEM_UPDATE_INTERVAL`.
+    /// Marks a fetch ([`Shard::fetched`]): FETCHED, then ACTIVE on a
+    /// second fetch; with a flat LRU the position moves at most once per
+    /// `ITEM_UPDATE_INTERVAL`.
     fn fetched(shard: &mut Shard, id: u32, now: RelTime) {
-        use crate::store::ItemState;
-        let meta = shard.meta(id);
-        if meta.time.saturating_add(ITEM_UPDATE_INTERVAL) <= now {
-            shard.bump(id, now);
-        } else if meta.state & ItemState::FETCHED == 0 {
-            shard.set_state(id, ItemState::FETCHED, true);
-        } else if meta.state & ItemState::ACTIVE == 0 {
-            shard.set_state(id, ItemState::ACTIVE, true);
-        }
+        shard.fetched(id, now, ITEM_UPDATE_INTERVAL);
     }
 
     fn get(
@@ -583,9 +577,17 @@ impl Engine {
                 b"ERROR: shutdown not enabled\r\n"
             }),
             [b"slabs", b"automove", arg, rest @ ..] => {
-                out.extend_from_slice(Self::slabs_automove(arg, rest))
+                out.extend_from_slice(self.slabs_automove(arg, rest))
             }
-            [b"lru", ..] => out.extend_from_slice(b"OK\r\n"),
+            [b"slabs", b"reassign", src, dst] => {
+                out.extend_from_slice(self.slabs_reassign(src, dst, now))
+            }
+            [b"lru", rest @ ..] => lru::lru_command(
+                self.store.lru_tuning(),
+                !self.store.config().flat_lru,
+                rest,
+                out,
+            ),
             _ => out.extend_from_slice(b"ERROR\r\n"),
         }
     }
@@ -648,7 +650,7 @@ impl Engine {
 
     /// `slabs automove <0|1|2>` or `slabs automove ratio <float>`: checked
     /// as the original checks them (this build has no page mover to tune).
-    fn slabs_automove(arg: &[u8], rest: &[&[u8]]) -> &'static [u8] {
+    fn slabs_automove(&self, arg: &[u8], rest: &[&[u8]]) -> &'static [u8] {
         use crate::proto::num::safe_strtoul;
         if arg == b"ratio" {
             let ratio = rest
@@ -656,14 +658,34 @@ impl Engine {
                 .and_then(|r| std::str::from_utf8(r).ok())
                 .and_then(|r| r.parse::<f64>().ok());
             return match ratio {
-                Some(_) => b"OK\r\n",
+                Some(r) => {
+                    self.store.set_automove_ratio(r);
+                    b"OK\r\n"
+                }
                 None => b"ERROR\r\n",
             };
         }
         match safe_strtoul(arg) {
             None => b"CLIENT_ERROR bad command line format\r\n",
-            Some(0..=2) => b"OK\r\n",
+            Some(n @ 0..=2) => {
+                self.store
+                    .automove
+                    .store(n, std::sync::atomic::Ordering::Relaxed);
+                b"OK\r\n"
+            }
             Some(_) => b"ERROR\r\n",
+        }
+    }
+
+    /// `slabs reassign <src> <dst>` (exactly those words), as the original.
+    fn slabs_reassign(&self, src: &[u8], dst: &[u8], now: RelTime) -> &'static [u8] {
+        use crate::proto::num::safe_strtol;
+        if !self.store.config().slab_reassign {
+            return b"CLIENT_ERROR slab reassignment disabled\r\n";
+        }
+        match (safe_strtol(src), safe_strtol(dst)) {
+            (Some(s), Some(d)) => self.store.reassign(i64::from(s), i64::from(d), now).reply(),
+            _ => b"CLIENT_ERROR bad command line format\r\n",
         }
     }
 

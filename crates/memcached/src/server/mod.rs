@@ -442,35 +442,52 @@ impl Server {
         Ok(true)
     }
 
-    /// Starts the background crawler that reclaims expired items.
+    /// Starts the background LRU maintainer and crawler. The maintainer
+    /// ([`crate::store::Store::maintain`]) runs every 10 ms to 1 s: twice
+    /// as often after a pass that moved or freed items, half as often
+    /// after an idle one (the original's thread sleeps the same way). Once
+    /// a second the crawler looks for expired items in the rest of the
+    /// LRUs (`crawler_reclaimed`) and a lowered memory limit sheds pages.
     pub fn spawn_crawler(self: &Arc<Self>) {
+        const MIN_SLEEP: Duration = Duration::from_millis(10);
+        const MAX_SLEEP: Duration = Duration::from_secs(1);
         let me = Arc::clone(self);
         let flat = self.engine.store.config().flat_lru;
         // Tracked: the drain at shutdown waits for a pass in progress.
         self.shutdown.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut sleep = MAX_SLEEP;
+            let mut last_crawl = tokio::time::Instant::now();
             loop {
                 tokio::select! {
-                    _ = tick.tick() => {}
+                    _ = tokio::time::sleep(sleep) => {}
                     _ = me.shutdown.triggered() => return,
                 }
                 let now = me.engine.rel_time(unix_now());
+                let store = &me.engine.store;
+                // The maintainer first: expired items at the LRU tails go
+                // back to their class (`reclaimed`).
+                if !flat {
+                    let moved = store.automove(now);
+                    sleep = if store.maintain(now) > 0 || moved {
+                        (sleep / 2).max(MIN_SLEEP)
+                    } else {
+                        (sleep * 2).min(MAX_SLEEP)
+                    };
+                }
+                if last_crawl.elapsed() < MAX_SLEEP {
+                    continue;
+                }
+                last_crawl = tokio::time::Instant::now();
                 let crawl = me
                     .engine
                     .crawler_on
                     .load(std::sync::atomic::Ordering::Relaxed);
-                // The LRU maintainer first: expired items at the LRU tails
-                // go back to their class (`reclaimed`); then the crawler
-                // looks through the rest (`crawler_reclaimed`).
-                me.engine.store.shed(now);
-                me.engine.store.for_each_shard(|shard| {
-                    if !flat {
-                        shard.maintain(now, &me.engine.store.flush, 500);
-                    }
-                    if crawl {
-                        shard.crawl(now, &me.engine.store.flush, 2_000);
-                    }
-                });
+                store.shed(now);
+                if crawl {
+                    store.for_each_shard(|shard| {
+                        shard.crawl(now, &store.flush, 2_000);
+                    });
+                }
             }
         });
     }

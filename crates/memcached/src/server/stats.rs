@@ -198,17 +198,26 @@ impl Server {
         put("hash_power_level", &st.hash_power_level);
         put("hash_bytes", &st.hash_bytes);
         put("hash_is_expanding", &0);
-        for k in [
-            "slab_reassign_rescues",
-            "slab_reassign_chunk_rescues",
-            "slab_reassign_evictions_nomem",
-            "slab_reassign_inline_reclaim",
-            "slab_reassign_busy_items",
-            "slab_reassign_busy_deletes",
-            "slab_reassign_running",
-            "slabs_moved",
-        ] {
-            put(k, &0);
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            let m = self.engine.store.mover_stats();
+            put("slab_reassign_rescues", &m.rescues.load(Relaxed));
+            // Large items are one allocation each here, never chunks on
+            // a slab page: a moved page holds none to rescue.
+            put("slab_reassign_chunk_rescues", &0);
+            put(
+                "slab_reassign_evictions_nomem",
+                &m.evictions_nomem.load(Relaxed),
+            );
+            put(
+                "slab_reassign_inline_reclaim",
+                &m.inline_reclaim.load(Relaxed),
+            );
+            put("slab_reassign_busy_items", &m.busy_items.load(Relaxed));
+            // Moves run to completion under the shard lock.
+            put("slab_reassign_busy_deletes", &0);
+            put("slab_reassign_running", &0);
+            put("slabs_moved", &m.slabs_moved.load(Relaxed));
         }
         if self
             .engine
@@ -219,7 +228,14 @@ impl Server {
             put("lru_crawler_starts", &1);
         }
         if self.settings.lru_maintainer {
-            put("lru_maintainer_juggles", &0);
+            put(
+                "lru_maintainer_juggles",
+                &self
+                    .engine
+                    .store
+                    .juggles
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
         }
         for k in [
             "malloc_fails",
@@ -236,7 +252,7 @@ impl Server {
         put("bytes", &st.bytes);
         put("curr_items", &st.curr_items);
         put("total_items", &st.total_items);
-        put("slab_global_page_pool", &st.pages_free);
+        put("slab_global_page_pool", &st.pages_returned);
         put("expired_unfetched", &st.expired_unfetched);
         put("evicted_unfetched", &st.evicted_unfetched);
         let maintainer = self.settings.lru_maintainer;
@@ -249,15 +265,12 @@ impl Server {
         put("crawler_items_checked", &st.crawler_items_checked);
         put("lrutail_reflocked", &0);
         if maintainer {
-            for k in [
-                "moves_to_cold",
-                "moves_to_warm",
-                "moves_within_lru",
-                "direct_reclaims",
-                "lru_bumps_dropped",
-            ] {
-                put(k, &0);
-            }
+            put("moves_to_cold", &st.moves_to_cold);
+            put("moves_to_warm", &st.moves_to_warm);
+            put("moves_within_lru", &st.moves_within_lru);
+            put("direct_reclaims", &st.direct_reclaims);
+            // Fetches move items synchronously: no bump queue to drop from.
+            put("lru_bumps_dropped", &0);
         }
     }
 
@@ -295,8 +308,17 @@ impl Server {
         put("item_size_max", &st.item_size_max);
         put("maxconns_fast", &"yes");
         put("hashpower_init", &0);
-        put("slab_reassign", &"yes");
-        put("slab_automove", &1);
+        let store = &self.engine.store;
+        put("slab_reassign", &yes(store.config().slab_reassign));
+        put(
+            "slab_automove",
+            &store.automove.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        put(
+            "slab_automove_ratio",
+            &format!("{:.2}", store.automove_ratio()),
+        );
+        put("slab_automove_window", &store.config().slab_automove_window);
         put("slab_chunk_max", &st.slab_chunk_max);
         put(
             "lru_crawler",
@@ -307,8 +329,15 @@ impl Server {
         );
         put("flush_enabled", &yes(st.flush_enabled));
         put("dump_enabled", &yes(st.dump_enabled));
-        put("lru_maintainer_thread", &"no");
-        put("lru_segmented", &"no");
+        let lru = self.engine.store.lru_tuning().snapshot();
+        put("lru_maintainer_thread", &yes(st.lru_maintainer));
+        put("lru_segmented", &yes(lru.segmented));
+        put("hot_lru_pct", &lru.hot_pct);
+        put("warm_lru_pct", &lru.warm_pct);
+        put("hot_max_factor", &format!("{:.2}", lru.hot_max_factor));
+        put("warm_max_factor", &format!("{:.2}", lru.warm_max_factor));
+        put("temp_lru", &yes(lru.temp_lru));
+        put("temporary_ttl", &lru.temporary_ttl);
         put(
             "idle_timeout",
             &self.conn.idle_timeout.map_or(0, |d| d.as_secs()),
@@ -317,13 +346,28 @@ impl Server {
     }
 
     fn items(&self, s: &mut String, now: RelTime) {
+        let maintainer = self.settings.lru_maintainer;
+        let temp = self.engine.store.lru_tuning().snapshot().temp_lru;
         for c in self.engine.store.stats(now).classes {
             if c.number == 0 {
                 continue;
             }
             let id = c.id;
+            let mut put = |k: &str, v: u64| {
+                let _ = write!(s, "STAT items:{id}:{k} {v}\r\n");
+            };
+            put("number", c.number);
+            if maintainer {
+                put("number_hot", c.number_seg[0]);
+                put("number_warm", c.number_seg[1]);
+                put("number_cold", c.number_seg[2]);
+                if temp {
+                    put("number_temp", c.number_seg[3]);
+                }
+                put("age_hot", u64::from(c.age_hot));
+                put("age_warm", u64::from(c.age_warm));
+            }
             let fields: [(&str, u64); 9] = [
-                ("number", c.number),
                 ("age", u64::from(c.age)),
                 ("mem_requested", c.bytes),
                 ("evicted", c.evicted),
@@ -331,12 +375,27 @@ impl Server {
                 ("reclaimed", c.reclaimed),
                 ("expired_unfetched", c.expired_unfetched),
                 ("evicted_unfetched", c.evicted_unfetched),
+                ("evicted_active", c.evicted_active),
                 ("crawler_reclaimed", c.crawler_reclaimed),
             ];
             for (k, v) in fields {
-                let _ = write!(s, "STAT items:{id}:{k} {v}\r\n");
+                put(k, v);
             }
-            let _ = write!(s, "STAT items:{id}:evicted_active {}\r\n", c.evicted_active);
+            if maintainer {
+                let moves: [(&str, u64); 8] = [
+                    ("moves_to_cold", c.moves_to_cold),
+                    ("moves_to_warm", c.moves_to_warm),
+                    ("moves_within_lru", c.moves_within_lru),
+                    ("direct_reclaims", c.direct_reclaims),
+                    ("hits_to_hot", c.hits[0]),
+                    ("hits_to_warm", c.hits[1]),
+                    ("hits_to_cold", c.hits[2]),
+                    ("hits_to_temp", c.hits[3]),
+                ];
+                for (k, v) in moves {
+                    put(k, v);
+                }
+            }
         }
     }
 

@@ -31,16 +31,20 @@
 //! (its 56-byte header pushes the same item into the 192-byte class).
 
 mod assoc;
+mod automove;
 mod lru;
+mod maint;
 #[cfg(test)]
 mod model;
+mod mover;
 mod page;
 mod shard;
 mod slabs;
 
+pub use mover::{MoverStats, Reassign};
 pub use shard::Shard;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// Seconds since the store started.
@@ -88,6 +92,120 @@ pub struct StoreConfig {
     /// 1.4, where each allocation first frees an expired or flushed item
     /// from its class's LRU tail ([`Store::reclaim_before_alloc`]).
     pub flat_lru: bool,
+    /// The segmented LRU's tuning at start.
+    pub lru: LruConfig,
+    /// `-o slab_reassign` (off with `no_modern`/`no_slab_reassign`):
+    /// `slabs reassign` allowed.
+    pub slab_reassign: bool,
+    /// `-o slab_automove`: 0 off, 1 the windowed rules, 2 on every
+    /// eviction (see `store::automove`).
+    pub slab_automove: u32,
+    /// `-o slab_automove_ratio`.
+    pub slab_automove_ratio: f64,
+    /// `-o slab_automove_window` (runs).
+    pub slab_automove_window: u32,
+}
+
+/// The segmented LRU's settings (`-o lru_segmented`, `hot_lru_pct`,
+/// `warm_lru_pct`, `hot_max_factor`, `warm_max_factor`, `temporary_ttl`),
+/// the original's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LruConfig {
+    /// HOT/WARM/COLD segments (`lru mode segmented`); else all COLD.
+    pub segmented: bool,
+    /// HOT's share of a class's bytes before items move to COLD.
+    pub hot_pct: u32,
+    /// WARM's share.
+    pub warm_pct: u32,
+    /// HOT items older than this times COLD's tail age move to COLD.
+    pub hot_max_factor: f64,
+    /// WARM's factor.
+    pub warm_max_factor: f64,
+    /// Items expiring within `temporary_ttl` go to TEMP (never evicted,
+    /// only reclaimed once expired).
+    pub temp_lru: bool,
+    /// Seconds.
+    pub temporary_ttl: u32,
+}
+
+impl Default for LruConfig {
+    fn default() -> Self {
+        LruConfig {
+            segmented: true,
+            hot_pct: 20,
+            warm_pct: 40,
+            hot_max_factor: 0.2,
+            warm_max_factor: 2.0,
+            temp_lru: false,
+            temporary_ttl: 61,
+        }
+    }
+}
+
+/// [`LruConfig`] as it is now: `lru tune|mode|temp_ttl` change it while
+/// the server runs; links and the maintainer read it.
+#[derive(Debug)]
+pub struct LruTuning {
+    /// See [`LruConfig::segmented`].
+    pub segmented: AtomicBool,
+    /// See [`LruConfig::hot_pct`].
+    pub hot_pct: AtomicU32,
+    /// See [`LruConfig::warm_pct`].
+    pub warm_pct: AtomicU32,
+    hot_max_factor: AtomicU64,
+    warm_max_factor: AtomicU64,
+    /// See [`LruConfig::temp_lru`].
+    pub temp_lru: AtomicBool,
+    /// See [`LruConfig::temporary_ttl`].
+    pub temporary_ttl: AtomicU32,
+}
+
+impl LruTuning {
+    /// The tuning `cfg` describes.
+    pub fn new(cfg: &LruConfig) -> LruTuning {
+        LruTuning {
+            segmented: AtomicBool::new(cfg.segmented),
+            hot_pct: AtomicU32::new(cfg.hot_pct),
+            warm_pct: AtomicU32::new(cfg.warm_pct),
+            hot_max_factor: AtomicU64::new(cfg.hot_max_factor.to_bits()),
+            warm_max_factor: AtomicU64::new(cfg.warm_max_factor.to_bits()),
+            temp_lru: AtomicBool::new(cfg.temp_lru),
+            temporary_ttl: AtomicU32::new(cfg.temporary_ttl),
+        }
+    }
+
+    /// See [`LruConfig::hot_max_factor`].
+    pub fn hot_max_factor(&self) -> f64 {
+        f64::from_bits(self.hot_max_factor.load(Ordering::Relaxed))
+    }
+
+    /// See [`LruConfig::warm_max_factor`].
+    pub fn warm_max_factor(&self) -> f64 {
+        f64::from_bits(self.warm_max_factor.load(Ordering::Relaxed))
+    }
+
+    /// `lru tune <hot_pct> <warm_pct> <hot_max_factor> <warm_max_factor>`.
+    pub fn tune(&self, hot_pct: u32, warm_pct: u32, hot_factor: f64, warm_factor: f64) {
+        self.hot_pct.store(hot_pct, Ordering::Relaxed);
+        self.warm_pct.store(warm_pct, Ordering::Relaxed);
+        self.hot_max_factor
+            .store(hot_factor.to_bits(), Ordering::Relaxed);
+        self.warm_max_factor
+            .store(warm_factor.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The settings now.
+    pub fn snapshot(&self) -> LruConfig {
+        LruConfig {
+            segmented: self.segmented.load(Ordering::Relaxed),
+            hot_pct: self.hot_pct.load(Ordering::Relaxed),
+            warm_pct: self.warm_pct.load(Ordering::Relaxed),
+            hot_max_factor: self.hot_max_factor(),
+            warm_max_factor: self.warm_max_factor(),
+            temp_lru: self.temp_lru.load(Ordering::Relaxed),
+            temporary_ttl: self.temporary_ttl.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -102,6 +220,11 @@ impl Default for StoreConfig {
             evict: true,
             shards: 8,
             flat_lru: false,
+            lru: LruConfig::default(),
+            slab_reassign: true,
+            slab_automove: 1,
+            slab_automove_ratio: 0.8,
+            slab_automove_window: 30,
         }
     }
 }
@@ -296,6 +419,22 @@ pub struct ClassStats {
     /// Bytes held by linked items, header + key + value (summed into
     /// `bytes` in `stats`).
     pub bytes: u64,
+    /// Items in HOT, WARM, COLD, TEMP.
+    pub number_seg: [u64; 4],
+    /// Age of HOT's and WARM's tail items (`age` is COLD's).
+    pub age_hot: u32,
+    /// See `age_hot`.
+    pub age_warm: u32,
+    /// Segmented LRU moves.
+    pub moves_to_cold: u64,
+    /// See `moves_to_cold`.
+    pub moves_to_warm: u64,
+    /// See `moves_to_cold`.
+    pub moves_within_lru: u64,
+    /// Chunks freed from a tail by an allocation (segmented).
+    pub direct_reclaims: u64,
+    /// Fetches by the segment the item was in (HOT, WARM, COLD, TEMP).
+    pub hits: [u64; 4],
 }
 
 /// Whole-store figures for `stats`.
@@ -321,10 +460,21 @@ pub struct StoreStats {
     pub evicted_unfetched: u64,
     /// Evicted while active.
     pub evicted_active: u64,
+    /// Segmented LRU moves (all classes).
+    pub moves_to_cold: u64,
+    /// See `moves_to_cold`.
+    pub moves_to_warm: u64,
+    /// See `moves_to_cold`.
+    pub moves_within_lru: u64,
+    /// See [`ClassStats::direct_reclaims`].
+    pub direct_reclaims: u64,
     /// Pages handed out (`total_malloced` = pages * page_size + large bytes).
     pub total_malloced: u64,
-    /// Pages in the global pool not yet handed out.
+    /// Pages in the budget not handed out now.
     pub pages_free: u64,
+    /// Of those, pages handed out before and given back (the original's
+    /// `slab_global_page_pool`).
+    pub pages_returned: u64,
     /// Per class (only classes holding pages or items).
     pub classes: Vec<ClassStats>,
     /// Hash table size as a power of two (`hash_power_level`).
@@ -343,20 +493,37 @@ pub struct PagePool {
     /// Pages to withhold from the next pages given back: what a lowered
     /// `cache_memlimit` took beyond the free pages.
     pub debt: AtomicUsize,
+    /// The part of `debt` a lowered `cache_memlimit` owes (what
+    /// [`Store::shed`] works off; a class's first page granted over the
+    /// limit is not shed, as the original keeps it).
+    pub shrink: AtomicUsize,
     /// The memory limit now, in bytes (`cache_memlimit` changes it).
     pub limit: AtomicUsize,
     /// Pages each chunk class holds, summed over all shards (index = class
     /// index). A class's first page is granted even over the limit, and
     /// its last page is never taken from it, as the original does.
     pub class_pages: Box<[AtomicUsize]>,
+    /// Of the free pages, those that were handed out before and given
+    /// back (the original's global page pool: memory allocated once and
+    /// kept for reuse; still counted in `total_malloced`). Taken first.
+    pub returned: AtomicUsize,
 }
 
 impl PagePool {
     /// Takes `n` pages from the budget if that many are left.
     pub fn take(&self, n: usize) -> bool {
-        self.free
+        let ok = self
+            .free
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(n))
-            .is_ok()
+            .is_ok();
+        if ok {
+            let _ = self
+                .returned
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+                    Some(r.saturating_sub(n))
+                });
+        }
+        ok
     }
 
     /// Takes one page for chunk class `c` from the budget, or, when the
@@ -385,8 +552,16 @@ impl PagePool {
             .map_or(0, |n| n.load(Ordering::Acquire))
     }
 
-    /// Gives `n` pages back (paying off any debt first).
+    /// Gives `n` pages back (paying off any debt first); they join the
+    /// global page pool.
     pub fn give(&self, n: usize) {
+        let kept = self.add(n);
+        self.returned.fetch_add(kept, Ordering::AcqRel);
+    }
+
+    /// Adds `n` pages to the budget, paying off any debt first; returns
+    /// how many became free.
+    fn add(&self, n: usize) -> usize {
         let mut paid = 0;
         let _ = self
             .debt
@@ -397,6 +572,7 @@ impl PagePool {
         if n > paid {
             self.free.fetch_add(n - paid, Ordering::AcqRel);
         }
+        n - paid
     }
 
     /// Moves the limit to `bytes`: growing adds pages (after paying off
@@ -407,7 +583,13 @@ impl PagePool {
         let old = self.limit.swap(bytes, Ordering::AcqRel) / page;
         let new = bytes / page;
         if new >= old {
-            self.give(new - old);
+            let grow = new - old;
+            let _ = self
+                .shrink
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |x| {
+                    Some(x.saturating_sub(grow))
+                });
+            self.add(grow);
         } else {
             let want = old - new;
             let mut took = 0;
@@ -418,6 +600,11 @@ impl PagePool {
                     Some(f - took)
                 });
             self.debt.fetch_add(want - took, Ordering::AcqRel);
+            self.shrink.fetch_add(want - took, Ordering::AcqRel);
+            let free = self.free.load(Ordering::Acquire);
+            let _ = self
+                .returned
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| Some(r.min(free)));
         }
     }
 }
@@ -434,6 +621,18 @@ pub struct Store {
     pub flush: FlushMarks,
     /// The page budget all shards draw on.
     pool: Arc<PagePool>,
+    /// The segmented LRU's settings now.
+    tuning: Arc<LruTuning>,
+    /// Passes the LRU maintainer made (`lru_maintainer_juggles`).
+    pub juggles: AtomicU64,
+    /// The page mover's counters.
+    mover: MoverStats,
+    /// Where `slabs reassign -1 <dst>` looks for a source next.
+    pick_next: AtomicUsize,
+    /// `slab_automove` now (0, 1, 2; `slabs automove` changes it).
+    pub automove: AtomicU32,
+    automove_ratio: AtomicU64,
+    automover: Mutex<automove::AutoMover>,
     /// Where the next search for a page to release starts (spreads the
     /// releases over the shards).
     victim: AtomicUsize,
@@ -486,11 +685,24 @@ impl Store {
             free: AtomicUsize::new(total),
             total,
             debt: AtomicUsize::new(0),
+            shrink: AtomicUsize::new(0),
             limit: AtomicUsize::new(cfg.mem_limit),
             class_pages: classes.iter().map(|_| AtomicUsize::new(0)).collect(),
+            returned: AtomicUsize::new(0),
         });
+        let tuning = Arc::new(LruTuning::new(&cfg.lru));
+        let automove_level = cfg.slab_automove;
+        let automove_ratio = AtomicU64::new(cfg.slab_automove_ratio.to_bits());
+        let automover = Mutex::new(automove::AutoMover::new(cfg.slab_automove_window));
         let shards = (0..n)
-            .map(|_| Mutex::new(Shard::new(&cfg, &classes, Arc::clone(&pool))))
+            .map(|_| {
+                Mutex::new(Shard::new(
+                    &cfg,
+                    &classes,
+                    Arc::clone(&pool),
+                    Arc::clone(&tuning),
+                ))
+            })
             .collect();
         Store {
             shards,
@@ -502,6 +714,13 @@ impl Store {
             pool,
             victim: AtomicUsize::new(0),
             initial_malloc: 0,
+            tuning,
+            juggles: AtomicU64::new(0),
+            mover: MoverStats::default(),
+            pick_next: AtomicUsize::new(0),
+            automove: AtomicU32::new(automove_level),
+            automove_ratio,
+            automover,
         }
     }
 
@@ -521,9 +740,13 @@ impl Store {
     /// hold no live item (from shards whose lock is free). Returns how
     /// many were given.
     pub fn shed(&self, now: RelTime) -> usize {
+        let owed = || {
+            self.pool.debt.load(Ordering::Acquire) > 0
+                && self.pool.shrink.load(Ordering::Acquire) > 0
+        };
         let mut n = 0;
         for s in &self.shards {
-            if self.pool.debt.load(Ordering::Acquire) == 0 {
+            if !owed() {
                 break;
             }
             let mut guard = match s.try_lock() {
@@ -532,9 +755,13 @@ impl Store {
                 Err(TryLockError::WouldBlock) => continue,
             };
             guard.sync_flush(&self.flush);
-            while self.pool.debt.load(Ordering::Acquire) > 0
-                && guard.release_page_with(now, NONE, false, true)
-            {
+            while owed() && guard.release_page_with(now, NONE, false, true) {
+                let _ = self
+                    .pool
+                    .shrink
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |x| {
+                        Some(x.saturating_sub(1))
+                    });
                 n += 1;
             }
         }
@@ -589,6 +816,31 @@ impl Store {
     /// The config.
     pub fn config(&self) -> &StoreConfig {
         &self.cfg
+    }
+
+    /// `slab_automove_ratio` now.
+    pub fn automove_ratio(&self) -> f64 {
+        f64::from_bits(self.automove_ratio.load(Ordering::Relaxed))
+    }
+
+    /// `slabs automove ratio <r>`.
+    pub fn set_automove_ratio(&self, r: f64) {
+        self.automove_ratio.store(r.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The segmented LRU's settings now (`lru` changes them).
+    pub fn lru_tuning(&self) -> &LruTuning {
+        &self.tuning
+    }
+
+    /// One pass of the LRU maintainer over every shard (waiting for each
+    /// shard's lock in turn): see [`Shard::maintain`]. Counts a juggle;
+    /// returns the items freed or moved.
+    pub fn maintain(&self, now: RelTime) -> usize {
+        self.juggles.fetch_add(1, Ordering::Relaxed);
+        let mut did = 0;
+        self.for_each_shard(|s| did += s.maintain(now, &self.flush, 500));
+        did
     }
 
     /// The slab classes.
@@ -784,14 +1036,18 @@ impl Store {
                 st.expired_unfetched += cls.expired_unfetched;
                 st.evicted_unfetched += cls.evicted_unfetched;
                 st.evicted_active += cls.evicted_active;
-                if cls.pages == 0 && cls.lru.len == 0 {
+                st.moves_to_cold += cls.moves_to_cold;
+                st.moves_to_warm += cls.moves_to_warm;
+                st.moves_within_lru += cls.moves_within_lru;
+                st.direct_reclaims += cls.direct_reclaims;
+                if cls.pages == 0 && cls.items() == 0 {
                     continue;
                 }
-                let age = if cls.lru.tail == NONE {
-                    0
-                } else {
-                    now.saturating_sub(s.get32(cls.lru.tail, page::OFF_TIME))
+                let age_of = |seg: usize| match cls.lru[seg].tail {
+                    NONE => 0,
+                    tail => now.saturating_sub(s.get32(tail, page::OFF_TIME)),
                 };
+                let age = age_of(page::Seg::COLD);
                 let i = match classes.iter().position(|x| x.id == cls.info.id) {
                     Some(i) => i,
                     None => {
@@ -808,8 +1064,18 @@ impl Store {
                 x.total_pages += cls.pages;
                 x.used_chunks += cls.used;
                 x.free_chunks += if c == large { 0 } else { cls.free_chunks() };
-                x.number += cls.lru.len;
+                x.number += cls.items();
                 x.age = x.age.max(age);
+                x.age_hot = x.age_hot.max(age_of(page::Seg::HOT));
+                x.age_warm = x.age_warm.max(age_of(page::Seg::WARM));
+                for seg in 0..page::Seg::N {
+                    x.number_seg[seg] += cls.lru[seg].len;
+                    x.hits[seg] += cls.hits[seg];
+                }
+                x.moves_to_cold += cls.moves_to_cold;
+                x.moves_to_warm += cls.moves_to_warm;
+                x.moves_within_lru += cls.moves_within_lru;
+                x.direct_reclaims += cls.direct_reclaims;
                 x.evicted += cls.evicted;
                 x.evicted_unfetched += cls.evicted_unfetched;
                 x.evicted_active += cls.evicted_active;
@@ -822,8 +1088,10 @@ impl Store {
         });
         classes.sort_by_key(|c| c.id);
         st.classes = classes;
-        st.total_malloced =
-            slab_pages * self.cfg.page_size as u64 + large_bytes + self.initial_malloc as u64;
+        st.pages_returned = self.pool.returned.load(Ordering::Acquire) as u64;
+        st.total_malloced = (slab_pages + st.pages_returned) * self.cfg.page_size as u64
+            + large_bytes
+            + self.initial_malloc as u64;
         st.pages_free = self.pool.free.load(Ordering::Acquire) as u64;
         st.hash_power_level = if buckets == 0 { 0 } else { buckets.ilog2() };
         st.hash_bytes = buckets * std::mem::size_of::<ItemId>() as u64;

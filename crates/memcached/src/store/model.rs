@@ -130,6 +130,7 @@ fn run(ops: &[Op], pages: usize, shards: usize) -> Result<(), TestCaseError> {
         slab_chunk_max: 2048,
         item_size_max: 16 * 1024,
         shards,
+        flat_lru: true,
         ..StoreConfig::default()
     });
     let mut m = Model {

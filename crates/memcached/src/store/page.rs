@@ -21,6 +21,36 @@ pub(super) const OFF_STATE: usize = 37;
 /// through `ItemMeta` (a free chunk has no item to ask about).
 pub(super) const FREE_MARK: u8 = 0x80;
 
+/// Private state bits: which segment of its class's LRU a linked item is
+/// in ([`Seg`]), two bits at [`SEG_SHIFT`].
+pub(super) const SEG_SHIFT: u32 = 5;
+pub(super) const SEG_MASK: u8 = 0x60;
+
+/// The segments of a class's LRU (the original's HOT/WARM/COLD/TEMP):
+/// new items enter HOT (or TEMP for short TTLs), the maintainer moves them
+/// to COLD, a hit in COLD moves an item to WARM, evictions take COLD's
+/// tail. A flat LRU keeps everything in COLD.
+pub(super) struct Seg;
+
+impl Seg {
+    pub(super) const HOT: usize = 0;
+    pub(super) const WARM: usize = 1;
+    pub(super) const COLD: usize = 2;
+    pub(super) const TEMP: usize = 3;
+    /// How many.
+    pub(super) const N: usize = 4;
+
+    /// The segment recorded in a state byte.
+    pub(super) fn of(state: u8) -> usize {
+        usize::from((state & SEG_MASK) >> SEG_SHIFT)
+    }
+
+    /// `state` with its segment set to `seg`.
+    pub(super) fn with(state: u8, seg: usize) -> u8 {
+        (state & !SEG_MASK) | (((seg as u8) << SEG_SHIFT) & SEG_MASK)
+    }
+}
+
 /// Bits of an [`ItemId`] that hold the chunk index within its page.
 pub(super) const CHUNK_BITS: u32 = 14;
 /// Most chunks a page can be cut into (the id has 14 bits for them).
@@ -113,6 +143,8 @@ pub(super) struct Lru {
     pub(super) head: ItemId,
     pub(super) tail: ItemId,
     pub(super) len: u64,
+    /// Sum of the record sizes in the list (the original's `sizes_bytes`).
+    pub(super) bytes: u64,
 }
 
 impl Default for Lru {
@@ -121,6 +153,7 @@ impl Default for Lru {
             head: NONE,
             tail: NONE,
             len: 0,
+            bytes: 0,
         }
     }
 }
@@ -139,9 +172,11 @@ pub(super) struct ClassState {
     pub(super) pages: u64,
     /// Chunks handed out (linked or in flight); large class: items.
     pub(super) used: u64,
-    pub(super) lru: Lru,
-    /// Where the crawler stopped (next item to look at; `NONE` = tail).
-    pub(super) crawl_at: ItemId,
+    /// The LRU, by segment ([`Seg`]).
+    pub(super) lru: [Lru; Seg::N],
+    /// Where the crawler stopped in each segment (next item to look at;
+    /// `NONE` = tail).
+    pub(super) crawl_at: [ItemId; Seg::N],
     /// Sum of record sizes of linked items (large class: also the bytes held).
     pub(super) bytes: u64,
     pub(super) evicted: u64,
@@ -151,6 +186,14 @@ pub(super) struct ClassState {
     pub(super) expired_unfetched: u64,
     pub(super) outofmemory: u64,
     pub(super) crawler_reclaimed: u64,
+    /// Segmented LRU moves (the original's per-class counters).
+    pub(super) moves_to_cold: u64,
+    pub(super) moves_to_warm: u64,
+    pub(super) moves_within_lru: u64,
+    /// Items freed from a tail by an allocation in segmented mode.
+    pub(super) direct_reclaims: u64,
+    /// Fetches, by the segment the item was in.
+    pub(super) hits: [u64; Seg::N],
 }
 
 impl ClassState {
@@ -162,8 +205,8 @@ impl ClassState {
             carved: 0,
             pages: 0,
             used: 0,
-            lru: Lru::default(),
-            crawl_at: NONE,
+            lru: [Lru::default(); Seg::N],
+            crawl_at: [NONE; Seg::N],
             bytes: 0,
             evicted: 0,
             evicted_unfetched: 0,
@@ -172,7 +215,17 @@ impl ClassState {
             expired_unfetched: 0,
             outofmemory: 0,
             crawler_reclaimed: 0,
+            moves_to_cold: 0,
+            moves_to_warm: 0,
+            moves_within_lru: 0,
+            direct_reclaims: 0,
+            hits: [0; Seg::N],
         }
+    }
+
+    /// Items in all segments.
+    pub(super) fn items(&self) -> u64 {
+        self.lru.iter().map(|l| l.len).sum()
     }
 
     /// Chunks not handed out: free list plus the uncarved rest of the

@@ -6,8 +6,9 @@
 //! `assoc.rs`.
 
 use super::page::{
-    chunk_of, is_large, large_slot, page_of, rd32, rd64, wr32, wr64, ClassState, Large, Page,
+    chunk_of, is_large, large_slot, page_of, rd32, rd64, wr32, wr64, ClassState, Large, Page, Seg,
     FREE_MARK, OFF_CAS, OFF_EXPTIME, OFF_FLAGS, OFF_NBYTES, OFF_NKEY, OFF_STATE, OFF_TIME,
+    SEG_MASK,
 };
 use super::*;
 use std::fmt;
@@ -24,6 +25,10 @@ pub struct Shard {
     /// Largest chunk; bigger records are large items.
     pub(super) max_chunk: usize,
     pub(super) evict: bool,
+    /// No LRU maintainer: one flat LRU per class (all items in COLD).
+    pub(super) flat: bool,
+    /// The segmented LRU's tuning, shared by all shards.
+    pub(super) tuning: Arc<LruTuning>,
     /// Chunk sizes of the slab classes, ascending (for size -> class).
     pub(super) sizes: Vec<u32>,
     /// Slab classes (index = id - 1), then the large class last.
@@ -78,31 +83,23 @@ impl Shard {
             c.expired_unfetched = 0;
             c.outofmemory = 0;
             c.crawler_reclaimed = 0;
+            c.moves_to_cold = 0;
+            c.moves_to_warm = 0;
+            c.moves_within_lru = 0;
+            c.direct_reclaims = 0;
+            c.hits = [0; Seg::N];
         }
         self.total_items = 0;
         self.crawler_items_checked = 0;
     }
 
-    /// The LRU maintainer's pass: frees expired and flushed items from
-    /// the tail of each class's LRU (at most `limit` per class), counted
-    /// as `reclaimed`, so their memory returns to the class before any
-    /// new page is needed. Returns how many were freed.
-    pub fn maintain(&mut self, now: RelTime, flush: &FlushMarks, limit: usize) -> usize {
-        self.sync_flush(flush);
-        let mut freed = 0;
-        for c in 0..self.classes.len() {
-            for _ in 0..limit {
-                if !self.pull_tail(c, now, NONE, false) {
-                    break;
-                }
-                freed += 1;
-            }
-        }
-        freed
-    }
-
     /// An empty shard drawing pages from `pool`.
-    pub(super) fn new(cfg: &StoreConfig, classes: &[ClassInfo], pool: Arc<PagePool>) -> Shard {
+    pub(super) fn new(
+        cfg: &StoreConfig,
+        classes: &[ClassInfo],
+        pool: Arc<PagePool>,
+        tuning: Arc<LruTuning>,
+    ) -> Shard {
         let mut states: Vec<ClassState> = classes.iter().map(|&c| ClassState::new(c)).collect();
         let large_id = u8::try_from(classes.len() + 1).expect("invariant: at most 63 slab classes");
         let page_size = u32::try_from(cfg.page_size).unwrap_or(u32::MAX);
@@ -116,6 +113,8 @@ impl Shard {
             item_size_max: cfg.item_size_max,
             max_chunk: classes.last().map_or(0, |c| c.chunk_size as usize),
             evict: cfg.evict,
+            flat: cfg.flat_lru,
+            tuning,
             sizes: classes.iter().map(|c| c.chunk_size).collect(),
             classes: states,
             pages: Vec::new(),
@@ -280,9 +279,10 @@ impl Shard {
         );
         let c = self.class_idx(id);
         self.assoc_insert(id, hash);
-        self.lru_push_head(c, id);
+        let seg = self.link_segment(id);
         let st = self.state(id);
-        self.set_state_raw(id, st | ItemState::LINKED);
+        self.set_state_raw(id, Seg::with(st, seg) | ItemState::LINKED);
+        self.lru_push_head(c, id);
         self.curr_items += 1;
         self.total_items += 1;
         self.classes[c].bytes += self.record_len(id) as u64;
@@ -319,11 +319,84 @@ impl Shard {
         }
     }
 
-    /// Moves a linked item to the head of its LRU and sets `time = now`;
-    /// a second fetch marks it ACTIVE. (Callers rate-limit: the original
-    /// bumps at most once a minute per item.)
+    /// Whether item `id` lives in a segmented LRU now (maintainer on,
+    /// `lru mode segmented`, and a chunk item).
+    fn segmented(&self, id: ItemId) -> bool {
+        !self.flat && !is_large(id) && self.tuning.segmented.load(Ordering::Relaxed)
+    }
+
+    /// The segment a new item enters: COLD when flat; TEMP when the
+    /// temporary LRU is on and the item expires within `temporary_ttl` of
+    /// its time; else HOT.
+    fn link_segment(&self, id: ItemId) -> usize {
+        if !self.segmented(id) {
+            return Seg::COLD;
+        }
+        if self.tuning.temp_lru.load(Ordering::Relaxed) {
+            let rec = self.rec(id);
+            let exptime = rd32(rec, OFF_EXPTIME);
+            let time = rd32(rec, OFF_TIME);
+            let ttl = self.tuning.temporary_ttl.load(Ordering::Relaxed);
+            if exptime != 0 && exptime >= time && exptime - time <= ttl {
+                return Seg::TEMP;
+            }
+        }
+        Seg::HOT
+    }
+
+    /// A fetch of a linked item (get, gets, gat, mg): counts the hit by
+    /// segment and marks the item. Segmented: the first fetch sets
+    /// FETCHED, the next ACTIVE; an item turning ACTIVE in COLD moves to
+    /// WARM at once (counted `moves_to_warm`), elsewhere its time is
+    /// refreshed. Flat: as [`Shard::bump`] once its time is `interval`
+    /// old, else only the FETCHED/ACTIVE marks.
+    pub fn fetched(&mut self, id: ItemId, now: RelTime, interval: RelTime) {
+        let c = self.class_idx(id);
+        let st = self.state(id);
+        let seg = Seg::of(st);
+        self.classes[c].hits[seg] += 1;
+        if self.segmented(id) {
+            if st & ItemState::ACTIVE != 0 {
+                return;
+            }
+            if st & ItemState::FETCHED == 0 {
+                self.set_state_raw(id, st | ItemState::FETCHED);
+            } else if seg == Seg::COLD {
+                self.set32(id, OFF_TIME, now);
+                self.lru_move(c, id, Seg::WARM);
+                self.classes[c].moves_to_warm += 1;
+            } else {
+                self.set_state_raw(id, st | ItemState::ACTIVE);
+                self.set32(id, OFF_TIME, now);
+            }
+            return;
+        }
+        if self.get32(id, OFF_TIME).saturating_add(interval) <= now {
+            self.bump(id, now);
+        } else if st & ItemState::FETCHED == 0 {
+            self.set_state_raw(id, st | ItemState::FETCHED);
+        } else if st & ItemState::ACTIVE == 0 {
+            self.set_state_raw(id, st | ItemState::ACTIVE);
+        }
+    }
+
+    /// Refreshes a linked item (an `add` that found it, a touch).
+    /// Segmented: `time = now`, and an ACTIVE item in COLD moves to WARM
+    /// (its ACTIVE mark spent). Flat: moves it to the head of its LRU,
+    /// sets `time = now`, and a second fetch marks it ACTIVE. (Callers
+    /// rate-limit: the original bumps at most once a minute per item.)
     pub fn bump(&mut self, id: ItemId, now: RelTime) {
         let c = self.class_idx(id);
+        if self.segmented(id) {
+            self.set32(id, OFF_TIME, now);
+            let st = self.state(id);
+            if Seg::of(st) == Seg::COLD && st & ItemState::ACTIVE != 0 {
+                self.set_state_raw(id, st & !ItemState::ACTIVE);
+                self.lru_move(c, id, Seg::WARM);
+                self.classes[c].moves_to_warm += 1;
+            }
+            return;
+        }
         self.lru_to_head(c, id);
         self.set32(id, OFF_TIME, now);
         let mut st = self.state(id);
@@ -369,7 +442,7 @@ impl Shard {
             time: rd32(rec, OFF_TIME),
             flags: rd32(rec, OFF_FLAGS),
             nbytes: rd32(rec, OFF_NBYTES),
-            state: rec[OFF_STATE] & !FREE_MARK,
+            state: rec[OFF_STATE] & !(FREE_MARK | SEG_MASK),
             class,
             total_size: u32::try_from(total_size).unwrap_or(u32::MAX),
         }
@@ -397,7 +470,7 @@ impl Shard {
 
     /// Sets (`on`) or clears state bits other than LINKED.
     pub fn set_state(&mut self, id: ItemId, bits: u8, on: bool) {
-        let bits = bits & !(ItemState::LINKED | FREE_MARK);
+        let bits = bits & !(ItemState::LINKED | FREE_MARK | SEG_MASK);
         let st = self.state(id);
         self.set_state_raw(id, if on { st | bits } else { st & !bits });
     }
@@ -423,27 +496,32 @@ impl Shard {
     /// with the class after the one the previous call started with.
     pub fn crawl(&mut self, now: RelTime, flush: &FlushMarks, budget: usize) -> (u64, u64) {
         self.sync_flush(flush);
-        let busy = self.classes.iter().filter(|c| c.lru.len > 0).count();
+        let busy = self
+            .classes
+            .iter()
+            .map(|c| c.lru.iter().filter(|l| l.len > 0).count())
+            .sum::<usize>();
         if busy == 0 || budget == 0 {
             return (0, 0);
         }
         let share = budget.div_ceil(busy);
         let (mut checked, mut reclaimed) = (0u64, 0u64);
         let mut left = budget;
-        // Start one class further each call, so a small budget reaches all.
-        let n = self.classes.len();
+        // Start one list further each call, so a small budget reaches all.
+        let n = self.classes.len() * Seg::N;
         let start = self.crawl_next % n;
         self.crawl_next = start + 1;
-        for c in (start..n).chain(0..start) {
+        for unit in (start..n).chain(0..start) {
+            let (c, seg) = (unit / Seg::N, unit % Seg::N);
             if left == 0 {
                 break;
             }
-            if self.classes[c].lru.len == 0 {
+            if self.classes[c].lru[seg].len == 0 {
                 continue;
             }
-            let mut id = self.classes[c].crawl_at;
+            let mut id = self.classes[c].crawl_at[seg];
             if id == NONE {
-                id = self.classes[c].lru.tail;
+                id = self.classes[c].lru[seg].tail;
             }
             let mut n = share.min(left);
             while n > 0 && id != NONE {
@@ -462,7 +540,7 @@ impl Shard {
                 }
                 id = prev;
             }
-            self.classes[c].crawl_at = id;
+            self.classes[c].crawl_at[seg] = id;
         }
         self.crawler_items_checked += checked;
         (checked, reclaimed)
@@ -471,10 +549,12 @@ impl Shard {
     /// Calls `f` with every linked item's id (for `lru_crawler metadump`), O(n).
     pub fn for_each_item(&self, mut f: impl FnMut(ItemId)) {
         for cls in &self.classes {
-            let mut id = cls.lru.head;
-            while id != NONE {
-                f(id);
-                id = self.lru_next(id);
+            for lru in &cls.lru {
+                let mut id = lru.head;
+                while id != NONE {
+                    f(id);
+                    id = self.lru_next(id);
+                }
             }
         }
     }
@@ -497,6 +577,7 @@ mod tests {
     fn store(shards: usize) -> Store {
         Store::new(StoreConfig {
             shards,
+            flat_lru: true,
             ..StoreConfig::default()
         })
     }

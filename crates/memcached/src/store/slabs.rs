@@ -4,7 +4,7 @@
 //! moves between classes, page release to the pool, and large items.
 
 use super::page::{
-    large_slot, page_id, page_of, wr32, wr64, Large, Page, FREE_MARK, MAX_PAGES, OFF_CAS,
+    large_slot, page_id, page_of, wr32, wr64, Large, Page, Seg, FREE_MARK, MAX_PAGES, OFF_CAS,
     OFF_EXPTIME, OFF_FLAGS, OFF_HNEXT, OFF_NBYTES, OFF_NEXT, OFF_NKEY, OFF_PREV, OFF_STATE,
     OFF_TIME,
 };
@@ -106,7 +106,12 @@ impl Shard {
         if self.new_page(c) {
             return self.take_chunk(c);
         }
-        if self.pull_tail(c, now, protect, self.evict) {
+        let pulled = if self.segmented_class(c) {
+            self.alloc_pull(c, now, protect, self.evict)
+        } else {
+            self.pull_tail(c, now, protect, self.evict)
+        };
+        if pulled {
             if let Some(id) = self.take_chunk(c) {
                 return Some(id);
             }
@@ -183,7 +188,7 @@ impl Shard {
     }
 
     /// Puts a fresh page (already paid for) into a slot for class `c`.
-    fn add_page(&mut self, c: usize) {
+    pub(super) fn add_page(&mut self, c: usize) {
         let data = vec![0u8; self.page_size].into_boxed_slice();
         let p = match self.free_slots.pop() {
             Some(p) => {
@@ -211,7 +216,7 @@ impl Shard {
 
     /// Cuts page `p` (unowned, no chunk in use) for class `c` and makes it
     /// the class's page being carved.
-    fn attach_page(&mut self, p: usize, c: usize) {
+    pub(super) fn attach_page(&mut self, p: usize, c: usize) {
         let info = self.classes[c].info;
         let pg = &mut self.pages[p];
         pg.class = info.id;
@@ -228,7 +233,7 @@ impl Shard {
     }
 
     /// Takes an emptied page `p` away from its class.
-    fn detach_page(&mut self, p: usize) {
+    pub(super) fn detach_page(&mut self, p: usize) {
         let c = usize::from(self.pages[p].class) - 1;
         debug_assert_eq!(self.pages[p].used, 0, "invariant: detached pages are empty");
         let cls = &mut self.classes[c];
@@ -248,7 +253,7 @@ impl Shard {
     }
 
     /// Frees an unowned page slot and gives the page to the pool.
-    fn release_slot(&mut self, p: usize) {
+    pub(super) fn release_slot(&mut self, p: usize) {
         self.pages[p].data = Box::default();
         self.free_slots.push(p as u32);
         self.pool.give(1);
@@ -256,7 +261,7 @@ impl Shard {
 
     /// Unlinks a linked item to reuse its memory, counting it as reclaimed
     /// (expired or flushed) or evicted.
-    fn evict_item(&mut self, c: usize, id: ItemId, now: RelTime) {
+    pub(super) fn evict_item(&mut self, c: usize, id: ItemId, now: RelTime) {
         let st = self.state(id);
         let fetched = st & ItemState::FETCHED != 0;
         let cls_dead = self.dead(id, now).is_some();
@@ -286,7 +291,7 @@ impl Shard {
         self.unlink(id);
     }
 
-    /// Frees one item of class `c` from its LRU tail: the first expired or
+    /// Frees one item of class `c` from its (flat) LRU tail, COLD: the first expired or
     /// flushed item among the last [`TAIL_SEARCH`]; else (with `live`) the
     /// tail, except that ACTIVE items get a second chance and `protect` is
     /// skipped. True if an item was unlinked.
@@ -297,7 +302,7 @@ impl Shard {
         protect: ItemId,
         live: bool,
     ) -> bool {
-        let mut id = self.classes[c].lru.tail;
+        let mut id = self.classes[c].lru[Seg::COLD].tail;
         let mut second_chances = false;
         let mut looked = 0;
         while id != NONE && looked < TAIL_SEARCH {
@@ -323,7 +328,7 @@ impl Shard {
         }
         if second_chances {
             // Everything looked at was ACTIVE and has had its chance.
-            let mut id = self.classes[c].lru.tail;
+            let mut id = self.classes[c].lru[Seg::COLD].tail;
             while id == protect && id != NONE {
                 id = self.lru_prev(id);
             }
@@ -432,7 +437,7 @@ impl Shard {
     /// The age of the large LRU's tail item: (last access, CAS), so that
     /// items stored in the same second still order by when they were set.
     pub(super) fn large_tail_age(&self) -> Option<(RelTime, u64)> {
-        let tail = self.classes[self.classes.len() - 1].lru.tail;
+        let tail = self.classes[self.classes.len() - 1].lru[Seg::COLD].tail;
         (tail != NONE).then(|| {
             let m = self.meta(tail);
             (m.time, m.cas)
@@ -585,9 +590,9 @@ impl Shard {
         let l = &self.classes[self.classes.len() - 1];
         let large_pages: u64 = self.large.iter().map(|x| u64::from(x.pages)).sum();
         assert_eq!(large_pages, l.pages);
-        linked += l.lru.len;
+        linked += l.items();
         assert_eq!(linked, self.curr_items);
-        let in_lrus: u64 = self.classes.iter().map(|c| c.lru.len).sum();
+        let in_lrus: u64 = self.classes.iter().map(|c| c.items()).sum();
         assert_eq!(in_lrus, self.curr_items);
     }
 }
@@ -605,6 +610,7 @@ mod tests {
             item_size_max: 64 * 1024,
             evict,
             shards,
+            flat_lru: true,
             ..StoreConfig::default()
         })
     }
