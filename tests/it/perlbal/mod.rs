@@ -12,6 +12,7 @@ mod reproxy;
 mod robustness;
 mod script;
 mod selector;
+mod tls;
 mod uploads;
 mod web;
 

@@ -105,6 +105,9 @@ pub enum Command {
     /// Throttle's `THROTTLE RELOAD config|whitelist|blacklist` (`Err`: its
     /// usage message).
     ThrottleReload(Result<String, String>),
+    /// `SSL RELOAD [service]` (beyond 1.80): certificates, keys and CA
+    /// files of the running TLS services read again.
+    SslReload { service: Option<String> },
     /// `FD`: the open-file limit and the descriptors open now.
     Fd,
     /// `TRACK`, `AIO`, `STATE CHANGES`: 1.80's debugging lists, empty
@@ -381,6 +384,13 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             _ => Err("usage: throttle reload <config|whitelist|blacklist>".to_owned()),
         })),
         "recent" => Ok(Command::Recent),
+        "ssl" => match words.as_slice() {
+            ["reload"] => Ok(Command::SslReload { service: None }),
+            ["reload", name] if is_word(name) => Ok(Command::SslReload {
+                service: Some((*name).to_owned()),
+            }),
+            _ => Err("usage: SSL RELOAD [<service>]".into()),
+        },
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),
         }),

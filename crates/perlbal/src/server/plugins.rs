@@ -404,7 +404,7 @@ fn host(req: &RequestHead) -> Option<String> {
 
 /// `foo.site.com` tries `foo.site.com`, `*.foo.site.com`, `*.site.com`,
 /// `*.com`, then `*` (Vhosts' and Redirect's order), port removed.
-fn host_candidates(host: &str) -> Vec<String> {
+pub(crate) fn host_candidates(host: &str) -> Vec<String> {
     let host = match host.rsplit_once(':') {
         Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,
