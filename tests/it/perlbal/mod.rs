@@ -3,6 +3,7 @@
 //! perlbal 1.80.
 
 mod bundled;
+mod cgilike;
 mod compat;
 mod console;
 mod plugins;

@@ -243,6 +243,12 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
         "ssl_ca_path" if !std::path::Path::new(value).is_dir() => {
             Err(format!("Directory '{value}' not found for '{key}'"))
         }
+        "cgi_program" if !std::path::Path::new(value).is_file() => {
+            Err(format!("File '{value}' not found for '{key}'"))
+        }
+        "cgi_uri_prefix" if !value.starts_with('/') => {
+            Err("cgi_uri_prefix must start with '/'".into())
+        }
         "ssl_ca_file" if !std::path::Path::new(value).is_file() => {
             Err(format!("File '{value}' not found for '{key}'"))
         }

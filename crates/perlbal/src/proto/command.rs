@@ -153,6 +153,9 @@ pub enum Command {
     Recent,
     /// A command 1.80 knows that this build does not (the base word).
     Unsupported { command: String },
+    /// Cgilike's `PERLREQUIRE = Module` / `PERLHANDLER = Pkg::sub` (the
+    /// base word): Perl run inside perlbal, which this build cannot do.
+    Perl { command: String },
 }
 
 /// Normalises a line as 1.80 does; `None` for a blank or comment line.
@@ -384,6 +387,9 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             _ => Err("usage: throttle reload <config|whitelist|blacklist>".to_owned()),
         })),
         "recent" => Ok(Command::Recent),
+        "perlrequire" | "perlhandler" => Ok(Command::Perl {
+            command: base.to_owned(),
+        }),
         "ssl" => match words.as_slice() {
             ["reload"] => Ok(Command::SslReload { service: None }),
             ["reload", name] if is_word(name) => Ok(Command::SslReload {

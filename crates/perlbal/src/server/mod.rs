@@ -9,6 +9,7 @@ mod admit;
 mod backend;
 mod beneath;
 mod body;
+mod cgi;
 mod client;
 mod dispatch;
 mod echo;
