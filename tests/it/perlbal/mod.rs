@@ -3,6 +3,7 @@
 //! perlbal 1.80.
 
 mod bundled;
+mod cgilike;
 mod compat;
 mod console;
 mod plugins;
@@ -12,6 +13,7 @@ mod reproxy;
 mod robustness;
 mod script;
 mod selector;
+mod tls;
 mod uploads;
 mod web;
 

@@ -343,6 +343,14 @@ impl Config {
                 ctx.verbose = *on;
                 Ok(Effect::None)
             }
+            Command::Perl { command } => Err(if self.loaded(crate::core::Plugin::Cgilike) {
+                format!(
+                    "{} runs Perl inside perlbal, which this build cannot: set cgi_program (and cgi_uri_prefix) on the service to run a CGI/1.1 program instead",
+                    command.to_ascii_uppercase()
+                )
+            } else {
+                format!("unknown command: {command}")
+            }),
             Command::Unsupported { command } => Err(format!(
                 "the '{command}' command is not supported by this build of perlbal"
             )),

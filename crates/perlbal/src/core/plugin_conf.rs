@@ -28,6 +28,46 @@ pub struct PluginConf {
 /// Tunables that exist once their plugin is loaded (1.80's `add_tunable`).
 pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
     (
+        Plugin::Cgilike,
+        Tunable {
+            name: "cgi_program",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: None,
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Cgilike,
+        Tunable {
+            name: "cgi_uri_prefix",
+            role: ForRole::Any,
+            kind: Type::Str,
+            default: Some("/"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Cgilike,
+        Tunable {
+            name: "cgi_timeout",
+            role: ForRole::Any,
+            kind: Type::Int,
+            default: Some("30"),
+            supported: true,
+        },
+    ),
+    (
+        Plugin::Cgilike,
+        Tunable {
+            name: "cgi_max_output",
+            role: ForRole::Any,
+            kind: Type::Size,
+            default: Some("10485760"),
+            supported: true,
+        },
+    ),
+    (
         Plugin::Throttle,
         Tunable {
             name: "whitelist_file",

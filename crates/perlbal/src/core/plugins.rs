@@ -44,11 +44,14 @@ pub enum Plugin {
     LazyCDN,
     /// Slows, refuses or bans client IPs that come too often.
     Throttle,
+    /// Requests under a prefix answered by a CGI/1.1 program (1.80 called
+    /// a Perl subroutine in-process).
+    Cgilike,
 }
 
 impl Plugin {
     /// Every plugin this build has.
-    pub const ALL: [Plugin; 17] = [
+    pub const ALL: [Plugin; 18] = [
         Plugin::AccessControl,
         Plugin::Highpri,
         Plugin::Vhosts,
@@ -66,6 +69,7 @@ impl Plugin {
         Plugin::FlvStreaming,
         Plugin::LazyCDN,
         Plugin::Throttle,
+        Plugin::Cgilike,
     ];
 
     /// Its name, as 1.80 spells it.
@@ -88,6 +92,7 @@ impl Plugin {
             Plugin::FlvStreaming => "FlvStreaming",
             Plugin::LazyCDN => "LazyCDN",
             Plugin::Throttle => "Throttle",
+            Plugin::Cgilike => "Cgilike",
         }
     }
 

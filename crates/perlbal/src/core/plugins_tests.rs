@@ -31,7 +31,7 @@ fn load_set_plugins_and_access_as_1_80() {
         &mut ctx,
         &[
             "access deny ip 1.2.3.4",
-            "LOAD Cgilike",
+            "LOAD AtomStream",
             "LOAD accesscontrol",
             "LOAD AccessControl",
             "LOAD HIGHPRI",
@@ -55,7 +55,7 @@ fn load_set_plugins_and_access_as_1_80() {
         got,
         [
             "ERROR: unknown command: access",
-            "ERROR: plugin 'Cgilike' is not available in this build of perlbal",
+            "ERROR: plugin 'AtomStream' is not available in this build of perlbal",
             "ERROR: plugin 'accesscontrol' is not available in this build of perlbal",
             "OK",
             "OK",

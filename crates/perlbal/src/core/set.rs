@@ -243,8 +243,20 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
         "ssl_ca_path" if !std::path::Path::new(value).is_dir() => {
             Err(format!("Directory '{value}' not found for '{key}'"))
         }
-        "ssl_verify_mode" if value != "0" => Err(
-            "ssl_verify_mode other than 0 (client certificates) is not supported by this build of perlbal"
+        "cgi_program" if !std::path::Path::new(value).is_file() => {
+            Err(format!("File '{value}' not found for '{key}'"))
+        }
+        "cgi_uri_prefix" if !value.starts_with('/') => {
+            Err("cgi_uri_prefix must start with '/'".into())
+        }
+        "ssl_ca_file" if !std::path::Path::new(value).is_file() => {
+            Err(format!("File '{value}' not found for '{key}'"))
+        }
+        "ssl_cert_dir" if !std::path::Path::new(value).is_dir() => {
+            Err(format!("Directory '{value}' not found for '{key}'"))
+        }
+        "ssl_verify_mode" if value.parse::<u64>().is_ok_and(|m| m > 7) => Err(
+            "ssl_verify_mode is a sum of 1 (ask for a client certificate), 2 (require it) and 4"
                 .into(),
         ),
         _ => Ok(()),

@@ -105,6 +105,9 @@ pub enum Command {
     /// Throttle's `THROTTLE RELOAD config|whitelist|blacklist` (`Err`: its
     /// usage message).
     ThrottleReload(Result<String, String>),
+    /// `SSL RELOAD [service]` (beyond 1.80): certificates, keys and CA
+    /// files of the running TLS services read again.
+    SslReload { service: Option<String> },
     /// `FD`: the open-file limit and the descriptors open now.
     Fd,
     /// `TRACK`, `AIO`, `STATE CHANGES`: 1.80's debugging lists, empty
@@ -150,6 +153,9 @@ pub enum Command {
     Recent,
     /// A command 1.80 knows that this build does not (the base word).
     Unsupported { command: String },
+    /// Cgilike's `PERLREQUIRE = Module` / `PERLHANDLER = Pkg::sub` (the
+    /// base word): Perl run inside perlbal, which this build cannot do.
+    Perl { command: String },
 }
 
 /// Normalises a line as 1.80 does; `None` for a blank or comment line.
@@ -381,6 +387,16 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             _ => Err("usage: throttle reload <config|whitelist|blacklist>".to_owned()),
         })),
         "recent" => Ok(Command::Recent),
+        "perlrequire" | "perlhandler" => Ok(Command::Perl {
+            command: base.to_owned(),
+        }),
+        "ssl" => match words.as_slice() {
+            ["reload"] => Ok(Command::SslReload { service: None }),
+            ["reload", name] if is_word(name) => Ok(Command::SslReload {
+                service: Some((*name).to_owned()),
+            }),
+            _ => Err("usage: SSL RELOAD [<service>]".into()),
+        },
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),
         }),

@@ -1,8 +1,10 @@
 //! Pure protocol code: the management command language, the tunables
-//! table, `${...}` expansion, HTTP/1 heads and chunked-body tracking.
+//! table, `${...}` expansion, HTTP/1 heads and chunked-body tracking,
+//! CGI/1.1 environments and response heads.
 //! No tokio, no sockets.
 
 pub mod access;
+pub mod cgi;
 pub mod chunked;
 pub mod command;
 pub mod date;

@@ -163,6 +163,10 @@ pub const TUNABLES: &[Tunable] = &[
     t("ssl_cipher_list", Any, Str, Some("ALL:!LOW:!EXP"), true),
     t("ssl_ca_path", Any, Str, None, true),
     t("ssl_verify_mode", Any, Int, Some("0"), true),
+    // Beyond 1.80: a CA bundle for client certificates, a directory of
+    // certificates chosen by server name (SNI).
+    t("ssl_ca_file", Any, Str, None, true),
+    t("ssl_cert_dir", Any, Str, None, true),
     t("enable_error_retries", Rp, Bool, Some("0"), true),
     t(
         "error_retry_schedule",

@@ -161,6 +161,13 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 continue;
             }
         };
+        // Cgilike: a program answers, and the connection closes.
+        if let Some(cgi) = s.plugins.as_ref().and_then(|p| p.cgi_for(&head.uri)) {
+            shared.reqs.fetch_add(1, Ordering::Relaxed);
+            super::cgi::serve(&mut conn, &mut buf, &head, peer, &s, &cgi).await;
+            let _ = conn.stream().shutdown().await;
+            return;
+        }
         // Hand-offs (X-REPROXY-SERVICE) run the request again elsewhere.
         let started = tokio::time::Instant::now();
         let mut req = head;

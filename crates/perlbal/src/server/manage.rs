@@ -378,6 +378,11 @@ impl Console {
                 return Ok(());
             }
             Command::ReproxyState => out.extend(super::reproxy::state_lines(sh)),
+            Command::SslReload { service } => {
+                super::tls::reload(sh, service.as_deref()).map_err(|e| e.join("; "))?;
+                self.ok(out);
+                return Ok(());
+            }
             Command::ThrottleReload(what) => {
                 if !lock(&sh.config).loaded(crate::core::Plugin::Throttle) {
                     return Err("unknown command: throttle".into());

@@ -9,6 +9,7 @@ mod admit;
 mod backend;
 mod beneath;
 mod body;
+mod cgi;
 mod client;
 mod dispatch;
 mod echo;
@@ -24,6 +25,7 @@ mod sendfile;
 mod settings;
 mod throttle;
 mod tls;
+mod tls_conf;
 mod tracker;
 mod upload;
 mod web;
@@ -81,6 +83,8 @@ pub(crate) struct Shared {
     pub upload_status: Mutex<crate::core::upload_status::UploadStatus>,
     /// The plugins' state (Stats' counters).
     pub plugins: plugins::Runtime,
+    /// The TLS listeners' configurations, by service (`SSL RELOAD`).
+    pub tls_sites: Mutex<HashMap<String, Arc<tls::Site>>>,
 }
 
 /// The running perlbal.
@@ -130,6 +134,7 @@ impl Server {
                 reproxy: Arc::default(),
                 upload_status: Mutex::default(),
                 plugins: plugins::Runtime::default(),
+                tls_sites: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -138,6 +143,7 @@ impl Server {
     /// nodefile watcher.
     pub fn start(&self, listeners: Vec<Listener>) {
         refresh(&self.shared);
+        tls::reload_on_sighup(&self.shared);
         let trackers: Vec<(String, SocketAddr)> = lock(&self.shared.config)
             .services
             .values()
@@ -208,6 +214,7 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
         .services
         .get(name)
         .and_then(|s| s.role.clone());
+    lock(&shared.tls_sites).remove(name);
     let handle = match role.as_deref() {
         Some("echo") => {
             let (shared, name) = (shared.clone(), name.to_owned());
@@ -288,7 +295,7 @@ pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), Strin
 /// them at ENABLE).
 fn check_tls_of(cfg: &Config, name: &str) -> Result<(), String> {
     match cfg.services.get(name) {
-        Some(s) if s.flag("enable_ssl") && !s.is_management() => tls::server_config(s).map(|_| ()),
+        Some(s) if s.flag("enable_ssl") && !s.is_management() => tls::check(cfg, name),
         _ => Ok(()),
     }
 }
@@ -307,6 +314,7 @@ impl Server {
 
 /// Stops service `name`'s accept loop (a live `DISABLE`).
 pub(crate) fn unbind_service(shared: &Arc<Shared>, name: &str) {
+    lock(&shared.tls_sites).remove(name);
     if let Some(h) = lock(&shared.listeners).remove(name) {
         h.abort();
     }

@@ -92,6 +92,16 @@ pub(crate) struct Active {
     lazycdn: Option<(String, Option<std::net::SocketAddr>)>,
     /// The port this service listens on (X-Forwarded-Port of TLS clients).
     listen_port: u16,
+    /// Cgilike: the program and the URIs it answers.
+    cgi: Option<Arc<super::cgi::CgiConf>>,
+}
+
+impl Active {
+    /// Cgilike's program, if it answers `uri` (other requests go on as
+    /// without the plugin: 1.80's DECLINED).
+    pub(crate) fn cgi_for(&self, uri: &str) -> Option<Arc<super::cgi::CgiConf>> {
+        self.cgi.clone().filter(|c| c.claims(uri))
+    }
 }
 
 impl std::fmt::Debug for Active {
@@ -214,6 +224,7 @@ pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc
                 (f.to_owned(), ping)
             }),
         listen_port: svc.listen().map_or(0, |a| a.port()),
+        cgi: has(Plugin::Cgilike).then(|| Arc::new(super::cgi::CgiConf::from_service(svc))),
     }))
 }
 
@@ -404,7 +415,7 @@ fn host(req: &RequestHead) -> Option<String> {
 
 /// `foo.site.com` tries `foo.site.com`, `*.foo.site.com`, `*.site.com`,
 /// `*.com`, then `*` (Vhosts' and Redirect's order), port removed.
-fn host_candidates(host: &str) -> Vec<String> {
+pub(crate) fn host_candidates(host: &str) -> Vec<String> {
     let host = match host.rsplit_once(':') {
         Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => host,

@@ -1,5 +1,5 @@
-//! TLS on client listeners (`enable_ssl`, `ssl_key_file`, `ssl_cert_file`,
-//! `ssl_cipher_list`), with rustls on the `ring` backend.
+//! TLS on client listeners (`enable_ssl` and the `ssl_*` settings, read by
+//! [`super::tls_conf`]), with rustls on the `ring` backend.
 //!
 //! How it fits without touching the plain path: a TLS service's TCP
 //! listener runs a small terminator per connection (handshake, then bytes
@@ -14,124 +14,103 @@
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use danga_common::{Acceptor, AtLimit, Conn, ConnStats, ListenSpec, Listener, Registry, Stream};
-use rustls::crypto::ring::{cipher_suite as cs, default_provider};
-use rustls::crypto::CryptoProvider;
-use rustls::{ServerConfig, SupportedCipherSuite};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::dispatch::ServiceRt;
-use super::{lock, Shared};
-use crate::core::ServiceConf;
+use super::{lock, tls_conf, Shared};
+use crate::core::Config;
 
 /// Length of the line naming the peer at the start of a bridged connection.
 pub(crate) const PREAMBLE: usize = 64;
 
-/// The TLS 1.2 suites rustls has, with their OpenSSL names
-/// (`ssl_cipher_list` is an OpenSSL cipher string).
-const TLS12: &[(&str, SupportedCipherSuite)] = &[
-    (
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
-    (
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    ),
-    (
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    ),
-    (
-        "ECDHE-RSA-CHACHA20-POLY1305",
-        cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ),
-];
-
-/// The suites an OpenSSL cipher string allows: the TLS 1.2 suites it
-/// names (or, when it names none, such as 1.80's `ALL:!LOW:!EXP`, all of
-/// them) minus those it excludes with `!` or `-`; the TLS 1.3 suites are
-/// always on (OpenSSL's cipher string does not govern them either).
-pub(crate) fn suites(list: &str) -> Vec<SupportedCipherSuite> {
-    let tokens: Vec<&str> = list
-        .split([':', ',', ' '])
-        .filter(|t| !t.is_empty())
-        .collect();
-    let named = |t: &str| TLS12.iter().find(|(n, _)| n.eq_ignore_ascii_case(t));
-    let excluded: Vec<&str> = tokens
-        .iter()
-        .filter_map(|t| t.strip_prefix('!').or_else(|| t.strip_prefix('-')))
-        .collect();
-    let chosen: Vec<&(&str, SupportedCipherSuite)> = tokens
-        .iter()
-        .filter_map(|t| named(t.trim_start_matches('+')))
-        .collect();
-    let tls12: Vec<&(&str, SupportedCipherSuite)> = if chosen.is_empty() {
-        TLS12.iter().collect()
-    } else {
-        chosen
-    };
-    let mut out = vec![
-        cs::TLS13_AES_256_GCM_SHA384,
-        cs::TLS13_AES_128_GCM_SHA256,
-        cs::TLS13_CHACHA20_POLY1305_SHA256,
-    ];
-    for (name, suite) in tls12 {
-        let off = excluded.iter().any(|e| e.eq_ignore_ascii_case(name));
-        if !off && !out.contains(suite) {
-            out.push(*suite);
-        }
-    }
-    out
+/// One TLS listener's rustls configuration, swapped whole by a reload;
+/// each new connection takes the one current when it arrives.
+pub(crate) struct Site {
+    config: RwLock<Arc<ServerConfig>>,
 }
 
-/// The rustls configuration of a service: its certificate chain and key
-/// (PEM), its cipher list; 1.80's messages for missing files.
-pub(crate) fn server_config(svc: &ServiceConf) -> Result<Arc<ServerConfig>, String> {
-    let key_file = svc.get("ssl_key_file").unwrap_or("");
-    let cert_file = svc.get("ssl_cert_file").unwrap_or("");
-    if !Path::new(key_file).is_file() {
-        return Err(format!("SSL key file ({key_file}) doesn't exist"));
+impl Site {
+    fn current(&self) -> Arc<ServerConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
-    if !Path::new(cert_file).is_file() {
-        return Err(format!("SSL cert file ({cert_file}) doesn't exist"));
+}
+
+/// Checks that TLS service `name` can load what its settings name.
+pub(crate) fn check(cfg: &Config, name: &str) -> Result<(), String> {
+    tls_conf::server_config(Weak::new(), &cfg.services, name).map(|_| ())
+}
+
+/// Reads the certificates, keys and CA files of every running TLS service
+/// (or only of `only`) again, with their settings as they are now (`SSL
+/// RELOAD`, SIGHUP). A service whose files fail to load keeps what it
+/// had; the errors are returned, one per such service.
+pub(crate) fn reload(shared: &Arc<Shared>, only: Option<&str>) -> Result<usize, Vec<String>> {
+    let sites: Vec<(String, Arc<Site>)> = lock(&shared.tls_sites)
+        .iter()
+        .filter(|(n, _)| only.is_none_or(|o| o == n.as_str()))
+        .map(|(n, s)| (n.clone(), s.clone()))
+        .collect();
+    if let Some(o) = only {
+        if sites.is_empty() {
+            return Err(vec![format!("service '{o}' is not a running SSL service")]);
+        }
     }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .and_then(|it| it.collect::<Result<_, _>>())
-        .map_err(|e| format!("SSL cert file ({cert_file}): {e}"))?;
-    if certs.is_empty() {
-        return Err(format!("SSL cert file ({cert_file}) holds no certificate"));
+    let mut errors = Vec::new();
+    for (name, site) in &sites {
+        let built = {
+            let cfg = lock(&shared.config);
+            tls_conf::server_config(Arc::downgrade(shared), &cfg.services, name)
+        };
+        match built {
+            Ok(c) => *site.config.write().unwrap_or_else(PoisonError::into_inner) = c,
+            Err(e) => errors.push(e),
+        }
     }
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| format!("SSL key file ({key_file}): {e}"))?;
-    let provider = CryptoProvider {
-        cipher_suites: suites(svc.get("ssl_cipher_list").unwrap_or("")),
-        ..default_provider()
+    if errors.is_empty() {
+        Ok(sites.len())
+    } else {
+        Err(errors)
+    }
+}
+
+/// SIGHUP reloads every TLS service's files (the log file is reopened by
+/// the launcher's own handler).
+pub(crate) fn reload_on_sighup(shared: &Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGHUP: no TLS reload on it");
+            return;
+        }
     };
-    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("SSL for service {}: {e}", svc.name))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("SSL for service {}: {e}", svc.name))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let weak = Arc::downgrade(shared);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(shared) = weak.upgrade() else { return };
+            match reload(&shared, None) {
+                Ok(n) => tracing::info!(services = n, "SIGHUP: SSL certificates reloaded"),
+                Err(errs) => {
+                    for e in errs {
+                        tracing::error!(
+                            "SIGHUP: SSL reload failed, previous certificates kept: {e}"
+                        );
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Aborts a task when dropped; removes the bridge's directory.
@@ -164,10 +143,14 @@ pub(crate) fn serve(
             .get(name)
             .ok_or_else(|| format!("service '{name}' does not exist"))?;
         (
-            server_config(svc)?,
+            tls_conf::server_config(Arc::downgrade(shared), &cfg.services, name)?,
             Duration::from_secs(svc.num("idle_timeout").max(1)),
         )
     };
+    let site = Arc::new(Site {
+        config: RwLock::new(config),
+    });
+    lock(&shared.tls_sites).insert(name.to_owned(), site.clone());
     sweep_stale(&std::env::temp_dir());
     let dir = std::env::temp_dir().join(format!(
         "perlbal-tls-{}-{name}-{:016x}",
@@ -194,9 +177,8 @@ pub(crate) fn serve(
     let inner_task = plain.spawn(inner, move |conn| {
         super::client::serve(conn, rt.clone(), shared2.clone())
     });
-    let acceptor = TlsAcceptor::from(config);
     let outer_task = shared.acceptor.clone().spawn(listener, move |conn| {
-        terminate(conn, acceptor.clone(), path.clone(), idle)
+        terminate(conn, TlsAcceptor::from(site.current()), path.clone(), idle)
     });
     let owned = Owned {
         tasks: vec![inner_task, outer_task],
@@ -300,18 +282,6 @@ pub(crate) async fn peer(conn: &mut Conn) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cipher_strings_map_to_rustls_suites() {
-        let all = suites("ALL:!LOW:!EXP");
-        assert_eq!(all.len(), 3 + TLS12.len());
-        let two = suites("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:RC4-SHA");
-        assert_eq!(two.len(), 5);
-        assert!(two.contains(&cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256));
-        let minus = suites("HIGH:!ECDHE-RSA-AES256-GCM-SHA384");
-        assert!(!minus.contains(&cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384));
-        assert!(minus.contains(&cs::TLS13_AES_128_GCM_SHA256));
-    }
 
     #[test]
     fn the_preamble_names_the_peer() {
