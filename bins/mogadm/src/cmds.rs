@@ -184,6 +184,7 @@ pub async fn run(top: &'static Top, argv: &[String], ctx: &Ctx) -> Exit {
             Err(e) => Exit::Fail(e.to_string()),
         },
         ("fsck" | "rebalance", _) => crate::jobs::run(&admin, top.name, verb.name, &a).await,
+        ("slave", _) => crate::slave::run(&admin, verb.name, &a).await,
         _ => Exit::Help(table::usage()),
     }
 }

@@ -6,6 +6,7 @@ mod check;
 mod cmds;
 mod jobs;
 mod setup;
+mod slave;
 mod table;
 
 use std::process::ExitCode;

@@ -221,6 +221,44 @@ pub static TABLE: &[Top] = &[
         ],
     },
     Top {
+        name: "slave",
+        des: "Manipulate slave database information in a running mogilefsd.",
+        verbs: &[
+            Verb {
+                name: "list",
+                args: None,
+                des: "List current store slave nodes.",
+                opts: &[],
+            },
+            Verb {
+                name: "add",
+                args: Some("<slave_key> [opts]"),
+                des: "Add a slave node for store usage",
+                opts: opts! {
+                    "--dsn=s" => "DBI DSN specifying what database to connect to.",
+                    "--username=s" => "DBI username for connecting.",
+                    "--password=s" => "DBI password for connecting.",
+                },
+            },
+            Verb {
+                name: "modify",
+                args: Some("<slave_key> [opts]"),
+                des: "Modify a slave node for store usage",
+                opts: opts! {
+                    "--dsn=s" => "DBI DSN specifying what database to connect to.",
+                    "--username=s" => "DBI username for connecting.",
+                    "--password=s" => "DBI password for connecting.",
+                },
+            },
+            Verb {
+                name: "delete",
+                args: Some("<slave_key>"),
+                des: "Delete a slave node for store usage",
+                opts: &[],
+            },
+        ],
+    },
+    Top {
         name: "settings",
         des: "Change/list server settings.",
         verbs: &[

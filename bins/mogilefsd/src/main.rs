@@ -12,9 +12,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use danga_common::{Acceptor, AtLimit, ConnStats, Launch, Listener, Registry, Shutdown};
 use danga_mogilefs::meta::{Dsn, MetaError, MetaStore, MysqlSettings, MysqlStore, SqliteStore};
-use danga_mogilefs::tracker::{server, spawn_workers, Settings, Tracker};
+use danga_mogilefs::tracker::{jobs, server, spawn_workers, Settings, Tracker};
 
 fn main() -> ExitCode {
+    // A background job's companion process (see `tracker::jobs`).
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == jobs::JOB_PROCESS_ARG) {
+        return match jobs::job_process_main() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let cli: config::Cli = danga_common::cli::parse_args();
     if cli.version {
         println!("{}", danga_common::cli::version_line("mogilefsd", "2.73"));
@@ -43,7 +51,10 @@ fn run(cfg: config::Config) -> anyhow::Result<()> {
     launch.user = cfg.user.clone();
     launch.common(&cfg.common);
     launch.verbosity = cfg.debug;
-    let (max, settings, dsn) = (cfg.max_handles, cfg.settings.clone(), cfg.dsn.clone());
+    let (max, mut settings, dsn) = (cfg.max_handles, cfg.settings.clone(), cfg.dsn.clone());
+    // Each background job gets a process of its own, as the original's
+    // forked workers (`!jobs` shows their pids).
+    settings.job_process = std::env::current_exe().ok();
     let (db_user, db_pass) = (
         cfg.extra.get("db_user").cloned(),
         cfg.extra.get("db_pass").cloned(),

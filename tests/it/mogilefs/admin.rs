@@ -52,7 +52,16 @@ fn mogilefs_admin_version_stats_jobs_recent_want_and_help() {
             jobs.iter().any(|l| l.starts_with(&format!("{job} count "))),
             "{jobs:?}"
         );
-        assert!(jobs.contains(&format!("{job} pids {pid}")), "{jobs:?}");
+    }
+    // Commands are the tracker's own tasks; each background job has a
+    // process of its own.
+    assert!(jobs.contains(&format!("queryworker pids {pid}")), "{jobs:?}");
+    for job in ["delete", "monitor"] {
+        let own = jobs
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{job} pids ")))
+            .expect("pids line");
+        assert!(own.parse::<u32>().is_ok() && own != pid, "{jobs:?}");
     }
     assert!(
         jobs.contains(&"queryworker desired 20".to_owned()),

@@ -40,11 +40,30 @@ fn full_fsck(s: &mut TcpStream) {
     assert_eq!(call(s, "fsck_start"), "OK \r\n");
 }
 
+/// Fids with a row in the fsck queue (`fsckqueue_*` of file_debug).
+fn queued(s: &mut TcpStream) -> Vec<String> {
+    let list = ok(&call(s, "list_fids from=0&to=500"));
+    let n: usize = list
+        .get("fid_count")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (1..=n)
+        .filter_map(|i| list.get(&format!("fid_{i}_fid")).map(str::to_owned))
+        .filter(|fid| {
+            ok(&call(s, &format!("file_debug fid={fid}")))
+                .get("fsckqueue_fid")
+                .is_some()
+        })
+        .collect()
+}
+
+/// Waits until the run has queued every fid (`running` 0, as the
+/// original's `fsck_host` cleared) and the fsck worker has checked them.
 fn wait_done(s: &mut TcpStream) {
     let done = wait_for(Duration::from_secs(30), || {
-        status(s).get("running") == Some("0")
+        status(s).get("running") == Some("0") && queued(s).is_empty()
     });
-    assert!(done, "{:?}", status(s));
+    assert!(done, "{:?} {:?}", status(s), queued(s));
 }
 
 fn devids(s: &mut TcpStream, key: &str) -> Vec<String> {
@@ -220,8 +239,8 @@ fn mogilefs_fsck_run_survives_a_tracker_restart() {
     for i in 0..3 {
         store(&mut s, &format!("r{i}"), b"restart me");
     }
-    // Held: the run is on, nothing checked yet.
-    super::admin(&mut s, "!want 0 fsck");
+    // Held: the run is on, nothing queued yet (the job master queues).
+    super::admin(&mut s, "!want 0 job_master");
     full_fsck(&mut s);
     let st = status(&mut s);
     assert_eq!(st.get("running"), Some("1"), "{st:?}");

@@ -4,6 +4,7 @@
 
 mod admin;
 mod commands;
+mod durable;
 mod files;
 mod fsck;
 mod jobs;
@@ -13,6 +14,7 @@ mod pymogilefs;
 mod rebalance;
 mod replication;
 mod wire;
+mod workers;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};

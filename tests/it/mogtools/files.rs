@@ -294,3 +294,48 @@ fn mogtools_moglistfids_and_mogfiledebug() {
     let bad = c.file_tool("mogfiledebug", &["--key=one", "--paths=eat"]);
     assert_ne!(bad.code, 0);
 }
+
+#[test]
+fn mogtools_mogupload_sends_the_checksum_when_asked() {
+    use std::io::{BufRead, BufReader, Write};
+    let c = Bare::start(2);
+    c.setup_with_mogadm();
+    c.mogadm(&["class", "modify", "d", "c", "--hashtype=MD5"])
+        .ok();
+    let dir = tempfile::tempdir().expect("dir");
+    let src = dir.path().join("in.bin");
+    let data = payload(100_000);
+    std::fs::write(&src, &data).expect("write");
+    let file = format!("--file={}", src.display());
+    let up = c.file_tool(
+        "mogupload",
+        &[
+            "--key=summed",
+            "--class=c",
+            "--checksum",
+            "--checksumverify",
+            &file,
+        ],
+    );
+    assert_eq!(up.ok(), "");
+    // Only with --checksum.
+    let alone = c.file_tool("mogupload", &["--key=x", "--checksumverify", &file]);
+    assert_ne!(alone.code, 0, "{alone:?}");
+
+    let mut s = std::net::TcpStream::connect(c.tracker_addr()).expect("tracker");
+    s.write_all(b"file_info domain=d&key=summed\r\n")
+        .expect("write");
+    let mut reply = String::new();
+    BufReader::new(&s).read_line(&mut reply).expect("reply");
+    let digest = {
+        use md5::Digest;
+        md5::Md5::digest(&data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(
+        reply.contains(&format!("checksum=MD5:{digest}")),
+        "the client's checksum is kept at once: {reply}"
+    );
+}

@@ -381,3 +381,78 @@ fn mogadm_fsck_and_rebalance_verbs() {
     let stop = c.mogadm(&["rebalance", "stop"]);
     assert!(stop.failed().starts_with("rebal_not_started"), "{stop:?}");
 }
+
+#[test]
+fn mogadm_slave_list_add_modify_delete() {
+    let c = Bare::start(0);
+    assert_eq!(c.mogadm(&["slave", "list"]).ok(), "");
+    let verbose = |args: &[&str]| {
+        let mut all = vec!["--verbose"];
+        all.extend_from_slice(args);
+        c.mogadm(&all)
+    };
+    assert_eq!(
+        verbose(&[
+            "slave",
+            "add",
+            "s2",
+            "--dsn=DBI:mysql:mfs:host=b",
+            "--username=mog"
+        ])
+        .ok(),
+        "Slave added\n"
+    );
+    c.mogadm(&[
+        "slave",
+        "add",
+        "s1",
+        "--dsn=DBI:mysql:mfs:host=a",
+        "--username=u",
+        "--password=p",
+    ])
+    .ok();
+    assert_eq!(
+        c.mogadm(&["slave", "add", "s1", "--dsn=x"]).failed(),
+        "Slave failed to be added\n"
+    );
+    assert_eq!(
+        c.mogadm(&["slave", "list"]).ok(),
+        "s1 --dsn=DBI:mysql:mfs:host=a --username=u --password=p\n\
+         s2 --dsn=DBI:mysql:mfs:host=b --username=mog --password=\n"
+    );
+    // Kept as the original's MogileFS::Admin keeps them.
+    let settings = c.mogadm(&["settings", "list"]);
+    let text = settings.ok();
+    assert!(
+        text.contains("               slave_keys = s2,s1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("                 slave_s2 = DBI:mysql:mfs:host=b|mog|\n"),
+        "{text}"
+    );
+
+    assert_eq!(
+        verbose(&["slave", "modify", "s2", "--password=secret"]).ok(),
+        "Slave modify success\n"
+    );
+    assert_eq!(
+        c.mogadm(&["slave", "modify", "nope", "--password=x"])
+            .failed(),
+        "Slave modify failure: \n"
+    );
+    assert_eq!(verbose(&["slave", "delete", "s1"]).ok(), "Slave deleted\n");
+    assert_eq!(
+        c.mogadm(&["slave", "delete", "s1"]).failed(),
+        "Slave delete failed\n"
+    );
+    assert_eq!(
+        c.mogadm(&["slave", "list"]).ok(),
+        "s2 --dsn=DBI:mysql:mfs:host=b --username=mog --password=secret\n"
+    );
+    let usage = c.mogadm(&["slave", "add"]);
+    assert!(
+        usage.stdout.contains("ERROR: Missing argument 'slave_key'"),
+        "{usage:?}"
+    );
+}

@@ -3,10 +3,17 @@
 //! `mogupload --trackers=host --domain=foo --class=bar --key=/hello.jpg
 //! --file=./hello.jpg`; `--file=-` reads standard input (spooled to a
 //! temporary file first: an upload needs its length up front).
+//!
+//! Beyond MogileFS-Utils 2.30: `--checksum` sends the file's MD5 on
+//! create_close (`checksum=MD5:hex`, kept by a class with hashtype MD5),
+//! `--checksumverify` has the tracker compare the stored copy with it
+//! before it answers, as MogileFS::Client's `checksum`/`checksumverify`
+//! options do.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use danga_mogilefs::client::StoreOptions;
 use mogilefs_utils::{class_of, feed, progress_bar, run, Common};
 use tokio::io::AsyncSeekExt;
 
@@ -25,6 +32,36 @@ struct Cli {
     /// The local file to upload; '-' reads standard input
     #[arg(long)]
     file: String,
+    /// Send the file's MD5 with the upload (kept by a class with hashtype
+    /// MD5)
+    #[arg(long)]
+    checksum: bool,
+    /// With --checksum: have the tracker check the stored copy against it
+    #[arg(long, requires = "checksum")]
+    checksumverify: bool,
+}
+
+/// The MD5 of what `file` holds from its start, as `MD5:hex`; `file` is
+/// rewound afterwards.
+async fn md5_of(file: &mut tokio::fs::File) -> Result<String, String> {
+    use md5::Digest;
+    use tokio::io::AsyncReadExt;
+    let mut h = md5::Md5::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    file.rewind().await.map_err(|e| format!("rewinding: {e}"))?;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("reading for the checksum: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    file.rewind().await.map_err(|e| format!("rewinding: {e}"))?;
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("MD5:{hex}"))
 }
 
 fn main() -> ExitCode {
@@ -55,10 +92,19 @@ fn main() -> ExitCode {
                 .len();
             (f, len)
         };
+        let (mut file, len) = (file, len);
+        let extra = StoreOptions {
+            checksum: if cli.checksum {
+                Some(md5_of(&mut file).await?)
+            } else {
+                None
+            },
+            verify: cli.checksumverify,
+        };
         let bar = progress_bar(len, &cli.key);
         let stored = setup
             .client
-            .store(&cli.key, class.as_deref(), file, len, feed(&bar))
+            .store_with(&cli.key, class.as_deref(), file, len, feed(&bar), &extra)
             .await;
         match stored {
             Ok(_) => {

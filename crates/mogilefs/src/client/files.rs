@@ -52,6 +52,18 @@ pub struct KeyPage {
     pub next_after: Option<String>,
 }
 
+/// What [`Client::store_with`] sends with create_close besides the
+/// file's place and size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// `checksum=`: the content's digest as `MD5:hex` (or `SHA-1:hex`);
+    /// the tracker keeps it when the class's hashtype is that algorithm.
+    pub checksum: Option<String>,
+    /// `checksumverify=1`: the tracker compares the copy written with
+    /// `checksum` before it answers (`checksum_mismatch` if they differ).
+    pub verify: bool,
+}
+
 /// A destination create_open gave.
 #[derive(Debug, Clone)]
 struct Dest {
@@ -102,6 +114,24 @@ impl Client {
     where
         R: AsyncRead + AsyncSeek + Unpin + Send + 'static,
     {
+        self.store_with(key, class, src, len, progress, &StoreOptions::default())
+            .await
+    }
+
+    /// As [`Client::store`], with a checksum (and its check) sent on
+    /// create_close.
+    pub async fn store_with<R>(
+        &self,
+        key: &str,
+        class: Option<&str>,
+        src: R,
+        len: u64,
+        progress: Option<Progress>,
+        extra: &StoreOptions,
+    ) -> Result<u64, Error>
+    where
+        R: AsyncRead + AsyncSeek + Unpin + Send + 'static,
+    {
         let mut args = vec![("key", key), ("fid", "0"), ("multi_dest", "1")];
         if let Some(c) = class.filter(|c| !c.is_empty() && *c != "default") {
             args.push(("class", c));
@@ -136,17 +166,20 @@ impl Client {
             {
                 Ok(()) => {
                     let size = len.to_string();
-                    self.call(
-                        "create_close",
-                        &[
-                            ("key", key),
-                            ("fid", &fid),
-                            ("devid", &d.devid),
-                            ("path", &d.path),
-                            ("size", &size),
-                        ],
-                    )
-                    .await?;
+                    let mut close = vec![
+                        ("key", key),
+                        ("fid", fid.as_str()),
+                        ("devid", d.devid.as_str()),
+                        ("path", d.path.as_str()),
+                        ("size", size.as_str()),
+                    ];
+                    if let Some(c) = &extra.checksum {
+                        close.push(("checksum", c));
+                        if extra.verify {
+                            close.push(("checksumverify", "1"));
+                        }
+                    }
+                    self.call("create_close", &close).await?;
                     return fid.parse().map_err(|_| Error::Protocol {
                         tracker: "create_open".into(),
                         line: format!("fid={fid}"),

@@ -39,7 +39,7 @@ use std::sync::Arc;
 pub use admin::{Admin, Class, ClassFields, Device, Domain, Host, HostFields};
 pub use conf::{parse_trackers, UtilsConf, DEFAULT_TRACKER_PORT};
 pub use error::Error;
-pub use files::{Client, FileInfo, KeyPage, LIST_KEYS_MAX};
+pub use files::{Client, FileInfo, KeyPage, StoreOptions, LIST_KEYS_MAX};
 pub use trackers::{Options, Trackers};
 
 /// Hears how many bytes of the current transfer have moved so far.

@@ -293,7 +293,42 @@ pub trait FsckLog: Send + Sync {
     fn max_fid(&self) -> impl Future<Output = Result<i64>> + Send;
     /// Sets a file's `devcount` to its `file_on` rows (fsck's BCNT fix).
     fn recount_devcount(&self, fid: i64) -> impl Future<Output = Result<()>> + Send;
+    /// Fids of `file` above `after` and at most `upto`, in order, at most
+    /// `limit` (the job master's fsck injection).
+    fn fids_between(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send;
+    /// Queues fids for fsck (`file_to_queue` rows of type
+    /// [`FSCK_QUEUE`]); a fid queued already keeps its row.
+    fn enqueue_fsck(&self, fids: Vec<i64>, nexttry: i64)
+        -> impl Future<Output = Result<()>> + Send;
+    /// Rows of the fsck queue.
+    fn fsck_queue_len(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Due fsck rows at `now` as `(fid, nexttry)`, soonest first.
+    fn due_fsck(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(i64, i64)>>> + Send;
+    /// Takes a due fsck row: moves its `nexttry` from `seen` to `until`;
+    /// `false` when another tracker took it first.
+    fn claim_fsck(
+        &self,
+        fid: i64,
+        seen: i64,
+        until: i64,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Removes a fid's fsck row (checked).
+    fn finish_fsck(&self, fid: i64) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// `file_to_queue.type` of the fsck queue (the original's `FSCK_QUEUE`).
+pub const FSCK_QUEUE: i64 = 1;
+/// `file_to_queue.type` of the rebalance queue (`REBAL_QUEUE`).
+pub const REBAL_QUEUE: i64 = 2;
 
 /// Server settings, device usage, checksums and the rows the debugging
 /// commands show.

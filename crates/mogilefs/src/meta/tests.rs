@@ -341,6 +341,61 @@ async fn fsck_and_default_class<M: MetaStore>(m: &M) {
     m.clear_fsck_log().await.expect("db");
     assert!(m.fsck_events(0, 100).await.expect("db").is_empty());
     assert!(m.max_fid().await.expect("db") >= 0);
+    fsck_queue(m).await;
+}
+
+/// The fsck queue: fids between two bounds, queued once, taken with a
+/// lease, removed when checked.
+async fn fsck_queue<M: MetaStore>(m: &M) {
+    let max = m.max_fid().await.expect("db");
+    let listed: Vec<i64> = m
+        .list_fids(0, 1000)
+        .await
+        .expect("db")
+        .iter()
+        .map(|f| f.fid)
+        .collect();
+    assert_eq!(m.fids_between(0, max, 1000).await.expect("db"), listed);
+    if let Some(&first) = listed.first() {
+        assert_eq!(m.fids_between(0, max, 1).await.expect("db"), [first]);
+        assert!(m
+            .fids_between(first, first, 10)
+            .await
+            .expect("db")
+            .is_empty());
+    }
+
+    assert_eq!(m.fsck_queue_len().await.expect("db"), 0);
+    m.enqueue_fsck(vec![901, 902, 903], 100).await.expect("db");
+    // Queued already: the row (and its nexttry) stays.
+    m.enqueue_fsck(vec![902], 500).await.expect("db");
+    m.enqueue_fsck(Vec::new(), 100).await.expect("db");
+    assert_eq!(m.fsck_queue_len().await.expect("db"), 3);
+    let row = m
+        .queue_row(902, FSCK_QUEUE)
+        .await
+        .expect("db")
+        .expect("row");
+    assert_eq!((row.nexttry, row.qtype), (100, FSCK_QUEUE));
+    assert!(m.due_fsck(99, 10).await.expect("db").is_empty());
+    let due = m.due_fsck(100, 2).await.expect("db");
+    assert_eq!(due, [(901, 100), (902, 100)]);
+    assert!(m.claim_fsck(901, 100, 1100).await.expect("db"));
+    // Taken by someone else meanwhile.
+    assert!(!m.claim_fsck(901, 100, 1100).await.expect("db"));
+    assert_eq!(
+        m.due_fsck(200, 10).await.expect("db"),
+        [(902, 100), (903, 100)]
+    );
+    m.finish_fsck(902).await.expect("db");
+    assert_eq!(m.fsck_queue_len().await.expect("db"), 2);
+    assert_eq!(
+        m.due_fsck(2000, 10).await.expect("db"),
+        [(903, 100), (901, 1100)]
+    );
+    m.finish_fsck(901).await.expect("db");
+    m.finish_fsck(903).await.expect("db");
+    assert_eq!(m.fsck_queue_len().await.expect("db"), 0);
 }
 
 #[tokio::test]

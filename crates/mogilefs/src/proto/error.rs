@@ -60,6 +60,9 @@ codes! {
     InvalidMindevcount => "invalid_mindevcount", "The mindevcount must be at least 1";
     InvalidReplpolicy => "invalid_replpolicy", "invalid_replpolicy";
     InvalidHashtype => "invalid_hashtype", "invalid_hashtype";
+    // Extensions: the `durable` class setting (not in the original).
+    InvalidDurable => "invalid_durable", "durable must be a number from 0 to the class's mindevcount";
+    NotDurable => "not_durable", "not_durable";
     ClassExists => "class_exists", "That class already exists in that domain";
     ClassNotFound => "class_not_found", "Class not found";
     NodelDefaultClass => "nodel_default_class", "Cannot delete the default class";

@@ -6,8 +6,10 @@
 //!
 //! Commands run on tokio tasks, not forked workers: `query_jobs` is the
 //! number of commands run at once (a semaphore), so `!stats`' queue
-//! figures and `!queue` are real; `!jobs` names this process's pid for
-//! every job, since all of them are tasks of one process.
+//! figures and `!queue` are real. The background jobs are supervised
+//! tasks ([`super::jobs`]): `!jobs` names each one's process (or this
+//! process), `!to <job> :shutdown` ends one and `!to <job> :wake_up` wakes
+//! it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, watch, OwnedSemaphorePermit, Semaphore};
 
+use super::jobs::Incarnation;
 use super::{unix_now, Tracker, VERSION};
 use crate::meta::MetaStore;
 
@@ -66,6 +69,8 @@ pub struct Stats {
     jobs: Mutex<BTreeMap<&'static str, usize>>,
     /// Rung when a desired level changes, so paused jobs look again.
     jobs_changed: watch::Sender<u64>,
+    /// Each background job's running incarnation.
+    incarnations: Mutex<BTreeMap<&'static str, Incarnation>>,
 }
 
 /// The background jobs `!want` knows besides `queryworker`. `delete`,
@@ -104,7 +109,23 @@ impl Stats {
             notes: broadcast::channel(1024).0,
             jobs: Mutex::new(JOBS.iter().map(|j| (*j, 1)).collect()),
             jobs_changed: watch::channel(0).0,
+            incarnations: Mutex::default(),
         }
+    }
+
+    /// Records (or, with `None`, forgets) the running incarnation of `job`.
+    pub(super) fn set_incarnation(&self, job: &'static str, inc: Option<Incarnation>) {
+        if let Ok(mut m) = self.incarnations.lock() {
+            match inc {
+                Some(i) => m.insert(job, i),
+                None => m.remove(job),
+            };
+        }
+    }
+
+    /// The running incarnation of `job`.
+    pub(super) fn incarnation(&self, job: &str) -> Option<Incarnation> {
+        self.incarnations.lock().ok()?.get(job).cloned()
     }
 
     /// Sets a background job's desired level (`--no-job_master`, `!want`);
@@ -322,10 +343,10 @@ impl<M: MetaStore> Tracker<M> {
             for (job, count, want) in self.jobs(desired) {
                 out.push(format!("{job} count {count}"));
                 out.push(format!("{job} desired {want}"));
-                let pids = if count > 0 {
-                    pid.to_string()
-                } else {
-                    String::new()
+                let pids = match (count, stats.incarnation(job)) {
+                    (0, _) => String::new(),
+                    (_, Some(inc)) => inc.pid.to_string(),
+                    (_, None) => pid.to_string(),
                 };
                 out.push(format!("{job} pids {pids}"));
             }
@@ -345,6 +366,14 @@ impl<M: MetaStore> Tracker<M> {
                     JOBS.join(" ")
                 )),
                 _ => out.push("ERROR: usage: !want <count> <jobclass>".into()),
+            }
+        } else if name.starts_with("to") {
+            match args.split_once(char::is_whitespace) {
+                Some((job, msg)) if !msg.trim().is_empty() => {
+                    let n = self.send_to_job(job, msg.trim());
+                    out.push(format!("Message sent to {n} children."));
+                }
+                _ => out.push("ERROR: usage: !to <jobclass> <message>".into()),
             }
         } else if name.starts_with("queue") || name.starts_with("pend") {
             if let Ok(p) = stats.pending.lock() {
@@ -375,6 +404,35 @@ impl<M: MetaStore> Tracker<M> {
         }
         reply.push_str(".\r\n");
         reply
+    }
+
+    /// `!to <job> <message>`: `:shutdown` ends the job's incarnation (the
+    /// supervisor starts another), `:wake_up` wakes it; other messages are
+    /// ignored by the worker, as the original's. The number of workers the
+    /// message reached (0 for the query workers, which are not separate
+    /// workers here, and for a job not running).
+    fn send_to_job(&self, job: &str, msg: &str) -> usize {
+        let Some(inc) = self.stats.incarnation(job) else {
+            return 0;
+        };
+        if self.stats.job_running(job) == 0 {
+            return 0;
+        }
+        if msg.starts_with(":shutdown") {
+            inc.stop.trigger();
+        } else if msg.starts_with(":wake_up") {
+            match job {
+                "fsck" => self.fsck_wake.notify_one(),
+                "replicate" => self.replications.notify_one(),
+                "delete" => self.deletes.notify_one(),
+                "job_master" => {
+                    self.fsck_inject.notify_one();
+                    self.rebal_wake.notify_one();
+                }
+                _ => {}
+            }
+        }
+        1
     }
 
     /// The jobs this tracker runs: name, workers running, desired level;

@@ -8,12 +8,8 @@ use std::collections::HashMap;
 
 use super::files::{checksum_info, dev_url};
 use super::{int_arg, pair, Outcome};
-use crate::meta::{Class, FileRow, MetaStore};
+use crate::meta::{Class, FileRow, MetaStore, FSCK_QUEUE, REBAL_QUEUE};
 use crate::proto::{Args, ErrCode};
-
-/// `file_to_queue` types.
-const FSCK_QUEUE: i64 = 1;
-const REBAL_QUEUE: i64 = 2;
 
 fn opt(v: Option<impl ToString>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()

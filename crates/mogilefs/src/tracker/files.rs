@@ -239,6 +239,11 @@ impl<M: MetaStore> super::Tracker<M> {
         if !self.content_on(&topo, d.dmid, temp.classid, &devids) {
             self.enqueue_replication(fid).await?;
         }
+        // Extension: a `durable` class answers once the copies are made.
+        let durable = self.durable_copies(d.dmid, temp.classid).await?;
+        if durable > 1 {
+            self.make_durable(fid, durable).await?;
+        }
         Ok(Vec::new())
     }
 

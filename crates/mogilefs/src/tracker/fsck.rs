@@ -1,4 +1,14 @@
-//! fsck: the `fsck_*` commands and the checker that walks every fid.
+//! fsck: the `fsck_*` commands, the job master's part that queues the
+//! fids to check, and the fsck worker that checks them.
+//!
+//! As the original: while `fsck_host` names this machine, the job master
+//! ([`run_injector`]) puts the next `queue_rate_for_fsck` fids (1000) above
+//! `fsck_highest_fid_checked` into `file_to_queue` (type 1), while fewer
+//! than `queue_size_for_fsck` (20000) are queued, and moves
+//! `fsck_highest_fid_checked` to the last; with none left it clears
+//! `fsck_host`. The fsck worker ([`run`]) takes due rows (leasing each
+//! for 1000 s), checks each fid and deletes its row; a fid whose devices
+//! cannot be asked keeps its row until the lease runs out.
 //!
 //! State lives in server settings, as the original keeps it, so a tracker
 //! restart resumes where the checker stopped: `fsck_host` (set while it
@@ -32,12 +42,20 @@ use super::{int_arg, pair, unix_now, Fail, Outcome, Tracker};
 use crate::meta::{Device, FileRow, MetaStore};
 use crate::proto::{fid_path, Args, ErrCode};
 
-/// Fids checked per batch (progress is recorded after each fid).
+/// Rows the fsck worker takes per round.
 const BATCH: i64 = 100;
 /// Rows `fsck_getlog` returns at most (the original's 100).
 const LOG_ROWS: i64 = 100;
-/// Pause after a connectivity problem before the fid is tried again.
-const STALL: Duration = Duration::from_secs(5);
+/// How long a taken row is the worker's (the original's 1000 s): a fid
+/// that stalls is tried again after it.
+const LEASE: i64 = 1000;
+/// `queue_size_for_fsck` default: the job master queues no more while this
+/// many rows wait.
+const QUEUE_MAX: i64 = 20_000;
+/// `queue_rate_for_fsck` default: fids queued per round.
+const QUEUE_INJECT: i64 = 1000;
+/// The most fids queued per round whatever the setting says.
+const QUEUE_INJECT_CAP: i64 = 10_000;
 
 /// Bumped by every fsck_start/stop/reset/clearlog: a fid whose check began
 /// before one of them logs nothing (its run is over, its log was cleared).
@@ -121,7 +139,7 @@ impl<M: MetaStore> Tracker<M> {
         let start = self.setting_int("fsck_highest_fid_checked").await?;
         self.set("fsck_start_fid", Some(start.to_string())).await?;
         self.set("fsck_host", Some(hostname())).await?;
-        self.fsck_wake.notify_one();
+        self.fsck_inject.notify_one();
         Ok(Vec::new())
     }
 
@@ -277,16 +295,7 @@ impl<M: MetaStore> Tracker<M> {
             self.log_event(fid, "NOPA", None).await?;
             return self.fsck_fix(f).await;
         }
-        let usable: Vec<i64> = devids
-            .iter()
-            .copied()
-            .filter(|id| {
-                topo.devices
-                    .iter()
-                    .any(|d| d.devid == *id && crate::tracker::policy::should_have_files(d))
-            })
-            .collect();
-        if !self.content_on(&topo, f.dmid, f.classid, &usable) {
+        if !self.meets_policy(&topo, f.dmid, f.classid, &devids, true) {
             self.log_event(fid, "POVI", None).await?;
             return self.fsck_fix(f).await;
         }
@@ -530,64 +539,104 @@ impl<M: MetaStore> Tracker<M> {
         Ok(())
     }
 
-    /// One batch of the run, if one is on: `true` if there may be more.
-    async fn fsck_batch(&self) -> Result<bool, Fail> {
-        if self.meta.server_setting("fsck_host").await?.is_none() {
+    /// The job master's part: queues the next fids of the run when one is
+    /// on here and the queue has room; `true` if it queued any.
+    async fn fsck_inject(&self) -> Result<bool, Fail> {
+        let Some(host) = self.meta.server_setting("fsck_host").await? else {
+            return Ok(false);
+        };
+        if host != hostname() {
             return Ok(false);
         }
+        let max_queue = self
+            .positive_setting("queue_size_for_fsck", QUEUE_MAX)
+            .await?;
+        if self.meta.fsck_queue_len().await? >= max_queue {
+            return Ok(false);
+        }
+        let rate = self
+            .positive_setting("queue_rate_for_fsck", QUEUE_INJECT)
+            .await?
+            .min(QUEUE_INJECT_CAP);
         let checked = self.setting_int("fsck_highest_fid_checked").await?;
         let end = self.setting_int("fsck_fid_at_end").await?;
-        let policy_only = self.setting_int("fsck_opt_policy_only").await? != 0;
-        let files: Vec<FileRow> = self
-            .meta
-            .list_fids(checked, BATCH)
-            .await?
-            .into_iter()
-            .filter(|f| f.fid <= end)
-            .collect();
-        if files.is_empty() {
+        let fids = self.meta.fids_between(checked, end, rate).await?;
+        let Some(&last) = fids.last() else {
+            self.set("fsck_highest_fid_checked", Some(checked.to_string()))
+                .await?;
+            // Last, as the original: scripts take a cleared fsck_host as
+            // the end of the queueing.
             self.set("fsck_host", None).await?;
             self.set("fsck_stop_time", Some(now().to_string())).await?;
-            self.note("fsck", format!("fsck done: checked up to fid {checked}"));
+            self.note(
+                "job_master",
+                format!("fsck queued every fid up to {checked}"),
+            );
+            return Ok(false);
+        };
+        self.meta.enqueue_fsck(fids, now()).await?;
+        self.set("fsck_highest_fid_checked", Some(last.to_string()))
+            .await?;
+        Ok(true)
+    }
+
+    /// A positive integer setting, else `default`.
+    async fn positive_setting(&self, key: &str, default: i64) -> Result<i64, Fail> {
+        Ok(Some(self.setting_int(key).await?)
+            .filter(|n| *n > 0)
+            .unwrap_or(default))
+    }
+
+    /// One round of the fsck worker: the due queue rows, each taken, its
+    /// fid checked and its row deleted (kept when the fid stalled); `true`
+    /// if there were rows.
+    async fn fsck_work(&self, shutdown: &Shutdown) -> Result<bool, Fail> {
+        let due = self.meta.due_fsck(now(), BATCH).await?;
+        if due.is_empty() {
             return Ok(false);
         }
-        for f in &files {
-            if self.meta.server_setting("fsck_host").await?.is_none()
-                || self.stats.job_running("fsck") == 0
-            {
-                return Ok(false);
+        let policy_only = self.setting_int("fsck_opt_policy_only").await? != 0;
+        for (fid, seen) in due {
+            if shutdown.is_triggered() || self.stats.job_running("fsck") == 0 {
+                break;
             }
+            if !self.meta.claim_fsck(fid, seen, now() + LEASE).await? {
+                continue;
+            }
+            let Some(f) = self.meta.file_by_fid(fid).await? else {
+                // Deleted before it was checked.
+                self.meta.finish_fsck(fid).await?;
+                continue;
+            };
             CHECKING.store(
                 RUN.load(std::sync::atomic::Ordering::SeqCst),
                 std::sync::atomic::Ordering::SeqCst,
             );
-            match self.fsck_fid(f, policy_only).await? {
-                Checked::Done => {}
-                Checked::Stalled(why) => {
-                    self.note("fsck", why);
-                    tokio::time::sleep(STALL).await;
-                    return Ok(true);
+            match self.fsck_fid(&f, policy_only).await? {
+                Checked::Done => {
+                    self.meta.finish_fsck(fid).await?;
+                    self.meta
+                        .incr_server_setting("fsck_fids_checked", 1)
+                        .await?;
                 }
+                // The row stays, taken, until its lease runs out (or
+                // someone moves its `nexttry`).
+                Checked::Stalled(why) => self.note("fsck", why),
             }
-            self.set("fsck_highest_fid_checked", Some(f.fid.to_string()))
-                .await?;
-            self.meta
-                .incr_server_setting("fsck_fids_checked", 1)
-                .await?;
         }
         Ok(true)
     }
 }
 
-/// Runs the checker until shutdown: batches while a run is on, else it
-/// looks every second (or when fsck_start wakes it).
+/// The fsck worker: a round at once after one that found rows, else every
+/// 2 s (the original's) or when woken (`!to fsck :wake_up`).
 pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
     tracker.stats.job_started("fsck");
     loop {
         if !super::job_may_run(&tracker, "fsck", &shutdown).await {
             return;
         }
-        let more = match tracker.fsck_batch().await {
+        let more = match tracker.fsck_work(&shutdown).await {
             Ok(more) => more,
             Err(e) => {
                 tracker.note("fsck", format!("error: {e:?}"));
@@ -601,6 +650,39 @@ pub async fn run<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
         let wait = async {
             tokio::select! {
                 _ = tracker.fsck_wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        };
+        if shutdown.until_stopped(wait).await.is_none() {
+            return;
+        }
+    }
+}
+
+/// The job master's fsck queueing: again at once after a round that
+/// queued fids, else every second or when fsck_start wakes it.
+pub async fn run_injector<M: MetaStore>(tracker: Arc<Tracker<M>>, shutdown: Shutdown) {
+    loop {
+        if !super::job_may_run(&tracker, "job_master", &shutdown).await {
+            return;
+        }
+        let more = match tracker.fsck_inject().await {
+            Ok(more) => more,
+            Err(e) => {
+                tracker.note("job_master", format!("fsck queueing: {e:?}"));
+                false
+            }
+        };
+        if more {
+            tracker.fsck_wake.notify_one();
+            if !shutdown.is_triggered() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+        }
+        let wait = async {
+            tokio::select! {
+                _ = tracker.fsck_inject.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         };

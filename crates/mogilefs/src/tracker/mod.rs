@@ -17,10 +17,12 @@ pub mod admin;
 pub mod cache;
 mod debug;
 pub mod deleter;
+pub mod durable;
 mod files;
 pub mod fsck;
 mod hosts;
 pub mod http;
+pub mod jobs;
 pub mod monitor;
 mod namespace;
 mod placement;
@@ -84,6 +86,9 @@ pub struct Settings {
     /// `job_master` (`--no-job_master` clears it): without it the delete,
     /// replicate and fsck jobs stay idle until `!want 1 job_master`.
     pub job_master: bool,
+    /// The program each background job's companion process runs (with
+    /// `--job-process <job>`), see [`jobs`]; `None`: no processes.
+    pub job_process: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -101,6 +106,7 @@ impl Default for Settings {
             reaper_delay: Duration::from_secs(16),
             reaper_interval: Duration::from_secs(5),
             job_master: true,
+            job_process: None,
         }
     }
 }
@@ -113,8 +119,11 @@ pub struct Tracker<M> {
     settings: Settings,
     deletes: Notify,
     replications: Notify,
-    /// Rung by fsck_start.
+    /// Wakes the fsck worker (the job master queued fids, `!to fsck
+    /// :wake_up`).
     fsck_wake: Notify,
+    /// Rung by fsck_start: the job master queues fids.
+    fsck_inject: Notify,
     /// Rung by rebalance_start / rebalance_stop.
     rebal_wake: Notify,
     monitor: Monitor,
@@ -175,6 +184,7 @@ impl<M: MetaStore> Tracker<M> {
             deletes: Notify::new(),
             replications: Notify::new(),
             fsck_wake: Notify::new(),
+            fsck_inject: Notify::new(),
             rebal_wake: Notify::new(),
             monitor: Monitor::default(),
             shutdown,
@@ -361,19 +371,38 @@ impl<M: MetaStore> Tracker<M> {
 }
 
 /// Starts the background jobs (delete, monitor, replicate, reaper, fsck,
-/// rebalance) through the shutdown tracker, so a stop waits (up to the
+/// and the job master: rebalance and fsck queueing), each supervised (see
+/// [`jobs`]), through the shutdown tracker, so a stop waits (up to the
 /// drain period) for the work each has in hand.
 pub fn spawn_workers<M: MetaStore>(tracker: &Arc<Tracker<M>>, shutdown: &Shutdown) {
-    shutdown.spawn(deleter::run(tracker.clone(), shutdown.clone()));
-    shutdown.spawn(monitor::run(tracker.clone(), shutdown.clone()));
-    shutdown.spawn(replicate::run(tracker.clone(), shutdown.clone()));
-    shutdown.spawn(replicate::run_reaper(tracker.clone(), shutdown.clone()));
-    shutdown.spawn(fsck::run(tracker.clone(), shutdown.clone()));
-    shutdown.spawn(rebalance::run(tracker.clone(), shutdown.clone()));
+    let t = || tracker.clone();
+    let sd = shutdown.clone();
+    shutdown.spawn(jobs::supervise(t(), "delete", sd.clone(), deleter::run));
+    shutdown.spawn(jobs::supervise(t(), "monitor", sd.clone(), monitor::run));
+    shutdown.spawn(jobs::supervise(
+        t(),
+        "replicate",
+        sd.clone(),
+        replicate::run,
+    ));
+    shutdown.spawn(jobs::supervise(
+        t(),
+        "reaper",
+        sd.clone(),
+        replicate::run_reaper,
+    ));
+    shutdown.spawn(jobs::supervise(t(), "fsck", sd.clone(), fsck::run));
+    shutdown.spawn(jobs::supervise(t(), "job_master", sd, |t, s| async move {
+        tokio::join!(
+            rebalance::run(t.clone(), s.clone()),
+            fsck::run_injector(t, s)
+        );
+    }));
 }
 
-/// Waits while `!want 0 <job>` (or a stopped `job_master`) holds `job`:
-/// `false` once the tracker shuts down.
+/// Waits while `!want 0 <job>` (or a stopped `job_master`) holds `job`,
+/// then passes a heartbeat through the job's process (pending while that
+/// is stopped): `false` once the incarnation or the tracker stops.
 async fn job_may_run<M: MetaStore>(tracker: &Tracker<M>, job: &str, shutdown: &Shutdown) -> bool {
     loop {
         if shutdown.is_triggered() {
@@ -381,11 +410,15 @@ async fn job_may_run<M: MetaStore>(tracker: &Tracker<M>, job: &str, shutdown: &S
         }
         let wait = tracker.stats.job_may_run(job, Duration::from_secs(1));
         match shutdown.until_stopped(wait).await {
-            Some(true) => return true,
+            Some(true) => break,
             Some(false) => {}
             None => return false,
         }
     }
+    let Some(inc) = tracker.stats.incarnation(job) else {
+        return true;
+    };
+    matches!(shutdown.until_stopped(inc.heartbeat(job)).await, Some(true))
 }
 
 /// Seconds since the epoch.

@@ -95,6 +95,10 @@ impl<M: MetaStore> super::Tracker<M> {
                 let policy = c.replpolicy.as_deref().unwrap_or("MultipleHosts()");
                 out.push(pair(format!("{p}replpolicy"), policy));
                 out.push(pair(format!("{p}hashtype"), hashtype_name(c.hashtype)));
+                let durable = self.durable_copies(c.dmid, c.classid).await?;
+                if durable > 0 {
+                    out.push(pair(format!("{p}durable"), durable));
+                }
             }
         }
         Ok(out)
@@ -134,6 +138,17 @@ impl<M: MetaStore> super::Tracker<M> {
             Some(h) => hashtype(h)?,
             None => old.as_ref().and_then(|o| o.hashtype),
         };
+        // Extension: `durable=N` (see [`Tracker::durable_copies`]).
+        let durable = match a.get("durable") {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (0..=mindevcount).contains(n))
+                    .ok_or(ErrCode::InvalidDurable)?,
+            ),
+            None => None,
+        };
         let class = Class {
             dmid: d.dmid,
             classid: 0,
@@ -152,6 +167,16 @@ impl<M: MetaStore> super::Tracker<M> {
         };
         if done {
             self.changed();
+            let classid = self
+                .meta
+                .classes(Some(d.dmid))
+                .await?
+                .into_iter()
+                .find(|c| c.classname == name)
+                .map(|c| c.classid);
+            if let (Some(classid), Some(n)) = (classid, durable) {
+                self.set_durable_copies(d.dmid, classid, n).await?;
+            }
         }
         match (done, update) {
             (true, _) => Ok(vec![
@@ -184,6 +209,7 @@ impl<M: MetaStore> super::Tracker<M> {
             return Err(ErrCode::ClassHasFiles.into());
         }
         self.meta.delete_class(d.dmid, c.classid).await?;
+        self.set_durable_copies(d.dmid, c.classid, 0).await?;
         self.changed();
         Ok(vec![pair("domain", dname), pair("class", name)])
     }

@@ -39,7 +39,7 @@ const REAP_BATCH: i64 = 1000;
 /// First retry delay; doubles per failure up to [`MAX_RETRY`].
 const FIRST_RETRY: u64 = 5;
 /// How long a tracker holds a fid it works on (seconds).
-const LEASE: i64 = 600;
+pub(super) const LEASE: i64 = 600;
 const MAX_RETRY: u64 = 3600;
 
 fn now() -> i64 {
@@ -111,6 +111,21 @@ impl<M: MetaStore> Tracker<M> {
         classid: i64,
         devids: &[i64],
     ) -> bool {
+        self.meets_policy(topo, dmid, classid, devids, false)
+    }
+
+    /// Whether replicas on `devids` meet the class's policy; with
+    /// `as_recorded`, every device counts whatever its state (fsck's first
+    /// look, the original's `devids_meet_policy`: a copy on a dead device
+    /// is found by the length check instead).
+    pub(super) fn meets_policy(
+        &self,
+        topo: &Snapshot,
+        dmid: i64,
+        classid: i64,
+        devids: &[i64],
+        as_recorded: bool,
+    ) -> bool {
         let (pol, mindevcount) = match (classid, topo.class(dmid, classid)) {
             (_, Some(c)) => (Policy::parse(c.replpolicy.as_deref()), c.mindevcount),
             (0, None) => (
@@ -122,7 +137,7 @@ impl<M: MetaStore> Tracker<M> {
         let on: Vec<Device> = topo
             .devices
             .iter()
-            .filter(|d| devids.contains(&d.devid) && policy::should_have_files(d))
+            .filter(|d| devids.contains(&d.devid) && (as_recorded || policy::should_have_files(d)))
             .cloned()
             .collect();
         let decision = policy::replicate_to(
@@ -228,7 +243,7 @@ impl<M: MetaStore> Tracker<M> {
     }
 
     /// Brings one fid to its class's policy (a deleted fid is done).
-    async fn replicate(&self, fid: i64) -> std::result::Result<(), String> {
+    pub(super) async fn replicate(&self, fid: i64) -> std::result::Result<(), String> {
         let db = |e: crate::meta::MetaError| format!("database error: {e}");
         let Some(f) = self.meta.file_by_fid(fid).await.map_err(db)? else {
             return Ok(());

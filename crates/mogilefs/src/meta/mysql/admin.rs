@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{file, int, opt_int, opt_text, MysqlStore};
 use crate::meta::{
-    Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result,
+    Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result, FSCK_QUEUE,
 };
 
 impl Admin for MysqlStore {
@@ -251,6 +251,76 @@ impl FsckLog for MysqlStore {
         let mut tx = self.pool.begin().await?;
         super::repl::devcount(&mut tx, fid).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fids_between(&self, after: i64, upto: i64, limit: i64) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT CAST(fid AS SIGNED) AS fid FROM file WHERE fid > ? AND fid <= ? \
+             ORDER BY fid LIMIT ?",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| int(r, "fid")).collect()
+    }
+
+    async fn enqueue_fsck(&self, fids: Vec<i64>, nexttry: i64) -> Result<()> {
+        if fids.is_empty() {
+            return Ok(());
+        }
+        let mut q =
+            sqlx::QueryBuilder::new("INSERT IGNORE INTO file_to_queue (fid, type, nexttry) ");
+        q.push_values(&fids, |mut b, fid| {
+            b.push_bind(fid).push_bind(FSCK_QUEUE).push_bind(nexttry);
+        });
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn fsck_queue_len(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM file_to_queue WHERE type = ?")
+            .bind(FSCK_QUEUE)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    async fn due_fsck(&self, now: i64, limit: i64) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT fid, nexttry FROM file_to_queue WHERE type = ? AND nexttry <= ? \
+             ORDER BY nexttry, fid LIMIT ?",
+        )
+        .bind(FSCK_QUEUE)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((int(r, "fid")?, int(r, "nexttry")?)))
+            .collect()
+    }
+
+    async fn claim_fsck(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE file_to_queue SET nexttry = ? WHERE fid = ? AND type = ? AND nexttry = ?",
+        )
+        .bind(until)
+        .bind(fid)
+        .bind(FSCK_QUEUE)
+        .bind(seen)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn finish_fsck(&self, fid: i64) -> Result<()> {
+        sqlx::query("DELETE FROM file_to_queue WHERE fid = ? AND type = ?")
+            .bind(fid)
+            .bind(FSCK_QUEUE)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

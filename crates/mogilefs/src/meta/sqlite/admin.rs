@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{file, text, SqliteStore};
 use crate::meta::{
-    Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result,
+    Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result, FSCK_QUEUE,
 };
 
 impl Admin for SqliteStore {
@@ -259,6 +259,76 @@ impl FsckLog for SqliteStore {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             super::repl::devcount(&tx, fid)?;
             tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fids_between(&self, after: i64, upto: i64, limit: i64) -> Result<Vec<i64>> {
+        sqlx::query_scalar("SELECT fid FROM file WHERE fid > ? AND fid <= ? ORDER BY fid LIMIT ?")
+            .bind(after)
+            .bind(upto)
+            .bind(limit)
+            .fetch_all(&mut *self.read().await)
+            .await
+    }
+
+    async fn enqueue_fsck(&self, fids: Vec<i64>, nexttry: i64) -> Result<()> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO file_to_queue (fid, type, nexttry) VALUES (?1, ?2, ?3)",
+                )?;
+                for fid in &fids {
+                    st.execute((fid, FSCK_QUEUE, nexttry))?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fsck_queue_len(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM file_to_queue WHERE type = ?")
+            .bind(FSCK_QUEUE)
+            .fetch_one(&mut *self.read().await)
+            .await
+    }
+
+    async fn due_fsck(&self, now: i64, limit: i64) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT fid, nexttry FROM file_to_queue WHERE type = ? AND nexttry <= ? \
+             ORDER BY nexttry, fid LIMIT ?",
+        )
+        .bind(FSCK_QUEUE)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *self.read().await)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("fid")?, r.try_get("nexttry")?)))
+            .collect()
+    }
+
+    async fn claim_fsck(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE file_to_queue SET nexttry = ?1 \
+                     WHERE fid = ?2 AND type = ?3 AND nexttry = ?4",
+                )?
+                .execute([until, fid, FSCK_QUEUE, seen])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn finish_fsck(&self, fid: i64) -> Result<()> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM file_to_queue WHERE fid = ?1 AND type = ?2")?
+                .execute([fid, FSCK_QUEUE])?;
             Ok(())
         })
         .await
