@@ -11,13 +11,13 @@
 //!   key-to-server mappings; without `server` it pulls in neither the
 //!   store nor the daemon.
 //!
-//! `proto`, `store` and `exec` use neither tokio nor sockets.
+//! `proto`, `store` and `exec` use neither tokio nor sockets; `proto` is
+//! built without any feature (what a fuzzer or a load generator needs).
 
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "server")]
 pub mod exec;
-#[cfg(feature = "server")]
 pub mod proto;
 #[cfg(feature = "server")]
 pub mod server;

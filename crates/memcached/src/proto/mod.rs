@@ -29,6 +29,7 @@ mod text_tests;
 pub use auth::{auth_step, AuthStep};
 pub use b64::{base64_decode, base64_encode};
 pub use meta::{MetaCmd, MetaFlag, MetaRequest};
+#[cfg(feature = "server")]
 pub(crate) use num::safe_strtoul;
 pub use text::parse;
 

@@ -1,0 +1,4 @@
+//! `dbi_dsn`: see danga_fuzz::targets (fuzz/README.md says how to run it).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| danga_fuzz::targets::dbi_dsn(data));

@@ -1,0 +1,4 @@
+//! `memcached_binary`: see danga_fuzz::targets (fuzz/README.md says how to run it).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| danga_fuzz::targets::memcached_binary(data));

@@ -1,0 +1,4 @@
+//! `mogstored_head`: see danga_fuzz::targets (fuzz/README.md says how to run it).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| danga_fuzz::targets::mogstored_head(data));
