@@ -1,5 +1,5 @@
 //! CGI/1.1 (RFC 3875) for the Cgilike plugin: the environment a program
-//! gets for a request ([`env`]) and the head it answers with
+//! gets for a request ([`env()`]) and the head it answers with
 //! ([`parse_head`]). Pure: the process and the sockets are the server's.
 
 use std::net::IpAddr;

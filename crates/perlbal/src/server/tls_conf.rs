@@ -176,10 +176,12 @@ fn dir_keys(dir: &Path, provider: &CryptoProvider) -> Result<Vec<Arc<CertifiedKe
 
 /// The CA certificates client certificates are checked against.
 fn client_roots(svc: &ServiceConf) -> Result<RootCertStore, String> {
-    let mut files = Vec::new();
+    let mut roots = RootCertStore::empty();
     if let Some(f) = svc.values.get("ssl_ca_file") {
-        files.push(PathBuf::from(f));
+        let certs = pem_certs(Path::new(f)).map_err(|e| format!("ssl_ca_file {e}"))?;
+        roots.add_parsable_certificates(certs);
     }
+    let mut files = Vec::new();
     if let Some(d) = svc.values.get("ssl_ca_path") {
         let mut found: Vec<PathBuf> = std::fs::read_dir(d)
             .map_err(|e| format!("ssl_ca_path ({d}): {e}"))?
@@ -191,7 +193,6 @@ fn client_roots(svc: &ServiceConf) -> Result<RootCertStore, String> {
         found.sort();
         files.extend(found);
     }
-    let mut roots = RootCertStore::empty();
     for f in files {
         // A hashed CA directory also holds CRLs and such: files without
         // a certificate add nothing.
@@ -386,6 +387,40 @@ mod tests {
         let minus = suites("HIGH:!ECDHE-RSA-AES256-GCM-SHA384");
         assert!(!minus.contains(&cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384));
         assert!(minus.contains(&cs::TLS13_AES_128_GCM_SHA256));
+    }
+
+    #[test]
+    fn a_directory_s_certificates_match_by_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let write = |stem: &str, names: &[&str], one_file: bool| {
+            let ck = rcgen::generate_simple_self_signed(
+                names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+            )
+            .expect("certificate");
+            let (cert, key) = (ck.cert.pem(), ck.key_pair.serialize_pem());
+            if one_file {
+                std::fs::write(dir.path().join(format!("{stem}.pem")), cert + &key)
+            } else {
+                std::fs::write(dir.path().join(format!("{stem}.crt")), cert)
+                    .and_then(|()| std::fs::write(dir.path().join(format!("{stem}.key")), key))
+            }
+            .expect("write");
+        };
+        write("b", &["b.test"], true);
+        write("wild", &["*.wild.test"], false);
+        std::fs::write(dir.path().join("README"), "not a certificate").expect("write");
+        let provider = default_provider();
+        let keys = dir_keys(dir.path(), &provider).expect("loads");
+        assert_eq!(keys.len(), 2);
+        let name = |n: &'static str| ServerName::try_from(n).expect("name");
+        assert!(valid_for(&keys[0], &name("b.test")));
+        assert!(!valid_for(&keys[0], &name("x.wild.test")));
+        assert!(valid_for(&keys[1], &name("x.wild.test")));
+        assert!(!valid_for(&keys[1], &name("wild.test")));
+        // A .crt without its .key is an error naming the file.
+        std::fs::remove_file(dir.path().join("wild.key")).expect("rm");
+        let err = dir_keys(dir.path(), &provider).expect_err("fails");
+        assert!(err.contains("wild.key"), "{err}");
     }
 
     #[test]
