@@ -55,7 +55,10 @@ fn mogilefs_admin_version_stats_jobs_recent_want_and_help() {
     }
     // Commands are the tracker's own tasks; each background job has a
     // process of its own.
-    assert!(jobs.contains(&format!("queryworker pids {pid}")), "{jobs:?}");
+    assert!(
+        jobs.contains(&format!("queryworker pids {pid}")),
+        "{jobs:?}"
+    );
     for job in ["delete", "monitor"] {
         let own = jobs
             .iter()

@@ -270,3 +270,27 @@ fn mogilefs_fsck_run_survives_a_tracker_restart() {
     assert_eq!(st.get("max_fid_checked").map(str::to_owned), end, "{st:?}");
     assert!(st.get("stop_time").is_some_and(|t| t != "0"), "{st:?}");
 }
+
+/// The same queue on MariaDB: a replica deleted behind the tracker's
+/// back is found (MISS), the fid's queue row goes once checked, and the
+/// replica comes back.
+#[test]
+fn mogilefs_fsck_queue_on_mariadb_logs_miss_and_restores() {
+    let Some(db) = danga_testkit::TestDb::create("mogilefs_fsck") else {
+        return;
+    };
+    let c = Cluster::with_tracker(&[&super::mariadb::dsn(&db)], 3);
+    let mut s = c.conn();
+    store(&mut s, "k", b"checked on mariadb");
+    let two = wait_for(Duration::from_secs(20), || devids(&mut s, "k").len() == 2);
+    assert!(two, "{:?}", devids(&mut s, "k"));
+    let p = paths(&mut s, "k");
+    std::fs::remove_file(c.file_of(&p[0])).expect("remove replica");
+    full_fsck(&mut s);
+    wait_done(&mut s);
+    let codes: Vec<String> = log_codes(&mut s).into_iter().map(|c| c.0).collect();
+    assert_eq!(codes, ["MISS", "REPL"]);
+    let back = wait_for(Duration::from_secs(20), || devids(&mut s, "k").len() == 2);
+    assert!(back, "{:?}", devids(&mut s, "k"));
+    assert_eq!(status(&mut s).get("num_MISS"), Some("1"));
+}

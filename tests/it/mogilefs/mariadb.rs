@@ -5,7 +5,7 @@ use danga_testkit::TestDb;
 
 use super::{call, get, ok, put, store, Cluster};
 
-fn dsn(db: &TestDb) -> String {
+pub(super) fn dsn(db: &TestDb) -> String {
     // TestDb URLs are mysql://user[:pass]@host:port/name.
     format!("--dsn={}", db.url())
 }

@@ -9,9 +9,12 @@
 //! (the `!` lines). `placement` decides where new files go and which
 //! replica is read first.
 //!
-//! Background jobs ([`spawn_workers`]): [`deleter`] removes deleted files'
-//! replicas, [`monitor`] watches the storage nodes, [`replicate`] brings
-//! files to their class's [`policy`] and reaps dead devices.
+//! Background jobs ([`spawn_workers`], each supervised by [`jobs`]):
+//! [`deleter`] removes deleted files' replicas, [`monitor`] watches the
+//! storage nodes, [`replicate`] brings files to their class's [`policy`]
+//! and reaps dead devices, [`fsck`] checks the fids the job master queues,
+//! [`rebalance`] drains devices; [`durable`] makes create_close wait for a
+//! `durable` class's copies.
 
 pub mod admin;
 pub mod cache;
