@@ -58,6 +58,25 @@ fn bad_start_up_flags_are_refused_as_the_original_refuses_them() {
             false,
         ),
         (&["-o", "read_buf_mem_limit=1,idle_timeout=5"], false),
+        (&["-o", "hot_lru_pct=80"], true),
+        (&["-o", "hot_lru_pct=0"], true),
+        (&["-o", "hot_lru_pct=45,warm_lru_pct=40"], true),
+        (&["-o", "hot_max_factor=0"], true),
+        (&["-o", "warm_max_factor=-1"], true),
+        (
+            &[
+                "-o",
+                "hot_lru_pct=10,warm_lru_pct=30,hot_max_factor=0.5,temporary_ttl=30",
+            ],
+            false,
+        ),
+        (&["-o", "slab_automove=3"], true),
+        (&["-o", "slab_automove_window=2"], true),
+        (&["-o", "slab_automove_ratio=1.5"], true),
+        (
+            &["-o", "slab_reassign,slab_automove=2,slab_automove_window=5"],
+            false,
+        ),
     ];
     let orig = std::path::Path::new(ORIGINAL);
     let with_orig = original(&[]).is_some();

@@ -443,13 +443,13 @@ impl Server {
     }
 
     /// Starts the background LRU maintainer and crawler. The maintainer
-    /// ([`crate::store::Store::maintain`]) runs every 10 ms to 1 s: twice
+    /// ([`crate::store::Store::maintain`]) runs every 100 ms to 1 s: twice
     /// as often after a pass that moved or freed items, half as often
     /// after an idle one (the original's thread sleeps the same way). Once
     /// a second the crawler looks for expired items in the rest of the
     /// LRUs (`crawler_reclaimed`) and a lowered memory limit sheds pages.
     pub fn spawn_crawler(self: &Arc<Self>) {
-        const MIN_SLEEP: Duration = Duration::from_millis(10);
+        const MIN_SLEEP: Duration = Duration::from_millis(100);
         const MAX_SLEEP: Duration = Duration::from_secs(1);
         let me = Arc::clone(self);
         let flat = self.engine.store.config().flat_lru;

@@ -162,8 +162,11 @@ impl Store {
             return false;
         }
         let last = self.classes.len();
-        let st = self.stats(now);
         let mut am = self.automover.lock().unwrap_or_else(|p| p.into_inner());
+        if level == 1 && am.last_check == Some(now) {
+            return false;
+        }
+        let st = self.stats(now);
         if level == 2 {
             let after = AutoMover::snaps(&st);
             let evicting: Vec<usize> = (1..=last)
@@ -174,9 +177,6 @@ impl Store {
             for n in evicting {
                 self.reassign(-1, n as i64, now);
             }
-            return false;
-        }
-        if am.last_check == Some(now) {
             return false;
         }
         let ratio = self.automove_ratio();

@@ -173,6 +173,9 @@ impl Shard {
         self.sync_flush(flush);
         let mut did = 0;
         for c in 0..self.classes.len() {
+            if self.classes[c].items() == 0 {
+                continue;
+            }
             if self.flat || c + 1 == self.classes.len() {
                 for _ in 0..limit {
                     if !self.pull_tail(c, now, NONE, false) {
