@@ -9,7 +9,7 @@ use std::process::Command;
 use danga_testkit::{bin_path, require};
 
 const DAEMONS: [&str; 5] = ["memcached", "gearmand", "perlbal", "mogilefsd", "mogstored"];
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 13] = [
     "danga",
     "mogadm",
     "memcctl",
@@ -22,6 +22,7 @@ const TOOLS: [&str; 12] = [
     "mogfileinfo",
     "moglistfids",
     "mogfiledebug",
+    "mogstats",
 ];
 
 fn root() -> PathBuf {
