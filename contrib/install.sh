@@ -35,7 +35,7 @@ case $prefix in /*) ;; *) echo "install.sh: --prefix must be absolute" >&2; exit
 from=${from:-$root/target/release}
 
 daemons=(memcached gearmand perlbal mogilefsd mogstored)
-tools=(danga mogadm memcctl gearctl mogupload mogfetch mogdelete mogrename moglistkeys mogfileinfo moglistfids mogfiledebug)
+tools=(danga mogadm memcctl gearctl mogupload mogfetch mogdelete mogrename moglistkeys mogfileinfo moglistfids mogfiledebug mogstats)
 checks=(check_memcached check_gearman check_perlbal check_mogilefs)
 
 if ((build)); then

@@ -9,7 +9,7 @@ use std::process::Command;
 use danga_testkit::{bin_path, require};
 
 pub const DAEMONS: [&str; 5] = ["memcached", "gearmand", "perlbal", "mogilefsd", "mogstored"];
-pub const TOOLS: [&str; 12] = [
+pub const TOOLS: [&str; 13] = [
     "danga",
     "mogadm",
     "memcctl",
@@ -22,6 +22,7 @@ pub const TOOLS: [&str; 12] = [
     "mogfileinfo",
     "moglistfids",
     "mogfiledebug",
+    "mogstats",
 ];
 
 pub const PLUGINS: [&str; 4] = [

@@ -4,6 +4,7 @@
 
 mod files;
 mod mogadm;
+mod mogstats;
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -7,10 +7,12 @@
 mod dsn;
 mod mysql;
 mod sqlite;
+mod stats;
 
 pub use dsn::{Dsn, DsnError};
 pub use mysql::{MysqlSettings, MysqlStore};
 pub use sqlite::SqliteStore;
+pub use stats::{ClassTotals, DevcountCount, QueueCount, StatQueue, Stats};
 
 use std::future::Future;
 
@@ -420,11 +422,14 @@ pub trait Replication: Send + Sync {
 
 /// The metadata store of one tracker (several trackers may share it).
 pub trait MetaStore:
-    Namespaces + Topology + Files + Admin + Replication + FsckLog + 'static
+    Namespaces + Topology + Files + Admin + Replication + FsckLog + Stats + 'static
 {
 }
 
-impl<T: Namespaces + Topology + Files + Admin + Replication + FsckLog + 'static> MetaStore for T {}
+impl<T: Namespaces + Topology + Files + Admin + Replication + FsckLog + Stats + 'static> MetaStore
+    for T
+{
+}
 
 /// Whether an error is a unique-key violation.
 pub fn is_unique_violation(e: &MetaError) -> bool {

@@ -5,6 +5,7 @@
 mod admin;
 mod files;
 mod repl;
+mod stats;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::{Row, TypeInfo, ValueRef};
@@ -32,6 +33,21 @@ pub struct MysqlSettings {
 impl MysqlStore {
     /// Connects and creates the v17 tables that are missing.
     pub async fn open(s: &MysqlSettings) -> Result<MysqlStore> {
+        let store = MysqlStore::connect(s).await?;
+        let sql: String = SCHEMA
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(stmt).execute(&store.pool).await?;
+        }
+        Ok(store)
+    }
+
+    /// Connects to tables that exist already, creating nothing (for the
+    /// read-only tools, whose account may lack CREATE).
+    pub async fn connect(s: &MysqlSettings) -> Result<MysqlStore> {
         let mut opts = MySqlConnectOptions::new()
             .host(&s.host)
             .port(s.port)
@@ -44,14 +60,6 @@ impl MysqlStore {
             .max_connections(8)
             .connect_with(opts)
             .await?;
-        let sql: String = SCHEMA
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            sqlx::query(stmt).execute(&pool).await?;
-        }
         Ok(MysqlStore { pool })
     }
 }

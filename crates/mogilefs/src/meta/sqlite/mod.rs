@@ -19,6 +19,7 @@ mod admin;
 mod files;
 mod inplace;
 mod repl;
+mod stats;
 mod writer;
 
 use std::path::Path;
