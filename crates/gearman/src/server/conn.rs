@@ -1,16 +1,19 @@
 //! One connection: a reader that frames and runs batches of requests, and a
-//! writer that drains the connection's [`Peer`] buffer, in one task.
+//! writer that sends what other tasks could not write of the connection's
+//! [`Peer`] buffer (all of it on TLS), in one task.
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use danga_common::{Conn, PeerAddr, Shutdown, Stream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::peer::Peer;
+use super::peer::{self, Chunk, Peer, Sink, Wire};
 use super::Server;
 use crate::proto::{
     parse_frame, Admin, Frame, FrameError, Request, RequestError, Response, SubmitJob,
@@ -77,44 +80,119 @@ pub(super) async fn serve(server: Arc<Server>, mut conn: Conn) {
     }
     let shutdown = conn.shutdown().clone();
     let Some(tls) = server.cfg.tls.clone() else {
-        return run(&server, id, label, may_shutdown, conn.stream(), &shutdown).await;
+        // Plain: the write side is shared, so whichever task produces a
+        // packet writes it (see `peer`). The slot lives as long as this.
+        let (stream, _slot) = conn.into_parts();
+        let (rd, wire) = match stream {
+            Stream::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (ReadSide::Tcp(r), Wire::Tcp(w))
+            }
+            Stream::Unix(s) => {
+                let (r, w) = s.into_split();
+                (ReadSide::Unix(r), Wire::Unix(w))
+            }
+        };
+        let out: WriteSide<tokio::io::Sink> = WriteSide::Plain(wire);
+        return run(&server, id, label, may_shutdown, rd, out, &shutdown).await;
     };
     let accept = tokio_rustls::TlsAcceptor::from(tls).accept(conn.stream());
     match shutdown
         .until_stopped(tokio::time::timeout(HANDSHAKE_TIMEOUT, accept))
         .await
     {
-        Some(Ok(Ok(s))) => run(&server, id, label, may_shutdown, s, &shutdown).await,
+        Some(Ok(Ok(s))) => {
+            let (rd, wr) = tokio::io::split(s);
+            let out = WriteSide::Own(wr);
+            run(&server, id, label, may_shutdown, rd, out, &shutdown).await
+        }
         Some(Ok(Err(e))) => tracing::debug!(error = %e, "TLS handshake failed"),
         Some(Err(_)) => tracing::debug!("TLS handshake timed out"),
         None => {}
     }
 }
 
+/// How a connection's bytes go out.
+enum WriteSide<W> {
+    /// A plain socket, written by any task.
+    Plain(Wire),
+    /// A stream only the connection's own task writes (TLS).
+    Own(W),
+}
+
+/// The read side of a plain connection.
+enum ReadSide {
+    Tcp(tokio::net::tcp::OwnedReadHalf),
+    Unix(tokio::net::unix::OwnedReadHalf),
+}
+
+// Both halves are `Unpin`, so forwarding needs no unsafe pinning.
+impl AsyncRead for ReadSide {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ReadSide::Tcp(r) => Pin::new(r).poll_read(cx, buf),
+            ReadSide::Unix(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
 /// Serves one connection's byte stream (plain or TLS) until it ends.
-async fn run<S: AsyncRead + AsyncWrite>(
+async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     server: &Arc<Server>,
     id: ConnId,
     label: String,
     may_shutdown: bool,
-    stream: S,
+    rd: R,
+    out: WriteSide<W>,
     shutdown: &Shutdown,
 ) {
-    let peer = Arc::new(Peer::new(server.cfg.max_pending));
+    let (wire, mut own) = match out {
+        WriteSide::Plain(w) => (Some(w), None),
+        WriteSide::Own(w) => (None, Some(w)),
+    };
+    let peer = Arc::new(Peer::new(server.cfg.max_pending, wire));
+    let mut sink = match (peer.wire(), own.as_mut()) {
+        (Some(w), _) => Sink::Wire(w),
+        (None, Some(w)) => Sink::Stream(w),
+        (None, None) => return,
+    };
     server.register(id, label, Arc::clone(&peer));
-    let (rd, mut wr) = tokio::io::split(stream);
     let mut cur = Chunk::default();
     let end = tokio::select! {
         end = read_loop(server, id, &peer, rd, shutdown, may_shutdown) => end,
-        end = write_loop(&peer, &mut wr, &mut cur) => end,
+        end = peer.write_loop(&mut sink, &mut cur, false) => End::from(end),
     };
     if matches!(end, End::Closed | End::Stopped | End::Framing(_)) {
         // Send what is left (the reply to `shutdown`, an error), briefly.
-        let _ = tokio::time::timeout(FLUSH_TIMEOUT, flush(&peer, &mut wr, &mut cur)).await;
+        let _ =
+            tokio::time::timeout(FLUSH_TIMEOUT, peer.write_loop(&mut sink, &mut cur, true)).await;
     }
-    let _ = tokio::time::timeout(FLUSH_TIMEOUT, wr.shutdown()).await;
+    match &mut sink {
+        Sink::Wire(w) => {
+            if let Err(e) = w.shutdown_write() {
+                tracing::trace!(error = %e, "shutting down the write side");
+            }
+        }
+        Sink::Stream(w) => {
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, w.shutdown()).await;
+        }
+    }
     tracing::debug!(reason = %end, "connection closed");
     server.unregister(id);
+}
+
+impl From<peer::End> for End {
+    fn from(e: peer::End) -> Self {
+        match e {
+            peer::End::Overflow => End::Overflow,
+            peer::End::Failed(kind) => End::Io(kind.into()),
+            peer::End::Closed | peer::End::Idle => End::Closed,
+        }
+    }
 }
 
 /// A loopback or Unix-socket peer.
@@ -167,6 +245,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) -> End {
     let mut input = BytesMut::with_capacity(8 * 1024);
     let mut items = Vec::new();
+    let mut touched = Vec::new();
     loop {
         // Our own replies pile up: let the writer catch up first.
         while peer.pending() >= PAUSE_READING {
@@ -200,7 +279,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         #[cfg(feature = "persist")]
         store_background_jobs(server, &mut items).await;
         if !items.is_empty() {
-            server.run(|q, now, out| {
+            server.run_sending(&mut touched, |q, now, out| {
                 for item in items.drain(..) {
                     match item {
                         Item::Req(r) => q.handle(id, r, now, out),
@@ -225,6 +304,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         if let Some(e) = fatal {
             if let FrameError::TooLarge { .. } = e {
+                // Written by the closing flush.
                 peer.push(&Msg::Packet(Response::error(
                     "ARGUMENT_TOO_LARGE",
                     "Packet larger than the server accepts",
@@ -307,61 +387,6 @@ fn frame_all(
             Err(e) => return Some(e),
         }
     }
-}
-
-/// The chunk the writer is sending, kept outside its future so a closing
-/// connection can finish it.
-#[derive(Default)]
-struct Chunk {
-    bytes: BytesMut,
-    pos: usize,
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(peer: &Peer, wr: &mut W, cur: &mut Chunk) -> End {
-    loop {
-        if cur.pos >= cur.bytes.len() {
-            if !cur.bytes.is_empty() {
-                peer.written(std::mem::take(&mut cur.bytes));
-            }
-            cur.pos = 0;
-            cur.bytes = match peer.take() {
-                Ok(c) => c,
-                Err(_) => return End::Overflow,
-            };
-            if cur.bytes.is_empty() {
-                // TLS may hold the end of what was written (a no-op on
-                // plain TCP).
-                if let Err(e) = wr.flush().await {
-                    return End::Io(e);
-                }
-                peer.ready().await;
-                continue;
-            }
-        }
-        tokio::select! {
-            r = wr.write(&cur.bytes[cur.pos..]) => match r {
-                Ok(0) => return End::Closed,
-                Ok(n) => cur.pos += n,
-                Err(e) => return End::Io(e),
-            },
-            _ = peer.ready() => {
-                if peer.overflowed() {
-                    return End::Overflow;
-                }
-            }
-        }
-    }
-}
-
-/// Writes the rest of the current chunk and whatever is pending, once.
-async fn flush<W: AsyncWrite + Unpin>(peer: &Peer, wr: &mut W, cur: &mut Chunk) -> io::Result<()> {
-    wr.write_all(&cur.bytes[cur.pos.min(cur.bytes.len())..])
-        .await?;
-    if let Ok(rest) = peer.take() {
-        wr.write_all(&rest).await?;
-        peer.written(rest);
-    }
-    wr.flush().await
 }
 
 #[cfg(test)]

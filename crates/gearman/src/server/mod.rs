@@ -9,10 +9,13 @@
 //! `std::sync::Mutex`: the task that read a batch of packets locks it once,
 //! runs the whole batch through the engine, encodes the resulting packets
 //! into the destination connections' output buffers ([`peer::Peer`]) and
-//! unlocks. Nothing awaits while the lock is held, and a batch costs
-//! microseconds, so on few cores contention is low. A dedicated engine task
-//! would instead add two channel hops and two task wake-ups to every
-//! request, which is most of the cost of a small job.
+//! unlocks; then it writes those buffers itself, without blocking (on plain
+//! sockets; a full socket or TLS leaves it to the connection's own task).
+//! Nothing awaits while the lock is held, and a batch costs microseconds,
+//! so on few cores contention is low. A dedicated engine task would instead
+//! add two channel hops and two task wake-ups to every request, and a
+//! writer task per connection one wake-up per packet it sends: most of the
+//! cost of a small job.
 //!
 //! Delivering under the lock is also what keeps each connection's packets
 //! in engine order (see [`peer`]).
@@ -210,6 +213,17 @@ impl Server {
 
     /// Runs `f` on the engine under the lock and delivers what it produced.
     fn run(&self, f: impl FnOnce(&mut Queue, Now, &mut Outbox)) -> After {
+        self.run_sending(&mut Vec::new(), f)
+    }
+
+    /// [`Server::run`], with a list to reuse for the connections it sends
+    /// to: their packets are appended under the lock, in engine order, and
+    /// written once it is released.
+    fn run_sending(
+        &self,
+        touched: &mut Vec<Arc<Peer>>,
+        f: impl FnOnce(&mut Queue, Now, &mut Outbox),
+    ) -> After {
         let now = self.now();
         let mut guard = self.lock();
         let Shared { queue, peers, out } = &mut *guard;
@@ -219,6 +233,9 @@ impl Server {
         for (to, msg) in out.msgs.drain(..) {
             if let Some(p) = peers.get(&to) {
                 p.push(&msg);
+                if touched.last().is_none_or(|t| !Arc::ptr_eq(t, p)) {
+                    touched.push(Arc::clone(p));
+                }
             }
         }
         let after = After {
@@ -227,6 +244,9 @@ impl Server {
         };
         let done_rows = std::mem::take(&mut out.done_rows);
         drop(guard);
+        for p in touched.drain(..) {
+            p.send();
+        }
         #[cfg(feature = "persist")]
         if let Some(p) = &self.persist {
             p.delete(done_rows);
