@@ -104,7 +104,7 @@ campaign | smoke)
                 echo "$t: FAILED (see $work/logs/$t.log)"
                 exit 1
             fi
-            grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' \
+            grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' \
                 "$work/logs/$t.log" | sed "s/^/  $t: /"
         ) &
         running=$((running + 1))
