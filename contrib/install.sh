@@ -39,7 +39,7 @@ tools=(danga mogadm memcctl gearctl mogupload mogfetch mogdelete mogrename mogli
 checks=(check_memcached check_gearman check_perlbal check_mogilefs)
 
 if ((build)); then
-    (cd "$root" && cargo build --release --workspace --bins)
+    (cd "$root" && cargo build --release --workspace --exclude danga-fuzz --bins)
 fi
 for b in "${daemons[@]}" "${tools[@]}" "${checks[@]}"; do
     [[ -x $from/$b ]] || { echo "install.sh: $from/$b is missing (build first, or --from)" >&2; exit 1; }
