@@ -8,25 +8,8 @@ use std::collections::HashMap;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use super::{original, ours, Mc};
+use super::{num, original, ours, stats, Mc};
 use crate::wire::{ask, connect};
-
-fn stats(s: &mut TcpStream, which: &str) -> HashMap<String, String> {
-    let reply = ask(s, &format!("stats{which}\r\n"), "END\r\n");
-    reply
-        .lines()
-        .filter_map(|l| l.strip_prefix("STAT "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn num(m: &HashMap<String, String>, k: &str) -> i64 {
-    m.get(k)
-        .unwrap_or_else(|| panic!("no stat {k} in {m:?}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("stat {k} not a number"))
-}
 
 /// Polls `stats{which}` (every 200 ms, at most 30 s) until `ok` holds.
 fn wait_for(

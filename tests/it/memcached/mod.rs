@@ -72,3 +72,25 @@ pub fn original(extra: &[&str]) -> Option<Mc> {
         addr: ([127, 0, 0, 1], port).into(),
     })
 }
+
+/// `stats[ which]` as a map of name to value.
+pub fn stats(
+    s: &mut std::net::TcpStream,
+    which: &str,
+) -> std::collections::HashMap<String, String> {
+    let reply = crate::wire::ask(s, &format!("stats{which}\r\n"), "END\r\n");
+    reply
+        .lines()
+        .filter_map(|l| l.strip_prefix("STAT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// One numeric stat of a [`stats`] map (the test fails naming it if absent).
+pub fn num(m: &std::collections::HashMap<String, String>, k: &str) -> i64 {
+    m.get(k)
+        .unwrap_or_else(|| panic!("no stat {k} in {m:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("stat {k} not a number"))
+}

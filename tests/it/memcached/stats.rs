@@ -5,25 +5,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpStream;
 
-use super::ours;
+use super::{num, ours, stats};
 use crate::wire::{ask, connect, read_until};
-
-fn stats(s: &mut TcpStream, which: &str) -> HashMap<String, String> {
-    let reply = ask(s, &format!("stats{which}\r\n"), "END\r\n");
-    reply
-        .lines()
-        .filter_map(|l| l.strip_prefix("STAT "))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn num(m: &HashMap<String, String>, k: &str) -> i64 {
-    m.get(k)
-        .unwrap_or_else(|| panic!("no stat {k}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("stat {k} not a number"))
-}
 
 #[test]
 fn each_counter_moves_after_its_command() {
