@@ -47,6 +47,9 @@ fn mogilefs_durable_class_survives_a_node_killed_right_after_ok() {
         .expect("the node written to");
     c.nodes[i].daemon.signal(Signal::SIGKILL);
     drop(c.nodes.remove(i));
+    // As an operator would, and so that the next create_open cannot hand
+    // out the dead node before the monitor has seen it gone.
+    assert!(call(&mut s, &format!("update_host host=s{i}&status=down")).starts_with("OK "));
     let paths = ok(&call(&mut s, "get_paths domain=d&key=k"));
     let url = paths.get("path1").expect("a live copy").to_owned();
     assert!(!url.contains(&format!(":{port}/")), "{paths:?}");
