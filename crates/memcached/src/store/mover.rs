@@ -75,23 +75,19 @@ struct Moved {
 }
 
 impl Shard {
-    /// A free chunk of class `c` on a page other than `avoid` (free chunks
-    /// of `avoid` met on the way leave the free list: that page is being
-    /// emptied).
+    /// A free chunk of class `c` on a page other than `avoid`, from the
+    /// free list or the uncarved rest of the class's current page (free
+    /// chunks of `avoid` met on the way leave the free list: that page is
+    /// being emptied, and is no longer the current page).
     fn take_chunk_off(&mut self, c: usize, avoid: usize) -> Option<ItemId> {
-        loop {
-            let id = self.classes[c].free.pop()?;
-            if page_of(id) == avoid {
-                continue;
+        debug_assert_ne!(self.classes[c].cur_page, avoid as u32);
+        while let Some(&id) = self.classes[c].free.last() {
+            if page_of(id) != avoid {
+                break;
             }
-            self.classes[c].used += 1;
-            let pg = &mut self.pages[page_of(id)];
-            if pg.used == 0 {
-                self.empty_pages -= 1;
-            }
-            pg.used += 1;
-            return Some(id);
+            self.classes[c].free.pop();
         }
+        self.take_chunk(c)
     }
 
     /// Copies linked item `old` into unlinked chunk `new` of the same class
@@ -406,6 +402,57 @@ mod tests {
         assert_eq!((pages(&st, 2), pages(&st, 5)), (1, 1));
         assert_eq!(st.stats(1).curr_items, 34);
         st.for_each_shard(|s| s.check_invariants());
+    }
+
+    fn set_value(st: &Store, i: usize, v: &[u8]) {
+        let k = key(i);
+        let h = hash_key(&k);
+        let mut s = st.shard(h);
+        let id = st.alloc(&mut s, &k, v.len(), 1, NONE).expect("memory");
+        s.write_value(id, v);
+        s.link(id, h);
+    }
+
+    fn bytes(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn value_chunks_on_a_moved_page_are_rescued() {
+        let st = small(8);
+        let l = st.classes().len();
+        // 1,500-byte values fill one 2 KB chunk; a 5,508-byte value is a
+        // head (1,998 bytes) and two value chunks (2,010 and 1,500), all
+        // of the 2 KB class, two to a page.
+        let plain = |i: usize| bytes(1500, i as u8);
+        let chained = bytes(1998 + 2010 + 1500, 99);
+        set_value(&st, 0, &plain(0));
+        set_value(&st, 1, &plain(1)); // page 0
+        set_value(&st, 2, &chained); // head + chunk on page 1, chunk on page 2
+        set_value(&st, 3, &plain(3)); // page 2
+        set_value(&st, 4, &plain(4)); // page 3, one chunk left uncarved
+        delete(&st, 3);
+        // Page 2 is the emptiest: its value chunk moves to page 3.
+        assert_eq!(st.reassign(l as i64, 0, 1), Reassign::Ok);
+        let m = st.mover_stats();
+        assert_eq!(m.chunk_rescues.load(Ordering::Relaxed), 1);
+        assert_eq!(m.rescues.load(Ordering::Relaxed), 0);
+        assert_eq!(m.evictions_nomem.load(Ordering::Relaxed), 0);
+        assert_eq!(pages(&st, l as u8), 3);
+        st.for_each_shard(|s| s.check_invariants());
+        assert_eq!(value(&st, 2), Some(chained.clone()));
+        for i in [0, 1, 4] {
+            assert_eq!(value(&st, i), Some(plain(i)), "key {i}");
+        }
+        // No free chunk left: moving page 0 drops its two items; then the
+        // chained item's head page goes, and with it the whole chain.
+        assert_eq!(st.reassign(l as i64, 0, 1), Reassign::Ok);
+        assert_eq!(st.reassign(l as i64, 0, 1), Reassign::Ok);
+        assert!(m.evictions_nomem.load(Ordering::Relaxed) >= 2);
+        st.for_each_shard(|s| s.check_invariants());
+        assert_eq!(pages(&st, l as u8), 1);
     }
 
     #[test]

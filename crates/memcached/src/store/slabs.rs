@@ -187,7 +187,7 @@ impl Shard {
     }
 
     /// A free chunk of class `c`, or the next uncarved one of its page.
-    fn take_chunk(&mut self, c: usize) -> Option<ItemId> {
+    pub(super) fn take_chunk(&mut self, c: usize) -> Option<ItemId> {
         let cls = &mut self.classes[c];
         let id = match cls.free.pop() {
             Some(id) => id,
