@@ -888,6 +888,13 @@ impl Store {
         protect: ItemId,
     ) -> Result<ItemId, AllocError> {
         shard.sync_flush(&self.flush);
+        if self.cfg.evict {
+            if let Ok(size) = shard.record_size(key.len(), nbytes) {
+                if size > shard.max_chunk && shard.pages_for(size) <= self.pool.total {
+                    self.evict_oldest_chained(shard, size, now, protect);
+                }
+            }
+        }
         if shard.lacks_a_page_of_a_started_class(key.len(), nbytes) {
             // One store would reuse the class's expired chunks before
             // growing: a page of expired items elsewhere goes first.
@@ -922,6 +929,52 @@ impl Store {
             shard.count_oom(key.len(), nbytes);
         }
         r
+    }
+
+    /// While shard `own` lacks room for a chained record of `size` bytes
+    /// (free chunks of the largest class here plus pages in the pool),
+    /// evicts the oldest item of the largest class in the whole store (own
+    /// shard included; other shards only when their lock is free; they
+    /// give the pages that empty back to the pool), so that large items go
+    /// oldest first as in the original's single LRU rather than oldest
+    /// per shard.
+    fn evict_oldest_chained(&self, own: &mut Shard, size: usize, now: RelTime, protect: ItemId) {
+        let l = own.classes.len() - 1;
+        let per_chunk = own.max_chunk.saturating_sub(HEADER).max(1);
+        let need = size.div_ceil(per_chunk) as u64;
+        let per_page = u64::from(own.classes[l].info.per_page);
+        let rounds = need as usize + self.shards.len() + self.pool.debt.load(Ordering::Acquire);
+        for _ in 0..rounds {
+            let pool = self.pool.free.load(Ordering::Acquire) as u64;
+            if own.classes[l].free_chunks() + pool * per_page >= need {
+                return;
+            }
+            let mut best = own.largest_tail_age().map(|a| (a, None));
+            for (i, m) in self.shards.iter().enumerate() {
+                let age = match m.try_lock() {
+                    Ok(g) => g.largest_tail_age(),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().largest_tail_age(),
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                if let Some(a) = age {
+                    if best.is_none_or(|(b, _)| a < b) {
+                        best = Some((a, Some(i)));
+                    }
+                }
+            }
+            let evicted = match best {
+                None => false,
+                Some((_, None)) => own.pull_tail(l, now, protect, true),
+                Some((_, Some(i))) => match self.shards[i].try_lock() {
+                    Ok(mut g) => g.evict_largest_tail(now, NONE),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().evict_largest_tail(now, NONE),
+                    Err(TryLockError::WouldBlock) => false,
+                },
+            };
+            if !evicted {
+                return;
+            }
+        }
     }
 
     /// Asks the shards whose lock is free to give a page to the pool, until

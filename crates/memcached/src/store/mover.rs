@@ -149,11 +149,18 @@ impl Shard {
         self.free_chunk(old);
     }
 
-    /// The page of chunk class `c` with the fewest chunks in use.
+    /// The page of chunk class `c` with the fewest chunks in use; not the
+    /// page being carved while it holds items and another page exists
+    /// (its uncarved chunks are where the other page's items are rescued
+    /// to, as the original's mover takes the class's first page, not its
+    /// newest).
     fn emptiest_page(&self, c: usize) -> Option<usize> {
         let id = self.classes[c].info.id;
+        let cur = self.classes[c].cur_page;
+        let avoid_cur =
+            self.classes[c].pages > 1 && cur != NONE && self.pages[cur as usize].used > 0;
         (0..self.pages.len())
-            .filter(|&p| self.pages[p].class == id)
+            .filter(|&p| self.pages[p].class == id && !(avoid_cur && p == cur as usize))
             .min_by_key(|&p| self.pages[p].used)
     }
 

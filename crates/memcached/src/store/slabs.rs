@@ -406,6 +406,38 @@ impl Shard {
         }
     }
 
+    /// Frees one item from class `c`'s LRU tail (evicting), by the
+    /// class's LRU kind; true if one went.
+    fn free_one(&mut self, c: usize, now: RelTime, protect: ItemId) -> bool {
+        if self.segmented_class(c) {
+            self.alloc_pull(c, now, protect, true)
+        } else {
+            self.pull_tail(c, now, protect, true)
+        }
+    }
+
+    /// The age of the largest class's COLD tail item: (last access, CAS),
+    /// so that items stored in the same second still order by when they
+    /// were set.
+    pub(super) fn largest_tail_age(&self) -> Option<(RelTime, u64)> {
+        let tail = self.classes[self.classes.len() - 1].lru[Seg::COLD].tail;
+        (tail != NONE).then(|| {
+            let m = self.meta(tail);
+            (m.time, m.cas)
+        })
+    }
+
+    /// Evicts the largest class's COLD tail item, then gives back to the
+    /// pool the pages that left empty; true if an item went.
+    pub(super) fn evict_largest_tail(&mut self, now: RelTime, protect: ItemId) -> bool {
+        let l = self.classes.len() - 1;
+        if !self.pull_tail(l, now, protect, true) {
+            return false;
+        }
+        while self.empty_pages > 0 && self.release_page_with(now, protect, false, true) {}
+        true
+    }
+
     /// Checks page `p` can be emptied (no item in flight, not `protect`,
     /// and without `live` nothing unexpired), then unlinks every item with
     /// a chunk in it (a chained item's other chunks go too).
@@ -478,6 +510,25 @@ impl Shard {
         if !self.evict {
             return false;
         }
+        // Then the largest class's LRU tail (chained items free several
+        // chunks each), until one of its pages empties: as the original's
+        // large items go before other classes' pages.
+        let l = self.classes.len() - 1;
+        if c != l && self.spare_page(l, keep_last) {
+            let mut left = self.classes[l].items();
+            while left > 0 && self.free_one(l, now, protect) {
+                left -= 1;
+                let empty = (0..self.pages.len()).find(|&p| {
+                    usize::from(self.pages[p].class) == l + 1 && self.pages[p].used == 0
+                });
+                if let Some(p) = empty {
+                    self.detach_page(p);
+                    self.attach_page(p, c);
+                    return true;
+                }
+            }
+        }
+        let pages = self.pages_by_use(c, None, keep_last);
         for &p in &pages {
             if self.pages[p].used > 0 && self.evict_page(p, now, protect, true) {
                 self.detach_page(p);
