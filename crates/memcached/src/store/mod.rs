@@ -935,7 +935,7 @@ impl Store {
     /// (free chunks of the largest class here plus pages in the pool),
     /// evicts the oldest item of the largest class in the whole store (own
     /// shard included; other shards only when their lock is free; they
-    /// give the pages that empty back to the pool), so that large items go
+    /// give the pages that empty back to the pool), so that chained items go
     /// oldest first as in the original's single LRU rather than oldest
     /// per shard.
     fn evict_oldest_chained(&self, own: &mut Shard, size: usize, now: RelTime, protect: ItemId) {

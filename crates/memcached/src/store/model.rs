@@ -55,7 +55,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Value sizes in four bands: classes 96..152, 304..480, 944..1480, and
-/// large items of 1 to 3 pages (4 KB pages, 2 KB largest chunk).
+/// chained items of 2 to 6 chunks (4 KB pages, 2 KB largest chunk).
 fn value_len(band: u8, len: u16) -> usize {
     match band {
         0 => 10 + usize::from(len % 80),

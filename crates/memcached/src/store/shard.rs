@@ -275,9 +275,10 @@ impl Shard {
     /// one second chance (flag cleared, moved to the head), at most a few
     /// dozen items are looked at; then a page moved from another class of
     /// this shard (its items evicted). Never evicts `protect` (the item an
-    /// append or incr is copying from). Large items (record bigger than
-    /// `slab_chunk_max`) are one heap allocation each, charged as
-    /// `ceil(size / page_size)` pages to the pool, with an LRU of their own.
+    /// append or incr is copying from). A record bigger than
+    /// `slab_chunk_max` is a chain: a head chunk of the largest class then
+    /// value chunks (see `page`), each allocated in the same order; if one
+    /// cannot be had, the chunks taken are freed and it is `OutOfMemory`.
     ///
     /// A key longer than [`KEY_MAX`] is `TooLarge`. With eviction off
     /// (`-M`) only expired/flushed items are reclaimed and only pages with
@@ -581,8 +582,8 @@ impl Shard {
     /// give. The store calls this on *other* shards when one runs dry.
     ///
     /// A page with no item in it goes first (nothing is evicted then); in
-    /// the chosen class the page with the fewest items goes. A large item
-    /// counts as its class's pages: the large LRU's tail is evicted instead.
+    /// the chosen class the page with the fewest items goes; evicting an
+    /// item with a chunk in it frees its whole chain.
     pub fn release_page(&mut self, now: RelTime) -> bool {
         self.release_page_with(now, NONE, true, true)
     }
@@ -660,7 +661,7 @@ impl Shard {
         }
     }
 
-    /// Pages this shard holds: slab pages plus pages charged for large items.
+    /// Slab pages this shard holds.
     pub fn pages_held(&self) -> u64 {
         self.classes.iter().map(|c| c.pages).sum()
     }

@@ -512,7 +512,7 @@ impl Shard {
         }
         // Then the largest class's LRU tail (chained items free several
         // chunks each), until one of its pages empties: as the original's
-        // large items go before other classes' pages.
+        // large items went before other classes' pages.
         let l = self.classes.len() - 1;
         if c != l && self.spare_page(l, keep_last) {
             let mut left = self.classes[l].items();
