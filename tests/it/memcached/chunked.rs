@@ -155,6 +155,12 @@ fn issue_17_a_page_move_rescues_value_chunks() {
             "c{i} after the move"
         );
     }
+    // The meta protocol reads chains the same way.
+    let v = value(77);
+    assert_eq!(
+        ask(&mut s, "mg c77 v s f\r\n", &format!("{v}\r\n")),
+        format!("VA {} s{} f0\r\n{v}\r\n", v.len(), v.len())
+    );
     // The class is down to its last page.
     assert_eq!(
         ask(&mut s, "slabs reassign 17 0\r\n", "\r\n"),
