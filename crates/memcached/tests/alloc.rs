@@ -49,4 +49,43 @@ fn sets_do_not_allocate_once_the_class_has_a_page() {
         "heap allocations during {} sets: {change:?}",
         keys.len() - 200
     );
+
+    // Chained items too: 11,000-byte values with 4 KB chunks are a head
+    // and two value chunks. Once memory is full (16 pages, one shard, so
+    // no page changes hands), each set evicts a chain and takes its
+    // chunks, never the heap.
+    let cfg = StoreConfig {
+        slab_chunk_max: 4096,
+        mem_limit: 16 << 20,
+        shards: 1,
+        ..StoreConfig::default()
+    };
+    let engine = Engine::new(cfg, Settings::default(), 1_800_000_000);
+    let big = vec![b'b'; 11_000];
+    let mut set = |key: &str, out: &mut Vec<u8>| {
+        let req = Request::Store {
+            cmd: StoreCmd::Set,
+            key: key.as_bytes(),
+            flags: 0,
+            exptime: 0,
+            data: &big,
+            cas: 0,
+            noreply: false,
+        };
+        out.clear();
+        engine.execute(&req, now, &mut tally, out);
+    };
+    for key in &keys[..2_000] {
+        set(key, &mut out);
+    }
+    let region = Region::new(GLOBAL);
+    for key in &keys[2_000..3_000] {
+        set(key, &mut out);
+    }
+    let change = region.change();
+    assert!(out.ends_with(b"STORED\r\n"));
+    assert_eq!(
+        change.allocations, 0,
+        "heap allocations during 1,000 chained sets: {change:?}"
+    );
 }

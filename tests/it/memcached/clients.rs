@@ -8,7 +8,7 @@ use danga_testkit::{have_command, require};
 use super::ours;
 use crate::wire::ask_once;
 
-fn run(cmd: &mut Command) -> Output {
+pub(super) fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
@@ -22,7 +22,7 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-fn python_has(module: &str) -> bool {
+pub(super) fn python_has(module: &str) -> bool {
     Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .output()

@@ -2,6 +2,7 @@
 //! memcached 1.6.18, real clients, bad input, stats, memory.
 
 mod binary;
+mod chunked;
 mod client;
 mod clients;
 mod conformance;

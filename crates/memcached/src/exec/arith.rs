@@ -42,7 +42,9 @@ impl Engine {
         new_cas: Option<u64>,
         now: RelTime,
     ) -> Arith {
-        let Some(value) = parse_value(shard.value(id)) else {
+        // A chained value is too long to be a number (the original
+        // refuses chunked items the same way).
+        let Some(value) = shard.value_flat(id).and_then(parse_value) else {
             return Arith::NonNumeric;
         };
         let value = if incr {
@@ -53,10 +55,8 @@ impl Engine {
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(value).as_bytes();
         let cas = new_cas.unwrap_or_else(|| self.cas());
-        let old_len = shard.value(id).len();
-        if digits.len() <= old_len {
+        if let Some(v) = shard.value_flat_mut(id).filter(|v| digits.len() <= v.len()) {
             // In place, padded with spaces, as the original does.
-            let v = shard.value_mut(id);
             v[..digits.len()].copy_from_slice(digits);
             v[digits.len()..].fill(b' ');
             shard.set_cas(id, cas);
@@ -68,7 +68,7 @@ impl Engine {
             Err(AllocError::TooLarge | AllocError::OutOfMemory) => return Arith::NoMemory,
         };
         let m = shard.meta(id);
-        shard.value_mut(new).copy_from_slice(digits);
+        shard.write_value(new, digits);
         shard.set_flags(new, m.flags);
         shard.set_exptime(new, m.exptime);
         shard.set_cas(new, cas);

@@ -260,18 +260,22 @@ impl Engine {
         }
         Self::fetched(&mut shard, id, now);
         let meta = shard.meta(id);
-        let value = if opcode == TOUCH {
-            &[][..]
+        let vlen = if opcode == TOUCH {
+            0
         } else {
-            shard.value(id)
+            shard.value_len(id)
         };
         let klen = if with_key { key.len() } else { 0 };
-        r.header(status::SUCCESS, 4, klen, 4 + klen + value.len(), meta.cas);
+        r.header(status::SUCCESS, 4, klen, 4 + klen + vlen, meta.cas);
         r.out.extend_from_slice(&meta.flags.to_be_bytes());
         if with_key {
             r.out.extend_from_slice(key);
         }
-        r.out.extend_from_slice(value);
+        if vlen > 0 {
+            for part in shard.value_parts(id) {
+                r.out.extend_from_slice(part);
+            }
+        }
     }
 
     fn bin_store(
@@ -408,7 +412,7 @@ impl Engine {
                 let digits = digits.format(initial).as_bytes();
                 match self.store.alloc(&mut shard, key, digits.len(), now, NONE) {
                     Ok(id) => {
-                        shard.value_mut(id).copy_from_slice(digits);
+                        shard.write_value(id, digits);
                         shard.set_flags(id, 0);
                         shard.set_exptime(id, self.realtime(i64::from(exptime), now));
                         shard.set_cas(id, self.cas());

@@ -182,7 +182,9 @@ impl Engine {
         }
         out.extend_from_slice(b"\r\n");
         if m.has(b'v') {
-            out.extend_from_slice(shard.value(id));
+            for part in shard.value_parts(id) {
+                out.extend_from_slice(part);
+            }
             out.extend_from_slice(b"\r\n");
         }
         if !m.has(b'u') {
@@ -245,7 +247,7 @@ impl Engine {
             return Self::ms_status(m, b"NS", 0, out);
         }
         let prior = if concat { old } else { None };
-        let old_len = prior.map_or(0, |o| shard.value(o).len());
+        let old_len = prior.map_or(0, |o| shard.value_len(o));
         let nbytes = m.data.len() + old_len;
         if crate::store::HEADER + key.len() + nbytes > self.store.config().item_size_max {
             t.store_too_large += 1;
@@ -277,7 +279,7 @@ impl Engine {
                 shard.set_exptime(id, meta.exptime);
             }
             None => {
-                shard.value_mut(id).copy_from_slice(m.data);
+                shard.write_value(id, m.data);
                 let flags = m
                     .u64_flag(b'F')
                     .and_then(|f| u32::try_from(f).ok())
@@ -419,7 +421,7 @@ impl Engine {
                         .alloc(shard, key, digits.len(), now, crate::store::NONE)
                     {
                         Ok(id) => {
-                            shard.value_mut(id).copy_from_slice(digits);
+                            shard.write_value(id, digits);
                             shard.set_exptime(id, self.realtime(ttl, now));
                             let cas = m.u64_flag(b'E').unwrap_or_else(|| self.cas());
                             shard.set_cas(id, cas);

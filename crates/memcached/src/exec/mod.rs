@@ -447,7 +447,9 @@ impl Engine {
             push_num(out, b' ', meta.cas);
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(shard.value(id));
+        for part in shard.value_parts(id) {
+            out.extend_from_slice(part);
+        }
         out.extend_from_slice(b"\r\n");
     }
 

@@ -88,7 +88,7 @@ impl Engine {
         }
         let concat = matches!(cmd, StoreCmd::Append | StoreCmd::Prepend);
         let old_len = match (concat, old) {
-            (true, Some(id)) => shard.value(id).len(),
+            (true, Some(id)) => shard.value_len(id),
             _ => 0,
         };
         let nbytes = data.len() + old_len;
@@ -122,7 +122,7 @@ impl Engine {
                 (m.flags, m.exptime)
             }
             _ => {
-                shard.value_mut(id).copy_from_slice(data);
+                shard.write_value(id, data);
                 (flags, self.realtime(exptime, now))
             }
         };
@@ -149,13 +149,15 @@ pub(super) fn concat_into(
     data: &[u8],
     append: bool,
 ) {
-    let mut joined = Vec::with_capacity(shard.value(old).len() + data.len());
-    if append {
-        joined.extend_from_slice(shard.value(old));
+    let mut joined = Vec::with_capacity(shard.value_len(old) + data.len());
+    if !append {
         joined.extend_from_slice(data);
-    } else {
-        joined.extend_from_slice(data);
-        joined.extend_from_slice(shard.value(old));
     }
-    shard.value_mut(id).copy_from_slice(&joined);
+    for part in shard.value_parts(old) {
+        joined.extend_from_slice(part);
+    }
+    if append {
+        joined.extend_from_slice(data);
+    }
+    shard.write_value(id, &joined);
 }

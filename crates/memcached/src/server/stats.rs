@@ -202,9 +202,10 @@ impl Server {
             use std::sync::atomic::Ordering::Relaxed;
             let m = self.engine.store.mover_stats();
             put("slab_reassign_rescues", &m.rescues.load(Relaxed));
-            // Large items are one allocation each here, never chunks on
-            // a slab page: a moved page holds none to rescue.
-            put("slab_reassign_chunk_rescues", &0);
+            put(
+                "slab_reassign_chunk_rescues",
+                &m.chunk_rescues.load(Relaxed),
+            );
             put(
                 "slab_reassign_evictions_nomem",
                 &m.evictions_nomem.load(Relaxed),
@@ -214,9 +215,15 @@ impl Server {
                 &m.inline_reclaim.load(Relaxed),
             );
             put("slab_reassign_busy_items", &m.busy_items.load(Relaxed));
-            // Moves run to completion under the shard lock.
+            // A move holds its shard's lock from start to end, and readers
+            // copy values out under that lock: no item is ever in use by a
+            // connection while its page moves, so none is deleted for being
+            // busy (docs/compat/memcached.md).
             put("slab_reassign_busy_deletes", &0);
-            put("slab_reassign_running", &0);
+            put(
+                "slab_reassign_running",
+                &u32::from(m.running.load(Relaxed) > 0),
+            );
             put("slabs_moved", &m.slabs_moved.load(Relaxed));
         }
         if self
@@ -269,7 +276,9 @@ impl Server {
             put("moves_to_warm", &st.moves_to_warm);
             put("moves_within_lru", &st.moves_within_lru);
             put("direct_reclaims", &st.direct_reclaims);
-            // Fetches move items synchronously: no bump queue to drop from.
+            // A fetch that marks a COLD item ACTIVE moves it to WARM there
+            // and then, under the shard lock: there is no bump queue to
+            // fill up and drop from (docs/compat/memcached.md).
             put("lru_bumps_dropped", &0);
         }
     }

@@ -84,7 +84,7 @@ impl AutoMover {
     }
 
     /// One decision: `(src, dst)` class ids (dst 0 = the pool) or none.
-    /// `last` is the largest chunk class id (the large class is left out).
+    /// `last` is the largest chunk class id.
     fn decide(&mut self, st: &StoreStats, last: usize, ratio: f64) -> Option<(i64, i64)> {
         let after = Self::snaps(st);
         let evicted_total: u64 = (1..=last)

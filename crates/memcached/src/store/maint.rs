@@ -51,7 +51,7 @@ const ALLOC_TRIES: usize = 10;
 impl Shard {
     /// Whether class index `c` is run as a segmented LRU now.
     pub(super) fn segmented_class(&self, c: usize) -> bool {
-        !self.flat && c + 1 < self.classes.len() && self.tuning.segmented.load(Ordering::Relaxed)
+        !self.flat && c < self.classes.len() && self.tuning.segmented.load(Ordering::Relaxed)
     }
 
     /// Pulls the tail of segment `seg` of class `c` by the rules in the
@@ -176,7 +176,7 @@ impl Shard {
             if self.classes[c].items() == 0 {
                 continue;
             }
-            if self.flat || c + 1 == self.classes.len() {
+            if self.flat {
                 for _ in 0..limit {
                     if !self.pull_tail(c, now, NONE, false) {
                         break;

@@ -3,6 +3,7 @@
 //! `-m` holds for the whole process), its slab classes, one LRU per class,
 //! and a hash index. Items live *inside* chunks of their class as a fixed
 //! header + key + value: no heap allocation per item once a class has a page.
+//! An item bigger than the largest chunk is a chain of chunks (see `page`).
 //!
 //! What commands mean (add vs set, CAS, incr) is [`crate::exec`]'s business;
 //! this module offers the operations the original's `items.c`/`slabs.c`/
@@ -42,7 +43,7 @@ mod shard;
 mod slabs;
 
 pub use mover::{MoverStats, Reassign};
-pub use shard::Shard;
+pub use shard::{Shard, ValueParts};
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -50,16 +51,12 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 /// Seconds since the store started.
 pub type RelTime = u32;
 
-/// A chunk within one shard. Page-backed ids are `page << 14 | chunk`;
-/// items too big for the largest class have [`LARGE_BIT`] set.
+/// A chunk within one shard: `page << 14 | chunk`. A chained item is
+/// named by its head chunk.
 pub type ItemId = u32;
 
 /// No item (end of a chain or list).
 pub const NONE: ItemId = u32::MAX;
-
-/// Marks an [`ItemId`] that names a large item (its own allocation,
-/// accounted as whole pages against the budget).
-pub const LARGE_BIT: u32 = 1 << 31;
 
 /// Size of the fixed item header.
 pub const HEADER: usize = 38;
@@ -70,7 +67,7 @@ pub const KEY_MAX: usize = 250;
 /// How the store is sized (from memcached's flags).
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// `-m` in bytes: the slab pages (and large items) may use this much.
+    /// `-m` in bytes: the slab pages may use this much.
     pub mem_limit: usize,
     /// Slab page size (1 MB, like the original's `slab_page_size`).
     pub page_size: usize,
@@ -82,7 +79,8 @@ pub struct StoreConfig {
     pub min_chunk: usize,
     /// `-I`: the largest item (header + key + value) accepted.
     pub item_size_max: usize,
-    /// Largest slab chunk (`page_size / 2`); bigger items are large items.
+    /// Largest slab chunk (`page_size / 2`); bigger items are chains of
+    /// chunks.
     pub slab_chunk_max: usize,
     /// `!-M`: evict when memory is full (false: `OutOfMemory` instead).
     pub evict: bool,
@@ -291,10 +289,11 @@ pub struct ItemMeta {
     pub nbytes: u32,
     /// [`ItemState`] bits.
     pub state: u8,
-    /// Slab class id (1-based as the original's `stats items`; the large
-    /// class is `num_classes + 1`).
+    /// Slab class id (1-based as the original's `stats items`; a chained
+    /// item's is the largest class, where its head is).
     pub class: u8,
-    /// Bytes the item occupies (its chunk size; for large items, the record).
+    /// Bytes the item occupies: its chunk size; for a chained item, the
+    /// sizes of all its chunks.
     pub total_size: u32,
 }
 
@@ -468,7 +467,7 @@ pub struct StoreStats {
     pub moves_within_lru: u64,
     /// See [`ClassStats::direct_reclaims`].
     pub direct_reclaims: u64,
-    /// Pages handed out (`total_malloced` = pages * page_size + large bytes).
+    /// Pages handed out times the page size.
     pub total_malloced: u64,
     /// Pages in the budget not handed out now.
     pub pages_free: u64,
@@ -486,7 +485,7 @@ pub struct StoreStats {
 /// The page budget shared by all shards.
 #[derive(Debug)]
 pub struct PagePool {
-    /// Pages (or page-equivalents for large items) still available.
+    /// Pages still available.
     pub free: AtomicUsize,
     /// The total, `mem_limit / page_size` (at least 1), as started.
     pub total: usize,
@@ -876,8 +875,8 @@ impl Store {
     /// only in other shards gets none here once memory is full). A
     /// class with pages elsewhere but none here first has a page of
     /// expired items released elsewhere, so that expired chunks are reused
-    /// before the store grows. A large item asks for as many pages as it
-    /// is charged.
+    /// before the store grows. A chained item bigger than a page asks for
+    /// as many pages as it spans.
     /// Also copies the flush marks into the shard, so the allocation
     /// reclaims flushed items.
     pub fn alloc(
@@ -891,8 +890,8 @@ impl Store {
         shard.sync_flush(&self.flush);
         if self.cfg.evict {
             if let Ok(size) = shard.record_size(key.len(), nbytes) {
-                if shard.is_large(size) && shard.pages_for(size) <= self.pool.total {
-                    self.evict_oldest_large(shard, shard.pages_for(size), now, protect);
+                if size > shard.max_chunk && shard.pages_for(size) <= self.pool.total {
+                    self.evict_oldest_chained(shard, size, now, protect);
                 }
             }
         }
@@ -907,18 +906,21 @@ impl Store {
         }
         let size = shard.record_size(key.len(), nbytes)?;
         let need = shard.pages_for(size);
-        let keep_last = !shard.is_large(size);
         // Pages given back pay the debt of over-limit grants first.
+        // A chain that failed part way left its chunks free here, so any
+        // page given back may be enough: try again once one was.
         let tries = need + self.pool.debt.load(Ordering::Acquire);
+        let mut released = false;
         for _ in 0..tries {
             if self.pool.free.load(Ordering::Acquire) >= need {
                 break;
             }
-            if !self.release_elsewhere(now, self.cfg.evict, keep_last) {
+            if !self.release_elsewhere(now, self.cfg.evict, size <= shard.max_chunk) {
                 break;
             }
+            released = true;
         }
-        let r = if self.pool.free.load(Ordering::Acquire) >= need {
+        let r = if released || self.pool.free.load(Ordering::Acquire) >= need {
             shard.alloc_inner(key, nbytes, now, protect)
         } else {
             Err(AllocError::OutOfMemory)
@@ -929,21 +931,29 @@ impl Store {
         r
     }
 
-    /// While the pool lacks `need` pages, evicts the oldest large item of
-    /// the whole store (own shard `own` included; other shards only when
-    /// their lock is free), so that large items go oldest first as in the
-    /// original's single LRU rather than oldest per shard.
-    fn evict_oldest_large(&self, own: &mut Shard, need: usize, now: RelTime, protect: ItemId) {
-        let rounds = need + self.pool.debt.load(Ordering::Acquire) + self.shards.len();
+    /// While shard `own` lacks room for a chained record of `size` bytes
+    /// (free chunks of the largest class here plus pages in the pool),
+    /// evicts the oldest item of the largest class in the whole store (own
+    /// shard included; other shards only when their lock is free; they
+    /// give the pages that empty back to the pool), so that chained items go
+    /// oldest first as in the original's single LRU rather than oldest
+    /// per shard.
+    fn evict_oldest_chained(&self, own: &mut Shard, size: usize, now: RelTime, protect: ItemId) {
+        let l = own.classes.len() - 1;
+        let per_chunk = own.max_chunk.saturating_sub(HEADER).max(1);
+        let need = size.div_ceil(per_chunk) as u64;
+        let per_page = u64::from(own.classes[l].info.per_page);
+        let rounds = need as usize + self.shards.len() + self.pool.debt.load(Ordering::Acquire);
         for _ in 0..rounds {
-            if self.pool.free.load(Ordering::Acquire) >= need {
+            let pool = self.pool.free.load(Ordering::Acquire) as u64;
+            if own.classes[l].free_chunks() + pool * per_page >= need {
                 return;
             }
-            let mut best = own.large_tail_age().map(|a| (a, None));
+            let mut best = own.largest_tail_age().map(|a| (a, None));
             for (i, m) in self.shards.iter().enumerate() {
                 let age = match m.try_lock() {
-                    Ok(g) => g.large_tail_age(),
-                    Err(TryLockError::Poisoned(p)) => p.into_inner().large_tail_age(),
+                    Ok(g) => g.largest_tail_age(),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().largest_tail_age(),
                     Err(TryLockError::WouldBlock) => continue,
                 };
                 if let Some(a) = age {
@@ -952,16 +962,16 @@ impl Store {
                     }
                 }
             }
-            let freed = match best {
+            let evicted = match best {
                 None => false,
-                Some((_, None)) => own.release_large(now, protect, true),
+                Some((_, None)) => own.pull_tail(l, now, protect, true),
                 Some((_, Some(i))) => match self.shards[i].try_lock() {
-                    Ok(mut g) => g.release_large(now, NONE, true),
-                    Err(TryLockError::Poisoned(p)) => p.into_inner().release_large(now, NONE, true),
+                    Ok(mut g) => g.evict_largest_tail(now, NONE),
+                    Err(TryLockError::Poisoned(p)) => p.into_inner().evict_largest_tail(now, NONE),
                     Err(TryLockError::WouldBlock) => false,
                 },
             };
-            if !freed {
+            if !evicted {
                 return;
             }
         }
@@ -970,11 +980,11 @@ impl Store {
     /// Asks the shards whose lock is free to give a page to the pool, until
     /// one does. (The caller's own shard is locked, so it is skipped.)
     /// Least harm first: a page that is empty or holds only expired items,
-    /// then (with `live`) a large item's pages, then any page (see
-    /// [`Shard::release_page_with`] for `keep_last`).
+    /// then (with `live`) any page (see [`Shard::release_page_with`] for
+    /// `keep_last`).
     fn release_elsewhere(&self, now: RelTime, live: bool, keep_last: bool) -> bool {
         let start = self.victim.fetch_add(1, Ordering::Relaxed);
-        let passes: &[u8] = if live { &[0, 1, 2] } else { &[0] };
+        let passes: &[bool] = if live { &[false, true] } else { &[false] };
         for &pass in passes {
             for k in 0..self.shards.len() {
                 let i = (start + k) & self.mask as usize;
@@ -983,12 +993,7 @@ impl Store {
                     Err(TryLockError::Poisoned(p)) => p.into_inner(),
                     Err(TryLockError::WouldBlock) => continue,
                 };
-                let freed = match pass {
-                    0 => guard.release_page_with(now, NONE, false, keep_last),
-                    1 => guard.release_large(now, NONE, true),
-                    _ => guard.release_page_with(now, NONE, true, keep_last),
-                };
-                if freed {
+                if guard.release_page_with(now, NONE, pass, keep_last) {
                     return true;
                 }
             }
@@ -1007,27 +1012,21 @@ impl Store {
     /// the sum is not one instant's). Per class figures are summed too,
     /// except `age`, the largest.
     ///
-    /// The large class (id `num_classes + 1`) shows `chunk_size` =
-    /// `page_size`, `per_page` 1, `total_pages` = pages charged and
-    /// `used_chunks` = items (linked or not). `bytes` (class and total) is
-    /// the sum of linked items' record sizes (header + key + value).
+    /// `bytes` (class and total) is the sum of linked items' record sizes
+    /// (header + key + value); a chained item counts in the largest
+    /// class, its value chunks in `used_chunks` of their classes.
     pub fn stats(&self, now: RelTime) -> StoreStats {
         let mut st = StoreStats::default();
         let mut classes: Vec<ClassStats> = Vec::new();
         let mut buckets = 0u64;
         let mut slab_pages = 0u64;
-        let mut large_bytes = 0u64;
         self.for_each_shard(|s| {
             st.curr_items += s.curr_items;
             st.total_items += s.total_items;
             st.crawler_items_checked += s.crawler_items_checked;
             buckets += s.buckets.len() as u64;
-            large_bytes += s.large_bytes;
-            let large = s.classes.len() - 1;
-            for (c, cls) in s.classes.iter().enumerate() {
-                if c != large {
-                    slab_pages += cls.pages;
-                }
+            for cls in &s.classes {
+                slab_pages += cls.pages;
                 // Totals count every class, the list only the busy ones.
                 st.bytes += cls.bytes;
                 st.evictions += cls.evicted;
@@ -1063,7 +1062,7 @@ impl Store {
                 let x = &mut classes[i];
                 x.total_pages += cls.pages;
                 x.used_chunks += cls.used;
-                x.free_chunks += if c == large { 0 } else { cls.free_chunks() };
+                x.free_chunks += cls.free_chunks();
                 x.number += cls.items();
                 x.age = x.age.max(age);
                 x.age_hot = x.age_hot.max(age_of(page::Seg::HOT));
@@ -1090,7 +1089,6 @@ impl Store {
         st.classes = classes;
         st.pages_returned = self.pool.returned.load(Ordering::Acquire) as u64;
         st.total_malloced = (slab_pages + st.pages_returned) * self.cfg.page_size as u64
-            + large_bytes
             + self.initial_malloc as u64;
         st.pages_free = self.pool.free.load(Ordering::Acquire) as u64;
         st.hash_power_level = if buckets == 0 { 0 } else { buckets.ilog2() };
@@ -1244,8 +1242,10 @@ mod tests {
         let id = st
             .alloc(&mut s, b"k", max - HEADER - 1, 0, NONE)
             .expect("the largest item");
-        assert_eq!(s.meta(id).total_size as usize, max);
-        assert_eq!(st.pool().free.load(Ordering::Acquire), 63);
+        // A 512 KB head, a 512 KB value chunk, 42 bytes in a 96-byte one:
+        // one page of the largest class and one of the smallest.
+        assert_eq!(s.meta(id).total_size as usize, max + 96);
+        assert_eq!(st.pool().free.load(Ordering::Acquire), 62);
         assert_eq!(
             st.alloc(&mut s, b"k", max - HEADER, 0, NONE),
             Err(AllocError::TooLarge)
@@ -1284,14 +1284,14 @@ mod tests {
                             _ => NONE,
                         };
                         if let Ok(id) = st.alloc(&mut s, k.as_bytes(), len, i, old) {
-                            s.value_mut(id).fill(t as u8);
+                            s.fill_value(id, t as u8);
                             if old != NONE {
                                 s.unlink(old);
                             }
                             s.link(id, h);
                         }
                         if let Lookup::Hit(id) = s.find(k.as_bytes(), h, i, &st.flush) {
-                            assert!(s.value(id).iter().all(|&b| b == t as u8));
+                            assert!(s.value_vec(id).iter().all(|&b| b == t as u8));
                             s.bump(id, i);
                         }
                         drop(s);

@@ -3,16 +3,21 @@
 //! rescued into a free chunk of the same class on another page (or, when
 //! the class has none, dropped: `slab_reassign_evictions_nomem`), expired
 //! ones reclaimed, and the page is then cut for another class or given
-//! back to the global page pool (class 0).
+//! back to the global page pool (class 0). A value chunk of a chained
+//! item is rescued the same way, its neighbours in the chain repointed
+//! (`slab_reassign_chunk_rescues`); when there is no free chunk for it,
+//! its whole item is dropped, and that item's other chunks become free
+//! chunks the next rescues can use.
 //!
 //! Pages belong to shards, so a move works inside the shard whose pages
 //! of the source class have the most free chunks; the class's page count across the store
 //! decides whether it has a page to spare. The move runs to completion
 //! under that shard's lock (one page, at most 16,384 chunks), so the
 //! original's BUSY reply, which means "a move is still under way", is
-//! never needed.
+//! never needed, and no item can be in use by a reader meanwhile (readers
+//! copy values out under the same lock).
 
-use super::page::{page_id, page_of, Seg, FREE_MARK};
+use super::page::{chunk_of, page_id, page_of, Seg, OFF_NEXT, OFF_PREV};
 use super::*;
 
 /// What `slabs reassign` answered (the original's `reassign_result_type`).
@@ -48,40 +53,41 @@ pub struct MoverStats {
     pub slabs_moved: AtomicU64,
     /// Items copied into another chunk of their class.
     pub rescues: AtomicU64,
+    /// Value chunks of chained items copied into another chunk.
+    pub chunk_rescues: AtomicU64,
     /// Items dropped because their class had no free chunk elsewhere.
     pub evictions_nomem: AtomicU64,
     /// Expired or flushed items found on a moved page.
     pub inline_reclaim: AtomicU64,
     /// Moves given up because an item on the page was in use.
     pub busy_items: AtomicU64,
+    /// Moves under way now (`slab_reassign_running` is this above 0).
+    pub running: AtomicU32,
 }
 
 /// What one page move did.
 #[derive(Debug, Default, Clone, Copy)]
 struct Moved {
     rescues: u64,
+    chunk_rescues: u64,
     nomem: u64,
     reclaimed: u64,
 }
 
 impl Shard {
-    /// A free chunk of class `c` on a page other than `avoid` (free chunks
-    /// of `avoid` met on the way leave the free list: that page is being
-    /// emptied).
+    /// A free chunk of class `c` on a page other than `avoid`, from the
+    /// free list or the uncarved rest of the class's current page (free
+    /// chunks of `avoid` met on the way leave the free list: that page is
+    /// being emptied, and is no longer the current page).
     fn take_chunk_off(&mut self, c: usize, avoid: usize) -> Option<ItemId> {
-        loop {
-            let id = self.classes[c].free.pop()?;
-            if page_of(id) == avoid {
-                continue;
+        debug_assert_ne!(self.classes[c].cur_page, avoid as u32);
+        while let Some(&id) = self.classes[c].free.last() {
+            if page_of(id) != avoid {
+                break;
             }
-            self.classes[c].used += 1;
-            let pg = &mut self.pages[page_of(id)];
-            if pg.used == 0 {
-                self.empty_pages -= 1;
-            }
-            pg.used += 1;
-            return Some(id);
+            self.classes[c].free.pop();
         }
+        self.take_chunk(c)
     }
 
     /// Copies linked item `old` into unlinked chunk `new` of the same class
@@ -90,9 +96,9 @@ impl Shard {
     fn relocate(&mut self, c: usize, old: ItemId, new: ItemId) {
         let hash = hash_key(self.key(old));
         self.assoc_delete(old);
-        let rec = self.rec(old).to_vec();
-        self.rec_mut(new).copy_from_slice(&rec);
+        self.copy_chunk(old, new);
         self.assoc_insert(new, hash);
+        self.repoint_chain(new);
         let seg = Seg::of(self.state(new));
         let prev = self.lru_prev(new);
         let next = self.lru_next(new);
@@ -114,11 +120,47 @@ impl Shard {
         self.free_chunk(old);
     }
 
-    /// The page of chunk class `c` with the fewest chunks in use.
+    /// Copies chunk `old` over chunk `new` (same size, different pages).
+    fn copy_chunk(&mut self, old: ItemId, new: ItemId) {
+        let (po, pn) = (page_of(old), page_of(new));
+        debug_assert_ne!(po, pn, "invariant: a rescue leaves the page");
+        let cs = self.pages[po].chunk_size as usize;
+        let (so, sn) = (chunk_of(old) as usize * cs, chunk_of(new) as usize * cs);
+        let (a, b) = if po < pn {
+            let (lo, hi) = self.pages.split_at_mut(pn);
+            (&lo[po], &mut hi[0])
+        } else {
+            let (lo, hi) = self.pages.split_at_mut(po);
+            (&hi[0], &mut lo[pn])
+        };
+        b.data[sn..sn + cs].copy_from_slice(&a.data[so..so + cs]);
+    }
+
+    /// Copies value chunk `old` into free chunk `new` of the same class and
+    /// puts `new` in its place in the chain; frees `old`.
+    fn relocate_chunk(&mut self, old: ItemId, new: ItemId) {
+        self.copy_chunk(old, new);
+        let prev = self.get32(new, OFF_PREV);
+        let next = self.get32(new, OFF_NEXT);
+        self.set_chain_next(prev, new);
+        if next != NONE {
+            self.set32(next, OFF_PREV, new);
+        }
+        self.free_chunk(old);
+    }
+
+    /// The page of chunk class `c` with the fewest chunks in use; not the
+    /// page being carved while it holds items and another page exists
+    /// (its uncarved chunks are where the other page's items are rescued
+    /// to, as the original's mover takes the class's first page, not its
+    /// newest).
     fn emptiest_page(&self, c: usize) -> Option<usize> {
         let id = self.classes[c].info.id;
+        let cur = self.classes[c].cur_page;
+        let avoid_cur =
+            self.classes[c].pages > 1 && cur != NONE && self.pages[cur as usize].used > 0;
         (0..self.pages.len())
-            .filter(|&p| self.pages[p].class == id)
+            .filter(|&p| self.pages[p].class == id && !(avoid_cur && p == cur as usize))
             .min_by_key(|&p| self.pages[p].used)
     }
 
@@ -127,15 +169,11 @@ impl Shard {
     /// holds no page of `src` or an item on it is in use.
     fn move_page(&mut self, src: usize, dst: Option<usize>, now: RelTime) -> Option<Moved> {
         let p = self.emptiest_page(src)?;
-        let limit = if self.classes[src].cur_page == p as u32 {
-            self.classes[src].carved
-        } else {
-            self.classes[src].info.per_page
-        };
+        let limit = self.carved_on(p);
         // An allocated item not yet linked is in use: leave the page.
         for ch in 0..limit {
-            let st = self.state(page_id(p, ch));
-            if st & FREE_MARK == 0 && st & ItemState::LINKED == 0 {
+            let item = self.owner(page_id(p, ch));
+            if item != NONE && self.state(item) & ItemState::LINKED == 0 {
                 return None;
             }
         }
@@ -148,18 +186,25 @@ impl Shard {
         let mut moved = Moved::default();
         for ch in 0..limit {
             let id = page_id(p, ch);
-            if self.state(id) & ItemState::LINKED == 0 {
+            let item = self.owner(id);
+            if item == NONE {
                 continue;
             }
-            if self.dead(id, now).is_some() {
+            if self.dead(item, now).is_some() {
                 moved.reclaimed += 1;
-                self.unlink(id);
+                self.unlink(item);
             } else if let Some(new) = self.take_chunk_off(src, p) {
-                moved.rescues += 1;
-                self.relocate(src, id, new);
+                if item == id {
+                    moved.rescues += 1;
+                    self.relocate(src, id, new);
+                } else {
+                    moved.chunk_rescues += 1;
+                    self.relocate_chunk(id, new);
+                }
             } else {
+                // Dropping a chained item frees its chunks elsewhere too.
                 moved.nomem += 1;
-                self.unlink(id);
+                self.unlink(item);
             }
         }
         self.detach_page(p);
@@ -221,11 +266,16 @@ impl Store {
         };
         let mut shard = self.shards[i].lock().unwrap_or_else(|p| p.into_inner());
         shard.sync_flush(&self.flush);
-        match shard.move_page(s, dst_idx, now) {
+        self.mover.running.fetch_add(1, Ordering::AcqRel);
+        let moved = shard.move_page(s, dst_idx, now);
+        self.mover.running.fetch_sub(1, Ordering::AcqRel);
+        match moved {
             Some(m) => {
                 let st = &self.mover;
                 st.slabs_moved.fetch_add(1, Ordering::Relaxed);
                 st.rescues.fetch_add(m.rescues, Ordering::Relaxed);
+                st.chunk_rescues
+                    .fetch_add(m.chunk_rescues, Ordering::Relaxed);
                 st.evictions_nomem.fetch_add(m.nomem, Ordering::Relaxed);
                 st.inline_reclaim.fetch_add(m.reclaimed, Ordering::Relaxed);
             }
@@ -281,7 +331,7 @@ mod tests {
         let h = hash_key(&k);
         let mut s = st.shard(h);
         let id = st.alloc(&mut s, &k, 60, 1, NONE).expect("memory");
-        s.value_mut(id).fill(i as u8);
+        s.fill_value(id, i as u8);
         s.link(id, h);
     }
 
@@ -290,7 +340,7 @@ mod tests {
         let h = hash_key(&k);
         let mut s = st.shard(h);
         match s.find(&k, h, 1, &st.flush) {
-            Lookup::Hit(id) => Some(s.value(id).to_vec()),
+            Lookup::Hit(id) => Some(s.value_vec(id)),
             _ => None,
         }
     }
@@ -359,6 +409,57 @@ mod tests {
         assert_eq!((pages(&st, 2), pages(&st, 5)), (1, 1));
         assert_eq!(st.stats(1).curr_items, 34);
         st.for_each_shard(|s| s.check_invariants());
+    }
+
+    fn set_value(st: &Store, i: usize, v: &[u8]) {
+        let k = key(i);
+        let h = hash_key(&k);
+        let mut s = st.shard(h);
+        let id = st.alloc(&mut s, &k, v.len(), 1, NONE).expect("memory");
+        s.write_value(id, v);
+        s.link(id, h);
+    }
+
+    fn bytes(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+            .collect()
+    }
+
+    #[test]
+    fn value_chunks_on_a_moved_page_are_rescued() {
+        let st = small(8);
+        let l = st.classes().len();
+        // 1,500-byte values fill one 2 KB chunk; a 5,508-byte value is a
+        // head (1,998 bytes) and two value chunks (2,010 and 1,500), all
+        // of the 2 KB class, two to a page.
+        let plain = |i: usize| bytes(1500, i as u8);
+        let chained = bytes(1998 + 2010 + 1500, 99);
+        set_value(&st, 0, &plain(0));
+        set_value(&st, 1, &plain(1)); // page 0
+        set_value(&st, 2, &chained); // head + chunk on page 1, chunk on page 2
+        set_value(&st, 3, &plain(3)); // page 2
+        set_value(&st, 4, &plain(4)); // page 3, one chunk left uncarved
+        delete(&st, 3);
+        // Page 2 is the emptiest: its value chunk moves to page 3.
+        assert_eq!(st.reassign(l as i64, 0, 1), Reassign::Ok);
+        let m = st.mover_stats();
+        assert_eq!(m.chunk_rescues.load(Ordering::Relaxed), 1);
+        assert_eq!(m.rescues.load(Ordering::Relaxed), 0);
+        assert_eq!(m.evictions_nomem.load(Ordering::Relaxed), 0);
+        assert_eq!(pages(&st, l as u8), 3);
+        st.for_each_shard(|s| s.check_invariants());
+        assert_eq!(value(&st, 2), Some(chained.clone()));
+        for i in [0, 1, 4] {
+            assert_eq!(value(&st, i), Some(plain(i)), "key {i}");
+        }
+        // No free chunk left: moving page 0 drops its two items; then the
+        // chained item's head page goes, and with it the whole chain.
+        assert_eq!(st.reassign(l as i64, 0, 1), Reassign::Ok);
+        assert_eq!(st.reassign(l as i64, 0, 1), Reassign::Ok);
+        assert!(m.evictions_nomem.load(Ordering::Relaxed) >= 2);
+        st.for_each_shard(|s| s.check_invariants());
+        assert_eq!(pages(&st, l as u8), 1);
     }
 
     #[test]

@@ -1,8 +1,31 @@
-//! The bytes: item record layout, slab pages, large items, and the
+//! The bytes: item record layout, slab pages, chunk chains, and the
 //! per-class bookkeeping a shard keeps (free list, carve pointer, LRU ends,
 //! counters). Plain data; the operations live on `Shard`.
+//!
+//! ## Chained items
+//!
+//! A record bigger than the largest chunk (`slab_chunk_max`) is a chain,
+//! as in the original 1.6: its *head* is a chunk of the largest class
+//! holding the usual header, the key and the first part of the value,
+//! with the id of the first value chunk in the head's last 4 bytes; the
+//! rest of the value lives in *value chunks*, each a chunk of the largest
+//! class except the last, which takes the smallest class it fits (the
+//! largest when that class has no memory). A value chunk's first 38
+//! bytes reuse the header's offsets:
+//!
+//! | off | size | field |
+//! |---|---|---|
+//! | 0 | 4 | the head's id |
+//! | 4 | 4 | previous chunk (the head for the first) |
+//! | 8 | 4 | next chunk (`NONE` for the last) |
+//! | 28 | 4 | value bytes in this chunk |
+//! | 37 | 1 | state: [`CHUNK_MARK`] |
+//!
+//! then the value bytes. Only the head is in the hash index and an LRU
+//! (the largest class's); whether an item is chained follows from its
+//! header (`HEADER + nkey + nbytes` above its chunk size).
 
-use super::{ClassInfo, ItemId, LARGE_BIT, NONE};
+use super::{ClassInfo, ItemId, NONE};
 use std::fmt;
 
 // Header field offsets (see the table in the module docs of `store`).
@@ -17,9 +40,27 @@ pub(super) const OFF_FLAGS: usize = 32;
 pub(super) const OFF_NKEY: usize = 36;
 pub(super) const OFF_STATE: usize = 37;
 
-/// Private state bit: the chunk is on its class's free list. Never visible
-/// through `ItemMeta` (a free chunk has no item to ask about).
+/// Private state: the chunk is on its class's free list (the whole state
+/// byte). Never visible through `ItemMeta` (a free chunk has no item to
+/// ask about).
 pub(super) const FREE_MARK: u8 = 0x80;
+
+/// Private state: the chunk holds part of a chained item's value (the whole
+/// state byte; see the module docs).
+pub(super) const CHUNK_MARK: u8 = 0xC0;
+
+/// Whether a state byte is an item's (not a free chunk or a value chunk):
+/// items never have the top bit.
+#[cfg(test)]
+pub(super) fn holds_item(state: u8) -> bool {
+    state & FREE_MARK == 0
+}
+
+/// Where a value chunk keeps its head's id.
+pub(super) const OFF_CHUNK_HEAD: usize = 0;
+
+/// Bytes at the end of a chained item's head chunk: its first value chunk.
+pub(super) const CHAIN_PTR: usize = 4;
 
 /// Private state bits: which segment of its class's LRU a linked item is
 /// in ([`Seg`]), two bits at [`SEG_SHIFT`].
@@ -55,7 +96,7 @@ impl Seg {
 pub(super) const CHUNK_BITS: u32 = 14;
 /// Most chunks a page can be cut into (the id has 14 bits for them).
 pub(super) const MAX_PER_PAGE: u32 = 1 << CHUNK_BITS;
-/// Most page slots a shard can address (17 bits left below [`LARGE_BIT`]).
+/// Most page slots a shard can address (17 bits: no id is ever `NONE`).
 pub(super) const MAX_PAGES: usize = 1 << (31 - CHUNK_BITS);
 
 pub(super) fn rd32(rec: &[u8], off: usize) -> u32 {
@@ -90,14 +131,6 @@ pub(super) fn chunk_of(id: ItemId) -> u32 {
     id & (MAX_PER_PAGE - 1)
 }
 
-pub(super) fn is_large(id: ItemId) -> bool {
-    id != NONE && id & LARGE_BIT != 0
-}
-
-pub(super) fn large_slot(id: ItemId) -> usize {
-    (id & !LARGE_BIT) as usize
-}
-
 /// One slab page of a shard. A released slot keeps an empty `data` and
 /// `class == 0` until it is reused.
 pub(super) struct Page {
@@ -116,23 +149,6 @@ impl fmt::Debug for Page {
             .field("class", &self.class)
             .field("chunk_size", &self.chunk_size)
             .field("used", &self.used)
-            .finish()
-    }
-}
-
-/// An item bigger than the largest chunk: one allocation holding the whole
-/// record, charged as `pages` pages against the pool. Empty `data` = slot
-/// unused.
-pub(super) struct Large {
-    pub(super) data: Box<[u8]>,
-    pub(super) pages: u32,
-}
-
-impl fmt::Debug for Large {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Large")
-            .field("len", &self.data.len())
-            .field("pages", &self.pages)
             .finish()
     }
 }
@@ -158,8 +174,7 @@ impl Default for Lru {
     }
 }
 
-/// One slab class as seen by one shard (the large class too: its "pages"
-/// are the page-equivalents charged for its items).
+/// One slab class as seen by one shard.
 #[derive(Debug)]
 pub(super) struct ClassState {
     pub(super) info: ClassInfo,
@@ -168,16 +183,16 @@ pub(super) struct ClassState {
     /// The page being carved (`NONE` = none) and its next uncarved chunk.
     pub(super) cur_page: u32,
     pub(super) carved: u32,
-    /// Pages held (large class: pages charged).
+    /// Pages held.
     pub(super) pages: u64,
-    /// Chunks handed out (linked or in flight); large class: items.
+    /// Chunks handed out (items, value chunks, in flight).
     pub(super) used: u64,
     /// The LRU, by segment ([`Seg`]).
     pub(super) lru: [Lru; Seg::N],
     /// Where the crawler stopped in each segment (next item to look at;
     /// `NONE` = tail).
     pub(super) crawl_at: [ItemId; Seg::N],
-    /// Sum of record sizes of linked items (large class: also the bytes held).
+    /// Sum of record sizes of linked items.
     pub(super) bytes: u64,
     pub(super) evicted: u64,
     pub(super) evicted_unfetched: u64,
@@ -249,13 +264,10 @@ mod tests {
         let id = page_id(5, 77);
         assert_eq!(page_of(id), 5);
         assert_eq!(chunk_of(id), 77);
-        assert!(!is_large(id));
         let max = page_id(MAX_PAGES - 1, MAX_PER_PAGE - 1);
-        assert!(!is_large(max));
         assert_ne!(max, NONE);
-        assert!(is_large(LARGE_BIT | 3));
-        assert_eq!(large_slot(LARGE_BIT | 3), 3);
-        assert!(!is_large(NONE));
+        assert!(holds_item(0) && holds_item(0x7f));
+        assert!(!holds_item(FREE_MARK) && !holds_item(CHUNK_MARK));
     }
 
     #[test]

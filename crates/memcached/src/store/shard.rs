@@ -6,9 +6,9 @@
 //! `assoc.rs`.
 
 use super::page::{
-    chunk_of, is_large, large_slot, page_of, rd32, rd64, wr32, wr64, ClassState, Large, Page, Seg,
-    FREE_MARK, OFF_CAS, OFF_EXPTIME, OFF_FLAGS, OFF_NBYTES, OFF_NKEY, OFF_STATE, OFF_TIME,
-    SEG_MASK,
+    chunk_of, page_of, rd32, rd64, wr32, wr64, ClassState, Page, Seg, CHAIN_PTR, FREE_MARK,
+    OFF_CAS, OFF_CHUNK_HEAD, OFF_EXPTIME, OFF_FLAGS, OFF_NBYTES, OFF_NEXT, OFF_NKEY, OFF_STATE,
+    OFF_TIME, SEG_MASK,
 };
 use super::*;
 use std::fmt;
@@ -22,7 +22,7 @@ pub struct Shard {
     /// Sizing, copied from the store's config.
     pub(super) page_size: usize,
     pub(super) item_size_max: usize,
-    /// Largest chunk; bigger records are large items.
+    /// Largest chunk; bigger records are chained.
     pub(super) max_chunk: usize,
     pub(super) evict: bool,
     /// No LRU maintainer: one flat LRU per class (all items in COLD).
@@ -31,18 +31,13 @@ pub struct Shard {
     pub(super) tuning: Arc<LruTuning>,
     /// Chunk sizes of the slab classes, ascending (for size -> class).
     pub(super) sizes: Vec<u32>,
-    /// Slab classes (index = id - 1), then the large class last.
+    /// Slab classes (index = id - 1).
     pub(super) classes: Vec<ClassState>,
     /// Page slots; `free_slots` lists the unused ones.
     pub(super) pages: Vec<Page>,
     pub(super) free_slots: Vec<u32>,
     /// Pages assigned to a class with no chunk handed out.
     pub(super) empty_pages: u32,
-    /// Large item slots; `free_large` lists the unused ones.
-    pub(super) large: Vec<Large>,
-    pub(super) free_large: Vec<u32>,
-    /// Bytes held by large items (linked or not).
-    pub(super) large_bytes: u64,
     /// Hash index bucket heads.
     pub(super) buckets: Vec<ItemId>,
     pub(super) pool: Arc<PagePool>,
@@ -59,11 +54,34 @@ pub struct Shard {
     pub(super) crawl_next: usize,
 }
 
+/// The parts of a value ([`Shard::value_parts`]).
+pub struct ValueParts<'a> {
+    shard: &'a Shard,
+    first: Option<&'a [u8]>,
+    next: ItemId,
+}
+
+impl<'a> Iterator for ValueParts<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        if self.next == NONE {
+            return None;
+        }
+        let rec = self.shard.rec(self.next);
+        let used = rd32(rec, OFF_NBYTES) as usize;
+        self.next = rd32(rec, OFF_NEXT);
+        Some(&rec[HEADER..HEADER + used])
+    }
+}
+
 impl fmt::Debug for Shard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shard")
             .field("pages", &(self.pages.len() - self.free_slots.len()))
-            .field("large", &(self.large.len() - self.free_large.len()))
             .field("curr_items", &self.curr_items)
             .field("hash_power", &self.hash_power())
             .finish_non_exhaustive()
@@ -100,14 +118,7 @@ impl Shard {
         pool: Arc<PagePool>,
         tuning: Arc<LruTuning>,
     ) -> Shard {
-        let mut states: Vec<ClassState> = classes.iter().map(|&c| ClassState::new(c)).collect();
-        let large_id = u8::try_from(classes.len() + 1).expect("invariant: at most 63 slab classes");
-        let page_size = u32::try_from(cfg.page_size).unwrap_or(u32::MAX);
-        states.push(ClassState::new(ClassInfo {
-            id: large_id,
-            chunk_size: page_size,
-            per_page: 1,
-        }));
+        let states: Vec<ClassState> = classes.iter().map(|&c| ClassState::new(c)).collect();
         Shard {
             page_size: cfg.page_size.max(1),
             item_size_max: cfg.item_size_max,
@@ -120,9 +131,6 @@ impl Shard {
             pages: Vec::new(),
             free_slots: Vec::new(),
             empty_pages: 0,
-            large: Vec::new(),
-            free_large: Vec::new(),
-            large_bytes: 0,
             buckets: vec![NONE; 1 << assoc::HASH_POWER_START],
             pool,
             oldest_live: 0,
@@ -137,27 +145,19 @@ impl Shard {
 
     // ---- record access -------------------------------------------------
 
-    /// The whole record (chunk or large allocation) of `id`.
+    /// The whole chunk of `id`.
     pub(super) fn rec(&self, id: ItemId) -> &[u8] {
-        if is_large(id) {
-            &self.large[large_slot(id)].data
-        } else {
-            let pg = &self.pages[page_of(id)];
-            let cs = pg.chunk_size as usize;
-            let start = chunk_of(id) as usize * cs;
-            &pg.data[start..start + cs]
-        }
+        let pg = &self.pages[page_of(id)];
+        let cs = pg.chunk_size as usize;
+        let start = chunk_of(id) as usize * cs;
+        &pg.data[start..start + cs]
     }
 
     pub(super) fn rec_mut(&mut self, id: ItemId) -> &mut [u8] {
-        if is_large(id) {
-            &mut self.large[large_slot(id)].data
-        } else {
-            let pg = &mut self.pages[page_of(id)];
-            let cs = pg.chunk_size as usize;
-            let start = chunk_of(id) as usize * cs;
-            &mut pg.data[start..start + cs]
-        }
+        let pg = &mut self.pages[page_of(id)];
+        let cs = pg.chunk_size as usize;
+        let start = chunk_of(id) as usize * cs;
+        &mut pg.data[start..start + cs]
     }
 
     pub(super) fn get32(&self, id: ItemId, off: usize) -> u32 {
@@ -178,17 +178,50 @@ impl Shard {
 
     /// Index into `classes` of the item's class.
     pub(super) fn class_idx(&self, id: ItemId) -> usize {
-        if is_large(id) {
-            self.classes.len() - 1
-        } else {
-            usize::from(self.pages[page_of(id)].class) - 1
-        }
+        usize::from(self.pages[page_of(id)].class) - 1
     }
 
     /// Header + key + value of the item in `id`.
     pub(super) fn record_len(&self, id: ItemId) -> usize {
         let rec = self.rec(id);
         HEADER + usize::from(rec[OFF_NKEY]) + rd32(rec, OFF_NBYTES) as usize
+    }
+
+    /// The first value chunk of item `id`, `NONE` when it is not chained.
+    pub(super) fn chain_first(&self, id: ItemId) -> ItemId {
+        let rec = self.rec(id);
+        let len = HEADER + usize::from(rec[OFF_NKEY]) + rd32(rec, OFF_NBYTES) as usize;
+        if len > rec.len() {
+            rd32(rec, rec.len() - CHAIN_PTR)
+        } else {
+            NONE
+        }
+    }
+
+    /// Makes `next` the chunk after `prev` in a chain (`prev` a head or a
+    /// value chunk).
+    pub(super) fn set_chain_next(&mut self, prev: ItemId, next: ItemId) {
+        let chunk = self.state(prev) == page::CHUNK_MARK;
+        let rec = self.rec_mut(prev);
+        let off = if chunk {
+            OFF_NEXT
+        } else {
+            rec.len() - CHAIN_PTR
+        };
+        wr32(rec, off, next);
+    }
+
+    /// Gives every value chunk of `head` (now in chunk `head`) its head's
+    /// new id.
+    pub(super) fn repoint_chain(&mut self, head: ItemId) {
+        let mut ch = self.chain_first(head);
+        if ch != NONE {
+            self.set32(ch, page::OFF_PREV, head);
+        }
+        while ch != NONE {
+            self.set32(ch, OFF_CHUNK_HEAD, head);
+            ch = self.get32(ch, OFF_NEXT);
+        }
     }
 
     /// Whether the item is expired or flushed (by the cached flush marks).
@@ -242,9 +275,10 @@ impl Shard {
     /// one second chance (flag cleared, moved to the head), at most a few
     /// dozen items are looked at; then a page moved from another class of
     /// this shard (its items evicted). Never evicts `protect` (the item an
-    /// append or incr is copying from). Large items (record bigger than
-    /// `slab_chunk_max`) are one heap allocation each, charged as
-    /// `ceil(size / page_size)` pages to the pool, with an LRU of their own.
+    /// append or incr is copying from). A record bigger than
+    /// `slab_chunk_max` is a chain: a head chunk of the largest class then
+    /// value chunks (see `page`), each allocated in the same order; if one
+    /// cannot be had, the chunks taken are freed and it is `OutOfMemory`.
     ///
     /// A key longer than [`KEY_MAX`] is `TooLarge`. With eviction off
     /// (`-M`) only expired/flushed items are reclaimed and only pages with
@@ -312,24 +346,26 @@ impl Shard {
             0,
             "free: item linked or already free"
         );
-        if is_large(id) {
-            self.free_large_item(id);
-        } else {
-            self.free_chunk(id);
+        let mut ch = self.chain_first(id);
+        while ch != NONE {
+            let next = self.get32(ch, OFF_NEXT);
+            self.free_chunk(ch);
+            ch = next;
         }
+        self.free_chunk(id);
     }
 
-    /// Whether item `id` lives in a segmented LRU now (maintainer on,
-    /// `lru mode segmented`, and a chunk item).
-    fn segmented(&self, id: ItemId) -> bool {
-        !self.flat && !is_large(id) && self.tuning.segmented.load(Ordering::Relaxed)
+    /// Whether items live in a segmented LRU now (maintainer on and
+    /// `lru mode segmented`).
+    fn segmented(&self) -> bool {
+        !self.flat && self.tuning.segmented.load(Ordering::Relaxed)
     }
 
     /// The segment a new item enters: COLD when flat; TEMP when the
     /// temporary LRU is on and the item expires within `temporary_ttl` of
     /// its time; else HOT.
     fn link_segment(&self, id: ItemId) -> usize {
-        if !self.segmented(id) {
+        if !self.segmented() {
             return Seg::COLD;
         }
         if self.tuning.temp_lru.load(Ordering::Relaxed) {
@@ -355,7 +391,7 @@ impl Shard {
         let st = self.state(id);
         let seg = Seg::of(st);
         self.classes[c].hits[seg] += 1;
-        if self.segmented(id) {
+        if self.segmented() {
             if st & ItemState::ACTIVE != 0 {
                 return;
             }
@@ -387,7 +423,7 @@ impl Shard {
     /// rate-limit: the original bumps at most once a minute per item.)
     pub fn bump(&mut self, id: ItemId, now: RelTime) {
         let c = self.class_idx(id);
-        if self.segmented(id) {
+        if self.segmented() {
             self.set32(id, OFF_TIME, now);
             let st = self.state(id);
             if Seg::of(st) == Seg::COLD && st & ItemState::ACTIVE != 0 {
@@ -412,30 +448,96 @@ impl Shard {
         &rec[HEADER..HEADER + usize::from(rec[OFF_NKEY])]
     }
 
-    /// The item's value.
-    pub fn value(&self, id: ItemId) -> &[u8] {
-        let rec = self.rec(id);
-        let start = HEADER + usize::from(rec[OFF_NKEY]);
-        &rec[start..start + rd32(rec, OFF_NBYTES) as usize]
+    /// The value's length.
+    pub fn value_len(&self, id: ItemId) -> usize {
+        self.get32(id, OFF_NBYTES) as usize
     }
 
-    /// The item's value, writable.
-    pub fn value_mut(&mut self, id: ItemId) -> &mut [u8] {
+    /// The value, in the parts it is stored in: one for an item in a
+    /// single chunk, the head's part then each value chunk's for a chained
+    /// item. O(1) per part, no allocation.
+    pub fn value_parts(&self, id: ItemId) -> ValueParts<'_> {
+        let rec = self.rec(id);
+        let start = HEADER + usize::from(rec[OFF_NKEY]);
+        let len = rd32(rec, OFF_NBYTES) as usize;
+        let (first, next) = if start + len > rec.len() {
+            let end = rec.len() - CHAIN_PTR;
+            (&rec[start..end], rd32(rec, end))
+        } else {
+            (&rec[start..start + len], NONE)
+        };
+        ValueParts {
+            shard: self,
+            first: Some(first),
+            next,
+        }
+    }
+
+    /// The value when it is stored in one piece (never for a chained
+    /// item: those are too large to be numbers, the only use).
+    pub fn value_flat(&self, id: ItemId) -> Option<&[u8]> {
+        let mut parts = self.value_parts(id);
+        let first = parts.next()?;
+        parts.next().is_none().then_some(first)
+    }
+
+    /// [`Shard::value_flat`], writable.
+    pub fn value_flat_mut(&mut self, id: ItemId) -> Option<&mut [u8]> {
         let rec = self.rec_mut(id);
         let start = HEADER + usize::from(rec[OFF_NKEY]);
         let end = start + rd32(rec, OFF_NBYTES) as usize;
-        &mut rec[start..end]
+        rec.get_mut(start..end)
+    }
+
+    /// Writes `data` over the value, part by part, from its start (`data`
+    /// no longer than the value).
+    pub fn write_value(&mut self, id: ItemId, data: &[u8]) {
+        let rec = self.rec_mut(id);
+        let start = HEADER + usize::from(rec[OFF_NKEY]);
+        let len = rd32(rec, OFF_NBYTES) as usize;
+        let (end, mut ch) = if start + len > rec.len() {
+            let end = rec.len() - CHAIN_PTR;
+            (end, rd32(rec, end))
+        } else {
+            (start + len, NONE)
+        };
+        let n = data.len().min(end - start);
+        rec[start..start + n].copy_from_slice(&data[..n]);
+        let mut done = n;
+        while ch != NONE && done < data.len() {
+            let rec = self.rec_mut(ch);
+            let used = rd32(rec, OFF_NBYTES) as usize;
+            let n = (data.len() - done).min(used);
+            rec[HEADER..HEADER + n].copy_from_slice(&data[done..done + n]);
+            done += n;
+            ch = rd32(rec, OFF_NEXT);
+        }
+    }
+
+    /// The value as one vector (tests).
+    #[cfg(test)]
+    pub(crate) fn value_vec(&self, id: ItemId) -> Vec<u8> {
+        self.value_parts(id).flatten().copied().collect()
+    }
+
+    /// Fills the value with `b` (tests).
+    #[cfg(test)]
+    pub(crate) fn fill_value(&mut self, id: ItemId, b: u8) {
+        let v = vec![b; self.value_len(id)];
+        self.write_value(id, &v);
     }
 
     /// The header fields.
     pub fn meta(&self, id: ItemId) -> ItemMeta {
         let rec = self.rec(id);
-        let (class, total_size) = if is_large(id) {
-            (self.classes[self.classes.len() - 1].info.id, rec.len())
-        } else {
-            let pg = &self.pages[page_of(id)];
-            (pg.class, pg.chunk_size as usize)
-        };
+        let pg = &self.pages[page_of(id)];
+        let mut total_size = pg.chunk_size as usize;
+        let mut ch = self.chain_first(id);
+        while ch != NONE {
+            total_size += self.pages[page_of(ch)].chunk_size as usize;
+            ch = self.get32(ch, OFF_NEXT);
+        }
+        let class = pg.class;
         ItemMeta {
             cas: rd64(rec, OFF_CAS),
             exptime: rd32(rec, OFF_EXPTIME),
@@ -480,8 +582,8 @@ impl Shard {
     /// give. The store calls this on *other* shards when one runs dry.
     ///
     /// A page with no item in it goes first (nothing is evicted then); in
-    /// the chosen class the page with the fewest items goes. A large item
-    /// counts as its class's pages: the large LRU's tail is evicted instead.
+    /// the chosen class the page with the fewest items goes; evicting an
+    /// item with a chunk in it frees its whole chain.
     pub fn release_page(&mut self, now: RelTime) -> bool {
         self.release_page_with(now, NONE, true, true)
     }
@@ -559,7 +661,7 @@ impl Shard {
         }
     }
 
-    /// Pages this shard holds: slab pages plus pages charged for large items.
+    /// Slab pages this shard holds.
     pub fn pages_held(&self) -> u64 {
         self.classes.iter().map(|c| c.pages).sum()
     }
@@ -591,7 +693,7 @@ mod tests {
         let id = store
             .alloc(&mut s, key, val.len(), now, NONE)
             .expect("memory");
-        s.value_mut(id).copy_from_slice(val);
+        s.write_value(id, val);
         s.set_exptime(id, exptime);
         s.set_cas(id, store.next_cas());
         s.link(id, h);
@@ -602,7 +704,7 @@ mod tests {
         let h = hash_key(key);
         let mut s = store.shard(h);
         match s.find(key, h, now, &store.flush) {
-            Lookup::Hit(id) => Ok(s.value(id).to_vec()),
+            Lookup::Hit(id) => Ok(s.value_vec(id)),
             other => Err(other),
         }
     }
@@ -668,7 +770,7 @@ mod tests {
         assert_eq!(m.state, ItemState::LINKED | ItemState::STALE);
         s.set_state(id, ItemState::STALE | ItemState::LINKED, false);
         assert_eq!(s.meta(id).state, ItemState::LINKED);
-        assert_eq!(s.value(id), b"v");
+        assert_eq!(s.value_vec(id), b"v");
     }
 
     #[test]
@@ -729,7 +831,7 @@ mod tests {
         let mut s = st.shard(0);
         let id = s.alloc(b"k", 10, 1, NONE).expect("memory");
         assert_eq!(s.key(id), b"k");
-        assert_eq!(s.value(id).len(), 10);
+        assert_eq!(s.value_len(id), 10);
         let m = s.meta(id);
         assert_eq!(
             (m.cas, m.flags, m.exptime, m.time, m.state),

@@ -1,12 +1,13 @@
 //! Allocation (the original's `slabs.c` plus the eviction half of
 //! `items.c`): chunks from free lists and carved pages, pages from the
 //! global pool, the LRU tail pull (reclaim, second chance, evict), page
-//! moves between classes, page release to the pool, and large items.
+//! moves between classes, page release to the pool, and chained items
+//! (their value chunks: see `page`).
 
 use super::page::{
-    large_slot, page_id, page_of, wr32, wr64, Large, Page, Seg, FREE_MARK, MAX_PAGES, OFF_CAS,
-    OFF_EXPTIME, OFF_FLAGS, OFF_HNEXT, OFF_NBYTES, OFF_NEXT, OFF_NKEY, OFF_PREV, OFF_STATE,
-    OFF_TIME,
+    page_id, page_of, wr32, wr64, Page, Seg, CHAIN_PTR, CHUNK_MARK, FREE_MARK, MAX_PAGES, OFF_CAS,
+    OFF_CHUNK_HEAD, OFF_EXPTIME, OFF_FLAGS, OFF_HNEXT, OFF_NBYTES, OFF_NEXT, OFF_NKEY, OFF_PREV,
+    OFF_STATE, OFF_TIME,
 };
 use super::*;
 
@@ -15,25 +16,27 @@ use super::*;
 const TAIL_SEARCH: usize = 50;
 
 impl Shard {
-    /// Header + key + value, or `TooLarge`.
+    /// Header + key + value, or `TooLarge` (also when a chained item's
+    /// head chunk could not hold its key and a value byte).
     pub(super) fn record_size(&self, nkey: usize, nbytes: usize) -> Result<usize, AllocError> {
         if nkey > KEY_MAX || nbytes > u32::MAX as usize {
             return Err(AllocError::TooLarge);
         }
         let size = HEADER + nkey + nbytes;
-        if size > self.item_size_max {
+        if size > self.item_size_max
+            || (size > self.max_chunk && HEADER + nkey + CHAIN_PTR >= self.max_chunk)
+        {
             return Err(AllocError::TooLarge);
         }
         Ok(size)
     }
 
-    /// Index into `classes` for a record of `size` bytes.
+    /// Index into `classes` for a record of `size` bytes (the largest
+    /// class for a chained item's head).
     pub(super) fn class_for(&self, size: usize) -> usize {
-        if size > self.max_chunk {
-            self.classes.len() - 1
-        } else {
-            self.sizes.partition_point(|&s| (s as usize) < size)
-        }
+        self.sizes
+            .partition_point(|&s| (s as usize) < size)
+            .min(self.classes.len() - 1)
     }
 
     /// Whether a record of `nkey` + `nbytes` goes to a chunk class that
@@ -43,21 +46,13 @@ impl Shard {
             return false;
         };
         let c = self.class_for(size);
-        c < self.classes.len() - 1 && self.classes[c].pages == 0 && self.pool.class_total(c) > 0
+        self.classes[c].pages == 0 && self.pool.class_total(c) > 0
     }
 
-    /// Whether a record of `size` bytes is a large item.
-    pub(super) fn is_large(&self, size: usize) -> bool {
-        size > self.max_chunk
-    }
-
-    /// Pages a large record of `size` bytes is charged.
+    /// Pages a record of `size` bytes may need (more than one only for a
+    /// chained item bigger than a page).
     pub(super) fn pages_for(&self, size: usize) -> usize {
-        if size > self.max_chunk {
-            size.div_ceil(self.page_size)
-        } else {
-            1
-        }
+        size.div_ceil(self.page_size).max(1)
     }
 
     pub(super) fn count_oom(&mut self, nkey: usize, nbytes: usize) {
@@ -77,12 +72,16 @@ impl Shard {
     ) -> Result<ItemId, AllocError> {
         let size = self.record_size(key.len(), nbytes)?;
         let c = self.class_for(size);
-        let id = if c == self.classes.len() - 1 {
-            self.alloc_large(size, now, protect)
-        } else {
-            self.alloc_chunk(c, now, protect)
-        };
-        let id = id.ok_or(AllocError::OutOfMemory)?;
+        // A chained item may take a class's last page, as the original's
+        // chunks of a large item may.
+        let keep_last = size <= self.max_chunk;
+        if self.pages_for(size) > self.pool.total {
+            // More than the whole budget: evict nothing for it.
+            return Err(AllocError::OutOfMemory);
+        }
+        let id = self
+            .alloc_chunk(c, now, protect, keep_last)
+            .ok_or(AllocError::OutOfMemory)?;
         let rec = self.rec_mut(id);
         wr32(rec, OFF_HNEXT, NONE);
         wr32(rec, OFF_PREV, NONE);
@@ -95,11 +94,81 @@ impl Shard {
         rec[OFF_NKEY] = key.len() as u8;
         rec[OFF_STATE] = 0;
         rec[HEADER..HEADER + key.len()].copy_from_slice(key);
+        if size > rec.len() {
+            let end = rec.len();
+            wr32(rec, end - CHAIN_PTR, NONE);
+            let in_head = end - CHAIN_PTR - HEADER - key.len();
+            if !self.alloc_chain(id, nbytes - in_head, now, protect) {
+                self.free(id);
+                return Err(AllocError::OutOfMemory);
+            }
+        }
         Ok(id)
     }
 
-    /// A chunk of class `c`, by the documented order.
-    fn alloc_chunk(&mut self, c: usize, now: RelTime, protect: ItemId) -> Option<ItemId> {
+    /// Hangs value chunks for `rest` bytes off head `head` (unlinked, its
+    /// chain empty): chunks of the largest class, the last one of the
+    /// smallest class it fits (the largest when that class has no memory).
+    /// False when memory ran out (the chunks taken so far stay on the
+    /// chain, for [`Shard::free`]).
+    fn alloc_chain(
+        &mut self,
+        head: ItemId,
+        mut rest: usize,
+        now: RelTime,
+        protect: ItemId,
+    ) -> bool {
+        let l = self.classes.len() - 1;
+        let mut prev = head;
+        while rest > 0 {
+            let want = HEADER + rest;
+            let c = if want > self.max_chunk {
+                l
+            } else {
+                self.class_for(want)
+            };
+            // A smaller class only gives what it has: as the original,
+            // a chunk of the largest class rather than a page moved.
+            let small = if c == l {
+                None
+            } else {
+                self.alloc_chunk_in(c, now, protect)
+            };
+            let Some(ch) = small.or_else(|| self.alloc_chunk(l, now, protect, false)) else {
+                return false;
+            };
+            let rec = self.rec_mut(ch);
+            let used = rest.min(rec.len() - HEADER);
+            wr32(rec, OFF_CHUNK_HEAD, head);
+            wr32(rec, OFF_PREV, prev);
+            wr32(rec, OFF_NEXT, NONE);
+            wr32(rec, OFF_NBYTES, used as u32);
+            rec[OFF_STATE] = CHUNK_MARK;
+            self.set_chain_next(prev, ch);
+            prev = ch;
+            rest -= used;
+        }
+        true
+    }
+
+    /// A chunk of class `c`, by the documented order (`keep_last`: see
+    /// [`Shard::release_page_with`]).
+    fn alloc_chunk(
+        &mut self,
+        c: usize,
+        now: RelTime,
+        protect: ItemId,
+        keep_last: bool,
+    ) -> Option<ItemId> {
+        self.alloc_chunk_in(c, now, protect).or_else(|| {
+            self.move_page_to(c, now, protect, keep_last)
+                .then(|| self.take_chunk(c))?
+        })
+    }
+
+    /// [`Shard::alloc_chunk`] short of taking a page from another class: a
+    /// free chunk, a page from the pool, or what the class's own LRU frees.
+    fn alloc_chunk_in(&mut self, c: usize, now: RelTime, protect: ItemId) -> Option<ItemId> {
         if let Some(id) = self.take_chunk(c) {
             return Some(id);
         }
@@ -112,18 +181,13 @@ impl Shard {
             self.pull_tail(c, now, protect, self.evict)
         };
         if pulled {
-            if let Some(id) = self.take_chunk(c) {
-                return Some(id);
-            }
-        }
-        if self.move_page_to(c, now, protect) {
             return self.take_chunk(c);
         }
         None
     }
 
     /// A free chunk of class `c`, or the next uncarved one of its page.
-    fn take_chunk(&mut self, c: usize) -> Option<ItemId> {
+    pub(super) fn take_chunk(&mut self, c: usize) -> Option<ItemId> {
         let cls = &mut self.classes[c];
         let id = match cls.free.pop() {
             Some(id) => id,
@@ -142,7 +206,7 @@ impl Shard {
         Some(id)
     }
 
-    /// Puts a page item's chunk back on its class's free list.
+    /// Puts a chunk back on its class's free list.
     pub(super) fn free_chunk(&mut self, id: ItemId) {
         self.set_state_raw(id, FREE_MARK);
         let c = self.class_idx(id);
@@ -154,24 +218,6 @@ impl Shard {
         let cls = &mut self.classes[c];
         cls.used -= 1;
         cls.free.push(id);
-    }
-
-    /// Drops a large item and gives its pages back to the pool.
-    pub(super) fn free_large_item(&mut self, id: ItemId) {
-        let slot = large_slot(id);
-        let item = std::mem::replace(
-            &mut self.large[slot],
-            Large {
-                data: Box::default(),
-                pages: 0,
-            },
-        );
-        self.large_bytes -= item.data.len() as u64;
-        let l = self.classes.len() - 1;
-        self.classes[l].pages -= u64::from(item.pages);
-        self.classes[l].used -= 1;
-        self.free_large.push(slot as u32);
-        self.pool.give(item.pages as usize);
     }
 
     /// Takes a page from the pool for class `c` (the class's first page in
@@ -340,33 +386,80 @@ impl Shard {
         false
     }
 
-    /// Checks page `p` can be emptied (no item in flight, not `protect`,
-    /// and without `live` nothing unexpired), then unlinks every item in it.
-    fn evict_page(&mut self, p: usize, now: RelTime, protect: ItemId, live: bool) -> bool {
+    /// The item a chunk in use belongs to: itself, or a value chunk's
+    /// head. `NONE` for a free chunk.
+    pub(super) fn owner(&self, id: ItemId) -> ItemId {
+        match self.state(id) {
+            FREE_MARK => NONE,
+            CHUNK_MARK => self.get32(id, OFF_CHUNK_HEAD),
+            _ => id,
+        }
+    }
+
+    /// Chunks of page `p` that were ever handed out (the carved ones).
+    pub(super) fn carved_on(&self, p: usize) -> u32 {
         let c = usize::from(self.pages[p].class) - 1;
-        let limit = if self.classes[c].cur_page == p as u32 {
+        if self.classes[c].cur_page == p as u32 {
             self.classes[c].carved
         } else {
             self.classes[c].info.per_page
-        };
+        }
+    }
+
+    /// Frees one item from class `c`'s LRU tail (evicting), by the
+    /// class's LRU kind; true if one went.
+    fn free_one(&mut self, c: usize, now: RelTime, protect: ItemId) -> bool {
+        if self.segmented_class(c) {
+            self.alloc_pull(c, now, protect, true)
+        } else {
+            self.pull_tail(c, now, protect, true)
+        }
+    }
+
+    /// The age of the largest class's COLD tail item: (last access, CAS),
+    /// so that items stored in the same second still order by when they
+    /// were set.
+    pub(super) fn largest_tail_age(&self) -> Option<(RelTime, u64)> {
+        let tail = self.classes[self.classes.len() - 1].lru[Seg::COLD].tail;
+        (tail != NONE).then(|| {
+            let m = self.meta(tail);
+            (m.time, m.cas)
+        })
+    }
+
+    /// Evicts the largest class's COLD tail item, then gives back to the
+    /// pool the pages that left empty; true if an item went.
+    pub(super) fn evict_largest_tail(&mut self, now: RelTime, protect: ItemId) -> bool {
+        let l = self.classes.len() - 1;
+        if !self.pull_tail(l, now, protect, true) {
+            return false;
+        }
+        while self.empty_pages > 0 && self.release_page_with(now, protect, false, true) {}
+        true
+    }
+
+    /// Checks page `p` can be emptied (no item in flight, not `protect`,
+    /// and without `live` nothing unexpired), then unlinks every item with
+    /// a chunk in it (a chained item's other chunks go too).
+    fn evict_page(&mut self, p: usize, now: RelTime, protect: ItemId, live: bool) -> bool {
+        let limit = self.carved_on(p);
         if self.pages[p].used > 0 {
             for ch in 0..limit {
-                let id = page_id(p, ch);
-                let st = self.state(id);
-                if st & FREE_MARK != 0 {
+                let item = self.owner(page_id(p, ch));
+                if item == NONE {
                     continue;
                 }
-                if st & ItemState::LINKED == 0
-                    || id == protect
-                    || (!live && self.dead(id, now).is_none())
+                if self.state(item) & ItemState::LINKED == 0
+                    || item == protect
+                    || (!live && self.dead(item, now).is_none())
                 {
                     return false;
                 }
             }
             for ch in 0..limit {
-                let id = page_id(p, ch);
-                if self.state(id) & ItemState::LINKED != 0 {
-                    self.evict_item(c, id, now);
+                let item = self.owner(page_id(p, ch));
+                if item != NONE {
+                    self.evict_item(self.class_idx(item), item, now);
                 }
             }
         }
@@ -396,15 +489,14 @@ impl Shard {
     }
 
     /// Gives class `c` a page taken from another class of this shard
-    /// (without eviction only an empty page). Falls back on freeing large
-    /// items to get a page from the pool.
-    fn move_page_to(&mut self, c: usize, now: RelTime, protect: ItemId) -> bool {
+    /// (without eviction only an empty page).
+    fn move_page_to(&mut self, c: usize, now: RelTime, protect: ItemId, keep_last: bool) -> bool {
         if self.empty_pages == 0 && !self.evict {
             return false;
         }
-        // An empty page first, then large items (they free whole pages),
-        // and only then (with eviction) a page of another class.
-        let pages = self.pages_by_use(c, None, true);
+        // An empty page first, and only then (with eviction) a page of
+        // another class.
+        let pages = self.pages_by_use(c, None, keep_last);
         for &p in &pages {
             if self.pages[p].used > 0 {
                 break;
@@ -415,15 +507,28 @@ impl Shard {
                 return true;
             }
         }
-        let l = self.classes.len() - 1;
-        while self.pull_tail(l, now, protect, self.evict) {
-            if self.new_page(c) {
-                return true;
-            }
-        }
         if !self.evict {
             return false;
         }
+        // Then the largest class's LRU tail (chained items free several
+        // chunks each), until one of its pages empties: as the original's
+        // large items went before other classes' pages.
+        let l = self.classes.len() - 1;
+        if c != l && self.spare_page(l, keep_last) {
+            let mut left = self.classes[l].items();
+            while left > 0 && self.free_one(l, now, protect) {
+                left -= 1;
+                let empty = (0..self.pages.len()).find(|&p| {
+                    usize::from(self.pages[p].class) == l + 1 && self.pages[p].used == 0
+                });
+                if let Some(p) = empty {
+                    self.detach_page(p);
+                    self.attach_page(p, c);
+                    return true;
+                }
+            }
+        }
+        let pages = self.pages_by_use(c, None, keep_last);
         for &p in &pages {
             if self.pages[p].used > 0 && self.evict_page(p, now, protect, true) {
                 self.detach_page(p);
@@ -434,31 +539,9 @@ impl Shard {
         false
     }
 
-    /// The age of the large LRU's tail item: (last access, CAS), so that
-    /// items stored in the same second still order by when they were set.
-    pub(super) fn large_tail_age(&self) -> Option<(RelTime, u64)> {
-        let tail = self.classes[self.classes.len() - 1].lru[Seg::COLD].tail;
-        (tail != NONE).then(|| {
-            let m = self.meta(tail);
-            (m.time, m.cas)
-        })
-    }
-
-    /// Evicts (with `live`, else only reclaims) large items from the large
-    /// LRU's tail until one page-equivalent goes back to the pool.
-    pub(super) fn release_large(&mut self, now: RelTime, protect: ItemId, live: bool) -> bool {
-        let l = self.classes.len() - 1;
-        let before = self.classes[l].pages;
-        while before > 0 && self.classes[l].pages == before && self.pull_tail(l, now, protect, live)
-        {
-        }
-        self.classes[l].pages < before
-    }
-
     /// [`Shard::release_page`]; without `live`, only pages whose items are
     /// all expired or flushed (or that hold none) are given back; with
-    /// `keep_last`, never a class's last page in the store (a large item,
-    /// which the original makes of chunks, may take those).
+    /// `keep_last`, never a class's last page in the store.
     pub(super) fn release_page_with(
         &mut self,
         now: RelTime,
@@ -480,16 +563,7 @@ impl Shard {
             .filter(|&c| self.classes[c].pages > 0)
             .collect();
         order.sort_by_key(|&c| std::cmp::Reverse(self.classes[c].pages));
-        let l = self.classes.len() - 1;
         for c in order {
-            if c == l {
-                let before = self.classes[l].pages;
-                while self.classes[l].pages == before && self.pull_tail(l, now, protect, live) {}
-                if self.classes[l].pages < before {
-                    return true;
-                }
-                continue;
-            }
             for p in self.pages_by_use(usize::MAX, Some(c), keep_last) {
                 if self.evict_page(p, now, protect, live) {
                     self.detach_page(p);
@@ -501,54 +575,13 @@ impl Shard {
         false
     }
 
-    /// A large item of `size` bytes (the documented order, by whole pages).
-    fn alloc_large(&mut self, size: usize, now: RelTime, protect: ItemId) -> Option<ItemId> {
-        let need = self.pages_for(size);
-        if need > self.pool.total
-            || (self.free_large.is_empty() && self.large.len() >= (LARGE_BIT - 1) as usize)
-        {
-            return None;
-        }
-        let l = self.classes.len() - 1;
-        loop {
-            if self.pool.take(need) {
-                break;
-            }
-            if self.pull_tail(l, now, protect, self.evict) {
-                continue;
-            }
-            if self.release_page_with(now, protect, self.evict, false) {
-                continue;
-            }
-            return None;
-        }
-        let item = Large {
-            data: vec![0u8; size].into_boxed_slice(),
-            pages: need as u32,
-        };
-        let slot = match self.free_large.pop() {
-            Some(s) => {
-                self.large[s as usize] = item;
-                s
-            }
-            None => {
-                self.large.push(item);
-                (self.large.len() - 1) as u32
-            }
-        };
-        self.large_bytes += size as u64;
-        self.classes[l].pages += need as u64;
-        self.classes[l].used += 1;
-        Some(LARGE_BIT | slot)
-    }
-
     /// Checks the shard's bookkeeping against its pages (tests).
     #[cfg(test)]
     pub(super) fn check_invariants(&self) {
-        use super::page::chunk_of;
+        use super::page::{chunk_of, holds_item};
         let mut empty = 0;
         let mut linked = 0u64;
-        for (c, cls) in self.classes.iter().enumerate().take(self.classes.len() - 1) {
+        for (c, cls) in self.classes.iter().enumerate() {
             let owned: Vec<usize> = (0..self.pages.len())
                 .filter(|&p| usize::from(self.pages[p].class) == c + 1)
                 .collect();
@@ -562,12 +595,18 @@ impl Shard {
                 };
                 let mut n = 0;
                 for ch in 0..limit {
-                    let st = self.state(page_id(p, ch));
-                    if st & FREE_MARK == 0 {
+                    let id = page_id(p, ch);
+                    let st = self.state(id);
+                    if st != FREE_MARK {
                         n += 1;
                     }
-                    if st & ItemState::LINKED != 0 {
+                    if holds_item(st) && st & ItemState::LINKED != 0 {
                         linked += 1;
+                    }
+                    if st == CHUNK_MARK {
+                        let head = self.get32(id, OFF_CHUNK_HEAD);
+                        assert!(holds_item(self.state(head)), "chunk {id} has a head");
+                        assert!(self.value_parts(head).count() > 1, "head {head} chained");
                     }
                 }
                 assert_eq!(n, self.pages[p].used, "page {p} used");
@@ -587,10 +626,6 @@ impl Shard {
             }
         }
         assert_eq!(empty, self.empty_pages);
-        let l = &self.classes[self.classes.len() - 1];
-        let large_pages: u64 = self.large.iter().map(|x| u64::from(x.pages)).sum();
-        assert_eq!(large_pages, l.pages);
-        linked += l.items();
         assert_eq!(linked, self.curr_items);
         let in_lrus: u64 = self.classes.iter().map(|c| c.items()).sum();
         assert_eq!(in_lrus, self.curr_items);
@@ -622,7 +657,7 @@ mod tests {
             s.unlink(old);
         }
         let id = store.alloc(&mut s, key, len, now, NONE)?;
-        s.value_mut(id).fill(key[key.len() - 1]);
+        s.fill_value(id, key[key.len() - 1]);
         s.link(id, h);
         Ok(id)
     }
@@ -835,59 +870,129 @@ mod tests {
         assert!(has(&st, &key(0), 2));
     }
 
+    /// `len` bytes that differ from one offset to the next.
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    fn set_bytes(
+        store: &Store,
+        key: &[u8],
+        val: &[u8],
+        now: RelTime,
+    ) -> Result<ItemId, AllocError> {
+        let h = hash_key(key);
+        let mut s = store.shard(h);
+        if let Lookup::Hit(old) = s.find(key, h, now, &store.flush) {
+            s.unlink(old);
+        }
+        let id = store.alloc(&mut s, key, val.len(), now, NONE)?;
+        s.write_value(id, val);
+        s.link(id, h);
+        Ok(id)
+    }
+
+    fn get_bytes(store: &Store, key: &[u8], now: RelTime) -> Option<Vec<u8>> {
+        let h = hash_key(key);
+        let mut s = store.shard(h);
+        match s.find(key, h, now, &store.flush) {
+            Lookup::Hit(id) => Some(s.value_vec(id)),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn large_items_are_charged_as_pages() {
+    fn large_items_are_chains_of_chunks() {
         let st = small(8, true, 1);
-        let id = set(&st, b"big", 10_000, 1).expect("fits");
-        let stats = st.stats(1);
-        // 38 + 3 + 10,000 = 10,041 bytes = 3 pages of 4 KB.
-        assert_eq!(stats.pages_free, 5);
-        assert_eq!(stats.total_malloced, 10_041);
-        let large = stats.classes.last().expect("large class");
-        assert_eq!(
-            (large.id, large.total_pages, large.number),
-            (st.classes().len() as u8 + 1, 3, 1)
-        );
+        let l = st.classes().len() as u8;
+        assert_eq!(st.classes()[usize::from(l) - 1].chunk_size, 2048);
+        // 38 + 3 + 10,000 bytes: the head holds 2,003 value bytes (its last
+        // 4 name the first value chunk), each value chunk 2,010: 5 chunks
+        // of 2 KB on 3 pages.
+        let v = pattern(10_000, 1);
+        let id = set_bytes(&st, b"big", &v, 1).expect("fits");
         {
             let s = st.shard(hash_key(b"big"));
-            assert_eq!(s.meta(id).class, large.id);
-            assert_eq!(s.meta(id).total_size, 10_041);
-            assert!(s.value(id).iter().all(|&b| b == b'g'));
+            let m = s.meta(id);
+            assert_eq!((m.class, m.total_size, m.nbytes), (l, 5 * 2048, 10_000));
+            let parts: Vec<usize> = s.value_parts(id).map(<[u8]>::len).collect();
+            assert_eq!(parts, [2003, 2010, 2010, 2010, 1967]);
+            assert_eq!(s.value_flat(id), None);
         }
-        set(&st, b"big2", 10_000, 2).expect("fits");
-        // No room for a third: the LRU large item goes.
-        set(&st, b"big3", 10_000, 3).expect("evicts big");
-        assert!(!has(&st, b"big", 3));
-        assert!(has(&st, b"big2", 3) && has(&st, b"big3", 3));
-        assert_eq!(st.stats(3).evictions, 1);
+        assert_eq!(get_bytes(&st, b"big", 1), Some(v.clone()));
+        let stats = st.stats(1);
+        let big = stats.classes.last().expect("the largest class");
+        assert_eq!(
+            (big.id, big.total_pages, big.used_chunks, big.number),
+            (l, 3, 5, 1)
+        );
+        assert_eq!((stats.pages_free, stats.total_malloced), (5, 3 * 4096));
+        assert_eq!(stats.bytes, 10_041);
+        // A last part of 100 bytes takes the smallest class it fits
+        // (38 + 100 -> 152 bytes, class 3).
+        let v2 = pattern(2003 + 2010 + 100, 2);
+        let id2 = set_bytes(&st, b"mid", &v2, 1).expect("fits");
+        {
+            let s = st.shard(hash_key(b"mid"));
+            assert_eq!(s.meta(id2).total_size, 2 * 2048 + 152);
+        }
+        assert_eq!(get_bytes(&st, b"mid", 1), Some(v2));
+        assert_eq!(st.stats(1).classes[0].id, 3);
+        // Around the boundary: 2,007 bytes fill one chunk, 2,008 chain.
+        for len in [
+            1, 2006, 2007, 2008, 2009, 4012, 4013, 4014, 4020, 6023, 6024,
+        ] {
+            let v = pattern(len, len as u8);
+            set_bytes(&st, b"edge", &v, 1).expect("fits");
+            assert_eq!(get_bytes(&st, b"edge", 1), Some(v), "{len} bytes");
+        }
         assert_budget(&st);
-        // Bigger than the whole budget: out of memory, nothing evicted.
+        // 16 chunks of 2 KB: a third 10 KB item still fits, a fourth
+        // evicts the least recently used one, all its chunks freed.
+        set_bytes(&st, b"edge", b"x", 1).expect("fits");
+        set_bytes(&st, b"big2", &pattern(10_000, 3), 2).expect("fits");
+        let before = st.stats(2).evictions;
+        set_bytes(&st, b"big3", &pattern(10_000, 4), 3).expect("evicts");
+        assert!(st.stats(3).evictions > before);
+        assert!(!has(&st, b"big", 3), "the oldest chain goes first");
+        assert_eq!(get_bytes(&st, b"big2", 3), Some(pattern(10_000, 3)));
+        assert_eq!(get_bytes(&st, b"big3", 3), Some(pattern(10_000, 4)));
+        assert_budget(&st);
+        // Bigger than the whole budget: out of memory.
         assert_eq!(set(&st, b"huge", 40_000, 4), Err(AllocError::OutOfMemory));
         assert!(has(&st, b"big2", 4));
         // Too large for -I.
         assert_eq!(set(&st, b"toolarge", 70_000, 4), Err(AllocError::TooLarge));
-        // Freed large items give their pages back.
-        for k in [b"big2".as_slice(), b"big3"] {
+        // Unlinking a chain frees every chunk of it.
+        for k in [b"big2".as_slice(), b"big3", b"mid", b"edge"] {
             let h = hash_key(k);
             let mut s = st.shard(h);
-            let Lookup::Hit(id) = s.find(k, h, 4, &st.flush) else {
-                panic!("hit")
-            };
-            s.unlink(id);
+            if let Lookup::Hit(id) = s.find(k, h, 4, &st.flush) {
+                s.unlink(id);
+            }
         }
-        assert_eq!(st.stats(4).pages_free, 8);
+        let stats = st.stats(4);
+        assert!(stats.classes.iter().all(|c| c.used_chunks == 0));
+        assert_eq!(stats.curr_items, 0);
         assert_budget(&st);
     }
 
     #[test]
-    fn large_item_takes_pages_from_slab_classes() {
+    fn a_chained_item_takes_pages_from_slab_classes() {
         let st = small(4, true, 1);
         for i in 0..4 * 34 {
             set(&st, &key(i), V, 1).expect("fits");
         }
         assert_eq!(st.stats(1).pages_free, 0);
-        set(&st, b"big", 6000, 2).expect("two pages released");
-        assert_eq!(st.stats(2).evictions, 68);
+        // 3 chunks of 2 KB on 2 pages: the class's first page is granted
+        // over the limit (as any class's), the second is taken from class
+        // 2, its last page or not (as the original's chunks may).
+        set(&st, b"big", 6000, 2).expect("a page released");
+        assert_eq!(st.stats(2).evictions, 34);
+        assert_eq!(st.pool().debt.load(Ordering::Acquire), 1);
+        assert!(has(&st, b"big", 2));
         assert_budget(&st);
     }
 
