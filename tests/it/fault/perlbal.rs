@@ -148,7 +148,7 @@ fn fetch(addr: SocketAddr, path: &str) -> Seen {
 /// byte is progress); a client that never reads a 1 GiB reply is dropped
 /// (its backend sees a broken connection, not its own timeout) and costs
 /// no more than socket buffers; meanwhile small requests are answered
-/// within 2 s each, perlbal's RSS grows by less than 32 MiB, and its
+/// within 3 s each, perlbal's RSS grows by less than 32 MiB, and its
 /// open fds come back to where they were.
 #[test]
 fn fault_perlbal_hostile_backends_and_a_stalled_client_are_bounded() {
@@ -192,7 +192,7 @@ fn fault_perlbal_hostile_backends_and_a_stalled_client_are_bounded() {
         let r = read_response(&mut s);
         assert!(r.ends_with("ok"), "a good request during the faults: {r:?}");
         assert!(
-            t.elapsed() < Duration::from_secs(2),
+            t.elapsed() < Duration::from_secs(3),
             "a good request took {:?}",
             t.elapsed()
         );
