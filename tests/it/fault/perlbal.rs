@@ -55,6 +55,10 @@ fn serve(conn: TcpStream, big_end: &BigEnd) {
     }
     let path = first.split_whitespace().nth(1).unwrap_or("").to_owned();
     match path.as_str() {
+        "/stuck" => {
+            // Never reads the request body; holds the connection.
+            std::thread::sleep(Duration::from_secs(60));
+        }
         "/silent" => {
             // Holds the connection until perlbal closes it (or 60 s).
             let mut b = [0u8; 1];
@@ -139,9 +143,55 @@ fn fetch(addr: SocketAddr, path: &str) -> Seen {
     }
 }
 
+/// POSTs a 32 MiB body to `/stuck` (whose backend never reads it) from a
+/// writer thread, and reads until perlbal ends the connection.
+fn upload_to_stuck(addr: SocketAddr) -> Seen {
+    let start = Instant::now();
+    let s = connect(addr);
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        let chunk = vec![b'u'; 64 * 1024];
+        let head = format!(
+            "POST /stuck HTTP/1.0\r\nContent-Length: {}\r\n\r\n",
+            512 * chunk.len()
+        );
+        if w.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        // Stops at the first error: the write timeout once blocked, or
+        // perlbal gone.
+        for _ in 0..512 {
+            if w.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let mut s = s;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    let ended = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false
+            }
+            Err(_) => break true,
+        }
+    };
+    Seen {
+        bytes,
+        ended,
+        took: start.elapsed(),
+    }
+}
+
 /// Promise: with `idle_timeout = 3`, perlbal bounds each bad peer in time
-/// and memory while serving others: a backend that never answers, or
-/// trickles its head a byte a second, costs its client at most
+/// and memory while serving others: a backend that never answers,
+/// trickles its head a byte a second, or never reads a 32 MiB request
+/// body, costs its client at most
 /// idle_timeout (+ slack) before the connection ends; one that sends half
 /// a response and dies ends its client's connection at once, short of the
 /// promised length; a body trickled a byte a second is relayed whole (each
@@ -171,6 +221,9 @@ fn fault_perlbal_hostile_backends_and_a_stalled_client_are_bounded() {
         for _ in 0..n {
             clients.push((path, std::thread::spawn(move || fetch(web, path))));
         }
+    }
+    for _ in 0..3 {
+        clients.push(("/stuck", std::thread::spawn(move || upload_to_stuck(web))));
     }
     // Clients that ask for 1 GiB and never read.
     let mut stalled = Vec::new();
@@ -207,7 +260,7 @@ fn fault_perlbal_hostile_backends_and_a_stalled_client_are_bounded() {
         assert!(seen.ended, "{path}: still open after {:?}", seen.took);
         let text = String::from_utf8_lossy(&seen.bytes);
         match path {
-            "/silent" | "/trickle-head" => {
+            "/silent" | "/trickle-head" | "/stuck" => {
                 assert!(seen.took < slack, "{path}: held {:?}", seen.took);
                 assert!(
                     !text.starts_with("HTTP/1.0 200"),

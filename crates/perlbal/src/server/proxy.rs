@@ -259,7 +259,9 @@ async fn proxy(
                         }
                     }
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    be.stream.write_all(&buf[..take]).await.map_err(|_| ())?;
+                    // A backend that stops reading the body holds the
+                    // client no longer than idle_timeout either.
+                    write_idle(&mut be.stream, &buf[..take], s.idle_timeout).await?;
                     buf.advance(take);
                     left -= take as u64;
                     if let Some(p) = progress.as_mut() {
@@ -267,7 +269,7 @@ async fn proxy(
                     }
                 }
             }
-            Body::Memory(v) => be.stream.write_all(v).await.map_err(|_| ())?,
+            Body::Memory(v) => write_idle(&mut be.stream, v, s.idle_timeout).await?,
             Body::Spool(f) => {
                 send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len, s.idle_timeout)
                     .await
