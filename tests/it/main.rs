@@ -3,6 +3,7 @@
 //! --bins` first (the README's test command does).
 
 mod dashboard;
+mod fault;
 mod gearman;
 mod install;
 mod launcher;

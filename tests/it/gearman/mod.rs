@@ -155,6 +155,11 @@ impl Wire {
         self.s.write_all(bytes).expect("write");
     }
 
+    /// Writes `bytes`; an error when the server is gone.
+    pub fn try_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.s.write_all(bytes)
+    }
+
     pub fn send(&mut self, cmd: Command, args: &[&str]) {
         self.raw(&req(cmd, args));
     }

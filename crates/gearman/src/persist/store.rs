@@ -146,54 +146,96 @@ impl Store {
         let mut ids = Vec::with_capacity(jobs.len());
         match self {
             Store::Sqlite { pool, table } => {
-                let mut tx = pool.begin().await?;
-                let insert = format!(
-                    "INSERT INTO \"{table}\" (unique_key, function_name, priority, data, when_to_run, reducer) VALUES (?, ?, ?, ?, ?, ?)"
-                );
-                for j in jobs {
-                    let r = sqlx::query(&insert)
-                        .bind(&j.unique[..])
-                        .bind(&j.function[..])
-                        .bind(j.priority.index() as i64)
-                        .bind(&j.data[..])
-                        .bind(j.when.unwrap_or(0))
-                        .bind(j.reducer.as_deref())
-                        .execute(&mut *tx)
-                        .await?;
-                    ids.push(u64::try_from(r.last_insert_rowid()).unwrap_or(0));
+                let mut conn = pool.acquire().await?;
+                let r = Self::write_sqlite(&mut conn, table, jobs, done, &mut ids).await;
+                if r.is_err() {
+                    // A failed write (a full disk) can leave SQLite's own
+                    // transaction state and sqlx's idea of it apart: the
+                    // next BEGIN became a SAVEPOINT inside a transaction
+                    // nobody commits, so later jobs were acknowledged
+                    // without being on disk. The connection is closed,
+                    // not reused; the next write opens a fresh one.
+                    let _ = conn.close().await;
                 }
-                let delete = format!("DELETE FROM \"{table}\" WHERE id = ?");
-                for &id in done {
-                    let id = i64::try_from(id).unwrap_or(i64::MAX);
-                    sqlx::query(&delete).bind(id).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                r?;
             }
             Store::MySql { pool, table } => {
-                let mut tx = pool.begin().await?;
-                let insert = format!(
-                    "INSERT INTO `{table}` (unique_key, function_name, priority, data, when_to_run, reducer) VALUES (?, ?, ?, ?, ?, ?)"
-                );
-                for j in jobs {
-                    let r = sqlx::query(&insert)
-                        .bind(&j.unique[..])
-                        .bind(&j.function[..])
-                        .bind(j.priority.index() as i64)
-                        .bind(&j.data[..])
-                        .bind(j.when.unwrap_or(0))
-                        .bind(j.reducer.as_deref())
-                        .execute(&mut *tx)
-                        .await?;
-                    ids.push(r.last_insert_id());
+                let mut conn = pool.acquire().await?;
+                let r = Self::write_mysql(&mut conn, table, jobs, done, &mut ids).await;
+                if r.is_err() {
+                    // As above: a connection whose write failed is not
+                    // trusted with the next transaction.
+                    let _ = conn.close().await;
                 }
-                let delete = format!("DELETE FROM `{table}` WHERE id = ?");
-                for &id in done {
-                    sqlx::query(&delete).bind(id).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
+                r?;
             }
         }
         Ok(ids)
+    }
+
+    async fn write_sqlite(
+        conn: &mut sqlx::SqliteConnection,
+        table: &str,
+        jobs: &[SubmitJob],
+        done: &[u64],
+        ids: &mut Vec<u64>,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::Connection as _;
+        let mut tx = conn.begin().await?;
+        let insert = format!(
+            "INSERT INTO \"{table}\" (unique_key, function_name, priority, data, when_to_run, reducer) VALUES (?, ?, ?, ?, ?, ?)"
+        );
+        for j in jobs {
+            let r = sqlx::query(&insert)
+                .bind(&j.unique[..])
+                .bind(&j.function[..])
+                .bind(j.priority.index() as i64)
+                .bind(&j.data[..])
+                .bind(j.when.unwrap_or(0))
+                .bind(j.reducer.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            ids.push(u64::try_from(r.last_insert_rowid()).unwrap_or(0));
+        }
+        let delete = format!("DELETE FROM \"{table}\" WHERE id = ?");
+        for &id in done {
+            let id = i64::try_from(id).unwrap_or(i64::MAX);
+            sqlx::query(&delete).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn write_mysql(
+        conn: &mut sqlx::MySqlConnection,
+        table: &str,
+        jobs: &[SubmitJob],
+        done: &[u64],
+        ids: &mut Vec<u64>,
+    ) -> Result<(), sqlx::Error> {
+        use sqlx::Connection as _;
+        let mut tx = conn.begin().await?;
+        let insert = format!(
+            "INSERT INTO `{table}` (unique_key, function_name, priority, data, when_to_run, reducer) VALUES (?, ?, ?, ?, ?, ?)"
+        );
+        for j in jobs {
+            let r = sqlx::query(&insert)
+                .bind(&j.unique[..])
+                .bind(&j.function[..])
+                .bind(j.priority.index() as i64)
+                .bind(&j.data[..])
+                .bind(j.when.unwrap_or(0))
+                .bind(j.reducer.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            ids.push(r.last_insert_id());
+        }
+        let delete = format!("DELETE FROM `{table}` WHERE id = ?");
+        for &id in done {
+            sqlx::query(&delete).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Every stored job, oldest first.

@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use danga_common::Conn;
@@ -258,7 +259,9 @@ async fn proxy(
                         }
                     }
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    be.stream.write_all(&buf[..take]).await.map_err(|_| ())?;
+                    // A backend that stops reading the body holds the
+                    // client no longer than idle_timeout either.
+                    write_idle(&mut be.stream, &buf[..take], s.idle_timeout).await?;
                     buf.advance(take);
                     left -= take as u64;
                     if let Some(p) = progress.as_mut() {
@@ -266,7 +269,7 @@ async fn proxy(
                     }
                 }
             }
-            Body::Memory(v) => be.stream.write_all(v).await.map_err(|_| ())?,
+            Body::Memory(v) => write_idle(&mut be.stream, v, s.idle_timeout).await?,
             Body::Spool(f) => {
                 send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len, s.idle_timeout)
                     .await
@@ -288,6 +291,12 @@ async fn proxy(
         let out = &mut io.out;
         let head_request = req.method == "HEAD";
         let mut interim = false;
+        // The whole head within idle_timeout: the client sees no progress
+        // meanwhile (1.80 closed it idle_timeout after its last activity),
+        // so a backend that never answers, or trickles its head, cannot
+        // hold it longer.
+        let head_by = tokio::time::Instant::now() + s.idle_timeout;
+        let mut timed_out = false;
         let got = loop {
             out.clear();
             match relay_response(rbuf, head_request, req.minor, out) {
@@ -302,12 +311,22 @@ async fn proxy(
                 Ok(None) => {}
                 Err(_) => break None,
             }
-            match be.stream.read_buf(rbuf).await {
-                Ok(n) if n > 0 => {}
-                _ => break None,
+            match tokio::time::timeout_at(head_by, be.stream.read_buf(rbuf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => break None,
+                Err(_) => {
+                    timed_out = true;
+                    break None;
+                }
             }
         };
         let Some((resp, used)) = got else {
+            if timed_out {
+                // Closed without a reply, as 1.80's idle timeout does; not
+                // retried (another wait as long).
+                tracing::debug!(node = %be.node, "backend sent no response head within idle_timeout");
+                return Err(());
+            }
             if rbuf.is_empty() && !interim && req.idempotent() && tries < RETRIES {
                 tries += 1;
                 continue;
@@ -385,7 +404,16 @@ async fn proxy(
         }
         state.set(SockState::CLIENT_XFER_RES);
         be.state.set(SockState::BACKEND_XFER_RES);
-        let clean = relay(conn, &mut be.stream, rbuf, length, out, s.buffer_size).await?;
+        let clean = relay(
+            conn,
+            &mut be.stream,
+            rbuf,
+            length,
+            out,
+            s.buffer_size,
+            s.idle_timeout,
+        )
+        .await?;
         if backend_keep && clean {
             svc.release(be);
         }
@@ -402,7 +430,10 @@ async fn proxy(
 /// with the first body bytes (a head that came alone waits for them when
 /// the body has a Content-Length, so a backend that writes its head and
 /// body apart costs no extra write and client wake-up); later body bytes
-/// are written straight from `rbuf`.
+/// are written straight from `rbuf`. Either side idle for `idle` (no byte
+/// from the backend, or none taken by the client) ends it: a backend that
+/// stalls mid-body, or a client that stops reading, holds a connection
+/// and its buffer no longer than that.
 pub(crate) async fn relay(
     conn: &mut Conn,
     be: &mut TcpStream,
@@ -410,6 +441,7 @@ pub(crate) async fn relay(
     length: BodyLength,
     out: &mut Vec<u8>,
     buffer_size: usize,
+    idle: Duration,
 ) -> Result<bool, ()> {
     let mut left = match length {
         BodyLength::Empty => 0,
@@ -432,10 +464,7 @@ pub(crate) async fn relay(
                 left -= take as u64;
             }
             if out.is_empty() {
-                conn.stream()
-                    .write_all(&rbuf[..take])
-                    .await
-                    .map_err(|_| ())?;
+                write_idle(conn.stream(), &rbuf[..take], idle).await?;
             } else {
                 out.extend_from_slice(&rbuf[..take]);
             }
@@ -443,7 +472,7 @@ pub(crate) async fn relay(
             hold = false;
         }
         if !out.is_empty() && !hold {
-            conn.stream().write_all(out).await.map_err(|_| ())?;
+            write_idle(conn.stream(), out, idle).await?;
             out.clear();
         }
         if left == 0 {
@@ -453,10 +482,33 @@ pub(crate) async fn relay(
         // most): a small body grows no buffer.
         let room = usize::try_from(left).unwrap_or(usize::MAX);
         rbuf.reserve(room.min(buffer_size).min(64 * 1024));
-        match be.read_buf(rbuf).await {
-            Ok(0) if length == BodyLength::UntilClose => return Ok(false),
-            Ok(0) | Err(_) => return Err(()),
-            Ok(_) => {}
+        match tokio::time::timeout(idle, be.read_buf(rbuf)).await {
+            Ok(Ok(0)) if length == BodyLength::UntilClose => return Ok(false),
+            Ok(Ok(0) | Err(_)) => return Err(()),
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                tracing::debug!("backend idle mid-response: closing");
+                return Err(());
+            }
         }
     }
+}
+
+/// Writes all of `bytes`, giving up when the peer takes none of them for
+/// `idle` (each partial write is progress, as 1.80 counted it).
+pub(crate) async fn write_idle<W>(w: &mut W, mut bytes: &[u8], idle: Duration) -> Result<(), ()>
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    while !bytes.is_empty() {
+        match tokio::time::timeout(idle, w.write(bytes)).await {
+            Ok(Ok(n)) if n > 0 => bytes = &bytes[n..],
+            Ok(_) => return Err(()),
+            Err(_) => {
+                tracing::debug!("client took nothing for idle_timeout: closing");
+                return Err(());
+            }
+        }
+    }
+    Ok(())
 }

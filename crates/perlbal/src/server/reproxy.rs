@@ -288,6 +288,7 @@ pub(crate) async fn url(
             length,
             &mut out,
             s.buffer_size_reproxy_url,
+            s.idle_timeout,
         )
         .await?;
         if clean && resp.keep_alive() && length != BodyLength::UntilClose {

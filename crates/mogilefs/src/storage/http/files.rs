@@ -340,7 +340,9 @@ async fn put(
                     tracing::warn!(error = %e, target = %head.target, "cannot create directories");
                     Reply::new(500).close().answer(stream, head).await
                 }
-                Arrived::NotPlaced(NotPlaced::Temp(e)) | Arrived::WriteFailed(e) => Err(e),
+                Arrived::NotPlaced(NotPlaced::Temp(e)) | Arrived::WriteFailed(e) => {
+                    disk_failed(stream, head, &e).await
+                }
                 Arrived::RenameFailed(e) => {
                     tracing::warn!(error = %e, target = %head.target, "cannot store file");
                     Reply::new(500).answer(stream, head).await
@@ -357,7 +359,7 @@ async fn put(
             tracing::warn!(error = %e, target = %head.target, "cannot create directories");
             return Reply::new(500).close().answer(stream, head).await;
         }
-        Err(NotPlaced::Temp(e)) => return Err(e),
+        Err(NotPlaced::Temp(e)) => return disk_failed(stream, head, &e).await,
     };
     if continues {
         stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
@@ -368,18 +370,22 @@ async fn put(
         let mut body = Vec::new();
         match copy_body(stream, buf, framing, &mut body).await {
             Ok(digest) => Ok((digest, Some(body))),
-            Err(e) => Err(e),
+            Err(e) => Err(Received::Socket(e)),
         }
     } else {
-        receive(stream, buf, framing, file.try_clone()?)
-            .await
-            .map(|d| (d, None))
+        match file.try_clone() {
+            Ok(f) => receive(stream, buf, framing, f).await.map(|d| (d, None)),
+            Err(e) => Err(Received::Disk(e)),
+        }
     };
     let (digest, body) = match received {
         Ok(r) => r,
         Err(e) => {
             let _ = blocking(move || std::fs::remove_file(&temp)).await;
-            return Err(e);
+            return match e {
+                Received::Socket(e) => Err(e),
+                Received::Disk(e) => disk_failed(stream, head, &e).await,
+            };
         }
     };
     if expected.is_some_and(|want| want != digest) {
@@ -408,8 +414,24 @@ async fn put(
             tracing::warn!(error = %e, target = %head.target, "cannot store file");
             Reply::new(500).answer(stream, head).await
         }
-        Err((false, e)) => Err(e),
+        Err((false, e)) => disk_failed(stream, head, &e).await,
     }
+}
+
+/// A PUT whose file could not be created or written (a full disk): the
+/// temporary file is gone already; the client is told 500 and the
+/// connection closes (the rest of a body may still be on its way).
+async fn disk_failed(stream: &mut Stream, head: &Head, e: &io::Error) -> io::Result<bool> {
+    tracing::warn!(error = %e, target = %head.target, "cannot write file");
+    Reply::new(500).close().answer(stream, head).await
+}
+
+/// Why a streamed body did not reach the disk.
+enum Received {
+    /// Reading it from the client failed (the connection is lost).
+    Socket(io::Error),
+    /// Writing it failed (ENOSPC, EIO...).
+    Disk(io::Error),
 }
 
 /// What became of a body that arrived with its head.
@@ -458,11 +480,55 @@ async fn receive(
     buf: &mut BytesMut,
     framing: Framing,
     file: std::fs::File,
-) -> io::Result<[u8; 16]> {
-    let mut file = tokio::fs::File::from_std(file);
-    let digest = copy_body(stream, buf, framing, &mut file).await?;
-    file.flush().await?;
+) -> Result<[u8; 16], Received> {
+    let mut file = DiskErrors {
+        file: tokio::fs::File::from_std(file),
+        failed: false,
+    };
+    let digest = match copy_body(stream, buf, framing, &mut file).await {
+        Ok(digest) => digest,
+        Err(e) if file.failed => return Err(Received::Disk(e)),
+        Err(e) => return Err(Received::Socket(e)),
+    };
+    file.file.flush().await.map_err(Received::Disk)?;
     Ok(digest)
+}
+
+/// A file that remembers whether a write to it failed, so an error out of
+/// [`copy_body`] is known to be the disk's rather than the socket's.
+struct DiskErrors {
+    file: tokio::fs::File,
+    failed: bool,
+}
+
+impl tokio::io::AsyncWrite for DiskErrors {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.file).poll_write(cx, data);
+        self.failed |= matches!(r, std::task::Poll::Ready(Err(_)));
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.file).poll_flush(cx);
+        self.failed |= matches!(r, std::task::Poll::Ready(Err(_)));
+        r
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let r = std::pin::Pin::new(&mut self.file).poll_shutdown(cx);
+        self.failed |= matches!(r, std::task::Poll::Ready(Err(_)));
+        r
+    }
 }
 
 /// A fresh temporary name beside `dest`, in the same directory so the
