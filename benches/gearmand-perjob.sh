@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Per-job counts of a gearmand under a fixed foreground (or background)
 # load: system calls (strace -c), instructions (callgrind) and task clock,
-# context switches (perf stat). Counts, unlike jobs/s, hold on a loaded
+# context switches (perf stat), and under perf the load generator's own
+# task clock and context switches per job too: on a 2-core machine the
+# generator shares the cores, so its cost bounds the jobs/s that
+# benches/gearmand.sh can show. Counts, unlike jobs/s, hold on a loaded
 # machine, so this is how a change to the server's hot path is judged.
 #
 #   benches/gearmand-perjob.sh                       # ours (target/release/gearmand)
@@ -11,7 +14,9 @@
 # Environment: SERVER (target/release/gearmand), LG (target/release/
 # danga-loadgen), TOOLS ("strace callgrind perf"), MODE (fg | bg), CLIENTS
 # (16), JOBS (2000 per client in fg, in all in bg), WORKERS (4), PAYLOAD
-# (16), SERVER_THREADS (4, the server's -t), WARMUP (2000 jobs).
+# (16), SERVER_THREADS (4, the server's -t), WARMUP (2000 jobs), TOP (15
+# functions listed by callgrind, by their own instructions; the frames
+# every thread starts in, at 100%, are left out).
 # Each tool gets a fresh server, warmed up before it is measured; strace
 # and perf attach to the running server for the measured run only, and
 # callgrind's counters are zeroed after the warm-up. Loopback only.
@@ -44,14 +49,15 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-load() { # PORT MODE JOBS
+load() { # PORT MODE JOBS [PREFIX...]: the generator, under PREFIX if given
     local port=$1 mode=$2 n=$3 flags
+    shift 3
     if [[ $mode == fg ]]; then
         flags=(--mode fg --clients "$CLIENTS" --jobs-per-client "$((n / CLIENTS))")
     else
         flags=(--mode bg --clients "$CLIENTS" --jobs "$n" --window 64)
     fi
-    "$LG" gearman --server "127.0.0.1:$port" "${flags[@]}" --workers "$WORKERS" \
+    "$@" "$LG" gearman --server "127.0.0.1:$port" "${flags[@]}" --workers "$WORKERS" \
         --payload "$PAYLOAD" --grab job --timeout 600 >"$TMP/lg.out" 2>&1 \
         || { echo "loadgen failed: $(tail -3 "$TMP/lg.out")" >&2; return 1; }
 }
@@ -119,7 +125,9 @@ for tool in $TOOLS; do
         f=$(ls "$TMP"/cg.*.1 | head -1)
         ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
         echo "callgrind: $((ir / TOTAL)) instructions per job (user space, all threads)"
-        callgrind_annotate --inclusive=no "$f" 2>/dev/null | sed -n '/file:function/,$p' | sed -n '2,16p' >"$TMP/top"
+        callgrind_annotate --inclusive=no --threshold=100 --auto=no "$f" 2>/dev/null \
+            | sed -n '/file:function/,$p' | grep -v -e '^-*$' -e '(100.0%)' | sed -n "2,$((${TOP:-15} + 1))p" \
+            | sed -E 's/ \[[^]]*\]$//' >"$TMP/top"
         sed 's/^/  /' "$TMP/top"
         ;;
     perf)
@@ -128,7 +136,7 @@ for tool in $TOOLS; do
         perf stat -x, -e task-clock,context-switches,cpu-migrations -p "$SPID" -o "$TMP/perf.out" &
         TPID=$!
         sleep 1
-        load "$PORT" "$MODE" "$TOTAL"
+        load "$PORT" "$MODE" "$TOTAL" perf stat -x, -e task-clock,context-switches -o "$TMP/perf.lg"
         kill -INT "$TPID"
         wait "$TPID" 2>/dev/null || true
         TPID=
@@ -138,6 +146,10 @@ for tool in $TOOLS; do
             $3 == "context-switches" { printf ", %.2f context switches per job", $1 / n }
             $3 == "cpu-migrations" { printf ", %.3f migrations per job", $1 / n }
             END { printf "\n" }' "$TMP/perf.out"
+        awk -F, -v n="$TOTAL" '
+            $3 == "task-clock" { printf "perf: the load generator: %.1f us task clock per job", $1 * 1000 / n }
+            $3 == "context-switches" { printf ", %.2f context switches per job", $1 / n }
+            END { printf "\n" }' "$TMP/perf.lg"
         ;;
     *)
         echo "unknown tool $tool" >&2

@@ -162,7 +162,9 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     };
     server.register(id, label, Arc::clone(&peer));
     let mut cur = Chunk::default();
+    // Biased: the reader is polled first, with no random draw per poll.
     let end = tokio::select! {
+        biased;
         end = read_loop(server, id, &peer, rd, shutdown, may_shutdown) => end,
         end = peer.write_loop(&mut sink, &mut cur, false) => End::from(end),
     };

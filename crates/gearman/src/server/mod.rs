@@ -230,9 +230,11 @@ impl Server {
         out.clear();
         queue.tick(now, out);
         f(queue, now, out);
-        for (to, msg) in out.msgs.drain(..) {
-            if let Some(p) = peers.get(&to) {
-                p.push(&msg);
+        // By reference: a message is encoded, never moved (a `Response`
+        // is a few hundred bytes; moving each one out showed as memcpy).
+        for (to, msg) in &out.msgs {
+            if let Some(p) = peers.get(to) {
+                p.push(msg);
                 if touched.last().is_none_or(|t| !Arc::ptr_eq(t, p)) {
                     touched.push(Arc::clone(p));
                 }
@@ -242,6 +244,7 @@ impl Server {
             shutdown: out.shutdown.is_some(),
             timers_changed: out.timers_changed,
         };
+        out.msgs.clear();
         let done_rows = std::mem::take(&mut out.done_rows);
         drop(guard);
         for p in touched.drain(..) {
