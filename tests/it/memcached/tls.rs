@@ -130,12 +130,19 @@ fn issue_18_tls_listener_beside_a_notls_one_and_plaintext_refused_cleanly() {
 
     // A plaintext client on the TLS port gets no reply and is closed,
     // while the TLS connection keeps being served.
+    // "Cleanly": closed at once (perhaps after a TLS alert), not left
+    // hanging until the client's read timeout.
     let mut bad = connect(tls_addr);
-    let got = try_ask(&mut bad, "version\r\n", "\r\n");
-    assert!(
-        !got.as_deref().unwrap_or("").contains("VERSION"),
-        "plaintext answered: {got:?}"
-    );
+    match try_ask(&mut bad, "version\r\n", "\r\n") {
+        Ok(got) => assert!(!got.contains("VERSION"), "plaintext answered: {got:?}"),
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "plaintext client left hanging: {e}"
+        ),
+    }
     assert_eq!(ask(&mut t, "version\r\n", "\r\n"), "VERSION 1.6.18\r\n");
     // A TLS client on the plain port fails its handshake instead.
     assert!(tls_connect(plain_addr, &config).is_err());
