@@ -40,6 +40,9 @@ fn main() -> ExitCode {
             return ExitCode::from(danga_common::cli::EXIT_USAGE);
         }
     };
+    for warning in opts.tls.iter().flat_map(|t| t.ignored()) {
+        eprintln!("memcached: {warning}");
+    }
     match run(cli, opts, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -97,6 +97,19 @@ impl TlsSettings {
         }
     }
 
+    /// Settings accepted without their effect here, one sentence each
+    /// (the daemon warns about them at start).
+    pub fn ignored(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.kernel_tls {
+            v.push("ssl_kernel_tls: rustls does not hand sessions to the kernel; ignored");
+        }
+        if self.min_version < 2 {
+            v.push("ssl_min_version below 2: TLS 1.0 and 1.1 are not offered (rustls)");
+        }
+        v
+    }
+
     /// `stats settings`' `ssl_min_version`.
     pub fn min_version_text(&self) -> &'static str {
         match self.min_version {
