@@ -294,3 +294,35 @@ except Exception:
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+#[test]
+fn issue_18_a_silent_client_on_a_tls_port_is_closed_at_the_handshake_timeout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Ca::new(dir.path(), "ca");
+    let (crt, key) = ca.issue_files(dir.path(), "server", &["127.0.0.1"], false);
+    // -o idle_timeout shortens the 10 s handshake limit.
+    let d = start(&crt, &key, "127.0.0.1", &["-o", "idle_timeout=1"]);
+    let addr = d.addr("memcached");
+    let mut silent = connect(addr);
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 64];
+    // Closed (EOF or reset) well before the 5 s read timeout.
+    match silent.read(&mut buf) {
+        Ok(n) => assert_eq!(n, 0, "got {:?}", &buf[..n]),
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "still open: {e}"
+        ),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    let config = client_config(&ca.file, None);
+    let mut t = tls_connect(addr, &config).expect("handshake");
+    let s = stats_of(&mut t, "");
+    assert!(
+        s["ssl_handshake_errors"].parse::<u64>().expect("n") >= 1,
+        "{s:?}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::exec::{Passwords, Tally};
 use crate::proto::binary::REQ_MAGIC;
 use crate::proto::{auth_step, AuthStep};
 
-use super::{write_out, CloseLog, Io, Server};
+use super::{write_out, CloseLog, Io, Server, HANDSHAKE_TIMEOUT};
 
 /// `-B`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl Server {
     /// Serves one connection until it quits, breaks the protocol beyond
     /// repair, or the server stops while it is idle. On a TLS listener
     /// (`tls`, with `-Z`) the handshake comes first, within
-    /// [`super::HANDSHAKE_TIMEOUT`]; a client that fails it (a plaintext
+    /// [`HANDSHAKE_TIMEOUT`] (or `-o idle_timeout` if shorter); a client that fails it (a plaintext
     /// one, a refused certificate) is closed and counted.
     pub async fn serve(self: Arc<Self>, mut conn: Conn, tls: bool) {
         // In `stats conns` and announced to watchers from the start, before
@@ -52,7 +52,14 @@ impl Server {
                 .serve_stream(conn.stream(), &shutdown, &guard, &mut closing)
                 .await;
         };
-        match shutdown.until_stopped(tls.accept(conn.stream())).await {
+        let limit = self
+            .conn
+            .idle_timeout
+            .map_or(HANDSHAKE_TIMEOUT, |d| d.min(HANDSHAKE_TIMEOUT));
+        match shutdown
+            .until_stopped(tls.accept(conn.stream(), limit))
+            .await
+        {
             Some(Ok(mut stream)) => {
                 self.serve_stream(&mut stream, &shutdown, &guard, &mut closing)
                     .await;

@@ -30,7 +30,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 
-/// How long a client may take to finish its handshake.
+/// How long a client may take to finish its handshake (less with a
+/// shorter `-o idle_timeout`).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sessions the server-side cache keeps (OpenSSL's default size).
@@ -177,18 +178,19 @@ impl Tls {
         Ok(())
     }
 
-    /// Runs the server side of a handshake on `io`, within
-    /// [`HANDSHAKE_TIMEOUT`]. A failure (a plaintext client, a refused
-    /// certificate, a timeout) is counted in `ssl_handshake_errors`.
+    /// Runs the server side of a handshake on `io`, within `limit`. A
+    /// failure (a plaintext client, a refused certificate, a timeout) is
+    /// counted in `ssl_handshake_errors`.
     pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         io: S,
+        limit: Duration,
     ) -> io::Result<TlsStream<S>> {
         let config = Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()));
         let accept = tokio_rustls::TlsAcceptor::from(config).accept_with(io, |conn| {
             conn.set_buffer_limit(Some(self.settings.wbuf_size.max(1024)));
         });
-        let r = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        let r = match tokio::time::timeout(limit, accept).await {
             Ok(r) => r,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
