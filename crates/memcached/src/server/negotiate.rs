@@ -39,8 +39,9 @@ impl Server {
     /// Serves one connection until it quits, breaks the protocol beyond
     /// repair, or the server stops while it is idle. On a TLS listener
     /// (`tls`, with `-Z`) the handshake comes first, within
-    /// [`HANDSHAKE_TIMEOUT`] (or `-o idle_timeout` if shorter); a client that fails it (a plaintext
-    /// one, a refused certificate) is closed and counted.
+    /// [`HANDSHAKE_TIMEOUT`] (or `-o idle_timeout` if shorter); a client
+    /// that fails it (a plaintext one, a refused certificate) is closed
+    /// and counted.
     pub async fn serve(self: Arc<Self>, mut conn: Conn, tls: bool) {
         // In `stats conns` and announced to watchers from the start, before
         // its first byte says which protocol it speaks.
