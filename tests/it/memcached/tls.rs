@@ -326,3 +326,41 @@ fn issue_18_a_silent_client_on_a_tls_port_is_closed_at_the_handshake_timeout() {
         "{s:?}"
     );
 }
+
+#[test]
+fn issue_18_ssl_session_cache_lets_a_client_resume() {
+    use rustls::HandshakeKind;
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = Ca::new(dir.path(), "ca");
+    let (crt, key) = ca.issue_files(dir.path(), "server", &["127.0.0.1"], false);
+    for cache in [true, false] {
+        let extra: &[&str] = if cache {
+            &["-o", "ssl_session_cache"]
+        } else {
+            &[]
+        };
+        let d = start(&crt, &key, "127.0.0.1", extra);
+        let addr = d.addr("memcached");
+        // One client configuration keeps its session store across both.
+        let config = client_config(&ca.file, None);
+        let mut first = tls_connect(addr, &config).expect("first handshake");
+        // Read once so TLS 1.3 session tickets sent after the handshake
+        // are taken in.
+        assert_eq!(ask(&mut first, "version\r\n", "\r\n"), "VERSION 1.6.18\r\n");
+        let mut second = tls_connect(addr, &config).expect("second handshake");
+        let resumed = second.conn.handshake_kind() == Some(HandshakeKind::Resumed);
+        assert_eq!(resumed, cache, "session cache {cache}");
+        let s = stats_of(&mut second, "");
+        assert_eq!(s.contains_key("ssl_new_sessions"), cache, "{s:?}");
+        if cache {
+            assert!(
+                s["ssl_new_sessions"].parse::<u64>().expect("n") >= 1,
+                "{s:?}"
+            );
+        }
+        assert_eq!(
+            stats_of(&mut second, " settings")["ssl_session_cache"],
+            if cache { "yes" } else { "no" }
+        );
+    }
+}
