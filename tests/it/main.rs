@@ -19,5 +19,6 @@ mod nagios;
 mod perlbal;
 mod process;
 mod stack;
+mod tls_ca;
 mod version;
 mod wire;

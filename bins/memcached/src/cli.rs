@@ -29,7 +29,8 @@ pub struct Cli {
     /// Access mask for the unix socket, in octal
     #[arg(short = 'a', long = "unix-mask", default_value = "700")]
     pub unix_mask: String,
-    /// Interface(s) to listen on (repeatable, or comma separated)
+    /// Interface(s) to listen on, ADDR or ADDR:PORT (repeatable, or comma
+    /// separated); with -Z, a `notls:` prefix keeps that listener plain
     #[arg(short = 'l', long = "listen", value_delimiter = ',')]
     pub listen: Vec<String>,
     /// Run as a daemon
@@ -114,7 +115,15 @@ pub struct Cli {
     /// ASCII authentication: a file of `user:password` lines
     #[arg(short = 'Y', long = "auth-file")]
     pub auth_file: Option<PathBuf>,
-    /// Extended options, comma separated
+    /// Enable TLS/SSL (see the ssl_* extended options; `-l notls:ADDR:PORT`
+    /// keeps one listener plain)
+    #[arg(short = 'Z', long = "enable-ssl")]
+    pub enable_ssl: bool,
+    /// Extended options, comma separated: ... ssl_chain_cert=FILE,
+    /// ssl_key=FILE, ssl_keyformat=1|2, ssl_verify_mode=0..3 (none, request,
+    /// require, once), ssl_ciphers=LIST, ssl_ca_cert=FILE, ssl_wbuf_size=KB,
+    /// ssl_session_cache, ssl_kernel_tls, ssl_min_version=0..3 (tlsv1.0,
+    /// tlsv1.1, tlsv1.2, tlsv1.3; default 2)
     #[arg(short = 'o', long = "extended", value_delimiter = ',')]
     pub extended: Vec<String>,
     #[command(flatten)]

@@ -2,19 +2,16 @@
 //! server on the shared daemon machinery.
 
 mod cli;
+mod listen;
 mod metrics;
 mod options;
 
-use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
-use danga_common::{
-    Acceptor, AtLimit, ConnStats, Launch, ListenSpec, LocalAddr, Registry, Shutdown,
-};
+use danga_common::{Acceptor, AtLimit, ConnStats, Launch, LocalAddr, Registry, Shutdown};
 use danga_memcached::exec::{Detail, Engine, VERSION};
-use danga_memcached::server::{addr_text, unix_now, ConnTable, Server};
+use danga_memcached::server::{addr_text, unix_now, ConnTable, Server, Tls};
 
 fn main() -> ExitCode {
     let cli: cli::Cli = danga_common::cli::parse_args();
@@ -29,7 +26,24 @@ fn main() -> ExitCode {
             return ExitCode::from(danga_common::cli::EXIT_USAGE);
         }
     };
-    match run(cli, opts) {
+    // Certificates are read before start-up goes on: a bad file is a
+    // usage error, as the original's exit(EX_USAGE).
+    let tls = match opts
+        .tls
+        .clone()
+        .map(|t| Tls::new(t, unix_now()))
+        .transpose()
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(danga_common::cli::EXIT_USAGE);
+        }
+    };
+    for warning in opts.tls.iter().flat_map(|t| t.ignored()) {
+        eprintln!("memcached: {warning}");
+    }
+    match run(cli, opts, tls) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("failed to start memcached: {e:#}");
@@ -38,60 +52,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn listen_specs(cli: &cli::Cli) -> anyhow::Result<Vec<ListenSpec>> {
-    if let Some(path) = &cli.unix_socket {
-        let mode = u32::from_str_radix(&cli.unix_mask, 8).context("invalid -a unix mask")?;
-        return Ok(vec![ListenSpec::unix("memcached", path, mode)]);
-    }
-    let port = match cli.port {
-        0 => return Ok(Vec::new()),
-        -1 => 0,
-        p => u16::try_from(p).context("invalid -p port")?,
-    };
-    Ok(listen_ips(cli)?
-        .into_iter()
-        .map(|ip| ListenSpec::tcp("memcached", SocketAddr::new(ip, port)))
-        .collect())
-}
-
-/// The `-l` addresses (every IPv4 interface when none is given), each
-/// maybe `notls:`-prefixed or in brackets.
-fn listen_ips(cli: &cli::Cli) -> anyhow::Result<Vec<IpAddr>> {
-    if cli.listen.is_empty() {
-        return Ok(vec![IpAddr::from([0, 0, 0, 0])]);
-    }
-    cli.listen
-        .iter()
-        .map(|h| {
-            let h = h.strip_prefix("notls:").unwrap_or(h);
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .with_context(|| format!("invalid -l address {h}"))
-        })
-        .collect()
-}
-
-/// `-U`: one UDP socket per `-l` address, bound before start-up goes on.
-fn udp_sockets(cli: &cli::Cli) -> anyhow::Result<Vec<std::net::UdpSocket>> {
-    if cli.udp_port == 0 || cli.unix_socket.is_some() {
-        return Ok(Vec::new());
-    }
-    listen_ips(cli)?
-        .into_iter()
-        .map(|ip| {
-            let addr = SocketAddr::new(ip, cli.udp_port);
-            let s =
-                std::net::UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"))?;
-            s.set_nonblocking(true)?;
-            Ok(s)
-        })
-        .collect()
-}
-
-fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
-    let listen = listen_specs(&cli)?;
-    let udp = udp_sockets(&cli)?;
+fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Result<()> {
+    let listen = listen::listen_specs(&cli)?;
+    let udp = listen::udp_sockets(&cli)?;
     anyhow::ensure!(!listen.is_empty(), "nothing to listen on (-p 0 and no -s)");
     let mut launch = Launch::new("memcached", listen);
     launch.backlog = cli.backlog;
@@ -136,6 +99,7 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
             shutdown: shutdown.clone(),
             access: opts.access,
             conns: ConnTable::default(),
+            tls,
         });
         server.spawn_crawler();
         let scraped = Arc::clone(&server);
@@ -158,8 +122,9 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
             };
             let now = server.engine.rel_time(unix_now());
             server.conns.add_listener(listener.as_raw_fd(), addr, now);
+            let tls = server.tls.is_some() && listener.name() != listen::NOTLS_NAME;
             let server = Arc::clone(&server);
-            acceptor.spawn(listener, move |conn| Arc::clone(&server).serve(conn));
+            acceptor.spawn(listener, move |conn| Arc::clone(&server).serve(conn, tls));
         }
         Ok(())
     })?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use danga_memcached::exec::{Passwords, Settings};
 use danga_memcached::proto::Limits;
-use danga_memcached::server::{Access, ConnConfig, Protocol, StatsSettings};
+use danga_memcached::server::{Access, ConnConfig, Protocol, StatsSettings, TlsSettings};
 use danga_memcached::store::{LruConfig, StoreConfig};
 
 use crate::cli::Cli;
@@ -24,6 +24,8 @@ pub struct Options {
     pub initial_malloc: usize,
     /// `-D`: the `stats detail` prefix delimiter (turns detail on).
     pub delimiter: Option<u8>,
+    /// `-Z`: the TLS settings to load (None without `-Z`).
+    pub tls: Option<TlsSettings>,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -172,6 +174,7 @@ impl Options {
         let mut slab_automove = 1u32;
         let mut slab_automove_ratio = 0.8f64;
         let mut slab_automove_window = 30u32;
+        let mut ssl = TlsSettings::default();
         let pct = |what: &str, v: &str| -> anyhow::Result<u32> {
             if v.is_empty() {
                 bail!("Missing {what} argument");
@@ -280,6 +283,7 @@ impl Options {
                         .ok()
                         .context("could not parse argument to read_buf_mem_limit")?;
                 }
+                n if n.starts_with("ssl_") => ssl_option(&mut ssl, n, value)?,
                 "idle_timeout" => {
                     idle_timeout = value
                         .parse()
@@ -389,6 +393,7 @@ impl Options {
             dump_enabled: !cli.disable_dumping,
             lru_crawler,
             lru_maintainer,
+            ssl: ssl.clone(),
         };
         let mut conn = ConnConfig::new(
             cli.max_reqs_per_event,
@@ -406,7 +411,11 @@ impl Options {
             None => None,
             Some(d) => Some(*d.as_bytes().first().context("No delimiter specified")?),
         };
+        if cli.enable_ssl && (cli.port == 0 || cli.unix_socket.is_some()) {
+            bail!("ERROR: You cannot enable SSL without a TCP port.");
+        }
         Ok(Options {
+            tls: cli.enable_ssl.then_some(ssl),
             delimiter,
             initial_malloc,
             conn,
@@ -417,6 +426,64 @@ impl Options {
             access,
         })
     }
+}
+
+/// One `-o ssl_*` sub-option, checked with the original's messages.
+fn ssl_option(ssl: &mut TlsSettings, name: &str, value: &str) -> anyhow::Result<()> {
+    let needs = |v: &str| -> anyhow::Result<()> {
+        if v.is_empty() {
+            bail!("Missing {name} argument");
+        }
+        Ok(())
+    };
+    let number = |v: &str| -> anyhow::Result<i64> {
+        needs(v)?;
+        v.trim()
+            .parse::<i64>()
+            .ok()
+            .with_context(|| format!("could not parse argument to {name}"))
+    };
+    match name {
+        "ssl_chain_cert" => {
+            needs(value)?;
+            ssl.chain_cert = Some(value.into());
+        }
+        "ssl_key" => {
+            needs(value)?;
+            ssl.key = Some(value.into());
+        }
+        "ssl_ca_cert" => {
+            needs(value)?;
+            ssl.ca_cert = Some(value.into());
+        }
+        "ssl_ciphers" => {
+            needs(value)?;
+            ssl.ciphers = Some(value.into());
+        }
+        "ssl_verify_mode" => {
+            ssl.verify_mode = match number(value)? {
+                n @ 0..=3 => n as u8,
+                _ => bail!("Invalid ssl_verify_mode. Use help to see valid options."),
+            }
+        }
+        "ssl_keyformat" => ssl.keyformat = number(value)?,
+        "ssl_wbuf_size" => {
+            let kb = usize::try_from(number(value)?)
+                .ok()
+                .with_context(|| format!("could not parse argument to {name}"))?;
+            ssl.wbuf_size = kb.saturating_mul(1024);
+        }
+        "ssl_session_cache" => ssl.session_cache = true,
+        "ssl_kernel_tls" => ssl.kernel_tls = true,
+        "ssl_min_version" => {
+            ssl.min_version = match number(value)? {
+                n @ 0..=3 => n as u8,
+                _ => bail!("Invalid ssl_min_version. Use help to see valid options."),
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `-B`, `-S`, `-U` and `-Y` together, refused as the original refuses

@@ -382,3 +382,77 @@ fn lru_crawler_commands_answer_and_crawl_as_the_original() {
         crawler_commands(&orig, "original");
     }
 }
+
+/// The keys a metadump reply lists, in order.
+fn dumped_keys(reply: &str) -> Vec<String> {
+    let mut keys: Vec<String> = reply
+        .lines()
+        .filter_map(|l| l.strip_prefix("key="))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn issue_759_metadump_filters_by_key_prefix_and_ends_with_end() {
+    let mc = ours(&[]);
+    let mut s = connect(mc.addr);
+    let big = "v".repeat(5000);
+    for (k, v) in [
+        ("user:1", "a"),
+        ("user:2", "b"),
+        ("user:big", big.as_str()),
+        ("session:1", "c"),
+        ("us", "d"),
+    ] {
+        assert_eq!(
+            ask(
+                &mut s,
+                &format!("set {k} 0 0 {}\r\n{v}\r\n", v.len()),
+                "\r\n"
+            ),
+            "STORED\r\n"
+        );
+    }
+    let dump = |s: &mut std::net::TcpStream, args: &str| {
+        let reply = ask(s, &format!("lru_crawler metadump {args}\r\n"), "END\r\n");
+        assert!(reply.ends_with("END\r\n"), "{args}: {reply:?}");
+        reply
+    };
+    assert_eq!(
+        dumped_keys(&dump(&mut s, "all")),
+        ["session%3A1", "us", "user%3A1", "user%3A2", "user%3Abig"]
+    );
+    assert_eq!(
+        dumped_keys(&dump(&mut s, "all prefix=user:")),
+        ["user%3A1", "user%3A2", "user%3Abig"]
+    );
+    assert_eq!(
+        dumped_keys(&dump(&mut s, "hash prefix=session")),
+        ["session%3A1"]
+    );
+    assert_eq!(dump(&mut s, "all prefix=nothing"), "END\r\n");
+    // The class list and the prefix together: the big value is in a
+    // class of its own.
+    let big_class = dump(&mut s, "all prefix=user:big")
+        .split(" cls=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .expect("cls")
+        .to_owned();
+    assert_eq!(
+        dumped_keys(&dump(&mut s, &format!("{big_class} prefix=user:"))),
+        ["user%3Abig"]
+    );
+    // Other words stay what the original answers.
+    assert_eq!(
+        ask(&mut s, "lru_crawler metadump all extra\r\n", "\r\n"),
+        "ERROR\r\n"
+    );
+    assert_eq!(
+        ask(&mut s, "lru_crawler metadump 99 prefix=u\r\n", "\r\n"),
+        "BADCLASS invalid class id\r\n"
+    );
+}

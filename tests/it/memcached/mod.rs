@@ -14,6 +14,7 @@ mod memory;
 mod refusals;
 mod robustness;
 mod stats;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

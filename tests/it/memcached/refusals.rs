@@ -127,3 +127,39 @@ fn shutdown_with_a_modes_stops_the_server() {
         "still running after shutdown graceful"
     );
 }
+
+#[test]
+fn issue_18_bad_tls_flags_are_refused_as_the_original_refuses_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = crate::tls_ca::Ca::new(dir.path(), "ca");
+    let (crt, key) = ca.issue_files(dir.path(), "server", &["127.0.0.1"], false);
+    let certs = format!("ssl_chain_cert={},ssl_key={}", crt.display(), key.display());
+    let with = |extra: &str| format!("{certs},{extra}");
+    let (ciphers, bad_ciphers) = (
+        with("ssl_ciphers=ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"),
+        with("ssl_ciphers=NO-SUCH-CIPHER"),
+    );
+    let (tls13, bad_mode) = (with("ssl_min_version=3"), with("ssl_verify_mode=4"));
+    let cases: &[(&[&str], bool)] = &[
+        (&["-Z", "-o", &certs], false),
+        (&["-Z", "-o", &tls13], false),
+        (&["-Z", "-o", &ciphers], false),
+        (&["-Z"], true),
+        (&["-Z", "-o", "ssl_chain_cert=/nonexistent/cert.pem"], true),
+        (&["-Z", "-o", &bad_ciphers], true),
+        (&["-Z", "-o", &bad_mode], true),
+        (&["-l", "notls:127.0.0.1"], true),
+    ];
+    let orig = std::path::Path::new(ORIGINAL);
+    let with_orig = original(&[]).is_some();
+    for (args, want) in cases {
+        assert_eq!(
+            refuses(&bin_path("memcached"), args),
+            *want,
+            "ours {args:?}"
+        );
+        if with_orig {
+            assert_eq!(refuses(orig, args), *want, "original {args:?}");
+        }
+    }
+}

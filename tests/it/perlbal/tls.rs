@@ -9,72 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::{console, perlbal};
+use crate::tls_ca::Ca;
+use crate::version::stops_cleanly;
 use danga_testkit::{bin_path, have_command, require, wait_for};
 use nix::sys::signal::Signal;
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
-
-use super::{console, perlbal};
-use crate::version::stops_cleanly;
-
-/// A test certificate authority.
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-    /// Its certificate, as a PEM file.
-    file: PathBuf,
-}
-
-impl Ca {
-    fn new(dir: &Path, name: &str) -> Ca {
-        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().expect("key");
-        let cert = p.self_signed(&key).expect("CA certificate");
-        let file = dir.join(format!("{name}.pem"));
-        std::fs::write(&file, cert.pem()).expect("write CA");
-        Ca { cert, key, file }
-    }
-
-    /// A certificate for `names` (server or client use): (cert PEM, key PEM).
-    fn issue(&self, names: &[&str], client: bool) -> (String, String) {
-        let mut p =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .expect("params");
-        p.distinguished_name.push(DnType::CommonName, names[0]);
-        p.extended_key_usages = vec![if client {
-            ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        let key = KeyPair::generate().expect("key");
-        let cert = p
-            .signed_by(&key, &self.cert, &self.key)
-            .expect("certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    /// [`Ca::issue`] written to `<dir>/<stem>.crt` and `<dir>/<stem>.key`.
-    fn issue_files(
-        &self,
-        dir: &Path,
-        stem: &str,
-        names: &[&str],
-        client: bool,
-    ) -> (PathBuf, PathBuf) {
-        let (cert, key) = self.issue(names, client);
-        let (c, k) = (
-            dir.join(format!("{stem}.crt")),
-            dir.join(format!("{stem}.key")),
-        );
-        std::fs::write(&c, cert).expect("write cert");
-        std::fs::write(&k, key).expect("write key");
-        (c, k)
-    }
-}
 
 /// `curl https://<host>:<port><path>` with `<host>` resolved to 127.0.0.1,
 /// trusting `ca`: whether it succeeded, and the body.

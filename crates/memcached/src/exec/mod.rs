@@ -13,6 +13,7 @@ mod detail;
 pub mod logger;
 mod lru;
 mod meta;
+mod metadump;
 mod storage;
 
 pub use auth::{Passwords, PasswordsError};
@@ -621,13 +622,21 @@ impl Engine {
                 });
                 b"OK\r\n"
             }
-            [b"metadump", _] if !on => b"CLIENT_ERROR lru crawler disabled\r\n",
-            [b"metadump", _] if !self.settings.dump_enabled => b"ERROR metadump not allowed\r\n",
-            [b"metadump", _] if !out.is_empty() => {
-                b"ERROR cannot pipeline other commands before metadump\r\n"
+            [b"metadump", rest @ ..] => {
+                // Extra words: `ERROR`, as the original (unless the
+                // prefix option, this build's extension).
+                let filter = metadump::DumpFilter::parse(rest);
+                match filter {
+                    Err(metadump::DumpArgsError::Unknown) => b"ERROR\r\n",
+                    _ if !on => b"CLIENT_ERROR lru crawler disabled\r\n",
+                    _ if !self.settings.dump_enabled => b"ERROR metadump not allowed\r\n",
+                    _ if !out.is_empty() => {
+                        b"ERROR cannot pipeline other commands before metadump\r\n"
+                    }
+                    Err(metadump::DumpArgsError::BadClass) => b"BADCLASS invalid class id\r\n",
+                    Ok(filter) => return self.metadump(now, &filter, out),
+                }
             }
-            [b"metadump", list] if !classes_ok(list) => b"BADCLASS invalid class id\r\n",
-            [b"metadump", _] => return self.metadump(now, out),
             [b"tocrawl", n] if safe_strtoul(n).is_none() => {
                 b"CLIENT_ERROR bad command line format\r\n"
             }
@@ -691,8 +700,9 @@ impl Engine {
         }
     }
 
-    /// `lru_crawler metadump all`: one line per live item, then `END`.
-    fn metadump(&self, now: RelTime, out: &mut Vec<u8>) {
+    /// `lru_crawler metadump ...`: one line per live item the filter
+    /// wants, then `END`.
+    fn metadump(&self, now: RelTime, filter: &metadump::DumpFilter<'_>, out: &mut Vec<u8>) {
         let started = self.process_started;
         self.store.for_each_shard(|shard| {
             let mut ids = Vec::new();
@@ -700,6 +710,9 @@ impl Engine {
             for id in ids {
                 let m = shard.meta(id);
                 if m.exptime != 0 && m.exptime <= now {
+                    continue;
+                }
+                if !filter.wants(m.class, shard.key(id)) {
                     continue;
                 }
                 out.extend_from_slice(b"key=");

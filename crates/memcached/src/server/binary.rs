@@ -2,22 +2,24 @@
 //! (one per statistic, then an empty one), from the same figures the text
 //! `stats` shows.
 
-use std::sync::Arc;
-
 use bytes::{Buf, BytesMut};
-use danga_common::Conn;
+use danga_common::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::exec::{BinOutcome, BinSession, Tally};
 use crate::proto::binary::{self, opcode, put_header, status, BinRequest, Frame};
 use crate::store::RelTime;
 
-use super::{unix_now, write_out, Server, OUT_HIGH_WATER};
+use super::{unix_now, write_out, Io, Server, OUT_HIGH_WATER};
 
 impl Server {
     /// Serves a binary-protocol connection, starting with `input`.
-    pub(super) async fn serve_binary(self: Arc<Self>, mut conn: Conn, mut input: BytesMut) {
-        let shutdown = conn.shutdown().clone();
+    pub(super) async fn serve_binary<S: Io>(
+        &self,
+        io: &mut S,
+        shutdown: &Shutdown,
+        mut input: BytesMut,
+    ) {
         let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut tally = Tally::default();
         let mut session = BinSession::default();
@@ -48,25 +50,24 @@ impl Server {
                     BinOutcome::Swallow(n) => swallow = n,
                     BinOutcome::Continue | BinOutcome::Stats => {}
                 }
-                if out.len() >= OUT_HIGH_WATER
-                    && write_out(&mut conn, &mut out, &mut tally).await.is_err()
+                if out.len() >= OUT_HIGH_WATER && write_out(io, &mut out, &mut tally).await.is_err()
                 {
                     return self.engine.counters.absorb(&mut tally);
                 }
             }
             // Counted before the replies go out, as on the text path.
             self.engine.counters.absorb(&mut tally);
-            let wrote = write_out(&mut conn, &mut out, &mut tally).await;
+            let wrote = write_out(io, &mut out, &mut tally).await;
             self.engine.counters.absorb(&mut tally);
             if close || wrote.is_err() {
-                let _ = conn.stream().shutdown().await;
+                let _ = io.shutdown().await;
                 return;
             }
             if input.capacity() - input.len() < 4096 {
                 input.reserve(16 * 1024);
             }
             let idle = input.is_empty() && swallow == 0;
-            let read = conn.stream().read_buf(&mut input);
+            let read = io.read_buf(&mut input);
             let n = if idle {
                 match shutdown.until_stopped(read).await {
                     Some(r) => r,

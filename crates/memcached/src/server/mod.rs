@@ -8,11 +8,13 @@ mod cachedump;
 mod conns;
 mod negotiate;
 mod stats;
+mod tls;
 mod udp;
 
 pub use conns::{addr_text, ConnState, ConnTable};
 pub use negotiate::{Access, Protocol};
 pub use stats::StatsSettings;
+pub use tls::{Tls, TlsError, TlsSettings, HANDSHAKE_TIMEOUT};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Buf, BytesMut};
 use danga_common::listen::Stream;
 use danga_common::{Conn, Registry, Shutdown};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::exec::{logger, Engine, Outcome, Tally};
 use crate::proto::{self, ErrorKind, Keys, Limits, Request};
@@ -106,7 +108,16 @@ pub struct Server {
     pub access: Access,
     /// Listeners and connections, for `stats conns`.
     pub conns: ConnTable,
+    /// `-Z`: the TLS configuration and its counters.
+    pub tls: Option<Tls>,
 }
+
+/// A connection's bytes: the accepted socket itself, or TLS over it. The
+/// loops are generic over it, so a plain connection reads and writes its
+/// socket directly, with no extra indirection per call.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
@@ -126,14 +137,14 @@ impl Server {
     /// Serves a text-protocol connection (starting with what is already in
     /// `input`) until it quits, breaks the protocol beyond repair, or the
     /// server stops while it is idle.
-    async fn serve_text(
+    async fn serve_text<S: Io>(
         &self,
-        mut conn: Conn,
+        io: &mut S,
+        shutdown: &Shutdown,
         mut input: BytesMut,
         guard: &conns::ConnGuard<'_>,
         closing: &mut CloseLog<'_>,
     ) {
-        let shutdown = conn.shutdown().clone();
         let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
         let mut tally = Tally::default();
         // Bytes of an over-long value still to be discarded.
@@ -162,7 +173,7 @@ impl Server {
                 }
                 if served >= self.conn.reqs_per_event && !input.is_empty() {
                     // -R: let the other connections have a turn.
-                    if write_out(&mut conn, &mut out, &mut tally).await.is_err() {
+                    if write_out(io, &mut out, &mut tally).await.is_err() {
                         return self.engine.counters.absorb(&mut tally);
                     }
                     held = 0;
@@ -177,15 +188,20 @@ impl Server {
                         served += 1;
                         logger::set_cfd(fd);
                         if let Request::Admin { line } = req {
-                            if line.split(|b| *b == b' ').next() == Some(&b"watch"[..]) {
+                            let verb = line.split(|b| *b == b' ').next();
+                            if verb == Some(&b"refresh_certs"[..]) {
+                                self.refresh_certs(line, &mut out);
+                                input.advance(consumed.min(input.len()));
+                                continue;
+                            }
+                            if verb == Some(&b"watch"[..]) {
                                 match self.watch_request(line, &out) {
                                     Ok(flags) => {
                                         out.extend_from_slice(b"OK\r\n");
-                                        if write_out(&mut conn, &mut out, &mut tally).await.is_ok()
-                                        {
+                                        if write_out(io, &mut out, &mut tally).await.is_ok() {
                                             self.engine.counters.absorb(&mut tally);
                                             row.set_state(ConnState::Watch);
-                                            self.run_watch(&mut conn, flags, &shutdown).await;
+                                            self.run_watch(io, flags, shutdown).await;
                                         }
                                         return self.engine.counters.absorb(&mut tally);
                                     }
@@ -212,7 +228,7 @@ impl Server {
                         };
                         if let Some(get) = get {
                             let r = self
-                                .stream_get(&mut conn, get, now, &mut tally, &mut out, &mut held)
+                                .stream_get(io, get, now, &mut tally, &mut out, &mut held)
                                 .await;
                             match r {
                                 Ok(true) => (consumed, Outcome::Continue),
@@ -271,7 +287,7 @@ impl Server {
                     Outcome::Continue | Outcome::Stats => {}
                 }
                 if out.len() >= OUT_HIGH_WATER {
-                    if write_out(&mut conn, &mut out, &mut tally).await.is_err() {
+                    if write_out(io, &mut out, &mut tally).await.is_err() {
                         return self.engine.counters.absorb(&mut tally);
                     }
                     held = 0;
@@ -280,10 +296,10 @@ impl Server {
             // Counted before the replies go out: a client that has its answer
             // sees it in `stats` (and /metrics) from any connection.
             self.engine.counters.absorb(&mut tally);
-            let wrote = write_out(&mut conn, &mut out, &mut tally).await;
+            let wrote = write_out(io, &mut out, &mut tally).await;
             self.engine.counters.absorb(&mut tally);
             if close || wrote.is_err() {
-                let _ = conn.stream().shutdown().await;
+                let _ = io.shutdown().await;
                 return;
             }
             if input.capacity() - input.len() < 4096 {
@@ -300,7 +316,7 @@ impl Server {
                 ConnState::Read
             });
             let read = async {
-                let read = conn.stream().read_buf(&mut input);
+                let read = io.read_buf(&mut input);
                 match self.conn.idle_timeout {
                     Some(d) => tokio::time::timeout(d, read).await.ok(),
                     None => Some(read.await),
@@ -324,7 +340,7 @@ impl Server {
                     closing.reason = "idle_timeout";
                     tally.idle_kicks += 1;
                     self.engine.counters.absorb(&mut tally);
-                    let _ = conn.stream().shutdown().await;
+                    let _ = io.shutdown().await;
                     return;
                 }
             }
@@ -345,7 +361,7 @@ impl Server {
 
     /// The connection has become a watcher: it receives log lines until
     /// it closes or the server stops (what it sends is ignored).
-    async fn run_watch(&self, conn: &mut Conn, flags: u16, shutdown: &Shutdown) {
+    async fn run_watch<S: Io>(&self, io: &mut S, flags: u16, shutdown: &Shutdown) {
         let notify = Arc::new(tokio::sync::Notify::new());
         let wake = Arc::clone(&notify);
         let w = self.engine.log.add(
@@ -358,7 +374,7 @@ impl Server {
         loop {
             w.take(&mut buf);
             if !buf.is_empty() {
-                let wrote = shutdown.until_stopped(conn.stream().write_all(&buf)).await;
+                let wrote = shutdown.until_stopped(io.write_all(&buf)).await;
                 if !matches!(wrote, Some(Ok(()))) {
                     break;
                 }
@@ -367,7 +383,7 @@ impl Server {
             let event = async {
                 tokio::select! {
                     () = notify.notified() => true,
-                    r = conn.stream().read(&mut scratch) => matches!(r, Ok(n) if n > 0),
+                    r = io.read(&mut scratch) => matches!(r, Ok(n) if n > 0),
                 }
             };
             if shutdown.until_stopped(event).await != Some(true) {
@@ -407,9 +423,9 @@ impl Server {
     /// than what is left answers `SERVER_ERROR out of memory writing get
     /// response` instead (and closes if part of it was already sent).
     /// Ok(false): close the connection.
-    async fn stream_get(
+    async fn stream_get<S: Io>(
         &self,
-        conn: &mut Conn,
+        io: &mut S,
         get: GetArgs<'_>,
         now: RelTime,
         t: &mut Tally,
@@ -434,7 +450,7 @@ impl Server {
             }
             self.engine.get_key(key, get.cas, get.exptime, now, t, out);
             if out.len() >= OUT_HIGH_WATER {
-                write_out(conn, out, t).await?;
+                write_out(io, out, t).await?;
                 start = None;
             }
         }
@@ -493,11 +509,11 @@ impl Server {
     }
 }
 
-async fn write_out(conn: &mut Conn, out: &mut Vec<u8>, tally: &mut Tally) -> std::io::Result<()> {
+async fn write_out<S: Io>(io: &mut S, out: &mut Vec<u8>, tally: &mut Tally) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
-    let r = conn.stream().write_all(out).await;
+    let r = io.write_all(out).await;
     tally.bytes_written += out.len() as u64;
     out.clear();
     // Don't keep a huge buffer around after one big multi-get.

@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use danga_common::Conn;
+use danga_common::{Conn, Shutdown};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::exec::{Passwords, Tally};
 use crate::proto::binary::REQ_MAGIC;
 use crate::proto::{auth_step, AuthStep};
 
-use super::{write_out, CloseLog, Server};
+use super::{write_out, CloseLog, Io, Server, HANDSHAKE_TIMEOUT};
 
 /// `-B`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,20 +37,60 @@ pub struct Access {
 
 impl Server {
     /// Serves one connection until it quits, breaks the protocol beyond
-    /// repair, or the server stops while it is idle.
-    pub async fn serve(self: Arc<Self>, mut conn: Conn) {
-        let mut input = BytesMut::with_capacity(16 * 1024);
+    /// repair, or the server stops while it is idle. On a TLS listener
+    /// (`tls`, with `-Z`) the handshake comes first, within
+    /// [`HANDSHAKE_TIMEOUT`] (or `-o idle_timeout` if shorter); a client
+    /// that fails it (a plaintext one, a refused certificate) is closed
+    /// and counted.
+    pub async fn serve(self: Arc<Self>, mut conn: Conn, tls: bool) {
         // In `stats conns` and announced to watchers from the start, before
         // its first byte says which protocol it speaks.
         let guard = self.register(&mut conn);
         let mut closing = CloseLog::new(&self.engine.log, &conn, guard.fd());
+        let shutdown = conn.shutdown().clone();
+        let Some(tls) = self.tls.as_ref().filter(|_| tls) else {
+            return self
+                .serve_stream(conn.stream(), &shutdown, &guard, &mut closing)
+                .await;
+        };
+        let limit = self
+            .conn
+            .idle_timeout
+            .map_or(HANDSHAKE_TIMEOUT, |d| d.min(HANDSHAKE_TIMEOUT));
+        match shutdown
+            .until_stopped(tls.accept(conn.stream(), limit))
+            .await
+        {
+            Some(Ok(mut stream)) => {
+                self.serve_stream(&mut stream, &shutdown, &guard, &mut closing)
+                    .await;
+                // close_notify, briefly: the peer may not be reading.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), stream.shutdown())
+                    .await;
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                closing.reason = "error";
+            }
+            None => closing.reason = "shutdown",
+        }
+    }
+
+    /// The protocol choice, `-Y` authentication, then the protocol's loop.
+    async fn serve_stream<S: Io>(
+        &self,
+        io: &mut S,
+        shutdown: &Shutdown,
+        guard: &super::conns::ConnGuard<'_>,
+        closing: &mut CloseLog<'_>,
+    ) {
+        let mut input = BytesMut::with_capacity(16 * 1024);
         let binary = match self.access.protocol {
             Protocol::Ascii => false,
             Protocol::Binary => true,
             Protocol::Auto => {
-                let shutdown = conn.shutdown().clone();
                 let read = async {
-                    let read = conn.stream().read_buf(&mut input);
+                    let read = io.read_buf(&mut input);
                     match self.conn.idle_timeout {
                         Some(d) => tokio::time::timeout(d, read).await.ok(),
                         None => Some(read.await),
@@ -66,7 +106,7 @@ impl Server {
                             ..Tally::default()
                         };
                         self.engine.counters.absorb(&mut t);
-                        let _ = conn.stream().shutdown().await;
+                        let _ = io.shutdown().await;
                         return;
                     }
                     None => {
@@ -79,18 +119,18 @@ impl Server {
             }
         };
         if binary {
-            return Arc::clone(&self).serve_binary(conn, input).await;
+            return self.serve_binary(io, shutdown, input).await;
         }
         if let Some(users) = self.access.ascii_auth.clone() {
-            match self.ascii_auth(&mut conn, &mut input, &users).await {
+            match self.ascii_auth(io, shutdown, &mut input, &users).await {
                 Some(true) => {}
                 _ => {
-                    let _ = conn.stream().shutdown().await;
+                    let _ = io.shutdown().await;
                     return;
                 }
             }
         }
-        self.serve_text(conn, input, &guard, &mut closing).await
+        self.serve_text(io, shutdown, input, guard, closing).await
     }
 
     fn count_read(&self, n: usize) {
@@ -104,13 +144,13 @@ impl Server {
     /// Runs the `-Y` handshake: `Some(true)` once the connection has
     /// authenticated (the rest of `input` is text commands), otherwise the
     /// connection is to close.
-    async fn ascii_auth(
+    async fn ascii_auth<S: Io>(
         &self,
-        conn: &mut Conn,
+        io: &mut S,
+        shutdown: &Shutdown,
         input: &mut BytesMut,
         users: &Passwords,
     ) -> Option<bool> {
-        let shutdown = conn.shutdown().clone();
         let mut out = Vec::new();
         let mut tally = Tally::default();
         let mut pending = None;
@@ -153,7 +193,7 @@ impl Server {
                     break;
                 }
             }
-            let wrote = write_out(conn, &mut out, &mut tally).await;
+            let wrote = write_out(io, &mut out, &mut tally).await;
             self.engine.counters.absorb(&mut tally);
             if wrote.is_err() {
                 return Some(false);
@@ -164,10 +204,7 @@ impl Server {
             if input.capacity() - input.len() < 4096 {
                 input.reserve(16 * 1024);
             }
-            match shutdown
-                .until_stopped(conn.stream().read_buf(input))
-                .await?
-            {
+            match shutdown.until_stopped(io.read_buf(input)).await? {
                 Ok(0) | Err(_) => return Some(false),
                 Ok(n) => self.count_read(n),
             }

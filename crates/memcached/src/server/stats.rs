@@ -61,6 +61,8 @@ pub struct StatsSettings {
     pub lru_crawler: bool,
     /// `-o lru_maintainer` (on unless `no_lru_maintainer`).
     pub lru_maintainer: bool,
+    /// The `-o ssl_*` settings (shown whether or not `-Z` is given).
+    pub ssl: super::TlsSettings,
 }
 
 fn yes(b: bool) -> &'static str {
@@ -254,6 +256,13 @@ impl Server {
             put(k, &0);
         }
         put("log_watchers", &self.engine.log.count());
+        if let Some(tls) = &self.tls {
+            if let Some(n) = tls.new_sessions() {
+                put("ssl_new_sessions", &n);
+            }
+            put("ssl_handshake_errors", &tls.handshake_errors());
+            put("time_since_server_cert_refresh", &tls.since_refresh(wall));
+        }
         put("unexpected_napi_ids", &0);
         put("round_robin_fallback", &0);
         put("bytes", &st.bytes);
@@ -352,6 +361,27 @@ impl Server {
             &self.conn.idle_timeout.map_or(0, |d| d.as_secs()),
         );
         put("track_sizes", &"no");
+        let ssl = &st.ssl;
+        let path = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map_or_else(|| "(null)".to_owned(), |p| p.display().to_string())
+        };
+        put("ssl_enabled", &yes(self.tls.is_some()));
+        put("ssl_chain_cert", &path(&ssl.chain_cert));
+        put("ssl_key", &path(&ssl.key));
+        put("ssl_verify_mode", &ssl.verify_flags());
+        put("ssl_keyformat", &ssl.keyformat);
+        put("ssl_ciphers", &ssl.ciphers.as_deref().unwrap_or("NULL"));
+        put(
+            "ssl_ca_cert",
+            &ssl.ca_cert
+                .as_ref()
+                .map_or_else(|| "NULL".to_owned(), |p| p.display().to_string()),
+        );
+        put("ssl_wbuf_size", &ssl.wbuf_size);
+        put("ssl_session_cache", &yes(ssl.session_cache));
+        put("ssl_kernel_tls", &yes(ssl.kernel_tls));
+        put("ssl_min_version", &ssl.min_version_text());
     }
 
     fn items(&self, s: &mut String, now: RelTime) {
