@@ -114,6 +114,11 @@ pub struct Cli {
     /// ASCII authentication: a file of `user:password` lines
     #[arg(short = 'Y', long = "auth-file")]
     pub auth_file: Option<PathBuf>,
+    /// Restartable cache: a graceful stop (SIGUSR1, `shutdown graceful`)
+    /// saves the items to this file (and FILE.meta); the next start with
+    /// the same settings loads them
+    #[arg(short = 'e', long = "memory-file")]
+    pub memory_file: Option<PathBuf>,
     /// Extended options, comma separated
     #[arg(short = 'o', long = "extended", value_delimiter = ',')]
     pub extended: Vec<String>,

@@ -7,14 +7,16 @@ mod options;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use danga_common::{
     Acceptor, AtLimit, ConnStats, Launch, ListenSpec, LocalAddr, Registry, Shutdown,
 };
 use danga_memcached::exec::{Detail, Engine, VERSION};
-use danga_memcached::server::{addr_text, unix_now, ConnTable, Server};
+use danga_memcached::restart::RestartFile;
+use danga_memcached::server::{addr_text, hold_sigusr1, unix_now, ConnTable, Server};
 
 fn main() -> ExitCode {
     let cli: cli::Cli = danga_common::cli::parse_args();
@@ -116,6 +118,12 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
         }));
     }
     let max_conns = cli.conn_limit;
+    // -e: loaded before the first connection, saved after the last.
+    let restart = cli.memory_file.clone().map(RestartFile::new);
+    let restart_in = restart.clone();
+    let ran: Arc<OnceLock<Arc<Server>>> = Arc::default();
+    let ran_in = Arc::clone(&ran);
+    hold_sigusr1()?;
     launch.run(move |listeners, shutdown: Shutdown| async move {
         let registry = Registry::new();
         let conns = ConnStats::register(&registry);
@@ -125,6 +133,10 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
         }
         if opts.initial_malloc > 0 {
             engine.store.set_initial_malloc(opts.initial_malloc);
+        }
+        if let Some(rf) = &restart_in {
+            rf.load_logged(&engine, unix_now())
+                .map_err(std::io::Error::other)?;
         }
         let server = Arc::new(Server {
             engine,
@@ -137,6 +149,8 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
             access: opts.access,
             conns: ConnTable::default(),
         });
+        server.stop_on_sigusr1()?;
+        let _ = ran_in.set(Arc::clone(&server));
         server.spawn_crawler();
         let scraped = Arc::clone(&server);
         danga_common::metrics::publish(move || {
@@ -163,5 +177,12 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
         }
         Ok(())
     })?;
+    // The runtime is gone: no connection can change the store any more.
+    if let (Some(rf), Some(server)) = (restart, ran.get()) {
+        if server.engine.graceful_stop.load(Ordering::Acquire) {
+            rf.save_logged(&server.engine, unix_now())
+                .context("saving the cache for a restart")?;
+        }
+    }
     Ok(())
 }

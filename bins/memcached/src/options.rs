@@ -389,6 +389,10 @@ impl Options {
             dump_enabled: !cli.disable_dumping,
             lru_crawler,
             lru_maintainer,
+            memory_file: cli
+                .memory_file
+                .as_ref()
+                .map_or_else(|| "(null)".into(), |p| p.display().to_string()),
         };
         let mut conn = ConnConfig::new(
             cli.max_reqs_per_event,

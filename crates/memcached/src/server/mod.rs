@@ -6,11 +6,13 @@
 mod binary;
 mod cachedump;
 mod conns;
+mod graceful;
 mod negotiate;
 mod stats;
 mod udp;
 
 pub use conns::{addr_text, ConnState, ConnTable};
+pub use graceful::hold_sigusr1;
 pub use negotiate::{Access, Protocol};
 pub use stats::StatsSettings;
 

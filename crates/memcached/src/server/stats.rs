@@ -61,6 +61,9 @@ pub struct StatsSettings {
     pub lru_crawler: bool,
     /// `-o lru_maintainer` (on unless `no_lru_maintainer`).
     pub lru_maintainer: bool,
+    /// `-e`: the restart file (`(null)` without one, as the original
+    /// prints it).
+    pub memory_file: String,
 }
 
 fn yes(b: bool) -> &'static str {
@@ -343,6 +346,7 @@ impl Server {
             &self.conn.idle_timeout.map_or(0, |d| d.as_secs()),
         );
         put("track_sizes", &"no");
+        put("memory_file", &st.memory_file);
     }
 
     fn items(&self, s: &mut String, now: RelTime) {
