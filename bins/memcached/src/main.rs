@@ -131,6 +131,7 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
         if let Some(d) = opts.delimiter {
             engine.detail = Detail::new(d, true);
         }
+        engine.store.reserve_index(opts.hash_power);
         if opts.initial_malloc > 0 {
             engine.store.set_initial_malloc(opts.initial_malloc);
         }

@@ -24,6 +24,9 @@ pub struct Options {
     pub initial_malloc: usize,
     /// `-D`: the `stats detail` prefix delimiter (turns detail on).
     pub delimiter: Option<u8>,
+    /// `-o hashpower`: log2 of the hash index's buckets at start (the
+    /// original's default, 16, when not given).
+    pub hash_power: u32,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -172,6 +175,7 @@ impl Options {
         let mut slab_automove = 1u32;
         let mut slab_automove_ratio = 0.8f64;
         let mut slab_automove_window = 30u32;
+        let mut hash_power = 16u32;
         let pct = |what: &str, v: &str| -> anyhow::Result<u32> {
             if v.is_empty() {
                 bail!("Missing {what} argument");
@@ -272,6 +276,16 @@ impl Options {
                         n @ 3..=100_000 => slab_automove_window = n as u32,
                         _ => bail!("slab_automove_window must be > 2"),
                     }
+                }
+                "hashpower" => {
+                    if value.is_empty() {
+                        bail!("Missing numeric argument for hashpower");
+                    }
+                    hash_power = match atoi(value) {
+                        n @ 12..=32 => n as u32,
+                        n if n < 12 => bail!("Initial hashtable multiplier of {n} is too low"),
+                        n => bail!("Initial hashtable multiplier of {n} is too high"),
+                    };
                 }
                 "modern" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
@@ -411,6 +425,7 @@ impl Options {
             Some(d) => Some(*d.as_bytes().first().context("No delimiter specified")?),
         };
         Ok(Options {
+            hash_power,
             delimiter,
             initial_malloc,
             conn,
