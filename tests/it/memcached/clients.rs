@@ -22,7 +22,7 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-fn python_has(module: &str) -> bool {
+pub(super) fn python_has(module: &str) -> bool {
     Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .output()

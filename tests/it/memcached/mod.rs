@@ -11,6 +11,7 @@ mod introspection;
 mod lru;
 mod memory;
 mod refusals;
+mod restart;
 mod robustness;
 mod stats;
 
