@@ -5,7 +5,7 @@
 //! The original maps its whole item memory from `FILE` and keeps it there
 //! while it runs; at a graceful stop it writes only `FILE.meta`. This build
 //! keeps items in its own heap and writes them out at the stop instead, as
-//! a stream of logical items ([`format`]): `FILE` holds the items,
+//! a stream of logical items ([`format`](mod@format)): `FILE` holds the items,
 //! `FILE.meta` the header (settings, counters, the items file's length and
 //! checksum). Each is written to a temporary file, synced, then renamed;
 //! `FILE.meta` goes last, so it exists only beside a complete `FILE`.
