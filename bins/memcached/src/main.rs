@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         }
     };
     match run(cli, opts) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("failed to start memcached: {e:#}");
             ExitCode::FAILURE
@@ -91,7 +91,8 @@ fn udp_sockets(cli: &cli::Cli) -> anyhow::Result<Vec<std::net::UdpSocket>> {
         .collect()
 }
 
-fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
+/// Serves until stopped; a failed save at a graceful stop (logged) exits 1.
+fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<ExitCode> {
     let listen = listen_specs(&cli)?;
     let udp = udp_sockets(&cli)?;
     anyhow::ensure!(!listen.is_empty(), "nothing to listen on (-p 0 and no -s)");
@@ -180,10 +181,11 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<()> {
     })?;
     // The runtime is gone: no connection can change the store any more.
     if let (Some(rf), Some(server)) = (restart, ran.get()) {
-        if server.engine.graceful_stop.load(Ordering::Acquire) {
-            rf.save_logged(&server.engine, unix_now())
-                .context("saving the cache for a restart")?;
+        if server.engine.graceful_stop.load(Ordering::Acquire)
+            && rf.save_logged(&server.engine, unix_now()).is_err()
+        {
+            return Ok(ExitCode::FAILURE);
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -114,6 +114,17 @@ impl RestartFile {
     /// Writes every live item of `engine` and then the header. Call once
     /// nothing else changes the store (after the connections are gone).
     pub fn save(&self, engine: &Engine, unix_now: u64) -> io::Result<Saved> {
+        let saved = self.save_inner(engine, unix_now);
+        if saved.is_err() {
+            // Nothing half-written stays behind (a FILE already renamed
+            // without its FILE.meta is removed by the next start).
+            let _ = std::fs::remove_file(with_suffix(&self.path, ".tmp"));
+            let _ = std::fs::remove_file(with_suffix(&self.meta_path(), ".tmp"));
+        }
+        saved
+    }
+
+    fn save_inner(&self, engine: &Engine, unix_now: u64) -> io::Result<Saved> {
         let now = engine.rel_time(unix_now);
         let started = engine.process_started;
         let abs = |rel: RelTime| started + u64::from(rel);
@@ -131,10 +142,7 @@ impl RestartFile {
                 state: it.state,
             })
         });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        written?;
         let (buf, summary) = w.finish()?;
         let file = buf.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;

@@ -211,3 +211,21 @@ fn an_items_file_without_its_header_is_removed() {
     assert_eq!(rf.load(&a, T0).expect("load"), Loaded::Nothing);
     assert!(!rf.path().exists());
 }
+
+#[test]
+fn a_failed_save_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // FILE is a directory: the rename onto it fails after the items are written.
+    let path = dir.path().join("mc");
+    std::fs::create_dir(&path).expect("mkdir");
+    let rf = RestartFile::new(&path);
+    let a = engine(64, T0);
+    set(&a, "k", b"v", 0, 0, T0);
+    assert!(rf.save(&a, T0).is_err());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("mc")]);
+}
