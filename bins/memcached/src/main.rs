@@ -120,7 +120,13 @@ fn run(cli: cli::Cli, opts: options::Options) -> anyhow::Result<ExitCode> {
     }
     let max_conns = cli.conn_limit;
     // -e: loaded before the first connection, saved after the last.
-    let restart = cli.memory_file.clone().map(RestartFile::new);
+    // Absolute: `-d` changes to / before the file is read or written.
+    let restart = match &cli.memory_file {
+        Some(p) => Some(RestartFile::new(
+            std::path::absolute(p).context("-e: the memory file's path")?,
+        )),
+        None => None,
+    };
     let restart_in = restart.clone();
     let ran: Arc<OnceLock<Arc<Server>>> = Arc::default();
     let ran_in = Arc::clone(&ran);
