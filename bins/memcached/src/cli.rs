@@ -119,6 +119,11 @@ pub struct Cli {
     /// keeps one listener plain)
     #[arg(short = 'Z', long = "enable-ssl")]
     pub enable_ssl: bool,
+    /// Restartable cache: a graceful stop (SIGUSR1, `shutdown graceful`)
+    /// saves the items to this file (and FILE.meta); the next start with
+    /// the same settings loads them
+    #[arg(short = 'e', long = "memory-file")]
+    pub memory_file: Option<PathBuf>,
     /// Extended options, comma separated: ... ssl_chain_cert=FILE,
     /// ssl_key=FILE, ssl_keyformat=1|2, ssl_verify_mode=0..3 (none, request,
     /// require, once), ssl_ciphers=LIST, ssl_ca_cert=FILE, ssl_wbuf_size=KB,

@@ -7,11 +7,14 @@ mod metrics;
 mod options;
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
+use anyhow::Context;
 use danga_common::{Acceptor, AtLimit, ConnStats, Launch, LocalAddr, Registry, Shutdown};
 use danga_memcached::exec::{Detail, Engine, VERSION};
-use danga_memcached::server::{addr_text, unix_now, ConnTable, Server, Tls};
+use danga_memcached::restart::RestartFile;
+use danga_memcached::server::{addr_text, hold_sigusr1, unix_now, ConnTable, Server, Tls};
 
 fn main() -> ExitCode {
     let cli: cli::Cli = danga_common::cli::parse_args();
@@ -44,7 +47,7 @@ fn main() -> ExitCode {
         eprintln!("memcached: {warning}");
     }
     match run(cli, opts, tls) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("failed to start memcached: {e:#}");
             ExitCode::FAILURE
@@ -52,7 +55,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Result<()> {
+/// Serves until stopped; a failed save at a graceful stop (logged) exits 1.
+fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Result<ExitCode> {
     let listen = listen::listen_specs(&cli)?;
     let udp = listen::udp_sockets(&cli)?;
     anyhow::ensure!(!listen.is_empty(), "nothing to listen on (-p 0 and no -s)");
@@ -79,6 +83,18 @@ fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Resul
         }));
     }
     let max_conns = cli.conn_limit;
+    // -e: loaded before the first connection, saved after the last.
+    // Absolute: `-d` changes to / before the file is read or written.
+    let restart = match &cli.memory_file {
+        Some(p) => Some(RestartFile::new(
+            std::path::absolute(p).context("-e: the memory file's path")?,
+        )),
+        None => None,
+    };
+    let restart_in = restart.clone();
+    let ran: Arc<OnceLock<Arc<Server>>> = Arc::default();
+    let ran_in = Arc::clone(&ran);
+    hold_sigusr1()?;
     launch.run(move |listeners, shutdown: Shutdown| async move {
         let registry = Registry::new();
         let conns = ConnStats::register(&registry);
@@ -86,8 +102,13 @@ fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Resul
         if let Some(d) = opts.delimiter {
             engine.detail = Detail::new(d, true);
         }
+        engine.store.reserve_index(opts.hash_power);
         if opts.initial_malloc > 0 {
             engine.store.set_initial_malloc(opts.initial_malloc);
+        }
+        if let Some(rf) = &restart_in {
+            rf.load_logged(&engine, unix_now())
+                .map_err(std::io::Error::other)?;
         }
         let server = Arc::new(Server {
             engine,
@@ -101,6 +122,8 @@ fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Resul
             conns: ConnTable::default(),
             tls,
         });
+        server.stop_on_sigusr1()?;
+        let _ = ran_in.set(Arc::clone(&server));
         server.spawn_crawler();
         let scraped = Arc::clone(&server);
         danga_common::metrics::publish(move || {
@@ -128,5 +151,14 @@ fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Resul
         }
         Ok(())
     })?;
-    Ok(())
+    // The runtime is gone: no connection can change the store any more.
+    if let (Some(rf), Some(server)) = (restart, ran.get()) {
+        if server.engine.graceful_stop.load(Ordering::Acquire)
+            && rf.save_logged(&server.engine, unix_now()).is_err()
+        {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
+

@@ -26,6 +26,9 @@ pub struct Options {
     pub delimiter: Option<u8>,
     /// `-Z`: the TLS settings to load (None without `-Z`).
     pub tls: Option<TlsSettings>,
+    /// `-o hashpower`: log2 of the hash index's buckets at start (the
+    /// original's default, 16, when not given).
+    pub hash_power: u32,
 }
 
 /// `-I` sizes: bytes, or with a `k`/`m` suffix.
@@ -175,6 +178,7 @@ impl Options {
         let mut slab_automove_ratio = 0.8f64;
         let mut slab_automove_window = 30u32;
         let mut ssl = TlsSettings::default();
+        let mut hash_power = 16u32;
         let pct = |what: &str, v: &str| -> anyhow::Result<u32> {
             if v.is_empty() {
                 bail!("Missing {what} argument");
@@ -275,6 +279,16 @@ impl Options {
                         n @ 3..=100_000 => slab_automove_window = n as u32,
                         _ => bail!("slab_automove_window must be > 2"),
                     }
+                }
+                "hashpower" => {
+                    if value.is_empty() {
+                        bail!("Missing numeric argument for hashpower");
+                    }
+                    hash_power = match atoi(value) {
+                        n @ 12..=32 => n as u32,
+                        n if n < 12 => bail!("Initial hashtable multiplier of {n} is too low"),
+                        n => bail!("Initial hashtable multiplier of {n} is too high"),
+                    };
                 }
                 "modern" => lru_maintainer = true,
                 "read_buf_mem_limit" => {
@@ -394,6 +408,10 @@ impl Options {
             lru_crawler,
             lru_maintainer,
             ssl: ssl.clone(),
+            memory_file: cli
+                .memory_file
+                .as_ref()
+                .map_or_else(|| "(null)".into(), |p| p.display().to_string()),
         };
         let mut conn = ConnConfig::new(
             cli.max_reqs_per_event,
@@ -416,6 +434,7 @@ impl Options {
         }
         Ok(Options {
             tls: cli.enable_ssl.then_some(ssl),
+            hash_power,
             delimiter,
             initial_malloc,
             conn,

@@ -6,6 +6,8 @@
 //!   pure data structures with time passed in, no I/O.
 //! * [`exec`]: the commands' semantics on top of the store (what `set`,
 //!   `incr`, `mg` ... do), as the original defines them.
+//! * [`restart`]: the `-e` warm-restart files (save at a graceful stop,
+//!   load at start) through the store's item-level interface.
 //! * `server` (feature `server`): the tokio glue on danga-common.
 //! * `client` (feature `client`): the client library with the original
 //!   key-to-server mappings; without `server` it pulls in neither the
@@ -19,6 +21,8 @@ pub mod client;
 #[cfg(feature = "server")]
 pub mod exec;
 pub mod proto;
+#[cfg(feature = "server")]
+pub mod restart;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

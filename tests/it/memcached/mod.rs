@@ -12,6 +12,7 @@ mod introspection;
 mod lru;
 mod memory;
 mod refusals;
+mod restart;
 mod robustness;
 mod stats;
 mod tls;

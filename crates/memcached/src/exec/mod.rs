@@ -101,6 +101,9 @@ pub struct Engine {
     pub log: std::sync::Arc<logger::Logger>,
     /// Whether the LRU crawler runs now.
     pub crawler_on: std::sync::atomic::AtomicBool,
+    /// The stop under way is graceful (SIGUSR1, `shutdown graceful`): with
+    /// `-e`, the cache is saved once the connections are gone.
+    pub graceful_stop: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -135,6 +138,7 @@ impl Engine {
         )));
         Engine {
             crawler_on: std::sync::atomic::AtomicBool::new(settings.lru_crawler),
+            graceful_stop: std::sync::atomic::AtomicBool::new(false),
             log,
             store,
             settings,
@@ -323,8 +327,12 @@ impl Engine {
                 }
             }
             Request::Quit => return Outcome::Close,
-            Request::Shutdown => {
+            Request::Shutdown { graceful } => {
                 if self.settings.shutdown_enabled {
+                    if *graceful {
+                        self.graceful_stop
+                            .store(true, std::sync::atomic::Ordering::Release);
+                    }
                     return Outcome::Shutdown;
                 }
                 out.extend_from_slice(b"ERROR: shutdown not enabled\r\n");

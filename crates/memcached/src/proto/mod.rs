@@ -155,7 +155,8 @@ pub enum Request<'a> {
     /// `shutdown` or `shutdown graceful` (any other argument comes as
     /// [`Request::Admin`]: the original answers it `ERROR: shutdown not
     /// enabled` without `-A`, `CLIENT_ERROR invalid shutdown mode` with it).
-    Shutdown,
+    /// `graceful` stops as SIGUSR1 does: with `-e`, the cache is saved.
+    Shutdown { graceful: bool },
     /// `stats [args...]` (the rest of the line, trimmed)
     Stats { args: &'a [u8] },
     /// `cache_memlimit N [noreply]`

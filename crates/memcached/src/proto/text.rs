@@ -47,7 +47,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a> {
         b"verbosity" => verbosity(line, &t),
         b"cache_memlimit" => cache_memlimit(line, &t),
         b"shutdown" => match (t.len(), t.at(1)) {
-            (1, _) | (2, b"graceful") => done(Request::Shutdown, line),
+            (1, _) => done(Request::Shutdown { graceful: false }, line),
+            (2, b"graceful") => done(Request::Shutdown { graceful: true }, line),
             _ => done(Request::Admin { line: t.rest(0) }, line),
         },
         b"stats" => done(Request::Stats { args: t.rest(1) }, line),

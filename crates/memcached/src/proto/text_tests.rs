@@ -344,8 +344,14 @@ fn small_commands() {
         refused(b"cache_memlimit abc noreply\r\n"),
         ErrorKind::Silent("ERROR")
     );
-    assert_eq!(whole(b"shutdown\r\n"), Request::Shutdown);
-    assert_eq!(whole(b"shutdown graceful\r\n"), Request::Shutdown);
+    assert_eq!(
+        whole(b"shutdown\r\n"),
+        Request::Shutdown { graceful: false }
+    );
+    assert_eq!(
+        whole(b"shutdown graceful\r\n"),
+        Request::Shutdown { graceful: true }
+    );
     assert_eq!(
         whole(b"shutdown x\r\n"),
         Request::Admin {

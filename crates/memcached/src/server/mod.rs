@@ -6,12 +6,14 @@
 mod binary;
 mod cachedump;
 mod conns;
+mod graceful;
 mod negotiate;
 mod stats;
 mod tls;
 mod udp;
 
 pub use conns::{addr_text, ConnState, ConnTable};
+pub use graceful::hold_sigusr1;
 pub use negotiate::{Access, Protocol};
 pub use stats::StatsSettings;
 pub use tls::{Tls, TlsError, TlsSettings, HANDSHAKE_TIMEOUT};

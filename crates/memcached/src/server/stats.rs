@@ -63,6 +63,9 @@ pub struct StatsSettings {
     pub lru_maintainer: bool,
     /// The `-o ssl_*` settings (shown whether or not `-Z` is given).
     pub ssl: super::TlsSettings,
+    /// `-e`: the restart file (`(null)` without one, as the original
+    /// prints it).
+    pub memory_file: String,
 }
 
 fn yes(b: bool) -> &'static str {
@@ -382,6 +385,7 @@ impl Server {
         put("ssl_session_cache", &yes(ssl.session_cache));
         put("ssl_kernel_tls", &yes(ssl.kernel_tls));
         put("ssl_min_version", &ssl.min_version_text());
+        put("memory_file", &st.memory_file);
     }
 
     fn items(&self, s: &mut String, now: RelTime) {

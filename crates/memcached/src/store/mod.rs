@@ -41,9 +41,11 @@ mod mover;
 mod page;
 mod shard;
 mod slabs;
+mod snapshot;
 
 pub use mover::{MoverStats, Reassign};
 pub use shard::{Shard, ValueParts};
+pub use snapshot::ItemView;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
