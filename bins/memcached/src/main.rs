@@ -161,4 +161,3 @@ fn run(cli: cli::Cli, opts: options::Options, tls: Option<Tls>) -> anyhow::Resul
     }
     Ok(ExitCode::SUCCESS)
 }
-

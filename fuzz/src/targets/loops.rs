@@ -65,8 +65,11 @@ mod memcached {
                 shutdown: shutdown.clone(),
                 access: Access::default(),
                 conns: ConnTable::default(),
+                tls: None,
             });
-            accept(listener, shutdown, move |c| Arc::clone(&server).serve(c));
+            accept(listener, shutdown, move |c| {
+                Arc::clone(&server).serve(c, false)
+            });
         }
     }
 }
