@@ -71,6 +71,7 @@ impl Settings {
 /// keep-alive when `keep` (persist_client and the client asked), no body
 /// for HEAD.
 pub(crate) fn denied(req: &RequestHead, keep: bool, timeout: u64, server_tokens: bool) -> String {
+    super::reply::local_status(403);
     let body = "<h1>403 - Forbidden</h1>\nAccess denied.";
     let server = if server_tokens {
         "Server: Perlbal\r\n"

@@ -20,7 +20,12 @@ use super::{lock, Shared};
 use crate::proto::http::{parse_request_reusing, HeadError, RequestHead};
 
 /// Serves one client until it leaves or a request cannot keep it.
-pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
+pub(crate) async fn serve(conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
+    super::reply::with_status_cell(serve_in_cell(conn, svc, shared)).await
+}
+
+/// [`serve`], with the connection's status cell in place.
+async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
     let peer = match conn.peer() {
         PeerAddr::Tcp(a) => a.ip(),
         // Only TLS terminators connect over unix sockets: they name the peer.
@@ -76,6 +81,8 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                     let detail = format!("Invalid request: {why}");
                     let out = own_reply_with(400, "Bad request", &detail, s.server_tokens);
                     let _ = conn.stream().write_all(out.as_bytes()).await;
+                    // No request was read: a response, not a request.
+                    svc.responded(super::reply::take_status());
                     return;
                 }
             }
@@ -114,6 +121,9 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         };
         first = false;
         head_started = None;
+        let started = tokio::time::Instant::now();
+        // Whatever status is noted from here on answers this request.
+        super::reply::take_status();
         // The settings as they are now: a console change made while this
         // connection waited applies to its next request.
         let s = svc.settings();
@@ -137,10 +147,12 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             {
                 Start::Go => {}
                 Start::Done(true) => {
+                    answered(&cur, started);
                     state.set(persist);
                     continue;
                 }
                 Start::Done(false) => {
+                    answered(&cur, started);
                     let _ = conn.stream().shutdown().await;
                     return;
                 }
@@ -153,7 +165,9 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 let keep = s.persist_client && head.wants_keep_alive() && head.content_length == 0;
                 let timeout = s.persist_idle_timeout.as_secs();
                 let out = denied(&head, keep, timeout, s.server_tokens);
-                if conn.stream().write_all(out.as_bytes()).await.is_err() || !keep {
+                let sent = conn.stream().write_all(out.as_bytes()).await;
+                answered(&cur, started);
+                if sent.is_err() || !keep {
                     let _ = conn.stream().shutdown().await;
                     return;
                 }
@@ -165,11 +179,11 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
         if let Some(cgi) = s.plugins.as_ref().and_then(|p| p.cgi_for(&head.uri)) {
             shared.reqs.fetch_add(1, Ordering::Relaxed);
             super::cgi::serve(&mut conn, &mut buf, &head, peer, &s, &cgi).await;
+            answered(&cur, started);
             let _ = conn.stream().shutdown().await;
             return;
         }
         // Hand-offs (X-REPROXY-SERVICE) run the request again elsewhere.
-        let started = tokio::time::Instant::now();
         let mut req = head;
         let mut hops = 0;
         // The listening service's settings serve the first round.
@@ -219,9 +233,7 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
                 }
             }
         };
-        // Per service (the one that answered): requests and their latency.
-        cur.requests.fetch_add(1, Ordering::Relaxed);
-        cur.latency.observe(started.elapsed());
+        answered(&cur, started);
         if keep {
             state.set(persist);
             if req.heap_size() <= KEEP_BUF {
@@ -236,6 +248,15 @@ pub(crate) async fn serve(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Share
             return;
         }
     }
+}
+
+/// Counts a request under the service that answered it (the last one,
+/// after hand-offs): the request, its latency, and the status class of
+/// the response written for it, if one was.
+fn answered(svc: &ServiceRt, started: tokio::time::Instant) {
+    svc.requests.fetch_add(1, Ordering::Relaxed);
+    svc.latency.observe(started.elapsed());
+    svc.responded(super::reply::take_status());
 }
 
 /// The room a request head is read into.
@@ -292,6 +313,7 @@ pub(crate) fn own_reply(code: u16, msg: &str, server_tokens: bool) -> String {
 /// As [`own_reply`], with `detail` after the heading (1.80's
 /// `_simple_response` message).
 pub(crate) fn own_reply_with(code: u16, msg: &str, detail: &str, server_tokens: bool) -> String {
+    super::reply::local_status(code);
     let body = format!("<h1>{code} - {msg}</h1>\n{detail}");
     let server = if server_tokens {
         "Server: Perlbal\r\n"

@@ -44,6 +44,9 @@ pub(crate) struct ServiceRt {
     pub cache_hits: AtomicU64,
     /// Requests it answered (`perlbal_service_requests_total`).
     pub requests: AtomicU64,
+    /// Responses it gave, by status class 1xx..5xx
+    /// (`perlbal_service_responses_total`).
+    pub responses: [AtomicU64; 5],
     /// From a request's head to its answer's end
     /// (`perlbal_service_request_duration_seconds`).
     pub latency: danga_common::metrics::Histogram,
@@ -65,6 +68,7 @@ impl ServiceRt {
             cache_requests: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            responses: Default::default(),
             latency: Default::default(),
             states: Arc::default(),
             settings: RwLock::new(Arc::new(settings)),
@@ -72,6 +76,13 @@ impl ServiceRt {
             shared: Arc::downgrade(shared),
             me: me.clone(),
         })
+    }
+
+    /// Counts a response with status `code` (0: none was written).
+    pub fn responded(&self, code: u16) {
+        if let Some(c) = super::reply::class_index(code).and_then(|i| self.responses.get(i)) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     pub fn settings(&self) -> Arc<Settings> {

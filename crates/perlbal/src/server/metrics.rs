@@ -11,6 +11,9 @@ use danga_common::LineReply;
 use super::manage::Console;
 use super::Server;
 
+/// The status classes, as the `code_class` label spells them.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 impl Server {
     /// The exposition of this perlbal's figures.
     pub fn metrics_text(&self) -> String {
@@ -46,6 +49,17 @@ impl Server {
                 &[("service", &rt.name)],
                 rt.requests.load(Ordering::Relaxed) as f64,
             );
+        }
+        for rt in &services {
+            for (class, n) in CLASSES.iter().zip(&rt.responses) {
+                e.sample(
+                    "perlbal_service_responses_total",
+                    Kind::Counter,
+                    "Responses clients got, per service that answered and status class.",
+                    &[("service", &rt.name), ("code_class", class)],
+                    n.load(Ordering::Relaxed) as f64,
+                );
+            }
         }
         for rt in &services {
             rt.latency.render(
@@ -136,7 +150,6 @@ impl Server {
                 *n,
             );
         }
-        const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
         let by_node = super::lock(&sh.nodes).responses_by_class();
         for (node, counts) in &by_node {
             let node = node.to_string();

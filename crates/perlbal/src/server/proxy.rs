@@ -384,6 +384,8 @@ async fn proxy(
             _ => None,
         };
         rbuf.advance(used);
+        // The status the client gets (FlvStreaming's head is a 200).
+        super::reply::note_status(if flv.is_some() { 200 } else { resp.status });
         let client_keep = s.persist_client
             && req.wants_keep_alive()
             && match length {

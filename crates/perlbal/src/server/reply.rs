@@ -35,6 +35,47 @@ pub(crate) struct Head(pub Vec<u8>);
 static LOCAL_RESPONSES: [std::sync::atomic::AtomicU64; 5] =
     [const { std::sync::atomic::AtomicU64::new(0) }; 5];
 
+tokio::task_local! {
+    /// The status of the last response head written on this client
+    /// connection (0: none since the last [`take_status`]). The writers
+    /// set it through [`note_status`]; the client loop reads it where it
+    /// counts the request under the service that answered
+    /// (`perlbal_service_responses_total`). A cell per connection task:
+    /// no lock, no allocation, and no writer's signature grows.
+    static STATUS: std::cell::Cell<u16>;
+}
+
+/// Runs a client connection's future with its [`STATUS`] cell.
+pub(crate) async fn with_status_cell<F: std::future::Future>(f: F) -> F::Output {
+    STATUS.scope(std::cell::Cell::new(0), f).await
+}
+
+/// Records `code` as the status of the response being written to this
+/// connection's client (a no-op outside a client connection).
+pub(crate) fn note_status(code: u16) {
+    let _ = STATUS.try_with(|c| c.set(code));
+}
+
+/// The status last noted on this connection (0 if none), cleared for the
+/// next request.
+pub(crate) fn take_status() -> u16 {
+    STATUS.try_with(|c| c.replace(0)).unwrap_or(0)
+}
+
+/// The index 0..5 of `code`'s class 1xx..5xx, if it has one.
+pub(crate) fn class_index(code: u16) -> Option<usize> {
+    usize::from(code / 100).checked_sub(1).filter(|i| *i < 5)
+}
+
+/// A response perlbal writes itself with status `code`: counted in
+/// [`LOCAL_RESPONSES`] and noted for the connection's service.
+pub(crate) fn local_status(code: u16) {
+    if let Some(c) = class_index(code).and_then(|i| LOCAL_RESPONSES.get(i)) {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    note_status(code);
+}
+
 /// The counts of [`LOCAL_RESPONSES`].
 pub(crate) fn local_responses() -> [u64; 5] {
     LOCAL_RESPONSES
@@ -45,12 +86,7 @@ pub(crate) fn local_responses() -> [u64; 5] {
 impl Head {
     /// `HTTP/1.0 <code> <reason>`.
     pub fn new(code: u16) -> Head {
-        if let Some(c) = usize::from(code / 100)
-            .checked_sub(1)
-            .and_then(|i| LOCAL_RESPONSES.get(i))
-        {
-            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        local_status(code);
         let mut out = Vec::with_capacity(256);
         let _ = write!(out, "HTTP/1.0 {code} {}\r\n", reason(code));
         Head(out)

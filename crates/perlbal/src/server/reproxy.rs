@@ -71,6 +71,7 @@ fn client_headers(h: &Headers) -> Headers {
 }
 
 fn head_bytes(code: u16, reason_text: &str, h: &Headers, keep: Option<u64>) -> Vec<u8> {
+    super::reply::note_status(code);
     let mut out = Vec::with_capacity(512);
     let _ = write!(out, "HTTP/1.0 {code} {reason_text}\r\n");
     h.write(&mut out);
