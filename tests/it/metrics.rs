@@ -269,16 +269,31 @@ fn perlbal_metrics_from_its_config_line() {
     if !require("python3 with prometheus_client", have_parser()) {
         return;
     }
+    use crate::perlbal::script::{respond, ScriptBackend};
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("index.html"), "hi\n").expect("page");
+    // The `app` proxy's backend: a 200, a 503, and a hand-off to `web`.
+    let app = ScriptBackend::start(std::time::Duration::ZERO, |req, _| {
+        match req.path.as_str() {
+            "/ok" => respond(req, "200 OK", &[], b"ok"),
+            "/index.html" => respond(req, "200 OK", &[("X-REPROXY-SERVICE", "web".into())], b""),
+            _ => respond(req, "503 Service Unavailable", &[], b"busy"),
+        }
+    });
     let conf = dir.path().join("perlbal.conf");
     std::fs::write(
         &conf,
         format!(
             "SERVER metrics_listen = 127.0.0.1:0\n\
              CREATE SERVICE web\n  SET role = web_server\n  SET listen = 127.0.0.1:0\n  \
-             SET docroot = {}\nENABLE web\n",
-            dir.path().display()
+             SET docroot = {}\nENABLE web\n\
+             CREATE SERVICE nodoc\n  SET role = web_server\n  SET listen = 127.0.0.1:0\n\
+             ENABLE nodoc\n\
+             CREATE POOL apps\n  POOL apps ADD {}\n\
+             CREATE SERVICE app\n  SET role = reverse_proxy\n  SET listen = 127.0.0.1:0\n  \
+             SET pool = apps\n  SET enable_reproxy = on\nENABLE app\n",
+            dir.path().display(),
+            app.addr
         ),
     )
     .expect("conf");
@@ -298,6 +313,49 @@ fn perlbal_metrics_from_its_config_line() {
     assert!(value(&s, "perlbal_local_responses_total", "code_class=4xx").is_some_and(|v| v >= 1.0));
     assert_eq!(value(&s, "perlbal_up", ""), Some(1.0));
     assert!(value(&s, "perlbal_total_connections_total", "").is_some_and(|v| v >= 3.0));
+
+    // Responses by status class, under the service that answered: a
+    // backend's 200 and 503, a web_server's 500 (no docroot), a hand-off
+    // counted under the service it went to, perlbal's own 400.
+    for (svc, path, status) in [
+        ("app", "/ok", "200"),
+        ("app", "/busy", "503"),
+        ("app", "/index.html", "200"),
+        ("nodoc", "/index.html", "500"),
+    ] {
+        let got = crate::perlbal::get(d.addr(svc), path, "");
+        assert!(
+            got.starts_with(&format!("HTTP/1.0 {status}")),
+            "{svc} {path}: {got}"
+        );
+    }
+    let r = crate::perlbal::get(d.addr("web"), "/", "Content-Length: -1\r\n");
+    assert!(r.starts_with("HTTP/1.0 400"), "{r}");
+    let s = scrape_parsed(&d);
+    let want = [
+        ("web", [0.0, 4.0, 0.0, 2.0, 0.0]),
+        ("app", [0.0, 1.0, 0.0, 0.0, 1.0]),
+        ("nodoc", [0.0, 0.0, 0.0, 0.0, 1.0]),
+    ];
+    for (svc, counts) in want {
+        for (class, n) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().zip(counts) {
+            let labels = format!("code_class={class},service={svc}");
+            assert_eq!(
+                value(&s, "perlbal_service_responses_total", &labels),
+                Some(n),
+                "{labels}"
+            );
+        }
+    }
+    // Each request answered is one response (the 400 was no request).
+    for (svc, requests) in [("web", 5.0), ("app", 2.0), ("nodoc", 1.0)] {
+        let labels = format!("service={svc}");
+        assert_eq!(
+            value(&s, "perlbal_service_requests_total", &labels),
+            Some(requests),
+            "{labels}"
+        );
+    }
 }
 
 /// A load thread: runs `step` (one request) until dropped, at most

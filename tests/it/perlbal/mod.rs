@@ -11,7 +11,7 @@ mod proxy;
 mod queues;
 mod reproxy;
 mod robustness;
-mod script;
+pub(crate) mod script;
 mod selector;
 mod tls;
 mod uploads;
