@@ -706,6 +706,8 @@ fn stack_metrics_cover_perlbal_backends_and_mogilefs_devices() {
     );
     let (timed, _) = sum_where(&s, "perlbal_service_request_duration_seconds_count", &[]);
     assert!(timed >= 3.0, "the PUTs are timed: {timed}");
+    let (created, _) = sum_where(&s, "perlbal_service_responses_total", &["code_class=2xx"]);
+    assert!(created >= 3.0, "the PUTs' 201s, per service: {created}");
 
     // MogileFS: the files, and each device's fill and state.
     let want_files = danga_testkit::wait_for(std::time::Duration::from_secs(20), || {

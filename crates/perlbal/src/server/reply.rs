@@ -155,6 +155,26 @@ pub(crate) fn simple(
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_status_cell_keeps_the_last_status_until_taken() {
+        // Outside a client connection, noting is a no-op.
+        note_status(200);
+        assert_eq!(take_status(), 0);
+        with_status_cell(async {
+            assert_eq!(take_status(), 0);
+            note_status(503);
+            tokio::task::yield_now().await;
+            let _ = simple(404, "", false, None, true);
+            assert_eq!(take_status(), 404);
+            assert_eq!(take_status(), 0, "taking clears it for the next request");
+        })
+        .await;
+        assert_eq!(class_index(101), Some(0));
+        assert_eq!(class_index(599), Some(4));
+        assert_eq!(class_index(99), None);
+        assert_eq!(class_index(600), None);
+    }
+
     #[test]
     fn simple_responses_are_1_80_s_bytes() {
         assert_eq!(
