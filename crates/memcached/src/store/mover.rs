@@ -65,6 +65,22 @@ pub struct MoverStats {
     pub running: AtomicU32,
 }
 
+impl MoverStats {
+    /// Zeroes the counts (`stats reset`), leaving `running`.
+    pub(super) fn reset(&self) {
+        for n in [
+            &self.slabs_moved,
+            &self.rescues,
+            &self.chunk_rescues,
+            &self.evictions_nomem,
+            &self.inline_reclaim,
+            &self.busy_items,
+        ] {
+            n.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What one page move did.
 #[derive(Debug, Default, Clone, Copy)]
 struct Moved {

@@ -318,7 +318,15 @@ impl Shard {
                 cls.expired_unfetched += 1;
             }
         } else {
+            let last_access = self.get32(id, page::OFF_TIME);
+            let exptime = self.get32(id, page::OFF_EXPTIME);
+            let cls = &mut self.classes[c];
             cls.evicted += 1;
+            cls.evicted_time = now.saturating_sub(last_access);
+            cls.evicted_at = now;
+            if exptime != 0 {
+                cls.evicted_nonzero += 1;
+            }
             if !fetched {
                 cls.evicted_unfetched += 1;
             }
