@@ -1017,6 +1017,18 @@ impl Store {
         false
     }
 
+    /// How many shards the store has.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Locks shard `i` (see [`Store::shard_count`]), if there is one.
+    pub fn shard_at(&self, i: usize) -> Option<MutexGuard<'_, Shard>> {
+        self.shards
+            .get(i)
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Locks each shard in turn (stats, crawler, flush).
     pub fn for_each_shard(&self, mut f: impl FnMut(&mut Shard)) {
         for s in &self.shards {
