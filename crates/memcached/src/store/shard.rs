@@ -883,6 +883,15 @@ mod tests {
         }
         assert_eq!(total, (3, 3));
         assert_eq!(s.curr_items, 0);
+        let checked: Vec<u64> = s
+            .classes
+            .iter()
+            .map(|c| c.crawler_items_checked)
+            .filter(|n| *n > 0)
+            .collect();
+        assert_eq!(checked, [1, 1, 1], "one item looked at in each class");
+        s.reset_stats();
+        assert!(s.classes.iter().all(|c| c.crawler_items_checked == 0));
     }
 
     #[test]

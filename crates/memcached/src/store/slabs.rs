@@ -750,6 +750,28 @@ mod tests {
     }
 
     #[test]
+    fn evictions_count_those_with_an_expiry_and_the_last_ones_idle_time() {
+        let st = small(1, true, 1);
+        for i in 0..34 {
+            let id = set(&st, &key(i), V, 1).expect("fits");
+            if i % 2 == 0 {
+                st.shard(hash_key(&key(i))).set_exptime(id, 1000);
+            }
+        }
+        for i in 34..44 {
+            set(&st, &key(i), V, 11).expect("evicts");
+        }
+        let class = |st: &Store| st.stats(11).classes.into_iter().find(|c| c.number > 0);
+        let c = class(&st).expect("a busy class");
+        // key 0..9 went: 0, 2, 4, 6, 8 had an expiry; each was last
+        // touched at 1, evicted at 11.
+        assert_eq!((c.evicted, c.evicted_nonzero, c.evicted_time), (10, 5, 10));
+        st.reset_stats();
+        let c = class(&st).expect("a busy class");
+        assert_eq!((c.evicted, c.evicted_nonzero, c.evicted_time), (0, 0, 0));
+    }
+
+    #[test]
     fn active_items_get_a_second_chance() {
         let st = small(1, true, 1);
         for i in 0..34 {
