@@ -1,7 +1,7 @@
 //! `stats conns` and `stats detail`, checked against the same exchange on
 //! Debian's memcached 1.6.18 where it is installed.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::time::Duration;
 
 use super::{original, ours, Mc};
@@ -455,4 +455,80 @@ fn issue_759_metadump_filters_by_key_prefix_and_ends_with_end() {
         ask(&mut s, "lru_crawler metadump 99 prefix=u\r\n", "\r\n"),
         "BADCLASS invalid class id\r\n"
     );
+}
+
+/// The resident set of a process, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_metadump_of_a_large_cache_is_sent_in_flat_memory() {
+    let mc = ours(&["-m", "128"]);
+    let mut s = connect(mc.addr);
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    // 200-byte keys, mostly `:`, which the dump writes as `%3A`: each line
+    // is about 680 bytes, 80,000 of them about 54 MB, from 24 MB of items.
+    let items = 80_000usize;
+    let pad = ":".repeat(190);
+    let key = |i: usize| format!("k{i:08}{pad}");
+    for chunk in (0..items).collect::<Vec<_>>().chunks(2000) {
+        let mut batch = String::new();
+        for &i in chunk {
+            batch.push_str(&format!("set {} 0 0 1 noreply\r\nv\r\n", key(i)));
+        }
+        s.write_all(batch.as_bytes()).expect("write");
+    }
+    assert_eq!(ask(&mut s, "mn\r\n", "\r\n"), "MN\r\n");
+    let curr = super::num(&super::stats(&mut s, ""), "curr_items");
+    assert_eq!(curr, items as i64, "every set is held");
+    let before = rss_kb(mc.daemon.pid());
+
+    s.write_all(b"lru_crawler metadump all\r\n").expect("write");
+    let mut reply = Vec::with_capacity(64 << 20);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut peak = before;
+    let mut next_sample = 0usize;
+    while !reply.ends_with(b"\r\nEND\r\n") {
+        assert!(reply.len() < 256 << 20, "runaway reply");
+        let n = s.read(&mut buf).expect("read");
+        assert!(n > 0, "closed after {} bytes", reply.len());
+        reply.extend_from_slice(&buf[..n]);
+        if reply.len() >= next_sample {
+            peak = peak.max(rss_kb(mc.daemon.pid()));
+            next_sample = reply.len() + (1 << 20);
+        }
+    }
+    peak = peak.max(rss_kb(mc.daemon.pid()));
+    let text = String::from_utf8(reply).expect("ascii");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"END"));
+    let mut keys: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("key="))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(keys.len(), items, "one line per item");
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), items, "no item twice");
+    let encoded = format!("k{:08}{}", 123, "%3A".repeat(190));
+    assert!(keys.binary_search(&encoded.as_str()).is_ok());
+    let dump_kb = (text.len() / 1024) as u64;
+    assert!(dump_kb > 45 * 1024, "a {dump_kb} kB dump");
+    // Flat: the server never held the reply whole (nor a tenth of it).
+    let grew = peak.saturating_sub(before);
+    eprintln!("metadump: {dump_kb} kB sent, RSS {before} -> {peak} kB");
+    assert!(
+        grew < dump_kb / 10,
+        "RSS grew by {grew} kB ({before} -> {peak}) for a {dump_kb} kB dump"
+    );
+    // The connection goes on.
+    assert_eq!(ask(&mut s, "mn\r\n", "\r\n"), "MN\r\n");
 }

@@ -288,3 +288,118 @@ fn with_no_modern_an_allocation_reclaims_the_flushed_tail() {
         flat_lru_reclaims_on_alloc(&orig, "original");
     }
 }
+
+/// The `items:<class>:<name>` names of a `stats items` reply, in order, for
+/// the first class listed.
+fn item_names(reply: &str) -> Vec<String> {
+    let mut class = None;
+    reply
+        .lines()
+        .filter_map(|l| l.strip_prefix("STAT items:"))
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(c, _)| *class.get_or_insert(c.to_owned()) == *c)
+        .filter_map(|(_, rest)| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn eviction_details_and_crawler_checks(mc: &super::Mc, who: &str) -> Vec<String> {
+    let mut s = connect(mc.addr);
+    let value = "B".repeat(66_560);
+    let set = |s: &mut TcpStream, k: usize, exptime: u32| {
+        let r = ask(
+            s,
+            &format!("set key{k} 0 {exptime} 66560\r\n{value}\r\n"),
+            "\r\n",
+        );
+        assert_eq!(r, "STORED\r\n", "{who} key{k}");
+    };
+    // Items with an expiry, until the first is evicted.
+    let mut k = 0;
+    while class_sum(&stats(&mut s, " items"), "evicted") == 0 {
+        assert!(k < 200, "{who}: no eviction after {k} sets");
+        set(&mut s, k, 3600);
+        k += 1;
+    }
+    let items = stats(&mut s, " items");
+    assert!(
+        class_sum(&items, "evicted_nonzero") >= 1,
+        "{who}: {items:?}"
+    );
+    assert_eq!(
+        class_sum(&items, "evicted_nonzero"),
+        class_sum(&items, "evicted"),
+        "{who}: every evicted item had an expiry"
+    );
+    assert_eq!(ask(&mut s, "stats reset\r\n", "\r\n"), "RESET\r\n");
+    let items = stats(&mut s, " items");
+    for field in ["evicted", "evicted_nonzero", "evicted_time"] {
+        assert_eq!(class_sum(&items, field), 0, "{who}: {field} after reset");
+    }
+    // The next eviction takes an item last touched over two seconds ago.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    set(&mut s, k, 0);
+    let items = stats(&mut s, " items");
+    assert_eq!(class_sum(&items, "evicted"), 1, "{who}");
+    assert_eq!(class_sum(&items, "evicted_nonzero"), 1, "{who}");
+    let idle = class_sum(&items, "evicted_time");
+    assert!((2..=30).contains(&idle), "{who}: evicted_time {idle}");
+    // No reference counts here, and none held by the original now.
+    assert_eq!(class_sum(&items, "tailrepairs"), 0, "{who}");
+    assert_eq!(class_sum(&items, "lrutail_reflocked"), 0, "{who}");
+    // A crawl looks at the class's items (the original's crawler runs
+    // in the background: a bounded wait).
+    assert_eq!(ask(&mut s, "lru_crawler crawl all\r\n", "\r\n"), "OK\r\n");
+    let mut checked = 0;
+    for _ in 0..50 {
+        checked = class_sum(&stats(&mut s, " items"), "crawler_items_checked");
+        if checked > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(checked > 0, "{who}: crawler_items_checked {checked}");
+    item_names(&ask(&mut s, "stats items\r\n", "END\r\n"))
+}
+
+#[test]
+fn stats_items_counts_evictions_with_an_expiry_their_idle_time_and_crawler_checks() {
+    let names = eviction_details_and_crawler_checks(&ours(&["-m", "3"]), "ours");
+    let mut want = vec![
+        "number",
+        "number_hot",
+        "number_warm",
+        "number_cold",
+        "age_hot",
+        "age_warm",
+        "age",
+        "mem_requested",
+        "evicted",
+        "evicted_nonzero",
+        "evicted_time",
+        "outofmemory",
+        "tailrepairs",
+        "reclaimed",
+        "expired_unfetched",
+        "evicted_unfetched",
+        "evicted_active",
+        "crawler_reclaimed",
+        "crawler_items_checked",
+        "lrutail_reflocked",
+    ];
+    want.extend([
+        "moves_to_cold",
+        "moves_to_warm",
+        "moves_within_lru",
+        "direct_reclaims",
+        "hits_to_hot",
+        "hits_to_warm",
+        "hits_to_cold",
+        "hits_to_temp",
+    ]);
+    assert_eq!(names, want);
+    if let Some(orig) = super::original(&["-m", "3"]) {
+        let theirs = eviction_details_and_crawler_checks(&orig, "original");
+        assert_eq!(names, theirs, "the original's names and order");
+    }
+}

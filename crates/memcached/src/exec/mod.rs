@@ -19,6 +19,7 @@ mod storage;
 pub use auth::{Passwords, PasswordsError};
 pub use binary::{BinOutcome, BinSession};
 pub use counters::{Counters, Tally};
+pub use metadump::Metadump;
 pub use storage::Stored;
 
 pub use detail::Detail;
@@ -630,21 +631,10 @@ impl Engine {
                 });
                 b"OK\r\n"
             }
-            [b"metadump", rest @ ..] => {
-                // Extra words: `ERROR`, as the original (unless the
-                // prefix option, this build's extension).
-                let filter = metadump::DumpFilter::parse(rest);
-                match filter {
-                    Err(metadump::DumpArgsError::Unknown) => b"ERROR\r\n",
-                    _ if !on => b"CLIENT_ERROR lru crawler disabled\r\n",
-                    _ if !self.settings.dump_enabled => b"ERROR metadump not allowed\r\n",
-                    _ if !out.is_empty() => {
-                        b"ERROR cannot pipeline other commands before metadump\r\n"
-                    }
-                    Err(metadump::DumpArgsError::BadClass) => b"BADCLASS invalid class id\r\n",
-                    Ok(filter) => return self.metadump(now, &filter, out),
-                }
-            }
+            [b"metadump", rest @ ..] => match self.metadump_start(rest, !out.is_empty()) {
+                Ok(dump) => return self.metadump_inline(dump, now, out),
+                Err(reply) => reply,
+            },
             [b"tocrawl", n] if safe_strtoul(n).is_none() => {
                 b"CLIENT_ERROR bad command line format\r\n"
             }
@@ -707,63 +697,10 @@ impl Engine {
             _ => b"CLIENT_ERROR bad command line format\r\n",
         }
     }
-
-    /// `lru_crawler metadump ...`: one line per live item the filter
-    /// wants, then `END`.
-    fn metadump(&self, now: RelTime, filter: &metadump::DumpFilter<'_>, out: &mut Vec<u8>) {
-        let started = self.process_started;
-        self.store.for_each_shard(|shard| {
-            let mut ids = Vec::new();
-            shard.for_each_item(|id| ids.push(id));
-            for id in ids {
-                let m = shard.meta(id);
-                if m.exptime != 0 && m.exptime <= now {
-                    continue;
-                }
-                if !filter.wants(m.class, shard.key(id)) {
-                    continue;
-                }
-                out.extend_from_slice(b"key=");
-                url_encode(shard.key(id), out);
-                let exp = if m.exptime == 0 {
-                    -1
-                } else {
-                    i64::try_from(started + u64::from(m.exptime)).unwrap_or(-1)
-                };
-                out.extend_from_slice(
-                    format!(
-                        " exp={exp} la={} cas={} fetch={} cls={} size={}\r\n",
-                        started + u64::from(m.time),
-                        m.cas,
-                        if m.state & crate::store::ItemState::FETCHED != 0 {
-                            "yes"
-                        } else {
-                            "no"
-                        },
-                        m.class,
-                        m.total_size
-                    )
-                    .as_bytes(),
-                );
-            }
-        });
-        out.extend_from_slice(b"END\r\n");
-    }
 }
 
 /// Appends `sep` and the decimal form of `n`.
 pub(crate) fn push_num(out: &mut Vec<u8>, sep: u8, n: u64) {
     out.push(sep);
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
-/// Percent-encodes a key as the original's metadump does.
-fn url_encode(key: &[u8], out: &mut Vec<u8>) {
-    for &b in key {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        }
-    }
 }

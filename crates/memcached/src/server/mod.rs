@@ -7,6 +7,7 @@ mod binary;
 mod cachedump;
 mod conns;
 mod graceful;
+mod metadump;
 mod negotiate;
 mod stats;
 mod tls;
@@ -193,6 +194,24 @@ impl Server {
                             let verb = line.split(|b| *b == b' ').next();
                             if verb == Some(&b"refresh_certs"[..]) {
                                 self.refresh_certs(line, &mut out);
+                                input.advance(consumed.min(input.len()));
+                                continue;
+                            }
+                            // A dump goes out in batches as it is made.
+                            let mut words = line.split(|b| *b == b' ').filter(|w| !w.is_empty());
+                            if words.next() == Some(&b"lru_crawler"[..])
+                                && words.next() == Some(&b"metadump"[..])
+                            {
+                                let args: Vec<&[u8]> = words.collect();
+                                if self
+                                    .metadump(io, &args, &mut tally, &mut out)
+                                    .await
+                                    .is_err()
+                                {
+                                    return self.engine.counters.absorb(&mut tally);
+                                }
+                                // Sent, or refused with a reply held.
+                                held = if out.is_empty() { 0 } else { held + 1 };
                                 input.advance(consumed.min(input.len()));
                                 continue;
                             }

@@ -96,6 +96,9 @@ impl Server {
                 self.engine.detail.clear();
                 self.engine.store.reset_stats();
                 self.registry.reset_counters();
+                if let Some(tls) = &self.tls {
+                    tls.reset_counters();
+                }
                 out.extend_from_slice(b"RESET\r\n");
                 return;
             }
@@ -410,20 +413,31 @@ impl Server {
                 put("age_hot", u64::from(c.age_hot));
                 put("age_warm", u64::from(c.age_warm));
             }
-            let fields: [(&str, u64); 9] = [
+            // Our items have no reference counts: an eviction never meets a
+            // tail item held by a connection (`lrutail_reflocked`) nor one
+            // leaked by one (`tailrepairs`), so both stay 0
+            // (docs/compat/memcached.md).
+            let head: [(&str, u64); 8] = [
                 ("age", u64::from(c.age)),
                 ("mem_requested", c.bytes),
                 ("evicted", c.evicted),
+                ("evicted_nonzero", c.evicted_nonzero),
+                ("evicted_time", u64::from(c.evicted_time)),
                 ("outofmemory", c.outofmemory),
+                ("tailrepairs", 0),
                 ("reclaimed", c.reclaimed),
-                ("expired_unfetched", c.expired_unfetched),
-                ("evicted_unfetched", c.evicted_unfetched),
-                ("evicted_active", c.evicted_active),
-                ("crawler_reclaimed", c.crawler_reclaimed),
             ];
-            for (k, v) in fields {
+            for (k, v) in head {
                 put(k, v);
             }
+            put("expired_unfetched", c.expired_unfetched);
+            put("evicted_unfetched", c.evicted_unfetched);
+            if maintainer {
+                put("evicted_active", c.evicted_active);
+            }
+            put("crawler_reclaimed", c.crawler_reclaimed);
+            put("crawler_items_checked", c.crawler_items_checked);
+            put("lrutail_reflocked", 0);
             if maintainer {
                 let moves: [(&str, u64); 8] = [
                     ("moves_to_cold", c.moves_to_cold),

@@ -203,6 +203,13 @@ impl Tls {
         r
     }
 
+    /// `stats reset`: zeroes `ssl_handshake_errors` and `ssl_new_sessions`,
+    /// as the original's reset does.
+    pub fn reset_counters(&self) {
+        self.handshake_errors.store(0, Ordering::Relaxed);
+        self.new_sessions.store(0, Ordering::Relaxed);
+    }
+
     /// `ssl_handshake_errors`.
     pub fn handshake_errors(&self) -> u64 {
         self.handshake_errors.load(Ordering::Relaxed)

@@ -81,6 +81,27 @@ impl Shard {
         }
     }
 
+    /// Calls `f` with each item of one bucket of the hash table, picked by
+    /// `cursor` (start at 0), and returns the cursor of the next bucket, 0
+    /// once the whole table has been seen. The cursor counts with its bits
+    /// reversed, so a table that doubles between two calls is still seen
+    /// bucket by bucket: an item linked all along is met exactly once
+    /// (`lru_crawler metadump`, one batch per lock hold).
+    pub fn scan_bucket(&self, cursor: u64, mut f: impl FnMut(ItemId)) -> u64 {
+        let mask = (self.buckets.len() - 1) as u64;
+        let mut id = self.buckets[(cursor & mask) as usize];
+        while id != NONE {
+            f(id);
+            id = self.get32(id, OFF_HNEXT);
+        }
+        // Set the bits above the mask, so that adding one in reversed
+        // order carries into the mask's top bit first.
+        (cursor | !mask)
+            .reverse_bits()
+            .wrapping_add(1)
+            .reverse_bits()
+    }
+
     /// log2 of the table size.
     pub(super) fn hash_power(&self) -> u32 {
         self.buckets.len().trailing_zeros()
@@ -90,6 +111,55 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use crate::store::{hash_key, Lookup, Store, StoreConfig, NONE};
+
+    #[test]
+    fn a_scan_meets_each_item_once_even_when_the_table_doubles() {
+        let st = Store::new(StoreConfig {
+            shards: 1,
+            ..StoreConfig::default()
+        });
+        let set = |k: &str| {
+            let h = hash_key(k.as_bytes());
+            let mut s = st.shard(h);
+            let id = st.alloc(&mut s, k.as_bytes(), 1, 1, NONE).expect("memory");
+            s.write_value(id, b"v");
+            s.link(id, h);
+        };
+        let first = 6000;
+        for i in 0..first {
+            set(&format!("k{i}"));
+        }
+        let power = st.shard(0).hash_power();
+        let mut seen = std::collections::HashMap::new();
+        let mut cursor = 0u64;
+        let mut steps = 0u64;
+        let mut grown = 0;
+        loop {
+            cursor = {
+                let s = st.shard(0);
+                s.scan_bucket(cursor, |id| {
+                    *seen.entry(s.key(id).to_vec()).or_insert(0u32) += 1;
+                })
+            };
+            steps += 1;
+            // Grow the table mid-scan (twice), with items of its own.
+            if steps == 1000 || steps == 5000 {
+                for i in 0..(first + 4000 * (grown + 1)) {
+                    set(&format!("n{grown}_{i}"));
+                }
+                grown += 1;
+            }
+            if cursor == 0 || steps > 1 << 20 {
+                break;
+            }
+        }
+        assert_eq!(cursor, 0, "the scan ends");
+        assert!(st.shard(0).hash_power() > power + 1, "the table grew");
+        for i in 0..first {
+            assert_eq!(seen.get(format!("k{i}").as_bytes()), Some(&1), "k{i}");
+        }
+        assert!(seen.values().all(|n| *n == 1), "no item twice");
+    }
 
     #[test]
     fn grows_and_keeps_every_key() {

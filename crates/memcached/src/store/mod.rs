@@ -405,6 +405,12 @@ pub struct ClassStats {
     pub age: u32,
     /// Items evicted from this class.
     pub evicted: u64,
+    /// Evicted items that had an expiry time.
+    pub evicted_nonzero: u64,
+    /// Seconds since its last access of the last item evicted.
+    pub evicted_time: RelTime,
+    /// When that eviction happened (which shard's figure is the latest).
+    pub evicted_at: RelTime,
     /// Evicted items never fetched.
     pub evicted_unfetched: u64,
     /// Evicted items still marked active.
@@ -417,6 +423,8 @@ pub struct ClassStats {
     pub outofmemory: u64,
     /// Items reclaimed by the crawler.
     pub crawler_reclaimed: u64,
+    /// Items of this class the crawler looked at.
+    pub crawler_items_checked: u64,
     /// Bytes held by linked items, header + key + value (summed into
     /// `bytes` in `stats`).
     pub bytes: u64,
@@ -790,9 +798,15 @@ impl Store {
         }
     }
 
-    /// `stats reset` for the store's counters (see [`Shard::reset_stats`]).
+    /// `stats reset` for the store's counters (see [`Shard::reset_stats`]),
+    /// and the page mover's and the maintainer's global counts
+    /// (`slabs_moved`, `slab_reassign_*`, `lru_maintainer_juggles`), which
+    /// the original's reset zeroes too; `slab_reassign_running` is a state,
+    /// not a count, and stays.
     pub fn reset_stats(&self) {
         self.for_each_shard(Shard::reset_stats);
+        self.mover.reset();
+        self.juggles.store(0, Ordering::Relaxed);
     }
 
     /// Calls `hook` on every eviction of a live item, in every shard.
@@ -1003,6 +1017,18 @@ impl Store {
         false
     }
 
+    /// How many shards the store has.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Locks shard `i` (see [`Store::shard_count`]), if there is one.
+    pub fn shard_at(&self, i: usize) -> Option<MutexGuard<'_, Shard>> {
+        self.shards
+            .get(i)
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Locks each shard in turn (stats, crawler, flush).
     pub fn for_each_shard(&self, mut f: impl FnMut(&mut Shard)) {
         for s in &self.shards {
@@ -1025,7 +1051,6 @@ impl Store {
         self.for_each_shard(|s| {
             st.curr_items += s.curr_items;
             st.total_items += s.total_items;
-            st.crawler_items_checked += s.crawler_items_checked;
             buckets += s.buckets.len() as u64;
             for cls in &s.classes {
                 slab_pages += cls.pages;
@@ -1034,6 +1059,7 @@ impl Store {
                 st.evictions += cls.evicted;
                 st.reclaimed += cls.reclaimed;
                 st.crawler_reclaimed += cls.crawler_reclaimed;
+                st.crawler_items_checked += cls.crawler_items_checked;
                 st.expired_unfetched += cls.expired_unfetched;
                 st.evicted_unfetched += cls.evicted_unfetched;
                 st.evicted_active += cls.evicted_active;
@@ -1078,12 +1104,18 @@ impl Store {
                 x.moves_within_lru += cls.moves_within_lru;
                 x.direct_reclaims += cls.direct_reclaims;
                 x.evicted += cls.evicted;
+                x.evicted_nonzero += cls.evicted_nonzero;
+                if cls.evicted > 0 && cls.evicted_at >= x.evicted_at {
+                    x.evicted_time = cls.evicted_time;
+                    x.evicted_at = cls.evicted_at;
+                }
                 x.evicted_unfetched += cls.evicted_unfetched;
                 x.evicted_active += cls.evicted_active;
                 x.reclaimed += cls.reclaimed;
                 x.expired_unfetched += cls.expired_unfetched;
                 x.outofmemory += cls.outofmemory;
                 x.crawler_reclaimed += cls.crawler_reclaimed;
+                x.crawler_items_checked += cls.crawler_items_checked;
                 x.bytes += cls.bytes;
             }
         });

@@ -65,6 +65,22 @@ pub struct MoverStats {
     pub running: AtomicU32,
 }
 
+impl MoverStats {
+    /// Zeroes the counts (`stats reset`), leaving `running`.
+    pub(super) fn reset(&self) {
+        for n in [
+            &self.slabs_moved,
+            &self.rescues,
+            &self.chunk_rescues,
+            &self.evictions_nomem,
+            &self.inline_reclaim,
+            &self.busy_items,
+        ] {
+            n.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// What one page move did.
 #[derive(Debug, Default, Clone, Copy)]
 struct Moved {
@@ -381,6 +397,10 @@ mod tests {
         let stats = st.stats(1);
         assert_eq!(stats.pages_returned, 1);
         assert_eq!(stats.total_malloced, 2 * 4096, "pool pages stay malloced");
+        // `stats reset` zeroes the mover's counts, as the original's.
+        st.reset_stats();
+        assert_eq!(m.slabs_moved.load(Ordering::Relaxed), 0);
+        assert_eq!(m.rescues.load(Ordering::Relaxed), 0);
         for i in 0..68 {
             let want = (i % 2 == 1).then(|| vec![i as u8; 60]);
             assert_eq!(value(&st, i), want, "key {i}");

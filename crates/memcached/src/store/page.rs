@@ -25,7 +25,7 @@
 //! (the largest class's); whether an item is chained follows from its
 //! header (`HEADER + nkey + nbytes` above its chunk size).
 
-use super::{ClassInfo, ItemId, NONE};
+use super::{ClassInfo, ItemId, RelTime, NONE};
 use std::fmt;
 
 // Header field offsets (see the table in the module docs of `store`).
@@ -195,12 +195,21 @@ pub(super) struct ClassState {
     /// Sum of record sizes of linked items.
     pub(super) bytes: u64,
     pub(super) evicted: u64,
+    /// Evicted items that had an expiry time.
+    pub(super) evicted_nonzero: u64,
+    /// Seconds between the last evicted item's last access and its
+    /// eviction (`evicted_time`), and when that eviction happened (to tell
+    /// the latest one across shards).
+    pub(super) evicted_time: RelTime,
+    pub(super) evicted_at: RelTime,
     pub(super) evicted_unfetched: u64,
     pub(super) evicted_active: u64,
     pub(super) reclaimed: u64,
     pub(super) expired_unfetched: u64,
     pub(super) outofmemory: u64,
     pub(super) crawler_reclaimed: u64,
+    /// Items of this class the crawler looked at.
+    pub(super) crawler_items_checked: u64,
     /// Segmented LRU moves (the original's per-class counters).
     pub(super) moves_to_cold: u64,
     pub(super) moves_to_warm: u64,
@@ -224,12 +233,16 @@ impl ClassState {
             crawl_at: [NONE; Seg::N],
             bytes: 0,
             evicted: 0,
+            evicted_nonzero: 0,
+            evicted_time: 0,
+            evicted_at: 0,
             evicted_unfetched: 0,
             evicted_active: 0,
             reclaimed: 0,
             expired_unfetched: 0,
             outofmemory: 0,
             crawler_reclaimed: 0,
+            crawler_items_checked: 0,
             moves_to_cold: 0,
             moves_to_warm: 0,
             moves_within_lru: 0,

@@ -47,7 +47,6 @@ pub struct Shard {
     pub(super) oldest_cas: u64,
     pub(super) curr_items: u64,
     pub(super) total_items: u64,
-    pub(super) crawler_items_checked: u64,
     /// Told about each eviction (the `watch evictions` log).
     pub(super) evict_hook: Option<EvictHook>,
     /// The class the next crawl starts with.
@@ -95,12 +94,16 @@ impl Shard {
     pub fn reset_stats(&mut self) {
         for c in &mut self.classes {
             c.evicted = 0;
+            c.evicted_nonzero = 0;
+            c.evicted_time = 0;
+            c.evicted_at = 0;
             c.evicted_unfetched = 0;
             c.evicted_active = 0;
             c.reclaimed = 0;
             c.expired_unfetched = 0;
             c.outofmemory = 0;
             c.crawler_reclaimed = 0;
+            c.crawler_items_checked = 0;
             c.moves_to_cold = 0;
             c.moves_to_warm = 0;
             c.moves_within_lru = 0;
@@ -108,7 +111,6 @@ impl Shard {
             c.hits = [0; Seg::N];
         }
         self.total_items = 0;
-        self.crawler_items_checked = 0;
     }
 
     /// An empty shard drawing pages from `pool`.
@@ -137,7 +139,6 @@ impl Shard {
             oldest_cas: 0,
             curr_items: 0,
             total_items: 0,
-            crawler_items_checked: 0,
             crawl_next: 0,
             evict_hook: None,
         }
@@ -630,6 +631,7 @@ impl Shard {
                 n -= 1;
                 left -= 1;
                 checked += 1;
+                self.classes[c].crawler_items_checked += 1;
                 let prev = self.lru_prev(id);
                 if let Some(why) = self.dead(id, now) {
                     let cls = &mut self.classes[c];
@@ -644,7 +646,6 @@ impl Shard {
             }
             self.classes[c].crawl_at[seg] = id;
         }
-        self.crawler_items_checked += checked;
         (checked, reclaimed)
     }
 
@@ -882,6 +883,15 @@ mod tests {
         }
         assert_eq!(total, (3, 3));
         assert_eq!(s.curr_items, 0);
+        let checked: Vec<u64> = s
+            .classes
+            .iter()
+            .map(|c| c.crawler_items_checked)
+            .filter(|n| *n > 0)
+            .collect();
+        assert_eq!(checked, [1, 1, 1], "one item looked at in each class");
+        s.reset_stats();
+        assert!(s.classes.iter().all(|c| c.crawler_items_checked == 0));
     }
 
     #[test]

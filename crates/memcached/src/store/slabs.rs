@@ -318,7 +318,15 @@ impl Shard {
                 cls.expired_unfetched += 1;
             }
         } else {
+            let last_access = self.get32(id, page::OFF_TIME);
+            let exptime = self.get32(id, page::OFF_EXPTIME);
+            let cls = &mut self.classes[c];
             cls.evicted += 1;
+            cls.evicted_time = now.saturating_sub(last_access);
+            cls.evicted_at = now;
+            if exptime != 0 {
+                cls.evicted_nonzero += 1;
+            }
             if !fetched {
                 cls.evicted_unfetched += 1;
             }
@@ -739,6 +747,28 @@ mod tests {
             assert!(has(&st, &key(i), 3), "key {i} kept");
         }
         assert_budget(&st);
+    }
+
+    #[test]
+    fn evictions_count_those_with_an_expiry_and_the_last_ones_idle_time() {
+        let st = small(1, true, 1);
+        for i in 0..34 {
+            let id = set(&st, &key(i), V, 1).expect("fits");
+            if i % 2 == 0 {
+                st.shard(hash_key(&key(i))).set_exptime(id, 1000);
+            }
+        }
+        for i in 34..44 {
+            set(&st, &key(i), V, 11).expect("evicts");
+        }
+        let class = |st: &Store| st.stats(11).classes.into_iter().find(|c| c.number > 0);
+        let c = class(&st).expect("a busy class");
+        // key 0..9 went: 0, 2, 4, 6, 8 had an expiry; each was last
+        // touched at 1, evicted at 11.
+        assert_eq!((c.evicted, c.evicted_nonzero, c.evicted_time), (10, 5, 10));
+        st.reset_stats();
+        let c = class(&st).expect("a busy class");
+        assert_eq!((c.evicted, c.evicted_nonzero, c.evicted_time), (0, 0, 0));
     }
 
     #[test]
