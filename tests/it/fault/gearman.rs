@@ -123,26 +123,8 @@ fn fault_gearman_mariadb_kill9_mid_burst_loses_no_acknowledged_job() {
     let Some(db) = TestDb::create("gearman_burst") else {
         return;
     };
-    let url = db.url().trim_start_matches("mysql://").to_owned();
-    let (auth, rest) = url.rsplit_once('@').expect("url with @");
-    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-    let hostport = rest.split('/').next().expect("host");
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "3306"));
-    let mut args = vec![
-        "-q",
-        "MySQL",
-        "--mysql-host",
-        host,
-        "--mysql-port",
-        port,
-        "--mysql-user",
-        user,
-        "--mysql-db",
-        db.name(),
-    ];
-    if !password.is_empty() {
-        args.extend_from_slice(&["--mysql-password", password]);
-    }
+    let args = crate::gearman::mysql_queue_args(&db);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     kill9_mid_burst_loses_no_acknowledged_job(&args);
 }
 

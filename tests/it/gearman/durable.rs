@@ -165,29 +165,9 @@ fn mariadb_background_jobs_survive_kill_9() {
     let Some(db) = TestDb::create("gearman_kill9") else {
         return;
     };
-    // mysql://user[:pass]@host:port/name
-    let url = db.url().trim_start_matches("mysql://").to_owned();
-    let (auth, rest) = url.rsplit_once('@').expect("url with @");
-    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
-    let hostport = rest.split('/').next().expect("host");
-    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "3306"));
-    let mut args = vec![
-        "-q",
-        "MySQL",
-        "--mysql-host",
-        host,
-        "--mysql-port",
-        port,
-        "--mysql-user",
-        user,
-        "--mysql-db",
-        db.name(),
-        "--mysql-table",
-        "gq",
-    ];
-    if !password.is_empty() {
-        args.extend_from_slice(&["--mysql-password", password]);
-    }
+    let mut args = super::mysql_queue_args(&db);
+    args.extend(["--mysql-table".to_owned(), "gq".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     kill9_then_every_job_runs(&args, || {
         let n = db.sql_in("SELECT COUNT(*) FROM gq");
         Some(n.expect("counting rows").trim().parse().expect("a number"))

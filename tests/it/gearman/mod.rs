@@ -248,3 +248,29 @@ impl Wire {
         String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned()
     }
 }
+
+/// gearmand's `-q MySQL` options for a test database
+/// (`mysql://user[:pass]@host:port/name`).
+pub(crate) fn mysql_queue_args(db: &danga_testkit::TestDb) -> Vec<String> {
+    let url = db.url().trim_start_matches("mysql://");
+    let (auth, rest) = url.rsplit_once('@').expect("url with @");
+    let (user, password) = auth.split_once(':').unwrap_or((auth, ""));
+    let hostport = rest.split('/').next().expect("host");
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "3306"));
+    let mut args = vec![
+        "-q",
+        "MySQL",
+        "--mysql-host",
+        host,
+        "--mysql-port",
+        port,
+        "--mysql-user",
+        user,
+        "--mysql-db",
+        db.name(),
+    ];
+    if !password.is_empty() {
+        args.extend_from_slice(&["--mysql-password", password]);
+    }
+    args.into_iter().map(str::to_owned).collect()
+}
