@@ -9,13 +9,19 @@
 # -Zsanitizer is nightly-only.
 #
 #   fuzz/run.sh build                 build every target (target/fuzz/)
+#   fuzz/run.sh build-ci              build fuzz_all as `ci` does
 #   fuzz/run.sh list                  the target names
 #   fuzz/run.sh run TARGET [SECS] [libFuzzer flags...]
 #                                     fuzz one target (default 60 s)
 #   fuzz/run.sh campaign SECS         every target for SECS, two at a time,
 #                                     logs and stats in target/fuzz/logs/
-#   fuzz/run.sh smoke SECS            every target for SECS, one at a time
-#                                     (what CI can run); fails on a finding
+#   fuzz/run.sh smoke SECS            every target for SECS, one at a time;
+#                                     fails on a finding
+#   fuzz/run.sh ci SECS               what CI runs: builds the one binary
+#                                     holding every target (fuzz_all) with
+#                                     the cheaper fuzz-ci profile, then runs
+#                                     every target for SECS, two at a time;
+#                                     fails on a finding
 #   fuzz/run.sh repro TARGET FILE     run one input (a crash) and show why
 #
 # New corpus entries go to target/fuzz/corpus/TARGET (the committed seeds in
@@ -28,7 +34,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 triple=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$PWD/target/fuzz}
 bin_dir=$CARGO_TARGET_DIR/$triple/release
+ci_bin=$CARGO_TARGET_DIR/$triple/fuzz-ci/fuzz_all
 work=$CARGO_TARGET_DIR
+# Set by `ci`: run every target from the fuzz-ci build of fuzz_all.
+use_ci=0
 
 # What cargo-fuzz passes, minus the sanitizer. --cfg fuzzing as it does;
 # debug assertions and overflow checks on, so arithmetic overflow is found.
@@ -45,13 +54,18 @@ flags=(
 )
 
 targets() {
-    sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^danga-fuzz$'
+    sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v -e '^danga-fuzz$' -e '^fuzz_all$'
 }
 
 build() {
     # --target: build scripts and proc macros are not instrumented.
     RUSTFLAGS="${flags[*]}" nice -n 10 cargo build --release --target "$triple" \
         -p danga-fuzz --features libfuzzer --bins
+}
+
+build_ci() {
+    RUSTFLAGS="${flags[*]}" nice -n 10 cargo build --profile fuzz-ci --target "$triple" \
+        -p danga-fuzz --features libfuzzer --bin fuzz_all
 }
 
 # Flags every run gets: connection-loop inputs may be longer (a 4,000-key
@@ -69,14 +83,21 @@ run_one() {
     mkdir -p "$work/corpus/$t" "$work/artifacts/$t"
     local dirs=("$work/corpus/$t" "fuzz/corpus/$t")
     [[ -d fuzz/regressions/$t ]] && dirs+=("fuzz/regressions/$t")
+    # A target's own binary, else the one holding every target.
+    local bin=$bin_dir/$t
+    [[ -x $bin ]] || bin=$bin_dir/fuzz_all
+    ((use_ci)) && bin=$ci_bin
     # shellcheck disable=SC2046
-    "$bin_dir/$t" $(common_flags "$t") -max_total_time="$secs" \
+    DANGA_FUZZ_TARGET=$t "$bin" $(common_flags "$t") -max_total_time="$secs" \
         -artifact_prefix="$work/artifacts/$t/" "$@" "${dirs[@]}"
 }
 
 case ${1:-} in
 build)
     build
+    ;;
+build-ci)
+    build_ci
     ;;
 list)
     targets
@@ -88,11 +109,17 @@ run)
     shift $(($# < 3 ? $# : 3))
     run_one "$t" "$secs" "$@"
     ;;
-campaign | smoke)
+campaign | smoke | ci)
     [[ $# -eq 2 ]] || { echo "usage: $0 $1 SECS" >&2; exit 64; }
     secs=$2
     jobs=2
     [[ $1 == smoke ]] && jobs=1
+    if [[ $1 == ci ]]; then
+        start=$SECONDS
+        build_ci
+        echo "fuzz_all built in $((SECONDS - start)) s"
+        use_ci=1
+    fi
     mkdir -p "$work/logs"
     failed=0
     running=0
@@ -122,7 +149,9 @@ campaign | smoke)
 repro)
     [[ $# -eq 3 ]] || { echo "usage: $0 repro TARGET FILE" >&2; exit 64; }
     # shellcheck disable=SC2046
-    "$bin_dir/$2" $(common_flags "$2") "$3"
+    bin=$bin_dir/$2
+    [[ -x $bin ]] || bin=$bin_dir/fuzz_all
+    DANGA_FUZZ_TARGET=$2 "$bin" $(common_flags "$2") "$3"
     ;;
 *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'

@@ -4,8 +4,10 @@
 //! is started on a Unix-socket listener in a temporary directory, inside a
 //! single-threaded tokio runtime whose clock is paused: nothing leaves the
 //! process, and the daemon's timeouts fire as soon as everything is idle
-//! instead of after real seconds. One client connection then plays the
-//! input:
+//! instead of after real seconds. Each run starts a new daemon and shuts it
+//! down at the end; the runtime is kept for the next run when the daemon's
+//! shutdown left no task in it (building a runtime per input cost more than
+//! most inputs). One client connection then plays the input:
 //!
 //! * the bytes go out in the pieces [`crate::split::pieces`] cuts, the
 //!   daemon running between pieces;
@@ -22,13 +24,15 @@
 //! clock move, so the run never ends: libFuzzer's `-timeout` reports it
 //! (and nextest's slow-test timeout, in CI).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use danga_common::listen::{bind, ListenSpec, Listener};
 use danga_common::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::runtime::Runtime;
 
 use crate::budget::Budget;
 use crate::split::{hash, pieces};
@@ -69,16 +73,66 @@ pub fn play(data: &[u8], budget: usize, daemon: impl Daemon) {
     play_with(data, budget, reads_replies(data), daemon);
 }
 
+/// Where each run's temporary folder goes: a memory file system when there
+/// is one (`/dev/shm`), else the usual temporary folder. On a disk file
+/// system creating and removing a folder waits for its journal, which took
+/// longer than most runs.
+fn scratch() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        if tempfile::tempdir_in(shm).is_ok() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        }
+    })
+}
+
+/// The runtime the next run uses: kept between runs (building one, its
+/// I/O driver and its blocking-pool threads cost more than a short
+/// connection), but only when the previous run left no task alive in it, so
+/// every run starts on an empty runtime as if it were new.
+static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
+
+/// The kept runtime, or a new one: single-threaded, clock paused.
+fn runtime() -> Runtime {
+    let kept = RUNTIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    kept.unwrap_or_else(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .expect("invariant: a current-thread runtime builds")
+    })
+}
+
+/// Keeps `rt` for the next run if nothing of this run lives on in it (a
+/// task the daemon's shutdown did not end within [`GRACE`]); otherwise
+/// drops it, which ends those tasks, as the runtime of every run once was.
+fn keep(rt: Runtime) {
+    if rt.metrics().num_alive_tasks() == 0 {
+        let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(rt);
+        }
+    }
+}
+
 /// As [`play`], saying whether the client reads; returns the first
 /// [`KEEP_REPLY`] bytes of what it read.
+///
+/// Every run gets a new daemon (its state, its listener, its folder of
+/// files) and shuts it down at the end; only the runtime is reused, and
+/// only when empty (see [`keep`]), so a run does not depend on the runs
+/// before it.
 pub fn play_with(data: &[u8], budget: usize, reads: bool, daemon: impl Daemon) -> Vec<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("invariant: a current-thread runtime builds");
-    let dir = tempfile::tempdir().expect("a temporary directory");
     let mut budget = Budget::new(budget);
+    let rt = runtime();
+    let dir = tempfile::tempdir_in(scratch()).expect("a temporary directory");
     let reply = rt.block_on(async {
         let sock = dir.path().join("sock");
         let listener = bind(&ListenSpec::unix(daemon.listener_name(), &sock, 0o600), 16)
@@ -122,8 +176,10 @@ pub fn play_with(data: &[u8], budget: usize, reads: bool, daemon: impl Daemon) -
         };
         shutdown.trigger();
         let _ = shutdown.drain(GRACE).await;
+        // Let the untracked tasks (accept loop, timers) see the shutdown.
+        tokio::time::sleep(TICK).await;
         reply
     });
-    drop(rt);
+    keep(rt);
     reply
 }

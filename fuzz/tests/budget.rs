@@ -33,6 +33,15 @@ fn a_reading_client_gets_the_daemons_replies() {
 }
 
 #[test]
+fn each_run_talks_to_a_new_daemon() {
+    let first = memcached_conn_with(b"set a 0 0 1\r\nx\r\n", memcached_budget(), true);
+    assert_eq!(String::from_utf8_lossy(&first), "STORED\r\n");
+    // The runtime may be the same; the daemon and its store are not.
+    let second = memcached_conn_with(b"get a\r\n", memcached_budget(), true);
+    assert_eq!(String::from_utf8_lossy(&second), "END\r\n");
+}
+
+#[test]
 fn a_value_within_the_budget_is_stored_and_read_back() {
     let reply = memcached_conn_with(&big_set(), memcached_budget(), true);
     assert!(

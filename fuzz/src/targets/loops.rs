@@ -33,6 +33,9 @@ mod memcached {
 
     /// `-m`: small, so a short input can fill it and evict.
     pub const MEM_LIMIT: usize = 4 << 20;
+    /// The shards `memcached -m 4` runs with (its options give each shard
+    /// at least four pages); each shard's hash index is set up per run.
+    pub const SHARDS: usize = 1;
     /// `-I`.
     pub const ITEM_SIZE_MAX: usize = 64 << 10;
     /// The longest `get` line (the default).
@@ -48,6 +51,7 @@ mod memcached {
             let store = StoreConfig {
                 mem_limit: MEM_LIMIT,
                 item_size_max: ITEM_SIZE_MAX,
+                shards: SHARDS,
                 ..StoreConfig::default()
             };
             let limits = Limits {
