@@ -6,9 +6,14 @@
 #  3. starts MariaDB if it is installed but not answering,
 #  4. runs cargo fmt --check, clippy (-D warnings), builds every binary
 #     (debug for the tests, release for the install test),
-#  5. runs cargo nextest with the `ci` profile and prints the ten slowest tests.
+#  5. runs cargo nextest with the `ci` profile,
+#  6. runs every fuzz target for 10 s under libFuzzer (fuzz/run.sh ci: one
+#     instrumented binary, built with the fuzz-ci profile), printing each
+#     target's execution count,
+#  7. prints the ten slowest tests.
 #
-# Exits with nextest's status (or earlier, with the status of the step that failed).
+# Exits with nextest's status, else the fuzz run's (or earlier, with the
+# status of the step that failed).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -152,9 +157,19 @@ fi
 rm -f "${junit_candidates[@]}" # never report on a previous run
 status=0
 cargo nextest run --workspace --profile ci --no-fail-fast || status=$?
+
+# Every fuzz target briefly under libFuzzer (see fuzz/README.md): a crash,
+# a budget break or a hang fails the run.
+section "fuzz smoke"
+fuzz_status=0
+fuzz/run.sh ci 10 || fuzz_status=$?
 end_section
 
-printf '== total: %ds, nextest exit status %d\n\n' $((SECONDS - script_start)) "$status"
+printf '== total: %ds, nextest exit status %d, fuzz smoke exit status %d\n\n' \
+    $((SECONDS - script_start)) "$status" "$fuzz_status"
+if ((status == 0)); then
+    status=$fuzz_status
+fi
 
 # Last, so that the final lines of the log are the slowest tests and the counts.
 junit=${junit_candidates[0]}
