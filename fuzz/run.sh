@@ -125,14 +125,18 @@ campaign | smoke | ci)
     running=0
     for t in $(targets); do
         (
-            if run_one "$t" "$secs" >"$work/logs/$t.log" 2>&1; then
-                echo "$t: ok"
+            # One block per target, printed at once (two run side by side).
+            log=$work/logs/$t.log
+            if run_one "$t" "$secs" >"$log" 2>&1; then
+                report="$t: ok"$'\n'$(grep -E \
+                    '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' \
+                    "$log" | sed "s/^/  $t: /")
+                printf '%s\n' "$report"
             else
-                echo "$t: FAILED (see $work/logs/$t.log)"
+                report="$t: FAILED (see $log), its last lines:"$'\n'$(tail -n 40 "$log" | sed "s/^/  $t: /")
+                printf '%s\n' "$report"
                 exit 1
             fi
-            grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' \
-                "$work/logs/$t.log" | sed "s/^/  $t: /"
         ) &
         running=$((running + 1))
         if ((running >= jobs)); then
