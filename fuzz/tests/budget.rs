@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use danga_fuzz::targets::{memcached_budget, memcached_conn_with};
+use danga_fuzz::targets::{memcached_budget, memcached_budget_for, memcached_conn_with};
 
 /// Set in the child process that is expected to abort.
 const CHILD: &str = "DANGA_FUZZ_BUDGET_CHILD";
@@ -70,4 +70,33 @@ fn a_connection_over_its_budget_aborts_the_process() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the child passed: {stderr}");
     assert!(stderr.contains("memory allocation of"), "{stderr}");
+}
+
+/// `cache_memlimit 12` then about 9 MB of values: the store may grow to
+/// 12 MB, past the 4 MB `-m` the budget once assumed (the first campaign's
+/// finding, `fuzz/regressions/memcached_conn/cache-memlimit-raises-the-store`).
+#[test]
+fn a_raised_cache_memlimit_raises_the_budget_with_it() {
+    let mut data = b"cache_memlimit 12\r\n".to_vec();
+    for i in 0..140 {
+        data.extend_from_slice(format!("set k{i} 0 0 64000 noreply\r\n").as_bytes());
+        data.extend(std::iter::repeat_n(b'v', 64_000));
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(b"get k139\r\n");
+    let budget = memcached_budget_for(&data);
+    assert_eq!(budget, memcached_budget() - (4 << 20) + (12 << 20));
+    // Past the old budget this aborted the process; now it is served.
+    let reply = memcached_conn_with(&data, budget, true);
+    assert!(
+        reply.starts_with(b"OK\r\nVALUE k139 0 64000\r\n"),
+        "{:?}",
+        &reply[..reply.len().min(40)]
+    );
+    // A limit the daemon refuses, or none, leaves the budget as it was.
+    assert_eq!(
+        memcached_budget_for(b"cache_memlimit\r\n"),
+        memcached_budget()
+    );
+    assert_eq!(memcached_budget_for(b"get a\r\n"), memcached_budget());
 }

@@ -83,14 +83,47 @@ mod memcached {
 /// hold (the longest `get` line, or a line and a largest item), the output
 /// high-water mark with one reply, and [`CONSTANT`].
 pub fn memcached_conn(data: &[u8]) {
-    play(data, memcached_budget(), memcached::Memcached);
+    play(data, memcached_budget_for(data), memcached::Memcached);
 }
 
-/// [`memcached_conn`]'s budget, in bytes.
+/// [`memcached_conn`]'s budget, in bytes, for an input that does not
+/// raise the store's limit.
 pub fn memcached_budget() -> usize {
     use memcached::*;
     let input = GET_LINE_MAX.max(2048 + ITEM_SIZE_MAX + 2);
     MEM_LIMIT + 2 * input + OUTPUT + CONSTANT
+}
+
+/// [`memcached_conn`]'s budget for `data`: `cache_memlimit N` lets any
+/// client move the store's limit to N megabytes (as in the original), so
+/// the store's share of the budget is the largest limit the input may set.
+/// The scan is lenient (any `cache_memlimit` followed, on its line, by a
+/// number): overcounting a command the daemon refuses only loosens the
+/// budget of that one input.
+pub fn memcached_budget_for(data: &[u8]) -> usize {
+    let store = memlimits_set(data)
+        .map(|mb| usize::try_from(mb).map_or(usize::MAX, |m| m.saturating_mul(1 << 20)))
+        .fold(memcached::MEM_LIMIT, usize::max);
+    memcached_budget()
+        .saturating_sub(memcached::MEM_LIMIT)
+        .saturating_add(store)
+}
+
+/// The numbers (megabytes) following each `cache_memlimit` in `data`.
+fn memlimits_set(data: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    const CMD: &[u8] = b"cache_memlimit";
+    data.windows(CMD.len())
+        .enumerate()
+        .filter(|(_, w)| *w == CMD)
+        .filter_map(move |(at, _)| {
+            let rest = &data[at + CMD.len()..];
+            let line = rest.split(|&b| b == b'\n').next().unwrap_or(rest);
+            let start = line.iter().position(u8::is_ascii_digit)?;
+            let digits = line[start..].iter().take_while(|b| b.is_ascii_digit());
+            Some(digits.fold(0u64, |n, &d| {
+                n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+            }))
+        })
 }
 
 /// [`memcached_conn`] with a given budget and client, returning what the

@@ -21,8 +21,8 @@ mod perlbal;
 
 pub use gearman::gearman_packet;
 pub use loops::{
-    gearmand_conn, memcached_budget, memcached_conn, memcached_conn_with, mogstored_conn,
-    mogstored_side_conn, perlbal_web_conn,
+    gearmand_conn, memcached_budget, memcached_budget_for, memcached_conn, memcached_conn_with,
+    mogstored_conn, mogstored_side_conn, perlbal_web_conn,
 };
 pub use memcached::{memcached_binary, memcached_text};
 pub use mogilefs::{dbi_dsn, mogstored_head, tracker_line};
