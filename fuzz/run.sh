@@ -58,6 +58,12 @@ targets() {
 }
 
 build() {
+    # FUZZ_BIN=NAME builds only that binary (e.g. fuzz_all)
+    if [[ -n ${FUZZ_BIN:-} ]]; then
+        RUSTFLAGS="${flags[*]}" nice -n 10 cargo build --release --target "$triple" \
+            -p danga-fuzz --features libfuzzer --bin "$FUZZ_BIN"
+        return
+    fi
     # --target: build scripts and proc macros are not instrumented.
     RUSTFLAGS="${flags[*]}" nice -n 10 cargo build --release --target "$triple" \
         -p danga-fuzz --features libfuzzer --bins
