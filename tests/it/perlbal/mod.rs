@@ -13,6 +13,7 @@ mod reproxy;
 mod robustness;
 pub(crate) mod script;
 mod selector;
+mod timeouts;
 mod tls;
 mod uploads;
 mod web;

@@ -219,7 +219,7 @@ pub(crate) async fn url(
     primary: &ResponseHead,
     urls: &str,
     s: &Settings,
-    shared: &Arc<Shared>,
+    (service, shared): (&str, &Arc<Shared>),
 ) -> Result<bool, ()> {
     let head_req = req.method == "HEAD";
     let expected = expected_size(&primary.headers);
@@ -291,12 +291,19 @@ pub(crate) async fn url(
             s.buffer_size_reproxy_url,
             s.idle_timeout,
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            if let super::proxy::RelayError::Backend(cause) = e {
+                let cause = format!("reproxy target: {cause}");
+                super::proxy::log_failure(service, t.ipport(), 0, &cause);
+            }
+        })?;
         if clean && resp.keep_alive() && length != BodyLength::UntilClose {
             lease.keep(stream);
         }
         return Ok(keep.is_some() && clean);
     }
+    super::proxy::log_failure(service, urls, 503, "no reproxy URL answered");
     let keep = client_keep(req, s, 503, true);
     let out = simple(503, "", head_req, keep, s.server_tokens);
     conn.stream().write_all(&out).await.map_err(|_| ())?;
@@ -372,7 +379,7 @@ pub(crate) async fn from_cache(
         minor: 0,
         headers,
     };
-    Some(url(conn, req, &primary, &hit.urls, s, shared).await)
+    Some(url(conn, req, &primary, &hit.urls, s, (&svc.name, shared)).await)
 }
 
 /// After a reproxy answer: the backend's own (small) body is read and the
