@@ -5,6 +5,7 @@
 mod bundled;
 mod cgilike;
 mod compat;
+mod conn_budget;
 mod console;
 mod plugins;
 mod proxy;
