@@ -16,6 +16,7 @@ pub(crate) mod script;
 mod selector;
 mod timeouts;
 mod tls;
+mod tls_stream;
 mod uploads;
 mod web;
 

@@ -4,12 +4,11 @@
 //! when both sides allow it. An `X-REPROXY-SERVICE` answer runs the
 //! request again on the named service.
 
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
-use danga_common::{Conn, PeerAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::admit::{denied, Admit};
@@ -20,20 +19,14 @@ use super::{lock, Shared};
 use crate::proto::http::{parse_request_reusing, HeadError, RequestHead};
 
 /// Serves one client until it leaves or a request cannot keep it.
-pub(crate) async fn serve(conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
+pub(crate) async fn serve(conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
     super::reply::with_status_cell(serve_in_cell(conn, svc, shared)).await
 }
 
 /// [`serve`], with the connection's status cell in place.
-async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
-    let peer = match conn.peer() {
-        PeerAddr::Tcp(a) => a.ip(),
-        // Only TLS terminators connect over unix sockets: they name the peer.
-        PeerAddr::Unix => match super::tls::peer(&mut conn).await {
-            Some(ip) => ip,
-            None => return,
-        },
-    };
+async fn serve_in_cell(mut conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
+    // Clients come over TCP (plain or TLS).
+    let Some(peer) = conn.peer() else { return };
     // A web_server's clients count as 1.80's ClientHTTP, others as ClientProxy.
     let web = svc.settings().role == Role::WebServer;
     let (reading, persist) = if web {
@@ -44,10 +37,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
             SockState::CLIENT_PERSIST_WAIT,
         )
     };
-    let fd = match conn.stream() {
-        danga_common::Stream::Tcp(t) => t.as_raw_fd(),
-        danga_common::Stream::Unix(u) => u.as_raw_fd(),
-    };
+    let fd = conn.raw_fd();
     let desc = format!("open from {peer} for service '{}'", svc.name);
     let mut state = StateGuard::new(&shared, &svc.states, reading, fd, desc);
     let mut buf = BytesMut::with_capacity(HEAD_ROOM);
@@ -59,9 +49,9 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
     let mut head_started: Option<tokio::time::Instant> = None;
     loop {
         let s = svc.settings();
-        if let danga_common::Stream::Tcp(t) = conn.stream() {
+        if let Some(t) = conn.stream().tcp() {
             if s.client_sndbuf > 0 {
-                let _ = socket2::SockRef::from(&*t).set_send_buffer_size(s.client_sndbuf);
+                let _ = socket2::SockRef::from(t).set_send_buffer_size(s.client_sndbuf);
             }
         }
         // Wait for a complete head; idle keep-alive waits end at shutdown.
@@ -153,7 +143,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
                 }
                 Start::Done(false) => {
                     answered(&cur, started);
-                    let _ = conn.stream().shutdown().await;
+                    conn.close(s.idle_timeout).await;
                     return;
                 }
             }
@@ -168,7 +158,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
                 let sent = conn.stream().write_all(out.as_bytes()).await;
                 answered(&cur, started);
                 if sent.is_err() || !keep {
-                    let _ = conn.stream().shutdown().await;
+                    conn.close(s.idle_timeout).await;
                     return;
                 }
                 state.set(persist);
@@ -180,7 +170,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
             shared.reqs.fetch_add(1, Ordering::Relaxed);
             super::cgi::serve(&mut conn, &mut buf, &head, peer, &s, &cgi).await;
             answered(&cur, started);
-            let _ = conn.stream().shutdown().await;
+            conn.close(s.idle_timeout).await;
             return;
         }
         // Hand-offs (X-REPROXY-SERVICE) run the request again elsewhere.
@@ -244,7 +234,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
                 io = Bufs::new();
             }
         } else {
-            let _ = conn.stream().shutdown().await;
+            conn.close(cur.settings().idle_timeout).await;
             return;
         }
     }

@@ -11,6 +11,7 @@ mod beneath;
 mod body;
 mod cgi;
 mod client;
+mod conn;
 mod dispatch;
 mod echo;
 mod manage;
@@ -286,7 +287,7 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
             } else {
                 let shared2 = shared.clone();
                 shared.acceptor.clone().spawn(listener, move |conn| {
-                    client::serve(conn, rt.clone(), shared2.clone())
+                    client::serve(conn::ClientConn::plain(conn), rt.clone(), shared2.clone())
                 })
             }
         }

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
-use danga_common::Conn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -38,7 +38,7 @@ const RESP_ROOM: usize = 8192;
 /// streamed), the reproxy cache, then a backend.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn proxy_request(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     io: &mut Bufs,
     head: &RequestHead,
@@ -180,7 +180,7 @@ enum NoBackend {
 /// request) is kept, up to `cap` bytes; past that the client is no longer
 /// read until a backend comes.
 async fn backend_for(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     svc: &ServiceRt,
     prio: Priority,
@@ -213,7 +213,7 @@ async fn backend_for(
 /// A 502 for a backend that failed before answering: logged, written,
 /// and the client closed.
 async fn bad_gateway(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     service: &str,
     node: SocketAddr,
     s: &Settings,
@@ -240,7 +240,7 @@ pub(crate) fn log_failure(
 /// One request to a backend.
 #[allow(clippy::too_many_arguments)]
 async fn proxy(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     io: &mut Bufs,
     req: &RequestHead,
@@ -535,7 +535,7 @@ async fn proxy(
 /// stalls mid-body, or a client that stops reading, holds a connection
 /// and its buffer no longer than that.
 pub(crate) async fn relay(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     be: &mut TcpStream,
     rbuf: &mut BytesMut,
     length: BodyLength,

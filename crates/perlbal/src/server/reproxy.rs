@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
-use danga_common::Conn;
 use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -86,7 +86,7 @@ fn expected_size(h: &Headers) -> Option<u64> {
 
 /// Serves `path` for `X-REPROXY-FILE`; `Ok(keep-alive)`.
 pub(crate) async fn file(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     primary: &ResponseHead,
     path: &str,
@@ -214,7 +214,7 @@ async fn fetch(
 
 /// Serves the first working URL of `urls`; `Ok(keep-alive)`.
 pub(crate) async fn url(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     primary: &ResponseHead,
     urls: &str,
@@ -344,7 +344,7 @@ pub(crate) fn remember(svc: &ServiceRt, req: &RequestHead, resp: &ResponseHead, 
 /// Answers from the reproxy cache, if it holds this request; `None`: ask
 /// a backend.
 pub(crate) async fn from_cache(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     svc: &ServiceRt,

@@ -26,8 +26,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use super::conn::ClientConn;
 use bytes::BytesMut;
-use danga_common::Conn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -189,7 +189,7 @@ fn spool_after_memory(up: &UploadConf, got: u64, left: u64, secs: f64) -> Option
     }
 }
 
-async fn read_some(conn: &mut Conn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
+async fn read_some(conn: &mut ClientConn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
     buf.reserve(64 * 1024);
     match tokio::time::timeout(idle, conn.stream().read_buf(buf)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
@@ -200,7 +200,7 @@ async fn read_some(conn: &mut Conn, buf: &mut BytesMut, idle: Duration) -> Resul
 /// Reads the body as buffer_uploads says (module docs). `Err`: the client
 /// left, sent a bad body, or the spool failed (then it got a 500).
 pub(crate) async fn buffer(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     req: &RequestHead,
     s: &Settings,
