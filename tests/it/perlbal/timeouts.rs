@@ -263,3 +263,66 @@ fn perlbal_drops_a_client_that_never_reads_and_frees_its_backend() {
     };
     assert!(ended, "the stalled client's connection is still open");
 }
+
+/// A keep-alive client that pipelines requests for missing files and
+/// never reads: every 404 is small, but once the socket buffers are full
+/// a write waits on the client, and that wait is bounded as well (this
+/// build waited for ever on a small reply): perlbal drops the connection
+/// about idle_timeout after the client stopped taking bytes.
+#[test]
+fn perlbal_drops_a_pipelining_client_that_never_reads_its_small_replies() {
+    let docs = tempfile::tempdir().expect("docroot");
+    let d = perlbal(&format!(
+        "CREATE SERVICE files
+  SET role = web_server
+  SET listen = LISTEN
+  SET docroot = {}
+  SET persist_client = on
+  SET idle_timeout = 1
+ENABLE files
+",
+        docs.path().display()
+    ));
+    let addr = d.addr("files");
+    let pid = d.pid();
+    let base = crate::fault::open_fds(pid);
+    // A small receive buffer, set before connecting, so the replies fill
+    // the buffers soon.
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    sock.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .expect("connect");
+    let client: TcpStream = sock.into();
+    client
+        .set_write_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let mut w = client.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let req = b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n".repeat(100);
+        let mut sent = 0;
+        for _ in 0..1000 {
+            if w.write_all(&req).is_err() {
+                break;
+            }
+            sent += 100;
+        }
+        sent
+    });
+    // Until perlbal stops reading (blocked on a reply), or all are out.
+    let sent = writer.join().expect("writer");
+    assert!(sent > 0, "no request went out");
+    let start = Instant::now();
+    assert!(
+        crate::fault::open_fds(pid) > base,
+        "the client's connection is not open"
+    );
+    assert!(
+        danga_testkit::wait_for(Duration::from_secs(15), || crate::fault::open_fds(pid)
+            <= base),
+        "perlbal still holds the connection {:?} after the client stopped reading ({} fds, {base} before)",
+        start.elapsed(),
+        crate::fault::open_fds(pid)
+    );
+    drop(client);
+}

@@ -49,6 +49,7 @@ async fn serve_in_cell(mut conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Sh
     let mut head_started: Option<tokio::time::Instant> = None;
     loop {
         let s = svc.settings();
+        conn.set_idle(s.idle_timeout);
         if let Some(t) = conn.stream().tcp() {
             if s.client_sndbuf > 0 {
                 let _ = socket2::SockRef::from(t).set_send_buffer_size(s.client_sndbuf);

@@ -3,6 +3,7 @@
 //! one stream type. The connection holds its place under the acceptor's
 //! limit until dropped.
 
+use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -14,40 +15,85 @@ use danga_common::accept::Slot;
 use danga_common::{Conn, PeerAddr, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 use tokio_rustls::server::TlsStream;
 
-/// The bytes of a client connection.
-pub(crate) enum ClientStream {
+/// The socket underneath a [`ClientStream`].
+enum Inner {
     /// As accepted: TCP (or a unix socket).
     Plain(Stream),
     /// TLS, terminated here.
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// The bytes of a client connection. Every write (flush, close) is
+/// bounded: one the client takes no byte of for the idle time fails with
+/// `TimedOut` (1.80's rule: a client is closed idle_timeout after its
+/// last successful write), so no reply, however small, can hold a
+/// connection whose client stopped reading.
+pub(crate) struct ClientStream {
+    inner: Inner,
+    idle: Duration,
+    /// Since when a write has been waiting for the client.
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+/// The idle time before the service's settings set it (1.80's default
+/// idle_timeout).
+const DEFAULT_IDLE: Duration = Duration::from_secs(30);
+
 impl ClientStream {
+    fn new(inner: Inner, idle: Duration) -> ClientStream {
+        ClientStream {
+            inner,
+            idle,
+            stalled: None,
+        }
+    }
+
     /// The TCP socket underneath (none for a unix socket).
     pub fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            ClientStream::Plain(Stream::Tcp(t)) => Some(t),
-            ClientStream::Plain(Stream::Unix(_)) => None,
-            ClientStream::Tls(t) => Some(t.get_ref().0),
+        match &self.inner {
+            Inner::Plain(Stream::Tcp(t)) => Some(t),
+            Inner::Plain(Stream::Unix(_)) => None,
+            Inner::Tls(t) => Some(t.get_ref().0),
         }
     }
 
     /// The plain socket, when bytes may go to it directly (sendfile):
     /// not through TLS.
     pub fn plain(&self) -> Option<&Stream> {
-        match self {
-            ClientStream::Plain(s) => Some(s),
-            ClientStream::Tls(_) => None,
+        match &self.inner {
+            Inner::Plain(s) => Some(s),
+            Inner::Tls(_) => None,
         }
     }
 
     fn raw_fd(&self) -> RawFd {
-        match self {
-            ClientStream::Plain(Stream::Tcp(t)) => t.as_raw_fd(),
-            ClientStream::Plain(Stream::Unix(u)) => u.as_raw_fd(),
-            ClientStream::Tls(t) => t.get_ref().0.as_raw_fd(),
+        match &self.inner {
+            Inner::Plain(Stream::Tcp(t)) => t.as_raw_fd(),
+            Inner::Plain(Stream::Unix(u)) => u.as_raw_fd(),
+            Inner::Tls(t) => t.get_ref().0.as_raw_fd(),
+        }
+    }
+
+    /// A write step's result: progress disarms the stall timer; waiting
+    /// arms it, and fails once the client has taken nothing for `idle`.
+    fn bounded<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if r.is_ready() {
+            self.stalled = None;
+            return r;
+        }
+        let idle = self.idle;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.stalled = None;
+                Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -59,9 +105,10 @@ impl AsyncRead for ClientStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ClientStream::Tls(t) => {
+        let me = self.get_mut();
+        let r = match &mut me.inner {
+            Inner::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Inner::Tls(t) => {
                 // Records still held by rustls (the end of the last
                 // response, written while the socket was full) go out
                 // while the client is waited on: the task is woken when
@@ -69,7 +116,13 @@ impl AsyncRead for ClientStream {
                 let _ = Pin::new(&mut **t).poll_flush(cx);
                 Pin::new(&mut **t).poll_read(cx, buf)
             }
+        };
+        if r.is_ready() {
+            // A client heard from is alive (1.80 counted reads too): a
+            // write given up earlier does not start the next one's clock.
+            me.stalled = None;
         }
+        r
     }
 }
 
@@ -79,9 +132,10 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ClientStream::Tls(t) => {
+        let me = self.get_mut();
+        let r = match &mut me.inner {
+            Inner::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Inner::Tls(t) => {
                 let written = Pin::new(&mut **t).poll_write(cx, buf);
                 if matches!(written, Poll::Ready(Ok(_))) {
                     // Push the records out now rather than at the next
@@ -91,21 +145,26 @@ impl AsyncWrite for ClientStream {
                 }
                 written
             }
-        }
+        };
+        me.bounded(cx, r)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ClientStream::Tls(t) => Pin::new(&mut **t).poll_flush(cx),
-        }
+        let me = self.get_mut();
+        let r = match &mut me.inner {
+            Inner::Plain(s) => Pin::new(s).poll_flush(cx),
+            Inner::Tls(t) => Pin::new(&mut **t).poll_flush(cx),
+        };
+        me.bounded(cx, r)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ClientStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ClientStream::Tls(t) => Pin::new(&mut **t).poll_shutdown(cx),
-        }
+        let me = self.get_mut();
+        let r = match &mut me.inner {
+            Inner::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Inner::Tls(t) => Pin::new(&mut **t).poll_shutdown(cx),
+        };
+        me.bounded(cx, r)
     }
 }
 
@@ -123,7 +182,7 @@ impl ClientConn {
         let (peer, id) = (conn.peer(), conn.id());
         let (stream, slot) = conn.into_parts();
         ClientConn {
-            stream: ClientStream::Plain(stream),
+            stream: ClientStream::new(Inner::Plain(stream), DEFAULT_IDLE),
             peer: match peer {
                 PeerAddr::Tcp(a) => Some(a.ip()),
                 PeerAddr::Unix => None,
@@ -133,10 +192,16 @@ impl ClientConn {
         }
     }
 
-    /// A connection whose TLS handshake is done.
-    pub fn tls(stream: TlsStream<TcpStream>, peer: IpAddr, id: u64, slot: Slot) -> ClientConn {
+    /// A connection whose TLS handshake is done; `idle` bounds its writes
+    /// until [`ClientConn::set_idle`].
+    pub fn tls(
+        stream: TlsStream<TcpStream>,
+        (peer, id): (IpAddr, u64),
+        slot: Slot,
+        idle: Duration,
+    ) -> ClientConn {
         ClientConn {
-            stream: ClientStream::Tls(Box::new(stream)),
+            stream: ClientStream::new(Inner::Tls(Box::new(stream)), idle),
             peer: Some(peer),
             id,
             _slot: slot,
@@ -160,7 +225,13 @@ impl ClientConn {
 
     /// Whether the client came through TLS.
     pub fn is_tls(&self) -> bool {
-        matches!(self.stream, ClientStream::Tls(_))
+        matches!(self.stream.inner, Inner::Tls(_))
+    }
+
+    /// How long a write may wait for the client to take a byte (the
+    /// service's idle_timeout).
+    pub fn set_idle(&mut self, idle: Duration) {
+        self.stream.idle = idle;
     }
 
     /// The socket's descriptor (`SOCKS`).
@@ -172,6 +243,7 @@ impl ClientConn {
     /// close go out, for at most `idle` (a client that reads nothing
     /// cannot hold it).
     pub async fn close(&mut self, idle: Duration) {
-        let _ = tokio::time::timeout(idle, self.stream.shutdown()).await;
+        self.set_idle(idle);
+        let _ = self.stream.shutdown().await;
     }
 }

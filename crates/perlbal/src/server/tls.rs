@@ -152,7 +152,7 @@ async fn handshake(conn: Conn, acceptor: TlsAcceptor, idle: Duration) -> Option<
         return None;
     };
     match tokio::time::timeout(idle, acceptor.accept(tcp)).await {
-        Ok(Ok(t)) => Some(ClientConn::tls(t, peer.ip(), id, slot)),
+        Ok(Ok(t)) => Some(ClientConn::tls(t, (peer.ip(), id), slot, idle)),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
             None
