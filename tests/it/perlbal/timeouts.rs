@@ -326,3 +326,67 @@ ENABLE files
     );
     drop(client);
 }
+
+/// A reproxy target that answers a 10-byte body a byte every 400 ms
+/// (about 4 s per request, always making progress).
+fn trickling_target() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().expect("clone");
+                let mut rd = BufReader::new(conn);
+                let mut line = String::new();
+                while rd.read_line(&mut line).unwrap_or(0) > 2 {
+                    line.clear();
+                }
+                let _ = out.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n");
+                for b in b"trickled!\n" {
+                    std::thread::sleep(Duration::from_millis(400));
+                    if out.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// With `max_reproxy_connections = 1` and the only target connection
+/// busy relaying a slow (but moving) body, a second client waits for a
+/// place no longer than idle_timeout: then it gets the 503 of a reproxy
+/// whose URLs all failed, logged (this build waited for the place as long
+/// as the first client took).
+#[test]
+fn perlbal_reproxy_waits_for_a_target_connection_at_most_idle_timeout() {
+    let target = trickling_target();
+    let app = super::script::ScriptBackend::start(Duration::ZERO, move |req, _| {
+        let h = vec![("X-REPROXY-URL", format!("http://{target}/slow"))];
+        super::script::respond(req, "200 OK", &h, b"")
+    });
+    let d = perlbal(&format!(
+        "SERVER max_reproxy_connections = 1\n{}",
+        proxy_conf(&[app.addr], "enable_reproxy = on\nidle_timeout = 1")
+    ));
+    let web = d.addr("web");
+    let first = std::thread::spawn(move || exchange(web, "GET /a HTTP/1.0\r\nHost: t\r\n\r\n"));
+    std::thread::sleep(Duration::from_millis(500));
+    let (reply, took) = exchange(web, "GET /b HTTP/1.0\r\nHost: t\r\n\r\n");
+    assert!(
+        reply.starts_with("HTTP/1.0 503 Service Unavailable\r\n"),
+        "{reply:?}"
+    );
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    let (reply, _) = first.join().expect("first");
+    assert!(reply.ends_with("\r\n\r\ntrickled!\n"), "{reply:?}");
+    assert!(
+        danga_testkit::wait_for(Duration::from_secs(5), || failure_lines(&d)
+            .iter()
+            .any(|l| l.contains("status=503") && l.contains("no reproxy URL answered"))),
+        "no warn line for the 503: {}",
+        d.stderr()
+    );
+}

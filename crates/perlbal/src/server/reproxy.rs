@@ -164,7 +164,13 @@ async fn fetch(
     rbuf: &mut BytesMut,
     idle: Duration,
 ) -> Option<(TcpStream, super::reproxy_pool::Lease, ResponseHead)> {
-    let mut lease = shared.reproxy.acquire(&t.ipport()).await;
+    // A place under max_reproxy_connections, waited for no longer than
+    // idle_timeout (then the next URL, or the 503).
+    let Ok(mut lease) = tokio::time::timeout(idle, shared.reproxy.acquire(&t.ipport())).await
+    else {
+        tracing::debug!(target = %t.ipport(), "no reproxy connection free within idle_timeout");
+        return None;
+    };
     let method = if req.method == "HEAD" { "HEAD" } else { "GET" };
     let mut ask = format!("{method} {} HTTP/1.0\r\nConnection: keep-alive\r\n", t.path);
     if let Some(r) = req.headers.get_str("Range") {
