@@ -390,3 +390,44 @@ fn perlbal_reproxy_waits_for_a_target_connection_at_most_idle_timeout() {
         d.stderr()
     );
 }
+
+/// A 5xx perlbal makes without a backend (a web_server without a docroot)
+/// is logged too, once, with the service and the cause.
+#[test]
+fn perlbal_logs_its_own_5xx_without_a_backend() {
+    let d = perlbal(
+        "CREATE SERVICE files
+  SET role = web_server
+  SET listen = LISTEN
+ENABLE files
+",
+    );
+    let r = super::get(d.addr("files"), "/x", "");
+    assert!(r.starts_with("HTTP/1.0 500 "), "{r:?}");
+    let failed = || {
+        plain(&d.stderr())
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("request failed"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        danga_testkit::wait_for(Duration::from_secs(5), || failed()
+            .iter()
+            .any(|l| l.contains("service=files")
+                && l.contains("status=500")
+                && l.contains("Docroot unconfigured"))),
+        "no warn line for the 500: {}",
+        d.stderr()
+    );
+    // Each failed request is logged once.
+    let r = super::get(d.addr("files"), "/x", "");
+    assert!(r.starts_with("HTTP/1.0 500 "), "{r:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        failed().len(),
+        2,
+        "one line per failed request: {}",
+        d.stderr()
+    );
+}

@@ -115,6 +115,7 @@ async fn serve_in_cell(mut conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Sh
         let started = tokio::time::Instant::now();
         // Whatever status is noted from here on answers this request.
         super::reply::take_status();
+        super::reply::take_failure();
         // The settings as they are now: a console change made while this
         // connection waited applies to its next request.
         let s = svc.settings();
@@ -170,6 +171,8 @@ async fn serve_in_cell(mut conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Sh
         if let Some(cgi) = s.plugins.as_ref().and_then(|p| p.cgi_for(&head.uri)) {
             shared.reqs.fetch_add(1, Ordering::Relaxed);
             super::cgi::serve(&mut conn, &mut buf, &head, peer, &s, &cgi).await;
+            // Cgilike logs its own failures.
+            super::reply::take_failure();
             answered(&cur, started);
             conn.close(s.idle_timeout).await;
             return;
@@ -244,10 +247,16 @@ async fn serve_in_cell(mut conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Sh
 /// Counts a request under the service that answered it (the last one,
 /// after hand-offs): the request, its latency, and the status class of
 /// the response written for it, if one was.
+/// A 5xx perlbal made itself that nobody logged yet (a web_server's
+/// docroot or disk error, a selector that cannot route) is logged here.
 fn answered(svc: &ServiceRt, started: tokio::time::Instant) {
     svc.requests.fetch_add(1, Ordering::Relaxed);
     svc.latency.observe(started.elapsed());
-    svc.responded(super::reply::take_status());
+    let status = super::reply::take_status();
+    if let Some(cause) = super::reply::take_failure() {
+        tracing::warn!(service = %svc.name, backend = "none", status, cause, "request failed");
+    }
+    svc.responded(status);
 }
 
 /// The room a request head is read into.

@@ -235,6 +235,8 @@ pub(crate) fn log_failure(
     cause: &str,
 ) {
     tracing::warn!(service, backend = %backend, status, cause, "backend failure");
+    // Logged: the client loop does not log it again.
+    let _ = super::reply::take_failure();
 }
 
 /// One request to a backend.

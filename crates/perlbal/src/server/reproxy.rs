@@ -309,9 +309,9 @@ pub(crate) async fn url(
         }
         return Ok(keep.is_some() && clean);
     }
-    super::proxy::log_failure(service, urls, 503, "no reproxy URL answered");
     let keep = client_keep(req, s, 503, true);
     let out = simple(503, "", head_req, keep, s.server_tokens);
+    super::proxy::log_failure(service, urls, 503, "no reproxy URL answered");
     conn.stream().write_all(&out).await.map_err(|_| ())?;
     Ok(keep.is_some())
 }

@@ -241,9 +241,9 @@ pub(crate) async fn buffer(
         }
     }
     let Some(mut spool) = create_spool(up, conn.id(), reason).await else {
+        let out = super::reply::simple(500, "", false, None, s.server_tokens);
         let cause = "cannot create a spool file in buffer_uploads_path";
         super::proxy::log_failure(&up.service, "none", 500, cause);
-        let out = super::reply::simple(500, "", false, None, s.server_tokens);
         let _ = conn.stream().write_all(&out).await;
         return Err(());
     };
@@ -255,12 +255,10 @@ pub(crate) async fn buffer(
         }
         if !mem.is_empty() {
             if let Err(e) = out.write_all(&mem).await {
+                let out = super::reply::simple(500, "", false, None, s.server_tokens);
                 let cause = format!("writing a spool file: {e}");
                 super::proxy::log_failure(&up.service, "none", 500, &cause);
-                let _ = conn
-                    .stream()
-                    .write_all(&super::reply::simple(500, "", false, None, s.server_tokens))
-                    .await;
+                let _ = conn.stream().write_all(&out).await;
                 return Err(());
             }
             done += mem.len() as u64;
