@@ -247,3 +247,49 @@ impl ClientConn {
         let _ = self.stream.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_write_the_peer_takes_nothing_of_fails_after_the_idle_time() {
+        let (ours, mut peer) = tokio::net::UnixStream::pair().expect("pair");
+        let idle = Duration::from_millis(200);
+        let mut s = ClientStream::new(Inner::Plain(Stream::Unix(ours)), idle);
+        let chunk = vec![b'x'; 64 * 1024];
+        // Fills the socket buffers, then waits on the peer: the write
+        // fails with TimedOut about `idle` after it stopped moving.
+        let started = tokio::time::Instant::now();
+        let err = loop {
+            if let Err(e) = s.write_all(&chunk).await {
+                break e;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "writes never blocked"
+            );
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // A peer that reads lets writes go on (the timer is disarmed).
+        let mut sink = vec![0u8; 1 << 20];
+        let drained = tokio::spawn(async move {
+            let mut total = 0;
+            while let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(500), peer.read(&mut sink)).await
+            {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            total
+        });
+        for _ in 0..8 {
+            s.write_all(&chunk).await.expect("a reading peer takes it");
+        }
+        drop(s);
+        assert!(drained.await.expect("reader") >= 8 * chunk.len());
+    }
+}
