@@ -20,11 +20,11 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use super::conn::ClientConn;
 use super::reply::{simple, Head};
 use super::settings::Settings;
 use crate::core::plugin_conf::PLUGIN_TUNABLES;

@@ -7,12 +7,12 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::admit::{denied, Admit};
 use super::backend::{SockState, StateGuard};
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::settings::Role;
 use super::{lock, Shared};
@@ -247,6 +247,7 @@ async fn serve_in_cell(mut conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Sh
 /// Counts a request under the service that answered it (the last one,
 /// after hand-offs): the request, its latency, and the status class of
 /// the response written for it, if one was.
+///
 /// A 5xx perlbal made itself that nobody logged yet (a web_server's
 /// docroot or disk error, a selector that cannot route) is logged here.
 fn answered(svc: &ServiceRt, started: tokio::time::Instant) {

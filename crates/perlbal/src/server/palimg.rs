@@ -7,7 +7,6 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use super::conn::ClientConn;
-
 use super::plugins::Alter;
 use super::reply::simple;
 use super::settings::Settings;

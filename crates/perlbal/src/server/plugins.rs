@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::conn::ClientConn;
 use regex::Regex;
 use tokio::io::AsyncWriteExt;
 
 use super::admit::Admit;
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::reply::{simple, Head};
 use super::settings::{Role, Settings};

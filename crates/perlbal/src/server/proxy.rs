@@ -10,13 +10,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::backend::{Backend, SockState, StateGuard};
 use super::client::{own_reply, own_reply_with, Bufs, Outcome};
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::sendfile::{send_file, Sock};
 use super::settings::Settings;

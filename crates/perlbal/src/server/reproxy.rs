@@ -22,13 +22,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
 use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::backend::read_head;
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::proxy::relay;
 use super::reply::{reason, simple, Head};

@@ -26,12 +26,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::conn::ClientConn;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::body::BodyReader;
+use super::conn::ClientConn;
 use super::settings::{Settings, UploadConf};
 use crate::proto::http::RequestHead;
 

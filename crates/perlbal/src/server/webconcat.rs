@@ -9,9 +9,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::conn::ClientConn;
-
 use super::beneath::open_beneath;
+use super::conn::ClientConn;
 use super::reply::{simple, Head};
 use super::settings::{Settings, WebConf};
 use super::web::{body_after, not_modified, send};

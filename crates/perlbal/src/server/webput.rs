@@ -17,13 +17,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::conn::ClientConn;
 use base64::Engine;
 use bytes::BytesMut;
 use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 
 use super::body::{BodyError, BodyReader};
+use super::conn::ClientConn;
 use super::reply::simple;
 use super::settings::{Settings, WebConf};
 use super::web::send;
