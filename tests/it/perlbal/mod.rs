@@ -5,6 +5,7 @@
 mod bundled;
 mod cgilike;
 mod compat;
+mod conn_budget;
 mod console;
 mod plugins;
 mod proxy;
@@ -13,7 +14,9 @@ mod reproxy;
 mod robustness;
 pub(crate) mod script;
 mod selector;
+mod timeouts;
 mod tls;
+mod tls_stream;
 mod uploads;
 mod web;
 

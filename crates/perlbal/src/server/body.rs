@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use super::conn::ClientConn;
 use bytes::{Buf, BytesMut};
-use danga_common::Conn;
 use tokio::io::AsyncReadExt;
 
 use crate::proto::chunked::Chunked;
@@ -59,7 +59,7 @@ impl BodyReader {
     /// `buf` is empty. Call until [`BodyReader::done`].
     pub async fn read(
         &mut self,
-        conn: &mut Conn,
+        conn: &mut ClientConn,
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
         idle: Duration,

@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use danga_common::{Conn, PeerAddr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use super::conn::ClientConn;
 use super::reply::{simple, Head};
 use super::settings::Settings;
 use crate::core::plugin_conf::PLUGIN_TUNABLES;
@@ -101,7 +101,7 @@ enum CgiFail {
 /// Runs the program for `req` and answers the client; the connection is
 /// not kept.
 pub(crate) async fn serve(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     req: &RequestHead,
     peer: IpAddr,
@@ -136,7 +136,7 @@ pub(crate) async fn serve(
         remote: peer,
         server_ip: conf.listen.map(|a| a.ip()),
         server_port: conf.listen.map_or(0, |a| a.port()),
-        https: matches!(conn.peer(), PeerAddr::Unix),
+        https: conn.is_tls(),
     };
     let mut cmd = Command::new(program);
     cmd.env_clear()
@@ -165,7 +165,7 @@ pub(crate) async fn serve(
             .await;
             if matches!(ran, Ok(Ok(()) | Err(CgiFail::Client))) {
                 // Answered: the client need not wait for the program to go.
-                let _ = conn.stream().shutdown().await;
+                conn.close(s.idle_timeout).await;
             }
             finish(&mut child, deadline).await;
             match ran {
@@ -215,7 +215,7 @@ async fn finish(child: &mut Child, deadline: tokio::time::Instant) {
 
 /// Feeds the body to the program while its answer goes to the client.
 async fn exchange(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     req: &RequestHead,
     child: &mut Child,

@@ -4,36 +4,29 @@
 //! when both sides allow it. An `X-REPROXY-SERVICE` answer runs the
 //! request again on the named service.
 
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
-use danga_common::{Conn, PeerAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::admit::{denied, Admit};
 use super::backend::{SockState, StateGuard};
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::settings::Role;
 use super::{lock, Shared};
 use crate::proto::http::{parse_request_reusing, HeadError, RequestHead};
 
 /// Serves one client until it leaves or a request cannot keep it.
-pub(crate) async fn serve(conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
+pub(crate) async fn serve(conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
     super::reply::with_status_cell(serve_in_cell(conn, svc, shared)).await
 }
 
 /// [`serve`], with the connection's status cell in place.
-async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
-    let peer = match conn.peer() {
-        PeerAddr::Tcp(a) => a.ip(),
-        // Only TLS terminators connect over unix sockets: they name the peer.
-        PeerAddr::Unix => match super::tls::peer(&mut conn).await {
-            Some(ip) => ip,
-            None => return,
-        },
-    };
+async fn serve_in_cell(mut conn: ClientConn, svc: Arc<ServiceRt>, shared: Arc<Shared>) {
+    // Clients come over TCP (plain or TLS).
+    let Some(peer) = conn.peer() else { return };
     // A web_server's clients count as 1.80's ClientHTTP, others as ClientProxy.
     let web = svc.settings().role == Role::WebServer;
     let (reading, persist) = if web {
@@ -44,10 +37,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
             SockState::CLIENT_PERSIST_WAIT,
         )
     };
-    let fd = match conn.stream() {
-        danga_common::Stream::Tcp(t) => t.as_raw_fd(),
-        danga_common::Stream::Unix(u) => u.as_raw_fd(),
-    };
+    let fd = conn.raw_fd();
     let desc = format!("open from {peer} for service '{}'", svc.name);
     let mut state = StateGuard::new(&shared, &svc.states, reading, fd, desc);
     let mut buf = BytesMut::with_capacity(HEAD_ROOM);
@@ -59,9 +49,10 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
     let mut head_started: Option<tokio::time::Instant> = None;
     loop {
         let s = svc.settings();
-        if let danga_common::Stream::Tcp(t) = conn.stream() {
+        conn.set_idle(s.idle_timeout);
+        if let Some(t) = conn.stream().tcp() {
             if s.client_sndbuf > 0 {
-                let _ = socket2::SockRef::from(&*t).set_send_buffer_size(s.client_sndbuf);
+                let _ = socket2::SockRef::from(t).set_send_buffer_size(s.client_sndbuf);
             }
         }
         // Wait for a complete head; idle keep-alive waits end at shutdown.
@@ -124,6 +115,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
         let started = tokio::time::Instant::now();
         // Whatever status is noted from here on answers this request.
         super::reply::take_status();
+        super::reply::take_failure();
         // The settings as they are now: a console change made while this
         // connection waited applies to its next request.
         let s = svc.settings();
@@ -153,7 +145,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
                 }
                 Start::Done(false) => {
                     answered(&cur, started);
-                    let _ = conn.stream().shutdown().await;
+                    conn.close(s.idle_timeout).await;
                     return;
                 }
             }
@@ -168,7 +160,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
                 let sent = conn.stream().write_all(out.as_bytes()).await;
                 answered(&cur, started);
                 if sent.is_err() || !keep {
-                    let _ = conn.stream().shutdown().await;
+                    conn.close(s.idle_timeout).await;
                     return;
                 }
                 state.set(persist);
@@ -179,8 +171,10 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
         if let Some(cgi) = s.plugins.as_ref().and_then(|p| p.cgi_for(&head.uri)) {
             shared.reqs.fetch_add(1, Ordering::Relaxed);
             super::cgi::serve(&mut conn, &mut buf, &head, peer, &s, &cgi).await;
+            // Cgilike logs its own failures.
+            super::reply::take_failure();
             answered(&cur, started);
-            let _ = conn.stream().shutdown().await;
+            conn.close(s.idle_timeout).await;
             return;
         }
         // Hand-offs (X-REPROXY-SERVICE) run the request again elsewhere.
@@ -244,7 +238,7 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
                 io = Bufs::new();
             }
         } else {
-            let _ = conn.stream().shutdown().await;
+            conn.close(cur.settings().idle_timeout).await;
             return;
         }
     }
@@ -253,10 +247,17 @@ async fn serve_in_cell(mut conn: Conn, svc: Arc<ServiceRt>, shared: Arc<Shared>)
 /// Counts a request under the service that answered it (the last one,
 /// after hand-offs): the request, its latency, and the status class of
 /// the response written for it, if one was.
+///
+/// A 5xx perlbal made itself that nobody logged yet (a web_server's
+/// docroot or disk error, a selector that cannot route) is logged here.
 fn answered(svc: &ServiceRt, started: tokio::time::Instant) {
     svc.requests.fetch_add(1, Ordering::Relaxed);
     svc.latency.observe(started.elapsed());
-    svc.responded(super::reply::take_status());
+    let status = super::reply::take_status();
+    if let Some(cause) = super::reply::take_failure() {
+        tracing::warn!(service = %svc.name, backend = "none", status, cause, "request failed");
+    }
+    svc.responded(status);
 }
 
 /// The room a request head is read into.

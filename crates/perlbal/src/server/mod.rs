@@ -11,6 +11,7 @@ mod beneath;
 mod body;
 mod cgi;
 mod client;
+mod conn;
 mod dispatch;
 mod echo;
 mod manage;
@@ -73,7 +74,12 @@ pub(crate) struct Shared {
     pub sock_ids: AtomicU64,
     /// Open backend connections by node (`BACKENDS`).
     pub backends: Mutex<HashMap<SocketAddr, usize>>,
+    /// The client ports' connections (`max_connections`).
     pub acceptor: Acceptor,
+    /// The management consoles' connections: a budget of their own, so
+    /// clients holding every slot of `max_connections` cannot lock the
+    /// operator out ([`console_budget`]).
+    pub console_acceptor: Acceptor,
     pub shutdown: Shutdown,
     pub started: u64,
     pub reqs: AtomicU64,
@@ -116,6 +122,13 @@ impl Server {
             ConnStats::register(Registry::global()),
             shutdown.clone(),
         );
+        // Counted in the same curr/total connection counters.
+        let console_acceptor = Acceptor::new(
+            console_budget(max),
+            AtLimit::Wait,
+            ConnStats::register(Registry::global()),
+            shutdown.clone(),
+        );
         Server {
             shared: Arc::new(Shared {
                 config: Mutex::new(config),
@@ -128,6 +141,7 @@ impl Server {
                 consoles: AtomicU64::new(0),
                 sock_ids: AtomicU64::new(0),
                 acceptor,
+                console_acceptor,
                 shutdown,
                 started: now() as u64,
                 reqs: AtomicU64::new(0),
@@ -174,6 +188,17 @@ impl Server {
         });
     }
 }
+
+/// The most console connections open at once: as many as
+/// `max_connections` allows clients, at most [`MAX_CONSOLES`]. Apart from
+/// the clients' budget, so a console answers while clients hold every
+/// slot (1.80 had no connection limit at all, only the fd rlimit).
+pub(crate) fn console_budget(max_connections: usize) -> usize {
+    max_connections.clamp(1, MAX_CONSOLES)
+}
+
+/// The cap of [`console_budget`].
+pub(crate) const MAX_CONSOLES: usize = 64;
 
 /// Rebuilds every service's settings from the config (after any command).
 pub(crate) fn refresh(shared: &Arc<Shared>) {
@@ -224,19 +249,22 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
         }
         Some("management") => {
             let shared = shared.clone();
-            shared.acceptor.clone().spawn(listener, move |conn| {
-                let mut console = manage::Console::new(shared.clone());
-                danga_common::serve_lines(
-                    conn,
-                    LineConfig {
-                        max_line: 8192,
-                        too_long: None,
-                        quit: true,
-                        idle_timeout: None,
-                    },
-                    move |line| console.line(line),
-                )
-            })
+            shared
+                .console_acceptor
+                .clone()
+                .spawn(listener, move |conn| {
+                    let mut console = manage::Console::new(shared.clone());
+                    danga_common::serve_lines(
+                        conn,
+                        LineConfig {
+                            max_line: 8192,
+                            too_long: None,
+                            quit: true,
+                            idle_timeout: None,
+                        },
+                        move |line| console.line(line),
+                    )
+                })
         }
         _ => {
             let rt = lock(&shared.services).get(name).cloned();
@@ -259,7 +287,7 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
             } else {
                 let shared2 = shared.clone();
                 shared.acceptor.clone().spawn(listener, move |conn| {
-                    client::serve(conn, rt.clone(), shared2.clone())
+                    client::serve(conn::ClientConn::plain(conn), rt.clone(), shared2.clone())
                 })
             }
         }

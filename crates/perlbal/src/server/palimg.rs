@@ -6,8 +6,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use danga_common::Conn;
-
+use super::conn::ClientConn;
 use super::plugins::Alter;
 use super::reply::simple;
 use super::settings::Settings;
@@ -18,7 +17,7 @@ use crate::proto::palimg::{modify, READ};
 /// `Ok(keep-alive)`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn send(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     head: Vec<u8>,

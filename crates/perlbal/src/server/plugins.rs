@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use danga_common::{Conn, PeerAddr, Stream};
 use regex::Regex;
 use tokio::io::AsyncWriteExt;
 
 use super::admit::Admit;
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::reply::{simple, Head};
 use super::settings::{Role, Settings};
@@ -243,7 +243,7 @@ const MAX_HOPS: usize = 4;
 /// the request over (replacing `cur` and `s`), running the next
 /// service's hooks in turn.
 pub(crate) async fn start(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &mut RequestHead,
     cur: &mut Arc<ServiceRt>,
     s: &mut Arc<Settings>,
@@ -252,10 +252,10 @@ pub(crate) async fn start(
     in_progress: &mut Option<super::throttle::InProgress>,
 ) -> Start {
     // The listening socket's port and protocol (XFFExtras).
-    let (tls, mut port) = match (conn.peer(), conn.stream()) {
-        (PeerAddr::Unix, _) => (true, None),
-        (_, Stream::Tcp(t)) => (false, t.local_addr().ok().map(|a| a.port())),
-        _ => (false, None),
+    let tls = conn.is_tls();
+    let mut port = match conn.stream().tcp() {
+        Some(t) if !tls => t.local_addr().ok().map(|a| a.port()),
+        _ => None,
     };
     let mut hops = 0;
     loop {
@@ -401,7 +401,7 @@ pub(crate) async fn start(
     }
 }
 
-async fn answer(conn: &mut Conn, out: &[u8], keep: Option<u64>) -> Start {
+async fn answer(conn: &mut ClientConn, out: &[u8], keep: Option<u64>) -> Start {
     let sent = conn.stream().write_all(out).await.is_ok();
     Start::Done(sent && keep.is_some())
 }
@@ -562,7 +562,7 @@ fn using(uri: &str) -> Option<&str> {
 }
 
 async fn serve_palimg(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     ext: &str,

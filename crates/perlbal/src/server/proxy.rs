@@ -5,18 +5,18 @@
 //! redirect followed ([`super::reproxy`]); an idempotent request is retried
 //! on another backend when the first one dies before answering.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use danga_common::Conn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::backend::{Backend, SockState, StateGuard};
 use super::client::{own_reply, own_reply_with, Bufs, Outcome};
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::sendfile::{send_file, Sock};
 use super::settings::Settings;
@@ -38,7 +38,7 @@ const RESP_ROOM: usize = 8192;
 /// streamed), the reproxy cache, then a backend.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn proxy_request(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     io: &mut Bufs,
     head: &RequestHead,
@@ -164,39 +164,85 @@ pub(crate) async fn proxy_request(
     }
 }
 
-/// Waits for a backend; gives up if the client leaves meanwhile. What
-/// the client sends meanwhile (more body, a pipelined request) is kept, up
-/// to `cap` bytes; past that the client is no longer read until a backend
-/// comes.
+/// Why no backend came for a client.
+enum NoBackend {
+    /// The client left (or broke the connection) while it waited.
+    Gone,
+    /// None came within idle_timeout of the client's last activity.
+    TimedOut,
+}
+
+/// Waits for a backend; gives up if the client leaves meanwhile, or when
+/// neither a backend nor a byte from the client came for `idle` (1.80
+/// closed a waiting client `idle_timeout` after its last read: a pool
+/// whose nodes never accept, or never pass verification, cannot hold it
+/// longer). What the client sends meanwhile (more body, a pipelined
+/// request) is kept, up to `cap` bytes; past that the client is no longer
+/// read until a backend comes.
 async fn backend_for(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     svc: &ServiceRt,
     prio: Priority,
     cap: usize,
-) -> Result<Backend, ()> {
+    idle: Duration,
+) -> Result<Backend, NoBackend> {
     let mut rx = match svc.acquire(prio) {
         Ok(be) => return Ok(be),
         Err(rx) => rx,
     };
+    let mut deadline = tokio::time::Instant::now() + idle;
     loop {
         if buf.len() >= cap {
-            return (&mut rx).await.map_err(|_| ());
+            return match tokio::time::timeout_at(deadline, &mut rx).await {
+                Ok(be) => be.map_err(|_| NoBackend::Gone),
+                Err(_) => Err(NoBackend::TimedOut),
+            };
         }
         tokio::select! {
-            be = &mut rx => return be.map_err(|_| ()),
+            be = &mut rx => return be.map_err(|_| NoBackend::Gone),
             r = conn.stream().read_buf(buf) => match r {
-                Ok(n) if n > 0 => {}
-                _ => return Err(()),
+                Ok(n) if n > 0 => deadline = tokio::time::Instant::now() + idle,
+                _ => return Err(NoBackend::Gone),
             },
+            () = tokio::time::sleep_until(deadline) => return Err(NoBackend::TimedOut),
         }
     }
+}
+
+/// A 502 for a backend that failed before answering: logged, written,
+/// and the client closed.
+async fn bad_gateway(
+    conn: &mut ClientConn,
+    service: &str,
+    node: SocketAddr,
+    s: &Settings,
+    cause: &str,
+) -> Result<Outcome, ()> {
+    log_failure(service, node, 502, cause);
+    let out = own_reply(502, "Bad Gateway", s.server_tokens);
+    let _ = write_idle(conn.stream(), out.as_bytes(), s.idle_timeout).await;
+    Err(())
+}
+
+/// Logs a failure perlbal answers with a 5xx of its own (`status`), or
+/// that cuts a response short (`status` 0), naming the service, the
+/// backend (`none` when no connection was made) and the cause.
+pub(crate) fn log_failure(
+    service: &str,
+    backend: impl std::fmt::Display,
+    status: u16,
+    cause: &str,
+) {
+    tracing::warn!(service, backend = %backend, status, cause, "backend failure");
+    // Logged: the client loop does not log it again.
+    let _ = super::reply::take_failure();
 }
 
 /// One request to a backend.
 #[allow(clippy::too_many_arguments)]
 async fn proxy(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     io: &mut Bufs,
     req: &RequestHead,
@@ -216,7 +262,20 @@ async fn proxy(
         // The request's settings (a selector's persist_client included).
         let s = s.clone();
         let cap = crate::proto::http::MAX_HEAD + s.buffer_backend_connect;
-        let mut be = backend_for(conn, buf, svc, prio, cap).await?;
+        let mut be = match backend_for(conn, buf, svc, prio, cap, s.idle_timeout).await {
+            Ok(be) => be,
+            Err(NoBackend::Gone) => return Err(()),
+            Err(NoBackend::TimedOut) => {
+                let cause = format!(
+                    "no backend connection within idle_timeout ({} s)",
+                    s.idle_timeout.as_secs()
+                );
+                log_failure(&svc.name, "none", 503, &cause);
+                let out = own_reply_with(503, "Service Unavailable", &cause, s.server_tokens);
+                let _ = write_idle(conn.stream(), out.as_bytes(), s.idle_timeout).await;
+                return Err(());
+            }
+        };
         let assigned = super::plugins::backend_assigned(&s, prio);
         be.uses += 1;
         be.state.set(SockState::BACKEND_SENDING_REQ);
@@ -238,12 +297,16 @@ async fn proxy(
         };
         s.rules
             .write_backend_head(head, peer, keep_backend, &mut io.out);
-        if be.stream.write_all(&io.out).await.is_err() {
+        if write_idle(&mut be.stream, &io.out, s.idle_timeout)
+            .await
+            .is_err()
+        {
             if req.idempotent() && tries < RETRIES {
                 tries += 1;
                 continue;
             }
-            return Err(());
+            let cause = "the backend took no request head";
+            return bad_gateway(conn, &svc.name, be.node, &s, cause).await;
         }
         match body {
             // The body: what is already buffered, then the rest from the socket.
@@ -261,7 +324,13 @@ async fn proxy(
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
                     // A backend that stops reading the body holds the
                     // client no longer than idle_timeout either.
-                    write_idle(&mut be.stream, &buf[..take], s.idle_timeout).await?;
+                    if write_idle(&mut be.stream, &buf[..take], s.idle_timeout)
+                        .await
+                        .is_err()
+                    {
+                        let cause = "the backend stopped taking the request body";
+                        return bad_gateway(conn, &svc.name, be.node, &s, cause).await;
+                    }
                     buf.advance(take);
                     left -= take as u64;
                     if let Some(p) = progress.as_mut() {
@@ -269,11 +338,19 @@ async fn proxy(
                     }
                 }
             }
-            Body::Memory(v) => write_idle(&mut be.stream, v, s.idle_timeout).await?,
+            Body::Memory(v) => {
+                if write_idle(&mut be.stream, v, s.idle_timeout).await.is_err() {
+                    let cause = "the backend stopped taking the request body";
+                    return bad_gateway(conn, &svc.name, be.node, &s, cause).await;
+                }
+            }
             Body::Spool(f) => {
-                send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len, s.idle_timeout)
-                    .await
-                    .map_err(|_| ())?;
+                let sent =
+                    send_file(Sock::Tcp(&be.stream), &f.file, 0, f.len, s.idle_timeout).await;
+                if sent.is_err() {
+                    let cause = "the backend stopped taking the request body";
+                    return bad_gateway(conn, &svc.name, be.node, &s, cause).await;
+                }
                 f.unlink();
             }
         }
@@ -322,18 +399,33 @@ async fn proxy(
         };
         let Some((resp, used)) = got else {
             if timed_out {
-                // Closed without a reply, as 1.80's idle timeout does; not
-                // retried (another wait as long).
-                tracing::debug!(node = %be.node, "backend sent no response head within idle_timeout");
+                // Not retried (another wait as long). 1.80 closed the
+                // client without a word; a 504 says why.
+                let cause = format!(
+                    "no response head within idle_timeout ({} s)",
+                    s.idle_timeout.as_secs()
+                );
+                log_failure(&svc.name, be.node, 504, &cause);
+                let out = own_reply_with(504, "Gateway Timeout", &cause, s.server_tokens);
+                let _ = write_idle(conn.stream(), out.as_bytes(), s.idle_timeout).await;
                 return Err(());
             }
             if rbuf.is_empty() && !interim && req.idempotent() && tries < RETRIES {
+                tracing::debug!(service = %svc.name, node = %be.node, "backend closed before answering: retrying");
                 tries += 1;
                 continue;
             }
-            if !interim {
+            let cause = if rbuf.is_empty() {
+                "backend closed the connection without a response"
+            } else {
+                "backend sent a bad response head"
+            };
+            if interim {
+                log_failure(&svc.name, be.node, 0, cause);
+            } else {
+                log_failure(&svc.name, be.node, 502, cause);
                 let out = own_reply(502, "Bad Gateway", s.server_tokens);
-                let _ = conn.stream().write_all(out.as_bytes()).await;
+                let _ = write_idle(conn.stream(), out.as_bytes(), s.idle_timeout).await;
             }
             return Err(());
         };
@@ -356,7 +448,7 @@ async fn proxy(
                         if s.reproxy_cache_size > 0 {
                             super::reproxy::remember(svc, req, &full, &urls);
                         }
-                        super::reproxy::url(conn, req, &full, &urls, &s, shared)
+                        super::reproxy::url(conn, req, &full, &urls, &s, (&svc.name, shared))
                             .await
                             .into()
                     }
@@ -406,7 +498,7 @@ async fn proxy(
         }
         state.set(SockState::CLIENT_XFER_RES);
         be.state.set(SockState::BACKEND_XFER_RES);
-        let clean = relay(
+        let clean = match relay(
             conn,
             &mut be.stream,
             rbuf,
@@ -415,7 +507,15 @@ async fn proxy(
             s.buffer_size,
             s.idle_timeout,
         )
-        .await?;
+        .await
+        {
+            Ok(clean) => clean,
+            Err(RelayError::Client) => return Err(()),
+            Err(RelayError::Backend(cause)) => {
+                log_failure(&svc.name, be.node, 0, cause);
+                return Err(());
+            }
+        };
         if backend_keep && clean {
             svc.release(be);
         }
@@ -437,14 +537,15 @@ async fn proxy(
 /// stalls mid-body, or a client that stops reading, holds a connection
 /// and its buffer no longer than that.
 pub(crate) async fn relay(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     be: &mut TcpStream,
     rbuf: &mut BytesMut,
     length: BodyLength,
     out: &mut Vec<u8>,
     buffer_size: usize,
     idle: Duration,
-) -> Result<bool, ()> {
+) -> Result<bool, RelayError> {
+    let to_client = RelayError::Client;
     let mut left = match length {
         BodyLength::Empty => 0,
         BodyLength::Length(n) => n,
@@ -458,7 +559,9 @@ pub(crate) async fn relay(
         if !rbuf.is_empty() && left > 0 {
             let mut take = usize::try_from(left).unwrap_or(usize::MAX).min(rbuf.len());
             if let Some(c) = chunked.as_mut() {
-                take = c.feed(&rbuf[..take]).map_err(|_| ())?;
+                take = c
+                    .feed(&rbuf[..take])
+                    .map_err(|_| RelayError::Backend("bad chunked framing from the backend"))?;
                 if c.done() {
                     left = 0;
                 }
@@ -466,7 +569,9 @@ pub(crate) async fn relay(
                 left -= take as u64;
             }
             if out.is_empty() {
-                write_idle(conn.stream(), &rbuf[..take], idle).await?;
+                write_idle(conn.stream(), &rbuf[..take], idle)
+                    .await
+                    .map_err(|()| to_client)?;
             } else {
                 out.extend_from_slice(&rbuf[..take]);
             }
@@ -474,7 +579,9 @@ pub(crate) async fn relay(
             hold = false;
         }
         if !out.is_empty() && !hold {
-            write_idle(conn.stream(), out, idle).await?;
+            write_idle(conn.stream(), out, idle)
+                .await
+                .map_err(|()| to_client)?;
             out.clear();
         }
         if left == 0 {
@@ -486,14 +593,25 @@ pub(crate) async fn relay(
         rbuf.reserve(room.min(buffer_size).min(64 * 1024));
         match tokio::time::timeout(idle, be.read_buf(rbuf)).await {
             Ok(Ok(0)) if length == BodyLength::UntilClose => return Ok(false),
-            Ok(Ok(0) | Err(_)) => return Err(()),
+            Ok(Ok(0)) => return Err(RelayError::Backend("the backend closed mid-response")),
+            Ok(Err(_)) => return Err(RelayError::Backend("a read error mid-response")),
             Ok(Ok(_)) => {}
             Err(_) => {
-                tracing::debug!("backend idle mid-response: closing");
-                return Err(());
+                return Err(RelayError::Backend(
+                    "the backend was idle mid-response for idle_timeout",
+                ))
             }
         }
     }
+}
+
+/// Why [`relay`] stopped short.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RelayError {
+    /// The client left, or took no byte for idle_timeout.
+    Client,
+    /// The backend (or reproxy target) failed, as said.
+    Backend(&'static str),
 }
 
 /// Writes all of `bytes`, giving up when the peer takes none of them for

@@ -43,11 +43,28 @@ tokio::task_local! {
     /// (`perlbal_service_responses_total`). A cell per connection task:
     /// no lock, no allocation, and no writer's signature grows.
     static STATUS: std::cell::Cell<u16>;
+    /// Why perlbal answered this connection's current request with a 5xx
+    /// of its own that nothing has logged yet (set by [`simple`], cleared
+    /// by whoever logs it): the client loop logs it with the service.
+    static FAILURE: std::cell::RefCell<Option<String>>;
 }
 
-/// Runs a client connection's future with its [`STATUS`] cell.
+/// Runs a client connection's future with its [`STATUS`] and [`FAILURE`]
+/// cells.
 pub(crate) async fn with_status_cell<F: std::future::Future>(f: F) -> F::Output {
-    STATUS.scope(std::cell::Cell::new(0), f).await
+    let inner = FAILURE.scope(std::cell::RefCell::new(None), f);
+    STATUS.scope(std::cell::Cell::new(0), inner).await
+}
+
+/// Notes `cause` as the reason for the 5xx being written (a no-op
+/// outside a client connection).
+fn note_failure(cause: &str) {
+    let _ = FAILURE.try_with(|c| *c.borrow_mut() = Some(cause.to_owned()));
+}
+
+/// The 5xx cause noted and not yet logged, cleared.
+pub(crate) fn take_failure() -> Option<String> {
+    FAILURE.try_with(|c| c.borrow_mut().take()).ok().flatten()
 }
 
 /// Records `code` as the status of the response being written to this
@@ -131,6 +148,9 @@ pub(crate) fn simple(
     keep: Option<u64>,
     tokens: bool,
 ) -> Vec<u8> {
+    if code >= 500 {
+        note_failure(if msg.is_empty() { reason(code) } else { msg });
+    }
     let mut h = Head::new(code);
     let mut body = String::new();
     if code != 204 && code != 304 {

@@ -23,12 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use danga_common::Conn;
 use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::backend::read_head;
+use super::conn::ClientConn;
 use super::dispatch::ServiceRt;
 use super::proxy::relay;
 use super::reply::{reason, simple, Head};
@@ -86,7 +86,7 @@ fn expected_size(h: &Headers) -> Option<u64> {
 
 /// Serves `path` for `X-REPROXY-FILE`; `Ok(keep-alive)`.
 pub(crate) async fn file(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     primary: &ResponseHead,
     path: &str,
@@ -164,7 +164,13 @@ async fn fetch(
     rbuf: &mut BytesMut,
     idle: Duration,
 ) -> Option<(TcpStream, super::reproxy_pool::Lease, ResponseHead)> {
-    let mut lease = shared.reproxy.acquire(&t.ipport()).await;
+    // A place under max_reproxy_connections, waited for no longer than
+    // idle_timeout (then the next URL, or the 503).
+    let Ok(mut lease) = tokio::time::timeout(idle, shared.reproxy.acquire(&t.ipport())).await
+    else {
+        tracing::debug!(target = %t.ipport(), "no reproxy connection free within idle_timeout");
+        return None;
+    };
     let method = if req.method == "HEAD" { "HEAD" } else { "GET" };
     let mut ask = format!("{method} {} HTTP/1.0\r\nConnection: keep-alive\r\n", t.path);
     if let Some(r) = req.headers.get_str("Range") {
@@ -214,12 +220,12 @@ async fn fetch(
 
 /// Serves the first working URL of `urls`; `Ok(keep-alive)`.
 pub(crate) async fn url(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     primary: &ResponseHead,
     urls: &str,
     s: &Settings,
-    shared: &Arc<Shared>,
+    (service, shared): (&str, &Arc<Shared>),
 ) -> Result<bool, ()> {
     let head_req = req.method == "HEAD";
     let expected = expected_size(&primary.headers);
@@ -291,7 +297,13 @@ pub(crate) async fn url(
             s.buffer_size_reproxy_url,
             s.idle_timeout,
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            if let super::proxy::RelayError::Backend(cause) = e {
+                let cause = format!("reproxy target: {cause}");
+                super::proxy::log_failure(service, t.ipport(), 0, &cause);
+            }
+        })?;
         if clean && resp.keep_alive() && length != BodyLength::UntilClose {
             lease.keep(stream);
         }
@@ -299,6 +311,7 @@ pub(crate) async fn url(
     }
     let keep = client_keep(req, s, 503, true);
     let out = simple(503, "", head_req, keep, s.server_tokens);
+    super::proxy::log_failure(service, urls, 503, "no reproxy URL answered");
     conn.stream().write_all(&out).await.map_err(|_| ())?;
     Ok(keep.is_some())
 }
@@ -337,7 +350,7 @@ pub(crate) fn remember(svc: &ServiceRt, req: &RequestHead, resp: &ResponseHead, 
 /// Answers from the reproxy cache, if it holds this request; `None`: ask
 /// a backend.
 pub(crate) async fn from_cache(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     svc: &ServiceRt,
@@ -372,7 +385,7 @@ pub(crate) async fn from_cache(
         minor: 0,
         headers,
     };
-    Some(url(conn, req, &primary, &hit.urls, s, shared).await)
+    Some(url(conn, req, &primary, &hit.urls, s, (&svc.name, shared)).await)
 }
 
 /// After a reproxy answer: the backend's own (small) body is read and the

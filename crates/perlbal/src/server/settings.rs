@@ -52,6 +52,8 @@ pub(crate) struct UploadConf {
     pub threshold_rate: u64,
     /// `<service>-<listen>`, the start of spool file names (1.80's).
     pub prefix: String,
+    /// The service's name (for its log lines).
+    pub service: String,
 }
 
 /// One service's settings.
@@ -160,6 +162,7 @@ impl Settings {
                     svc.name,
                     svc.values.get("listen").map_or("", String::as_str)
                 ),
+                service: svc.name.clone(),
             }),
             _ => None,
         };

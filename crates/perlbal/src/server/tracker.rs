@@ -66,7 +66,7 @@ pub(crate) fn status_reply(
 
 /// Writes `out`; `Ok(keep-alive)`.
 pub(crate) async fn send(
-    conn: &mut danga_common::Conn,
+    conn: &mut super::conn::ClientConn,
     out: &[u8],
     keep: Option<u64>,
 ) -> Result<bool, ()> {

@@ -27,11 +27,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use danga_common::Conn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::body::BodyReader;
+use super::conn::ClientConn;
 use super::settings::{Settings, UploadConf};
 use crate::proto::http::RequestHead;
 
@@ -189,7 +189,7 @@ fn spool_after_memory(up: &UploadConf, got: u64, left: u64, secs: f64) -> Option
     }
 }
 
-async fn read_some(conn: &mut Conn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
+async fn read_some(conn: &mut ClientConn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
     buf.reserve(64 * 1024);
     match tokio::time::timeout(idle, conn.stream().read_buf(buf)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
@@ -200,7 +200,7 @@ async fn read_some(conn: &mut Conn, buf: &mut BytesMut, idle: Duration) -> Resul
 /// Reads the body as buffer_uploads says (module docs). `Err`: the client
 /// left, sent a bad body, or the spool failed (then it got a 500).
 pub(crate) async fn buffer(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     req: &RequestHead,
     s: &Settings,
@@ -242,6 +242,8 @@ pub(crate) async fn buffer(
     }
     let Some(mut spool) = create_spool(up, conn.id(), reason).await else {
         let out = super::reply::simple(500, "", false, None, s.server_tokens);
+        let cause = "cannot create a spool file in buffer_uploads_path";
+        super::proxy::log_failure(&up.service, "none", 500, cause);
         let _ = conn.stream().write_all(&out).await;
         return Err(());
     };
@@ -253,11 +255,10 @@ pub(crate) async fn buffer(
         }
         if !mem.is_empty() {
             if let Err(e) = out.write_all(&mem).await {
-                tracing::warn!(error = %e, "writing a spool file");
-                let _ = conn
-                    .stream()
-                    .write_all(&super::reply::simple(500, "", false, None, s.server_tokens))
-                    .await;
+                let out = super::reply::simple(500, "", false, None, s.server_tokens);
+                let cause = format!("writing a spool file: {e}");
+                super::proxy::log_failure(&up.service, "none", 500, &cause);
+                let _ = conn.stream().write_all(&out).await;
                 return Err(());
             }
             done += mem.len() as u64;

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::conn::{ClientConn, ClientStream};
 use bytes::BytesMut;
-use danga_common::{Conn, Stream};
 use tokio::io::AsyncWriteExt;
 
 use super::beneath::{confine, open_beneath, Miss};
@@ -198,7 +198,7 @@ pub(crate) fn not_modified(req: &RequestHead, lastmod: &str, size: Option<u64>) 
 
 /// One GET or HEAD on a web_server; `Ok(keep-alive)`.
 pub(crate) async fn get(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     web: &Arc<WebConf>,
@@ -210,7 +210,7 @@ pub(crate) async fn get(
 /// [`get`], the file's palette altered on the way when `alter` says so
 /// (Palimg: then a Range is not honoured, the whole file is sent).
 pub(crate) async fn get_with(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     web: &Arc<WebConf>,
@@ -331,7 +331,7 @@ pub(crate) async fn get_with(
 }
 
 /// Writes a complete response; `Ok(keep-alive)`.
-pub(crate) async fn send(conn: &mut Conn, out: &[u8], keep: Option<u64>) -> Result<bool, ()> {
+pub(crate) async fn send(conn: &mut ClientConn, out: &[u8], keep: Option<u64>) -> Result<bool, ()> {
     conn.stream().write_all(out).await.map_err(|_| ())?;
     Ok(keep.is_some())
 }
@@ -340,13 +340,13 @@ pub(crate) async fn send(conn: &mut Conn, out: &[u8], keep: Option<u64>) -> Resu
 /// bytes of the body share packets; a client that takes nothing for `idle`
 /// is dropped.
 pub(crate) async fn body_after(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     head: &[u8],
     parts: &[(File, u64, u64)],
     idle: Duration,
 ) -> Result<(), ()> {
-    let cork = |st: &Stream, on: bool| {
-        if let Stream::Tcp(t) = st {
+    let cork = |st: &ClientStream, on: bool| {
+        if let Some(t) = st.tcp() {
             let _ = socket2::SockRef::from(t).set_tcp_cork(on);
         }
     };
@@ -356,7 +356,11 @@ pub(crate) async fn body_after(
             .await
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
         for (file, start, len) in parts {
-            send_file(Sock::from(&*conn.stream()), file, *start, *len, idle).await?;
+            match conn.stream().plain() {
+                Some(plain) => send_file(Sock::from(plain), file, *start, *len, idle).await?,
+                // Through TLS: read and encrypted here.
+                None => copy_file(conn.stream(), file, *start, *len, idle).await?,
+            }
         }
         std::io::Result::Ok(())
     }
@@ -364,6 +368,45 @@ pub(crate) async fn body_after(
     cork(conn.stream(), false);
     result.map_err(|e| tracing::debug!(error = %e, "sending a file"))
 }
+
+/// Sends `len` bytes of `file` from `start` by reading them (a TLS
+/// client: no sendfile), a window at a time on the blocking pool; a
+/// client that takes nothing for `idle` is dropped.
+async fn copy_file(
+    out: &mut ClientStream,
+    file: &File,
+    start: u64,
+    len: u64,
+    idle: Duration,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = std::sync::Arc::new(file.try_clone()?);
+    let (mut off, end) = (start, start.saturating_add(len));
+    while off < end {
+        let want = usize::try_from((end - off).min(COPY_WINDOW)).unwrap_or(0);
+        let f = file.clone();
+        let chunk = tokio::task::spawn_blocking(move || {
+            let mut b = vec![0u8; want];
+            let n = f.read_at(&mut b, off)?;
+            b.truncate(n);
+            std::io::Result::Ok(b)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        if chunk.is_empty() {
+            // Shorter than its Content-Length said: the connection closes.
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        super::proxy::write_idle(out, &chunk, idle)
+            .await
+            .map_err(|()| std::io::Error::from(std::io::ErrorKind::TimedOut))?;
+        off += chunk.len() as u64;
+    }
+    Ok(())
+}
+
+/// Bytes read per step when a file goes out through TLS.
+const COPY_WINDOW: u64 = 64 * 1024;
 
 /// The bytes of a request this role does not read (a GET's body): keep-alive
 /// only without one.
@@ -374,7 +417,7 @@ pub(crate) fn keep_for(req: &RequestHead, s: &Settings) -> Option<u64> {
 
 /// Any request on a web_server; `Ok(keep-alive)`.
 pub(crate) async fn serve(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     req: &RequestHead,
     s: &Settings,

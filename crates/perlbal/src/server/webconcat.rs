@@ -9,9 +9,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use danga_common::Conn;
-
 use super::beneath::open_beneath;
+use super::conn::ClientConn;
 use super::reply::{simple, Head};
 use super::settings::{Settings, WebConf};
 use super::web::{body_after, not_modified, send};
@@ -54,7 +53,7 @@ fn lookup(web: &WebConf, root: &Path, base: &Path, files: &[PathBuf]) -> Found {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn concat(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     web: &Arc<WebConf>,

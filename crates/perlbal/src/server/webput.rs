@@ -19,11 +19,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::BytesMut;
-use danga_common::Conn;
 use md5::{Digest, Md5};
 use tokio::io::AsyncWriteExt;
 
 use super::body::{BodyError, BodyReader};
+use super::conn::ClientConn;
 use super::reply::simple;
 use super::settings::{Settings, WebConf};
 use super::web::send;
@@ -88,7 +88,7 @@ fn put_dir(docroot: &Path, dirs: &[String], min: usize) -> Result<PathBuf, Refus
 
 /// A PUT; `Ok(keep-alive)`.
 pub(crate) async fn put(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     buf: &mut BytesMut,
     req: &RequestHead,
     s: &Settings,
@@ -248,7 +248,7 @@ fn unlink(docroot: &Path, rel: &Path) -> (u16, String) {
 
 /// A DELETE; `Ok(keep-alive)`.
 pub(crate) async fn delete(
-    conn: &mut Conn,
+    conn: &mut ClientConn,
     req: &RequestHead,
     s: &Settings,
     web: &Arc<WebConf>,
