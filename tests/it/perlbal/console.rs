@@ -39,7 +39,7 @@ pub(super) fn original(body: &str) -> Option<(Daemon, SocketAddr, SocketAddr, te
         .arg(format!("--config={}", conf.display()))
         .start();
     assert!(
-        wait_for(Duration::from_secs(20), || std::net::TcpStream::connect(
+        wait_for(Duration::from_secs(60), || std::net::TcpStream::connect(
             mgmt
         )
         .is_ok()),
