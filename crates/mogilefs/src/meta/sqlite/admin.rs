@@ -1,7 +1,7 @@
 //! Server settings, device usage, checksums and debugging rows on SQLite.
 
 use super::files::file_by_fid_on;
-use super::rows::{self, checksum_cols, delete_cols, file_cols, fsck_cols, queue_cols, repl_cols};
+use super::rows::{self, cols};
 use super::{all, one, scalar, SqliteStore};
 use crate::meta::{
     Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result, FSCK_QUEUE,
@@ -107,7 +107,7 @@ impl Admin for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    file_cols!(),
+                    cols!(file),
                     " FROM file WHERE fid > ?1 ORDER BY fid LIMIT ?2"
                 ),
                 [after, limit],
@@ -123,7 +123,7 @@ impl Admin for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    repl_cols!(),
+                    cols!(repl),
                     " FROM file_to_replicate WHERE fid = ?1"
                 ),
                 [fid],
@@ -139,7 +139,7 @@ impl Admin for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    delete_cols!(),
+                    cols!(delete),
                     " FROM file_to_delete2 WHERE fid = ?1"
                 ),
                 [fid],
@@ -155,7 +155,7 @@ impl Admin for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    queue_cols!(),
+                    cols!(queue),
                     " FROM file_to_queue WHERE fid = ?1 AND type = ?2"
                 ),
                 [fid, qtype],
@@ -191,7 +191,7 @@ impl FsckLog for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    fsck_cols!(),
+                    cols!(fsck),
                     " FROM fsck_log WHERE logid > ?1 ORDER BY logid LIMIT ?2"
                 ),
                 [after, limit],
@@ -325,7 +325,7 @@ pub(super) fn checksum_on(
 ) -> rusqlite::Result<Option<Checksum>> {
     one(
         c,
-        concat!("SELECT ", checksum_cols!(), " FROM checksum WHERE fid = ?1"),
+        concat!("SELECT ", cols!(checksum), " FROM checksum WHERE fid = ?1"),
         [fid],
         rows::checksum,
     )

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use super::rows::{self, file_cols, temp_cols};
+use super::rows::{self, cols};
 use super::{all, now, one, SqliteStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
@@ -10,7 +10,7 @@ use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 pub(super) fn tempfile_on(c: &Connection, fid: i64) -> rusqlite::Result<Option<TempFile>> {
     one(
         c,
-        concat!("SELECT ", temp_cols!(), " FROM tempfile WHERE fid = ?1"),
+        concat!("SELECT ", cols!(temp), " FROM tempfile WHERE fid = ?1"),
         [fid],
         rows::tempfile,
     )
@@ -22,7 +22,7 @@ pub(super) fn file_on(c: &Connection, dmid: i64, dkey: &str) -> rusqlite::Result
         c,
         concat!(
             "SELECT ",
-            file_cols!(),
+            cols!(file),
             " FROM file WHERE dmid = ?1 AND dkey = ?2"
         ),
         (dmid, dkey),
@@ -34,7 +34,7 @@ pub(super) fn file_on(c: &Connection, dmid: i64, dkey: &str) -> rusqlite::Result
 pub(super) fn file_by_fid_on(c: &Connection, fid: i64) -> rusqlite::Result<Option<FileRow>> {
     one(
         c,
-        concat!("SELECT ", file_cols!(), " FROM file WHERE fid = ?1"),
+        concat!("SELECT ", cols!(file), " FROM file WHERE fid = ?1"),
         [fid],
         rows::file,
     )
@@ -256,7 +256,7 @@ impl Files for SqliteStore {
                 let mut st = tx.prepare(concat!(
                     "DELETE FROM tempfile WHERE fid IN (SELECT fid FROM tempfile \
                          WHERE createtime <= ?1 ORDER BY fid LIMIT ?2) RETURNING ",
-                    temp_cols!()
+                    cols!(temp)
                 ))?;
                 let rows = st.query_map([before, limit], rows::tempfile)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()?

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior};
 
 use super::{Class, Device, Domain, Host, MetaError, Namespaces, Result, Topology};
-use rows::{class_cols, device_cols, host_cols};
+use rows::cols;
 
 const SCHEMA: &str = include_str!("../../../migrations/sqlite/v17.sql");
 
@@ -213,7 +213,7 @@ impl Namespaces for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    class_cols!(),
+                    cols!(class),
                     " FROM class WHERE dmid = ?1 ORDER BY classid"
                 ),
                 [d],
@@ -223,7 +223,7 @@ impl Namespaces for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    class_cols!(),
+                    cols!(class),
                     " FROM class ORDER BY dmid, classid"
                 ),
                 [],
@@ -305,7 +305,7 @@ impl Topology for SqliteStore {
         self.read(|c| {
             all(
                 c,
-                concat!("SELECT ", host_cols!(), " FROM host ORDER BY hostid"),
+                concat!("SELECT ", cols!(host), " FROM host ORDER BY hostid"),
                 [],
                 rows::host,
             )
@@ -375,7 +375,7 @@ impl Topology for SqliteStore {
         self.read(|c| {
             all(
                 c,
-                concat!("SELECT ", device_cols!(), " FROM device ORDER BY devid"),
+                concat!("SELECT ", cols!(device), " FROM device ORDER BY devid"),
                 [],
                 rows::device,
             )

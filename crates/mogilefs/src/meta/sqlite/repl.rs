@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
-use super::rows::{self, repl_cols};
+use super::rows::{self, cols};
 use super::{all, scalar, SqliteStore};
 use crate::meta::{ReplRow, Replication, Result};
 
@@ -30,7 +30,7 @@ impl Replication for SqliteStore {
                 c,
                 concat!(
                     "SELECT ",
-                    repl_cols!(),
+                    cols!(repl),
                     " FROM file_to_replicate WHERE nexttry <= ?1 ORDER BY nexttry, fid LIMIT ?2"
                 ),
                 [now, limit],

@@ -27,14 +27,42 @@ pub(super) fn text(r: &Row<'_>, i: usize) -> R<String> {
     Ok(opt_text(r, i)?.unwrap_or_default())
 }
 
-macro_rules! file_cols {
-    () => {
+/// The columns each mapper below reads, in its order: `cols!(file)`.
+macro_rules! cols {
+    (file) => {
         "fid, dmid, dkey, length, classid, devcount"
     };
+    (temp) => {
+        "fid, createtime, classid, dmid, dkey, devids"
+    };
+    (class) => {
+        "dmid, classid, classname, mindevcount, replpolicy, hashtype"
+    };
+    (host) => {
+        "hostid, status, http_port, http_get_port, hostname, hostip, altip, altmask"
+    };
+    (device) => {
+        "devid, hostid, status, weight, mb_total, mb_used, mb_asof"
+    };
+    (checksum) => {
+        "fid, hashtype, checksum"
+    };
+    (repl) => {
+        "fid, nexttry, fromdevid, failcount, flags"
+    };
+    (delete) => {
+        "fid, nexttry, failcount"
+    };
+    (queue) => {
+        "fid, devid, type, nexttry, failcount, flags, arg"
+    };
+    (fsck) => {
+        "logid, utime, fid, evcode, devid"
+    };
 }
-pub(super) use file_cols;
+pub(super) use cols;
 
-/// A `file` row from its first six columns ([`file_cols`]).
+/// A `file` row from its first six columns (`cols!(file)`).
 pub(super) fn file(r: &Row<'_>) -> R<FileRow> {
     Ok(FileRow {
         fid: r.get(0)?,
@@ -45,13 +73,6 @@ pub(super) fn file(r: &Row<'_>) -> R<FileRow> {
         devcount: r.get(5)?,
     })
 }
-
-macro_rules! temp_cols {
-    () => {
-        "fid, createtime, classid, dmid, dkey, devids"
-    };
-}
-pub(super) use temp_cols;
 
 pub(super) fn tempfile(r: &Row<'_>) -> R<TempFile> {
     Ok(TempFile {
@@ -64,13 +85,6 @@ pub(super) fn tempfile(r: &Row<'_>) -> R<TempFile> {
     })
 }
 
-macro_rules! class_cols {
-    () => {
-        "dmid, classid, classname, mindevcount, replpolicy, hashtype"
-    };
-}
-pub(super) use class_cols;
-
 pub(super) fn class(r: &Row<'_>) -> R<Class> {
     Ok(Class {
         dmid: r.get(0)?,
@@ -81,13 +95,6 @@ pub(super) fn class(r: &Row<'_>) -> R<Class> {
         hashtype: r.get(5)?,
     })
 }
-
-macro_rules! host_cols {
-    () => {
-        "hostid, status, http_port, http_get_port, hostname, hostip, altip, altmask"
-    };
-}
-pub(super) use host_cols;
 
 pub(super) fn host(r: &Row<'_>) -> R<Host> {
     Ok(Host {
@@ -102,13 +109,6 @@ pub(super) fn host(r: &Row<'_>) -> R<Host> {
     })
 }
 
-macro_rules! device_cols {
-    () => {
-        "devid, hostid, status, weight, mb_total, mb_used, mb_asof"
-    };
-}
-pub(super) use device_cols;
-
 pub(super) fn device(r: &Row<'_>) -> R<Device> {
     Ok(Device {
         devid: r.get(0)?,
@@ -121,13 +121,6 @@ pub(super) fn device(r: &Row<'_>) -> R<Device> {
     })
 }
 
-macro_rules! checksum_cols {
-    () => {
-        "fid, hashtype, checksum"
-    };
-}
-pub(super) use checksum_cols;
-
 pub(super) fn checksum(r: &Row<'_>) -> R<Checksum> {
     Ok(Checksum {
         fid: r.get(0)?,
@@ -139,13 +132,6 @@ pub(super) fn checksum(r: &Row<'_>) -> R<Checksum> {
     })
 }
 
-macro_rules! repl_cols {
-    () => {
-        "fid, nexttry, fromdevid, failcount, flags"
-    };
-}
-pub(super) use repl_cols;
-
 pub(super) fn repl(r: &Row<'_>) -> R<ReplRow> {
     Ok(ReplRow {
         fid: r.get(0)?,
@@ -156,13 +142,6 @@ pub(super) fn repl(r: &Row<'_>) -> R<ReplRow> {
     })
 }
 
-macro_rules! delete_cols {
-    () => {
-        "fid, nexttry, failcount"
-    };
-}
-pub(super) use delete_cols;
-
 pub(super) fn delete(r: &Row<'_>) -> R<DeleteRow> {
     Ok(DeleteRow {
         fid: r.get(0)?,
@@ -170,13 +149,6 @@ pub(super) fn delete(r: &Row<'_>) -> R<DeleteRow> {
         failcount: r.get(2)?,
     })
 }
-
-macro_rules! queue_cols {
-    () => {
-        "fid, devid, type, nexttry, failcount, flags, arg"
-    };
-}
-pub(super) use queue_cols;
 
 pub(super) fn queue(r: &Row<'_>) -> R<QueueRow> {
     Ok(QueueRow {
@@ -189,13 +161,6 @@ pub(super) fn queue(r: &Row<'_>) -> R<QueueRow> {
         arg: opt_text(r, 6)?,
     })
 }
-
-macro_rules! fsck_cols {
-    () => {
-        "logid, utime, fid, evcode, devid"
-    };
-}
-pub(super) use fsck_cols;
 
 pub(super) fn fsck(r: &Row<'_>) -> R<FsckLogRow> {
     Ok(FsckLogRow {
