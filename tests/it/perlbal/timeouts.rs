@@ -309,14 +309,18 @@ ENABLE files
         }
         sent
     });
+    // The connection is seen open while the writer runs (checked here, not
+    // after the writer stops: under load perlbal may already have dropped
+    // it by then, which is what this test wants).
+    assert!(
+        danga_testkit::wait_for(Duration::from_secs(5), || crate::fault::open_fds(pid)
+            > base),
+        "the client's connection is not open"
+    );
     // Until perlbal stops reading (blocked on a reply), or all are out.
     let sent = writer.join().expect("writer");
     assert!(sent > 0, "no request went out");
     let start = Instant::now();
-    assert!(
-        crate::fault::open_fds(pid) > base,
-        "the client's connection is not open"
-    );
     assert!(
         danga_testkit::wait_for(Duration::from_secs(15), || crate::fault::open_fds(pid)
             <= base),
