@@ -38,7 +38,7 @@ use danga_common::Shutdown;
 
 use super::files::dev_url;
 use super::http::{self, Alg};
-use super::{int_arg, pair, unix_now, Fail, Outcome, Tracker};
+use super::{int_arg, pair, Fail, Outcome, Tracker};
 use crate::meta::{Device, FileRow, MetaStore};
 use crate::proto::{fid_path, Args, ErrCode};
 
@@ -67,9 +67,7 @@ fn new_run() {
     RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 /// This machine's name, as `fsck_host` records it.
 pub(super) fn hostname() -> String {

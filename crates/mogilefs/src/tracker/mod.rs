@@ -424,10 +424,7 @@ async fn job_may_run<M: MetaStore>(tracker: &Tracker<M>, job: &str, shutdown: &S
     matches!(shutdown.until_stopped(inc.heartbeat(job)).await, Some(true))
 }
 
-/// Seconds since the epoch.
-pub fn unix_now() -> u64 {
-    crate::storage::unix_now()
-}
+pub use danga_common::clock::unix_now;
 
 /// A random number (not for secrets): weighted choices, test-file names.
 pub fn random_u64() -> u64 {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use danga_common::Shutdown;
 
 use super::files::dev_url;
-use super::{http, pair, placement, random_u64, unix_now, Fail, Outcome, Tracker};
+use super::{http, pair, placement, random_u64, Fail, Outcome, Tracker};
 use crate::meta::{Device, MetaStore};
 use crate::proto::{Args, ErrCode};
 
@@ -47,9 +47,7 @@ const NUMBER_KEYS: [&str; 10] = [
     "to_all_devs",
 ];
 
-fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 /// A parsed rebalance policy.
 #[derive(Debug, Clone, Default, PartialEq)]

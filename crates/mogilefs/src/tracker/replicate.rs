@@ -27,7 +27,7 @@ use super::files::dev_url;
 use super::placement;
 use super::policy::{self, Decision, Policy};
 use super::sidechan::hex;
-use super::{http, pair, random_u64, unix_now, Outcome, Tracker};
+use super::{http, pair, random_u64, Outcome, Tracker};
 use crate::meta::{Checksum, Device, MetaStore, Result};
 
 /// How often the queue is looked at without being woken.
@@ -42,9 +42,7 @@ const FIRST_RETRY: u64 = 5;
 pub(super) const LEASE: i64 = 600;
 const MAX_RETRY: u64 = 3600;
 
-fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 /// Delay before the next try of a fid that failed `failcount` times.
 pub fn backoff(failcount: i64) -> u64 {

@@ -47,10 +47,9 @@ fn num(v: &str) -> Result<Option<String>, &'static str> {
     }
 }
 
-/// `a.b.c.d` or `a.b.c.d/n`, as Net::Netmask reads a block.
+/// `addr` or `addr/n`, IPv4 or IPv6.
 fn netmask(n: &str) -> bool {
-    let (ip, bits) = n.split_once('/').unwrap_or((n, "32"));
-    ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
+    danga_common::netmask::Netmask::parse(n).is_some()
 }
 
 fn netmask_list(v: &str) -> Result<Option<String>, &'static str> {

@@ -180,7 +180,7 @@ pub(super) fn file(r: &SqliteRow) -> Result<FileRow> {
 }
 
 pub(super) fn now() -> i64 {
-    i64::try_from(crate::storage::unix_now()).unwrap_or(i64::MAX)
+    danga_common::clock::unix_now_i64()
 }
 
 impl Namespaces for SqliteStore {
