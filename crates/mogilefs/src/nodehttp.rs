@@ -76,9 +76,19 @@ pub(crate) type Conn<B> = (
     http1::Connection<TokioIo<TcpStream>, B>,
 );
 
-/// Connects to `url` within `timeout` and shakes hands (HTTP/1.1). The
-/// error is a reason for a message.
-pub(crate) async fn open<B>(url: &Url, timeout: Duration) -> Result<Conn<B>, String>
+/// Why [`open`] found no connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    #[error("connect timed out")]
+    Timeout,
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("{0}")]
+    Handshake(String),
+}
+
+/// Connects to `url` within `timeout` and shakes hands (HTTP/1.1).
+pub(crate) async fn open<B>(url: &Url, timeout: Duration) -> Result<Conn<B>, OpenError>
 where
     B: Body + 'static,
     B::Data: Send,
@@ -86,13 +96,13 @@ where
 {
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(&url.connect)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("connect: {e}")),
-        Err(_) => return Err("connect timed out".into()),
+        Ok(Err(e)) => return Err(OpenError::Connect(e)),
+        Err(_) => return Err(OpenError::Timeout),
     };
     let _ = stream.set_nodelay(true);
     http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| chain(&e))
+        .map_err(|e| OpenError::Handshake(chain(&e)))
 }
 
 /// Runs `work` while driving the connection `conn`; a connection that ends
@@ -222,7 +232,9 @@ impl Pool {
             }
             break;
         }
-        let (mut s, conn) = open::<Empty<Bytes>>(url, connect_timeout).await?;
+        let (mut s, conn) = open::<Empty<Bytes>>(url, connect_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
         tokio::spawn(async move {
             // Ends with an error when the node closes; nothing to report.
             let _ = conn.await;

@@ -98,12 +98,10 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    nodehttp::open(url, timeout)
-        .await
-        .map_err(|reason| Error::Http {
-            url: full.to_owned(),
-            reason,
-        })
+    nodehttp::open(url, timeout).await.map_err(|e| Error::Http {
+        url: full.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Runs `work` while driving `conn`, giving up when `moved` stays still

@@ -21,7 +21,7 @@ use hyper::{header, Method};
 use md5::{Digest, Md5};
 use sha1::Sha1;
 
-use crate::nodehttp::{self, chain, Head, Url};
+use crate::nodehttp::{self, chain, Head, OpenError, Url};
 
 /// Why a storage node could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +122,9 @@ where
         req = req.header(*k, *v);
     }
     let req = req.body(body).map_err(|e| HttpError::Node(e.to_string()))?;
-    let (mut send, conn) = nodehttp::open(&u, timeout).await.map_err(HttpError::Node)?;
+    let (mut send, conn) = nodehttp::open(&u, timeout)
+        .await
+        .map_err(|e| HttpError::Node(e.to_string()))?;
     tokio::spawn(async move {
         // Ends when the reply is read (or dropped); nothing to report.
         let _ = conn.await;
@@ -284,12 +286,9 @@ pub async fn copy(
         req = req.header("Content-MD5", md5);
     }
     let req = req.body(body).map_err(|e| HttpError::Node(e.to_string()))?;
-    let (mut send, conn) = nodehttp::open(&u, timeout).await.map_err(|e| {
-        if e.contains("timed out") {
-            step("destination connect")
-        } else {
-            HttpError::Node(e)
-        }
+    let (mut send, conn) = nodehttp::open(&u, timeout).await.map_err(|e| match e {
+        OpenError::Timeout => step("destination connect"),
+        e => HttpError::Node(e.to_string()),
     })?;
     let work = async {
         send.send_request(req)
