@@ -6,8 +6,7 @@
 //!   the side channel (`size`, `MD5`/`SHA-1`, `watch`).
 //! * [`proto`]: the tracker's line protocol (pure).
 //! * [`meta`] (feature `tracker`): the metadata store (schema v17): SQLite
-//!   through rusqlite for writes and hot reads, sqlx for the rest; MySQL /
-//!   MariaDB through sqlx.
+//!   through rusqlite, MySQL / MariaDB through sqlx.
 //! * [`tracker`] (feature `tracker`): `mogilefsd`'s query commands,
 //!   the connection loop and the delete worker.
 //! * [`client`] (feature `client`): the client library (MogileFS::Client

@@ -1,23 +1,24 @@
 //! The tracker's metadata: domains, classes, hosts, devices, files and
 //! their replicas, the fid allocator and the delete queue, behind one async
-//! [`MetaStore`] trait. SQL lives only here. [`SqliteStore`] and [`MysqlStore`]
-//! keep the original's schema v17 (`migrations/{sqlite,mysql}/v17.sql`),
-//! created on start.
+//! [`MetaStore`] trait. SQL lives only here, one driver per engine:
+//! [`SqliteStore`] on rusqlite, [`MysqlStore`] (MySQL/MariaDB) on sqlx,
+//! each mapping its rows once. Both keep the original's schema v17
+//! (`migrations/{sqlite,mysql}/v17.sql`), created on start, and fail with
+//! the one [`MetaError`].
 
 mod dsn;
+mod error;
 mod mysql;
 mod sqlite;
 mod stats;
 
 pub use dsn::{Dsn, DsnError};
+pub use error::MetaError;
 pub use mysql::{MysqlSettings, MysqlStore};
 pub use sqlite::SqliteStore;
 pub use stats::{ClassTotals, DevcountCount, QueueCount, StatQueue, Stats};
 
 use std::future::Future;
-
-/// What a store operation fails with (connection, SQL or constraint).
-pub type MetaError = sqlx::Error;
 
 /// A store result.
 pub type Result<T> = std::result::Result<T, MetaError>;
@@ -433,8 +434,7 @@ impl<T: Namespaces + Topology + Files + Admin + Replication + FsckLog + Stats + 
 
 /// Whether an error is a unique-key violation.
 pub fn is_unique_violation(e: &MetaError) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+    e.is_duplicate()
 }
 
 #[cfg(test)]

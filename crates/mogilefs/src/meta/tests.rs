@@ -405,6 +405,33 @@ async fn sqlite_suite() {
     fsck_and_default_class(&m).await;
 }
 
+/// A taken unique key is a [`MetaError::Duplicate`] on every engine (the
+/// tracker answers `host_exists` to it).
+async fn duplicates<M: MetaStore>(m: &M) {
+    let h = Host {
+        hostid: 0,
+        status: "alive".into(),
+        hostname: "dup".into(),
+        hostip: "10.0.0.1".into(),
+        http_port: 7500,
+        http_get_port: None,
+        altip: None,
+        altmask: None,
+    };
+    m.create_host(&h).await.expect("first");
+    let e = m.create_host(&h).await.expect_err("same name");
+    assert!(matches!(e, MetaError::Duplicate(_)), "{e:?}");
+    assert!(is_unique_violation(&e));
+    assert!(!e.is_retryable());
+    assert_eq!(m.hosts().await.expect("db").len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_duplicates() {
+    let (_dir, m) = sqlite().await;
+    duplicates(&m).await;
+}
+
 #[tokio::test]
 async fn sqlite_schema_is_v17_and_reopens() {
     let dir = tempfile::tempdir().expect("dir");
@@ -414,11 +441,16 @@ async fn sqlite_schema_is_v17_and_reopens() {
     drop(m);
     let m = SqliteStore::open(&path).await.expect("reopen");
     assert_eq!(m.domains().await.expect("db").len(), 1);
-    let v: String =
-        sqlx::query_scalar("SELECT value FROM server_settings WHERE field = 'schema_version'")
-            .fetch_one(&mut *m.read().await)
-            .await
-            .expect("version");
+    let v: String = m
+        .read(|c| {
+            c.query_row(
+                "SELECT value FROM server_settings WHERE field = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .expect("version");
     assert_eq!(v, "17");
 }
 
@@ -452,6 +484,14 @@ async fn mariadb_suite() {
     };
     suite(&m).await;
     fsck_and_default_class(&m).await;
+}
+
+#[tokio::test]
+async fn mariadb_duplicates() {
+    let Some((_db, m)) = mariadb("meta_dup").await else {
+        return;
+    };
+    duplicates(&m).await;
 }
 
 #[tokio::test]

@@ -159,6 +159,20 @@ impl From<MetaError> for Fail {
     }
 }
 
+/// The one place a store error becomes a protocol error. Every kind is
+/// `ERR db` with the driver's message, as the original answers; the kinds a
+/// command acts on (a duplicate host name) are matched where they arise.
+fn db_error(e: &MetaError) -> Response {
+    let kind = match e {
+        MetaError::NotFound(_)
+        | MetaError::Duplicate(_)
+        | MetaError::Retryable(_)
+        | MetaError::Unavailable(_)
+        | MetaError::Other(_) => ErrCode::Db,
+    };
+    Response::Err(kind, Some(format!("Database error: {e}")))
+}
+
 /// A command's outcome: the `OK` pairs, or why not.
 type Outcome = Result<Vec<(String, String)>, Fail>;
 
@@ -231,7 +245,7 @@ impl<M: MetaStore> Tracker<M> {
             Err(Fail::Text(c, text)) => Response::Err(c, Some(text)),
             Err(Fail::Db(e)) => {
                 tracing::warn!(error = %e, cmd = %req.cmd, "database error");
-                Response::Err(ErrCode::Db, Some(format!("Database error: {e}")))
+                db_error(&e)
             }
         };
         drop(permit);

@@ -1,8 +1,7 @@
 //! Server settings, device usage, checksums and debugging rows on MySQL.
 
-use sqlx::Row;
-
-use super::{file, int, opt_int, opt_text, MysqlStore};
+use super::rows::{self, file, int, opt_text};
+use super::MysqlStore;
 use crate::meta::{
     Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result, FSCK_QUEUE,
 };
@@ -88,14 +87,7 @@ impl Admin for MysqlStore {
             .bind(fid)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(Checksum {
-                fid: int(&r, "fid")?,
-                hashtype: int(&r, "hashtype")?,
-                checksum: r.try_get("checksum")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(rows::checksum).transpose()
     }
 
     async fn file_by_fid(&self, fid: i64) -> Result<Option<FileRow>> {
@@ -122,16 +114,7 @@ impl Admin for MysqlStore {
         .bind(fid)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(ReplRow {
-                fid: int(&r, "fid")?,
-                nexttry: int(&r, "nexttry")?,
-                fromdevid: opt_int(&r, "fromdevid")?,
-                failcount: int(&r, "failcount")?,
-                flags: int(&r, "flags")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(rows::repl).transpose()
     }
 
     async fn delete_row(&self, fid: i64) -> Result<Option<DeleteRow>> {
@@ -139,14 +122,7 @@ impl Admin for MysqlStore {
             .bind(fid)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(DeleteRow {
-                fid: int(&r, "fid")?,
-                nexttry: int(&r, "nexttry")?,
-                failcount: int(&r, "failcount")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(rows::delete).transpose()
     }
 
     async fn queue_row(&self, fid: i64, qtype: i64) -> Result<Option<QueueRow>> {
@@ -158,18 +134,7 @@ impl Admin for MysqlStore {
         .bind(qtype)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(QueueRow {
-                fid: int(&r, "fid")?,
-                devid: opt_int(&r, "devid")?,
-                qtype: int(&r, "type")?,
-                nexttry: int(&r, "nexttry")?,
-                failcount: int(&r, "failcount")?,
-                flags: int(&r, "flags")?,
-                arg: opt_text(&r, "arg")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(rows::queue).transpose()
     }
 }
 
@@ -192,7 +157,7 @@ impl FsckLog for MysqlStore {
     }
 
     async fn fsck_events(&self, after: i64, limit: i64) -> Result<Vec<FsckLogRow>> {
-        let rows = sqlx::query(
+        let found = sqlx::query(
             "SELECT logid, utime, fid, evcode, devid FROM fsck_log WHERE logid > ? \
              ORDER BY logid LIMIT ?",
         )
@@ -200,17 +165,7 @@ impl FsckLog for MysqlStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FsckLogRow {
-                    logid: int(r, "logid")?,
-                    utime: int(r, "utime")?,
-                    fid: opt_int(r, "fid")?,
-                    evcode: opt_text(r, "evcode")?.unwrap_or_default(),
-                    devid: opt_int(r, "devid")?,
-                })
-            })
-            .collect()
+        found.iter().map(rows::fsck).collect()
     }
 
     async fn fsck_event_counts(&self, after: i64) -> Result<Vec<(String, i64)>> {
@@ -281,10 +236,12 @@ impl FsckLog for MysqlStore {
     }
 
     async fn fsck_queue_len(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM file_to_queue WHERE type = ?")
-            .bind(FSCK_QUEUE)
-            .fetch_one(&self.pool)
-            .await
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM file_to_queue WHERE type = ?")
+                .bind(FSCK_QUEUE)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn due_fsck(&self, now: i64, limit: i64) -> Result<Vec<(i64, i64)>> {

@@ -1,6 +1,7 @@
 //! Files, replicas, the fid allocator and the delete queue on MySQL.
 
-use super::{file, int, now, opt_int, opt_text, text, MysqlStore};
+use super::rows::{file, int, opt_int, opt_text, tempfile as temp_row};
+use super::{now, MysqlStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
 
 impl Files for MysqlStore {
@@ -117,10 +118,12 @@ impl Files for MysqlStore {
     }
 
     async fn file_devids(&self, fid: i64) -> Result<Vec<i64>> {
-        sqlx::query_scalar("SELECT CAST(devid AS SIGNED) FROM file_on WHERE fid = ? ORDER BY devid")
-            .bind(fid)
-            .fetch_all(&self.pool)
-            .await
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(devid AS SIGNED) FROM file_on WHERE fid = ? ORDER BY devid",
+        )
+        .bind(fid)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn file_with_devids(&self, dmid: i64, dkey: &str) -> Result<Option<(FileRow, Vec<i64>)>> {
@@ -199,7 +202,7 @@ impl Files for MysqlStore {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<String>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT CAST(dkey AS CHAR) AS k FROM file WHERE dmid = ? AND LEFT(dkey, CHAR_LENGTH(?)) = ? \
              AND (? IS NULL OR dkey > ?) ORDER BY dkey LIMIT ?",
         )
@@ -210,7 +213,7 @@ impl Files for MysqlStore {
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn set_file_class(&self, fid: i64, classid: i64) -> Result<()> {
@@ -246,13 +249,13 @@ impl Files for MysqlStore {
     }
 
     async fn due_deletes(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT CAST(fid AS SIGNED) FROM file_to_delete2 WHERE nexttry <= ? ORDER BY nexttry LIMIT ?",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 
     async fn finish_delete(&self, fid: i64) -> Result<()> {
@@ -264,7 +267,7 @@ impl Files for MysqlStore {
         ] {
             sqlx::query(sql).bind(fid).execute(&mut *tx).await?;
         }
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     async fn retry_delete(&self, fid: i64, nexttry: i64) -> Result<()> {
@@ -285,15 +288,4 @@ async fn enqueue_delete(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, fid: i64) -
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-fn temp_row(r: &sqlx::mysql::MySqlRow) -> Result<TempFile> {
-    Ok(TempFile {
-        fid: int(r, "fid")?,
-        createtime: int(r, "createtime")?,
-        classid: int(r, "classid")?,
-        dmid: int(r, "dmid")?,
-        dkey: opt_text(r, "dkey")?.unwrap_or_default(),
-        devids: text(r, "devids")?,
-    })
 }

@@ -5,16 +5,17 @@
 mod admin;
 mod files;
 mod repl;
+mod rows;
 mod stats;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
-use sqlx::{Row, TypeInfo, ValueRef};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
-use super::{Class, Device, Domain, FileRow, Host, MetaError, Namespaces, Result, Topology};
+use super::{Class, Device, Domain, Host, Namespaces, Result, Topology};
+use rows::{class, device, host, int, text};
 
 const SCHEMA: &str = include_str!("../../../migrations/mysql/v17.sql");
 
-/// The metadata in an SQLite file.
+/// The metadata in a MySQL/MariaDB database.
 #[derive(Debug, Clone)]
 pub struct MysqlStore {
     pub(super) pool: MySqlPool,
@@ -64,37 +65,6 @@ impl MysqlStore {
     }
 }
 
-/// An integer column of either signedness (`None` when NULL).
-pub(super) fn opt_int(r: &MySqlRow, col: &str) -> Result<Option<i64>> {
-    let raw = r.try_get_raw(col)?;
-    if raw.is_null() {
-        return Ok(None);
-    }
-    if raw.type_info().name().contains("UNSIGNED") {
-        let v: u64 = r.try_get(col)?;
-        i64::try_from(v)
-            .map(Some)
-            .map_err(|e| MetaError::Decode(Box::new(e)))
-    } else {
-        r.try_get(col).map(Some)
-    }
-}
-
-/// A text column, also when its collation makes it binary (`utf8mb4_bin`).
-pub(super) fn opt_text(r: &MySqlRow, col: &str) -> Result<Option<String>> {
-    let raw = r.try_get_raw(col)?;
-    if raw.is_null() {
-        return Ok(None);
-    }
-    let name = raw.type_info().name().to_owned();
-    if name.contains("BINARY") || name.contains("BLOB") {
-        let b: Vec<u8> = r.try_get(col)?;
-        Ok(Some(String::from_utf8_lossy(&b).into_owned()))
-    } else {
-        r.try_get(col).map(Some)
-    }
-}
-
 /// Runs a transaction again (up to 3 times) when InnoDB picked it as a
 /// deadlock victim (1213) or its lock wait timed out (1205).
 pub(super) async fn retry<T, F, Fut>(mut tx: F) -> Result<T>
@@ -105,7 +75,7 @@ where
     let mut tries = 0;
     loop {
         match tx().await {
-            Err(e) if tries < 3 && lock_conflict(&e) => {
+            Err(e) if tries < 3 && e.is_retryable() => {
                 tries += 1;
                 tracing::debug!(error = %e, tries, "retrying a transaction");
                 tokio::time::sleep(std::time::Duration::from_millis(10 * tries)).await;
@@ -113,70 +83,6 @@ where
             other => return other,
         }
     }
-}
-
-/// A deadlock or a lock wait time-out.
-fn lock_conflict(e: &MetaError) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .is_some_and(|d| matches!(d.number(), 1213 | 1205))
-}
-
-/// A NOT NULL integer column of either signedness.
-/// A text column, NULL read as empty.
-pub(super) fn text(r: &MySqlRow, col: &str) -> Result<String> {
-    Ok(opt_text(r, col)?.unwrap_or_default())
-}
-
-pub(super) fn int(r: &MySqlRow, col: &str) -> Result<i64> {
-    opt_int(r, col)?.ok_or_else(|| MetaError::ColumnNotFound(format!("{col} is NULL")))
-}
-
-pub(super) fn class(r: &MySqlRow) -> Result<Class> {
-    Ok(Class {
-        dmid: int(r, "dmid")?,
-        classid: int(r, "classid")?,
-        classname: text(r, "classname")?,
-        mindevcount: int(r, "mindevcount")?,
-        replpolicy: opt_text(r, "replpolicy")?,
-        hashtype: opt_int(r, "hashtype")?,
-    })
-}
-
-pub(super) fn host(r: &MySqlRow) -> Result<Host> {
-    Ok(Host {
-        hostid: int(r, "hostid")?,
-        status: text(r, "status")?,
-        hostname: text(r, "hostname")?,
-        hostip: text(r, "hostip")?,
-        http_port: opt_int(r, "http_port")?.unwrap_or(7500),
-        http_get_port: opt_int(r, "http_get_port")?,
-        altip: opt_text(r, "altip")?,
-        altmask: opt_text(r, "altmask")?,
-    })
-}
-
-pub(super) fn device(r: &MySqlRow) -> Result<Device> {
-    Ok(Device {
-        devid: int(r, "devid")?,
-        hostid: int(r, "hostid")?,
-        status: text(r, "status")?,
-        weight: opt_int(r, "weight")?.unwrap_or(100),
-        mb_total: opt_int(r, "mb_total")?,
-        mb_used: opt_int(r, "mb_used")?,
-        mb_asof: opt_int(r, "mb_asof")?,
-    })
-}
-
-pub(super) fn file(r: &MySqlRow) -> Result<FileRow> {
-    Ok(FileRow {
-        fid: int(r, "fid")?,
-        dmid: int(r, "dmid")?,
-        dkey: opt_text(r, "dkey")?.unwrap_or_default(),
-        length: opt_int(r, "length")?.unwrap_or(0),
-        classid: int(r, "classid")?,
-        devcount: int(r, "devcount")?,
-    })
 }
 
 pub(super) fn now() -> i64 {
@@ -257,7 +163,7 @@ impl Namespaces for MysqlStore {
             }
             None => sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ?").bind(dmid),
         };
-        q.fetch_one(&self.pool).await
+        Ok(q.fetch_one(&self.pool).await?)
     }
 
     async fn classes(&self, dmid: Option<i64>) -> Result<Vec<Class>> {

@@ -1,6 +1,6 @@
 //! The replication queue and replica rows on MySQL.
 
-use super::{int, opt_int, MysqlStore};
+use super::{rows, MysqlStore};
 use crate::meta::{ReplRow, Replication, Result};
 
 impl Replication for MysqlStore {
@@ -22,7 +22,7 @@ impl Replication for MysqlStore {
     }
 
     async fn due_replications(&self, now: i64, limit: i64) -> Result<Vec<ReplRow>> {
-        let rows = sqlx::query(
+        let found = sqlx::query(
             "SELECT fid, nexttry, fromdevid, failcount, flags FROM file_to_replicate \
              WHERE nexttry <= ? ORDER BY nexttry, fid LIMIT ?",
         )
@@ -30,17 +30,7 @@ impl Replication for MysqlStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReplRow {
-                    fid: int(r, "fid")?,
-                    nexttry: int(r, "nexttry")?,
-                    fromdevid: opt_int(r, "fromdevid")?,
-                    failcount: int(r, "failcount")?,
-                    flags: int(r, "flags")?,
-                })
-            })
-            .collect()
+        found.iter().map(rows::repl).collect()
     }
 
     async fn claim_replication(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
@@ -55,9 +45,9 @@ impl Replication for MysqlStore {
     }
 
     async fn count_replications(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM file_to_replicate")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM file_to_replicate")
             .fetch_one(&self.pool)
-            .await
+            .await?)
     }
 
     async fn finish_replication(&self, fid: i64) -> Result<()> {
@@ -124,19 +114,19 @@ impl Replication for MysqlStore {
                 .execute(&mut *tx)
                 .await?;
             devcount(&mut tx, fid).await?;
-            tx.commit().await
+            Ok(tx.commit().await?)
         })
         .await
     }
 
     async fn fids_on_device(&self, devid: i64, limit: i64) -> Result<Vec<i64>> {
-        sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "SELECT CAST(fid AS SIGNED) FROM file_on WHERE devid = ? ORDER BY fid LIMIT ?",
         )
         .bind(devid)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await
+        .await?)
     }
 }
 

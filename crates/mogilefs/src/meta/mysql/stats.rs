@@ -1,6 +1,7 @@
 //! mogstats' counts on MySQL (the shared SQL of [`crate::meta::stats`]).
 
-use super::{int, MysqlStore};
+use super::rows::int;
+use super::MysqlStore;
 use crate::meta::stats::{CLASS_TOTALS, FILES_PER_DEVCOUNT, FILES_PER_DEVICE};
 use crate::meta::{ClassTotals, DevcountCount, QueueCount, Result, StatQueue, Stats};
 

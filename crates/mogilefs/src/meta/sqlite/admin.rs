@@ -1,28 +1,37 @@
 //! Server settings, device usage, checksums and debugging rows on SQLite.
 
-use sqlx::Row;
-
-use super::{file, text, SqliteStore};
+use super::files::file_by_fid_on;
+use super::rows::{self, cols};
+use super::{all, one, scalar, SqliteStore};
 use crate::meta::{
     Admin, Checksum, DeleteRow, FileRow, FsckLog, FsckLogRow, QueueRow, ReplRow, Result, FSCK_QUEUE,
 };
 
 impl Admin for SqliteStore {
     async fn server_settings(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT field, value FROM server_settings ORDER BY field")
-            .fetch_all(&mut *self.read().await)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("field")?, text(r, "value")?)))
-            .collect()
+        self.read(|c| {
+            all(
+                c,
+                "SELECT field, value FROM server_settings ORDER BY field",
+                [],
+                |r| Ok((rows::text(r, 0)?, rows::text(r, 1)?)),
+            )
+        })
+        .await
     }
 
     async fn server_setting(&self, key: &str) -> Result<Option<String>> {
-        let v: Option<Option<String>> =
-            sqlx::query_scalar("SELECT value FROM server_settings WHERE field = ?")
-                .bind(key)
-                .fetch_optional(&mut *self.read().await)
-                .await?;
+        let key = key.to_owned();
+        let v = self
+            .look_up(move |c| {
+                one(
+                    c,
+                    "SELECT value FROM server_settings WHERE field = ?1",
+                    [&key],
+                    |r| rows::opt_text(r, 0),
+                )
+            })
+            .await?;
         Ok(v.flatten())
     }
 
@@ -85,98 +94,75 @@ impl Admin for SqliteStore {
     }
 
     async fn checksum(&self, fid: i64) -> Result<Option<Checksum>> {
-        if let Some(c) = self.inplace.as_ref().and_then(|p| p.checksum(fid)) {
-            return Ok(c);
-        }
-        let row = sqlx::query("SELECT fid, hashtype, checksum FROM checksum WHERE fid = ?")
-            .bind(fid)
-            .fetch_optional(&mut *self.read().await)
-            .await?;
-        row.map(|r| {
-            Ok(Checksum {
-                fid: r.try_get("fid")?,
-                hashtype: r.try_get("hashtype")?,
-                checksum: r.try_get("checksum")?,
-            })
-        })
-        .transpose()
+        self.look_up(move |c| checksum_on(c, fid)).await
     }
 
     async fn file_by_fid(&self, fid: i64) -> Result<Option<FileRow>> {
-        if let Some(f) = self.inplace.as_ref().and_then(|p| p.file_by_fid(fid)) {
-            return Ok(f);
-        }
-        let row = sqlx::query("SELECT * FROM file WHERE fid = ?")
-            .bind(fid)
-            .fetch_optional(&mut *self.read().await)
-            .await?;
-        row.as_ref().map(file).transpose()
+        self.look_up(move |c| file_by_fid_on(c, fid)).await
     }
 
     async fn list_fids(&self, after: i64, limit: i64) -> Result<Vec<FileRow>> {
-        let rows = sqlx::query("SELECT * FROM file WHERE fid > ? ORDER BY fid LIMIT ?")
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&mut *self.read().await)
-            .await?;
-        rows.iter().map(file).collect()
+        self.read(move |c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(file),
+                    " FROM file WHERE fid > ?1 ORDER BY fid LIMIT ?2"
+                ),
+                [after, limit],
+                rows::file,
+            )
+        })
+        .await
     }
 
     async fn repl_row(&self, fid: i64) -> Result<Option<ReplRow>> {
-        let row = sqlx::query(
-            "SELECT fid, nexttry, fromdevid, failcount, flags FROM file_to_replicate WHERE fid = ?",
-        )
-        .bind(fid)
-        .fetch_optional(&mut *self.read().await)
-        .await?;
-        row.map(|r| {
-            Ok(ReplRow {
-                fid: r.try_get("fid")?,
-                nexttry: r.try_get("nexttry")?,
-                fromdevid: r.try_get("fromdevid")?,
-                failcount: r.try_get("failcount")?,
-                flags: r.try_get("flags")?,
-            })
+        self.read(move |c| {
+            one(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(repl),
+                    " FROM file_to_replicate WHERE fid = ?1"
+                ),
+                [fid],
+                rows::repl,
+            )
         })
-        .transpose()
+        .await
     }
 
     async fn delete_row(&self, fid: i64) -> Result<Option<DeleteRow>> {
-        let row = sqlx::query("SELECT fid, nexttry, failcount FROM file_to_delete2 WHERE fid = ?")
-            .bind(fid)
-            .fetch_optional(&mut *self.read().await)
-            .await?;
-        row.map(|r| {
-            Ok(DeleteRow {
-                fid: r.try_get("fid")?,
-                nexttry: r.try_get("nexttry")?,
-                failcount: r.try_get("failcount")?,
-            })
+        self.read(move |c| {
+            one(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(delete),
+                    " FROM file_to_delete2 WHERE fid = ?1"
+                ),
+                [fid],
+                rows::delete,
+            )
         })
-        .transpose()
+        .await
     }
 
     async fn queue_row(&self, fid: i64, qtype: i64) -> Result<Option<QueueRow>> {
-        let row = sqlx::query(
-            "SELECT fid, devid, type, nexttry, failcount, flags, arg FROM file_to_queue \
-             WHERE fid = ? AND type = ?",
-        )
-        .bind(fid)
-        .bind(qtype)
-        .fetch_optional(&mut *self.read().await)
-        .await?;
-        row.map(|r| {
-            Ok(QueueRow {
-                fid: r.try_get("fid")?,
-                devid: r.try_get("devid")?,
-                qtype: r.try_get("type")?,
-                nexttry: r.try_get("nexttry")?,
-                failcount: r.try_get("failcount")?,
-                flags: r.try_get("flags")?,
-                arg: r.try_get("arg")?,
-            })
+        self.read(move |c| {
+            one(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(queue),
+                    " FROM file_to_queue WHERE fid = ?1 AND type = ?2"
+                ),
+                [fid, qtype],
+                rows::queue,
+            )
         })
-        .transpose()
+        .await
     }
 }
 
@@ -200,43 +186,36 @@ impl FsckLog for SqliteStore {
     }
 
     async fn fsck_events(&self, after: i64, limit: i64) -> Result<Vec<FsckLogRow>> {
-        let rows = sqlx::query(
-            "SELECT logid, utime, fid, evcode, devid FROM fsck_log WHERE logid > ? \
-             ORDER BY logid LIMIT ?",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *self.read().await)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FsckLogRow {
-                    logid: r.try_get("logid")?,
-                    utime: r.try_get("utime")?,
-                    fid: r.try_get("fid")?,
-                    evcode: text(r, "evcode")?,
-                    devid: r.try_get("devid")?,
-                })
-            })
-            .collect()
+        self.read(move |c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(fsck),
+                    " FROM fsck_log WHERE logid > ?1 ORDER BY logid LIMIT ?2"
+                ),
+                [after, limit],
+                rows::fsck,
+            )
+        })
+        .await
     }
 
     async fn fsck_event_counts(&self, after: i64) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT evcode, COUNT(*) AS n FROM fsck_log WHERE logid > ? \
-             GROUP BY evcode ORDER BY evcode",
-        )
-        .bind(after)
-        .fetch_all(&mut *self.read().await)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((text(r, "evcode")?, r.try_get("n")?)))
-            .collect()
+        self.read(move |c| {
+            all(
+                c,
+                "SELECT evcode, COUNT(*) FROM fsck_log WHERE logid > ?1 \
+                 GROUP BY evcode ORDER BY evcode",
+                [after],
+                |r| Ok((rows::text(r, 0)?, r.get(1)?)),
+            )
+        })
+        .await
     }
 
     async fn max_fsck_logid(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(logid), 0) FROM fsck_log")
-            .fetch_one(&mut *self.read().await)
+        self.read(|c| scalar(c, "SELECT COALESCE(MAX(logid), 0) FROM fsck_log", []))
             .await
     }
 
@@ -249,8 +228,7 @@ impl FsckLog for SqliteStore {
     }
 
     async fn max_fid(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(fid), 0) FROM file")
-            .fetch_one(&mut *self.read().await)
+        self.read(|c| scalar(c, "SELECT COALESCE(MAX(fid), 0) FROM file", []))
             .await
     }
 
@@ -265,12 +243,15 @@ impl FsckLog for SqliteStore {
     }
 
     async fn fids_between(&self, after: i64, upto: i64, limit: i64) -> Result<Vec<i64>> {
-        sqlx::query_scalar("SELECT fid FROM file WHERE fid > ? AND fid <= ? ORDER BY fid LIMIT ?")
-            .bind(after)
-            .bind(upto)
-            .bind(limit)
-            .fetch_all(&mut *self.read().await)
-            .await
+        self.read(move |c| {
+            all(
+                c,
+                "SELECT fid FROM file WHERE fid > ?1 AND fid <= ?2 ORDER BY fid LIMIT ?3",
+                [after, upto, limit],
+                |r| r.get(0),
+            )
+        })
+        .await
     }
 
     async fn enqueue_fsck(&self, fids: Vec<i64>, nexttry: i64) -> Result<()> {
@@ -291,25 +272,27 @@ impl FsckLog for SqliteStore {
     }
 
     async fn fsck_queue_len(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM file_to_queue WHERE type = ?")
-            .bind(FSCK_QUEUE)
-            .fetch_one(&mut *self.read().await)
-            .await
+        self.read(|c| {
+            scalar(
+                c,
+                "SELECT COUNT(*) FROM file_to_queue WHERE type = ?1",
+                [FSCK_QUEUE],
+            )
+        })
+        .await
     }
 
     async fn due_fsck(&self, now: i64, limit: i64) -> Result<Vec<(i64, i64)>> {
-        let rows = sqlx::query(
-            "SELECT fid, nexttry FROM file_to_queue WHERE type = ? AND nexttry <= ? \
-             ORDER BY nexttry, fid LIMIT ?",
-        )
-        .bind(FSCK_QUEUE)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *self.read().await)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("fid")?, r.try_get("nexttry")?)))
-            .collect()
+        self.read(move |c| {
+            all(
+                c,
+                "SELECT fid, nexttry FROM file_to_queue WHERE type = ?1 AND nexttry <= ?2 \
+                 ORDER BY nexttry, fid LIMIT ?3",
+                [FSCK_QUEUE, now, limit],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
     }
 
     async fn claim_fsck(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
@@ -333,4 +316,17 @@ impl FsckLog for SqliteStore {
         })
         .await
     }
+}
+
+/// A file's checksum row.
+pub(super) fn checksum_on(
+    c: &rusqlite::Connection,
+    fid: i64,
+) -> rusqlite::Result<Option<Checksum>> {
+    one(
+        c,
+        concat!("SELECT ", cols!(checksum), " FROM checksum WHERE fid = ?1"),
+        [fid],
+        rows::checksum,
+    )
 }

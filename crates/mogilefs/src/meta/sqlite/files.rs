@@ -1,10 +1,78 @@
 //! Files, replicas, the fid allocator and the delete queue on SQLite.
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
-use sqlx::Row;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
-use super::{file, now, text, SqliteStore};
+use super::rows::{self, cols};
+use super::{all, now, one, SqliteStore};
 use crate::meta::{Closed, FileRow, Files, Renamed, Result, TempFile};
+
+/// A tempfile row.
+pub(super) fn tempfile_on(c: &Connection, fid: i64) -> rusqlite::Result<Option<TempFile>> {
+    one(
+        c,
+        concat!("SELECT ", cols!(temp), " FROM tempfile WHERE fid = ?1"),
+        [fid],
+        rows::tempfile,
+    )
+}
+
+/// A file by key.
+pub(super) fn file_on(c: &Connection, dmid: i64, dkey: &str) -> rusqlite::Result<Option<FileRow>> {
+    one(
+        c,
+        concat!(
+            "SELECT ",
+            cols!(file),
+            " FROM file WHERE dmid = ?1 AND dkey = ?2"
+        ),
+        (dmid, dkey),
+        rows::file,
+    )
+}
+
+/// A file by fid.
+pub(super) fn file_by_fid_on(c: &Connection, fid: i64) -> rusqlite::Result<Option<FileRow>> {
+    one(
+        c,
+        concat!("SELECT ", cols!(file), " FROM file WHERE fid = ?1"),
+        [fid],
+        rows::file,
+    )
+}
+
+/// The devices holding a fid, by devid.
+pub(super) fn devids_on(c: &Connection, fid: i64) -> rusqlite::Result<Vec<i64>> {
+    all(
+        c,
+        "SELECT devid FROM file_on WHERE fid = ?1 ORDER BY devid",
+        [fid],
+        |r| r.get(0),
+    )
+}
+
+/// A file by key and the devices holding it, in one query.
+pub(super) fn file_with_devids_on(
+    c: &Connection,
+    dmid: i64,
+    dkey: &str,
+) -> rusqlite::Result<Option<(FileRow, Vec<i64>)>> {
+    let mut st = c.prepare_cached(
+        "SELECT f.fid, f.dmid, f.dkey, f.length, f.classid, f.devcount, o.devid \
+         FROM file f LEFT JOIN file_on o ON o.fid = f.fid \
+         WHERE f.dmid = ?1 AND f.dkey = ?2 ORDER BY o.devid",
+    )?;
+    let mut rows = st.query((dmid, dkey))?;
+    let mut found: Option<(FileRow, Vec<i64>)> = None;
+    while let Some(r) = rows.next()? {
+        let devid: Option<i64> = r.get(6)?;
+        let entry = match &mut found {
+            Some(e) => e,
+            None => found.insert((rows::file(r)?, Vec::new())),
+        };
+        entry.1.extend(devid);
+    }
+    Ok(found)
+}
 
 impl Files for SqliteStore {
     async fn create_tempfile(&self, t: &TempFile, fid: Option<i64>) -> Result<Option<i64>> {
@@ -40,14 +108,7 @@ impl Files for SqliteStore {
     }
 
     async fn tempfile(&self, fid: i64) -> Result<Option<TempFile>> {
-        if let Some(t) = self.inplace.as_ref().and_then(|p| p.tempfile(fid)) {
-            return Ok(t);
-        }
-        let row = sqlx::query("SELECT * FROM tempfile WHERE fid = ?")
-            .bind(fid)
-            .fetch_optional(&mut *self.read().await)
-            .await?;
-        row.as_ref().map(temp_row).transpose()
+        self.look_up(move |c| tempfile_on(c, fid)).await
     }
 
     async fn close_file(&self, fid: i64, length: i64, devids: &[i64]) -> Result<Closed> {
@@ -59,11 +120,7 @@ impl Files for SqliteStore {
                     "DELETE FROM tempfile WHERE fid = ?1 RETURNING dmid, dkey, classid",
                 )?
                 .query_row([fid], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
+                    Ok((r.get::<_, i64>(0)?, rows::text(r, 1)?, r.get::<_, i64>(2)?))
                 })
                 .optional()?
             else {
@@ -109,52 +166,18 @@ impl Files for SqliteStore {
     }
 
     async fn file(&self, dmid: i64, dkey: &str) -> Result<Option<FileRow>> {
-        if let Some(f) = self.inplace.as_ref().and_then(|p| p.file(dmid, dkey)) {
-            return Ok(f);
-        }
-        let row = sqlx::query("SELECT * FROM file WHERE dmid = ? AND dkey = ?")
-            .bind(dmid)
-            .bind(dkey)
-            .fetch_optional(&mut *self.read().await)
-            .await?;
-        row.as_ref().map(file).transpose()
+        let dkey = dkey.to_owned();
+        self.look_up(move |c| file_on(c, dmid, &dkey)).await
     }
 
     async fn file_devids(&self, fid: i64) -> Result<Vec<i64>> {
-        if let Some(on) = self.inplace.as_ref().and_then(|p| p.file_devids(fid)) {
-            return Ok(on);
-        }
-        sqlx::query_scalar("SELECT devid FROM file_on WHERE fid = ? ORDER BY devid")
-            .bind(fid)
-            .fetch_all(&mut *self.read().await)
-            .await
+        self.look_up(move |c| devids_on(c, fid)).await
     }
 
     async fn file_with_devids(&self, dmid: i64, dkey: &str) -> Result<Option<(FileRow, Vec<i64>)>> {
-        if let Some(f) = self
-            .inplace
-            .as_ref()
-            .and_then(|p| p.file_with_devids(dmid, dkey))
-        {
-            return Ok(f);
-        }
-        let rows = sqlx::query(
-            "SELECT f.fid, f.dmid, f.dkey, f.length, f.classid, f.devcount, o.devid \
-             FROM file f LEFT JOIN file_on o ON o.fid = f.fid \
-             WHERE f.dmid = ? AND f.dkey = ? ORDER BY o.devid",
-        )
-        .bind(dmid)
-        .bind(dkey)
-        .fetch_all(&mut *self.read().await)
-        .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let devids = rows
-            .iter()
-            .filter_map(|r| r.try_get::<Option<i64>, _>("devid").transpose())
-            .collect::<Result<Vec<i64>>>()?;
-        Ok(Some((file(first)?, devids)))
+        let dkey = dkey.to_owned();
+        self.look_up(move |c| file_with_devids_on(c, dmid, &dkey))
+            .await
     }
 
     async fn delete_file(&self, dmid: i64, dkey: &str) -> Result<Option<i64>> {
@@ -204,17 +227,16 @@ impl Files for SqliteStore {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT dkey FROM file WHERE dmid = ? AND substr(dkey, 1, length(?)) = ? \
-             AND (? IS NULL OR dkey > ?) ORDER BY dkey LIMIT ?",
-        )
-        .bind(dmid)
-        .bind(prefix)
-        .bind(prefix)
-        .bind(after)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *self.read().await)
+        let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
+        self.read(move |c| {
+            all(
+                c,
+                "SELECT dkey FROM file WHERE dmid = ?1 AND substr(dkey, 1, length(?2)) = ?2 \
+                 AND (?3 IS NULL OR dkey > ?3) ORDER BY dkey LIMIT ?4",
+                (dmid, &prefix, &after, limit),
+                |r| rows::text(r, 0),
+            )
+        })
         .await
     }
 
@@ -231,21 +253,12 @@ impl Files for SqliteStore {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let stale = {
-                let mut st = tx.prepare(
+                let mut st = tx.prepare(concat!(
                     "DELETE FROM tempfile WHERE fid IN (SELECT fid FROM tempfile \
-                     WHERE createtime <= ?1 ORDER BY fid LIMIT ?2) \
-                     RETURNING fid, createtime, classid, dmid, dkey, devids",
-                )?;
-                let rows = st.query_map([before, limit], |r| {
-                    Ok(TempFile {
-                        fid: r.get(0)?,
-                        createtime: r.get(1)?,
-                        classid: r.get(2)?,
-                        dmid: r.get(3)?,
-                        dkey: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                        devids: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                    })
-                })?;
+                         WHERE createtime <= ?1 ORDER BY fid LIMIT ?2) RETURNING ",
+                    cols!(temp)
+                ))?;
+                let rows = st.query_map([before, limit], rows::tempfile)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()?
             };
             tx.commit()?;
@@ -257,12 +270,14 @@ impl Files for SqliteStore {
     }
 
     async fn due_deletes(&self, now: i64, limit: i64) -> Result<Vec<i64>> {
-        sqlx::query_scalar(
-            "SELECT fid FROM file_to_delete2 WHERE nexttry <= ? ORDER BY nexttry LIMIT ?",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *self.read().await)
+        self.read(move |c| {
+            all(
+                c,
+                "SELECT fid FROM file_to_delete2 WHERE nexttry <= ?1 ORDER BY nexttry LIMIT ?2",
+                [now, limit],
+                |r| r.get(0),
+            )
+        })
         .await
     }
 
@@ -297,15 +312,4 @@ fn enqueue_delete(tx: &rusqlite::Transaction<'_>, fid: i64) -> rusqlite::Result<
     tx.prepare_cached("INSERT OR IGNORE INTO file_to_delete2 (fid, nexttry) VALUES (?1, 0)")?
         .execute([fid])?;
     Ok(())
-}
-
-fn temp_row(r: &sqlx::sqlite::SqliteRow) -> Result<TempFile> {
-    Ok(TempFile {
-        fid: r.try_get("fid")?,
-        createtime: r.try_get("createtime")?,
-        classid: r.try_get("classid")?,
-        dmid: r.try_get("dmid")?,
-        dkey: text(r, "dkey")?,
-        devids: text(r, "devids")?,
-    })
 }

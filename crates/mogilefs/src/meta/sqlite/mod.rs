@@ -1,76 +1,31 @@
-//! The metadata store on an SQLite file (WAL): one writer connection, and
-//! reader connections beside it for the statements that only read (in WAL
-//! mode readers never wait for the writer, and each statement sees the last
-//! commit).
+//! The metadata store on an SQLite file (WAL), all through rusqlite: one
+//! writer connection, and read-only connections beside it for the
+//! statements that only read (in WAL mode readers never wait for the
+//! writer, and each statement sees the last commit).
 //!
-//! * the writer is a rusqlite connection ([`writer`]): each operation that
-//!   writes runs whole, transaction included, in one closure on a blocking
-//!   thread;
-//! * the hottest look-ups (get_paths', create_close's) run in place on
-//!   rusqlite connections ([`inplace`]);
-//! * the other reads go to sqlx connections. Each sqlx SQLite connection is
-//!   a thread and a statement a round trip to it; they are held here, each
-//!   behind a lock, rather than in an sqlx pool, which pings a connection
-//!   each time it is given back.
-//!
-//! rusqlite and sqlx link the same libsqlite3.
+//! * the writer ([`writer`]): each operation that writes runs whole,
+//!   transaction included, in one closure on a blocking thread;
+//! * the readers ([`readers`]): the hottest look-ups run in place on the
+//!   caller's thread, the other reads on a blocking thread;
+//! * the rows are mapped once, in [`rows`].
 
 mod admin;
 mod files;
-mod inplace;
+mod readers;
 mod repl;
+mod rows;
 mod stats;
 mod writer;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use rusqlite::{OptionalExtension, TransactionBehavior};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Row};
-use tokio::sync::{Mutex, MutexGuard};
+use rusqlite::{Connection, OptionalExtension, Params, Row, TransactionBehavior};
 
-use super::{Class, Device, Domain, FileRow, Host, MetaError, Namespaces, Result, Topology};
+use super::{Class, Device, Domain, Host, MetaError, Namespaces, Result, Topology};
+use rows::cols;
 
 const SCHEMA: &str = include_str!("../../../migrations/sqlite/v17.sql");
-
-/// Reader connections beside the writer.
-const READERS: usize = 3;
-
-/// Open connections, each used by one caller at a time.
-#[derive(Debug)]
-struct Conns {
-    conns: Vec<Mutex<SqliteConnection>>,
-    next: AtomicUsize,
-}
-
-impl Conns {
-    async fn open(opts: &SqliteConnectOptions, n: usize) -> Result<Conns> {
-        let mut conns = Vec::with_capacity(n);
-        for _ in 0..n.max(1) {
-            conns.push(Mutex::new(opts.connect().await?));
-        }
-        Ok(Conns {
-            conns,
-            next: AtomicUsize::new(0),
-        })
-    }
-
-    /// An idle connection, else the next one in turn once it is free.
-    async fn get(&self) -> MutexGuard<'_, SqliteConnection> {
-        for c in &self.conns {
-            if let Ok(g) = c.try_lock() {
-                return g;
-            }
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        self.conns[i].lock().await
-    }
-}
 
 /// The metadata in an SQLite file.
 #[derive(Debug, Clone)]
@@ -78,105 +33,91 @@ pub struct SqliteStore {
     /// The writer: transactions and every statement that writes.
     writer: Arc<writer::Writer>,
     /// Readers, for statements that only read.
-    readers: Arc<Conns>,
-    /// Readers for the hottest look-ups, run in place (see [`inplace`]).
-    inplace: Option<Arc<inplace::InPlace>>,
+    readers: Arc<readers::Readers>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the file and the v17 tables.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+        SqliteStore::open_with(path, readers::Readers::QUICK).await
+    }
+
+    /// [`SqliteStore::open`] with `quick` connections for reads in place.
+    async fn open_with(path: &Path, quick: usize) -> Result<SqliteStore> {
         if path.as_os_str() == ":memory:" {
             // One database per connection: the readers would see nothing.
-            return Err(MetaError::Configuration(
+            return Err(MetaError::Other(
                 "an in-memory SQLite database cannot be shared by the tracker's connections".into(),
             ));
         }
         let file = path.to_path_buf();
-        let writer = tokio::task::spawn_blocking(move || writer::Writer::open(&file, SCHEMA))
-            .await
-            .map_err(|_| MetaError::WorkerCrashed)?
-            .map_err(writer::failure)?;
-        let writer = Arc::new(writer);
-        let readers = Arc::new(Conns::open(&opts, READERS).await?);
-        let inplace = inplace::InPlace::open(path).map(Arc::new);
+        let (writer, readers) = tokio::task::spawn_blocking(move || {
+            let writer = writer::Writer::open(&file, SCHEMA)?;
+            let readers = readers::Readers::open(&file, quick)?;
+            Ok::<_, rusqlite::Error>((writer, readers))
+        })
+        .await
+        .map_err(|e| MetaError::Other(format!("opening the database failed: {e}")))??;
         Ok(SqliteStore {
-            writer,
-            readers,
-            inplace,
+            writer: Arc::new(writer),
+            readers: Arc::new(readers),
         })
     }
 
     /// Runs `f` on the writer (one hand-off to a blocking thread).
     pub(super) async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
         self.writer.run(f).await
     }
 
-    /// A reader connection.
-    pub(super) async fn read(&self) -> MutexGuard<'_, SqliteConnection> {
-        self.readers.get().await
+    /// Runs `f` on a reader on a blocking thread.
+    pub(super) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.readers.read(f).await
+    }
+
+    /// Runs a hot look-up in place when a reader is free for it, else as
+    /// [`SqliteStore::read`] does.
+    pub(super) async fn look_up<T: Send + 'static>(
+        &self,
+        f: impl Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if let Some(v) = self.readers.quick(&f) {
+            return Ok(v);
+        }
+        self.readers.read(move |c| f(c)).await
     }
 }
 
-pub(super) fn class(r: &SqliteRow) -> Result<Class> {
-    Ok(Class {
-        dmid: r.try_get("dmid")?,
-        classid: r.try_get("classid")?,
-        classname: text(r, "classname")?,
-        mindevcount: r.try_get("mindevcount")?,
-        replpolicy: r.try_get("replpolicy")?,
-        hashtype: r.try_get("hashtype")?,
-    })
+/// The row `sql` finds, mapped.
+pub(super) fn one<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    c.prepare_cached(sql)?.query_row(params, map).optional()
 }
 
-/// A text column, NULL read as empty.
-pub(super) fn text(r: &SqliteRow, col: &str) -> Result<String> {
-    Ok(r.try_get::<Option<String>, _>(col)?.unwrap_or_default())
+/// Every row `sql` finds, mapped.
+pub(super) fn all<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut st = c.prepare_cached(sql)?;
+    let rows = st.query_map(params, map)?.collect();
+    rows
 }
 
-pub(super) fn host(r: &SqliteRow) -> Result<Host> {
-    Ok(Host {
-        hostid: r.try_get("hostid")?,
-        status: text(r, "status")?,
-        hostname: text(r, "hostname")?,
-        hostip: text(r, "hostip")?,
-        http_port: r.try_get::<Option<i64>, _>("http_port")?.unwrap_or(7500),
-        http_get_port: r.try_get("http_get_port")?,
-        altip: r.try_get("altip")?,
-        altmask: r.try_get("altmask")?,
-    })
-}
-
-pub(super) fn device(r: &SqliteRow) -> Result<Device> {
-    Ok(Device {
-        devid: r.try_get("devid")?,
-        hostid: r.try_get("hostid")?,
-        status: text(r, "status")?,
-        weight: r.try_get::<Option<i64>, _>("weight")?.unwrap_or(100),
-        mb_total: r.try_get("mb_total")?,
-        mb_used: r.try_get("mb_used")?,
-        mb_asof: r.try_get("mb_asof")?,
-    })
-}
-
-pub(super) fn file(r: &SqliteRow) -> Result<FileRow> {
-    Ok(FileRow {
-        fid: r.try_get("fid")?,
-        dmid: r.try_get("dmid")?,
-        dkey: text(r, "dkey")?,
-        length: r.try_get::<Option<i64>, _>("length")?.unwrap_or(0),
-        classid: r.try_get("classid")?,
-        devcount: r.try_get("devcount")?,
-    })
+/// The one value of a one-row query (a count, a maximum).
+pub(super) fn scalar(c: &Connection, sql: &str, params: impl Params) -> rusqlite::Result<i64> {
+    c.prepare_cached(sql)?.query_row(params, |r| r.get(0))
 }
 
 pub(super) fn now() -> i64 {
@@ -185,31 +126,38 @@ pub(super) fn now() -> i64 {
 
 impl Namespaces for SqliteStore {
     async fn domains(&self) -> Result<Vec<Domain>> {
-        let rows = sqlx::query("SELECT dmid, namespace FROM domain ORDER BY dmid")
-            .fetch_all(&mut *self.read().await)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Domain {
-                    dmid: r.try_get("dmid")?,
-                    namespace: text(r, "namespace")?,
-                })
-            })
-            .collect()
+        self.read(|c| {
+            all(
+                c,
+                "SELECT dmid, namespace FROM domain ORDER BY dmid",
+                [],
+                |r| {
+                    Ok(Domain {
+                        dmid: r.get(0)?,
+                        namespace: rows::text(r, 1)?,
+                    })
+                },
+            )
+        })
+        .await
     }
 
     async fn domain(&self, name: &str) -> Result<Option<Domain>> {
-        let row = sqlx::query("SELECT dmid FROM domain WHERE namespace = ?")
-            .bind(name)
-            .fetch_optional(&mut *self.read().await)
-            .await?;
-        row.map(|r| {
-            Ok(Domain {
-                dmid: r.try_get("dmid")?,
-                namespace: name.to_owned(),
-            })
+        let name = name.to_owned();
+        self.look_up(move |c| {
+            one(
+                c,
+                "SELECT dmid FROM domain WHERE namespace = ?1",
+                [&name],
+                |r| {
+                    Ok(Domain {
+                        dmid: r.get(0)?,
+                        namespace: name.clone(),
+                    })
+                },
+            )
         })
-        .transpose()
+        .await
     }
 
     async fn create_domain(&self, name: &str) -> Result<Option<i64>> {
@@ -248,33 +196,41 @@ impl Namespaces for SqliteStore {
     }
 
     async fn count_files(&self, dmid: i64, classid: Option<i64>) -> Result<i64> {
-        let q = match classid {
-            Some(c) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ? AND classid = ?")
-                    .bind(dmid)
-                    .bind(c)
-            }
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM file WHERE dmid = ?").bind(dmid),
-        };
-        q.fetch_one(&mut *self.read().await).await
+        self.read(move |c| match classid {
+            Some(classid) => scalar(
+                c,
+                "SELECT COUNT(*) FROM file WHERE dmid = ?1 AND classid = ?2",
+                [dmid, classid],
+            ),
+            None => scalar(c, "SELECT COUNT(*) FROM file WHERE dmid = ?1", [dmid]),
+        })
+        .await
     }
 
     async fn classes(&self, dmid: Option<i64>) -> Result<Vec<Class>> {
-        let sql = "SELECT dmid, classid, classname, mindevcount, replpolicy, hashtype FROM class";
-        let rows = match dmid {
-            Some(d) => {
-                sqlx::query(&format!("{sql} WHERE dmid = ? ORDER BY classid"))
-                    .bind(d)
-                    .fetch_all(&mut *self.read().await)
-                    .await?
-            }
-            None => {
-                sqlx::query(&format!("{sql} ORDER BY dmid, classid"))
-                    .fetch_all(&mut *self.read().await)
-                    .await?
-            }
-        };
-        rows.iter().map(class).collect()
+        self.read(move |c| match dmid {
+            Some(d) => all(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(class),
+                    " FROM class WHERE dmid = ?1 ORDER BY classid"
+                ),
+                [d],
+                rows::class,
+            ),
+            None => all(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(class),
+                    " FROM class ORDER BY dmid, classid"
+                ),
+                [],
+                rows::class,
+            ),
+        })
+        .await
     }
 
     async fn create_class(&self, c: &Class) -> Result<Option<i64>> {
@@ -346,10 +302,15 @@ impl Namespaces for SqliteStore {
 
 impl Topology for SqliteStore {
     async fn hosts(&self) -> Result<Vec<Host>> {
-        let rows = sqlx::query("SELECT * FROM host ORDER BY hostid")
-            .fetch_all(&mut *self.read().await)
-            .await?;
-        rows.iter().map(host).collect()
+        self.read(|c| {
+            all(
+                c,
+                concat!("SELECT ", cols!(host), " FROM host ORDER BY hostid"),
+                [],
+                rows::host,
+            )
+        })
+        .await
     }
 
     async fn create_host(&self, h: &Host) -> Result<i64> {
@@ -411,10 +372,15 @@ impl Topology for SqliteStore {
     }
 
     async fn devices(&self) -> Result<Vec<Device>> {
-        let rows = sqlx::query("SELECT * FROM device ORDER BY devid")
-            .fetch_all(&mut *self.read().await)
-            .await?;
-        rows.iter().map(device).collect()
+        self.read(|c| {
+            all(
+                c,
+                concat!("SELECT ", cols!(device), " FROM device ORDER BY devid"),
+                [],
+                rows::device,
+            )
+        })
+        .await
     }
 
     async fn create_device(&self, d: &Device) -> Result<bool> {
@@ -456,16 +422,13 @@ mod tests {
     use crate::meta::{Admin, Checksum, Files, TempFile};
 
     #[tokio::test]
-    async fn reads_in_place_and_through_sqlx_alike() {
+    async fn reads_in_place_and_on_threads_alike() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = SqliteStore::open(&dir.path().join("m.db"))
-            .await
-            .expect("open");
-        assert!(store.inplace.is_some(), "in-place readers open");
-        let through_sqlx = SqliteStore {
-            inplace: None,
-            ..store.clone()
-        };
+        let path = dir.path().join("m.db");
+        let store = SqliteStore::open(&path).await.expect("open");
+        // The same file with no in-place readers: every read on a thread.
+        let on_threads = SqliteStore::open_with(&path, 0).await.expect("open");
+        assert_eq!(on_threads.readers.quick(|_| Ok(())), None);
         let temp = TempFile {
             fid: 0,
             createtime: 0,
@@ -479,19 +442,25 @@ mod tests {
             .await
             .expect("db")
             .expect("fid");
-        for s in [&store, &through_sqlx] {
+        for s in [&store, &on_threads] {
             let t = s.tempfile(fid).await.expect("db").expect("tempfile");
             assert_eq!((t.dkey.as_str(), t.devids.as_str()), ("k", "1,2"));
         }
         store.close_file(fid, 4, &[2, 1]).await.expect("db");
         // The in-place readers answer themselves (no fallback).
-        let inplace = store.inplace.as_ref().expect("in place");
-        assert_eq!(inplace.tempfile(fid), Some(None));
-        assert!(matches!(inplace.file(1, "k"), Some(Some(f)) if f.fid == fid));
-        assert!(matches!(inplace.file_with_devids(1, "k"), Some(Some((_, on))) if on == [1, 2]));
-        // Seen at once, in place as through sqlx.
+        let quick = &store.readers;
+        assert_eq!(quick.quick(|c| files::tempfile_on(c, fid)), Some(None));
+        assert!(matches!(
+            quick.quick(|c| files::file_on(c, 1, "k")),
+            Some(Some(f)) if f.fid == fid
+        ));
+        assert!(matches!(
+            quick.quick(|c| files::file_with_devids_on(c, 1, "k")),
+            Some(Some((_, on))) if on == [1, 2]
+        ));
+        // Seen at once, in place as on a thread.
         let a = store.file_with_devids(1, "k").await.expect("db");
-        let b = through_sqlx.file_with_devids(1, "k").await.expect("db");
+        let b = on_threads.file_with_devids(1, "k").await.expect("db");
         assert_eq!(a, b);
         assert_eq!(
             a.map(|(f, on)| (f.fid, f.length, on)),
@@ -499,19 +468,25 @@ mod tests {
         );
         assert_eq!(
             store.file(1, "k").await.expect("db"),
-            through_sqlx.file(1, "k").await.expect("db")
+            on_threads.file(1, "k").await.expect("db")
         );
         assert_eq!(store.file(1, "none").await.expect("db"), None);
-        assert_eq!(inplace.file_devids(fid), Some(vec![1, 2]));
-        assert!(matches!(inplace.file_by_fid(fid), Some(Some(f)) if f.length == 4));
+        assert_eq!(quick.quick(|c| files::devids_on(c, fid)), Some(vec![1, 2]));
+        assert!(matches!(
+            quick.quick(|c| files::file_by_fid_on(c, fid)),
+            Some(Some(f)) if f.length == 4
+        ));
         let sum = Checksum {
             fid,
             hashtype: 1,
             checksum: vec![7; 16],
         };
         store.set_checksum(&sum).await.expect("db");
-        assert_eq!(inplace.checksum(fid), Some(Some(sum.clone())));
-        for s in [&store, &through_sqlx] {
+        assert_eq!(
+            quick.quick(|c| admin::checksum_on(c, fid)),
+            Some(Some(sum.clone()))
+        );
+        for s in [&store, &on_threads] {
             assert_eq!(s.checksum(fid).await.expect("db"), Some(sum.clone()));
             assert_eq!(s.file_devids(fid).await.expect("db"), vec![1, 2]);
             assert_eq!(
@@ -520,5 +495,33 @@ mod tests {
             );
         }
         assert_eq!(store.tempfile(fid).await.expect("db"), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_look_up_in_place_is_read_again_on_a_thread() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(&dir.path().join("m.db"))
+            .await
+            .expect("open");
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = Arc::clone(&calls);
+        // Fails the first time (as a busy database would), then reads.
+        let n = store
+            .look_up(move |c| {
+                if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                }
+                scalar(c, "SELECT COUNT(*) FROM file", [])
+            })
+            .await
+            .expect("read on a thread");
+        assert_eq!(n, 0);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // A reader never writes.
+        let e = store
+            .read(|c| c.execute("DELETE FROM file", []))
+            .await
+            .expect_err("read-only");
+        assert!(matches!(e, MetaError::Unavailable(_)), "{e:?}");
     }
 }

@@ -1,9 +1,9 @@
 //! The replication queue and replica rows on SQLite.
 
 use rusqlite::{OptionalExtension, TransactionBehavior};
-use sqlx::Row;
 
-use super::SqliteStore;
+use super::rows::{self, cols};
+use super::{all, scalar, SqliteStore};
 use crate::meta::{ReplRow, Replication, Result};
 
 impl Replication for SqliteStore {
@@ -25,25 +25,19 @@ impl Replication for SqliteStore {
     }
 
     async fn due_replications(&self, now: i64, limit: i64) -> Result<Vec<ReplRow>> {
-        let rows = sqlx::query(
-            "SELECT fid, nexttry, fromdevid, failcount, flags FROM file_to_replicate \
-             WHERE nexttry <= ? ORDER BY nexttry, fid LIMIT ?",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *self.read().await)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReplRow {
-                    fid: r.try_get("fid")?,
-                    nexttry: r.try_get("nexttry")?,
-                    fromdevid: r.try_get("fromdevid")?,
-                    failcount: r.try_get("failcount")?,
-                    flags: r.try_get("flags")?,
-                })
-            })
-            .collect()
+        self.read(move |c| {
+            all(
+                c,
+                concat!(
+                    "SELECT ",
+                    cols!(repl),
+                    " FROM file_to_replicate WHERE nexttry <= ?1 ORDER BY nexttry, fid LIMIT ?2"
+                ),
+                [now, limit],
+                rows::repl,
+            )
+        })
+        .await
     }
 
     async fn claim_replication(&self, fid: i64, seen: i64, until: i64) -> Result<bool> {
@@ -59,8 +53,7 @@ impl Replication for SqliteStore {
     }
 
     async fn count_replications(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM file_to_replicate")
-            .fetch_one(&mut *self.read().await)
+        self.read(|c| scalar(c, "SELECT COUNT(*) FROM file_to_replicate", []))
             .await
     }
 
@@ -124,11 +117,15 @@ impl Replication for SqliteStore {
     }
 
     async fn fids_on_device(&self, devid: i64, limit: i64) -> Result<Vec<i64>> {
-        sqlx::query_scalar("SELECT fid FROM file_on WHERE devid = ? ORDER BY fid LIMIT ?")
-            .bind(devid)
-            .bind(limit)
-            .fetch_all(&mut *self.read().await)
-            .await
+        self.read(move |c| {
+            all(
+                c,
+                "SELECT fid FROM file_on WHERE devid = ?1 ORDER BY fid LIMIT ?2",
+                [devid, limit],
+                |r| r.get(0),
+            )
+        })
+        .await
     }
 }
 
