@@ -2,11 +2,14 @@
 //! jobs.
 //!
 //! [`Tracker::answer`] turns one request line into its reply line; the
-//! [`server`] loop feeds it a connection's lines in order. Commands are
-//! grouped by subject: `namespace` (domains, classes), `hosts` (hosts,
-//! devices), `files` (store, find, rename, list, delete), `debug`
-//! (file_debug, list_fids), `settings` (server settings) and [`admin`]
-//! (the `!` lines). `placement` decides where new files go and which
+//! [`server`] loop feeds it a connection's lines in order. `dispatch`
+//! decodes a query command into its typed request (`proto::command`) and
+//! hands it to its handler, whose typed reply (`proto::reply`) is encoded
+//! into the `OK` pairs. Handlers are grouped by subject: `namespace`
+//! (domains, classes), `hosts` (hosts, devices), `files` (store, find,
+//! rename, list, delete), `debug` (file_debug, list_fids), `settings`
+//! (server settings), [`fsck`], [`rebalance`], [`replicate`]
+//! (replicate_now, httpcopy) and [`admin`] (the `!` lines). `placement` decides where new files go and which
 //! replica is read first.
 //!
 //! Background jobs ([`spawn_workers`], each supervised by [`jobs`]):
