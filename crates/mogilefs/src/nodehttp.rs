@@ -1,18 +1,22 @@
-//! The hyper (HTTP/1.1) client that speaks to storage nodes, for the
-//! client library's transfers and the tracker's one-shot requests alike:
-//! URL splitting, connecting with a deadline, driving a connection while a
-//! transfer watches for stalls, and a reply's head. (The tracker's
-//! keep-alive HEAD/DELETE pool is written against the socket: see
-//! `tracker::http::Pool`.)
+//! The one HTTP client that speaks to storage nodes (hyper, HTTP/1.1), for
+//! the client library's transfers and the tracker's requests alike: URL
+//! splitting, connecting with a deadline, driving a connection while a
+//! transfer watches for stalls, and a keep-alive [`Pool`] for the small
+//! bodiless exchanges the tracker makes often (`HEAD` before get_paths
+//! names a replica, `DELETE` of a replica), so they cost no handshake.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use hyper::body::Body;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
-use hyper::{header, Method, Request};
+use hyper::{header, Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -152,6 +156,111 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     out
+}
+
+/// A reply head without its body: status and `Content-Length`, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub status: u16,
+    pub length: Option<u64>,
+}
+
+impl Head {
+    pub(crate) fn of<B>(resp: &Response<B>) -> Head {
+        Head {
+            status: resp.status().as_u16(),
+            length: resp
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok()),
+        }
+    }
+}
+
+/// A pooled connection's request side.
+type Sender = http1::SendRequest<Empty<Bytes>>;
+
+/// Idle connections kept per storage node.
+const POOL_PER_NODE: usize = 16;
+
+/// The longest reply body read to keep a connection (an error page).
+const MAX_DRAIN: usize = 64 * 1024;
+
+/// Idle keep-alive connections per storage node (`host:port`).
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    idle: Mutex<HashMap<String, Vec<Sender>>>,
+}
+
+impl Pool {
+    fn take(&self, node: &str) -> Option<Sender> {
+        self.idle.lock().ok()?.get_mut(node)?.pop()
+    }
+
+    fn give(&self, node: &str, s: Sender) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let list = idle.entry(node.to_owned()).or_default();
+            if list.len() < POOL_PER_NODE {
+                list.push(s);
+            }
+        }
+    }
+
+    /// Sends a request without a body (`HEAD`, `DELETE`) and reads the
+    /// reply: on an idle pooled connection if there is one (once more on a
+    /// fresh one if that fails: the node may have closed it), the
+    /// connection pooled again once its reply is read whole. Only the
+    /// connect has a deadline: the caller sets one for the whole call.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        url: &Url,
+        connect_timeout: Duration,
+    ) -> Result<Head, String> {
+        let build = || {
+            url.request(method.clone())
+                .body(Empty::new())
+                .map_err(|e| e.to_string())
+        };
+        while let Some(mut s) = self.take(&url.connect) {
+            if s.ready().await.is_err() {
+                continue;
+            }
+            if let Ok(resp) = s.send_request(build()?).await {
+                return Ok(self.finish(&url.connect, s, resp).await);
+            }
+            break;
+        }
+        let (mut s, conn) = open::<Empty<Bytes>>(url, connect_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            // Ends with an error when the node closes; nothing to report.
+            let _ = conn.await;
+        });
+        let resp = s.send_request(build()?).await.map_err(|e| chain(&e))?;
+        Ok(self.finish(&url.connect, s, resp).await)
+    }
+
+    /// The reply's head; the connection back in the pool when its body
+    /// (none for `HEAD`, a short page at most otherwise) is read.
+    async fn finish(&self, node: &str, s: Sender, resp: Response<Incoming>) -> Head {
+        let head = Head::of(&resp);
+        let keep = resp.headers().get(header::CONNECTION).is_none_or(|v| {
+            !v.to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("close"))
+        });
+        if Limited::new(resp.into_body(), MAX_DRAIN)
+            .collect()
+            .await
+            .is_ok()
+            && keep
+        {
+            self.give(node, s);
+        }
+        head
+    }
 }
 
 #[cfg(test)]

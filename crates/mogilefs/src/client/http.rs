@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::{header, Method, StatusCode};
+use hyper::{header, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Error, Progress};
@@ -161,8 +161,8 @@ where
         moved: Arc::clone(&moved),
         progress,
     };
-    let req = u
-        .request(Method::PUT)
+    let req = Request::put(&u.path)
+        .header(header::HOST, &u.host)
         .header(header::CONTENT_LENGTH, len)
         .body(body)
         .map_err(|e| Error::Http {
@@ -204,8 +204,8 @@ where
 {
     let before = |err| GetError { wrote: false, err };
     let u = parse(url).map_err(before)?;
-    let req = u
-        .request(Method::GET)
+    let req = Request::get(&u.path)
+        .header(header::HOST, &u.host)
         .body(Empty::<Bytes>::new())
         .map_err(|e| {
             before(Error::Http {
@@ -256,8 +256,8 @@ pub(crate) async fn get_small(
     timeout: Duration,
 ) -> Result<(StatusCode, Vec<u8>), Error> {
     let u = parse(url)?;
-    let req = u
-        .request(Method::GET)
+    let req = Request::get(&u.path)
+        .header(header::HOST, &u.host)
         .body(Empty::<Bytes>::new())
         .map_err(|e| Error::Http {
             url: url.to_owned(),

@@ -1,8 +1,8 @@
-//! The little HTTP the tracker speaks to storage nodes: `HEAD` to check an
-//! upload's size or a replica before get_paths names it, `DELETE` to
-//! remove a replica (both over the HTTP/1.1 keep-alive [`Pool`], so the
-//! commands that make them cost no TCP handshake), and, over the crate's
-//! hyper client ([`crate::nodehttp`]) one request per connection, `GET` of
+//! The little HTTP the tracker speaks to storage nodes, over the crate's
+//! one hyper client ([`crate::nodehttp`]): `HEAD` to check an upload's
+//! size or a replica before get_paths names it, `DELETE` to remove a
+//! replica (both over the keep-alive [`Pool`], so the commands that make
+//! them cost no TCP handshake), and, one request per connection, `GET` of
 //! a small file (`/devN/usage`, the monitor's test file), `PUT` of a small
 //! body (the monitor's test write), the replicator's streamed copy (`GET`
 //! piped into a `PUT`), and a `GET` streamed through a digest (checksum
@@ -20,10 +20,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{header, Method};
 use md5::{Digest, Md5};
 use sha1::Sha1;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use crate::nodehttp::{self, chain, OpenError, Url};
+use crate::nodehttp::{self, chain, Head, OpenError, Url};
 
 /// Why a storage node could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -51,15 +49,11 @@ pub struct Answer {
     pub length: Option<u64>,
 }
 
-impl Answer {
-    fn of<B>(resp: &hyper::Response<B>) -> Answer {
+impl From<Head> for Answer {
+    fn from(h: Head) -> Answer {
         Answer {
-            status: resp.status().as_u16(),
-            length: resp
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok()),
+            status: h.status,
+            length: h.length,
         }
     }
 }
@@ -72,9 +66,6 @@ pub fn split_url(url: &str) -> Option<(&str, &str)> {
     (!hostport.is_empty()).then_some((hostport, path))
 }
 
-/// The longest reply head read.
-const MAX_HEAD: usize = 16 * 1024;
-
 /// `url` for a request, if it is `http://host:port/path`.
 fn node_url(url: &str) -> Result<Url, HttpError> {
     split_url(url).ok_or(HttpError::BadUrl)?;
@@ -82,32 +73,11 @@ fn node_url(url: &str) -> Result<Url, HttpError> {
 }
 
 /// Idle keep-alive connections per storage node (`host:port`), so the
-/// HEAD that get_paths makes costs no TCP handshake. Written against the
-/// socket rather than through hyper: on this hot path (every verified
-/// get_paths) it costs the tracker about a quarter less CPU per request
-/// with 8 clients (benches/mogilefs.sh, get_paths verified).
+/// HEAD that get_paths makes costs no TCP handshake.
 #[derive(Debug, Default)]
-pub struct Pool {
-    idle: std::sync::Mutex<std::collections::HashMap<String, Vec<TcpStream>>>,
-}
-
-/// Idle connections kept per storage node.
-const POOL_PER_NODE: usize = 16;
+pub struct Pool(nodehttp::Pool);
 
 impl Pool {
-    fn take(&self, hostport: &str) -> Option<TcpStream> {
-        self.idle.lock().ok()?.get_mut(hostport)?.pop()
-    }
-
-    fn give(&self, hostport: &str, s: TcpStream) {
-        if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(hostport.to_owned()).or_default();
-            if list.len() < POOL_PER_NODE {
-                list.push(s);
-            }
-        }
-    }
-
     /// `HEAD url` over HTTP/1.1 keep-alive: a pooled connection if one is
     /// idle (once more on a fresh one if that fails: the node may have
     /// closed it), the connection pooled again when the node keeps it.
@@ -116,61 +86,20 @@ impl Pool {
     }
 
     /// A request without a body (`HEAD`, `DELETE`) as [`Pool::head`] sends
-    /// it; a connection whose reply has a body is not kept.
+    /// it.
     pub async fn call(
         &self,
         method: &str,
         url: &str,
         timeout: Duration,
     ) -> Result<Answer, HttpError> {
-        let (hostport, path) = split_url(url).ok_or(HttpError::BadUrl)?;
-        let exchange = async {
-            if let Some(s) = self.take(hostport) {
-                if let Ok(a) = self.call_on(s, method, hostport, path).await {
-                    return Ok(a);
-                }
-            }
-            let s = TcpStream::connect(hostport).await?;
-            self.call_on(s, method, hostport, path).await
-        };
-        tokio::time::timeout(timeout, exchange)
+        let u = node_url(url)?;
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::BadUrl)?;
+        tokio::time::timeout(timeout, self.0.call(method, &u, timeout))
             .await
             .map_err(|_| HttpError::Timeout)?
-    }
-
-    async fn call_on(
-        &self,
-        mut s: TcpStream,
-        method: &str,
-        hostport: &str,
-        path: &str,
-    ) -> Result<Answer, HttpError> {
-        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n").as_bytes())
-            .await?;
-        let mut buf = Vec::with_capacity(512);
-        loop {
-            let mut hdrs = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut hdrs);
-            if let Ok(httparse::Status::Complete(n)) = resp.parse(&buf) {
-                let status = resp.code.ok_or(HttpError::BadReply)?;
-                let header = |name: &str| {
-                    resp.headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .and_then(|h| std::str::from_utf8(h.value).ok())
-                };
-                let length = header("content-length").and_then(|v| v.trim().parse().ok());
-                let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-                let bodiless = method == "HEAD" || status == 204 || length == Some(0);
-                if resp.version == Some(1) && !close && n == buf.len() && bodiless {
-                    self.give(hostport, s);
-                }
-                return Ok(Answer { status, length });
-            }
-            if buf.len() > MAX_HEAD || s.read_buf(&mut buf).await? == 0 {
-                return Err(HttpError::BadReply);
-            }
-        }
+            .map(Answer::from)
+            .map_err(HttpError::Node)
     }
 }
 
@@ -204,7 +133,7 @@ where
         .send_request(req)
         .await
         .map_err(|e| HttpError::Node(chain(&e)))?;
-    Ok((Answer::of(&resp), resp.into_body()))
+    Ok((Head::of(&resp).into(), resp.into_body()))
 }
 
 /// Sends `METHOD url` with no body and reads the reply head.
