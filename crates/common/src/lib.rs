@@ -11,6 +11,9 @@
 //! * [`http`], [`metrics`]: the bounded HTTP server of the operator
 //!   endpoints and the Prometheus `/metrics` on it;
 //! * [`stats`]: named counters and gauges (each daemon renders them);
+//! * [`clock`]: the wall clock in UNIX seconds;
+//! * [`beneath`]: opening a path confined below a root (`openat2`);
+//! * [`netmask`]: IPv4/IPv6 netmasks;
 //! * [`process`], [`logging`], [`launch`]: pid files, daemonizing, dropping
 //!   root, logs, and the start-up order that ties them together.
 //!
@@ -21,7 +24,9 @@
 
 pub mod accept;
 pub mod admin;
+pub mod beneath;
 pub mod cli;
+pub mod clock;
 pub mod framing;
 pub mod http;
 pub mod launch;
@@ -29,6 +34,7 @@ pub mod lines;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
+pub mod netmask;
 pub mod process;
 pub mod shutdown;
 pub mod stats;

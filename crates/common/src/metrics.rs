@@ -295,11 +295,7 @@ pub fn process_metrics(e: &mut Exposition) {
 /// start-up), in seconds since the epoch.
 fn start_time() -> u64 {
     static START: OnceLock<u64> = OnceLock::new();
-    *START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    })
+    *START.get_or_init(crate::clock::unix_now)
 }
 
 static NAMESPACE: OnceLock<&'static str> = OnceLock::new();

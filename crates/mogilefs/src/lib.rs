@@ -25,3 +25,6 @@ pub mod tracker;
 
 #[cfg(feature = "client")]
 pub mod client;
+
+#[cfg(any(feature = "client", feature = "tracker"))]
+mod nodehttp;

@@ -45,7 +45,7 @@ pub mod peer;
 mod tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use danga_common::{Conn, Shutdown};
 use tokio::sync::Notify;
@@ -197,9 +197,7 @@ impl Server {
 
     /// The engine's idea of the time.
     pub fn now(&self) -> Now {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let unix = danga_common::clock::unix_now_i64();
         let millis = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Now { unix, millis }
     }

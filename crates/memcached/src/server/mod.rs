@@ -20,7 +20,7 @@ pub use stats::StatsSettings;
 pub use tls::{Tls, TlsError, TlsSettings, HANDSHAKE_TIMEOUT};
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use danga_common::listen::Stream;
@@ -122,12 +122,7 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Seconds since the epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use danga_common::clock::unix_now;
 
 /// What a retrieval command asks for.
 struct GetArgs<'a> {

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -16,63 +16,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::client::conn::http1;
 use hyper::{header, Request, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::{Error, Progress};
+use crate::nodehttp::{self, chain, Conn, Url};
 
 /// Bytes read from the source per body frame.
 const CHUNK: usize = 256 * 1024;
-
-/// `http://host[:port]/path` split for a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Url {
-    /// `host:port` to connect to (port 80 if the URL has none).
-    pub connect: String,
-    /// The Host header: the authority as written.
-    pub host: String,
-    /// The path and query.
-    pub path: String,
-}
-
-impl Url {
-    pub(crate) fn parse(url: &str) -> Result<Url, Error> {
-        let bad = |why: &str| Error::Http {
-            url: url.to_owned(),
-            reason: why.to_owned(),
-        };
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| bad("not an http:// URL"))?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if authority.is_empty() {
-            return Err(bad("no host in URL"));
-        }
-        // A port is digits after the last colon outside IPv6 brackets.
-        let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| {
-            !h.is_empty()
-                && !p.is_empty()
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && !p.contains(']')
-        });
-        let connect = if has_port {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        };
-        Ok(Url {
-            connect,
-            host: authority.to_owned(),
-            path: path.to_owned(),
-        })
-    }
-}
 
 /// The request body: up to `remaining` bytes of a shared reader.
 struct ReaderBody<R> {
@@ -132,41 +83,29 @@ impl<R: AsyncRead + Unpin + Send + 'static> Body for ReaderBody<R> {
     }
 }
 
+/// Splits `url`, as this module's errors say it.
+fn parse(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|why| Error::Http {
+        url: url.to_owned(),
+        reason: why.to_owned(),
+    })
+}
+
 /// Connects and shakes hands (HTTP/1.1).
-async fn open<B>(
-    url: &Url,
-    full: &str,
-    timeout: Duration,
-) -> Result<
-    (
-        http1::SendRequest<B>,
-        http1::Connection<TokioIo<TcpStream>, B>,
-    ),
-    Error,
->
+async fn open<B>(url: &Url, full: &str, timeout: Duration) -> Result<Conn<B>, Error>
 where
     B: Body + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let fail = |reason: String| Error::Http {
+    nodehttp::open(url, timeout).await.map_err(|e| Error::Http {
         url: full.to_owned(),
-        reason,
-    };
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(&url.connect)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(fail(format!("connect: {e}"))),
-        Err(_) => return Err(fail("connect timed out".into())),
-    };
-    let _ = stream.set_nodelay(true);
-    http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| fail(chain(&e)))
+        reason: e.to_string(),
+    })
 }
 
-/// Runs `work` while driving the connection `conn`; a connection that ends
-/// first (the server closed after its reply) lets `work` finish with what
-/// was read. Gives up when `moved` stays still for `idle`.
+/// Runs `work` while driving `conn`, giving up when `moved` stays still
+/// for `idle` (see [`nodehttp::drive`]).
 async fn drive<T, C>(
     url: &str,
     work: impl Future<Output = Result<T, Error>>,
@@ -177,44 +116,14 @@ async fn drive<T, C>(
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
-    let mut work = pin!(work);
-    let mut conn = pin!(conn);
-    let mut conn_done = false;
-    let mut last = moved.load(Ordering::Relaxed);
-    loop {
-        tokio::select! {
-            biased;
-            r = &mut work => return r,
-            c = &mut conn, if !conn_done => {
-                conn_done = true;
-                if let Err(e) = c {
-                    // The request future reports the same failure with more
-                    // context; give it a moment to do so.
-                    tracing::debug!(%url, error = %e, "storage connection ended");
-                }
-            }
-            () = tokio::time::sleep(idle) => {
-                let now = moved.load(Ordering::Relaxed);
-                if now == last {
-                    return Err(Error::Stalled { url: url.to_owned(), idle });
-                }
-                last = now;
-            }
-        }
-    }
-}
-
-/// An error and its causes, `outer: inner: ...` (hyper keeps the reason a
-/// body failed in the source chain).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
+    nodehttp::drive(url, work, conn, moved, idle)
+        .await
+        .unwrap_or_else(|| {
+            Err(Error::Stalled {
+                url: url.to_owned(),
+                idle,
+            })
+        })
 }
 
 fn status_error(url: &str, status: StatusCode) -> Error {
@@ -242,7 +151,7 @@ pub(crate) async fn put<R>(
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
-    let u = Url::parse(url)?;
+    let u = parse(url)?;
     let moved = Arc::new(AtomicU64::new(0));
     let body = ReaderBody {
         src: Arc::clone(src),
@@ -294,7 +203,7 @@ where
     W: AsyncWrite + Unpin,
 {
     let before = |err| GetError { wrote: false, err };
-    let u = Url::parse(url).map_err(before)?;
+    let u = parse(url).map_err(before)?;
     let req = Request::get(&u.path)
         .header(header::HOST, &u.host)
         .body(Empty::<Bytes>::new())
@@ -346,7 +255,7 @@ pub(crate) async fn get_small(
     max: usize,
     timeout: Duration,
 ) -> Result<(StatusCode, Vec<u8>), Error> {
-    let u = Url::parse(url)?;
+    let u = parse(url)?;
     let req = Request::get(&u.path)
         .header(header::HOST, &u.host)
         .body(Empty::<Bytes>::new())
@@ -378,29 +287,5 @@ pub(crate) async fn get_small(
             url: url.to_owned(),
             reason: format!("no answer within {timeout:?}"),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Url;
-
-    #[test]
-    fn urls_split() {
-        let u = Url::parse("http://127.0.0.1:7500/dev1/0/000/000/0000000001.fid").unwrap();
-        assert_eq!(u.connect, "127.0.0.1:7500");
-        assert_eq!(u.host, "127.0.0.1:7500");
-        assert_eq!(u.path, "/dev1/0/000/000/0000000001.fid");
-        let u = Url::parse("http://store.example").unwrap();
-        assert_eq!(
-            (u.connect.as_str(), u.path.as_str()),
-            ("store.example:80", "/")
-        );
-        let u = Url::parse("http://[::1]:7500/x").unwrap();
-        assert_eq!(u.connect, "[::1]:7500");
-        let u = Url::parse("http://[::1]/x").unwrap();
-        assert_eq!(u.connect, "[::1]:80");
-        assert!(Url::parse("https://x/").is_err());
-        assert!(Url::parse("http:///x").is_err());
     }
 }

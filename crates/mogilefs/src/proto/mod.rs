@@ -5,11 +5,21 @@
 //! case-insensitive. Replies are `OK k=v&...` (always with the space after
 //! `OK`, pymogilefs needs it) or `ERR <code> <url-encoded text>`; a request's
 //! `callid` is echoed. Lines starting with `!` are admin commands.
+//!
+//! A query command's arguments decode into one struct per command
+//! ([`Command`], in `command`), and each command's answer is a struct
+//! encoded into its `OK` pairs ([`Reply`], in `reply`).
 
+mod checksum;
+pub mod command;
 mod error;
+pub mod reply;
 mod url;
 
+pub use checksum::{Checksum, HashType, SavedChecksum};
+pub use command::{Arg, Command, Refusal};
 pub use error::ErrCode;
+pub use reply::{Pairs, Reply};
 pub use url::{decode, encode};
 
 use std::collections::BTreeMap;
@@ -206,3 +216,7 @@ pub fn fid_path(devid: i64, fid: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_command;
+#[cfg(test)]
+mod tests_reply;

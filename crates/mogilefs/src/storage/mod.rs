@@ -18,7 +18,6 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Size of the buffer each transfer streams through.
 pub const CHUNK: usize = 64 * 1024;
@@ -83,12 +82,7 @@ impl Storage {
     }
 }
 
-/// Seconds since the epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use danga_common::clock::unix_now;
 
 /// The device number of a docroot entry named `devN`.
 pub fn devid_of(name: &str) -> Option<u32> {

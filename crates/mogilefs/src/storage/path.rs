@@ -11,6 +11,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use danga_common::beneath::{self, Open, Refused};
+
 /// Why a request path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -113,9 +115,9 @@ pub fn canonical_root(docroot: &Path) -> io::Result<PathBuf> {
 /// `Forbidden` if symlinks lead it out of `root` (canonical). Blocking: run
 /// it where blocking is allowed (see [`blocking`]).
 pub fn resolve_existing(root: &Path, rel: &Path) -> Result<Option<PathBuf>, PathError> {
-    match std::fs::canonicalize(root.join(rel)) {
-        Ok(real) if real.starts_with(root) => Ok(Some(real)),
-        Ok(_) => Err(PathError::Forbidden),
+    match beneath::confine(root, &root.join(rel)) {
+        Ok(real) => Ok(Some(real)),
+        Err(Refused::Outside) => Err(PathError::Forbidden),
         Err(_) => Ok(None),
     }
 }
@@ -185,70 +187,36 @@ pub fn open_root(root: &Path) -> Option<std::os::fd::OwnedFd> {
     .ok()
 }
 
+impl From<Result<std::os::fd::OwnedFd, Refused>> for Beneath {
+    fn from(r: Result<std::os::fd::OwnedFd, Refused>) -> Beneath {
+        match r {
+            Ok(fd) => Beneath::Opened(fd),
+            Err(Refused::Missing) => Beneath::Missing,
+            Err(_) => Beneath::Unsure,
+        }
+    }
+}
+
 /// Opens `rel` (a file for reading, or with `dir` a directory handle)
 /// beneath `root` in one system call that refuses to leave it: what
 /// [`resolve_existing`] finds with a readlink per path component. Blocking.
-#[cfg(target_os = "linux")]
 pub fn open_beneath(root: &std::os::fd::OwnedFd, rel: &Path, dir: bool) -> Beneath {
-    use nix::errno::Errno;
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
     if rel.as_os_str().is_empty() {
         return Beneath::Unsure;
     }
-    let flags = if dir {
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC
-    } else {
-        // Non-blocking: opening a FIFO (or a device) must not wait for a
-        // writer; callers refuse whatever is not a regular file.
-        OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK
-    };
-    let how = OpenHow::new()
-        .flags(flags)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    match nix::fcntl::openat2(root, rel, how) {
-        Ok(fd) => Beneath::Opened(fd),
-        Err(Errno::ENOENT) => Beneath::Missing,
-        Err(_) => Beneath::Unsure,
-    }
+    let what = if dir { Open::Dir } else { Open::Read };
+    beneath::open_beneath(root, rel, what).into()
 }
 
 /// As [`open_beneath`] for a file, but only when every component of the
-/// path is in the kernel's cache (`RESOLVE_CACHED`, Linux 5.12): then it
-/// does not wait for the disk and may run on an async thread. `Unsure`
-/// when the kernel would have to read, or cannot say.
-#[cfg(target_os = "linux")]
+/// path is in the kernel's cache: then it does not wait for the disk and
+/// may run on an async thread. `Unsure` when the kernel would have to
+/// read, or cannot say.
 pub fn open_cached_beneath(root: &std::os::fd::OwnedFd, rel: &Path) -> Beneath {
-    use nix::errno::Errno;
-    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
-    /// `RESOLVE_CACHED` (linux/openat2.h), not named by nix yet.
-    const RESOLVE_CACHED: u64 = 0x20;
     if rel.as_os_str().is_empty() {
         return Beneath::Unsure;
     }
-    let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
-        .resolve(
-            ResolveFlag::RESOLVE_BENEATH
-                | ResolveFlag::RESOLVE_NO_MAGICLINKS
-                | ResolveFlag::from_bits_retain(RESOLVE_CACHED),
-        );
-    match nix::fcntl::openat2(root, rel, how) {
-        Ok(fd) => Beneath::Opened(fd),
-        Err(Errno::ENOENT) => Beneath::Missing,
-        Err(_) => Beneath::Unsure,
-    }
-}
-
-/// Without `openat2`: never in place.
-#[cfg(not(target_os = "linux"))]
-pub fn open_cached_beneath(_root: &std::os::fd::OwnedFd, _rel: &Path) -> Beneath {
-    Beneath::Unsure
-}
-
-/// Without `openat2`: the canonical checks decide.
-#[cfg(not(target_os = "linux"))]
-pub fn open_beneath(_root: &std::os::fd::OwnedFd, _rel: &Path, _dir: bool) -> Beneath {
-    Beneath::Unsure
+    beneath::open_beneath(root, rel, Open::ReadCached).into()
 }
 
 /// Opens an existing file for reading without blocking on what is not a

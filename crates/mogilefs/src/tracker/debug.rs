@@ -6,18 +6,30 @@
 
 use std::collections::HashMap;
 
-use super::files::{checksum_info, dev_url};
-use super::{int_arg, pair, Outcome};
-use crate::meta::{Class, FileRow, MetaStore, FSCK_QUEUE, REBAL_QUEUE};
-use crate::proto::{Args, ErrCode};
+use super::files::{dev_url, saved};
+use super::Done;
+use crate::meta::{Class, FileRow, MetaStore, QueueRow, FSCK_QUEUE, REBAL_QUEUE};
+use crate::proto::command::{self, FileKey, ListFids};
+use crate::proto::reply::{
+    DebugDelete, DebugFile, DebugQueue, DebugRepl, DebugTempFile, FidEntry, FidList, FileDebug,
+};
+use crate::proto::ErrCode;
 
-fn opt(v: Option<impl ToString>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+fn queue(q: QueueRow) -> DebugQueue {
+    DebugQueue {
+        fid: q.fid,
+        devid: q.devid,
+        qtype: q.qtype,
+        nexttry: q.nexttry,
+        failcount: q.failcount,
+        flags: q.flags,
+        arg: q.arg,
+    }
 }
 
 impl<M: MetaStore> super::Tracker<M> {
     /// Domain names by dmid and class names by (dmid, classid).
-    async fn names(&self) -> Result<(HashMap<i64, String>, Vec<Class>), super::Fail> {
+    async fn names(&self) -> Done<(HashMap<i64, String>, Vec<Class>)> {
         let domains = self.meta.domains().await?;
         let classes = self.meta.classes(None).await?;
         Ok((
@@ -33,124 +45,93 @@ impl<M: MetaStore> super::Tracker<M> {
             .map_or_else(|| "default".to_owned(), |c| c.classname.clone())
     }
 
-    pub(super) async fn file_debug(&self, a: &Args) -> Outcome {
-        let (fid, file) = match int_arg(a, "fid").filter(|&f| f > 0) {
-            Some(fid) => (fid, self.meta.file_by_fid(fid).await?),
-            None => {
-                let d = self.domain_arg(a).await?;
-                let key = a.nonempty("key").ok_or(ErrCode::NoKey)?;
+    pub(super) async fn file_debug(&self, c: command::FileDebug) -> Done<FileDebug> {
+        let (fid, file) = match c {
+            command::FileDebug::Fid(fid) => (fid, self.meta.file_by_fid(fid).await?),
+            command::FileDebug::Key(FileKey { domain, key }) => {
+                let d = self.domain_arg(&domain).await?;
+                let key = key?;
                 let f = self
                     .meta
-                    .file(d.dmid, key)
+                    .file(d.dmid, &key)
                     .await?
                     .ok_or(ErrCode::UnknownKey)?;
                 (f.fid, Some(f))
             }
         };
-        let mut out = Vec::new();
-        if let Some(f) = &file {
+        let mut out = FileDebug::default();
+        if let Some(f) = file {
             let (domains, classes) = self.names().await?;
-            out.extend([
-                pair("fid_fid", f.fid),
-                pair("fid_dmid", f.dmid),
-                pair("fid_dkey", &f.dkey),
-                pair("fid_length", f.length),
-                pair("fid_classid", f.classid),
-                pair("fid_devcount", f.devcount),
-                pair("fid_domain", opt(domains.get(&f.dmid))),
-                pair("fid_class", Self::class_name(&classes, f)),
-            ]);
+            out.file = Some(DebugFile {
+                class: Self::class_name(&classes, &f),
+                domain: domains.get(&f.dmid).cloned(),
+                fid: f.fid,
+                dmid: f.dmid,
+                dkey: f.dkey,
+                length: f.length,
+                classid: f.classid,
+                devcount: f.devcount,
+            });
         }
-        if let Some(t) = self.meta.tempfile(fid).await? {
-            out.extend([
-                pair("tempfile_classid", t.classid),
-                pair("tempfile_dmid", t.dmid),
-                pair("tempfile_dkey", t.dkey),
-                pair("tempfile_devids", t.devids),
-            ]);
-        }
-        if let Some(r) = self.meta.repl_row(fid).await? {
-            out.extend([
-                pair("replqueue_fid", r.fid),
-                pair("replqueue_nexttry", r.nexttry),
-                pair("replqueue_fromdevid", opt(r.fromdevid)),
-                pair("replqueue_failcount", r.failcount),
-                pair("replqueue_flags", r.flags),
-            ]);
-        }
-        if let Some(r) = self.meta.delete_row(fid).await? {
-            out.extend([
-                pair("delqueue_fid", r.fid),
-                pair("delqueue_nexttry", r.nexttry),
-                pair("delqueue_failcount", r.failcount),
-            ]);
-        }
-        for (prefix, qtype) in [("rebqueue", REBAL_QUEUE), ("fsckqueue", FSCK_QUEUE)] {
-            if let Some(q) = self.meta.queue_row(fid, qtype).await? {
-                out.extend([
-                    pair(format!("{prefix}_fid"), q.fid),
-                    pair(format!("{prefix}_devid"), opt(q.devid)),
-                    pair(format!("{prefix}_type"), q.qtype),
-                    pair(format!("{prefix}_nexttry"), q.nexttry),
-                    pair(format!("{prefix}_failcount"), q.failcount),
-                    pair(format!("{prefix}_flags"), q.flags),
-                    pair(format!("{prefix}_arg"), opt(q.arg)),
-                ]);
-            }
-        }
+        out.tempfile = self.meta.tempfile(fid).await?.map(|t| DebugTempFile {
+            classid: t.classid,
+            dmid: t.dmid,
+            dkey: t.dkey,
+            devids: t.devids,
+        });
+        out.replqueue = self.meta.repl_row(fid).await?.map(|r| DebugRepl {
+            fid: r.fid,
+            nexttry: r.nexttry,
+            fromdevid: r.fromdevid,
+            failcount: r.failcount,
+            flags: r.flags,
+        });
+        out.delqueue = self.meta.delete_row(fid).await?.map(|r| DebugDelete {
+            fid: r.fid,
+            nexttry: r.nexttry,
+            failcount: r.failcount,
+        });
+        out.rebqueue = self.meta.queue_row(fid, REBAL_QUEUE).await?.map(queue);
+        out.fsckqueue = self.meta.queue_row(fid, FSCK_QUEUE).await?.map(queue);
         let devids = self.meta.file_devids(fid).await?;
         if !devids.is_empty() {
             let topo = self.topology().await?;
             let (hosts, devices) = (&topo.hosts, &topo.devices);
-            for devid in &devids {
-                let url = devices
-                    .iter()
-                    .find(|d| d.devid == *devid)
-                    .and_then(|d| dev_url(hosts, d, fid, true, false));
-                if let Some(url) = url {
-                    out.push(pair(format!("devpath_{devid}"), url));
-                }
-            }
-            let ids: Vec<String> = devids.iter().map(i64::to_string).collect();
-            out.push(pair("devids", ids.join(",")));
+            out.devpaths = devids
+                .iter()
+                .filter_map(|devid| {
+                    let d = devices.iter().find(|d| d.devid == *devid)?;
+                    Some((*devid, dev_url(hosts, d, fid, true, false)?))
+                })
+                .collect();
         }
+        out.devids = devids;
         // The original always adds `checksum`, so its `unknown_fid` check
         // never fires; here a fid nothing is known about is refused.
         if out.is_empty() {
             return Err(ErrCode::UnknownFid.into());
         }
-        let sum = self.meta.checksum(fid).await?;
-        out.push(pair(
-            "checksum",
-            sum.as_ref()
-                .map_or_else(|| "NONE".to_owned(), checksum_info),
-        ));
+        out.checksum = self.meta.checksum(fid).await?.map(saved);
         Ok(out)
     }
 
-    pub(super) async fn list_fids(&self, a: &Args) -> Outcome {
-        let from = int_arg(a, "from").unwrap_or(0);
-        let count = match int_arg(a, "to").unwrap_or(0) {
-            0 => 100,
-            n if !(0..=500).contains(&n) => 500,
-            n => n,
-        };
-        let rows = self.meta.list_fids(from, count).await?;
+    pub(super) async fn list_fids(&self, c: ListFids) -> Done<FidList> {
+        let rows = self.meta.list_fids(c.from, c.count).await?;
         if rows.is_empty() {
-            return Ok(vec![pair("fid_count", 0)]);
+            return Ok(FidList::default());
         }
         let (domains, classes) = self.names().await?;
-        let mut out = Vec::with_capacity(rows.len() * 6 + 1);
-        for (i, f) in rows.iter().enumerate() {
-            let p = format!("fid_{}_", i + 1);
-            out.push(pair(format!("{p}fid"), f.fid));
-            out.push(pair(format!("{p}domain"), opt(domains.get(&f.dmid))));
-            out.push(pair(format!("{p}class"), Self::class_name(&classes, f)));
-            out.push(pair(format!("{p}key"), &f.dkey));
-            out.push(pair(format!("{p}length"), f.length));
-            out.push(pair(format!("{p}devcount"), f.devcount));
-        }
-        out.push(pair("fid_count", rows.len()));
-        Ok(out)
+        let fids = rows
+            .into_iter()
+            .map(|f| FidEntry {
+                domain: domains.get(&f.dmid).cloned(),
+                class: Self::class_name(&classes, &f),
+                fid: f.fid,
+                key: f.dkey,
+                length: f.length,
+                devcount: f.devcount,
+            })
+            .collect();
+        Ok(FidList { fids })
     }
 }

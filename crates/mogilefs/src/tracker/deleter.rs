@@ -17,9 +17,7 @@ const PERIOD: Duration = Duration::from_secs(5);
 /// Delay before retrying a fid whose replicas could not all be removed.
 const RETRY_SECS: i64 = 60;
 
-fn now() -> i64 {
-    i64::try_from(crate::storage::unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 impl<M: MetaStore> Tracker<M> {
     /// Drops tempfiles older than `tempfile_max_age` (uploads never

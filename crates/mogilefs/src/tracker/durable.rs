@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::replicate::LEASE;
-use super::{unix_now, Fail, Tracker};
+use super::{Fail, Tracker};
 use crate::meta::MetaStore;
 use crate::proto::ErrCode;
 
@@ -29,9 +29,7 @@ fn setting_key(dmid: i64, classid: i64) -> String {
     format!("durable_class_{dmid}_{classid}")
 }
 
-fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 impl<M: MetaStore> Tracker<M> {
     /// The class's `durable` setting (0: off).

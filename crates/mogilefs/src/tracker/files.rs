@@ -5,12 +5,13 @@
 use super::http::{self, Alg};
 use super::placement::{self, View};
 use super::sidechan::{self, hex};
-use super::{int_arg, pair, random_u64, Fail, Outcome};
+use super::{random_u64, Done, Fail};
 use crate::meta::{Checksum, Closed, Device, Host, MetaStore, Renamed, TempFile};
-use crate::proto::{fid_path, Args, ErrCode};
-
-/// The most copies a client may report written in one create_close.
-const MAX_DESTS: usize = 16;
+use crate::proto::command::{
+    CreateClose, CreateOpen, FileInfo, FileKey, GetPaths, ListKeys, Rename, UpdateFileClass,
+};
+use crate::proto::reply::{self, Dests, KeptChecksum, KeyList, Opened, Paths};
+use crate::proto::{fid_path, ErrCode, HashType, SavedChecksum};
 
 /// The URL of `fid` on `dev`: `http://hostip:port/devN/...`; `get` prefers
 /// the host's get port, `alt` its alternative IP.
@@ -34,23 +35,20 @@ pub(super) fn dev_url(
     Some(format!("http://{ip}:{port}{}", fid_path(dev.devid, fid)))
 }
 
-/// A `checksum=` argument: `MD5:<hex>` or `SHA-1:<hex>` (the original's
-/// `MogileFS::Checksum->from_string`).
-pub(super) fn parse_checksum(s: &str) -> Option<(Alg, Vec<u8>)> {
-    let (name, digest) = s.split_once(':')?;
-    let alg = Alg::from_name(name)?;
-    let bytes = sidechan::unhex(digest)?;
-    (bytes.len() == alg.digest_len()
-        && digest
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then_some((alg, bytes))
+/// The digest [`http`] computes for a hash type.
+fn alg(h: HashType) -> Alg {
+    match h {
+        HashType::Md5 => Alg::Md5,
+        HashType::Sha1 => Alg::Sha1,
+    }
 }
 
-/// `MD5:<hex>`, as file_info and file_debug show a checksum.
-pub(super) fn checksum_info(c: &Checksum) -> String {
-    let name = Alg::from_hashtype(c.hashtype).map_or("UNKNOWN", Alg::name);
-    format!("{name}:{}", hex(&c.checksum))
+/// A stored checksum, as file_info and file_debug show it.
+pub(super) fn saved(c: Checksum) -> SavedChecksum {
+    SavedChecksum {
+        hashtype: c.hashtype,
+        digest: c.checksum,
+    }
 }
 
 impl<M: MetaStore> super::Tracker<M> {
@@ -63,14 +61,10 @@ impl<M: MetaStore> super::Tracker<M> {
         }
     }
 
-    pub(super) async fn create_open(&self, a: &Args) -> Outcome {
-        let d = self.domain_arg(a).await?;
-        let key = a.get("key").unwrap_or("");
-        let classid = self.classid_arg(d.dmid, a).await?;
-        let multi = a.nonempty("multi_dest").is_some_and(|v| v != "0");
-        let size = a
-            .nonempty("size")
-            .and_then(|s| s.trim().parse::<u64>().ok());
+    pub(super) async fn create_open(&self, c: CreateOpen) -> Done<Opened> {
+        let d = self.domain_arg(&c.domain).await?;
+        let classid = self.classid_arg(d.dmid, c.class.as_deref()).await?;
+        let multi = c.multi_dest;
         // As the original: a tracker that just started waits for its
         // monitor before it says there is no device.
         self.monitor.first_round(self.round_limit()).await;
@@ -82,7 +76,7 @@ impl<M: MetaStore> super::Tracker<M> {
             &self.view(),
             self.settings.min_free_space,
             if multi { 3 } else { 1 },
-            size,
+            c.size,
             random_u64,
         );
         if chosen.is_empty() {
@@ -94,69 +88,38 @@ impl<M: MetaStore> super::Tracker<M> {
             createtime: 0,
             classid,
             dmid: d.dmid,
-            dkey: key.to_owned(),
+            dkey: c.key,
             devids: devids.join(","),
         };
-        let want = int_arg(a, "fid").filter(|&f| f > 0);
         let fid = self
             .meta
-            .create_tempfile(&temp, want)
+            .create_tempfile(&temp, c.fid)
             .await?
             .ok_or(ErrCode::FidInUse)?;
-        let mut out = vec![pair("fid", fid)];
-        let urls = chosen
+        let mut urls = chosen
             .iter()
             .filter_map(|dev| Some((dev.devid, dev_url(hosts, dev, fid, false, false)?)));
-        if multi {
-            let urls: Vec<(i64, String)> = urls.collect();
-            out.push(pair("dev_count", urls.len()));
-            for (i, (devid, url)) in urls.into_iter().enumerate() {
-                out.push(pair(format!("devid_{}", i + 1), devid));
-                out.push(pair(format!("path_{}", i + 1), url));
-            }
+        let dests = if multi {
+            Dests::Multi(urls.collect())
         } else {
-            let (devid, url) = urls.into_iter().next().ok_or(ErrCode::NoDevices)?;
-            out.push(pair("devid", devid));
-            out.push(pair("path", url));
-        }
-        Ok(out)
+            let (devid, path) = urls.next().ok_or(ErrCode::NoDevices)?;
+            Dests::One { devid, path }
+        };
+        Ok(Opened { fid, dests })
     }
 
-    pub(super) async fn create_close(&self, a: &Args) -> Outcome {
-        let fid = int_arg(a, "fid").filter(|&f| f > 0).ok_or(ErrCode::NoFid)?;
-        let devid = int_arg(a, "devid").ok_or(ErrCode::NoDevid)?;
-        let path = a.nonempty("path").ok_or(ErrCode::NoPath)?;
-        let d = self.domain_arg(a).await?;
-        let checksum = match a.nonempty("checksum") {
-            Some(c) => Some(parse_checksum(c).ok_or(ErrCode::InvalidChecksumFormat)?),
-            None => None,
-        };
-        // Copies the client wrote itself (multi_dest): devid_N / path_N.
-        let mut written = vec![(devid, path.to_owned())];
-        for n in 1..=MAX_DESTS {
-            let (Some(id), Some(p)) = (
-                int_arg(a, &format!("devid_{n}")),
-                a.nonempty(&format!("path_{n}")),
-            ) else {
-                break;
-            };
-            if !written.iter().any(|(d, _)| *d == id) {
-                written.push((id, p.to_owned()));
-            }
-        }
+    pub(super) async fn create_close(&self, c: CreateClose) -> Done {
+        let fid = c.fid;
+        let d = self.domain_arg(&c.domain).await?;
+        let checksum = c.checksum.transpose()?;
         let temp = self.meta.tempfile(fid).await?.ok_or(ErrCode::NoTempFile)?;
-        if temp.dmid != d.dmid || a.get("key").is_some_and(|k| k != temp.dkey) {
+        if temp.dmid != d.dmid || c.key.is_some_and(|k| k != temp.dkey) {
             return Err(ErrCode::NoTempFile.into());
         }
         let topo = self.topology().await?;
         let (hosts, devices) = (&topo.hosts, &topo.devices);
-        let verify = a.nonempty("checksumverify").is_some_and(|v| v != "0");
-        // As the original, `size=0` means "not given" (zero-byte files).
-        let mut size = match a.nonempty("size").filter(|s| *s != "0") {
-            Some(s) => Some(s.parse::<u64>().map_err(|_| ErrCode::SizeMismatch)?),
-            None => None,
-        };
-        for (devid, path) in &written {
+        let mut size = c.size.transpose()?;
+        for (devid, path) in &c.written {
             let destined = temp
                 .devids
                 .split(',')
@@ -202,15 +165,15 @@ impl<M: MetaStore> super::Tracker<M> {
                     format!("Expected: {want}; actual: {on_disk}; path: {path}"),
                 ));
             }
-            if let (Some((alg, sum)), true) = (&checksum, verify) {
-                self.verify_checksum(hosts, dev, fid, path, *alg, sum)
+            if let (Some(sum), true) = (&checksum, c.checksumverify) {
+                self.verify_checksum(hosts, dev, fid, path, alg(sum.alg), &sum.digest)
                     .await?;
             }
         }
         let length = size
             .and_then(|s| i64::try_from(s).ok())
             .ok_or(ErrCode::SizeMismatch)?;
-        let devids: Vec<i64> = written.iter().map(|(d, _)| *d).collect();
+        let devids: Vec<i64> = c.written.iter().map(|(d, _)| *d).collect();
         match self.meta.close_file(fid, length, &devids).await? {
             Closed::Stored { replaced } => {
                 if replaced.is_some() {
@@ -220,15 +183,16 @@ impl<M: MetaStore> super::Tracker<M> {
             Closed::NoTempFile => return Err(ErrCode::NoTempFile.into()),
             Closed::FidExists => return Err(ErrCode::FidExists.into()),
         }
-        if let Some((alg, bytes)) = checksum {
+        if let Some(sum) = checksum {
             // Kept only when the class asks for this hash (the original's
             // `maybe_save`).
-            if self.class_hashtype(d.dmid, temp.classid).await? == Some(alg.hashtype()) {
+            let hashtype = sum.alg.number();
+            if self.class_hashtype(d.dmid, temp.classid).await? == Some(hashtype) {
                 self.meta
                     .set_checksum(&Checksum {
                         fid,
-                        hashtype: alg.hashtype(),
-                        checksum: bytes,
+                        hashtype,
+                        checksum: sum.digest,
                     })
                     .await?;
             }
@@ -244,7 +208,7 @@ impl<M: MetaStore> super::Tracker<M> {
         if durable > 1 {
             self.make_durable(fid, durable).await?;
         }
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// The digest of an upload, from the node's side channel (or, when that
@@ -323,19 +287,17 @@ impl<M: MetaStore> super::Tracker<M> {
             .and_then(|c| c.hashtype))
     }
 
-    pub(super) async fn get_paths(&self, a: &Args) -> Outcome {
-        let d = self.domain_arg(a).await?;
-        let key = a.nonempty("key").ok_or(ErrCode::NoKey)?;
+    pub(super) async fn get_paths(&self, c: GetPaths) -> Done<Paths> {
+        let d = self.domain_arg(&c.domain).await?;
+        let key = c.key?;
         let (f, on) = self
             .meta
-            .file_with_devids(d.dmid, key)
+            .file_with_devids(d.dmid, &key)
             .await?
             .ok_or(ErrCode::UnknownKey)?;
         let topo = self.topology().await?;
         let (hosts, devices) = (&topo.hosts, &topo.devices);
-        let alt = a.get("zone") == Some("alt");
-        let noverify = a.nonempty("noverify").is_some_and(|v| v != "0");
-        let want = usize::try_from(int_arg(a, "pathcount").unwrap_or(2).max(2)).unwrap_or(2);
+        let (alt, noverify, want) = (c.zone_alt, c.noverify, c.pathcount);
         let holding: Vec<Device> = devices
             .iter()
             .filter(|dev| on.contains(&dev.devid))
@@ -377,11 +339,7 @@ impl<M: MetaStore> super::Tracker<M> {
                 paths.push(url);
             }
         }
-        let mut out = vec![pair("paths", paths.len())];
-        for (i, u) in paths.into_iter().enumerate() {
-            out.push(pair(format!("path{}", i + 1), u));
-        }
-        Ok(out)
+        Ok(Paths { paths })
     }
 
     /// HEAD `url`: is it there with `length` bytes?
@@ -395,71 +353,68 @@ impl<M: MetaStore> super::Tracker<M> {
         }
     }
 
-    pub(super) async fn delete(&self, a: &Args) -> Outcome {
-        let d = self.domain_arg(a).await?;
-        let key = a.nonempty("key").ok_or(ErrCode::NoKey)?;
+    pub(super) async fn delete(&self, c: FileKey) -> Done {
+        let d = self.domain_arg(&c.domain).await?;
+        let key = c.key?;
         self.meta
-            .delete_file(d.dmid, key)
+            .delete_file(d.dmid, &key)
             .await?
             .ok_or(ErrCode::UnknownKey)?;
         self.deletes_pending();
-        Ok(Vec::new())
+        Ok(())
     }
 
-    pub(super) async fn updateclass(&self, a: &Args) -> Outcome {
-        let d = self.domain_arg(a).await?;
-        let key = a.nonempty("key").ok_or(ErrCode::NoKey)?;
-        a.nonempty("class").ok_or(ErrCode::NoClass)?;
-        let classid = self.classid_arg(d.dmid, a).await.map_err(|e| match e {
-            super::Fail::Code(ErrCode::UnregClass) => ErrCode::ClassNotFound.into(),
-            other => other,
-        })?;
+    pub(super) async fn updateclass(&self, c: UpdateFileClass) -> Done {
+        let d = self.domain_arg(&c.domain).await?;
+        let key = c.key?;
+        let class = c.class?;
+        let classid = self
+            .classid_arg(d.dmid, Some(&class))
+            .await
+            .map_err(|e| match e {
+                Fail::Code(ErrCode::UnregClass) => ErrCode::ClassNotFound.into(),
+                other => other,
+            })?;
         let f = self
             .meta
-            .file(d.dmid, key)
+            .file(d.dmid, &key)
             .await?
             .ok_or(ErrCode::InvalidKey)?;
         if f.classid != classid {
             self.meta.set_file_class(f.fid, classid).await?;
             self.enqueue_replication(f.fid).await?;
         }
-        Ok(Vec::new())
+        Ok(())
     }
 
-    pub(super) async fn rename(&self, a: &Args) -> Outcome {
-        let d = self.domain_arg(a).await?;
-        let from = a.nonempty("from_key").ok_or(ErrCode::NoKey)?;
-        let to = a.nonempty("to_key").ok_or(ErrCode::NoKey)?;
-        match self.meta.rename(d.dmid, from, to).await? {
-            Renamed::Done => Ok(Vec::new()),
+    pub(super) async fn rename(&self, c: Rename) -> Done {
+        let d = self.domain_arg(&c.domain).await?;
+        let from = c.from_key?;
+        let to = c.to_key?;
+        match self.meta.rename(d.dmid, &from, &to).await? {
+            Renamed::Done => Ok(()),
             Renamed::UnknownKey => Err(ErrCode::UnknownKey.into()),
             Renamed::KeyExists => Err(ErrCode::KeyExists.into()),
         }
     }
 
-    pub(super) async fn list_keys(&self, a: &Args) -> Outcome {
-        let d = self.domain_arg(a).await?;
-        let prefix = a.get("prefix").unwrap_or("");
-        let after = a.nonempty("after");
-        if after.is_some_and(|x| !x.starts_with(prefix)) {
-            return Err(ErrCode::AfterMismatch.into());
-        }
-        let limit = int_arg(a, "limit").unwrap_or(1000).clamp(1, 1000);
-        let keys = self.meta.list_keys(d.dmid, prefix, after, limit).await?;
-        let last = keys.last().ok_or(ErrCode::NoneMatch)?.clone();
-        let mut out = vec![pair("key_count", keys.len()), pair("next_after", last)];
-        for (i, k) in keys.into_iter().enumerate() {
-            out.push(pair(format!("key_{}", i + 1), k));
-        }
-        Ok(out)
+    pub(super) async fn list_keys(&self, c: ListKeys) -> Done<KeyList> {
+        let d = self.domain_arg(&c.domain).await?;
+        let after = c.after?;
+        let keys = self
+            .meta
+            .list_keys(d.dmid, &c.prefix, after.as_deref(), c.limit)
+            .await?;
+        let next_after = keys.last().ok_or(ErrCode::NoneMatch)?.clone();
+        Ok(KeyList { next_after, keys })
     }
 
-    pub(super) async fn file_info(&self, a: &Args) -> Outcome {
-        let d = self.domain_arg(a).await?;
-        let key = a.nonempty("key").ok_or(ErrCode::NoKey)?;
+    pub(super) async fn file_info(&self, c: FileInfo) -> Done<reply::FileInfo> {
+        let d = self.domain_arg(&c.domain).await?;
+        let key = c.key?;
         let f = self
             .meta
-            .file(d.dmid, key)
+            .file(d.dmid, &key)
             .await?
             .ok_or(ErrCode::UnknownKey)?;
         let class = match f.classid {
@@ -472,33 +427,29 @@ impl<M: MetaStore> super::Tracker<M> {
                 .find(|c| c.classid == id)
                 .map_or_else(|| "default".to_owned(), |c| c.classname),
         };
-        let mut out = vec![
-            pair("fid", f.fid),
-            pair("domain", &d.namespace),
-            pair("class", class),
-            pair("key", &f.dkey),
-            pair("length", f.length),
-            pair("devcount", f.devcount),
-        ];
         // As the original: the checksum when the class keeps one.
-        if self.class_hashtype(d.dmid, f.classid).await?.is_some() {
-            let sum = self.meta.checksum(f.fid).await?;
-            out.push(pair(
-                "checksum",
-                sum.as_ref()
-                    .map_or_else(|| "MISSING".to_owned(), checksum_info),
-            ));
-        }
-        if a.nonempty("devices").is_some_and(|v| v != "0") {
-            let ids: Vec<String> = self
-                .meta
-                .file_devids(f.fid)
-                .await?
-                .iter()
-                .map(i64::to_string)
-                .collect();
-            out.push(pair("devids", ids.join(",")));
-        }
-        Ok(out)
+        let checksum = if self.class_hashtype(d.dmid, f.classid).await?.is_some() {
+            match self.meta.checksum(f.fid).await? {
+                Some(sum) => KeptChecksum::Saved(saved(sum)),
+                None => KeptChecksum::Missing,
+            }
+        } else {
+            KeptChecksum::NotKept
+        };
+        let devids = if c.devices {
+            Some(self.meta.file_devids(f.fid).await?)
+        } else {
+            None
+        };
+        Ok(reply::FileInfo {
+            fid: f.fid,
+            domain: d.namespace,
+            class,
+            key: f.dkey,
+            length: f.length,
+            devcount: f.devcount,
+            checksum,
+            devids,
+        })
     }
 }

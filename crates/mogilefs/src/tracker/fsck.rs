@@ -38,9 +38,11 @@ use danga_common::Shutdown;
 
 use super::files::dev_url;
 use super::http::{self, Alg};
-use super::{int_arg, pair, unix_now, Fail, Outcome, Tracker};
+use super::{Done, Fail, Tracker};
 use crate::meta::{Device, FileRow, MetaStore};
-use crate::proto::{fid_path, Args, ErrCode};
+use crate::proto::command::FsckReset;
+use crate::proto::reply::{FsckLog, FsckLogEntry, FsckStatus};
+use crate::proto::{fid_path, ErrCode};
 
 /// Rows the fsck worker takes per round.
 const BATCH: i64 = 100;
@@ -67,9 +69,7 @@ fn new_run() {
     RUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 /// This machine's name, as `fsck_host` records it.
 pub(super) fn hostname() -> String {
@@ -115,7 +115,7 @@ impl<M: MetaStore> Tracker<M> {
 
     /// `fsck_start`: `fsck_running` if it runs, `rebal_running` while a
     /// rebalance does; a finished (or never started) run starts afresh.
-    pub(super) async fn fsck_start(&self) -> Outcome {
+    pub(super) async fn fsck_start(&self) -> Done {
         if self.meta.server_setting("fsck_host").await?.is_some() {
             return Err(Fail::Text(
                 ErrCode::FsckRunning,
@@ -140,83 +140,76 @@ impl<M: MetaStore> Tracker<M> {
         self.set("fsck_start_fid", Some(start.to_string())).await?;
         self.set("fsck_host", Some(hostname())).await?;
         self.fsck_inject.notify_one();
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// `fsck_stop`.
-    pub(super) async fn fsck_stop(&self) -> Outcome {
+    pub(super) async fn fsck_stop(&self) -> Done {
         new_run();
         self.set("fsck_host", None).await?;
         self.set("fsck_stop_time", Some(now().to_string())).await?;
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// `fsck_reset [policy_only=1] [startpos=FID]`.
-    pub(super) async fn fsck_reset(&self, a: &Args) -> Outcome {
+    pub(super) async fn fsck_reset(&self, c: FsckReset) -> Done {
         new_run();
-        let policy_only = a.nonempty("policy_only").is_some_and(|v| v != "0");
-        self.set("fsck_opt_policy_only", policy_only.then(|| "1".into()))
+        self.set("fsck_opt_policy_only", c.policy_only.then(|| "1".into()))
             .await?;
-        let start = int_arg(a, "startpos").filter(|&n| n > 0).unwrap_or(0);
-        self.set("fsck_highest_fid_checked", Some(start.to_string()))
+        self.set("fsck_highest_fid_checked", Some(c.startpos.to_string()))
             .await?;
         self.fsck_do_reset().await?;
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// `fsck_clearlog`.
-    pub(super) async fn fsck_clearlog(&self) -> Outcome {
+    pub(super) async fn fsck_clearlog(&self) -> Done {
         new_run();
         self.meta.clear_fsck_log().await?;
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// `fsck_getlog [after_logid=N]`: `row_N_{logid,utime,fid,evcode,devid}`
     /// and `row_count`.
-    pub(super) async fn fsck_getlog(&self, a: &Args) -> Outcome {
-        let after = int_arg(a, "after_logid").unwrap_or(0);
-        let rows = self.meta.fsck_events(after, LOG_ROWS).await?;
-        let mut out = Vec::new();
-        for (i, r) in rows.iter().enumerate() {
-            let n = i + 1;
-            out.push(pair(format!("row_{n}_logid"), r.logid));
-            out.push(pair(format!("row_{n}_utime"), r.utime));
-            if let Some(fid) = r.fid {
-                out.push(pair(format!("row_{n}_fid"), fid));
-            }
-            out.push(pair(format!("row_{n}_evcode"), &r.evcode));
-            if let Some(d) = r.devid {
-                out.push(pair(format!("row_{n}_devid"), d));
-            }
-        }
-        out.push(pair("row_count", rows.len()));
-        Ok(out)
+    pub(super) async fn fsck_getlog(&self, after_logid: i64) -> Done<FsckLog> {
+        let rows = self.meta.fsck_events(after_logid, LOG_ROWS).await?;
+        let rows = rows
+            .into_iter()
+            .map(|r| FsckLogEntry {
+                logid: r.logid,
+                utime: r.utime,
+                fid: r.fid,
+                evcode: r.evcode,
+                devid: r.devid,
+            })
+            .collect();
+        Ok(FsckLog { rows })
     }
 
     /// `fsck_status`: the run's settings, the time, and `num_<CODE>` for
     /// each event code logged since the run was reset.
-    pub(super) async fn fsck_status(&self) -> Outcome {
+    pub(super) async fn fsck_status(&self) -> Done<FsckStatus> {
         let host = self.meta.server_setting("fsck_host").await?;
-        let mut out = vec![pair("running", u8::from(host.is_some()))];
-        if let Some(h) = &host {
-            out.push(pair("host", h));
-        }
-        for (name, key) in [
-            ("max_fid_checked", "fsck_highest_fid_checked"),
-            ("policy_only", "fsck_opt_policy_only"),
-            ("end_fid", "fsck_fid_at_end"),
-            ("start_time", "fsck_start_time"),
-            ("stop_time", "fsck_stop_time"),
-        ] {
-            out.push(pair(name, self.setting_int(key).await?));
-        }
-        out.push(pair("current_time", now()));
-        out.push(pair("max_logid", self.meta.max_fsck_logid().await?));
+        let max_fid_checked = self.setting_int("fsck_highest_fid_checked").await?;
+        let policy_only = self.setting_int("fsck_opt_policy_only").await?;
+        let end_fid = self.setting_int("fsck_fid_at_end").await?;
+        let start_time = self.setting_int("fsck_start_time").await?;
+        let stop_time = self.setting_int("fsck_stop_time").await?;
+        let current_time = now();
+        let max_logid = self.meta.max_fsck_logid().await?;
         let since = self.setting_int("fsck_start_maxlogid").await?;
-        for (code, n) in self.meta.fsck_event_counts(since).await? {
-            out.push(pair(format!("num_{code}"), n));
-        }
-        Ok(out)
+        let counts = self.meta.fsck_event_counts(since).await?;
+        Ok(FsckStatus {
+            host,
+            max_fid_checked,
+            policy_only,
+            end_fid,
+            start_time,
+            stop_time,
+            current_time,
+            max_logid,
+            counts,
+        })
     }
 
     async fn log_event(&self, fid: i64, code: &str, devid: Option<i64>) -> Result<(), Fail> {

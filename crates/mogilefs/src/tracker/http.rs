@@ -1,18 +1,27 @@
-//! The little HTTP the tracker speaks to storage nodes: `HEAD` to check an
-//! upload's size or a replica before get_paths names it, `DELETE` to remove
-//! a replica (both over the HTTP/1.1 keep-alive [`Pool`], so the commands
-//! that make them cost no TCP handshake), and, one request per connection
-//! as the original's tracker does (HTTP/1.0), `GET` of a small file
-//! (`/devN/usage`, the monitor's test file), `PUT` of a small body (the
-//! monitor's test write), and a `GET` streamed through a digest (checksum
+//! The little HTTP the tracker speaks to storage nodes, over the crate's
+//! one hyper client ([`crate::nodehttp`]): `HEAD` to check an upload's
+//! size or a replica before get_paths names it, `DELETE` to remove a
+//! replica (both over the keep-alive [`Pool`], so the commands that make
+//! them cost no TCP handshake), and, one request per connection, `GET` of
+//! a small file (`/devN/usage`, the monitor's test file), `PUT` of a small
+//! body (the monitor's test write), the replicator's streamed copy (`GET`
+//! piped into a `PUT`), and a `GET` streamed through a digest (checksum
 //! verification when the side channel cannot be reached).
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::{header, Method};
 use md5::{Digest, Md5};
 use sha1::Sha1;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::nodehttp::{self, chain, Head, OpenError, Url};
 
 /// Why a storage node could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +36,8 @@ pub enum HttpError {
     TooLarge(usize),
     #[error("HTTP {0}")]
     Status(u16),
+    #[error("{0}")]
+    Node(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -38,8 +49,14 @@ pub struct Answer {
     pub length: Option<u64>,
 }
 
-/// The longest reply head read.
-const MAX_HEAD: usize = 16 * 1024;
+impl From<Head> for Answer {
+    fn from(h: Head) -> Answer {
+        Answer {
+            status: h.status,
+            length: h.length,
+        }
+    }
+}
 
 /// Splits `http://host:port/path` into `host:port` and `/path`.
 pub fn split_url(url: &str) -> Option<(&str, &str)> {
@@ -49,74 +66,18 @@ pub fn split_url(url: &str) -> Option<(&str, &str)> {
     (!hostport.is_empty()).then_some((hostport, path))
 }
 
-/// Sends `METHOD url` with optional extra headers and body; returns the
-/// connection, the reply head and the body bytes read past it.
-async fn send(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<(TcpStream, Answer, Vec<u8>), HttpError> {
-    let (hostport, path) = split_url(url).ok_or(HttpError::BadUrl)?;
-    let mut s = TcpStream::connect(hostport).await?;
-    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if !body.is_empty() || method == "PUT" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).await?;
-    s.write_all(body).await?;
-    let mut buf = Vec::with_capacity(512);
-    loop {
-        let mut hdrs = [httparse::EMPTY_HEADER; 32];
-        let mut resp = httparse::Response::new(&mut hdrs);
-        if let Ok(httparse::Status::Complete(n)) = resp.parse(&buf) {
-            let status = resp.code.ok_or(HttpError::BadReply)?;
-            let length = resp
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                .and_then(|h| std::str::from_utf8(h.value).ok())
-                .and_then(|v| v.trim().parse().ok());
-            let rest = buf.split_off(n);
-            return Ok((s, Answer { status, length }, rest));
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(HttpError::BadReply);
-        }
-        if s.read_buf(&mut buf).await? == 0 {
-            return Err(HttpError::BadReply);
-        }
-    }
+/// `url` for a request, if it is `http://host:port/path`.
+fn node_url(url: &str) -> Result<Url, HttpError> {
+    split_url(url).ok_or(HttpError::BadUrl)?;
+    Url::parse(url).map_err(|_| HttpError::BadUrl)
 }
 
 /// Idle keep-alive connections per storage node (`host:port`), so the
 /// HEAD that get_paths makes costs no TCP handshake.
 #[derive(Debug, Default)]
-pub struct Pool {
-    idle: std::sync::Mutex<std::collections::HashMap<String, Vec<TcpStream>>>,
-}
-
-/// Idle connections kept per storage node.
-const POOL_PER_NODE: usize = 16;
+pub struct Pool(nodehttp::Pool);
 
 impl Pool {
-    fn take(&self, hostport: &str) -> Option<TcpStream> {
-        self.idle.lock().ok()?.get_mut(hostport)?.pop()
-    }
-
-    fn give(&self, hostport: &str, s: TcpStream) {
-        if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(hostport.to_owned()).or_default();
-            if list.len() < POOL_PER_NODE {
-                list.push(s);
-            }
-        }
-    }
-
     /// `HEAD url` over HTTP/1.1 keep-alive: a pooled connection if one is
     /// idle (once more on a fresh one if that fails: the node may have
     /// closed it), the connection pooled again when the node keeps it.
@@ -125,67 +86,64 @@ impl Pool {
     }
 
     /// A request without a body (`HEAD`, `DELETE`) as [`Pool::head`] sends
-    /// it; a connection whose reply has a body is not kept.
+    /// it.
     pub async fn call(
         &self,
         method: &str,
         url: &str,
         timeout: Duration,
     ) -> Result<Answer, HttpError> {
-        let (hostport, path) = split_url(url).ok_or(HttpError::BadUrl)?;
-        let exchange = async {
-            if let Some(s) = self.take(hostport) {
-                if let Ok(a) = self.call_on(s, method, hostport, path).await {
-                    return Ok(a);
-                }
-            }
-            let s = TcpStream::connect(hostport).await?;
-            self.call_on(s, method, hostport, path).await
-        };
-        tokio::time::timeout(timeout, exchange)
+        let u = node_url(url)?;
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::BadUrl)?;
+        tokio::time::timeout(timeout, self.0.call(method, &u, timeout))
             .await
             .map_err(|_| HttpError::Timeout)?
+            .map(Answer::from)
+            .map_err(HttpError::Node)
     }
+}
 
-    async fn call_on(
-        &self,
-        mut s: TcpStream,
-        method: &str,
-        hostport: &str,
-        path: &str,
-    ) -> Result<Answer, HttpError> {
-        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\n\r\n").as_bytes())
-            .await?;
-        let mut buf = Vec::with_capacity(512);
-        loop {
-            let mut hdrs = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut hdrs);
-            if let Ok(httparse::Status::Complete(n)) = resp.parse(&buf) {
-                let status = resp.code.ok_or(HttpError::BadReply)?;
-                let header = |name: &str| {
-                    resp.headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .and_then(|h| std::str::from_utf8(h.value).ok())
-                };
-                let length = header("content-length").and_then(|v| v.trim().parse().ok());
-                let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-                let bodiless = method == "HEAD" || status == 204 || length == Some(0);
-                if resp.version == Some(1) && !close && n == buf.len() && bodiless {
-                    self.give(hostport, s);
-                }
-                return Ok(Answer { status, length });
-            }
-            if buf.len() > MAX_HEAD || s.read_buf(&mut buf).await? == 0 {
-                return Err(HttpError::BadReply);
-            }
-        }
+/// Sends `method url` with extra `headers` and `body` on a connection of
+/// its own (closed after the reply): the reply head and its body to read.
+async fn once<B>(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: B,
+    timeout: Duration,
+) -> Result<(Answer, Incoming), HttpError>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let u = node_url(url)?;
+    let mut req = u.request(method).header(header::CONNECTION, "close");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
+    let req = req.body(body).map_err(|e| HttpError::Node(e.to_string()))?;
+    let (mut send, conn) = nodehttp::open(&u, timeout)
+        .await
+        .map_err(|e| HttpError::Node(e.to_string()))?;
+    tokio::spawn(async move {
+        // Ends when the reply is read (or dropped); nothing to report.
+        let _ = conn.await;
+    });
+    let resp = send
+        .send_request(req)
+        .await
+        .map_err(|e| HttpError::Node(chain(&e)))?;
+    Ok((Head::of(&resp).into(), resp.into_body()))
 }
 
 /// Sends `METHOD url` with no body and reads the reply head.
 pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<Answer, HttpError> {
-    let exchange = async { Ok(send(method, url, &[], b"").await?.1) };
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::BadUrl)?;
+    let exchange = async {
+        Ok(once(method, url, &[], Empty::<Bytes>::new(), timeout)
+            .await?
+            .0)
+    };
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| HttpError::Timeout)?
@@ -194,24 +152,19 @@ pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<Answe
 /// `GET url`: status and a body of at most `max` bytes.
 pub async fn get(url: &str, max: usize, timeout: Duration) -> Result<(u16, Vec<u8>), HttpError> {
     let exchange = async {
-        let (mut s, a, mut body) = send("GET", url, &[], b"").await?;
+        let (a, body) = once(Method::GET, url, &[], Empty::<Bytes>::new(), timeout).await?;
         let want = a.length.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
         if want.is_some_and(|n| n > max) {
             return Err(HttpError::TooLarge(max));
         }
-        loop {
-            if want.is_some_and(|n| body.len() >= n) {
-                body.truncate(want.unwrap_or(body.len()));
-                break;
+        let body = Limited::new(body, max).collect().await.map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                HttpError::TooLarge(max)
+            } else {
+                HttpError::Node(chain(&*e))
             }
-            if body.len() > max {
-                return Err(HttpError::TooLarge(max));
-            }
-            if s.read_buf(&mut body).await? == 0 {
-                break;
-            }
-        }
-        Ok((a.status, body))
+        })?;
+        Ok((a.status, body.to_bytes().to_vec()))
     };
     tokio::time::timeout(timeout, exchange)
         .await
@@ -225,16 +178,78 @@ pub async fn put(
     body: &[u8],
     timeout: Duration,
 ) -> Result<u16, HttpError> {
-    let exchange = async { Ok(send("PUT", url, headers, body).await?.1.status) };
+    let len = body.len().to_string();
+    let mut all = headers.to_vec();
+    all.push(("Content-Length", &len));
+    let body = Full::new(Bytes::copy_from_slice(body));
+    let exchange = async { Ok(once(Method::PUT, url, &all, body, timeout).await?.0.status) };
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| HttpError::Timeout)?
 }
 
+/// The source's reply body as the destination's request body: exactly
+/// `remaining` bytes, hashed and counted on the way.
+struct Relay {
+    src: Incoming,
+    remaining: u64,
+    hasher: Arc<Mutex<Option<Hasher>>>,
+    moved: Arc<AtomicU64>,
+}
+
+impl Body for Relay {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            if this.remaining == 0 {
+                return Poll::Ready(None);
+            }
+            let Some(frame) = ready!(Pin::new(&mut this.src).poll_frame(cx)) else {
+                return Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("source ended {} bytes early", this.remaining),
+                ))));
+            };
+            let frame = frame.map_err(|e| std::io::Error::other(chain(&e)))?;
+            // Trailers have nothing to copy.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let n = data.len() as u64;
+            if n > this.remaining {
+                return Poll::Ready(Some(Err(std::io::Error::other("source sent too much"))));
+            }
+            this.remaining -= n;
+            this.moved.fetch_add(n, Ordering::Relaxed);
+            if let Ok(mut h) = this.hasher.lock() {
+                if let Some(h) = h.as_mut() {
+                    h.update(&data);
+                }
+            }
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
 /// Copies `src` (GET) to `dst` (PUT), streaming, as the replicator does:
 /// the source must answer 200 with `length` bytes; each step may take
-/// `timeout`. `content_md5` (base64) lets the destination check the body;
-/// with `digest`, the bytes copied are hashed and their digest returned.
+/// `timeout` (no byte moving for that long ends the copy).
+/// `content_md5` (base64) lets the destination check the body; with
+/// `digest`, the bytes copied are hashed and their digest returned.
 pub async fn copy(
     src: &str,
     dst: &str,
@@ -243,79 +258,52 @@ pub async fn copy(
     digest: Option<Alg>,
     timeout: Duration,
 ) -> Result<Option<Vec<u8>>, HttpError> {
-    let mut hasher = digest.map(Hasher::new);
-    let step = |what: &'static str| {
-        move |_| HttpError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, what))
-    };
-    let (mut from, a, first) = tokio::time::timeout(timeout, send("GET", src, &[], b""))
-        .await
-        .map_err(step("source head"))??;
+    let step =
+        |what: &'static str| HttpError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, what));
+    let (a, from) = tokio::time::timeout(
+        timeout,
+        once(Method::GET, src, &[], Empty::<Bytes>::new(), timeout),
+    )
+    .await
+    .map_err(|_| step("source head"))??;
     if a.status != 200 || a.length != Some(length) {
         return Err(HttpError::BadReply);
     }
-    let (hostport, path) = split_url(dst).ok_or(HttpError::BadUrl)?;
-    let mut to = tokio::time::timeout(timeout, TcpStream::connect(hostport))
-        .await
-        .map_err(step("destination connect"))??;
-    let mut head = format!(
-        "PUT {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {length}\r\n"
-    );
+    let u = node_url(dst)?;
+    let hasher = Arc::new(Mutex::new(digest.map(Hasher::new)));
+    let moved = Arc::new(AtomicU64::new(0));
+    let body = Relay {
+        src: from,
+        remaining: length,
+        hasher: Arc::clone(&hasher),
+        moved: Arc::clone(&moved),
+    };
+    let mut req = u
+        .request(Method::PUT)
+        .header(header::CONNECTION, "close")
+        .header(header::CONTENT_LENGTH, length);
     if let Some(md5) = content_md5 {
-        head.push_str(&format!("Content-MD5: {md5}\r\n"));
+        req = req.header("Content-MD5", md5);
     }
-    head.push_str("\r\n");
-    let mut sent = first.len() as u64;
-    if sent > length {
-        return Err(HttpError::BadReply);
-    }
-    // Head and what came with the source's reply in one write: a small
-    // file arrives whole at the node with its head.
-    let mut out = head.into_bytes();
-    out.extend_from_slice(&first);
-    if let Some(h) = hasher.as_mut() {
-        h.update(&first);
-    }
-    let write = to.write_all(&out);
-    tokio::time::timeout(timeout, write)
+    let req = req.body(body).map_err(|e| HttpError::Node(e.to_string()))?;
+    let (mut send, conn) = nodehttp::open(&u, timeout).await.map_err(|e| match e {
+        OpenError::Timeout => step("destination connect"),
+        e => HttpError::Node(e.to_string()),
+    })?;
+    let work = async {
+        send.send_request(req)
+            .await
+            .map_err(|e| HttpError::Node(chain(&e)))
+    };
+    let resp = nodehttp::drive(dst, work, conn, &moved, timeout)
         .await
-        .map_err(step("destination write"))??;
-    let mut chunk = vec![0u8; 64 * 1024];
-    while sent < length {
-        let n = tokio::time::timeout(timeout, from.read(&mut chunk))
-            .await
-            .map_err(step("source read"))??;
-        if n == 0 {
-            return Err(HttpError::BadReply);
-        }
-        let n = n.min(usize::try_from(length - sent).unwrap_or(n));
-        if let Some(h) = hasher.as_mut() {
-            h.update(&chunk[..n]);
-        }
-        tokio::time::timeout(timeout, to.write_all(&chunk[..n]))
-            .await
-            .map_err(step("destination write"))??;
-        sent += n as u64;
+        .ok_or_else(|| step("copy stalled"))??;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(HttpError::Status(status));
     }
-    let mut reply = Vec::with_capacity(256);
-    let status = tokio::time::timeout(timeout, async {
-        loop {
-            let mut hdrs = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut hdrs);
-            if let Ok(httparse::Status::Complete(_)) = resp.parse(&reply) {
-                return resp.code.ok_or(HttpError::BadReply);
-            }
-            if reply.len() > MAX_HEAD || to.read_buf(&mut reply).await? == 0 {
-                return Err(HttpError::BadReply);
-            }
-        }
-    })
-    .await
-    .map_err(step("destination reply"))??;
-    if (200..300).contains(&status) {
-        Ok(hasher.map(Hasher::finish))
-    } else {
-        Err(HttpError::Status(status))
-    }
+    let h = hasher.lock().ok().and_then(|mut h| h.take());
+    Ok(h.map(Hasher::finish))
 }
 
 /// A digest algorithm the tracker verifies (`hashtype` 1 and 2).
@@ -404,36 +392,25 @@ impl Hasher {
 /// The digest of the file at `url`, streamed (`None`: not a 200 reply).
 pub async fn digest(url: &str, alg: Alg, timeout: Duration) -> Result<Option<Vec<u8>>, HttpError> {
     let exchange = async {
-        let (mut s, a, first) = send("GET", url, &[], b"").await?;
+        let (a, mut body) = once(Method::GET, url, &[], Empty::<Bytes>::new(), timeout).await?;
         if a.status != 200 {
             return Ok(None);
         }
-        let (mut md5, mut sha1) = (Md5::new(), Sha1::new());
-        let mut feed = |b: &[u8]| match alg {
-            Alg::Md5 => md5.update(b),
-            Alg::Sha1 => sha1.update(b),
-        };
-        let mut seen = first.len() as u64;
-        feed(&first);
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            if a.length.is_some_and(|n| seen >= n) {
-                break;
+        let mut h = Hasher::new(alg);
+        let mut seen = 0u64;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(HttpError::BadReply);
+            };
+            if let Ok(data) = frame.into_data() {
+                seen += data.len() as u64;
+                h.update(&data);
             }
-            let n = s.read(&mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            seen += n as u64;
-            feed(&chunk[..n]);
         }
         if a.length.is_some_and(|n| seen != n) {
             return Err(HttpError::BadReply);
         }
-        Ok(Some(match alg {
-            Alg::Md5 => md5.finalize().to_vec(),
-            Alg::Sha1 => sha1.finalize().to_vec(),
-        }))
+        Ok(Some(h.finish()))
     };
     tokio::time::timeout(timeout, exchange)
         .await

@@ -2,11 +2,14 @@
 //! jobs.
 //!
 //! [`Tracker::answer`] turns one request line into its reply line; the
-//! [`server`] loop feeds it a connection's lines in order. Commands are
-//! grouped by subject: `namespace` (domains, classes), `hosts` (hosts,
-//! devices), `files` (store, find, rename, list, delete), `debug`
-//! (file_debug, list_fids), `settings` (server settings) and [`admin`]
-//! (the `!` lines). `placement` decides where new files go and which
+//! [`server`] loop feeds it a connection's lines in order. `dispatch`
+//! decodes a query command into its typed request (`proto::command`) and
+//! hands it to its handler, whose typed reply (`proto::reply`) is encoded
+//! into the `OK` pairs. Handlers are grouped by subject: `namespace`
+//! (domains, classes), `hosts` (hosts, devices), `files` (store, find,
+//! rename, list, delete), `debug` (file_debug, list_fids), `settings`
+//! (server settings), [`fsck`], [`rebalance`], [`replicate`]
+//! (replicate_now, httpcopy) and [`admin`] (the `!` lines). `placement` decides where new files go and which
 //! replica is read first.
 //!
 //! Background jobs ([`spawn_workers`], each supervised by [`jobs`]):
@@ -20,6 +23,7 @@ pub mod admin;
 pub mod cache;
 mod debug;
 pub mod deleter;
+mod dispatch;
 pub mod durable;
 mod files;
 pub mod fsck;
@@ -50,7 +54,7 @@ pub use admin::{Session, Stats};
 pub use monitor::{Monitor, Observed};
 
 use crate::meta::{Device, Domain, Host, MetaError, MetaStore};
-use crate::proto::{self, Args, ErrCode, Line, Request, Response};
+use crate::proto::{self, ErrCode, Line, Pairs, Response};
 
 /// The version `!version` reports (the original's).
 pub const VERSION: &str = "2.73";
@@ -174,12 +178,10 @@ fn db_error(e: &MetaError) -> Response {
 }
 
 /// A command's outcome: the `OK` pairs, or why not.
-type Outcome = Result<Vec<(String, String)>, Fail>;
+type Outcome = Result<Pairs, Fail>;
 
-/// Builds `OK` pairs from anything displayable.
-fn pair(k: impl Into<String>, v: impl ToString) -> (String, String) {
-    (k.into(), v.to_string())
-}
+/// A handler's outcome: its typed reply (see `proto::reply`), or why not.
+type Done<R = ()> = Result<R, Fail>;
 
 impl<M: MetaStore> Tracker<M> {
     /// A tracker over `meta`; `!shutdown` stops nothing but this tracker's
@@ -266,70 +268,10 @@ impl<M: MetaStore> Tracker<M> {
             .note(format!("[{job}({})] {msg}", std::process::id()));
     }
 
-    async fn run(&self, req: &Request) -> Outcome {
-        let a = &req.args;
-        match req.cmd.as_str() {
-            "noop" => Ok(Vec::new()),
-            "create_domain" => self.create_domain(a).await,
-            "delete_domain" => self.delete_domain(a).await,
-            "get_domains" => self.get_domains().await,
-            "create_class" => self.create_class(a, false).await,
-            "update_class" => self.create_class(a, true).await,
-            "delete_class" => self.delete_class(a).await,
-            "create_host" => self.create_host(a, false).await,
-            "update_host" => self.create_host(a, true).await,
-            "delete_host" => self.delete_host(a).await,
-            "get_hosts" => self.get_hosts(a).await,
-            "create_device" => self.create_device(a).await,
-            "get_devices" => self.get_devices(a).await,
-            "set_state" => self.set_device(a, true).await,
-            "set_weight" => self.set_device(a, false).await,
-            "create_open" => self.create_open(a).await,
-            "create_close" => self.create_close(a).await,
-            "get_paths" => self.get_paths(a).await,
-            "delete" => self.delete(a).await,
-            "updateclass" => self.updateclass(a).await,
-            "rename" => self.rename(a).await,
-            "list_keys" => self.list_keys(a).await,
-            "file_info" => self.file_info(a).await,
-            "file_debug" => self.file_debug(a).await,
-            "list_fids" => self.list_fids(a).await,
-            "server_setting" => self.server_setting(a).await,
-            "server_settings" => self.server_settings().await,
-            "set_server_setting" => self.set_server_setting(a).await,
-            "sleep" => self.sleep(a).await,
-            "replicate_now" => self.replicate_now().await,
-            "httpcopy" => self.httpcopy(a).await,
-            "fsck_start" => self.fsck_start().await,
-            "fsck_stop" => self.fsck_stop().await,
-            "fsck_reset" => self.fsck_reset(a).await,
-            "fsck_clearlog" => self.fsck_clearlog().await,
-            "fsck_getlog" => self.fsck_getlog(a).await,
-            "fsck_status" => self.fsck_status().await,
-            "rebalance_set_policy" => self.rebalance_set_policy(a).await,
-            "rebalance_test" => self.rebalance_test().await,
-            "rebalance_start" => self.rebalance_start().await,
-            "rebalance_stop" => self.rebalance_stop().await,
-            "rebalance_status" => self.rebalance_status().await,
-            "rebalance_reset" => self.rebalance_reset().await,
-            // The original's self-test: `crash=1` makes the command fail.
-            "test" if a.nonempty("crash").is_some() => {
-                Err(Fail::Text(ErrCode::Failure, "Crashed on purpose".into()))
-            }
-            "test" => Ok(Vec::new()),
-            "clear_cache" | "do_monitor_round" => {
-                self.refresh_monitor().await;
-                Ok(Vec::new())
-            }
-            _ => Err(ErrCode::UnknownCommand.into()),
-        }
-    }
-
-    /// The domain named by `domain=`: `no_domain` / `unreg_domain` if not.
-    /// From the cached copy; a name missing there is asked of the database
-    /// (another tracker may have just created it).
-    async fn domain_arg(&self, a: &Args) -> Result<Domain, Fail> {
-        let name = a.nonempty("domain").ok_or(ErrCode::NoDomain)?;
+    /// The domain named by a request's `domain=`: `unreg_domain` if none
+    /// is. From the cached copy; a name missing there is asked of the
+    /// database (another tracker may have just created it).
+    async fn domain_arg(&self, name: &str) -> Result<Domain, Fail> {
         if let Some(d) = self.cached().await?.domains.get(name) {
             return Ok(d.clone());
         }
@@ -373,17 +315,6 @@ impl<M: MetaStore> Tracker<M> {
     /// device changes, so the next command sees them observed.
     async fn refresh_monitor(&self) {
         self.monitor.refresh(self.round_limit()).await;
-    }
-
-    /// `sleep duration=N` (default 10 s as the original, at most
-    /// [`MAX_SLEEP`]).
-    async fn sleep(&self, a: &Args) -> Outcome {
-        let secs = match a.nonempty("duration").map(|d| d.trim().parse::<i64>()) {
-            Some(Ok(n)) if n != 0 => u64::try_from(n).unwrap_or(0),
-            _ => 10,
-        };
-        tokio::time::sleep(Duration::from_secs(secs.min(MAX_SLEEP))).await;
-        Ok(Vec::new())
     }
 }
 
@@ -438,10 +369,7 @@ async fn job_may_run<M: MetaStore>(tracker: &Tracker<M>, job: &str, shutdown: &S
     matches!(shutdown.until_stopped(inc.heartbeat(job)).await, Some(true))
 }
 
-/// Seconds since the epoch.
-pub fn unix_now() -> u64 {
-    crate::storage::unix_now()
-}
+pub use danga_common::clock::unix_now;
 
 /// A random number (not for secrets): weighted choices, test-file names.
 pub fn random_u64() -> u64 {
@@ -449,11 +377,6 @@ pub fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
     h.finish()
-}
-
-/// The integer value of `key`, if given and valid.
-fn int_arg(a: &Args, key: &str) -> Option<i64> {
-    a.nonempty(key).and_then(|v| v.trim().parse().ok())
 }
 
 #[cfg(test)]

@@ -1,54 +1,29 @@
 //! Domains and classes: create_domain, delete_domain, get_domains,
 //! create_class, update_class, delete_class.
 
-use super::{pair, Fail, Outcome};
+use super::{Done, Fail};
 use crate::meta::{Class, MetaStore, DEFAULT_CLASS};
-use crate::proto::{Args, ErrCode};
-
-/// `hashtype` names and their `class.hashtype` numbers.
-fn hashtype(name: &str) -> Result<Option<i64>, ErrCode> {
-    match name.to_ascii_uppercase().as_str() {
-        "" | "NONE" => Ok(None),
-        "MD5" => Ok(Some(1)),
-        "SHA-1" | "SHA1" => Ok(Some(2)),
-        _ => Err(ErrCode::InvalidHashtype),
-    }
-}
-
-fn hashtype_name(h: Option<i64>) -> &'static str {
-    match h {
-        Some(1) => "MD5",
-        Some(2) => "SHA-1",
-        _ => "NONE",
-    }
-}
-
-/// Accepts `MultipleHosts(N)` and `MultipleDevices(N)` (N optional).
-fn valid_replpolicy(p: &str) -> bool {
-    ["MultipleHosts(", "MultipleDevices("].iter().any(|pre| {
-        p.strip_prefix(pre)
-            .and_then(|r| r.strip_suffix(')'))
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-    })
-}
+use crate::proto::command::{ClassName, ClassSpec, DomainName};
+use crate::proto::reply::{
+    ClassDeleted, ClassDone, ClassEntry, DomainDone, DomainEntry, DomainList,
+};
+use crate::proto::{ErrCode, HashType};
 
 impl<M: MetaStore> super::Tracker<M> {
-    pub(super) async fn create_domain(&self, a: &Args) -> Outcome {
-        let name = a.nonempty("domain").ok_or(ErrCode::NoDomain)?;
-        match self.meta.create_domain(name).await? {
+    pub(super) async fn create_domain(&self, c: DomainName) -> Done<DomainDone> {
+        match self.meta.create_domain(&c.domain).await? {
             Some(_) => {
                 self.changed();
-                Ok(vec![pair("domain", name)])
+                Ok(DomainDone { domain: c.domain })
             }
             None => Err(ErrCode::DomainExists.into()),
         }
     }
 
-    pub(super) async fn delete_domain(&self, a: &Args) -> Outcome {
-        let name = a.nonempty("domain").ok_or(ErrCode::NoDomain)?;
+    pub(super) async fn delete_domain(&self, c: DomainName) -> Done<DomainDone> {
         let d = self
             .meta
-            .domain(name)
+            .domain(&c.domain)
             .await?
             .ok_or(ErrCode::DomainNotFound)?;
         if self.meta.count_files(d.dmid, None).await? > 0 {
@@ -61,16 +36,14 @@ impl<M: MetaStore> super::Tracker<M> {
         }
         self.meta.delete_domain(d.dmid).await?;
         self.changed();
-        Ok(vec![pair("domain", name)])
+        Ok(DomainDone { domain: c.domain })
     }
 
-    pub(super) async fn get_domains(&self) -> Outcome {
+    pub(super) async fn get_domains(&self) -> Done<DomainList> {
         let domains = self.meta.domains().await?;
         let classes = self.meta.classes(None).await?;
-        let mut out = vec![pair("domains", domains.len())];
-        for (i, d) in domains.iter().enumerate() {
-            let n = i + 1;
-            out.push(pair(format!("domain{n}"), &d.namespace));
+        let mut list = DomainList::default();
+        for d in &domains {
             let implicit = Class {
                 dmid: d.dmid,
                 classid: 0,
@@ -80,37 +53,35 @@ impl<M: MetaStore> super::Tracker<M> {
                 hashtype: None,
             };
             let stored = classes.iter().find(|c| c.dmid == d.dmid && c.classid == 0);
-            let mine: Vec<&Class> = std::iter::once(stored.unwrap_or(&implicit))
-                .chain(
-                    classes
-                        .iter()
-                        .filter(|c| c.dmid == d.dmid && c.classid != 0),
-                )
-                .collect();
-            out.push(pair(format!("domain{n}classes"), mine.len()));
-            for (j, c) in mine.iter().enumerate() {
-                let p = format!("domain{n}class{}", j + 1);
-                out.push(pair(format!("{p}name"), &c.classname));
-                out.push(pair(format!("{p}mindevcount"), c.mindevcount));
-                let policy = c.replpolicy.as_deref().unwrap_or("MultipleHosts()");
-                out.push(pair(format!("{p}replpolicy"), policy));
-                out.push(pair(format!("{p}hashtype"), hashtype_name(c.hashtype)));
-                let durable = self.durable_copies(c.dmid, c.classid).await?;
-                if durable > 0 {
-                    out.push(pair(format!("{p}durable"), durable));
-                }
+            let mine = std::iter::once(stored.unwrap_or(&implicit)).chain(
+                classes
+                    .iter()
+                    .filter(|c| c.dmid == d.dmid && c.classid != 0),
+            );
+            let mut entries = Vec::new();
+            for c in mine {
+                entries.push(ClassEntry {
+                    name: c.classname.clone(),
+                    mindevcount: c.mindevcount,
+                    replpolicy: c.replpolicy.clone(),
+                    hashtype: c.hashtype,
+                    durable: self.durable_copies(c.dmid, c.classid).await?,
+                });
             }
+            list.domains.push(DomainEntry {
+                name: d.namespace.clone(),
+                classes: entries,
+            });
         }
-        Ok(out)
+        Ok(list)
     }
 
     /// create_class, or update_class when `update`.
-    pub(super) async fn create_class(&self, a: &Args, update: bool) -> Outcome {
-        let dname = a.nonempty("domain").ok_or(ErrCode::NoDomain)?;
-        let name = a.nonempty("class").ok_or(ErrCode::NoClass)?;
+    pub(super) async fn create_class(&self, c: ClassSpec, update: bool) -> Done<ClassDone> {
+        let name = c.class.as_str();
         let d = self
             .meta
-            .domain(dname)
+            .domain(&c.domain)
             .await?
             .ok_or(ErrCode::DomainNotFound)?;
         let old = self
@@ -121,29 +92,23 @@ impl<M: MetaStore> super::Tracker<M> {
             .find(|c| c.classname == name);
         // The default class gets its row when first modified.
         let implicit = update && old.is_none() && name == DEFAULT_CLASS;
-        let mindevcount = match (a.nonempty("mindevcount"), &old) {
+        let mindevcount = match (c.mindevcount, &old) {
             (None, Some(o)) if update => o.mindevcount,
             (None, None) if implicit => self.settings.default_mindevcount,
-            (v, _) => v
-                .and_then(|v| v.parse().ok())
-                .filter(|&n: &i64| n >= 1)
-                .ok_or(ErrCode::InvalidMindevcount)?,
+            (v, _) => v.unwrap_or(Err(ErrCode::InvalidMindevcount))?,
         };
-        let replpolicy = match a.nonempty("replpolicy") {
-            Some(p) if !valid_replpolicy(p) => return Err(ErrCode::InvalidReplpolicy.into()),
-            Some(p) => Some(p.to_owned()),
+        let replpolicy = match c.replpolicy {
+            Some(p) => Some(p?),
             None => old.as_ref().and_then(|o| o.replpolicy.clone()),
         };
-        let hashtype = match a.get("hashtype") {
-            Some(h) => hashtype(h)?,
+        let hashtype = match c.hashtype {
+            Some(h) => h?.map(HashType::number),
             None => old.as_ref().and_then(|o| o.hashtype),
         };
         // Extension: `durable=N` (see [`Tracker::durable_copies`]).
-        let durable = match a.get("durable") {
-            Some(v) => Some(
-                v.trim()
-                    .parse::<i64>()
-                    .ok()
+        let durable = match c.durable {
+            Some(n) => Some(
+                Some(n?)
                     .filter(|n| (0..=mindevcount).contains(n))
                     .ok_or(ErrCode::InvalidDurable)?,
             ),
@@ -179,44 +144,43 @@ impl<M: MetaStore> super::Tracker<M> {
             }
         }
         match (done, update) {
-            (true, _) => Ok(vec![
-                pair("class", name),
-                pair("mindevcount", mindevcount),
-                pair("domain", dname),
-            ]),
+            (true, _) => Ok(ClassDone {
+                class: c.class,
+                mindevcount,
+                domain: c.domain,
+            }),
             (false, true) => Err(ErrCode::ClassNotFound.into()),
             (false, false) => Err(ErrCode::ClassExists.into()),
         }
     }
 
-    pub(super) async fn delete_class(&self, a: &Args) -> Outcome {
-        let dname = a.nonempty("domain").ok_or(ErrCode::NoDomain)?;
-        let name = a.nonempty("class").ok_or(ErrCode::NoClass)?;
-        if name == "default" {
-            return Err(ErrCode::NodelDefaultClass.into());
-        }
+    pub(super) async fn delete_class(&self, c: ClassName) -> Done<ClassDeleted> {
         let d = self
             .meta
-            .domain(dname)
+            .domain(&c.domain)
             .await?
             .ok_or(ErrCode::DomainNotFound)?;
         let classes = self.meta.classes(Some(d.dmid)).await?;
-        let c = classes
+        let class = classes
             .iter()
-            .find(|c| c.classname == name)
+            .find(|x| x.classname == c.class)
             .ok_or(ErrCode::ClassNotFound)?;
-        if self.meta.count_files(d.dmid, Some(c.classid)).await? > 0 {
+        if self.meta.count_files(d.dmid, Some(class.classid)).await? > 0 {
             return Err(ErrCode::ClassHasFiles.into());
         }
-        self.meta.delete_class(d.dmid, c.classid).await?;
-        self.set_durable_copies(d.dmid, c.classid, 0).await?;
+        self.meta.delete_class(d.dmid, class.classid).await?;
+        self.set_durable_copies(d.dmid, class.classid, 0).await?;
         self.changed();
-        Ok(vec![pair("domain", dname), pair("class", name)])
+        Ok(ClassDeleted {
+            domain: c.domain,
+            class: c.class,
+        })
     }
 
-    /// The classid of `class=` in a domain (absent or `default`: 0).
-    pub(super) async fn classid_arg(&self, dmid: i64, a: &Args) -> Result<i64, Fail> {
-        match a.nonempty("class") {
+    /// The classid of a request's `class=` in a domain (absent or
+    /// `default`: 0; `unreg_class` when no class has that name).
+    pub(super) async fn classid_arg(&self, dmid: i64, class: Option<&str>) -> Result<i64, Fail> {
+        match class {
             None | Some("default") => Ok(0),
             Some(name) => {
                 if let Some(c) = self.cached().await?.class_named(dmid, name) {
@@ -235,23 +199,5 @@ impl<M: MetaStore> super::Tracker<M> {
                 Ok(classid)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policies_and_hashes() {
-        assert!(valid_replpolicy("MultipleHosts(3)"));
-        assert!(valid_replpolicy("MultipleHosts()"));
-        assert!(valid_replpolicy("MultipleDevices(2)"));
-        assert!(!valid_replpolicy("MultipleHosts(x)"));
-        assert!(!valid_replpolicy("Nope(1)"));
-        assert_eq!(hashtype("md5"), Ok(Some(1)));
-        assert_eq!(hashtype("SHA-1"), Ok(Some(2)));
-        assert_eq!(hashtype("crc"), Err(ErrCode::InvalidHashtype));
-        assert_eq!(hashtype_name(Some(2)), "SHA-1");
     }
 }

@@ -17,9 +17,10 @@ use std::time::Duration;
 use danga_common::Shutdown;
 
 use super::files::dev_url;
-use super::{http, pair, placement, random_u64, unix_now, Fail, Outcome, Tracker};
+use super::{http, placement, random_u64, Done, Fail, Tracker};
 use crate::meta::{Device, MetaStore};
-use crate::proto::{Args, ErrCode};
+use crate::proto::reply::{RebalanceDevs, RebalanceState};
+use crate::proto::ErrCode;
 
 /// Files moved per step (state saved after each step).
 const STEP: i64 = 20;
@@ -47,9 +48,7 @@ const NUMBER_KEYS: [&str; 10] = [
     "to_all_devs",
 ];
 
-fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 /// A parsed rebalance policy.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -309,24 +308,23 @@ impl<M: MetaStore> Tracker<M> {
     }
 
     /// `rebalance_set_policy policy=...`.
-    pub(super) async fn rebalance_set_policy(&self, a: &Args) -> Outcome {
+    pub(super) async fn rebalance_set_policy(&self, text: &str) -> Done {
         if self.meta.server_setting("rebal_host").await?.is_some() {
             return Err(Fail::Text(
                 ErrCode::NoSetRebal,
                 "cannot change rebalance policy while rebalance is running".into(),
             ));
         }
-        let text = a.get("policy").unwrap_or_default();
         Policy::parse(text).map_err(|e| Fail::Text(ErrCode::BadRebalPol, e))?;
         self.meta
             .set_server_setting("rebal_policy", Some(text))
             .await?;
         self.meta.set_server_setting("rebal_state", None).await?;
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// `rebalance_test`: `sdevs` and `ddevs` the policy picks now.
-    pub(super) async fn rebalance_test(&self) -> Outcome {
+    pub(super) async fn rebalance_test(&self) -> Done<RebalanceDevs> {
         let p = self.rebal_policy().await?.ok_or(ErrCode::NoRebalPolicy)?;
         let topo = self.topology().await?;
         let st = State {
@@ -338,14 +336,14 @@ impl<M: MetaStore> Tracker<M> {
             .iter()
             .map(|d| d.devid)
             .collect();
-        Ok(vec![
-            pair("sdevs", ids(&st.source_devs)),
-            pair("ddevs", ids(&ddevs)),
-        ])
+        Ok(RebalanceDevs {
+            sdevs: st.source_devs,
+            ddevs,
+        })
     }
 
     /// `rebalance_start`: `state=` of the run (new or resumed).
-    pub(super) async fn rebalance_start(&self) -> Outcome {
+    pub(super) async fn rebalance_start(&self) -> Done<RebalanceState> {
         if self.meta.server_setting("rebal_host").await?.is_some() {
             return Err(Fail::Text(
                 ErrCode::RebalRunning,
@@ -380,11 +378,11 @@ impl<M: MetaStore> Tracker<M> {
             .set_server_setting("rebal_host", Some(&super::fsck::hostname()))
             .await?;
         self.rebal_wake.notify_one();
-        Ok(vec![pair("state", state)])
+        Ok(RebalanceState { state })
     }
 
     /// `rebalance_stop`: `rebal_not_started` when none runs.
-    pub(super) async fn rebalance_stop(&self) -> Outcome {
+    pub(super) async fn rebalance_stop(&self) -> Done {
         if self.meta.server_setting("rebal_host").await?.is_none() {
             return Err(ErrCode::RebalNotStarted.into());
         }
@@ -392,22 +390,22 @@ impl<M: MetaStore> Tracker<M> {
             .set_server_setting("rebal_signal", Some("stop"))
             .await?;
         self.rebal_wake.notify_one();
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// `rebalance_status`: `state=`, or `no_rebal_state`.
-    pub(super) async fn rebalance_status(&self) -> Outcome {
-        let st = self
+    pub(super) async fn rebalance_status(&self) -> Done<RebalanceState> {
+        let state = self
             .meta
             .server_setting("rebal_state")
             .await?
             .ok_or(ErrCode::NoRebalState)?;
-        Ok(vec![pair("state", st)])
+        Ok(RebalanceState { state })
     }
 
     /// `rebalance_reset`: forgets the run's state (`rebal_running` while
     /// one runs).
-    pub(super) async fn rebalance_reset(&self) -> Outcome {
+    pub(super) async fn rebalance_reset(&self) -> Done {
         if self.meta.server_setting("rebal_host").await?.is_some() {
             return Err(Fail::Text(
                 ErrCode::RebalRunning,
@@ -415,7 +413,7 @@ impl<M: MetaStore> Tracker<M> {
             ));
         }
         self.meta.set_server_setting("rebal_state", None).await?;
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// Ends the run: `rebal_host` cleared, the time recorded.

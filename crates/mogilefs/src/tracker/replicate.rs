@@ -27,8 +27,10 @@ use super::files::dev_url;
 use super::placement;
 use super::policy::{self, Decision, Policy};
 use super::sidechan::hex;
-use super::{http, pair, random_u64, unix_now, Outcome, Tracker};
+use super::{http, random_u64, Done, Tracker};
 use crate::meta::{Checksum, Device, MetaStore, Result};
+use crate::proto::command::HttpCopy;
+use crate::proto::reply::ReplicateNow;
 
 /// How often the queue is looked at without being woken.
 const PERIOD: Duration = Duration::from_secs(1);
@@ -42,9 +44,7 @@ const FIRST_RETRY: u64 = 5;
 pub(super) const LEASE: i64 = 600;
 const MAX_RETRY: u64 = 3600;
 
-fn now() -> i64 {
-    i64::try_from(unix_now()).unwrap_or(i64::MAX)
-}
+use danga_common::clock::unix_now_i64 as now;
 
 /// Delay before the next try of a fid that failed `failcount` times.
 pub fn backoff(failcount: i64) -> u64 {
@@ -54,25 +54,23 @@ pub fn backoff(failcount: i64) -> u64 {
 
 impl<M: MetaStore> Tracker<M> {
     /// `replicate_now`: every queued fid is due now; `count` of them.
-    pub(super) async fn replicate_now(&self) -> Outcome {
-        let n = self.meta.replicate_now(now()).await?;
+    pub(super) async fn replicate_now(&self) -> Done<ReplicateNow> {
+        let count = self.meta.replicate_now(now()).await?;
         self.replications.notify_one();
-        Ok(vec![pair("count", n)])
+        Ok(ReplicateNow { count })
     }
 
     /// `httpcopy sdevid= ddevid= fid=`: the original's operations hack,
     /// one copy made and recorded by hand (`copy_err` on failure).
-    pub(super) async fn httpcopy(&self, a: &crate::proto::Args) -> Outcome {
-        use super::{int_arg, Fail};
+    pub(super) async fn httpcopy(&self, c: HttpCopy) -> Done {
+        use super::Fail;
         use crate::proto::ErrCode;
         let copy_err = |t: String| Fail::Text(ErrCode::CopyErr, t);
-        let (Some(sdevid), Some(ddevid), Some(fid)) = (
-            int_arg(a, "sdevid"),
-            int_arg(a, "ddevid"),
-            int_arg(a, "fid"),
-        ) else {
-            return Err(copy_err("sdevid, ddevid and fid are required".into()));
-        };
+        let HttpCopy {
+            sdevid,
+            ddevid,
+            fid,
+        } = c;
         let topo = self.topology().await?;
         let (hosts, devices) = (&topo.hosts, &topo.devices);
         let url = |devid: i64, get: bool| {
@@ -97,7 +95,7 @@ impl<M: MetaStore> Tracker<M> {
         if !self.meta.add_replica(fid, ddevid).await? {
             return Err(copy_err("failed to add link to database".into()));
         }
-        Ok(Vec::new())
+        Ok(())
     }
 
     /// Whether a file of class (`dmid`, `classid`) just stored on `devids`

@@ -5,9 +5,10 @@
 //! `mogstored_stream_port_<hostid>` (a host's side-channel port).
 
 use super::sidechan::STREAM_PORT_PREFIX;
-use super::{pair, Fail, Outcome};
+use super::{Done, Fail};
 use crate::meta::MetaStore;
-use crate::proto::{Args, ErrCode};
+use crate::proto::reply::{Setting, SettingList};
+use crate::proto::ErrCode;
 
 /// A writable key's check: the value to store (`None` deletes the row), or
 /// why the value is refused.
@@ -47,10 +48,9 @@ fn num(v: &str) -> Result<Option<String>, &'static str> {
     }
 }
 
-/// `a.b.c.d` or `a.b.c.d/n`, as Net::Netmask reads a block.
+/// `addr` or `addr/n`, IPv4 or IPv6.
 fn netmask(n: &str) -> bool {
-    let (ip, bits) = n.split_once('/').unwrap_or((n, "32"));
-    ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
+    danga_common::netmask::Netmask::parse(n).is_some()
 }
 
 fn netmask_list(v: &str) -> Result<Option<String>, &'static str> {
@@ -125,37 +125,28 @@ fn readable(key: &str) -> bool {
 }
 
 impl<M: MetaStore> super::Tracker<M> {
-    pub(super) async fn server_setting(&self, a: &Args) -> Outcome {
-        let key = a.nonempty("key").ok_or(ErrCode::BadParams)?;
-        let value = self.meta.server_setting(key).await?.unwrap_or_default();
-        Ok(vec![pair("key", key), pair("value", value)])
+    pub(super) async fn server_setting(&self, key: String) -> Done<Setting> {
+        let value = self.meta.server_setting(&key).await?.unwrap_or_default();
+        Ok(Setting { key, value })
     }
 
-    pub(super) async fn server_settings(&self) -> Outcome {
+    pub(super) async fn server_settings(&self) -> Done<SettingList> {
         let all = self.meta.server_settings().await?;
-        let shown: Vec<&(String, String)> = all.iter().filter(|(k, _)| readable(k)).collect();
-        let mut out = Vec::new();
-        for (i, (k, v)) in shown.iter().enumerate() {
-            out.push(pair(format!("key_{}", i + 1), k));
-            out.push(pair(format!("value_{}", i + 1), v));
-        }
-        if !shown.is_empty() {
-            out.push(pair("key_count", shown.len()));
-        }
-        Ok(out)
+        let settings = all.into_iter().filter(|(k, _)| readable(k)).collect();
+        Ok(SettingList { settings })
     }
 
-    pub(super) async fn set_server_setting(&self, a: &Args) -> Outcome {
-        let key = a.nonempty("key").ok_or(ErrCode::BadParams)?;
+    /// set_server_setting: `not_writable`, `invalid_format` (with why).
+    pub(super) async fn set_server_setting(&self, key: &str, value: &str) -> Done {
         let check = writable(key).ok_or(ErrCode::NotWritable)?;
-        let value = check(a.get("value").unwrap_or(""))
-            .map_err(|why| Fail::Text(ErrCode::InvalidFormat, why.to_owned()))?;
+        let value =
+            check(value).map_err(|why| Fail::Text(ErrCode::InvalidFormat, why.to_owned()))?;
         self.meta.set_server_setting(key, value.as_deref()).await?;
         // As the original: clients notice slave_* changes by the version.
         if key.starts_with("slave_") {
             self.meta.incr_server_setting("slave_version", 1).await?;
         }
-        Ok(Vec::new())
+        Ok(())
     }
 }
 

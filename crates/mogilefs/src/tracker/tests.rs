@@ -262,3 +262,89 @@ async fn abandoned_tempfiles_expire_and_updateclass() {
     let info = say(&t, "file_info domain=d&key=f").await;
     assert!(info.contains("class=c&"), "{info}");
 }
+
+/// With a bad argument and a failed lookup in one request, the error the
+/// original gives first comes first: some argument errors are found while
+/// decoding, others (typed `proto::Arg` fields) once the lookup is made.
+#[tokio::test]
+async fn argument_and_lookup_errors_keep_their_order() {
+    let (_d, t) = tracker().await;
+    say(&t, "create_domain domain=d").await;
+    say(&t, "create_host host=a&ip=127.0.0.1&port=7500&status=alive").await;
+    say(&t, "create_device hostname=a&devid=1").await;
+    let md5 = "MD5:0123456789abcdef0123456789abcdef";
+    for (line, code) in [
+        // The domain's lookup, then the key.
+        ("get_paths domain=nope", "unreg_domain"),
+        ("get_paths domain=d", "no_key"),
+        ("delete domain=nope", "unreg_domain"),
+        ("file_info domain=nope", "unreg_domain"),
+        ("file_debug domain=nope", "unreg_domain"),
+        ("file_debug domain=d", "no_key"),
+        ("rename domain=nope&to_key=b", "unreg_domain"),
+        ("rename domain=d&to_key=b", "no_key"),
+        ("updateclass domain=nope", "unreg_domain"),
+        ("list_keys domain=nope&prefix=a&after=b", "unreg_domain"),
+        ("list_keys domain=d&prefix=a&after=b", "after_mismatch"),
+        // A missing domain before anything looked up.
+        ("get_paths key=k", "no_domain"),
+        ("create_close fid=1&devid=1&path=x", "no_domain"),
+        // create_close: the domain, then the checksum's format, then the
+        // tempfile, then the size.
+        (
+            "create_close fid=1&devid=1&path=x&domain=nope&checksum=MD5:00",
+            "unreg_domain",
+        ),
+        (
+            "create_close fid=1&devid=1&path=x&domain=d&checksum=MD5:00",
+            "invalid_checksum_format",
+        ),
+        (
+            &format!("create_close fid=1&devid=1&path=x&domain=d&checksum={md5}&size=x"),
+            "no_temp_file",
+        ),
+        // create_class: the domain's lookup before the values' checks.
+        (
+            "create_class domain=nope&class=c&mindevcount=0",
+            "domain_not_found",
+        ),
+        (
+            "create_class domain=d&class=c&mindevcount=1&replpolicy=X&hashtype=CRC",
+            "invalid_replpolicy",
+        ),
+        (
+            "create_class domain=d&class=c&mindevcount=1&hashtype=CRC&durable=x",
+            "invalid_hashtype",
+        ),
+        (
+            "create_class domain=d&class=c&mindevcount=1&durable=2",
+            "invalid_durable",
+        ),
+        // Hosts: the state before the name's clash, the name's clash
+        // before the address.
+        ("create_host host=a&status=x", "unknown_state"),
+        ("create_host host=a&port=x", "host_exists"),
+        ("update_host host=zz&port=x", "host_not_found"),
+        ("update_host host=a&port=x", "no_port"),
+        // Devices: the device and its host before the new state or weight.
+        ("set_state host=a&device=9", "no_device"),
+        ("set_state host=b&device=1&state=x", "host_mismatch"),
+        ("set_state host=a&device=1", "bad_params"),
+        ("set_state host=a&device=1&state=x", "invalid_state"),
+        ("set_weight host=a&device=9&weight=-1", "no_device"),
+        ("set_weight host=a&device=1&weight=-1", "bad_params"),
+        ("create_device devid=2", "unknown_hostid"),
+        ("httpcopy fid=1", "copy_err"),
+    ] {
+        let got = say(&t, line).await;
+        assert!(got.starts_with(&format!("ERR {code} ")), "{line}: {got}");
+    }
+    assert_eq!(
+        say(&t, "httpcopy fid=1&callid=4").await,
+        "ERR copy_err sdevid,+ddevid+and+fid+are+required 4\r\n"
+    );
+    assert_eq!(
+        say(&t, "test crash=1").await,
+        "ERR failure Crashed+on+purpose\r\n"
+    );
+}

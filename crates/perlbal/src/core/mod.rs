@@ -7,7 +7,7 @@ pub mod cache;
 pub mod config;
 mod dump;
 pub mod headers;
-pub mod netmask;
+pub use danga_common::netmask;
 pub mod nodes;
 pub mod plugin_conf;
 pub mod plugins;

@@ -13,10 +13,8 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use danga_common::beneath::{self, Open, Refused};
 
 /// Why a path could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,41 +25,34 @@ pub(crate) enum Miss {
     Outside,
 }
 
-/// Set once openat2 turned out to be unavailable.
-static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+impl From<Refused> for Miss {
+    fn from(r: Refused) -> Miss {
+        match r {
+            Refused::Outside => Miss::Outside,
+            _ => Miss::Missing,
+        }
+    }
+}
 
 /// `path` with symlinks followed, if it exists and stays under `root`
 /// (both canonical).
 pub(crate) fn confine(root: &Path, path: &Path) -> Result<PathBuf, Miss> {
-    match std::fs::canonicalize(path) {
-        Ok(real) if real.starts_with(root) => Ok(real),
-        Ok(_) => Err(Miss::Outside),
-        Err(_) => Err(Miss::Missing),
-    }
+    beneath::confine(root, path).map_err(Miss::from)
 }
 
 /// Opens `rel` (relative, without `..`; empty for the docroot itself)
 /// under `docroot`, read-only and non-blocking.
 pub(crate) fn open_beneath(docroot: &Path, rel: &Path) -> Result<File, Miss> {
-    let target = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
+    if beneath::available() {
         let dir = File::open(docroot).map_err(|_| Miss::Missing)?;
-        let how = OpenHow::new()
-            .flags(OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)
-            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        match openat2(&dir, target, how) {
+        match beneath::open_beneath(&dir, rel, Open::Read) {
             Ok(fd) => return Ok(File::from(fd)),
-            Err(Errno::ENOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-            Err(Errno::EXDEV | Errno::ELOOP) => return Err(Miss::Outside),
-            Err(_) => return Err(Miss::Missing),
+            Err(Refused::Unsupported) => {}
+            Err(r) => return Err(r.into()),
         }
     }
     let root = std::fs::canonicalize(docroot).map_err(|_| Miss::Missing)?;
-    let real = confine(&root, &root.join(target))?;
+    let real = confine(&root, &root.join(rel))?;
     OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use danga_common::{
     Acceptor, AtLimit, ConnStats, LineConfig, ListenSpec, Listener, Registry, Shutdown,
@@ -48,11 +48,7 @@ use backend::StateCounts;
 use dispatch::ServiceRt;
 
 /// Seconds since the epoch, fractional (the time `core` is given).
-pub(crate) fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+pub(crate) use danga_common::clock::unix_now_f64 as now;
 
 /// Locks a mutex, ignoring poisoning (every critical section leaves the
 /// data consistent before anything that can panic).

@@ -86,7 +86,7 @@ where
 }
 
 pub(super) fn now() -> i64 {
-    i64::try_from(crate::storage::unix_now()).unwrap_or(i64::MAX)
+    danga_common::clock::unix_now_i64()
 }
 
 impl Namespaces for MysqlStore {

@@ -121,7 +121,7 @@ pub(super) fn scalar(c: &Connection, sql: &str, params: impl Params) -> rusqlite
 }
 
 pub(super) fn now() -> i64 {
-    i64::try_from(crate::storage::unix_now()).unwrap_or(i64::MAX)
+    danga_common::clock::unix_now_i64()
 }
 
 impl Namespaces for SqliteStore {

@@ -211,27 +211,39 @@ impl Reply {
     }
 }
 
-/// The reason phrase for the statuses this server sends.
+/// The reason phrase of `status`: the `http` crate's canonical one
+/// ("Internal Server Error" for a code it does not name).
 pub fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        204 => "No Content",
-        206 => "Partial Content",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        411 => "Length Required",
-        416 => "Range Not Satisfiable",
-        431 => "Request Header Fields Too Large",
-        _ => "Internal Server Error",
-    }
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Internal Server Error")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reason_phrases_are_the_ones_mogstored_always_sent() {
+        for (status, phrase) in [
+            (100, "Continue"),
+            (200, "OK"),
+            (204, "No Content"),
+            (206, "Partial Content"),
+            (400, "Bad Request"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (411, "Length Required"),
+            (416, "Range Not Satisfiable"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (99, "Internal Server Error"),
+        ] {
+            assert_eq!(reason(status), phrase, "{status}");
+        }
+    }
 
     #[test]
     fn reply_heads() {
