@@ -85,6 +85,29 @@ where
     }
 }
 
+/// `create_host`'s statements, inside its transaction.
+async fn insert_host(tx: &mut sqlx::Transaction<'_, sqlx::MySql>, h: &Host) -> Result<i64> {
+    let hostid: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(hostid), 0) + 1 AS SIGNED) FROM host")
+            .fetch_one(&mut **tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO host (hostid, status, http_port, http_get_port, hostname, hostip, \
+             altip, altmask) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(hostid)
+    .bind(&h.status)
+    .bind(h.http_port)
+    .bind(h.http_get_port)
+    .bind(&h.hostname)
+    .bind(&h.hostip)
+    .bind(&h.altip)
+    .bind(&h.altmask)
+    .execute(&mut **tx)
+    .await?;
+    Ok(hostid)
+}
+
 pub(super) fn now() -> i64 {
     danga_common::clock::unix_now_i64()
 }
@@ -255,26 +278,18 @@ impl Topology for MysqlStore {
 
     async fn create_host(&self, h: &Host) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let hostid: i64 =
-            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(hostid), 0) + 1 AS SIGNED) FROM host")
-                .fetch_one(&mut *tx)
-                .await?;
-        sqlx::query(
-            "INSERT INTO host (hostid, status, http_port, http_get_port, hostname, hostip, \
-             altip, altmask) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(hostid)
-        .bind(&h.status)
-        .bind(h.http_port)
-        .bind(h.http_get_port)
-        .bind(&h.hostname)
-        .bind(&h.hostip)
-        .bind(&h.altip)
-        .bind(&h.altmask)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(hostid)
+        match insert_host(&mut tx, h).await {
+            Ok(hostid) => {
+                tx.commit().await?;
+                Ok(hostid)
+            }
+            Err(e) => {
+                // At once, not when the pool next uses the connection: a
+                // failed insert (a duplicate name) keeps its locks until then.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 
     async fn update_host(&self, h: &Host) -> Result<()> {
