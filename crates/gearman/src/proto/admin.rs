@@ -67,6 +67,20 @@ pub enum Admin {
 }
 
 impl Admin {
+    /// A listing: its reply grows with the server's state (a line per
+    /// function, connection or job), not with the request.
+    pub fn is_listing(&self) -> bool {
+        matches!(
+            self,
+            Admin::Status
+                | Admin::PriorityStatus
+                | Admin::Workers
+                | Admin::ShowJobs
+                | Admin::ShowUniqueJobs
+                | Admin::DeadLetter(DeadLetterCmd::List)
+        )
+    }
+
     /// Parses one line (without its terminator).
     pub fn parse(line: &[u8]) -> Admin {
         Self::parse_gated(line, true)

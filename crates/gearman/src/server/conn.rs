@@ -280,9 +280,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         #[cfg(feature = "persist")]
         store_background_jobs(server, &mut items).await;
-        if !items.is_empty() {
+        while !items.is_empty() {
+            // At most one listing per engine pass: its reply goes to the
+            // peer's buffer (capped) before the next is made, so a read
+            // full of `show jobs` lines never holds a listing per line.
+            let end = batch_end(&items);
             server.run_sending(&mut touched, |q, now, out| {
-                for item in items.drain(..) {
+                for item in items.drain(..end) {
                     match item {
                         Item::Req(r) => q.handle(id, r, now, out),
                         Item::Admin(a) => q.admin(id, &a, out),
@@ -303,6 +307,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     }
                 }
             });
+            // And none is made while our replies pile up.
+            while !items.is_empty() && peer.pending() >= PAUSE_READING && !peer.dead() {
+                if shutdown.until_stopped(peer.drained()).await.is_none() {
+                    return End::Stopped;
+                }
+            }
         }
         if let Some(e) = fatal {
             if let FrameError::TooLarge { .. } = e {
@@ -351,6 +361,15 @@ async fn store_background_jobs(server: &Server, items: &mut [Item]) {
     }
 }
 
+/// How many of `items` one engine pass runs: up to and including the
+/// first admin listing (whose reply grows with the server's state), or all.
+fn batch_end(items: &[Item]) -> usize {
+    items
+        .iter()
+        .position(|it| matches!(it, Item::Admin(a) if a.is_listing()))
+        .map_or(items.len(), |i| i + 1)
+}
+
 /// Frames every complete packet and line in `input` into `items`; returns
 /// the framing error that ends the connection, if any.
 fn frame_all(
@@ -394,6 +413,38 @@ fn frame_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_engine_pass_makes_at_most_one_listing() {
+        let admin = |line: &[u8]| Item::Admin(Admin::parse(line));
+        let mut items: Vec<Item> = [
+            &b"version"[..],
+            b"show jobs",
+            b"show jobs",
+            b"getpid",
+            b"show unique jobs",
+            b"status",
+            b"workers",
+            b"prioritystatus",
+            b"deadletter list",
+            b"verbose",
+        ]
+        .into_iter()
+        .map(admin)
+        .collect();
+        let mut passes = Vec::new();
+        while !items.is_empty() {
+            let end = batch_end(&items);
+            passes.push(end);
+            let listings = items
+                .drain(..end)
+                .filter(|it| matches!(it, Item::Admin(a) if a.is_listing()))
+                .count();
+            assert!(listings <= 1);
+        }
+        assert_eq!(passes, [2, 1, 2, 1, 1, 1, 1, 1]);
+        assert_eq!(batch_end(&[admin(b"version"), admin(b"getpid")]), 2);
+    }
 
     #[test]
     fn only_loopback_and_unix_peers_are_local() {

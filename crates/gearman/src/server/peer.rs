@@ -251,11 +251,22 @@ impl Peer {
         if o.overflow {
             return;
         }
-        match msg {
-            Msg::Packet(r) => r.encode(&mut o.buf),
-            Msg::Text(t) => o.buf.extend_from_slice(t),
-        }
-        if o.buf.len() + o.inflight > self.cap {
+        let over = match msg {
+            Msg::Packet(r) => {
+                r.encode(&mut o.buf);
+                o.buf.len() + o.inflight > self.cap
+            }
+            // Checked before copying: a listing past the cap is not copied
+            // into the buffer only to be dropped with it.
+            Msg::Text(t) => {
+                let over = o.buf.len() + o.inflight + t.len() > self.cap;
+                if !over {
+                    o.buf.extend_from_slice(t);
+                }
+                over
+            }
+        };
+        if over {
             o.overflow = true;
             o.buf = BytesMut::new();
             o.head = BytesMut::new();
@@ -448,6 +459,15 @@ mod tests {
         p.push(&Msg::Packet(Response::Noop));
         assert!(p.dead());
         assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn a_text_past_the_cap_is_not_copied() {
+        let p = Peer::new(1 << 10, None);
+        p.push(&Msg::Text(Bytes::from(vec![b'x'; 4 << 10])));
+        assert!(p.dead());
+        assert_eq!(p.pending(), 0);
+        assert_eq!(p.lock().buf.capacity(), 0, "nothing was copied");
     }
 
     #[tokio::test]
