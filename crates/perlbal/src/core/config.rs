@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use super::access::AccessConf;
 use super::plugin_conf::PluginConf;
 use super::plugins::{HighpriConf, Plugin};
+use super::role::Role;
 use crate::proto::command::{Action, Command, Kind, MimeCommand};
 use crate::proto::tunables;
 
@@ -20,7 +21,7 @@ pub struct ServiceConf {
     /// Its name.
     pub name: String,
     /// Its role, once set.
-    pub role: Option<String>,
+    pub role: Option<Role>,
     /// Whether ENABLEd.
     pub enabled: bool,
     /// Tunables set (normalised), defaults excluded.
@@ -73,7 +74,7 @@ impl ServiceConf {
 
     /// Whether this is a management service.
     pub fn is_management(&self) -> bool {
-        self.role.as_deref() == Some("management")
+        self.role == Some(Role::Management)
     }
 }
 

@@ -5,6 +5,7 @@
 use super::config::Config;
 use super::plugin_conf::PLUGIN_TUNABLES;
 use super::plugins::Plugin;
+use super::role::Role;
 use crate::proto::tunables::{self, Type, TUNABLES};
 
 pub(super) fn dump(cfg: &Config) -> Vec<String> {
@@ -22,7 +23,7 @@ pub(super) fn dump(cfg: &Config) -> Vec<String> {
     }
     for (name, svc) in &cfg.services {
         out.push(format!("CREATE SERVICE {name}"));
-        let role = svc.role.as_deref();
+        let role = svc.role;
         let mut keys: Vec<&str> = TUNABLES
             .iter()
             .chain(PLUGIN_TUNABLES.iter().map(|(_, t)| t))
@@ -39,9 +40,9 @@ pub(super) fn dump(cfg: &Config) -> Vec<String> {
             }
             // 1.80 keeps index_files as a list, never equal to its
             // default text, so a web_server always shows it.
-            let always = key == "index_files" && role == Some("web_server");
+            let always = key == "index_files" && role == Some(Role::WebServer);
             let value = if key == "role" {
-                svc.role.as_deref()
+                role.map(Role::name)
             } else if always {
                 svc.get(key)
             } else {

@@ -12,6 +12,7 @@ pub mod nodes;
 pub mod plugin_conf;
 pub mod plugins;
 pub mod queue;
+pub mod role;
 mod set;
 pub mod upload_status;
 
@@ -19,3 +20,4 @@ pub use config::{Config, Context, Effect, PoolConf, ServiceConf};
 pub use nodes::NodeBook;
 pub use plugins::Plugin;
 pub use queue::{Priority, Queues};
+pub use role::Role;

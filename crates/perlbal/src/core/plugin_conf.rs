@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::config::{Config, Context, Effect};
 use super::plugins::Plugin;
+use super::role::Role;
 use crate::proto::plugin_cmd::Route;
 use crate::proto::tunables::{ForRole, Tunable, Type};
 
@@ -24,6 +25,9 @@ pub struct PluginConf {
     /// nothing, as in 1.80).
     pub notmodified: Option<String>,
 }
+
+const WEB_SERVER: ForRole = ForRole::Only(Role::WebServer);
+const REVERSE_PROXY: ForRole = ForRole::Only(Role::ReverseProxy);
 
 /// Tunables that exist once their plugin is loaded (1.80's `add_tunable`).
 pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
@@ -241,7 +245,7 @@ pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
         Plugin::LazyCDN,
         Tunable {
             name: "fallback_service",
-            role: ForRole::WebServer,
+            role: WEB_SERVER,
             kind: Type::Str,
             default: None,
             supported: true,
@@ -251,7 +255,7 @@ pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
         Plugin::LazyCDN,
         Tunable {
             name: "fallback_udp_ping_addr",
-            role: ForRole::WebServer,
+            role: WEB_SERVER,
             kind: Type::Str,
             default: None,
             supported: true,
@@ -261,7 +265,7 @@ pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
         Plugin::EchoService,
         Tunable {
             name: "echo_delay",
-            role: ForRole::Echo,
+            role: ForRole::Only(Role::Echo),
             kind: Type::Int,
             default: Some("0"),
             supported: true,
@@ -281,7 +285,7 @@ pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
         Plugin::XFFExtras,
         Tunable {
             name: "send_backend_port",
-            role: ForRole::ReverseProxy,
+            role: REVERSE_PROXY,
             kind: Type::Bool,
             default: Some("0"),
             supported: true,
@@ -291,7 +295,7 @@ pub const PLUGIN_TUNABLES: &[(Plugin, Tunable)] = &[
         Plugin::XFFExtras,
         Tunable {
             name: "send_backend_proto",
-            role: ForRole::ReverseProxy,
+            role: REVERSE_PROXY,
             kind: Type::Bool,
             default: Some("0"),
             supported: true,
@@ -321,7 +325,7 @@ impl Config {
             .or_else(|| ctx.last_created.clone())
             .ok_or("omitted service name not implied from context")?;
         match self.services.get(&name) {
-            Some(s) if s.role.as_deref() == Some("selector") => Ok(name),
+            Some(s) if s.role == Some(Role::Selector) => Ok(name),
             _ => Err(format!("Service '{name}' is not a selector service")),
         }
     }

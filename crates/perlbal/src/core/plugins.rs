@@ -5,6 +5,7 @@
 //! plugin is refused, naming it.
 
 use super::config::{Config, Context, Effect};
+use super::role::Role;
 use crate::proto::access::AccessArgs;
 
 /// A plugin this build has.
@@ -198,13 +199,13 @@ impl Config {
         }
         let svc = self.service_mut(name)?;
         for (p, what) in [(Plugin::Vhosts, "vhost"), (Plugin::Vpaths, "vpath")] {
-            if chosen.contains(&p) && svc.role.as_deref() != Some("selector") {
+            if chosen.contains(&p) && svc.role != Some(Role::Selector) {
                 return Err(format!(
                     "You can't load the {what} plugin on a service not of role selector."
                 ));
             }
         }
-        if chosen.contains(&Plugin::FlvStreaming) && svc.role.as_deref() != Some("reverse_proxy") {
+        if chosen.contains(&Plugin::FlvStreaming) && svc.role != Some(Role::ReverseProxy) {
             return Err(
                 "You can't load the flvstreaming plugin on a service not of role reverse_proxy."
                     .into(),

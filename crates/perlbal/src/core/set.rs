@@ -2,7 +2,8 @@
 //! checks and messages (split from `config` to keep files small).
 
 use super::config::{parse_nodefile, Config, Effect, PoolConf};
-use crate::proto::tunables::{self, ROLES};
+use super::role::Role;
+use crate::proto::tunables;
 
 impl Config {
     pub(super) fn set_service(
@@ -47,25 +48,23 @@ impl Config {
             }
             return Err(format!("Unknown service parameter '{key}'"));
         };
-        let role = self.services.get(name).and_then(|s| s.role.clone());
-        if !tun.role.allows(role.as_deref()) {
+        let role = self.services.get(name).and_then(|s| s.role);
+        if !tun.role.allows(role) {
             return Err(format!(
                 "The '{key}' option can only be set on a '{}' service",
                 tun.role.name()
             ));
         }
-        let echo = value == "echo" && self.loaded(crate::core::Plugin::EchoService);
-        if key == "role" && !echo {
-            match ROLES.iter().find(|(r, _)| *r == value) {
-                None => return Err(format!("Role not valid for service {name}")),
-                Some((_, false)) => {
-                    return Err(format!(
-                        "role '{value}' is not supported by this build of perlbal"
-                    ))
+        let new_role = if key == "role" {
+            match value.parse::<Role>() {
+                Ok(r) if !r.from_plugin() || self.loaded(crate::core::Plugin::EchoService) => {
+                    Some(r)
                 }
-                Some(_) => {}
+                _ => return Err(format!("Role not valid for service {name}")),
             }
-        }
+        } else {
+            None
+        };
         if !tun.supported {
             return Err(unsupported(key));
         }
@@ -81,9 +80,7 @@ impl Config {
             .defaults
             .iter()
             .map(|(k, v)| {
-                let fits = self
-                    .tunable(k)
-                    .is_some_and(|t| t.role.allows(Some(value.as_str())));
+                let fits = self.tunable(k).is_some_and(|t| t.role.allows(new_role));
                 (k.clone(), v.clone(), fits)
             })
             .collect();
@@ -98,8 +95,8 @@ impl Config {
                 .insert("persist_client_idle_timeout".into(), value.clone());
             svc.values.insert("idle_timeout".into(), value.clone());
         }
-        if key == "role" {
-            svc.role = Some(value.clone());
+        if let Some(role) = new_role {
+            svc.role = Some(role);
             for (k, v, fits) in defaults {
                 if fits {
                     svc.values.entry(k).or_insert(v);

@@ -3,36 +3,32 @@
 //! ("Unknown service parameter"); a key it knows that this build does not
 //! honour is an error naming the key, never silently accepted.
 
+use crate::core::role::Role;
+
 /// Which role a tunable belongs to (`*` = any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ForRole {
     /// Any role.
     Any,
-    /// `reverse_proxy`
-    ReverseProxy,
-    /// `web_server`
-    WebServer,
-    /// `selector`
-    Selector,
-    /// `echo` (the EchoService plugin's role)
-    Echo,
+    /// This role only.
+    Only(Role),
 }
 
 impl ForRole {
-    /// The role's name as 1.80 spells it.
+    /// The role's name as 1.80 spells it (`*` for any).
     pub fn name(self) -> &'static str {
         match self {
             ForRole::Any => "*",
-            ForRole::ReverseProxy => "reverse_proxy",
-            ForRole::WebServer => "web_server",
-            ForRole::Selector => "selector",
-            ForRole::Echo => "echo",
+            ForRole::Only(r) => r.name(),
         }
     }
 
     /// Whether a service of `role` may set it.
-    pub fn allows(self, role: Option<&str>) -> bool {
-        self == ForRole::Any || role == Some(self.name())
+    pub fn allows(self, role: Option<Role>) -> bool {
+        match self {
+            ForRole::Any => true,
+            ForRole::Only(r) => role == Some(r),
+        }
     }
 }
 
@@ -90,21 +86,24 @@ const fn t(
     }
 }
 
-use ForRole::{Any, ReverseProxy as Rp, Selector as Sel, WebServer as Ws};
+use ForRole::Any;
+const RP: ForRole = ForRole::Only(Role::ReverseProxy);
+const WS: ForRole = ForRole::Only(Role::WebServer);
+const SEL: ForRole = ForRole::Only(Role::Selector);
 use Type::*;
 
 /// The table, in 1.80's order of its `$tunables` hash (sorted when dumped).
 pub const TUNABLES: &[Tunable] = &[
-    t("role", Any, Role, None, true),
+    t("role", Any, Type::Role, None, true),
     t("listen", Any, Listen, None, true),
-    t("pool", Rp, Pool, None, true),
-    t("backend_persist_cache", Rp, Int, Some("2"), true),
+    t("pool", RP, Pool, None, true),
+    t("backend_persist_cache", RP, Int, Some("2"), true),
     t("persist_client", Any, Bool, Some("0"), true),
-    t("persist_backend", Rp, Bool, Some("0"), true),
-    t("verify_backend", Rp, Bool, Some("0"), true),
-    t("verify_backend_path", Rp, Str, Some("*"), true),
-    t("max_backend_uses", Rp, Int, Some("0"), true),
-    t("max_put_size", Ws, Size, Some("0"), true),
+    t("persist_backend", RP, Bool, Some("0"), true),
+    t("verify_backend", RP, Bool, Some("0"), true),
+    t("verify_backend_path", RP, Str, Some("*"), true),
+    t("max_backend_uses", RP, Int, Some("0"), true),
+    t("max_put_size", WS, Size, Some("0"), true),
     t(
         "max_chunked_request_size",
         Any,
@@ -112,45 +111,45 @@ pub const TUNABLES: &[Tunable] = &[
         Some("209715200"),
         true,
     ),
-    t("buffer_size", Rp, Size, Some("262144"), true),
-    t("buffer_size_reproxy_url", Rp, Size, Some("51200"), true),
-    t("queue_relief_size", Rp, Int, Some("0"), true),
-    t("queue_relief_chance", Rp, Chance, Some("0"), true),
-    t("buffer_backend_connect", Rp, Size, Some("102400"), true),
-    t("docroot", Ws, Str, None, true),
-    t("enable_put", Ws, Bool, Some("0"), true),
-    t("enable_md5", Ws, Bool, Some("1"), true),
-    t("enable_delete", Ws, Bool, Some("0"), true),
-    t("enable_reproxy", Rp, Bool, Some("0"), true),
-    t("reproxy_cache_maxsize", Rp, Int, Some("0"), true),
-    t("upload_status_listeners", Rp, Str, Some(""), true),
-    t("min_put_directory", Ws, Int, Some("0"), true),
-    t("dirindexing", Ws, Bool, Some("0"), true),
-    t("enable_concatenate_get", Ws, Bool, Some("0"), true),
-    t("connect_ahead", Rp, Int, Some("0"), true),
+    t("buffer_size", RP, Size, Some("262144"), true),
+    t("buffer_size_reproxy_url", RP, Size, Some("51200"), true),
+    t("queue_relief_size", RP, Int, Some("0"), true),
+    t("queue_relief_chance", RP, Chance, Some("0"), true),
+    t("buffer_backend_connect", RP, Size, Some("102400"), true),
+    t("docroot", WS, Str, None, true),
+    t("enable_put", WS, Bool, Some("0"), true),
+    t("enable_md5", WS, Bool, Some("1"), true),
+    t("enable_delete", WS, Bool, Some("0"), true),
+    t("enable_reproxy", RP, Bool, Some("0"), true),
+    t("reproxy_cache_maxsize", RP, Int, Some("0"), true),
+    t("upload_status_listeners", RP, Str, Some(""), true),
+    t("min_put_directory", WS, Int, Some("0"), true),
+    t("dirindexing", WS, Bool, Some("0"), true),
+    t("enable_concatenate_get", WS, Bool, Some("0"), true),
+    t("connect_ahead", RP, Int, Some("0"), true),
     t("always_trusted", Any, Bool, Some("0"), true),
-    t("blind_proxy", Rp, Bool, Some("0"), true),
-    t("high_priority_cookie", Rp, Str, None, true),
-    t("high_priority_cookie_contents", Rp, Str, None, true),
+    t("blind_proxy", RP, Bool, Some("0"), true),
+    t("high_priority_cookie", RP, Str, None, true),
+    t("high_priority_cookie_contents", RP, Str, None, true),
     t("trusted_upstream_proxies", Any, Netmasks, None, true),
-    t("index_files", Ws, Str, Some("index.html"), true),
-    t("default_service", Sel, Str, None, true),
-    t("server_process", Rp, Str, None, false),
+    t("index_files", WS, Str, Some("index.html"), true),
+    t("default_service", SEL, Str, None, true),
+    t("server_process", RP, Str, None, false),
     t("persist_client_timeout", Any, Int, None, true),
     t("persist_client_idle_timeout", Any, Int, Some("30"), true),
     t("idle_timeout", Any, Int, Some("30"), true),
-    t("buffer_uploads_path", Rp, Str, None, true),
-    t("buffer_uploads", Rp, Bool, Some("0"), true),
-    t("buffer_upload_threshold_time", Rp, Int, Some("5"), true),
+    t("buffer_uploads_path", RP, Str, None, true),
+    t("buffer_uploads", RP, Bool, Some("0"), true),
+    t("buffer_upload_threshold_time", RP, Int, Some("5"), true),
     t(
         "buffer_upload_threshold_size",
-        Rp,
+        RP,
         Size,
         Some("256000"),
         true,
     ),
-    t("buffer_upload_threshold_rate", Rp, Int, Some("0"), true),
-    t("latency", Sel, Int, Some("0"), true),
+    t("buffer_upload_threshold_rate", RP, Int, Some("0"), true),
+    t("latency", SEL, Int, Some("0"), true),
     t("enable_ssl", Any, Bool, Some("0"), true),
     t("ssl_key_file", Any, Str, Some("certs/server-key.pem"), true),
     t(
@@ -167,25 +166,16 @@ pub const TUNABLES: &[Tunable] = &[
     // certificates chosen by server name (SNI).
     t("ssl_ca_file", Any, Str, None, true),
     t("ssl_cert_dir", Any, Str, None, true),
-    t("enable_error_retries", Rp, Bool, Some("0"), true),
+    t("enable_error_retries", RP, Bool, Some("0"), true),
     t(
         "error_retry_schedule",
-        Rp,
+        RP,
         Str,
         Some("0,.25,.50,1,1,1,1,1"),
         true,
     ),
     t("client_sndbuf_size", Any, Size, Some("0"), true),
     t("server_tokens", Any, Bool, Some("1"), true),
-];
-
-/// Roles 1.80 knows, and whether this build runs them.
-pub const ROLES: &[(&str, bool)] = &[
-    ("reverse_proxy", true),
-    ("management", true),
-    ("web_server", true),
-    ("selector", true),
-    ("upload_tracker", true),
 ];
 
 /// Looks a tunable up by name.
@@ -262,7 +252,7 @@ impl Tunable {
                 }
                 Ok(value.to_owned())
             }
-            Str | Role | Pool => Ok(value.to_owned()),
+            Str | Type::Role | Pool => Ok(value.to_owned()),
         }
     }
 }

@@ -477,7 +477,7 @@ impl Console {
     fn show_service(&self, name: &str, out: &mut Vec<String>) -> Result<(), String> {
         let cfg = lock(&self.shared.config);
         let svc = cfg.services.get(name).ok_or("Unknown service")?;
-        let role = svc.role.clone().unwrap_or_default();
+        let role = svc.role.as_deref().unwrap_or_default();
         out.push(format!("SERVICE {name}"));
         out.push(format!(
             "     listening: {}",

@@ -184,7 +184,7 @@ pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc
         let mut roles = HashMap::new();
         for s in cfg.services.values() {
             if let Some(r) = &s.role {
-                roles.insert(s.name.clone(), r.clone());
+                roles.insert(s.name.clone(), r.to_string());
             }
         }
         Selector {

@@ -16,15 +16,9 @@ use crate::core::access::AccessConf;
 use crate::core::plugins::pattern;
 use crate::core::{Config, Plugin, ServiceConf};
 
-/// What a service does with a request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Role {
-    #[default]
-    ReverseProxy,
-    WebServer,
-    /// Hands each request to another service (its plugins decide).
-    Selector,
-}
+/// What a service does with a request: reverse_proxy, web_server or
+/// selector (any other role proxies, as before).
+pub(crate) use crate::core::Role;
 
 /// A web_server's settings.
 #[derive(Debug, Clone, Default)]
@@ -123,9 +117,9 @@ impl Settings {
             (pattern(&h.uri_pattern), pattern(&h.host_pattern))
         });
         let size = |k: &str| usize::try_from(svc.num(k)).unwrap_or(usize::MAX);
-        let role = match svc.role.as_deref() {
-            Some("web_server") => Role::WebServer,
-            Some("selector") => Role::Selector,
+        let role = match svc.role {
+            Some(Role::WebServer) => Role::WebServer,
+            Some(Role::Selector) => Role::Selector,
             _ => Role::ReverseProxy,
         };
         let web = (role == Role::WebServer).then(|| {
