@@ -231,10 +231,7 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
             }
         }
     }
-    let role = lock(&shared.config)
-        .services
-        .get(name)
-        .and_then(|s| s.role.clone());
+    let role = lock(&shared.config).services.get(name).and_then(|s| s.role);
     lock(&shared.tls_sites).remove(name);
     let handle = match role.as_deref() {
         Some("echo") => {
@@ -301,10 +298,7 @@ pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), Strin
         .and_then(|s| s.listen());
     let Some(addr) = addr else { return Ok(()) };
     check_tls_of(&lock(&shared.config), name)?;
-    let role = lock(&shared.config)
-        .services
-        .get(name)
-        .and_then(|s| s.role.clone());
+    let role = lock(&shared.config).services.get(name).and_then(|s| s.role);
     if role.as_deref() == Some("upload_tracker") {
         return tracker::bind(shared, name, addr);
     }
