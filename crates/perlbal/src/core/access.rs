@@ -40,6 +40,31 @@ pub enum Match {
     Netmask(Netmask),
 }
 
+/// An `ACCESS` command refused, in 1.80's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// `ACCESS POLICY` without `allow` or `deny`.
+    #[error("policy must be 'allow' or 'deny'")]
+    Policy,
+    /// A command word the parser let through but no rule has (1.80's
+    /// unreachable branch, kept with its message).
+    #[error("can't get here")]
+    NoSuchCommand,
+    /// `NETMASK` with a bad netmask.
+    #[error("Error parsing netmask")]
+    Netmask,
+    /// Neither `IP` nor `NETMASK`.
+    #[error("Unknown item to {cmd}: '{what}'")]
+    UnknownItem {
+        /// `allow`, `deny` or `queue_low`.
+        cmd: String,
+        /// The word given.
+        what: String,
+    },
+}
+
+crate::proto::usage::error_text!(AccessError);
+
 /// One service's rule chain (1.80's `extra_config->{_access}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessConf {
@@ -54,7 +79,7 @@ pub struct AccessConf {
 
 impl AccessConf {
     /// Runs `ACCESS <cmd> ...` (the service context is already checked).
-    pub fn command(&mut self, a: &AccessArgs) -> Result<(), String> {
+    pub fn command(&mut self, a: &AccessArgs) -> Result<(), AccessError> {
         let decision = match a.cmd.as_str() {
             "reset" => {
                 let observed = self.use_observed_ip;
@@ -67,7 +92,7 @@ impl AccessConf {
                 // "deny" denies.
                 let arg = a.arg1.as_deref().unwrap_or("");
                 if !(arg.starts_with("allow") || arg.ends_with("deny")) {
-                    return Err("policy must be 'allow' or 'deny'".into());
+                    return Err(AccessError::Policy);
                 }
                 self.deny_default = arg == "deny";
                 return Ok(());
@@ -75,16 +100,19 @@ impl AccessConf {
             "allow" => Decision::Allow,
             "deny" => Decision::Deny,
             "queue_low" => Decision::QueueLow,
-            _ => return Err("can't get here".into()),
+            _ => return Err(AccessError::NoSuchCommand),
         };
         let what = a.arg1.as_deref().unwrap_or("");
         let value = a.arg2.clone().unwrap_or_default();
         let rule = match what {
             "ip" => Match::Ip(value),
-            "netmask" => Match::Netmask(
-                Netmask::parse_net(&value).ok_or_else(|| "Error parsing netmask".to_owned())?,
-            ),
-            _ => return Err(format!("Unknown item to {}: '{what}'", a.cmd)),
+            "netmask" => Match::Netmask(Netmask::parse_net(&value).ok_or(AccessError::Netmask)?),
+            _ => {
+                return Err(AccessError::UnknownItem {
+                    cmd: a.cmd.clone(),
+                    what: what.to_owned(),
+                })
+            }
         };
         self.rules.push((decision, rule));
         Ok(())
@@ -142,7 +170,7 @@ mod tests {
 
     fn run(c: &mut AccessConf, line: &str) -> Result<(), String> {
         let words: Vec<&str> = line.split(' ').collect();
-        c.command(&parse(&words)?)
+        Ok(c.command(&parse(&words)?)?)
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -9,6 +9,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use super::access::AccessConf;
+use super::error::{ConfigError, LoadError};
 use super::plugin_conf::PluginConf;
 use super::plugins::{HighpriConf, Plugin};
 use super::role::Role;
@@ -157,7 +158,10 @@ pub struct Config {
 impl Config {
     /// Runs `perlbal.conf`; the first failing line stops it, named with its
     /// number and text.
-    pub fn load(text: &str, lookup: &dyn crate::proto::expand::Lookup) -> Result<Config, String> {
+    pub fn load(
+        text: &str,
+        lookup: &dyn crate::proto::expand::Lookup,
+    ) -> Result<Config, LoadError> {
         let mut cfg = Config::default();
         let mut ctx = Context::default();
         cfg.run_lines(text, lookup, &mut ctx, &mut Vec::new())?;
@@ -172,21 +176,9 @@ impl Config {
         lookup: &dyn crate::proto::expand::Lookup,
         ctx: &mut Context,
         effects: &mut Vec<Effect>,
-    ) -> Result<(), String> {
-        self.run_numbered(text, lookup, ctx, effects)
-            .map_err(|(_, e)| e)
-    }
-
-    /// As [`Config::run_lines`], the failing line's number beside the error.
-    pub(super) fn run_numbered(
-        &mut self,
-        text: &str,
-        lookup: &dyn crate::proto::expand::Lookup,
-        ctx: &mut Context,
-        effects: &mut Vec<Effect>,
-    ) -> Result<(), (usize, String)> {
+    ) -> Result<(), LoadError> {
         for (n, line) in text.lines().enumerate() {
-            let mut run = || -> Result<(), String> {
+            let mut run = || -> Result<(), ConfigError> {
                 if let Some(cmd) = crate::proto::command::parse(line, lookup)? {
                     match self.apply(&cmd, ctx)? {
                         Effect::None | Effect::Quiet => {}
@@ -195,32 +187,31 @@ impl Config {
                 }
                 Ok(())
             };
-            run().map_err(|e| {
-                (
-                    n + 1,
-                    format!("line {}: '{}': ERROR: {e}", n + 1, line.trim()),
-                )
+            run().map_err(|error| LoadError {
+                line: n + 1,
+                text: line.trim().to_owned(),
+                error,
             })?;
         }
         Ok(())
     }
 
-    pub(super) fn service_mut(&mut self, name: &str) -> Result<&mut ServiceConf, String> {
+    pub(super) fn service_mut(&mut self, name: &str) -> Result<&mut ServiceConf, ConfigError> {
         self.services
             .get_mut(name)
-            .ok_or_else(|| format!("service '{name}' does not exist"))
+            .ok_or_else(|| ConfigError::NoService(name.to_owned()))
     }
 
     /// Applies one config command. Query commands are not config commands
     /// and are refused here (the console answers them).
-    pub fn apply(&mut self, cmd: &Command, ctx: &mut Context) -> Result<Effect, String> {
+    pub fn apply(&mut self, cmd: &Command, ctx: &mut Context) -> Result<Effect, ConfigError> {
         match cmd {
             Command::Create { kind, name } => {
                 if self.services.contains_key(name) {
-                    return Err(format!("service '{name}' already exists"));
+                    return Err(ConfigError::ServiceExists(name.clone()));
                 }
                 if self.pools.contains_key(name) {
-                    return Err(format!("pool '{name}' already exists"));
+                    return Err(ConfigError::PoolExists(name.clone()));
                 }
                 match kind {
                     Kind::Service => {
@@ -246,7 +237,7 @@ impl Config {
             }
             Command::Use { name } => {
                 if !self.services.contains_key(name) && !self.pools.contains_key(name) {
-                    return Err(format!("Non-existent pool or service '{name}'"));
+                    return Err(ConfigError::NoPoolOrService(name.clone()));
                 }
                 ctx.last_created = Some(name.clone());
                 Ok(Effect::None)
@@ -255,21 +246,21 @@ impl Config {
                 let name = target
                     .clone()
                     .or_else(|| ctx.last_created.clone())
-                    .ok_or("omitted service/pool name not implied from context")?;
+                    .ok_or(ConfigError::NoContext)?;
                 if self.services.contains_key(&name) {
                     self.set_service(&name, key, value)
                 } else if self.pools.contains_key(&name) {
                     self.set_pool(&name, key, value).map(|()| Effect::None)
                 } else {
-                    Err(format!("service/pool '{name}' does not exist"))
+                    Err(ConfigError::NoServiceOrPool(name))
                 }
             }
             Command::Default { key, value } => {
                 let tun = self
                     .tunable(key)
-                    .ok_or_else(|| format!("Unknown service parameter '{key}'"))?;
+                    .ok_or_else(|| ConfigError::UnknownParameter(key.clone()))?;
                 if !tun.supported {
-                    return Err(super::set::unsupported(key));
+                    return Err(ConfigError::Unsupported(key.clone()));
                 }
                 let value = tun.normalise(value)?;
                 self.defaults.insert(key.clone(), value);
@@ -278,14 +269,12 @@ impl Config {
             Command::Enable { name, on } => {
                 let svc = self.service_mut(name)?;
                 match (on, svc.enabled) {
-                    (true, true) => Err(format!("service {name} is already enabled")),
-                    (false, false) => Err(format!("service {name} is already disabled")),
-                    (false, true) if svc.is_management() => {
-                        Err("can't disable management service".into())
-                    }
+                    (true, true) => Err(ConfigError::AlreadyEnabled(name.clone())),
+                    (false, false) => Err(ConfigError::AlreadyDisabled(name.clone())),
+                    (false, true) if svc.is_management() => Err(ConfigError::DisableManagement),
                     (true, false) => {
                         if svc.role.is_none() {
-                            return Err(format!("service {name} has no role"));
+                            return Err(ConfigError::NoRole(name.clone()));
                         }
                         svc.enabled = true;
                         Ok(Effect::Enable(name.clone()))
@@ -305,7 +294,7 @@ impl Config {
                 let pl = self
                     .pools
                     .get_mut(pool)
-                    .ok_or_else(|| format!("Pool '{pool}' not found"))?;
+                    .ok_or_else(|| ConfigError::NoPool(pool.clone()))?;
                 let node = SocketAddrV4::new(*ip, *port);
                 match action {
                     Action::Add => {
@@ -326,7 +315,7 @@ impl Config {
                 let svc = self.service_mut(service)?;
                 match (action, value) {
                     (Action::Add, Some(v)) => svc.insert.push((name.clone(), v.clone())),
-                    (Action::Add, None) => return Err("no value provided".into()),
+                    (Action::Add, None) => return Err(ConfigError::NoHeaderValue),
                     (Action::Remove, _) => svc.remove.push(name.clone()),
                 }
                 Ok(Effect::None)
@@ -345,17 +334,14 @@ impl Config {
                 Ok(Effect::None)
             }
             Command::Perl { command } => Err(if self.loaded(crate::core::Plugin::Cgilike) {
-                format!(
-                    "{} runs Perl inside perlbal, which this build cannot: set cgi_program (and cgi_uri_prefix) on the service to run a CGI/1.1 program instead",
-                    command.to_ascii_uppercase()
-                )
+                ConfigError::Perl(command.to_ascii_uppercase())
             } else {
-                format!("unknown command: {command}")
+                ConfigError::UnknownCommand(command.clone())
             }),
-            Command::Unsupported { command } => Err(format!(
-                "the '{command}' command is not supported by this build of perlbal"
-            )),
-            _ => Err("not a configuration command".into()),
+            Command::Unsupported { command } => {
+                Err(ConfigError::UnsupportedCommand(command.clone()))
+            }
+            _ => Err(ConfigError::NotConfig),
         }
     }
 
@@ -377,7 +363,7 @@ impl Config {
 
     /// `MIME [list|set ext type|remove ext]`: the lines to print (a list
     /// ends with `.`), or 1.80's error.
-    pub fn mime_command(&mut self, cmd: &MimeCommand) -> Result<Vec<String>, String> {
+    pub fn mime_command(&mut self, cmd: &MimeCommand) -> Result<Vec<String>, ConfigError> {
         match cmd {
             MimeCommand::List => {
                 let mut out: Vec<String> = self
@@ -395,10 +381,10 @@ impl Config {
             }
             MimeCommand::Remove { ext } => match self.mime.0.remove(ext) {
                 Some(_) => Ok(vec![format!("{ext} removed.")]),
-                None => Err(format!("{ext} not a defined extension.")),
+                None => Err(ConfigError::NoExtension(ext.clone())),
             },
-            MimeCommand::SetUsage => Err("Usage: set <ext> <mime>".into()),
-            MimeCommand::Usage => Err("Usage: list, remove <ext>, set <ext> <mime>".into()),
+            MimeCommand::SetUsage => Err(ConfigError::MimeSetUsage),
+            MimeCommand::Usage => Err(ConfigError::MimeUsage),
         }
     }
 

@@ -60,24 +60,29 @@ fn failing_lines_are_named() {
         "CREATE SERVICE a\nSET role = reverse_proxy\nSET server_process = /bin/x\n",
         &NoLookup,
     )
-    .expect_err("unsupported key");
+    .expect_err("unsupported key")
+    .to_string();
     assert!(
         err.contains("'server_process'") && err.contains("not supported"),
         "{err}"
     );
-    let err = Config::load("CREATE SERVICE a\nSET role = frob\n", &NoLookup).expect_err("role");
+    let err = Config::load("CREATE SERVICE a\nSET role = frob\n", &NoLookup)
+        .expect_err("role")
+        .to_string();
     assert!(err.ends_with("Role not valid for service a"), "{err}");
     let err = Config::load(
         "CREATE SERVICE a\nSET role = management\nSET connect_ahead = 1\n",
         &NoLookup,
     )
-    .expect_err("role check");
+    .expect_err("role check")
+    .to_string();
     assert!(
         err.ends_with("The 'connect_ahead' option can only be set on a 'reverse_proxy' service"),
         "{err}"
     );
     assert!(Config::load("SET x = 1", &NoLookup)
         .expect_err("ctx")
+        .to_string()
         .contains("not implied from context"));
     let cfg = Config::load(
         "SERVER aio_mode = ioaio\nSERVER aio_threads = 4\n",
@@ -92,11 +97,12 @@ fn failing_lines_are_named() {
         ("SERVER aio_mode = fast", "Unknown AIO mode"),
         ("SERVER aio_threads = many", "Expected numeric parameter"),
     ] {
-        let got = Config::load(line, &NoLookup).expect_err(line);
+        let got = Config::load(line, &NoLookup).expect_err(line).to_string();
         assert!(got.ends_with(err), "{line}: {got}");
     }
     assert!(Config::load("CREATE POOL p\nCREATE SERVICE p\n", &NoLookup)
         .expect_err("dup")
+        .to_string()
         .contains("pool 'p' already exists"));
 }
 
@@ -112,7 +118,7 @@ fn live_commands_and_their_effects() {
         let cmd = crate::proto::command::parse(line, &NoLookup)
             .expect("parses")
             .expect("command");
-        cfg.apply(&cmd, ctx)
+        cfg.apply(&cmd, ctx).map_err(String::from)
     };
     assert_eq!(
         run(&mut cfg, &mut ctx, "POOL dynamic ADD 10.0.0.3:81"),

@@ -6,6 +6,7 @@ pub mod access;
 pub mod cache;
 pub mod config;
 mod dump;
+pub mod error;
 pub mod headers;
 pub use danga_common::netmask;
 pub mod nodes;
@@ -17,6 +18,7 @@ mod set;
 pub mod upload_status;
 
 pub use config::{Config, Context, Effect, PoolConf, ServiceConf};
+pub use error::{ConfigError, LoadError};
 pub use nodes::NodeBook;
 pub use plugins::Plugin;
 pub use queue::{Priority, Queues};

@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 
 use super::config::{Config, Context, Effect};
+use super::error::ConfigError;
 use super::plugins::Plugin;
 use super::role::Role;
 use crate::proto::plugin_cmd::Route;
 use crate::proto::tunables::{ForRole, Tunable, Type};
+use crate::proto::usage::Usage;
 
 /// A service's settings for these plugins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -318,27 +320,27 @@ impl Config {
     }
 
     /// The selector a VHOST/VPATH line is for, checked as 1.80 checks it.
-    fn selector_for(&self, r: &Route, ctx: &Context) -> Result<String, String> {
+    fn selector_for(&self, r: &Route, ctx: &Context) -> Result<String, ConfigError> {
         let name = r
             .selector
             .clone()
             .or_else(|| ctx.last_created.clone())
-            .ok_or("omitted service name not implied from context")?;
+            .ok_or(ConfigError::NoSelectorContext)?;
         match self.services.get(&name) {
             Some(s) if s.role == Some(Role::Selector) => Ok(name),
-            _ => Err(format!("Service '{name}' is not a selector service")),
+            _ => Err(ConfigError::NotASelector(name)),
         }
     }
 
     pub(super) fn vhost(
         &mut self,
-        args: &Result<Route, String>,
+        args: &Result<Route, Usage>,
         ctx: &Context,
-    ) -> Result<Effect, String> {
+    ) -> Result<Effect, ConfigError> {
         if !self.loaded(Plugin::Vhosts) {
-            return Err("unknown command: vhost".into());
+            return Err(ConfigError::UnknownCommand("vhost".into()));
         }
-        let r = args.as_ref().map_err(Clone::clone)?;
+        let r = args.as_ref().map_err(|u| *u)?;
         let sel = self.selector_for(r, ctx)?;
         let host = r.pattern.to_ascii_lowercase();
         let ok = !host.is_empty()
@@ -346,7 +348,7 @@ impl Config {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"_-.*;:".contains(&b));
         if !ok {
-            return Err(format!("invalid host pattern: '{host}'"));
+            return Err(ConfigError::HostPattern(host));
         }
         self.service_mut(&sel)?
             .more
@@ -357,16 +359,16 @@ impl Config {
 
     pub(super) fn vpath(
         &mut self,
-        args: &Result<Route, String>,
+        args: &Result<Route, Usage>,
         ctx: &Context,
-    ) -> Result<Effect, String> {
+    ) -> Result<Effect, ConfigError> {
         if !self.loaded(Plugin::Vpaths) {
-            return Err("unknown command: vpath".into());
+            return Err(ConfigError::UnknownCommand("vpath".into()));
         }
-        let r = args.as_ref().map_err(Clone::clone)?;
+        let r = args.as_ref().map_err(|u| *u)?;
         let sel = self.selector_for(r, ctx)?;
         if regex::Regex::new(&r.pattern).is_err() {
-            return Err(format!("invalid regular expression: '{}'", r.pattern));
+            return Err(ConfigError::PathRegex(r.pattern.clone()));
         }
         self.service_mut(&sel)?
             .more
@@ -379,21 +381,21 @@ impl Config {
     /// 1.80 it prints nothing when it works.
     pub(super) fn redirect(
         &mut self,
-        args: &Result<(String, String), String>,
+        args: &Result<(String, String), Usage>,
         ctx: &Context,
-    ) -> Result<Effect, String> {
+    ) -> Result<Effect, ConfigError> {
         if !self.loaded(Plugin::Redirect) {
-            return Err("unknown command: redirect".into());
+            return Err(ConfigError::UnknownCommand("redirect".into()));
         }
-        let (from, to) = args.as_ref().map_err(Clone::clone)?;
+        let (from, to) = args.as_ref().map_err(|u| *u)?;
         let name = ctx
             .last_created
             .as_deref()
-            .ok_or("No service name in context from CREATE SERVICE <name> or USE <service_name>")?;
+            .ok_or(ConfigError::NoServiceContext)?;
         let svc = self
             .services
             .get_mut(name)
-            .ok_or_else(|| format!("Non-existent service '{name}'"))?;
+            .ok_or_else(|| ConfigError::NonExistentService(name.to_owned()))?;
         svc.more
             .redirect
             .insert(from.to_ascii_lowercase(), to.to_ascii_lowercase());
@@ -407,15 +409,15 @@ impl Config {
     /// anything read from the file.
     pub(super) fn include(
         &mut self,
-        args: &Result<String, String>,
+        args: &Result<String, Usage>,
         _ctx: &Context,
-    ) -> Result<Effect, String> {
+    ) -> Result<Effect, ConfigError> {
         if !self.loaded(Plugin::Include) {
-            return Err("unknown command: include".into());
+            return Err(ConfigError::UnknownCommand("include".into()));
         }
-        let globs = args.as_ref().map_err(Clone::clone)?;
+        let globs = args.as_ref().map_err(|u| *u)?;
         if self.include_depth >= MAX_INCLUDE_DEPTH {
-            return Err("INCLUDE nested too deeply".into());
+            return Err(ConfigError::IncludeDepth);
         }
         let mut files = Vec::new();
         for pattern in globs.split(' ').filter(|p| !p.is_empty()) {
@@ -423,27 +425,37 @@ impl Config {
                 files.push(std::path::PathBuf::from(pattern));
                 continue;
             }
-            let found = glob::glob(pattern).map_err(|e| format!("bad glob '{pattern}': {e}"))?;
+            let found = glob::glob(pattern).map_err(|e| ConfigError::Glob {
+                pattern: pattern.to_owned(),
+                error: e.to_string(),
+            })?;
             let mut found: Vec<_> = found.filter_map(Result::ok).collect();
             found.sort();
             files.extend(found);
         }
         let mut effects = Vec::new();
         for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| format!("Error opening config file ({}): {e}", f.display()))?;
+            let text = std::fs::read_to_string(&f).map_err(|e| ConfigError::IncludeOpen {
+                file: f.clone(),
+                error: e.to_string(),
+            })?;
             let mut ctx = Context::default();
             self.include_depth += 1;
-            let ran =
-                self.run_numbered(&text, &crate::proto::expand::System, &mut ctx, &mut effects);
+            let ran = self.run_lines(&text, &crate::proto::expand::System, &mut ctx, &mut effects);
             self.include_depth -= 1;
-            ran.map_err(|(n, e)| {
+            ran.map_err(|e| {
                 if self.running {
                     // On the console the file may be one its user cannot
                     // read: nothing of its content goes back.
-                    format!("{}: line {n} is not a valid config line", f.display())
+                    ConfigError::IncludedLine {
+                        file: f.clone(),
+                        line: e.line,
+                    }
                 } else {
-                    format!("{}: {e}", f.display())
+                    ConfigError::Included {
+                        file: f.clone(),
+                        error: Box::new(e),
+                    }
                 }
             })?;
         }

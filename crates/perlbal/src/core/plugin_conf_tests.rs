@@ -7,10 +7,12 @@ fn run(cfg: &mut Config, ctx: &mut Context, lines: &[&str]) -> Vec<String> {
     lines
         .iter()
         .map(|l| {
-            match parse(l, &NoLookup).and_then(|c| match c {
-                Some(c) => cfg.apply(&c, ctx),
-                None => Ok(Effect::None),
-            }) {
+            match parse(l, &NoLookup)
+                .map_err(ConfigError::from)
+                .and_then(|c| match c {
+                    Some(c) => cfg.apply(&c, ctx),
+                    None => Ok(Effect::None),
+                }) {
                 Ok(Effect::Quiet) => String::new(),
                 Ok(_) => "OK".into(),
                 Err(e) => format!("ERROR: {e}"),

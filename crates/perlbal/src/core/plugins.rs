@@ -5,8 +5,10 @@
 //! plugin is refused, naming it.
 
 use super::config::{Config, Context, Effect};
+use super::error::ConfigError;
 use super::role::Role;
 use crate::proto::access::AccessArgs;
+use crate::proto::usage::Usage;
 
 /// A plugin this build has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -141,8 +143,8 @@ pub fn pattern(text: &str) -> Option<regex::Regex> {
     regex::Regex::new(text).ok()
 }
 
-fn not_loaded(command: &str) -> String {
-    format!("unknown command: {command}")
+fn not_loaded(command: &str) -> ConfigError {
+    ConfigError::UnknownCommand(command.to_owned())
 }
 
 impl Config {
@@ -151,10 +153,9 @@ impl Config {
         self.loaded.contains(&p)
     }
 
-    pub(super) fn load_plugin(&mut self, written: &str) -> Result<Effect, String> {
-        let p = Plugin::for_load(written).ok_or_else(|| {
-            format!("plugin '{written}' is not available in this build of perlbal")
-        })?;
+    pub(super) fn load_plugin(&mut self, written: &str) -> Result<Effect, ConfigError> {
+        let p = Plugin::for_load(written)
+            .ok_or_else(|| ConfigError::NoSuchPlugin(written.to_owned()))?;
         if !self.loaded.contains(&p) {
             self.loaded.push(p);
         }
@@ -180,7 +181,7 @@ impl Config {
 
     /// `SET svc.plugins = a, b`: replaces the service's plugins. Highpri's
     /// patterns go back to their defaults; ACCESS rules stay.
-    pub(super) fn set_plugins(&mut self, name: &str, value: &str) -> Result<Effect, String> {
+    pub(super) fn set_plugins(&mut self, name: &str, value: &str) -> Result<Effect, ConfigError> {
         let mut chosen = Vec::new();
         for w in value.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
             if w == "none" {
@@ -192,7 +193,10 @@ impl Config {
                 .iter()
                 .copied()
                 .find(|p| p.name().to_ascii_lowercase() == lower)
-                .ok_or_else(|| format!("Plugin {lower} not loaded; not registered for {name}."))?;
+                .ok_or_else(|| ConfigError::PluginNotLoaded {
+                    plugin: lower.clone(),
+                    service: name.to_owned(),
+                })?;
             if !chosen.contains(&p) {
                 chosen.push(p);
             }
@@ -200,16 +204,11 @@ impl Config {
         let svc = self.service_mut(name)?;
         for (p, what) in [(Plugin::Vhosts, "vhost"), (Plugin::Vpaths, "vpath")] {
             if chosen.contains(&p) && svc.role != Some(Role::Selector) {
-                return Err(format!(
-                    "You can't load the {what} plugin on a service not of role selector."
-                ));
+                return Err(ConfigError::NotSelector(what));
             }
         }
         if chosen.contains(&Plugin::FlvStreaming) && svc.role != Some(Role::ReverseProxy) {
-            return Err(
-                "You can't load the flvstreaming plugin on a service not of role reverse_proxy."
-                    .into(),
-            );
+            return Err(ConfigError::FlvNotProxy);
         }
         if chosen.contains(&Plugin::Highpri) {
             svc.highpri = Some(HighpriConf::default());
@@ -233,7 +232,7 @@ impl Config {
         name: &str,
         key: &str,
         value: &str,
-    ) -> Option<Result<Effect, String>> {
+    ) -> Option<Result<Effect, ConfigError>> {
         let (plugin, what) = key.rsplit_once('.')?;
         let svc = self.services.get_mut(name)?;
         match (plugin, what) {
@@ -242,7 +241,7 @@ impl Config {
             {
                 let off = matches!(value, "undef" | "none" | "null");
                 if !off && regex::Regex::new(value).is_err() {
-                    return Some(Err("Invalid regular expression".into()));
+                    return Some(Err(ConfigError::Regex));
                 }
                 let conf = svc.highpri.get_or_insert_with(HighpriConf::default);
                 if what == "uri_pattern" {
@@ -255,7 +254,7 @@ impl Config {
             }
             ("notmodified", "host_pattern") if svc.plugins.contains(&Plugin::NotModified) => {
                 if regex::Regex::new(value).is_err() {
-                    return Some(Err("Invalid regular expression".into()));
+                    return Some(Err(ConfigError::Regex));
                 }
                 svc.more.notmodified = Some(value.to_owned());
                 // Like Highpri's, 1.80's setter prints nothing.
@@ -274,27 +273,27 @@ impl Config {
     /// `ACCESS ...` on the last created or USEd service.
     pub(super) fn access(
         &mut self,
-        args: &Result<AccessArgs, String>,
+        args: &Result<AccessArgs, Usage>,
         ctx: &Context,
-    ) -> Result<Effect, String> {
+    ) -> Result<Effect, ConfigError> {
         if !self.loaded(Plugin::AccessControl) {
             return Err(not_loaded("access"));
         }
-        let args = args.as_ref().map_err(Clone::clone)?;
+        let args = args.as_ref().map_err(|u| *u)?;
         let name = ctx
             .last_created
             .as_deref()
-            .ok_or("No service name in context from CREATE SERVICE <name> or USE <service_name>")?;
+            .ok_or(ConfigError::NoServiceContext)?;
         let svc = self
             .services
             .get_mut(name)
-            .ok_or_else(|| format!("Non-existent service '{name}'"))?;
+            .ok_or_else(|| ConfigError::NonExistentService(name.to_owned()))?;
         svc.access.command(args)?;
         Ok(Effect::None)
     }
 
     /// `PATTERNS`' lines (with the final `.`).
-    pub fn patterns(&self) -> Result<Vec<String>, String> {
+    pub fn patterns(&self) -> Result<Vec<String>, ConfigError> {
         if !self.loaded(Plugin::Highpri) {
             return Err(not_loaded("patterns"));
         }

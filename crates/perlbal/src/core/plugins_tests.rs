@@ -7,10 +7,12 @@ fn run(cfg: &mut Config, ctx: &mut Context, lines: &[&str]) -> Vec<String> {
     lines
         .iter()
         .map(|l| {
-            match parse(l, &NoLookup).and_then(|c| match c {
-                Some(c) => cfg.apply(&c, ctx),
-                None => Ok(Effect::None),
-            }) {
+            match parse(l, &NoLookup)
+                .map_err(ConfigError::from)
+                .and_then(|c| match c {
+                    Some(c) => cfg.apply(&c, ctx),
+                    None => Ok(Effect::None),
+                }) {
                 Ok(Effect::Quiet) => String::new(),
                 Ok(_) => "OK".into(),
                 Err(e) => format!("ERROR: {e}"),
@@ -102,7 +104,10 @@ fn load_set_plugins_and_access_as_1_80() {
         format!("SET web.highpri.uri_pattern = {DEFAULT_URI_PATTERN}")
     );
     run(&mut cfg, &mut ctx, &["unload highpri"]);
-    assert_eq!(cfg.patterns(), Err("unknown command: patterns".into()));
+    assert_eq!(
+        cfg.patterns().map_err(String::from),
+        Err("unknown command: patterns".into())
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! checks and messages (split from `config` to keep files small).
 
 use super::config::{parse_nodefile, Config, Effect, PoolConf};
+use super::error::ConfigError;
 use super::role::Role;
 use crate::proto::tunables;
 
@@ -11,7 +12,7 @@ impl Config {
         name: &str,
         key: &str,
         value: &str,
-    ) -> Result<Effect, String> {
+    ) -> Result<Effect, ConfigError> {
         if key == "nodefile" || key == "balance_method" {
             let pool = match self.services.get(name).and_then(|s| s.values.get("pool")) {
                 Some(p) => p.clone(),
@@ -29,7 +30,7 @@ impl Config {
                         .insert("pool".into(), pool.clone());
                     pool
                 }
-                None => return Err("No pool defined for service".into()),
+                None => return Err(ConfigError::NoPoolForService),
             };
             return self.set_pool(&pool, key, value).map(|()| Effect::None);
         }
@@ -46,35 +47,35 @@ impl Config {
             if let Some(done) = self.plugin_setter(name, key, value) {
                 return done;
             }
-            return Err(format!("Unknown service parameter '{key}'"));
+            return Err(ConfigError::UnknownParameter(key.to_owned()));
         };
         let role = self.services.get(name).and_then(|s| s.role);
         if !tun.role.allows(role) {
-            return Err(format!(
-                "The '{key}' option can only be set on a '{}' service",
-                tun.role.name()
-            ));
+            return Err(ConfigError::WrongRole {
+                key: key.to_owned(),
+                role: tun.role.name(),
+            });
         }
         let new_role = if key == "role" {
             match value.parse::<Role>() {
                 Ok(r) if !r.from_plugin() || self.loaded(crate::core::Plugin::EchoService) => {
                     Some(r)
                 }
-                _ => return Err(format!("Role not valid for service {name}")),
+                _ => return Err(ConfigError::BadRole(name.to_owned())),
             }
         } else {
             None
         };
         if !tun.supported {
-            return Err(unsupported(key));
+            return Err(ConfigError::Unsupported(key.to_owned()));
         }
         let value = tun.normalise(value)?;
         if key == "pool" && !pools_exist(&value) {
-            return Err(format!("Pool '{value}' not found"));
+            return Err(ConfigError::NoPool(value));
         }
         check_value(name, key, &value)?;
         if key == "default_service" && !self.services.contains_key(&value) {
-            return Err(format!("Service '{value}' not found"));
+            return Err(ConfigError::ServiceNotFound(value));
         }
         let defaults: Vec<(String, String, bool)> = self
             .defaults
@@ -108,55 +109,53 @@ impl Config {
         Ok(effect)
     }
 
-    pub(super) fn set_pool(&mut self, name: &str, key: &str, value: &str) -> Result<(), String> {
+    pub(super) fn set_pool(
+        &mut self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ConfigError> {
         let pl = self
             .pools
             .get_mut(name)
-            .ok_or_else(|| format!("Pool '{name}' not found"))?;
+            .ok_or_else(|| ConfigError::NoPool(name.to_owned()))?;
         match key {
             "nodefile" => {
                 if matches!(value, "none" | "undef" | "null" | "\"\"" | "''") {
                     pl.nodefile = None;
                     return Ok(());
                 }
-                let text = std::fs::read_to_string(value).map_err(|_| "File not found")?;
+                let text =
+                    std::fs::read_to_string(value).map_err(|_| ConfigError::NodefileNotFound)?;
                 pl.nodes = parse_nodefile(&text);
                 pl.nodefile = Some(value.into());
                 Ok(())
             }
             "balance_method" if value == "random" => Ok(()),
-            "balance_method" => Err("Unknown balance method".into()),
-            _ => Err(format!("Unknown pool parameter '{key}'")),
+            "balance_method" => Err(ConfigError::BalanceMethod),
+            _ => Err(ConfigError::UnknownPoolParameter(key.to_owned())),
         }
     }
 
-    pub(super) fn set_server(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let numeric = || {
-            value
-                .parse::<i64>()
-                .map_err(|_| "Expected numeric parameter".to_owned())
-        };
+    pub(super) fn set_server(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let numeric = || value.parse::<i64>().map_err(|_| ConfigError::NotNumeric);
         match key {
-            "pidfile" if self.running => {
-                Err("pidfile must be configured at startup, before Perlbal::run is called".into())
-            }
+            "pidfile" if self.running => Err(ConfigError::PidfileRunning),
             "pidfile" => {
                 self.pidfile = Some(value.into());
                 Ok(())
             }
-            "metrics_listen" if self.running => {
-                Err("metrics_listen must be configured at startup".into())
-            }
+            "metrics_listen" if self.running => Err(ConfigError::MetricsRunning),
             "metrics_listen" => {
                 let addr = value
                     .parse()
-                    .map_err(|_| format!("Invalid metrics_listen address: {value}"))?;
+                    .map_err(|_| ConfigError::MetricsAddress(value.to_owned()))?;
                 self.metrics_listen = Some(addr);
                 Ok(())
             }
             "max_connections" if self.running => {
                 numeric()?;
-                Err("max_connections can only be set at startup in this build".into())
+                Err(ConfigError::MaxConnectionsRunning)
             }
             "max_connections" => {
                 let n = numeric()?;
@@ -165,17 +164,19 @@ impl Config {
             }
             // 1.80 matches the mode with an unanchored alternation:
             // `^none`, `linux` or `ioaio$` anywhere in the value.
-            "aio_mode" if value.contains("linux") => Err("Linux::AIO no longer supported".into()),
+            "aio_mode" if value.contains("linux") => Err(ConfigError::LinuxAio),
             "aio_mode" if value.starts_with("none") || value.ends_with("ioaio") => {
                 self.aio_mode = Some(value.to_owned());
                 Ok(())
             }
-            "aio_mode" => Err("Unknown AIO mode".into()),
+            "aio_mode" => Err(ConfigError::AioMode),
             "aio_threads" => {
                 self.aio_threads = Some(numeric()?);
                 Ok(())
             }
-            "nice_level" | "track_obj" | "crash_backtrace" => Err(unsupported_server(key)),
+            "nice_level" | "track_obj" | "crash_backtrace" => {
+                Err(ConfigError::UnsupportedServer(key.to_owned()))
+            }
             k if k.starts_with("max_reproxy_connections") => {
                 let n = numeric()?;
                 let n = u64::try_from(n).unwrap_or(0);
@@ -190,26 +191,35 @@ impl Config {
                 }
                 Ok(())
             }
-            _ => Err(format!("unknown server option '{value}'")),
+            _ => Err(ConfigError::UnknownServerOption(value.to_owned())),
         }
     }
 }
 
 /// 1.80's checks of values that name things outside perlbal.
-fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
+fn check_value(svc: &str, key: &str, value: &str) -> Result<(), ConfigError> {
+    let file = || ConfigError::FileNotFound {
+        file: value.to_owned(),
+        key: key.to_owned(),
+    };
+    let dir = || ConfigError::DirNotFound {
+        dir: value.to_owned(),
+        key: key.to_owned(),
+    };
     match key {
         "docroot" if !std::path::Path::new(value).is_dir() => {
-            Err(format!("Directory not found for service {svc}"))
+            Err(ConfigError::NoDocroot(svc.to_owned()))
         }
-        "buffer_uploads_path" if !std::path::Path::new(value).is_dir() => Err(format!(
-            "Directory ({value}) not found for service {svc} (buffer_uploads_path)"
-        )),
+        "buffer_uploads_path" if !std::path::Path::new(value).is_dir() => {
+            Err(ConfigError::NoUploadsDir {
+                dir: value.to_owned(),
+                service: svc.to_owned(),
+            })
+        }
         "upload_status_listeners" => {
             for ep in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                 if ep.parse::<std::net::SocketAddrV4>().is_err() {
-                    return Err(format!(
-                        "Invalid UDP endpoint: \"{ep}\".  Must be of form a.b.c.d:port"
-                    ));
+                    return Err(ConfigError::UdpEndpoint(ep.to_owned()));
                 }
             }
             Ok(())
@@ -219,43 +229,28 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), String> {
             if std::path::Path::new(value).is_file() || Some(value) == default {
                 Ok(())
             } else {
-                Err(format!("File '{value}' not found for '{key}'"))
+                Err(file())
             }
         }
         "whitelist_file" | "blacklist_file" if !std::path::Path::new(value).is_file() => {
-            Err(format!("File '{value}' not found for '{key}'"))
+            Err(file())
         }
         "default_action" if !matches!(value, "allow" | "throttle") => {
-            Err("Value of 'default_action' must be one of: allow, throttle".into())
+            Err(ConfigError::DefaultAction)
         }
         "blacklist_action" if !matches!(value, "deny" | "throttle") => {
-            Err("Value of 'blacklist_action' must be one of: deny, throttle".into())
+            Err(ConfigError::BlacklistAction)
         }
-        "log_events" if !is_event_list(value) => {
-            Err("log_events is a comma-separated list of loggable events".into())
+        "log_events" if !is_event_list(value) => Err(ConfigError::LogEvents),
+        "fallback_udp_ping_addr" if !is_dotted_quad_port(value) => Err(ConfigError::PingAddr),
+        "ssl_ca_path" if !std::path::Path::new(value).is_dir() => Err(dir()),
+        "cgi_program" if !std::path::Path::new(value).is_file() => Err(file()),
+        "cgi_uri_prefix" if !value.starts_with('/') => Err(ConfigError::CgiPrefix),
+        "ssl_ca_file" if !std::path::Path::new(value).is_file() => Err(file()),
+        "ssl_cert_dir" if !std::path::Path::new(value).is_dir() => Err(dir()),
+        "ssl_verify_mode" if value.parse::<u64>().is_ok_and(|m| m > 7) => {
+            Err(ConfigError::VerifyMode)
         }
-        "fallback_udp_ping_addr" if !is_dotted_quad_port(value) => {
-            Err("Expecting IP:port of form a.b.c.d:port.".into())
-        }
-        "ssl_ca_path" if !std::path::Path::new(value).is_dir() => {
-            Err(format!("Directory '{value}' not found for '{key}'"))
-        }
-        "cgi_program" if !std::path::Path::new(value).is_file() => {
-            Err(format!("File '{value}' not found for '{key}'"))
-        }
-        "cgi_uri_prefix" if !value.starts_with('/') => {
-            Err("cgi_uri_prefix must start with '/'".into())
-        }
-        "ssl_ca_file" if !std::path::Path::new(value).is_file() => {
-            Err(format!("File '{value}' not found for '{key}'"))
-        }
-        "ssl_cert_dir" if !std::path::Path::new(value).is_dir() => {
-            Err(format!("Directory '{value}' not found for '{key}'"))
-        }
-        "ssl_verify_mode" if value.parse::<u64>().is_ok_and(|m| m > 7) => Err(
-            "ssl_verify_mode is a sum of 1 (ask for a client certificate), 2 (require it) and 4"
-                .into(),
-        ),
         _ => Ok(()),
     }
 }
@@ -300,12 +295,4 @@ fn is_dotted_quad_port(value: &str) -> bool {
         }
         None => false,
     }
-}
-
-pub(super) fn unsupported(key: &str) -> String {
-    format!("'{key}' (a Perlbal 1.80 option) is not supported by this build of perlbal")
-}
-
-fn unsupported_server(key: &str) -> String {
-    format!("server option '{key}' (Perlbal 1.80) is not supported by this build of perlbal")
 }

@@ -3,6 +3,8 @@
 //! does. What they mean is checked when the command runs, in 1.80's order
 //! (the service context first), by `core::access`.
 
+use super::usage::Usage;
+
 /// `ACCESS <cmd> [<arg1> [<arg2>]]`, lower-cased like every command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessArgs {
@@ -18,7 +20,7 @@ pub struct AccessArgs {
 pub const USAGE: &str = "usage: ACCESS <cmd> <arg1> [<arg2>]";
 
 /// Splits the words after `access`.
-pub fn parse(words: &[&str]) -> Result<AccessArgs, String> {
+pub fn parse(words: &[&str]) -> Result<AccessArgs, Usage> {
     let own = |w: Option<&&str>| w.map(|s| (*s).to_owned());
     match words {
         [cmd, rest @ ..]
@@ -31,7 +33,7 @@ pub fn parse(words: &[&str]) -> Result<AccessArgs, String> {
                 arg2: own(rest.get(1)),
             })
         }
-        _ => Err(USAGE.to_owned()),
+        _ => Err(Usage(USAGE)),
     }
 }
 
@@ -46,8 +48,14 @@ mod tests {
         assert_eq!(a.arg1.as_deref(), Some("ip"));
         assert_eq!(a.arg2.as_deref(), Some("1.2.3.4"));
         assert_eq!(parse(&["reset"]).map(|a| a.arg1), Ok(None));
-        assert_eq!(parse(&[]), Err(USAGE.to_owned()));
-        assert_eq!(parse(&["frob"]), Err(USAGE.to_owned()));
-        assert_eq!(parse(&["allow", "ip", "1", "2"]), Err(USAGE.to_owned()));
+        assert_eq!(parse(&[]).map_err(String::from), Err(USAGE.to_owned()));
+        assert_eq!(
+            parse(&["frob"]).map_err(String::from),
+            Err(USAGE.to_owned())
+        );
+        assert_eq!(
+            parse(&["allow", "ip", "1", "2"]).map_err(String::from),
+            Err(USAGE.to_owned())
+        );
     }
 }

@@ -8,9 +8,10 @@
 
 use std::net::Ipv4Addr;
 
-use super::expand::{expand, Lookup};
+use super::expand::{expand, ExpandError, Lookup};
 pub use super::help::HELP;
 use super::plugin_cmd::{INCLUDE_USAGE, REDIRECT_USAGE, VHOST_USAGE, VPATH_USAGE};
+use super::usage::Usage;
 
 /// `CREATE SERVICE` or `CREATE POOL`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +105,7 @@ pub enum Command {
     Reload { plugin: String },
     /// Throttle's `THROTTLE RELOAD config|whitelist|blacklist` (`Err`: its
     /// usage message).
-    ThrottleReload(Result<String, String>),
+    ThrottleReload(Result<String, Usage>),
     /// `SSL RELOAD [service]` (beyond 1.80): certificates, keys and CA
     /// files of the running TLS services read again.
     SslReload { service: Option<String> },
@@ -136,17 +137,17 @@ pub enum Command {
     /// `SHUTDOWN [GRACEFUL [secs]]`
     Shutdown { graceful: bool, secs: Option<u64> },
     /// AccessControl's `ACCESS ...` (only once the plugin is loaded).
-    Access(Result<super::access::AccessArgs, String>),
+    Access(Result<super::access::AccessArgs, Usage>),
     /// Highpri's `PATTERNS` (only once the plugin is loaded).
     Patterns,
     /// Vhosts' `VHOST [sel] host = svc` (only once the plugin is loaded).
-    Vhost(Result<super::plugin_cmd::Route, String>),
+    Vhost(Result<super::plugin_cmd::Route, Usage>),
     /// Vpaths' `VPATH [sel] regex = svc`.
-    Vpath(Result<super::plugin_cmd::Route, String>),
+    Vpath(Result<super::plugin_cmd::Route, Usage>),
     /// Redirect's `REDIRECT HOST from to`.
-    Redirect(Result<(String, String), String>),
+    Redirect(Result<(String, String), Usage>),
     /// Include's `INCLUDE = glob...`.
-    Include(Result<String, String>),
+    Include(Result<String, Usage>),
     /// Stats' `STATS`.
     Stats,
     /// Stats' `RECENT`.
@@ -158,8 +159,45 @@ pub enum Command {
     Perl { command: String },
 }
 
+/// Why a line is no command, in 1.80's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A `${...}` that does not expand.
+    #[error(transparent)]
+    Expand(#[from] ExpandError),
+    /// No command word.
+    #[error("invalid command")]
+    Invalid,
+    /// A known command with arguments that fit none of its forms.
+    #[error("Invalid syntax to '{0}' command")]
+    Syntax(String),
+    /// A command without arguments given some.
+    #[error("The '{0}' command takes no arguments")]
+    NoArguments(String),
+    /// A word 1.80 does not know.
+    #[error("unknown command: {0}")]
+    Unknown(String),
+    /// The command's usage line.
+    #[error("{0}")]
+    Usage(&'static str),
+    /// `POOL` with neither `add` nor `remove`.
+    #[error("Invalid command:  must be 'add' or 'remove'")]
+    PoolAction,
+    /// `HEADER svc INSERT` without a header name.
+    #[error("no header provided")]
+    NoHeader,
+    /// `HEADER svc INSERT name` without a value.
+    #[error("no value provided")]
+    NoValue,
+}
+
+super::usage::error_text!(CommandError);
+
 /// Normalises a line as 1.80 does; `None` for a blank or comment line.
-pub fn normalise(line: &str, lookup: &dyn Lookup) -> Result<Option<(String, String)>, String> {
+pub fn normalise(
+    line: &str,
+    lookup: &dyn Lookup,
+) -> Result<Option<(String, String)>, CommandError> {
     let no_comment = line.split('#').next().unwrap_or("");
     let collapsed = no_comment.split_whitespace().collect::<Vec<_>>().join(" ");
     if collapsed.is_empty() {
@@ -177,7 +215,7 @@ pub fn normalise(line: &str, lookup: &dyn Lookup) -> Result<Option<(String, Stri
 }
 
 /// Parses one line. `Ok(None)`: nothing to do (blank or comment).
-pub fn parse(line: &str, lookup: &dyn Lookup) -> Result<Option<Command>, String> {
+pub fn parse(line: &str, lookup: &dyn Lookup) -> Result<Option<Command>, CommandError> {
     let Some((cmd, orig)) = normalise(line, lookup)? else {
         return Ok(None);
     };
@@ -186,7 +224,7 @@ pub fn parse(line: &str, lookup: &dyn Lookup) -> Result<Option<Command>, String>
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
     if base.is_empty() {
-        return Err("invalid command".into());
+        return Err(CommandError::Invalid);
     }
     let rest = cmd[base.len()..].trim_start();
     parse_base(&base, rest, &cmd, &orig).map(Some)
@@ -196,15 +234,15 @@ fn is_word(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-fn syntax(base: &str) -> String {
-    format!("Invalid syntax to '{base}' command")
+fn syntax(base: &str) -> CommandError {
+    CommandError::Syntax(base.to_owned())
 }
 
-fn no_opts(base: &str, rest: &str, cmd: Command) -> Result<Command, String> {
+fn no_opts(base: &str, rest: &str, cmd: Command) -> Result<Command, CommandError> {
     if rest.is_empty() {
         Ok(cmd)
     } else {
-        Err(format!("The '{base}' command takes no arguments"))
+        Err(CommandError::NoArguments(base.to_owned()))
     }
 }
 
@@ -218,7 +256,7 @@ fn key_value(rest: &str) -> Option<(&str, String)> {
     Some((k.trim(), v.to_owned()))
 }
 
-fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, String> {
+fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, CommandError> {
     let words: Vec<&str> = rest.split(' ').filter(|w| !w.is_empty()).collect();
     match base {
         "create" => match words.as_slice() {
@@ -230,13 +268,13 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
                 },
                 name: (*name).to_owned(),
             }),
-            _ => Err("usage: CREATE {service|pool} <name>".into()),
+            _ => Err(CommandError::Usage("usage: CREATE {service|pool} <name>")),
         },
         "use" => match words.as_slice() {
             [name] if is_word(name) => Ok(Command::Use {
                 name: (*name).to_owned(),
             }),
-            _ => Err("usage: USE <service_or_pool_name>".into()),
+            _ => Err(CommandError::Usage("usage: USE <service_or_pool_name>")),
         },
         "set" => parse_set(rest),
         "default" => match key_value(rest) {
@@ -244,14 +282,14 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
                 key: k.to_owned(),
                 value,
             }),
-            _ => Err("usage: DEFAULT <param> = <value>".into()),
+            _ => Err(CommandError::Usage("usage: DEFAULT <param> = <value>")),
         },
         "enable" | "disable" => match words.as_slice() {
             [name] if is_word(name) => Ok(Command::Enable {
                 name: (*name).to_owned(),
                 on: base == "enable",
             }),
-            _ => Err("Usage: {ENABLE|DISABLE} <service>".into()),
+            _ => Err(CommandError::Usage("Usage: {ENABLE|DISABLE} <service>")),
         },
         "pool" => parse_pool(&words).ok_or_else(|| syntax(base))?,
         "header" => parse_header(rest),
@@ -312,7 +350,7 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         "verbose" => match words.as_slice() {
             ["on"] => Ok(Command::Verbose { on: true }),
             ["off"] => Ok(Command::Verbose { on: false }),
-            _ => Err("usage: VERBOSE {on|off}".into()),
+            _ => Err(CommandError::Usage("usage: VERBOSE {on|off}")),
         },
         "shutdown" => match words.as_slice() {
             [] => Ok(Command::Shutdown {
@@ -363,16 +401,16 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
         "reproxy_state" => Ok(Command::ReproxyState),
         "patterns" => Ok(Command::Patterns),
         "vhost" => Ok(Command::Vhost(
-            super::plugin_cmd::parse_route(rest).ok_or_else(|| VHOST_USAGE.to_owned()),
+            super::plugin_cmd::parse_route(rest).ok_or(Usage(VHOST_USAGE)),
         )),
         "vpath" => Ok(Command::Vpath(
-            super::plugin_cmd::parse_route(rest).ok_or_else(|| VPATH_USAGE.to_owned()),
+            super::plugin_cmd::parse_route(rest).ok_or(Usage(VPATH_USAGE)),
         )),
         "redirect" => Ok(Command::Redirect(
-            super::plugin_cmd::parse_redirect(&words).ok_or_else(|| REDIRECT_USAGE.to_owned()),
+            super::plugin_cmd::parse_redirect(&words).ok_or(Usage(REDIRECT_USAGE)),
         )),
         "include" => Ok(Command::Include(
-            super::plugin_cmd::parse_include(rest).ok_or_else(|| INCLUDE_USAGE.to_owned()),
+            super::plugin_cmd::parse_include(rest).ok_or(Usage(INCLUDE_USAGE)),
         )),
         "stats" => Ok(Command::Stats),
         "throttle" => Ok(Command::ThrottleReload(match words.as_slice() {
@@ -384,7 +422,7 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             {
                 Ok(what.to_ascii_lowercase())
             }
-            _ => Err("usage: throttle reload <config|whitelist|blacklist>".to_owned()),
+            _ => Err(Usage("usage: throttle reload <config|whitelist|blacklist>")),
         })),
         "recent" => Ok(Command::Recent),
         "perlrequire" | "perlhandler" => Ok(Command::Perl {
@@ -395,14 +433,14 @@ fn parse_base(base: &str, rest: &str, cmd: &str, orig: &str) -> Result<Command, 
             ["reload", name] if is_word(name) => Ok(Command::SslReload {
                 service: Some((*name).to_owned()),
             }),
-            _ => Err("usage: SSL RELOAD [<service>]".into()),
+            _ => Err(CommandError::Usage("usage: SSL RELOAD [<service>]")),
         },
         _ if HELP.contains(&base) => Ok(Command::Unsupported {
             command: base.to_owned(),
         }),
         _ => {
             let _ = cmd;
-            Err(format!("unknown command: {base}"))
+            Err(CommandError::Unknown(base.to_owned()))
         }
     }
 }
@@ -427,8 +465,8 @@ fn parse_mime(words: &[&str]) -> Option<Command> {
 }
 
 /// `set (?:(\w+)[\. ])?([\w\.]+) ?= ?(.+)`
-fn parse_set(rest: &str) -> Result<Command, String> {
-    let usage = || "usage: SET [<service>] <param> = <value>".to_owned();
+fn parse_set(rest: &str) -> Result<Command, CommandError> {
+    let usage = || CommandError::Usage("usage: SET [<service>] <param> = <value>");
     let (lhs, value) = key_value(rest).ok_or_else(usage)?;
     let keyish = |s: &str| !s.is_empty() && s.split('.').all(|p| p.is_empty() || is_word(p));
     let (target, key) = match lhs.split_once(' ') {
@@ -445,7 +483,7 @@ fn parse_set(rest: &str) -> Result<Command, String> {
 }
 
 /// `pool (\w+) (\w+) (\d+.\d+.\d+.\d+)(?::(\d+))?`, add/remove either side.
-fn parse_pool(words: &[&str]) -> Option<Result<Command, String>> {
+fn parse_pool(words: &[&str]) -> Option<Result<Command, CommandError>> {
     let [a, b, spec] = words else { return None };
     if !is_word(a) || !is_word(b) {
         return None;
@@ -463,7 +501,7 @@ fn parse_pool(words: &[&str]) -> Option<Result<Command, String>> {
     let (action, pool) = match (action(a), action(b)) {
         (_, Some(act)) => (act, *a),
         (Some(act), None) => (act, *b),
-        (None, None) => return Some(Err("Invalid command:  must be 'add' or 'remove'".to_owned())),
+        (None, None) => return Some(Err(CommandError::PoolAction)),
     };
     Some(Ok(Command::Pool {
         action,
@@ -474,8 +512,9 @@ fn parse_pool(words: &[&str]) -> Option<Result<Command, String>> {
 }
 
 /// `header\s+(\w+)\s+(insert|remove)\s+(.+?)(?:\s*:\s*(.+))?`
-fn parse_header(rest: &str) -> Result<Command, String> {
-    let usage = || "Usage: HEADER <service> {INSERT|REMOVE} <header>[: <value>]".to_owned();
+fn parse_header(rest: &str) -> Result<Command, CommandError> {
+    let usage =
+        || CommandError::Usage("Usage: HEADER <service> {INSERT|REMOVE} <header>[: <value>]");
     let mut it = rest.splitn(3, ' ');
     let (Some(service), Some(act), Some(spec)) = (it.next(), it.next(), it.next()) else {
         return Err(usage());
@@ -493,10 +532,10 @@ fn parse_header(rest: &str) -> Result<Command, String> {
         _ => (spec.trim(), None),
     };
     if name.is_empty() {
-        return Err("no header provided".into());
+        return Err(CommandError::NoHeader);
     }
     if action == Action::Add && value.is_none() {
-        return Err("no value provided".into());
+        return Err(CommandError::NoValue);
     }
     Ok(Command::Header {
         service: service.to_owned(),

@@ -3,7 +3,7 @@ use crate::proto::expand::NoLookup;
 use proptest::prelude::*;
 
 fn p(line: &str) -> Result<Option<Command>, String> {
-    parse(line, &NoLookup)
+    parse(line, &NoLookup).map_err(String::from)
 }
 
 fn set(target: Option<&str>, key: &str, value: &str) -> Command {

@@ -23,26 +23,45 @@ impl Lookup for NoLookup {
     }
 }
 
-fn expand_var(spec: &str, lookup: &dyn Lookup) -> Result<String, String> {
+/// Why a `${...}` does not expand, in 1.80's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    /// Not `${type:value}`.
+    #[error("Unknown config variable: {0}")]
+    UnknownVariable(String),
+    /// A type other than `ip`.
+    #[error("Unknown config variable type: {0}")]
+    UnknownType(String),
+    /// `${ip:...}` with an odd interface name.
+    #[error("Bogus-looking iface name")]
+    BogusIface,
+    /// An interface without an IPv4 address.
+    #[error("Can't find IP of interface '{0}'")]
+    NoIfaceIp(String),
+}
+
+super::usage::error_text!(ExpandError);
+
+fn expand_var(spec: &str, lookup: &dyn Lookup) -> Result<String, ExpandError> {
     let Some((kind, val)) = spec.split_once(':') else {
-        return Err(format!("Unknown config variable: {spec}"));
+        return Err(ExpandError::UnknownVariable(spec.to_owned()));
     };
     if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(format!("Unknown config variable: {spec}"));
+        return Err(ExpandError::UnknownVariable(spec.to_owned()));
     }
     if kind != "ip" {
-        return Err(format!("Unknown config variable type: {kind}"));
+        return Err(ExpandError::UnknownType(kind.to_owned()));
     }
     if val.is_empty() || !val.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err("Bogus-looking iface name".into());
+        return Err(ExpandError::BogusIface);
     }
     lookup
         .iface_ip(val)
-        .ok_or_else(|| format!("Can't find IP of interface '{val}'"))
+        .ok_or_else(|| ExpandError::NoIfaceIp(val.to_owned()))
 }
 
 /// Expands one (comment-free) command.
-pub fn expand(cmd: &str, lookup: &dyn Lookup) -> Result<String, String> {
+pub fn expand(cmd: &str, lookup: &dyn Lookup) -> Result<String, ExpandError> {
     // Pass 1: ${...}
     let mut out = String::with_capacity(cmd.len());
     let mut rest = cmd;

@@ -17,6 +17,7 @@ pub mod plugin_cmd;
 pub mod range;
 pub mod reproxy;
 pub mod tunables;
+pub mod usage;
 pub mod webpath;
 
 pub use command::{parse as parse_command, Action, Command, Kind};

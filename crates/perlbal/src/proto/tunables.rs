@@ -207,30 +207,55 @@ pub fn parse_size(v: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(mult)
 }
 
+/// A value a tunable refuses, in 1.80's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TunableError {
+    /// Not a boolean.
+    #[error("Expecting boolean value for parameter '{0}'")]
+    NotBool(&'static str),
+    /// Not digits.
+    #[error("Expecting integer value for parameter '{0}'")]
+    NotInt(&'static str),
+    /// Not a size.
+    #[error("Expecting size unit value for parameter '{0}' in bytes, or suffixed with 'K' or 'M'")]
+    NotSize(&'static str),
+    /// Not a percentage.
+    #[error("Expecting integer value between 0 and 100, inclusive.")]
+    NotChance,
+    /// Not `ip:port` or `port`.
+    #[error("Expecting IP:port of form a.b.c.d:port.")]
+    NotListen,
+    /// A netmask that does not parse.
+    #[error("Invalid netmask '{0}'")]
+    Netmask(String),
+}
+
+super::usage::error_text!(TunableError);
+
 impl Tunable {
     /// Checks and normalises `value` with 1.80's error messages.
-    pub fn normalise(&self, value: &str) -> Result<String, String> {
+    pub fn normalise(&self, value: &str) -> Result<String, TunableError> {
         let key = self.name;
         match self.kind {
             Bool => parse_bool(value)
                 .map(|b| if b { "1" } else { "0" }.to_owned())
-                .ok_or_else(|| format!("Expecting boolean value for parameter '{key}'")),
+                .ok_or(TunableError::NotBool(key)),
             Int => {
                 if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
                     value
                         .parse::<u64>()
                         .map(|n| n.to_string())
-                        .map_err(|_| format!("Expecting integer value for parameter '{key}'"))
+                        .map_err(|_| TunableError::NotInt(key))
                 } else {
-                    Err(format!("Expecting integer value for parameter '{key}'"))
+                    Err(TunableError::NotInt(key))
                 }
             }
-            Size => parse_size(value).map(|n| n.to_string()).ok_or_else(|| {
-                format!("Expecting size unit value for parameter '{key}' in bytes, or suffixed with 'K' or 'M'")
-            }),
+            Size => parse_size(value)
+                .map(|n| n.to_string())
+                .ok_or(TunableError::NotSize(key)),
             Chance => match value.parse::<u8>() {
                 Ok(n) if n <= 100 => Ok(n.to_string()),
-                _ => Err("Expecting integer value between 0 and 100, inclusive.".into()),
+                _ => Err(TunableError::NotChance),
             },
             Listen => {
                 let ok = match value.rsplit_once(':') {
@@ -242,13 +267,13 @@ impl Tunable {
                 if ok {
                     Ok(value.to_owned())
                 } else {
-                    Err("Expecting IP:port of form a.b.c.d:port.".into())
+                    Err(TunableError::NotListen)
                 }
             }
             Netmasks => {
                 for part in value.split([',', ' ']).filter(|p| !p.is_empty()) {
                     crate::core::netmask::Netmask::parse(part)
-                        .ok_or_else(|| format!("Invalid netmask '{part}'"))?;
+                        .ok_or_else(|| TunableError::Netmask(part.to_owned()))?;
                 }
                 Ok(value.to_owned())
             }
@@ -284,7 +309,7 @@ mod tests {
         let b = lookup("persist_client").expect("known");
         assert_eq!(b.normalise("Yes").as_deref(), Ok("1"));
         assert_eq!(
-            b.normalise("maybe"),
+            b.normalise("maybe").map_err(|e| e.to_string()),
             Err("Expecting boolean value for parameter 'persist_client'".into())
         );
         let l = lookup("listen").expect("known");
