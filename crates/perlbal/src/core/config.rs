@@ -1,20 +1,20 @@
-//! The configuration that management commands build and change: services,
-//! pools, defaults and server settings, with 1.80's checks and messages.
-//! The same [`Config::apply`] runs `perlbal.conf` at start-up and every
-//! config command typed on the console later; it reports what the server
-//! must do about it as an [`Effect`].
+//! The configuration's data model: services, pools, defaults and server
+//! settings, and the queries on them. The commands that change it live in
+//! `dispatch` (and `set`, `plugin_cmds`); the
+//! same [`Config::apply`] runs `perlbal.conf` at start-up and every config
+//! command typed on the console later, and reports what the server must
+//! do about it as an [`Effect`].
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use super::access::AccessConf;
-use super::error::{ConfigError, LoadError};
-use super::plugin_conf::PluginConf;
+use super::error::ConfigError;
+use super::plugin_conf::{PluginConf, PLUGIN_TUNABLES};
 use super::plugins::{HighpriConf, Plugin};
 use super::role::Role;
-use crate::proto::command::{Action, Command, Kind, MimeCommand};
-use crate::proto::tunables;
+use crate::proto::tunables::{self, Tunable};
 
 /// A service's settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,241 +156,26 @@ pub struct Config {
 }
 
 impl Config {
-    /// Runs `perlbal.conf`; the first failing line stops it, named with its
-    /// number and text.
-    pub fn load(
-        text: &str,
-        lookup: &dyn crate::proto::expand::Lookup,
-    ) -> Result<Config, LoadError> {
-        let mut cfg = Config::default();
-        let mut ctx = Context::default();
-        cfg.run_lines(text, lookup, &mut ctx, &mut Vec::new())?;
-        Ok(cfg)
+    /// Whether `LOAD` has loaded `p` (and no `UNLOAD` since).
+    pub fn loaded(&self, p: Plugin) -> bool {
+        self.loaded.contains(&p)
     }
 
-    /// Runs the lines of a config file, collecting their effects; the
-    /// first failing line stops it, named with its number and text.
-    pub(super) fn run_lines(
-        &mut self,
-        text: &str,
-        lookup: &dyn crate::proto::expand::Lookup,
-        ctx: &mut Context,
-        effects: &mut Vec<Effect>,
-    ) -> Result<(), LoadError> {
-        for (n, line) in text.lines().enumerate() {
-            let mut run = || -> Result<(), ConfigError> {
-                if let Some(cmd) = crate::proto::command::parse(line, lookup)? {
-                    match self.apply(&cmd, ctx)? {
-                        Effect::None | Effect::Quiet => {}
-                        e => effects.push(e),
-                    }
-                }
-                Ok(())
-            };
-            run().map_err(|error| LoadError {
-                line: n + 1,
-                text: line.trim().to_owned(),
-                error,
-            })?;
-        }
-        Ok(())
+    /// A tunable: 1.80's own, or one a loaded plugin added.
+    pub fn tunable(&self, key: &str) -> Option<&'static Tunable> {
+        crate::proto::tunables::lookup(key).or_else(|| {
+            PLUGIN_TUNABLES
+                .iter()
+                .find(|(p, t)| t.name == key && self.loaded(*p))
+                .map(|(_, t)| t)
+        })
     }
 
+    /// A service, or 1.80's error naming it.
     pub(super) fn service_mut(&mut self, name: &str) -> Result<&mut ServiceConf, ConfigError> {
         self.services
             .get_mut(name)
             .ok_or_else(|| ConfigError::NoService(name.to_owned()))
-    }
-
-    /// Applies one config command. Query commands are not config commands
-    /// and are refused here (the console answers them).
-    pub fn apply(&mut self, cmd: &Command, ctx: &mut Context) -> Result<Effect, ConfigError> {
-        match cmd {
-            Command::Create { kind, name } => {
-                if self.services.contains_key(name) {
-                    return Err(ConfigError::ServiceExists(name.clone()));
-                }
-                if self.pools.contains_key(name) {
-                    return Err(ConfigError::PoolExists(name.clone()));
-                }
-                match kind {
-                    Kind::Service => {
-                        let svc = ServiceConf {
-                            name: name.clone(),
-                            ..ServiceConf::default()
-                        };
-                        self.services.insert(name.clone(), svc);
-                    }
-                    Kind::Pool => {
-                        self.pools_by_hand = true;
-                        self.pools.insert(
-                            name.clone(),
-                            PoolConf {
-                                name: name.clone(),
-                                ..PoolConf::default()
-                            },
-                        );
-                    }
-                }
-                ctx.last_created = Some(name.clone());
-                Ok(Effect::None)
-            }
-            Command::Use { name } => {
-                if !self.services.contains_key(name) && !self.pools.contains_key(name) {
-                    return Err(ConfigError::NoPoolOrService(name.clone()));
-                }
-                ctx.last_created = Some(name.clone());
-                Ok(Effect::None)
-            }
-            Command::Set { target, key, value } => {
-                let name = target
-                    .clone()
-                    .or_else(|| ctx.last_created.clone())
-                    .ok_or(ConfigError::NoContext)?;
-                if self.services.contains_key(&name) {
-                    self.set_service(&name, key, value)
-                } else if self.pools.contains_key(&name) {
-                    self.set_pool(&name, key, value).map(|()| Effect::None)
-                } else {
-                    Err(ConfigError::NoServiceOrPool(name))
-                }
-            }
-            Command::Default { key, value } => {
-                let tun = self
-                    .tunable(key)
-                    .ok_or_else(|| ConfigError::UnknownParameter(key.clone()))?;
-                if !tun.supported {
-                    return Err(ConfigError::Unsupported(key.clone()));
-                }
-                let value = tun.normalise(value)?;
-                self.defaults.insert(key.clone(), value);
-                Ok(Effect::None)
-            }
-            Command::Enable { name, on } => {
-                let svc = self.service_mut(name)?;
-                match (on, svc.enabled) {
-                    (true, true) => Err(ConfigError::AlreadyEnabled(name.clone())),
-                    (false, false) => Err(ConfigError::AlreadyDisabled(name.clone())),
-                    (false, true) if svc.is_management() => Err(ConfigError::DisableManagement),
-                    (true, false) => {
-                        if svc.role.is_none() {
-                            return Err(ConfigError::NoRole(name.clone()));
-                        }
-                        svc.enabled = true;
-                        Ok(Effect::Enable(name.clone()))
-                    }
-                    (false, true) => {
-                        svc.enabled = false;
-                        Ok(Effect::Disable(name.clone()))
-                    }
-                }
-            }
-            Command::Pool {
-                action,
-                pool,
-                ip,
-                port,
-            } => {
-                let pl = self
-                    .pools
-                    .get_mut(pool)
-                    .ok_or_else(|| ConfigError::NoPool(pool.clone()))?;
-                let node = SocketAddrV4::new(*ip, *port);
-                match action {
-                    Action::Add => {
-                        if !pl.nodes.contains(&node) {
-                            pl.nodes.push(node);
-                        }
-                    }
-                    Action::Remove => pl.nodes.retain(|n| *n != node),
-                }
-                Ok(Effect::None)
-            }
-            Command::Header {
-                service,
-                action,
-                name,
-                value,
-            } => {
-                let svc = self.service_mut(service)?;
-                match (action, value) {
-                    (Action::Add, Some(v)) => svc.insert.push((name.clone(), v.clone())),
-                    (Action::Add, None) => return Err(ConfigError::NoHeaderValue),
-                    (Action::Remove, _) => svc.remove.push(name.clone()),
-                }
-                Ok(Effect::None)
-            }
-            Command::Server { key, value } => self.set_server(key, value).map(|()| Effect::None),
-            Command::Load { plugin } => self.load_plugin(plugin),
-            Command::Unload { plugin } => Ok(self.unload_plugin(plugin)),
-            Command::Access(args) => self.access(args, ctx),
-            Command::Vhost(args) => self.vhost(args, ctx),
-            Command::Vpath(args) => self.vpath(args, ctx),
-            Command::Redirect(args) => self.redirect(args, ctx),
-            Command::Include(args) => self.include(args, ctx),
-            Command::Mime(m) => self.mime_command(m).map(|_| Effect::None),
-            Command::Verbose { on } => {
-                ctx.verbose = *on;
-                Ok(Effect::None)
-            }
-            Command::Perl { command } => Err(if self.loaded(crate::core::Plugin::Cgilike) {
-                ConfigError::Perl(command.to_ascii_uppercase())
-            } else {
-                ConfigError::UnknownCommand(command.clone())
-            }),
-            Command::Unsupported { command } => {
-                Err(ConfigError::UnsupportedCommand(command.clone()))
-            }
-            _ => Err(ConfigError::NotConfig),
-        }
-    }
-
-    /// Re-reads every pool's nodefile; returns whether any node list changed.
-    pub fn reload_nodefiles(&mut self) -> bool {
-        let mut changed = false;
-        for pl in self.pools.values_mut() {
-            let Some(path) = &pl.nodefile else { continue };
-            if let Ok(text) = std::fs::read_to_string(path) {
-                let nodes = parse_nodefile(&text);
-                if nodes != pl.nodes {
-                    pl.nodes = nodes;
-                    changed = true;
-                }
-            }
-        }
-        changed
-    }
-
-    /// `MIME [list|set ext type|remove ext]`: the lines to print (a list
-    /// ends with `.`), or 1.80's error.
-    pub fn mime_command(&mut self, cmd: &MimeCommand) -> Result<Vec<String>, ConfigError> {
-        match cmd {
-            MimeCommand::List => {
-                let mut out: Vec<String> = self
-                    .mime
-                    .0
-                    .iter()
-                    .map(|(e, m)| format!("{e} {m}"))
-                    .collect();
-                out.push(".".into());
-                Ok(out)
-            }
-            MimeCommand::Set { ext, mime } => {
-                self.mime.0.insert(ext.clone(), mime.clone());
-                Ok(vec![format!("{ext} set to {mime}.")])
-            }
-            MimeCommand::Remove { ext } => match self.mime.0.remove(ext) {
-                Some(_) => Ok(vec![format!("{ext} removed.")]),
-                None => Err(ConfigError::NoExtension(ext.clone())),
-            },
-            MimeCommand::SetUsage => Err(ConfigError::MimeSetUsage),
-            MimeCommand::Usage => Err(ConfigError::MimeUsage),
-        }
-    }
-
-    /// `DUMPCONFIG`'s lines (without the final `OK`).
-    pub fn dump(&self) -> Vec<String> {
-        super::dump::dump(self)
     }
 }
 

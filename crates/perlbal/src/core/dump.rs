@@ -8,7 +8,14 @@ use super::plugins::Plugin;
 use super::role::Role;
 use crate::proto::tunables::{self, Type, TUNABLES};
 
-pub(super) fn dump(cfg: &Config) -> Vec<String> {
+impl Config {
+    /// `DUMPCONFIG`'s lines (without the final `OK`).
+    pub fn dump(&self) -> Vec<String> {
+        dump(self)
+    }
+}
+
+fn dump(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
     for (name, pool) in &cfg.pools {
         out.push(format!("CREATE POOL {name}"));

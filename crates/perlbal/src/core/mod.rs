@@ -1,15 +1,32 @@
 //! The engine, without I/O: the configuration state that commands change,
 //! node bookkeeping, the priority queues and the request-header rules.
 //! Time is passed in; nothing here touches a socket.
+//!
+//! The configuration's modules depend on one another without a cycle
+//! (`a -> b`: `a` uses `b`; `set` and `dispatch` also call the commands
+//! of the modules they point at):
+//!
+//! ```text
+//! dispatch    -> set, plugin_cmds, config, error, plugins
+//! set         -> plugin_cmds, config, error, plugins, role
+//! plugin_cmds -> config, error, plugins, role
+//! dump        -> config, plugin_conf, plugins, role
+//! config      -> access, error, plugin_conf, plugins, role   (the data model)
+//! plugin_conf -> plugins, role
+//! error       -> access
+//! access, plugins, role, cache, headers, nodes, queue, upload_status: none
+//! ```
 
 pub mod access;
 pub mod cache;
 pub mod config;
+mod dispatch;
 mod dump;
 pub mod error;
 pub mod headers;
 pub use danga_common::netmask;
 pub mod nodes;
+mod plugin_cmds;
 pub mod plugin_conf;
 pub mod plugins;
 pub mod queue;

@@ -1,8 +1,9 @@
 //! `SET` on services and pools and `SERVER key = value`, with 1.80's
-//! checks and messages (split from `config` to keep files small).
+//! checks and messages (the dispatcher's, split to keep files small).
 
 use super::config::{parse_nodefile, Config, Effect, PoolConf};
 use super::error::ConfigError;
+use super::plugins::Plugin;
 use super::role::Role;
 use crate::proto::tunables;
 
@@ -58,9 +59,7 @@ impl Config {
         }
         let new_role = if key == "role" {
             match value.parse::<Role>() {
-                Ok(r) if !r.from_plugin() || self.loaded(crate::core::Plugin::EchoService) => {
-                    Some(r)
-                }
+                Ok(r) if !r.from_plugin() || self.loaded(Plugin::EchoService) => Some(r),
                 _ => return Err(ConfigError::BadRole(name.to_owned())),
             }
         } else {
