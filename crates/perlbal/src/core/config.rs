@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use super::access::AccessConf;
 use super::error::ConfigError;
+use super::files::{FilesHandle, NodefileReads, NodefileText};
 use super::plugin_conf::{PluginConf, PLUGIN_TUNABLES};
 use super::plugins::{HighpriConf, Plugin};
 use super::role::Role;
@@ -153,9 +154,59 @@ pub struct Config {
     pub(crate) loaded: Vec<Plugin>,
     /// How many INCLUDEs are being run, one inside the other.
     pub(crate) include_depth: usize,
+    /// What the commands read from the filesystem through.
+    pub(crate) files: FilesHandle,
 }
 
 impl Config {
+    /// An empty configuration whose commands read `files` (the real
+    /// filesystem in [`Config::default`]).
+    pub fn with_files(files: std::sync::Arc<dyn super::files::Files>) -> Config {
+        Config {
+            files: FilesHandle(files),
+            ..Config::default()
+        }
+    }
+
+    /// The pools' nodefiles, to re-read (see [`Config::apply_nodefiles`]).
+    pub fn nodefile_reads(&self) -> NodefileReads {
+        NodefileReads {
+            paths: self
+                .pools
+                .values()
+                .filter_map(|p| Some((p.name.clone(), p.nodefile.clone()?)))
+                .collect(),
+            files: self.files.clone(),
+        }
+    }
+
+    /// Re-reads every pool's nodefile (blocking) and applies it; returns
+    /// whether any node list changed.
+    pub fn reload_nodefiles(&mut self) -> bool {
+        let read = self.nodefile_reads().read();
+        self.apply_nodefiles(&read)
+    }
+
+    /// Applies nodefiles read afresh: a pool that still has that nodefile
+    /// takes its nodes. Returns whether any node list changed.
+    pub fn apply_nodefiles(&mut self, read: &[NodefileText]) -> bool {
+        let mut changed = false;
+        for (pool, path, text) in read {
+            let Some(pl) = self.pools.get_mut(pool) else {
+                continue;
+            };
+            if pl.nodefile.as_ref() != Some(path) {
+                continue;
+            }
+            let nodes = parse_nodefile(text);
+            if nodes != pl.nodes {
+                pl.nodes = nodes;
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// Whether `LOAD` has loaded `p` (and no `UNLOAD` since).
     pub fn loaded(&self, p: Plugin) -> bool {
         self.loaded.contains(&p)

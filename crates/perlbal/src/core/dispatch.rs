@@ -4,7 +4,7 @@
 
 use std::net::SocketAddrV4;
 
-use super::config::{parse_nodefile, Config, Context, Effect, PoolConf, ServiceConf};
+use super::config::{Config, Context, Effect, PoolConf, ServiceConf};
 use super::error::{ConfigError, LoadError};
 use super::plugins::Plugin;
 use crate::proto::command::{Action, Command, Kind, MimeCommand};
@@ -197,22 +197,6 @@ impl Config {
         }
     }
 
-    /// Re-reads every pool's nodefile; returns whether any node list changed.
-    pub fn reload_nodefiles(&mut self) -> bool {
-        let mut changed = false;
-        for pl in self.pools.values_mut() {
-            let Some(path) = &pl.nodefile else { continue };
-            if let Ok(text) = std::fs::read_to_string(path) {
-                let nodes = parse_nodefile(&text);
-                if nodes != pl.nodes {
-                    pl.nodes = nodes;
-                    changed = true;
-                }
-            }
-        }
-        changed
-    }
-
     /// `MIME [list|set ext type|remove ext]`: the lines to print (a list
     /// ends with `.`), or 1.80's error.
     pub fn mime_command(&mut self, cmd: &MimeCommand) -> Result<Vec<String>, ConfigError> {
@@ -263,17 +247,19 @@ impl Config {
                 files.push(std::path::PathBuf::from(pattern));
                 continue;
             }
-            let found = glob::glob(pattern).map_err(|e| ConfigError::Glob {
-                pattern: pattern.to_owned(),
-                error: e.to_string(),
-            })?;
-            let mut found: Vec<_> = found.filter_map(Result::ok).collect();
+            let mut found = self
+                .files
+                .glob(pattern)
+                .map_err(|error| ConfigError::Glob {
+                    pattern: pattern.to_owned(),
+                    error: error.to_string(),
+                })?;
             found.sort();
             files.extend(found);
         }
         let mut effects = Vec::new();
         for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|e| ConfigError::IncludeOpen {
+            let text = self.files.read(&f).map_err(|e| ConfigError::IncludeOpen {
                 file: f.clone(),
                 error: e.to_string(),
             })?;

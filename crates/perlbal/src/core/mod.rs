@@ -1,6 +1,8 @@
 //! The engine, without I/O: the configuration state that commands change,
 //! node bookkeeping, the priority queues and the request-header rules.
-//! Time is passed in; nothing here touches a socket.
+//! Time is passed in; nothing here touches a socket or a file: what the
+//! config commands read goes through [`files::Files`], which the edge
+//! implements ([`crate::proto::expand::System`]).
 //!
 //! The configuration's modules depend on one another without a cycle
 //! (`a -> b`: `a` uses `b`; `set` and `dispatch` also call the commands
@@ -11,10 +13,10 @@
 //! set         -> plugin_cmds, config, error, plugins, role
 //! plugin_cmds -> config, error, plugins, role
 //! dump        -> config, plugin_conf, plugins, role
-//! config      -> access, error, plugin_conf, plugins, role   (the data model)
+//! config      -> access, error, files, plugin_conf, plugins, role   (the data model)
 //! plugin_conf -> plugins, role
 //! error       -> access
-//! access, plugins, role, cache, headers, nodes, queue, upload_status: none
+//! files, access, plugins, role, cache, headers, nodes, queue, upload_status: none
 //! ```
 
 pub mod access;
@@ -23,6 +25,7 @@ pub mod config;
 mod dispatch;
 mod dump;
 pub mod error;
+pub mod files;
 pub mod headers;
 pub use danga_common::netmask;
 pub mod nodes;

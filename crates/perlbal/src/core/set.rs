@@ -3,6 +3,7 @@
 
 use super::config::{parse_nodefile, Config, Effect, PoolConf};
 use super::error::ConfigError;
+use super::files::Files;
 use super::plugins::Plugin;
 use super::role::Role;
 use crate::proto::tunables;
@@ -72,7 +73,7 @@ impl Config {
         if key == "pool" && !pools_exist(&value) {
             return Err(ConfigError::NoPool(value));
         }
-        check_value(name, key, &value)?;
+        check_value(&*self.files, name, key, &value)?;
         if key == "default_service" && !self.services.contains_key(&value) {
             return Err(ConfigError::ServiceNotFound(value));
         }
@@ -124,8 +125,10 @@ impl Config {
                     pl.nodefile = None;
                     return Ok(());
                 }
-                let text =
-                    std::fs::read_to_string(value).map_err(|_| ConfigError::NodefileNotFound)?;
+                let text = self
+                    .files
+                    .read(std::path::Path::new(value))
+                    .map_err(|_| ConfigError::NodefileNotFound)?;
                 pl.nodes = parse_nodefile(&text);
                 pl.nodefile = Some(value.into());
                 Ok(())
@@ -196,7 +199,8 @@ impl Config {
 }
 
 /// 1.80's checks of values that name things outside perlbal.
-fn check_value(svc: &str, key: &str, value: &str) -> Result<(), ConfigError> {
+fn check_value(fs: &dyn Files, svc: &str, key: &str, value: &str) -> Result<(), ConfigError> {
+    let path = std::path::Path::new(value);
     let file = || ConfigError::FileNotFound {
         file: value.to_owned(),
         key: key.to_owned(),
@@ -206,15 +210,11 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), ConfigError> {
         key: key.to_owned(),
     };
     match key {
-        "docroot" if !std::path::Path::new(value).is_dir() => {
-            Err(ConfigError::NoDocroot(svc.to_owned()))
-        }
-        "buffer_uploads_path" if !std::path::Path::new(value).is_dir() => {
-            Err(ConfigError::NoUploadsDir {
-                dir: value.to_owned(),
-                service: svc.to_owned(),
-            })
-        }
+        "docroot" if !fs.is_dir(path) => Err(ConfigError::NoDocroot(svc.to_owned())),
+        "buffer_uploads_path" if !fs.is_dir(path) => Err(ConfigError::NoUploadsDir {
+            dir: value.to_owned(),
+            service: svc.to_owned(),
+        }),
         "upload_status_listeners" => {
             for ep in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                 if ep.parse::<std::net::SocketAddrV4>().is_err() {
@@ -225,15 +225,13 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), ConfigError> {
         }
         "ssl_key_file" | "ssl_cert_file" => {
             let default = tunables::lookup(key).and_then(|t| t.default);
-            if std::path::Path::new(value).is_file() || Some(value) == default {
+            if fs.is_file(path) || Some(value) == default {
                 Ok(())
             } else {
                 Err(file())
             }
         }
-        "whitelist_file" | "blacklist_file" if !std::path::Path::new(value).is_file() => {
-            Err(file())
-        }
+        "whitelist_file" | "blacklist_file" if !fs.is_file(path) => Err(file()),
         "default_action" if !matches!(value, "allow" | "throttle") => {
             Err(ConfigError::DefaultAction)
         }
@@ -242,11 +240,11 @@ fn check_value(svc: &str, key: &str, value: &str) -> Result<(), ConfigError> {
         }
         "log_events" if !is_event_list(value) => Err(ConfigError::LogEvents),
         "fallback_udp_ping_addr" if !is_dotted_quad_port(value) => Err(ConfigError::PingAddr),
-        "ssl_ca_path" if !std::path::Path::new(value).is_dir() => Err(dir()),
-        "cgi_program" if !std::path::Path::new(value).is_file() => Err(file()),
+        "ssl_ca_path" if !fs.is_dir(path) => Err(dir()),
+        "cgi_program" if !fs.is_file(path) => Err(file()),
         "cgi_uri_prefix" if !value.starts_with('/') => Err(ConfigError::CgiPrefix),
-        "ssl_ca_file" if !std::path::Path::new(value).is_file() => Err(file()),
-        "ssl_cert_dir" if !std::path::Path::new(value).is_dir() => Err(dir()),
+        "ssl_ca_file" if !fs.is_file(path) => Err(file()),
+        "ssl_cert_dir" if !fs.is_dir(path) => Err(dir()),
         "ssl_verify_mode" if value.parse::<u64>().is_ok_and(|m| m > 7) => {
             Err(ConfigError::VerifyMode)
         }

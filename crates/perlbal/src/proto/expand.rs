@@ -107,8 +107,25 @@ pub fn expand(cmd: &str, lookup: &dyn Lookup) -> Result<String, ExpandError> {
     Ok(done)
 }
 
-/// The real environment and interfaces.
+/// The real environment, interfaces and filesystem.
+#[derive(Debug, Clone, Copy)]
 pub struct System;
+
+impl crate::core::files::Files for System {
+    fn read(&self, path: &std::path::Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+    fn is_file(&self, path: &std::path::Path) -> bool {
+        path.is_file()
+    }
+    fn is_dir(&self, path: &std::path::Path) -> bool {
+        path.is_dir()
+    }
+    fn glob(&self, pattern: &str) -> Result<Vec<std::path::PathBuf>, glob::PatternError> {
+        let found = glob::glob(pattern)?;
+        Ok(found.filter_map(Result::ok).collect())
+    }
+}
 
 impl Lookup for System {
     fn env(&self, name: &str) -> Option<String> {

@@ -177,7 +177,16 @@ impl Server {
                     return;
                 }
                 shared.reproxy.prune();
-                if lock(&shared.config).reload_nodefiles() {
+                // Read off the runtime's threads, without the config lock;
+                // then lock briefly to apply what changed.
+                let reads = lock(&shared.config).nodefile_reads();
+                if reads.paths.is_empty() {
+                    continue;
+                }
+                let Ok(read) = tokio::task::spawn_blocking(move || reads.read()).await else {
+                    continue;
+                };
+                if lock(&shared.config).apply_nodefiles(&read) {
                     refresh(&shared);
                 }
             }
