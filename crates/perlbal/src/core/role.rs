@@ -48,7 +48,7 @@ impl Role {
     }
 
     /// Whether a plugin adds it (it exists only once that plugin is loaded).
-    pub fn from_plugin(self) -> bool {
+    pub fn is_plugin_role(self) -> bool {
         self == Role::Echo
     }
 }

@@ -60,7 +60,7 @@ impl Config {
         }
         let new_role = if key == "role" {
             match value.parse::<Role>() {
-                Ok(r) if !r.from_plugin() || self.loaded(Plugin::EchoService) => Some(r),
+                Ok(r) if !r.is_plugin_role() || self.loaded(Plugin::EchoService) => Some(r),
                 _ => return Err(ConfigError::BadRole(name.to_owned())),
             }
         } else {
