@@ -12,6 +12,7 @@ pub mod nodes;
 pub mod plugin_conf;
 pub mod plugins;
 pub mod queue;
+pub mod route;
 mod set;
 pub mod upload_status;
 
