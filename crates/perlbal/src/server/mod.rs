@@ -22,6 +22,7 @@ mod proxy;
 mod reply;
 mod reproxy;
 mod reproxy_pool;
+mod respond;
 mod sendfile;
 mod settings;
 mod throttle;

@@ -26,7 +26,7 @@ use super::settings::{Role, Settings};
 use super::{lock, Shared};
 use crate::core::{Config, Plugin, Priority, ServiceConf};
 use crate::proto::http::RequestHead;
-use crate::proto::palimg::{self, Palette};
+use crate::proto::palimg;
 
 /// Stats' counters of one service (1.80's `Stats::Storage`).
 #[derive(Default)]
@@ -296,7 +296,7 @@ pub(crate) async fn start(
                     }
                 }
                 Verdict::Deny => {
-                    let keep = super::web::keep_for(req, s);
+                    let keep = super::respond::keep_for(req, s);
                     let out = simple(
                         403,
                         "Forbidden.\n",
@@ -346,7 +346,7 @@ pub(crate) async fn start(
             if let Some(next) = lazy_cdn(&p, req, s, shared).await {
                 hops += 1;
                 if hops > MAX_HOPS {
-                    let keep = super::web::keep_for(req, s);
+                    let keep = super::respond::keep_for(req, s);
                     let out = simple(500, "", req.method == "HEAD", keep, s.server_tokens);
                     return answer(conn, &out, keep).await;
                 }
@@ -365,14 +365,14 @@ pub(crate) async fn start(
         let target = match choose(sel, req, hops > MAX_HOPS) {
             Ok(t) => t,
             Err((code, msg)) => {
-                let keep = super::web::keep_for(req, s);
+                let keep = super::respond::keep_for(req, s);
                 let out = simple(code, &msg, req.method == "HEAD", keep, s.server_tokens);
                 return answer(conn, &out, keep).await;
             }
         };
         let next = lock(&shared.services).get(&target).cloned();
         let Some(next) = next else {
-            let keep = super::web::keep_for(req, s);
+            let keep = super::respond::keep_for(req, s);
             let msg = format!(
                 "Can't map to service type {}",
                 sel.roles.get(&target).map_or("", String::as_str)
@@ -453,7 +453,7 @@ fn redirect(
         None => map.get("*")?,
         Some(h) => host_candidates(&h).iter().find_map(|c| map.get(c))?,
     };
-    let keep = super::web::keep_for(req, s);
+    let keep = super::respond::keep_for(req, s);
     let mut h = Head::new(301);
     h.header("Location", format!("http://{to}{}", req.uri))
         .header("Content-Length", 0)
@@ -465,7 +465,7 @@ fn too_long(max: u64, req: &RequestHead, s: &Settings) -> Option<(Vec<u8>, Optio
     if max == 0 || req.content_length <= max {
         return None;
     }
-    let keep = super::web::keep_for(req, s);
+    let keep = super::respond::keep_for(req, s);
     let out = simple(
         413,
         "Content too long.\n",
@@ -486,7 +486,7 @@ fn not_modified(re: &Regex, req: &RequestHead, s: &Settings) -> Option<(Vec<u8>,
     {
         return None;
     }
-    let keep = super::web::keep_for(req, s);
+    let keep = super::respond::keep_for(req, s);
     Some((simple(304, "", false, keep, s.server_tokens), keep))
 }
 
@@ -568,7 +568,7 @@ async fn serve_palimg(
     ext: &str,
     spec: &str,
 ) -> Start {
-    let keep = super::web::keep_for(req, s);
+    let keep = super::respond::keep_for(req, s);
     let Some(pal) = palimg::parse_spec(spec) else {
         let out = simple(404, "", req.method == "HEAD", keep, s.server_tokens);
         return answer(conn, &out, keep).await;
@@ -579,12 +579,9 @@ async fn serve_palimg(
     let alter = (ext.to_owned(), pal);
     match super::web::get_with(conn, req, s, &web, keep, Some(&alter)).await {
         Ok(k) => Start::Done(k),
-        Err(()) => Start::Done(false),
+        Err(_) => Start::Done(false),
     }
 }
-
-/// A palette change for a file being served: its extension and palette.
-pub(crate) type Alter = (String, Palette);
 
 /// A file goes out (1.80's `start_send_file`).
 pub(crate) fn file_sent(s: &Settings) {
@@ -625,49 +622,14 @@ async fn lazy_cdn(
     let (fallback, ping) = p.lazycdn.as_ref()?;
     let next = lock(&shared.services).get(fallback).cloned()?;
     let web = s.web.as_ref()?;
-    let hand_over = match super::web::probe(web, &req.uri).await {
-        super::web::Probe::Missing => true,
-        super::web::Probe::File { mtime, size } => {
-            use crate::proto::range::{self, ByteRange};
-            let lastmod = crate::proto::date::http_date(mtime);
-            let full = !super::web::not_modified(req, &lastmod, Some(size))
-                && range::parse(req.headers.get("Range"), size) == ByteRange::Full;
-            full && uri_version(&req.uri).is_some_and(|v| v > mtime as f64)
-        }
-        super::web::Probe::Other => false,
-    };
-    if !hand_over {
+    let probe = super::web::probe(web, &req.uri).await;
+    if !crate::core::route::lazy_cdn_hands_over(req, probe) {
         return None;
     }
     if let (Some(addr), Some(sock)) = (ping, super::upload::udp()) {
         let _ = sock.send_to(req.uri.as_bytes(), addr);
     }
     Some(next)
-}
-
-/// The `v=<digits>` of a URI as 1.80's `\bv=(\d+)\b` finds it (0 is
-/// no version, as Perl's truth says).
-fn uri_version(uri: &str) -> Option<f64> {
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let bytes = uri.as_bytes();
-    let mut from = 0;
-    while let Some(at) = uri[from..].find("v=").map(|i| i + from) {
-        from = at + 2;
-        if at > 0 && word(bytes[at - 1]) {
-            continue;
-        }
-        let digits = bytes[at + 2..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        let end = at + 2 + digits;
-        if digits == 0 || bytes.get(end).is_some_and(|b| word(*b)) {
-            continue;
-        }
-        let v: f64 = uri[at + 2..end].parse().ok()?;
-        return (v != 0.0).then_some(v);
-    }
-    None
 }
 
 /// The FLV file header FlvStreaming puts before a partial file:
@@ -844,18 +806,6 @@ pub(crate) fn recent_lines(shared: &Shared) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uri_versions_as_1_80_reads_them() {
-        assert_eq!(uri_version("/a.js?v=123"), Some(123.0));
-        assert_eq!(uri_version("/a.js?x=1&v=7&y"), Some(7.0));
-        assert_eq!(uri_version("/a.js?v=12abc"), None);
-        assert_eq!(uri_version("/a.js?xv=12"), None);
-        assert_eq!(uri_version("/a.js?xv=1&v=5"), Some(5.0));
-        assert_eq!(uri_version("/a.js?v="), None);
-        assert_eq!(uri_version("/a.js?v=0"), None);
-        assert_eq!(uri_version("/v=9/a.js"), Some(9.0));
-    }
 
     #[test]
     fn hosts_are_tried_from_the_most_specific() {
