@@ -40,7 +40,9 @@ pub(crate) async fn send(
         return reply.simple(404, "").await;
     };
     let done = new.len() as u64;
-    super::plugins::file_sent(s);
+    if let Some(st) = s.stats() {
+        st.file_sent();
+    }
     reply
         .send(head, Body::Files(&new, vec![(file, done, size - done)]))
         .await

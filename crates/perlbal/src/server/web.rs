@@ -277,7 +277,9 @@ pub(crate) async fn get_with(
         ByteRange::Partial { start, .. } => start,
         _ => 0,
     };
-    super::plugins::file_sent(s);
+    if let Some(st) = s.stats() {
+        st.file_sent();
+    }
     let parts = vec![(file, start, range.len(size))];
     reply.send(h, Body::Files(&[], parts)).await
 }
