@@ -34,6 +34,7 @@ pub mod plugin_conf;
 pub mod plugins;
 pub mod queue;
 pub mod role;
+pub mod route;
 mod set;
 pub mod upload_status;
 

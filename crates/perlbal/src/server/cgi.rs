@@ -14,8 +14,7 @@
 //! killed.
 //! The connection closes after the response.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::net::IpAddr;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -24,63 +23,15 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+pub(crate) use super::cgi_conf::CgiConf;
 use super::conn::ClientConn;
 use super::reply::{simple, Head};
 use super::settings::Settings;
-use crate::core::plugin_conf::PLUGIN_TUNABLES;
-use crate::core::ServiceConf;
 use crate::proto::cgi::{env, parse_head, CgiError, Meta};
 use crate::proto::http::RequestHead;
 
 /// The most bytes a program's response head may take.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
-
-/// A service's Cgilike settings.
-#[derive(Debug, Clone)]
-pub(crate) struct CgiConf {
-    program: Option<PathBuf>,
-    /// `SCRIPT_NAME`: the prefix without a trailing `/` (`/` → empty).
-    prefix: String,
-    timeout: Duration,
-    max_output: u64,
-    listen: Option<SocketAddr>,
-}
-
-impl CgiConf {
-    pub(crate) fn from_service(svc: &ServiceConf) -> CgiConf {
-        // The plugin's tunables: as set, else their defaults.
-        let get = |key: &str| {
-            svc.values.get(key).map(String::as_str).or_else(|| {
-                PLUGIN_TUNABLES
-                    .iter()
-                    .find(|(_, t)| t.name == key)
-                    .and_then(|(_, t)| t.default)
-            })
-        };
-        let num = |key: &str| get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        CgiConf {
-            program: get("cgi_program").map(PathBuf::from),
-            prefix: get("cgi_uri_prefix")
-                .unwrap_or("/")
-                .trim_end_matches('/')
-                .to_owned(),
-            timeout: Duration::from_secs(num("cgi_timeout").max(1)),
-            max_output: num("cgi_max_output"),
-            listen: svc.listen(),
-        }
-    }
-
-    /// Whether a request for `uri` is the program's: its path is the
-    /// prefix or goes on below it (`/app` claims `/app`, `/app/x`,
-    /// `/app?q`, not `/apple`).
-    pub(crate) fn claims(&self, uri: &str) -> bool {
-        let path = uri.split('?').next().unwrap_or("");
-        match path.strip_prefix(self.prefix.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('/'),
-            None => false,
-        }
-    }
-}
 
 /// Why a program gave no usable answer (a 500, logged).
 #[derive(Debug, thiserror::Error)]

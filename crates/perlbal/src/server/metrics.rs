@@ -163,7 +163,7 @@ impl Server {
                 );
             }
         }
-        for (class, n) in CLASSES.iter().zip(super::reply::local_responses()) {
+        for (class, n) in CLASSES.iter().zip(super::counters::local_responses()) {
             e.sample(
                 "perlbal_local_responses_total",
                 Kind::Counter,

@@ -6,6 +6,8 @@
 
 use std::io::Write;
 
+pub(crate) use super::counters::class_index;
+
 /// 1.80's `$HTTPCode` table.
 pub(crate) fn reason(code: u16) -> &'static str {
     match code {
@@ -28,12 +30,6 @@ pub(crate) fn reason(code: u16) -> &'static str {
 
 /// A response head being written.
 pub(crate) struct Head(pub Vec<u8>);
-
-/// Responses perlbal wrote itself (web_server files, errors, redirects,
-/// console pages), by status class 1xx..5xx: what `/metrics` shows as
-/// `perlbal_local_responses_total`.
-static LOCAL_RESPONSES: [std::sync::atomic::AtomicU64; 5] =
-    [const { std::sync::atomic::AtomicU64::new(0) }; 5];
 
 tokio::task_local! {
     /// The status of the last response head written on this client
@@ -79,25 +75,11 @@ pub(crate) fn take_status() -> u16 {
     STATUS.try_with(|c| c.replace(0)).unwrap_or(0)
 }
 
-/// The index 0..5 of `code`'s class 1xx..5xx, if it has one.
-pub(crate) fn class_index(code: u16) -> Option<usize> {
-    usize::from(code / 100).checked_sub(1).filter(|i| *i < 5)
-}
-
 /// A response perlbal writes itself with status `code`: counted in
-/// [`LOCAL_RESPONSES`] and noted for the connection's service.
+/// [`super::counters`] and noted for the connection's service.
 pub(crate) fn local_status(code: u16) {
-    if let Some(c) = class_index(code).and_then(|i| LOCAL_RESPONSES.get(i)) {
-        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
+    super::counters::count_local(code);
     note_status(code);
-}
-
-/// The counts of [`LOCAL_RESPONSES`].
-pub(crate) fn local_responses() -> [u64; 5] {
-    LOCAL_RESPONSES
-        .each_ref()
-        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 impl Head {

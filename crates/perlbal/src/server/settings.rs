@@ -12,8 +12,12 @@ use crate::core::headers::HeaderRules;
 use crate::core::netmask::Netmask;
 use regex::Regex;
 
+use super::cgi_conf::CgiConf;
+use super::counters::StatsStore;
+use super::throttle::ThrottleConf;
 use crate::core::access::AccessConf;
 use crate::core::plugins::pattern;
+use crate::core::route::{Hook, Selector};
 use crate::core::{Config, Plugin, ServiceConf};
 
 /// What a service does with a request: reverse_proxy, web_server or
@@ -91,12 +95,66 @@ pub(crate) struct Settings {
     pub access: Option<AccessConf>,
     /// Highpri's URI and Host regexes, when the plugin is on the service.
     pub highpri: Option<(Option<Regex>, Option<Regex>)>,
-    /// The other plugins' hooks (and a selector's routes), when any is
-    /// on the service: [`super::plugins`] (set by `refresh`).
-    pub plugins: Option<Arc<super::plugins::Active>>,
+    /// The other plugins' settings (and a selector's routes), when any
+    /// is on the service: built by [`super::plugins`] (set by `refresh`),
+    /// run by its hooks.
+    pub plugins: Option<Arc<PluginSet>>,
+}
+
+/// One service's plugins beyond AccessControl and Highpri, as data: the
+/// `start_http_request` hooks and a selector's routes
+/// ([`crate::core::route`]), and what the other hooks need to know.
+pub(crate) struct PluginSet {
+    pub hooks: Vec<Hook>,
+    pub selector: Option<Selector>,
+    /// XFFExtras' send_backend_port, send_backend_proto.
+    pub xff: (bool, bool),
+    /// Stats' counters.
+    pub stats: Option<Arc<StatsStore>>,
+    /// AutoRemoveLeadingDir: the docroot's last component.
+    pub leading_dir: Option<String>,
+    pub palimg: bool,
+    /// Queues: the queues' lengths and ages go to backends.
+    pub queues: bool,
+    /// FlvStreaming: `.flv?start=N` requests.
+    pub flv: bool,
+    /// Throttle's settings (with its state).
+    pub throttle: Option<ThrottleConf>,
+    /// LazyCDN: the fallback service and where to ping it.
+    pub lazycdn: Option<(String, Option<SocketAddr>)>,
+    /// The port this service listens on (X-Forwarded-Port of TLS clients).
+    pub listen_port: u16,
+    /// Cgilike: the program and the URIs it answers.
+    pub cgi: Option<Arc<CgiConf>>,
+}
+
+impl PluginSet {
+    /// Cgilike's program, if it answers `uri` (other requests go on as
+    /// without the plugin: 1.80's DECLINED).
+    pub(crate) fn cgi_for(&self, uri: &str) -> Option<Arc<CgiConf>> {
+        self.cgi.clone().filter(|c| c.claims(uri))
+    }
+}
+
+impl std::fmt::Debug for PluginSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginSet")
+            .field("hooks", &self.hooks.len())
+            .field("selector", &self.selector.is_some())
+            .field("xff", &self.xff)
+            .field("stats", &self.stats.is_some())
+            .field("leading_dir", &self.leading_dir)
+            .field("palimg", &self.palimg)
+            .finish()
+    }
 }
 
 impl Settings {
+    /// The Stats plugin's counters, when it is on the service.
+    pub(crate) fn stats(&self) -> Option<&StatsStore> {
+        self.plugins.as_ref()?.stats.as_deref()
+    }
+
     pub fn from_config(svc: &ServiceConf, cfg: &Config) -> Settings {
         let nodes = svc
             .get("pool")

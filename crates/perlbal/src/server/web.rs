@@ -8,7 +8,8 @@
 //! refuses any symlink out of the docroot): `403 Bogus URL`. Files are
 //! opened non-blocking (a FIFO cannot stall a thread) and must be regular
 //! files. The filesystem work of one request runs in one blocking task;
-//! the bytes go out with `sendfile(2)` ([`super::sendfile`]).
+//! the answer goes out through [`super::respond`], files with
+//! `sendfile(2)`.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -16,18 +17,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::conn::{ClientConn, ClientStream};
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
 
 use super::beneath::{confine, open_beneath, Miss};
-use super::reply::{simple, Head};
-use super::sendfile::{send_file, Sock};
+use super::conn::ClientConn;
+use super::palimg::Alter;
+use super::reply::Head;
+use super::respond::{keep_for, write_with_files, Body, Replied, Reply, ReplyError};
 use super::settings::{Settings, WebConf};
+use crate::core::route::{file_status, not_modified, Probe};
 use crate::proto::date::http_date;
 use crate::proto::http::RequestHead;
 use crate::proto::range::{self, ByteRange};
-use crate::proto::webpath::{get_target, Refusal, Target, BOGUS_URL};
+use crate::proto::webpath::{get_target, Target, BOGUS_URL};
 
 /// What the filesystem said about a GET target.
 pub(crate) enum Found {
@@ -47,16 +49,6 @@ pub(crate) enum Found {
     },
     Missing,
     Outside,
-}
-
-/// What LazyCDN sees of a GET target before it is served.
-pub(crate) enum Probe {
-    /// Nothing there.
-    Missing,
-    /// A regular file.
-    File { mtime: i64, size: u64 },
-    /// Anything else (a directory, a bad or concatenated URL).
-    Other,
 }
 
 /// Looks at what `uri` names under the docroot, without serving it.
@@ -183,19 +175,6 @@ fn lookup(web: &WebConf, root: &Path, rel: &Path, uri: &str) -> Found {
     }
 }
 
-/// If-Modified-Since as 1.80 checks it: the exact Last-Modified text, and
-/// IE's `; length=N` suffix (if given) equal to the size.
-pub(crate) fn not_modified(req: &RequestHead, lastmod: &str, size: Option<u64>) -> bool {
-    let Some(ims) = req.headers.get_str("If-Modified-Since") else {
-        return false;
-    };
-    let (date, len) = match ims.split_once("; length=") {
-        Some((d, l)) => (d, l.parse::<u64>().ok()),
-        None => (ims, None),
-    };
-    date == lastmod && (len.is_none() || len == size)
-}
-
 /// One GET or HEAD on a web_server; `Ok(keep-alive)`.
 pub(crate) async fn get(
     conn: &mut ClientConn,
@@ -203,7 +182,7 @@ pub(crate) async fn get(
     s: &Settings,
     web: &Arc<WebConf>,
     keep: Option<u64>,
-) -> Result<bool, ()> {
+) -> Replied {
     get_with(conn, req, s, web, keep, None).await
 }
 
@@ -215,27 +194,20 @@ pub(crate) async fn get_with(
     s: &Settings,
     web: &Arc<WebConf>,
     keep: Option<u64>,
-    alter: Option<&super::plugins::Alter>,
-) -> Result<bool, ()> {
-    let head_req = req.method == "HEAD";
-    let tokens = s.server_tokens;
-    let refuse = |r: Refusal| simple(r.code, r.msg, head_req, keep, tokens);
+    alter: Option<&Alter>,
+) -> Replied {
+    let mut reply = Reply::new(conn, req, s, keep);
     let Some(root) = web.root.clone() else {
-        return send(
-            conn,
-            &simple(500, "Docroot unconfigured", head_req, keep, tokens),
-            keep,
-        )
-        .await;
+        return reply.simple(500, "Docroot unconfigured").await;
     };
     let target = match get_target(&req.uri, web.enable_concatenate_get) {
         Ok(t) => t,
-        Err(r) => return send(conn, &refuse(r), keep).await,
+        Err(r) => return reply.simple(r.code, r.msg).await,
     };
     let rel = match target {
         Target::Path(rel) => rel,
         Target::Concat { base, files } => {
-            return super::webconcat::concat(conn, req, s, web, &root, base, files, keep).await;
+            return super::webconcat::concat(reply, req, web, &root, base, files).await;
         }
     };
     let w = web.clone();
@@ -250,11 +222,10 @@ pub(crate) async fn get_with(
             mtime,
             name,
         } => (file, size, mtime, name),
-        Found::Missing => return send(conn, &refuse(Refusal { code: 404, msg: "" }), keep).await,
-        Found::Outside => return send(conn, &refuse(BOGUS_URL), keep).await,
+        Found::Missing => return reply.simple(404, "").await,
+        Found::Outside => return reply.simple(BOGUS_URL.code, BOGUS_URL.msg).await,
         Found::Dir { listing: None, .. } => {
-            let out = simple(200, "Directory listing disabled", head_req, keep, tokens);
-            return send(conn, &out, keep).await;
+            return reply.simple(200, "Directory listing disabled").await;
         }
         Found::Dir {
             mtime,
@@ -262,15 +233,11 @@ pub(crate) async fn get_with(
         } => {
             let mut h = Head::new(200);
             h.header("Date", http_date(super::now() as i64))
-                .server(tokens)
+                .server(reply.tokens)
                 .header("Last-Modified", http_date(mtime))
                 .header("Content-Type", "text/html")
                 .header("Content-Length", body.len());
-            let mut out = h.finish(keep);
-            if !head_req {
-                out.extend_from_slice(body.as_bytes());
-            }
-            return send(conn, &out, keep).await;
+            return reply.send(h, Body::Bytes(body.as_bytes())).await;
         }
     };
     let lastmod = http_date(mtime);
@@ -279,15 +246,7 @@ pub(crate) async fn get_with(
         None => range::parse(req.headers.get("Range"), size),
         Some(_) => ByteRange::Full,
     };
-    let mut h = Head::new(if not_mod {
-        304
-    } else {
-        match range {
-            ByteRange::Full => 200,
-            ByteRange::Partial { .. } => 206,
-            ByteRange::Unsatisfiable => 416,
-        }
-    });
+    let mut h = Head::new(file_status(not_mod, range));
     if !not_mod && range == ByteRange::Unsatisfiable {
         h.header(
             "Content-Range",
@@ -296,7 +255,7 @@ pub(crate) async fn get_with(
         .header("Content-Length", 0);
     }
     h.header("Date", http_date(super::now() as i64))
-        .server(tokens)
+        .server(reply.tokens)
         .header("Last-Modified", &lastmod)
         .header("Accept-Ranges", "bytes");
     let empty = not_mod || range == ByteRange::Unsatisfiable;
@@ -308,111 +267,34 @@ pub(crate) async fn get_with(
         }
         h.header("Content-Length", range.len(size));
     }
-    let out = h.finish(keep);
-    if head_req || empty {
-        return send(conn, &out, keep).await;
+    if reply.head_req || empty {
+        return reply.send(h, Body::Empty).await;
     }
     if let Some(alter) = alter {
-        return super::palimg::send(conn, req, s, out, file, size, alter, keep).await;
+        return super::palimg::send(reply, s, h, file, size, alter).await;
     }
     let start = match range {
         ByteRange::Partial { start, .. } => start,
         _ => 0,
     };
-    super::plugins::file_sent(s);
-    body_after(
-        conn,
-        &out,
-        &[(file, start, range.len(size))],
-        s.idle_timeout,
-    )
-    .await?;
-    Ok(keep.is_some())
+    if let Some(st) = s.stats() {
+        st.file_sent();
+    }
+    let parts = vec![(file, start, range.len(size))];
+    reply.send(h, Body::Files(&[], parts)).await
 }
 
-/// Writes a complete response; `Ok(keep-alive)`.
-pub(crate) async fn send(conn: &mut ClientConn, out: &[u8], keep: Option<u64>) -> Result<bool, ()> {
-    conn.stream().write_all(out).await.map_err(|_| ())?;
-    Ok(keep.is_some())
-}
-
-/// Writes `head`, then the file parts, corked so the head and the first
-/// bytes of the body share packets; a client that takes nothing for `idle`
-/// is dropped.
+/// Writes `head`, then the file parts, for a caller whose errors carry no
+/// cause (X-REPROXY-FILE): [`write_with_files`].
 pub(crate) async fn body_after(
     conn: &mut ClientConn,
     head: &[u8],
     parts: &[(File, u64, u64)],
     idle: Duration,
 ) -> Result<(), ()> {
-    let cork = |st: &ClientStream, on: bool| {
-        if let Some(t) = st.tcp() {
-            let _ = socket2::SockRef::from(t).set_tcp_cork(on);
-        }
-    };
-    cork(conn.stream(), true);
-    let result = async {
-        tokio::time::timeout(idle, conn.stream().write_all(head))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        for (file, start, len) in parts {
-            match conn.stream().plain() {
-                Some(plain) => send_file(Sock::from(plain), file, *start, *len, idle).await?,
-                // Through TLS: read and encrypted here.
-                None => copy_file(conn.stream(), file, *start, *len, idle).await?,
-            }
-        }
-        std::io::Result::Ok(())
-    }
-    .await;
-    cork(conn.stream(), false);
-    result.map_err(|e| tracing::debug!(error = %e, "sending a file"))
-}
-
-/// Sends `len` bytes of `file` from `start` by reading them (a TLS
-/// client: no sendfile), a window at a time on the blocking pool; a
-/// client that takes nothing for `idle` is dropped.
-async fn copy_file(
-    out: &mut ClientStream,
-    file: &File,
-    start: u64,
-    len: u64,
-    idle: Duration,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let file = std::sync::Arc::new(file.try_clone()?);
-    let (mut off, end) = (start, start.saturating_add(len));
-    while off < end {
-        let want = usize::try_from((end - off).min(COPY_WINDOW)).unwrap_or(0);
-        let f = file.clone();
-        let chunk = tokio::task::spawn_blocking(move || {
-            let mut b = vec![0u8; want];
-            let n = f.read_at(&mut b, off)?;
-            b.truncate(n);
-            std::io::Result::Ok(b)
-        })
+    write_with_files(conn, head, parts, idle)
         .await
-        .map_err(std::io::Error::other)??;
-        if chunk.is_empty() {
-            // Shorter than its Content-Length said: the connection closes.
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        super::proxy::write_idle(out, &chunk, idle)
-            .await
-            .map_err(|()| std::io::Error::from(std::io::ErrorKind::TimedOut))?;
-        off += chunk.len() as u64;
-    }
-    Ok(())
-}
-
-/// Bytes read per step when a file goes out through TLS.
-const COPY_WINDOW: u64 = 64 * 1024;
-
-/// The bytes of a request this role does not read (a GET's body): keep-alive
-/// only without one.
-pub(crate) fn keep_for(req: &RequestHead, s: &Settings) -> Option<u64> {
-    (s.persist_client && req.wants_keep_alive() && !req.has_body())
-        .then_some(s.persist_idle_timeout.as_secs())
+        .map_err(drop)
 }
 
 /// Any request on a web_server; `Ok(keep-alive)`.
@@ -421,9 +303,9 @@ pub(crate) async fn serve(
     buf: &mut BytesMut,
     req: &RequestHead,
     s: &Settings,
-) -> Result<bool, ()> {
+) -> Replied {
     let Some(web) = s.web.clone() else {
-        return Err(());
+        return Err(ReplyError::NotWeb);
     };
     match req.method.as_str() {
         "GET" | "HEAD" => get(conn, req, s, &web, keep_for(req, s)).await,
@@ -431,7 +313,7 @@ pub(crate) async fn serve(
         "DELETE" => super::webput::delete(conn, req, s, &web, keep_for(req, s)).await,
         _ => {
             let keep = keep_for(req, s);
-            send(conn, &simple(400, "", false, keep, s.server_tokens), keep).await
+            Reply::new(conn, req, s, keep).simple(400, "").await
         }
     }
 }

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::beneath::open_beneath;
-use super::conn::ClientConn;
-use super::reply::{simple, Head};
-use super::settings::{Settings, WebConf};
-use super::web::{body_after, not_modified, send};
+use super::reply::Head;
+use super::respond::{Body, Replied, Reply};
+use super::settings::WebConf;
+use crate::core::route::not_modified;
 use crate::proto::date::http_date;
 use crate::proto::http::RequestHead;
 
@@ -51,32 +51,22 @@ fn lookup(web: &WebConf, root: &Path, base: &Path, files: &[PathBuf]) -> Found {
     Found::Files(out, mime.unwrap_or_else(|| "text/plain".into()), newest)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The concatenation of `files` under `base`; `Ok(keep-alive)`.
 pub(crate) async fn concat(
-    conn: &mut ClientConn,
+    mut reply: Reply<'_>,
     req: &RequestHead,
-    s: &Settings,
     web: &Arc<WebConf>,
     root: &Path,
     base: PathBuf,
     files: Vec<PathBuf>,
-    keep: Option<u64>,
-) -> Result<bool, ()> {
-    let head_req = req.method == "HEAD";
+) -> Replied {
     let (w, r) = (web.clone(), root.to_owned());
     let found = tokio::task::spawn_blocking(move || lookup(&w, &r, &base, &files))
         .await
         .unwrap_or(Found::Refused(500, ""));
     let (files, mime, newest) = match found {
         Found::Files(f, m, n) => (f, m, n),
-        Found::Refused(code, msg) => {
-            return send(
-                conn,
-                &simple(code, msg, head_req, keep, s.server_tokens),
-                keep,
-            )
-            .await
-        }
+        Found::Refused(code, msg) => return reply.simple(code, msg).await,
     };
     let lastmod = http_date(newest);
     let not_mod = not_modified(req, &lastmod, None);
@@ -86,14 +76,12 @@ pub(crate) async fn concat(
         h.header("Content-Length", total);
     }
     h.header("Date", http_date(super::now() as i64))
-        .server(s.server_tokens)
+        .server(reply.tokens)
         .header("Last-Modified", &lastmod)
         .header("Content-Type", &mime);
-    let out = h.finish(keep);
-    if head_req || not_mod {
-        return send(conn, &out, keep).await;
+    if not_mod {
+        return reply.send(h, Body::Empty).await;
     }
     let parts: Vec<(File, u64, u64)> = files.into_iter().map(|(f, n)| (f, 0, n)).collect();
-    body_after(conn, &out, &parts, s.idle_timeout).await?;
-    Ok(keep.is_some())
+    reply.send(h, Body::Files(&[], parts)).await
 }

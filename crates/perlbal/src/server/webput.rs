@@ -24,9 +24,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::body::{BodyError, BodyReader};
 use super::conn::ClientConn;
-use super::reply::simple;
+use super::respond::{Replied, Reply, ReplyError};
 use super::settings::{Settings, WebConf};
-use super::web::send;
 use crate::proto::http::RequestHead;
 use crate::proto::webpath::{delete_target, put_target, Refusal, BOGUS_URL};
 
@@ -93,27 +92,26 @@ pub(crate) async fn put(
     req: &RequestHead,
     s: &Settings,
     web: &Arc<WebConf>,
-) -> Result<bool, ()> {
-    let tokens = s.server_tokens;
+) -> Replied {
     let keep =
         (s.persist_client && req.wants_keep_alive()).then_some(s.persist_idle_timeout.as_secs());
     // Refused before the body is read: the connection cannot be reused.
     let unread = if req.has_body() { None } else { keep };
-    let refuse = |code: u16, msg: &str| simple(code, msg, false, unread, tokens);
+    let mut reply = Reply::new(conn, req, s, unread);
     if !web.enable_put {
-        return send(conn, &refuse(403, ""), unread).await;
+        return reply.simple(403, "").await;
     }
     let want_md5 = web.enable_md5 && req.headers.get("Content-MD5").is_some();
     if !req.chunked && web.max_put_size > 0 && req.content_length > web.max_put_size {
         let msg = format!("Content-length of {} is invalid.", req.content_length);
-        return send(conn, &refuse(400, &msg), unread).await;
+        return reply.simple(400, &msg).await;
     }
     let (dirs, name) = match put_target(&req.uri) {
         Ok(t) => t,
-        Err(r) => return send(conn, &refuse(r.code, r.msg), unread).await,
+        Err(r) => return reply.simple(r.code, r.msg).await,
     };
     let Some(root) = web.root.clone() else {
-        return send(conn, &refuse(500, "Docroot unconfigured"), unread).await;
+        return reply.simple(500, "Docroot unconfigured").await;
     };
     let min = web.min_put_directory;
     let dir = tokio::task::spawn_blocking(move || put_dir(&root, &dirs, min))
@@ -121,7 +119,7 @@ pub(crate) async fn put(
         .unwrap_or(Err(BOGUS_URL));
     let dir = match dir {
         Ok(d) => d,
-        Err(r) => return send(conn, &refuse(r.code, r.msg), unread).await,
+        Err(r) => return reply.simple(r.code, r.msg).await,
     };
     let final_path = dir.join(&name);
     // In place without a digest to check (as 1.80); else a temporary file.
@@ -148,7 +146,7 @@ pub(crate) async fn put(
         Ok(f) => f,
         Err(e) => {
             tracing::warn!(path = %tmp_path.display(), error = %e, "PUT: cannot create file");
-            return send(conn, &refuse(500, "Internal error"), unread).await;
+            return reply.simple(500, "Internal error").await;
         }
     };
     // Only the temporary file is removed if the PUT fails; a file written
@@ -157,8 +155,7 @@ pub(crate) async fn put(
     if req.expects_continue() && req.has_body() {
         conn.stream()
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .await
-            .map_err(|_| ())?;
+            .await?;
     }
     let mut reader = BodyReader::new(req, s.max_chunked_request_size);
     let mut md5 = want_md5.then(Md5::new);
@@ -168,26 +165,29 @@ pub(crate) async fn put(
         match reader.read(conn, buf, &mut chunk, s.idle_timeout).await {
             Ok(()) => {}
             Err(BodyError::Bad) => {
-                return send(conn, &refuse(400, "Bad chunked body"), None)
-                    .await
-                    .and(Err(()))
+                // The rest of the body is unread: the connection closes.
+                Reply::new(conn, req, s, unread)
+                    .simple(400, "Bad chunked body")
+                    .await?;
+                return Err(ReplyError::Body(BodyError::Bad));
             }
-            Err(_) => return Err(()),
+            Err(e) => return Err(ReplyError::Body(e)),
         }
         written += chunk.len() as u64;
         if req.chunked && web.max_put_size > 0 && written > web.max_put_size {
-            return Err(());
+            return Err(ReplyError::TooLarge);
         }
         if chunk.len() >= 64 * 1024 || reader.done() {
             if let Some(m) = md5.as_mut() {
                 m.update(&chunk);
             }
-            file.write_all(&chunk).await.map_err(|_| ())?;
+            file.write_all(&chunk).await?;
             chunk.clear();
         }
     }
+    let mut reply = Reply::new(conn, req, s, keep);
     if file.flush().await.is_err() {
-        return send(conn, &refuse(500, "Error saving file"), keep).await;
+        return reply.simple(500, "Error saving file").await;
     }
     drop(file);
     let code = match md5 {
@@ -202,22 +202,17 @@ pub(crate) async fn put(
             if actual != expect {
                 drop(tmp);
                 let msg = format!("Content-MD5 mismatch, expected: {expect} actual: {actual}");
-                return send(conn, &simple(400, &msg, false, keep, tokens), keep).await;
+                return reply.simple(400, &msg).await;
             }
             201
         }
         None => 200,
     };
     if want_md5 && tokio::fs::rename(&tmp_path, &final_path).await.is_err() {
-        return send(
-            conn,
-            &simple(500, "Error renaming file", false, keep, tokens),
-            keep,
-        )
-        .await;
+        return reply.simple(500, "Error renaming file").await;
     }
     tmp.0 = None;
-    send(conn, &simple(code, "", false, keep, tokens), keep).await
+    reply.simple(code, "").await
 }
 
 /// Blocking: unlinks `rel` under the docroot; the status and message.
@@ -253,25 +248,20 @@ pub(crate) async fn delete(
     s: &Settings,
     web: &Arc<WebConf>,
     keep: Option<u64>,
-) -> Result<bool, ()> {
-    let tokens = s.server_tokens;
+) -> Replied {
+    let mut reply = Reply::new(conn, req, s, keep);
     if !web.enable_delete {
-        return send(conn, &simple(403, "", false, keep, tokens), keep).await;
+        return reply.simple(403, "").await;
     }
     let rel = match delete_target(&req.uri) {
         Ok(r) => r,
-        Err(r) => return send(conn, &simple(r.code, r.msg, false, keep, tokens), keep).await,
+        Err(r) => return reply.simple(r.code, r.msg).await,
     };
     let Some(root) = web.root.clone() else {
-        return send(
-            conn,
-            &simple(500, "Docroot unconfigured", false, keep, tokens),
-            keep,
-        )
-        .await;
+        return reply.simple(500, "Docroot unconfigured").await;
     };
     let (code, msg) = tokio::task::spawn_blocking(move || unlink(&root, &rel))
         .await
         .unwrap_or((500, String::new()));
-    send(conn, &simple(code, &msg, false, keep, tokens), keep).await
+    reply.simple(code, &msg).await
 }
