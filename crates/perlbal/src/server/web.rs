@@ -397,9 +397,7 @@ async fn copy_file(
             // Shorter than its Content-Length said: the connection closes.
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        super::proxy::write_idle(out, &chunk, idle)
-            .await
-            .map_err(|()| std::io::Error::from(std::io::ErrorKind::TimedOut))?;
+        super::conn::write_idle(out, &chunk, idle).await?;
         off += chunk.len() as u64;
     }
     Ok(())
