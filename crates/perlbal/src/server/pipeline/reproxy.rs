@@ -48,12 +48,15 @@ use crate::proto::reproxy::{is_reproxy_header, targets, Directive, Target};
 /// How long connecting to a reproxy target may take (1.80: 5 s).
 const CONNECT: Duration = Duration::from_secs(5);
 
-/// Follows a backend's internal redirect: its own (small) body is read
-/// first and the backend reused when it can be.
-pub(crate) async fn serve(c: &mut Client, ex: &Exchange, a: Answer) -> Result<Outcome, ProxyError> {
-    let Some((full, d)) = a.reproxy else {
-        return Ok(Outcome::Close);
-    };
+/// Follows a backend's internal redirect (`full`: its head, `d`: what it
+/// asks for): the backend's own (small) body is read first and the
+/// backend reused when it can be.
+pub(crate) async fn serve(
+    c: &mut Client,
+    ex: &Exchange,
+    a: Answer,
+    (full, d): (ResponseHead, Directive),
+) -> Result<Outcome, ProxyError> {
     let rbuf = &mut c.io.resp;
     rbuf.advance(a.used);
     let reusable = a.keep_backend && a.keep_alive;

@@ -49,6 +49,7 @@ pub(crate) async fn run(c: &mut Client, ex: &mut Exchange) -> Result<bool, Proxy
                 // Its body (if any) went to the first backend.
                 ex.req.headers.remove("Content-Length");
                 ex.req.content_length = 0;
+                (ex.to_backend, ex.body, ex.progress) = (None, Body::Stream, None);
             }
             _ => {
                 let s = &ex.s;
@@ -110,11 +111,10 @@ async fn proxy(c: &mut Client, ex: &mut Exchange) -> Result<Outcome, ProxyError>
             return done.map(Outcome::keep_if);
         }
     }
-    let answer = dispatch::run(c, ex).await?;
-    if answer.reproxy.is_some() {
-        reproxy::serve(c, ex, answer).await
-    } else {
-        relay::response(c, ex, answer).await
+    let mut answer = dispatch::run(c, ex).await?;
+    match answer.reproxy.take() {
+        Some(redirect) => reproxy::serve(c, ex, answer, redirect).await,
+        None => relay::response(c, ex, answer).await,
     }
 }
 
