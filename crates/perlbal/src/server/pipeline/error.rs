@@ -332,6 +332,75 @@ mod tests {
         }
     }
 
+    /// Every event's level and `name=value` fields, as logged.
+    #[derive(Clone, Default)]
+    struct Events(std::sync::Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>);
+
+    struct Fields(String);
+
+    impl tracing::field::Visit for Fields {
+        fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+            self.0.push_str(&format!("{}={v:?} ", f.name()));
+        }
+    }
+
+    impl tracing::Subscriber for Events {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, e: &tracing::Event<'_>) {
+            let mut f = Fields(String::new());
+            e.record(&mut f);
+            let mut all = self.0.lock().expect("events");
+            all.push((*e.metadata().level(), f.0));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn a_5xx_is_one_warn_line_naming_service_backend_and_cause() {
+        let events = Events::default();
+        tracing::subscriber::with_default(events.clone(), || {
+            let e = ProxyError::timeout(Duration::from_secs(2)).at("10.0.0.1:80");
+            warn("web", 504, Failure::Proxy(&e));
+            warn(
+                "web",
+                503,
+                Failure::Proxy(&ProxyError::no_backend(Duration::from_secs(2))),
+            );
+            warn("files", 500, Failure::Local("Docroot unconfigured"));
+            warn("web", 0, Failure::Proxy(&ProxyError::client_gone()));
+        });
+        let got = events.0.lock().expect("events").clone();
+        assert_eq!(got.len(), 4, "{got:?}");
+        let (level, line) = &got[0];
+        assert_eq!(*level, tracing::Level::WARN);
+        for part in [
+            "message=backend failure",
+            "service=\"web\"",
+            "backend=10.0.0.1:80",
+            "status=504",
+            "cause=\"no response head within idle_timeout (2 s)\"",
+        ] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
+        assert!(got[1].1.contains("backend=none"), "{:?}", got[1]);
+        assert!(got[2].1.contains("message=request failed"), "{:?}", got[2]);
+        assert!(
+            got[2].1.contains("cause=\"Docroot unconfigured\""),
+            "{:?}",
+            got[2]
+        );
+        // The client's own failure is no warning.
+        assert_eq!(got[3].0, tracing::Level::DEBUG, "{:?}", got[3]);
+    }
+
     #[test]
     fn only_a_backend_that_failed_before_acting_is_retried_and_only_so_often() {
         let closed = ProxyError::bad_gateway("closed without a response", true);
