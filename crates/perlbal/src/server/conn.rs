@@ -248,6 +248,27 @@ impl ClientConn {
     }
 }
 
+/// Writes all of `bytes` to `w` (a client or a backend), giving up when
+/// the peer takes none of them for `idle` (each partial write is
+/// progress, as 1.80 counted it): then `TimedOut`.
+pub(crate) async fn write_idle<W>(w: &mut W, mut bytes: &[u8], idle: Duration) -> io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    while !bytes.is_empty() {
+        match tokio::time::timeout(idle, w.write(bytes)).await {
+            Ok(Ok(n)) if n > 0 => bytes = &bytes[n..],
+            Ok(Ok(_)) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                tracing::debug!("peer took nothing for idle_timeout: closing");
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -377,7 +377,7 @@ impl Console {
                 refresh(sh);
                 return Ok(());
             }
-            Command::ReproxyState => out.extend(super::reproxy::state_lines(sh)),
+            Command::ReproxyState => out.extend(sh.reproxy.state_lines()),
             Command::SslReload { service } => {
                 super::tls::reload(sh, service.as_deref()).map_err(|e| e.join("; "))?;
                 self.ok(out);

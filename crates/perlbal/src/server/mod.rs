@@ -1,9 +1,11 @@
 //! The tokio glue: one accept loop per enabled service (on danga-common's
-//! [`Acceptor`]), client connections (`client`) served from disk
-//! (`web`, `webput`, `webconcat`) or proxied: request bodies held or
-//! spooled (`upload`), backend connections and their pairing with queued
-//! clients (`dispatch`, `backend`), internal redirects (`reproxy`,
-//! `reproxy_pool`); and the management console (`manage`).
+//! [`Acceptor`]), client connections (`conn`, TLS in `tls`) whose
+//! requests go through the phases of `pipeline` (read, admit, route,
+//! dispatch, relay or reproxy, finish: docs/perlbal-pipeline.md), served
+//! from disk (`web`, `webput`, `webconcat`) or proxied: request bodies
+//! held or spooled (`upload`), backend connections and their pairing with
+//! queued clients (`backend`, `dispatch`), reproxy targets'
+//! connections (`reproxy_pool`); and the management console (`manage`).
 
 mod admit;
 mod backend;
@@ -11,7 +13,6 @@ mod beneath;
 mod body;
 mod cgi;
 mod cgi_conf;
-mod client;
 mod conn;
 mod counters;
 mod dispatch;
@@ -19,10 +20,9 @@ mod echo;
 mod manage;
 mod metrics;
 mod palimg;
+mod pipeline;
 mod plugins;
-mod proxy;
 mod reply;
-mod reproxy;
 mod reproxy_pool;
 mod respond;
 mod sendfile;
@@ -292,7 +292,7 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
             } else {
                 let shared2 = shared.clone();
                 shared.acceptor.clone().spawn(listener, move |conn| {
-                    client::serve(conn::ClientConn::plain(conn), rt.clone(), shared2.clone())
+                    pipeline::serve(conn::ClientConn::plain(conn), rt.clone(), shared2.clone())
                 })
             }
         }

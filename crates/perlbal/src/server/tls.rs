@@ -134,7 +134,7 @@ pub(crate) fn serve(
         let acceptor = TlsAcceptor::from(site.current());
         async move {
             if let Some(conn) = handshake(conn, acceptor, idle).await {
-                super::client::serve(conn, rt, shared).await;
+                super::pipeline::serve(conn, rt, shared).await;
             }
         }
     }))

@@ -5,8 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::AsyncWriteExt;
-
 use super::reply::Head;
 use super::{lock, now, Shared};
 use crate::core::upload_status::status_body;
@@ -62,14 +60,4 @@ pub(crate) fn status_reply(
     let mut out = h.finish(keep);
     out.extend_from_slice(body.as_bytes());
     Some(out)
-}
-
-/// Writes `out`; `Ok(keep-alive)`.
-pub(crate) async fn send(
-    conn: &mut super::conn::ClientConn,
-    out: &[u8],
-    keep: Option<u64>,
-) -> Result<bool, ()> {
-    conn.stream().write_all(out).await.map_err(|_| ())?;
-    Ok(keep.is_some())
 }

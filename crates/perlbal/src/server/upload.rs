@@ -189,16 +189,31 @@ fn spool_after_memory(up: &UploadConf, got: u64, left: u64, secs: f64) -> Option
     }
 }
 
-async fn read_some(conn: &mut ClientConn, buf: &mut BytesMut, idle: Duration) -> Result<(), ()> {
+/// Why a body could not be buffered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UploadError {
+    /// The client left, went quiet or sent a bad body: no answer.
+    Client,
+    /// The spool file could not be made or written: the client gets a 500.
+    Spool(String),
+    /// The spool file broke where 1.80 answers nothing: the connection
+    /// closes.
+    Io(String),
+}
+
+async fn read_some(
+    conn: &mut ClientConn,
+    buf: &mut BytesMut,
+    idle: Duration,
+) -> Result<(), UploadError> {
     buf.reserve(64 * 1024);
     match tokio::time::timeout(idle, conn.stream().read_buf(buf)).await {
         Ok(Ok(n)) if n > 0 => Ok(()),
-        _ => Err(()),
+        _ => Err(UploadError::Client),
     }
 }
 
-/// Reads the body as buffer_uploads says (module docs). `Err`: the client
-/// left, sent a bad body, or the spool failed (then it got a 500).
+/// Reads the body as buffer_uploads says (module docs).
 pub(crate) async fn buffer(
     conn: &mut ClientConn,
     buf: &mut BytesMut,
@@ -206,7 +221,7 @@ pub(crate) async fn buffer(
     s: &Settings,
     up: &UploadConf,
     progress: &mut Option<Progress>,
-) -> Result<Body, ()> {
+) -> Result<Body, UploadError> {
     let bbc = s.buffer_backend_connect as u64;
     let started = Instant::now();
     let mut reader = BodyReader::new(req, s.max_chunked_request_size);
@@ -217,7 +232,9 @@ pub(crate) async fn buffer(
         if req.chunked {
             // Only what came with the head: a body complete there goes
             // from memory, any other is spooled from its first byte.
-            reader.take(buf, &mut mem).map_err(|_| ())?;
+            reader
+                .take(buf, &mut mem)
+                .map_err(|_| UploadError::Client)?;
             if reader.done() {
                 return Ok(Body::Memory(mem));
             }
@@ -241,25 +258,24 @@ pub(crate) async fn buffer(
         }
     }
     let Some(mut spool) = create_spool(up, conn.id(), reason).await else {
-        let out = super::reply::simple(500, "", false, None, s.server_tokens);
         let cause = "cannot create a spool file in buffer_uploads_path";
-        super::proxy::log_failure(&up.service, "none", 500, cause);
-        let _ = conn.stream().write_all(&out).await;
-        return Err(());
+        return Err(UploadError::Spool(cause.into()));
     };
-    let mut out = tokio::fs::File::from_std(spool.file.try_clone().map_err(|_| ())?);
+    let file = spool
+        .file
+        .try_clone()
+        .map_err(|e| UploadError::Io(format!("sharing a spool file: {e}")))?;
+    let mut out = tokio::fs::File::from_std(file);
     let mut done = 0u64;
     loop {
         if !req.chunked {
-            reader.take(buf, &mut mem).map_err(|_| ())?;
+            reader
+                .take(buf, &mut mem)
+                .map_err(|_| UploadError::Client)?;
         }
         if !mem.is_empty() {
             if let Err(e) = out.write_all(&mem).await {
-                let out = super::reply::simple(500, "", false, None, s.server_tokens);
-                let cause = format!("writing a spool file: {e}");
-                super::proxy::log_failure(&up.service, "none", 500, &cause);
-                let _ = conn.stream().write_all(&out).await;
-                return Err(());
+                return Err(UploadError::Spool(format!("writing a spool file: {e}")));
             }
             done += mem.len() as u64;
             mem.clear();
@@ -273,9 +289,11 @@ pub(crate) async fn buffer(
         reader
             .read(conn, buf, &mut mem, s.idle_timeout)
             .await
-            .map_err(|_| ())?;
+            .map_err(|_| UploadError::Client)?;
     }
-    out.flush().await.map_err(|_| ())?;
+    out.flush()
+        .await
+        .map_err(|e| UploadError::Io(format!("flushing a spool file: {e}")))?;
     spool.len = done;
     Ok(Body::Spool(spool))
 }
@@ -307,7 +325,7 @@ async fn create_spool(up: &UploadConf, id: u64, reason: &'static str) -> Option<
             unlinked: std::sync::atomic::AtomicBool::new(false),
         }),
         Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "cannot create a spool file");
+            tracing::error!(service = %up.service, path = %path.display(), error = %e, "cannot create a spool file");
             None
         }
     }

@@ -1,4 +1,5 @@
-//! Internal redirects (`enable_reproxy`): a backend answers with
+//! Phase 4, reproxy (the other way to answer): internal redirects
+//! (`enable_reproxy`). A backend answers with
 //! `X-REPROXY-FILE`, `X-REPROXY-URL` or `X-REPROXY-SERVICE` and perlbal
 //! serves the content itself; the client sees the backend's status and
 //! headers (without any `X-REPROXY-*`) over the new body, never a redirect.
@@ -10,13 +11,15 @@
 //!   Range and Host) until one answers 2xx or 416 with the expected size;
 //!   none does: 503. Content-Length (and a 206/416's Content-Range) come
 //!   from the target. Connections per target host are limited and reused
-//!   ([`super::reproxy_pool`]); the target is read at most
+//!   ([`super::super::reproxy_pool`]); the target is read at most
 //!   `buffer_size_reproxy_url` ahead of the client.
 //! * `X-REPROXY-CACHE-FOR: secs; Header ...` with a URL list: the answer is
 //!   cached per Host and URI (`reproxy_cache_maxsize` entries), so later
 //!   requests skip the backend.
-//! * SERVICE: the request is handed to the named service (the client loop
+//! * SERVICE: the request is handed to the named service ([`super::route`]
 //!   does that).
+//!
+//! A URL's body goes through the same [`relay`] as a backend's.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,25 +30,51 @@ use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::backend::read_head;
-use super::conn::ClientConn;
-use super::dispatch::ServiceRt;
-use super::proxy::relay;
-use super::reply::{reason, simple, Head};
-use super::settings::Settings;
-use super::{lock, now, Shared};
+use super::super::backend::{read_head, Backend, SockState};
+use super::super::conn::ClientConn;
+use super::super::dispatch::ServiceRt;
+use super::super::reply::{reason, simple, Head};
+use super::super::settings::Settings;
+use super::super::{lock, now, Shared};
+use super::error::{ProxyError, Side};
+use super::exchange::{Answer, Client, Exchange, Outcome};
+use super::relay::{relay, Framing};
 use crate::core::cache::{parse_cache_for, Entry};
 use crate::proto::date::http_date;
 use crate::proto::http::{BodyLength, Headers, RequestHead, ResponseHead};
 use crate::proto::range::{self, ByteRange};
-use crate::proto::reproxy::{is_reproxy_header, targets, Target};
+use crate::proto::reproxy::{is_reproxy_header, targets, Directive, Target};
 
 /// How long connecting to a reproxy target may take (1.80: 5 s).
 const CONNECT: Duration = Duration::from_secs(5);
 
-/// `REPROXY_STATE`
-pub(crate) fn state_lines(shared: &Arc<Shared>) -> Vec<String> {
-    shared.reproxy.state_lines()
+/// Follows a backend's internal redirect (`full`: its head, `d`: what it
+/// asks for): the backend's own (small) body is read first and the
+/// backend reused when it can be.
+pub(crate) async fn serve(
+    c: &mut Client,
+    ex: &Exchange,
+    a: Answer,
+    (full, d): (ResponseHead, Directive),
+) -> Result<Outcome, ProxyError> {
+    let rbuf = &mut c.io.resp;
+    rbuf.advance(a.used);
+    let reusable = a.keep_backend && a.keep_alive;
+    finish_backend(a.be, rbuf, a.length, reusable, &ex.svc).await;
+    c.state.set(SockState::CLIENT_XFER_RES);
+    let req = ex.backend_head();
+    match d {
+        Directive::File(path) => file(&mut c.conn, req, &full, &path, &ex.s)
+            .await
+            .map(Outcome::keep_if),
+        Directive::Url(urls) => {
+            if ex.s.reproxy_cache_size > 0 {
+                remember(&ex.svc, req, &full, &urls);
+            }
+            url(c, ex, &full, &urls).await.map(Outcome::keep_if)
+        }
+        Directive::Service(name) => Ok(Outcome::Handoff(name)),
+    }
 }
 
 /// Whether the client connection may stay open after a response with
@@ -71,7 +100,7 @@ fn client_headers(h: &Headers) -> Headers {
 }
 
 fn head_bytes(code: u16, reason_text: &str, h: &Headers, keep: Option<u64>) -> Vec<u8> {
-    super::reply::note_status(code);
+    super::super::reply::note_status(code);
     let mut out = Vec::with_capacity(512);
     let _ = write!(out, "HTTP/1.0 {code} {reason_text}\r\n");
     h.write(&mut out);
@@ -85,18 +114,19 @@ fn expected_size(h: &Headers) -> Option<u64> {
 }
 
 /// Serves `path` for `X-REPROXY-FILE`; `Ok(keep-alive)`.
-pub(crate) async fn file(
+async fn file(
     conn: &mut ClientConn,
     req: &RequestHead,
     primary: &ResponseHead,
     path: &str,
     s: &Settings,
-) -> Result<bool, ()> {
-    super::plugins::file_reproxied(s);
+) -> Result<bool, ProxyError> {
+    let gone = |_| ProxyError::client_gone();
+    super::super::plugins::file_reproxied(s);
     let head_req = req.method == "HEAD";
     let expected = expected_size(&primary.headers);
     let p = std::path::PathBuf::from(path);
-    let opened = tokio::task::spawn_blocking(move || super::web::open_regular(&p))
+    let opened = tokio::task::spawn_blocking(move || super::super::web::open_regular(&p))
         .await
         .ok()
         .flatten();
@@ -105,7 +135,7 @@ pub(crate) async fn file(
         _ => {
             let keep = client_keep(req, s, 404, true);
             let out = simple(404, "", head_req, keep, s.server_tokens);
-            conn.stream().write_all(&out).await.map_err(|_| ())?;
+            conn.stream().write_all(&out).await.map_err(gone)?;
             return Ok(keep.is_some());
         }
     };
@@ -121,7 +151,7 @@ pub(crate) async fn file(
         conn.stream()
             .write_all(&h.finish(keep))
             .await
-            .map_err(|_| ())?;
+            .map_err(gone)?;
         return Ok(keep.is_some());
     }
     let mut h = client_headers(&primary.headers);
@@ -148,11 +178,14 @@ pub(crate) async fn file(
     let keep = client_keep(req, s, code, true);
     let out = head_bytes(code, text, &h, keep);
     if head_req {
-        conn.stream().write_all(&out).await.map_err(|_| ())?;
+        conn.stream().write_all(&out).await.map_err(gone)?;
         return Ok(keep.is_some());
     }
-    super::plugins::file_sent(s);
-    super::web::body_after(conn, &out, &[(file, start, len)], s.idle_timeout).await?;
+    super::super::plugins::file_sent(s);
+    let parts = [(file, start, len)];
+    super::super::web::body_after(conn, &out, &parts, s.idle_timeout)
+        .await
+        .map_err(|_| ProxyError::client_gone())?;
     Ok(keep.is_some())
 }
 
@@ -163,7 +196,7 @@ async fn fetch(
     req: &RequestHead,
     rbuf: &mut BytesMut,
     idle: Duration,
-) -> Option<(TcpStream, super::reproxy_pool::Lease, ResponseHead)> {
+) -> Option<(TcpStream, super::super::reproxy_pool::Lease, ResponseHead)> {
     // A place under max_reproxy_connections, waited for no longer than
     // idle_timeout (then the next URL, or the 503).
     let Ok(mut lease) = tokio::time::timeout(idle, shared.reproxy.acquire(&t.ipport())).await
@@ -219,14 +252,13 @@ async fn fetch(
 }
 
 /// Serves the first working URL of `urls`; `Ok(keep-alive)`.
-pub(crate) async fn url(
-    conn: &mut ClientConn,
-    req: &RequestHead,
+async fn url(
+    c: &mut Client,
+    ex: &Exchange,
     primary: &ResponseHead,
     urls: &str,
-    s: &Settings,
-    (service, shared): (&str, &Arc<Shared>),
-) -> Result<bool, ()> {
+) -> Result<bool, ProxyError> {
+    let (req, s, shared) = (ex.backend_head(), &ex.s, &c.shared);
     let head_req = req.method == "HEAD";
     let expected = expected_size(&primary.headers);
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
@@ -288,21 +320,17 @@ pub(crate) async fn url(
             reason(code)
         };
         let mut out = head_bytes(code, text, &h, keep);
-        let clean = relay(
-            conn,
-            &mut stream,
-            &mut rbuf,
+        let how = Framing {
             length,
-            &mut out,
-            s.buffer_size_reproxy_url,
-            s.idle_timeout,
-        )
-        .await
-        .map_err(|e| {
-            if let super::proxy::RelayError::Backend(cause) = e {
-                let cause = format!("reproxy target: {cause}");
-                super::proxy::log_failure(service, t.ipport(), 0, &cause);
+            room: s.buffer_size_reproxy_url,
+            idle: s.idle_timeout,
+        };
+        let relayed = relay(&mut c.conn, &mut stream, (&mut rbuf, &mut out), how).await;
+        let clean = relayed.map_err(|mut e| {
+            if e.side == Side::Backend {
+                e.cause = format!("reproxy target: {}", e.cause).into();
             }
+            e.at(t.ipport())
         })?;
         if clean && resp.keep_alive() && length != BodyLength::UntilClose {
             lease.keep(stream);
@@ -310,10 +338,7 @@ pub(crate) async fn url(
         return Ok(keep.is_some() && clean);
     }
     let keep = client_keep(req, s, 503, true);
-    let out = simple(503, "", head_req, keep, s.server_tokens);
-    super::proxy::log_failure(service, urls, 503, "no reproxy URL answered");
-    conn.stream().write_all(&out).await.map_err(|_| ())?;
-    Ok(keep.is_some())
+    Err(ProxyError::no_target(keep).at(urls))
 }
 
 /// The cache key of a request.
@@ -322,7 +347,7 @@ fn cache_key(req: &RequestHead) -> String {
 }
 
 /// Remembers a URL reproxy answer when the backend asked for it.
-pub(crate) fn remember(svc: &ServiceRt, req: &RequestHead, resp: &ResponseHead, urls: &str) {
+fn remember(svc: &ServiceRt, req: &RequestHead, resp: &ResponseHead, urls: &str) {
     let Some((secs, names)) = resp
         .headers
         .get_str("X-REPROXY-CACHE-FOR")
@@ -349,13 +374,8 @@ pub(crate) fn remember(svc: &ServiceRt, req: &RequestHead, resp: &ResponseHead, 
 
 /// Answers from the reproxy cache, if it holds this request; `None`: ask
 /// a backend.
-pub(crate) async fn from_cache(
-    conn: &mut ClientConn,
-    req: &RequestHead,
-    s: &Settings,
-    svc: &ServiceRt,
-    shared: &Arc<Shared>,
-) -> Option<Result<bool, ()>> {
+pub(crate) async fn from_cache(c: &mut Client, ex: &Exchange) -> Option<Result<bool, ProxyError>> {
+    let (req, s, svc) = (ex.backend_head(), &ex.s, &ex.svc);
     svc.cache_requests.fetch_add(1, Ordering::Relaxed);
     let hit = lock(&svc.cache).get(&cache_key(req), now())?;
     svc.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -370,8 +390,11 @@ pub(crate) async fn from_cache(
             let keep = client_keep(req, s, 304, true);
             let mut h = Head::new(304);
             h.header("Content-Length", 0);
-            let sent = conn.stream().write_all(&h.finish(keep)).await;
-            return Some(sent.map(|()| keep.is_some()).map_err(|_| ()));
+            let sent = c.conn.stream().write_all(&h.finish(keep)).await;
+            return Some(
+                sent.map(|()| keep.is_some())
+                    .map_err(|_| ProxyError::client_gone()),
+            );
         }
     }
     let mut headers = Headers::default();
@@ -385,13 +408,13 @@ pub(crate) async fn from_cache(
         minor: 0,
         headers,
     };
-    Some(url(conn, req, &primary, &hit.urls, s, (&svc.name, shared)).await)
+    Some(url(c, ex, &primary, &hit.urls).await)
 }
 
 /// After a reproxy answer: the backend's own (small) body is read and the
 /// connection reused when it can be, else closed.
-pub(crate) async fn finish_backend(
-    mut be: super::backend::Backend,
+async fn finish_backend(
+    mut be: Backend,
     rbuf: &mut BytesMut,
     length: BodyLength,
     reusable: bool,
