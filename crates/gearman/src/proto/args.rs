@@ -54,6 +54,29 @@ impl IntoIterator for Args {
     }
 }
 
+/// The argument slices of one packet being encoded, held inline (no
+/// allocation per packet the server sends).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    items: [&'a [u8]; MAX_ARGS],
+    len: usize,
+}
+
+impl<'a> Parts<'a> {
+    /// These `N` arguments (at most [`MAX_ARGS`], checked when compiled).
+    pub(crate) fn of<const N: usize>(args: [&'a [u8]; N]) -> Self {
+        const { assert!(N <= MAX_ARGS) };
+        let mut items: [&'a [u8]; MAX_ARGS] = [&[]; MAX_ARGS];
+        items[..N].copy_from_slice(&args);
+        Parts { items, len: N }
+    }
+
+    /// The arguments, in order.
+    pub(crate) fn as_slice(&self) -> &[&'a [u8]] {
+        &self.items[..self.len]
+    }
+}
+
 /// Appends a whole packet: header, then `args` joined by NULs.
 ///
 /// # Panics

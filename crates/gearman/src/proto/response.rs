@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::args::{put_packet, split_args};
+use super::args::{put_packet, split_args, Parts};
 use super::request::parse_i64_lenient;
 use super::{Command, Magic};
 
@@ -178,47 +178,49 @@ impl Response {
             }
         };
         let (n1, n2, n3);
-        let args: Vec<&[u8]> = match self {
-            Response::Noop | Response::NoJob => vec![],
-            Response::JobCreated(a) | Response::EchoRes(a) | Response::OptionRes(a) => vec![a],
+        let args = match self {
+            Response::Noop | Response::NoJob => Parts::of([]),
+            Response::JobCreated(a) | Response::EchoRes(a) | Response::OptionRes(a) => {
+                Parts::of([a])
+            }
             Response::WorkFail {
                 handle,
                 trailing_nul,
             } => {
                 if *trailing_nul {
-                    vec![handle, b""]
+                    Parts::of([handle, b""])
                 } else {
-                    vec![handle]
+                    Parts::of([handle])
                 }
             }
             Response::JobAssign {
                 handle,
                 function,
                 data,
-            } => vec![handle, function, data],
+            } => Parts::of([handle, function, data]),
             Response::JobAssignUniq {
                 handle,
                 function,
                 unique,
                 data,
-            } => vec![handle, function, unique, data],
+            } => Parts::of([handle, function, unique, data]),
             Response::JobAssignAll {
                 handle,
                 function,
                 unique,
                 reducer,
                 data,
-            } => vec![handle, function, unique, reducer, data],
+            } => Parts::of([handle, function, unique, reducer, data]),
             Response::WorkStatus {
                 handle,
                 numerator,
                 denominator,
-            } => vec![handle, numerator, denominator],
+            } => Parts::of([handle, numerator, denominator]),
             Response::WorkComplete { handle, data }
             | Response::WorkException { handle, data }
             | Response::WorkData { handle, data }
-            | Response::WorkWarning { handle, data } => vec![handle, data],
-            Response::Error { code, text } => vec![code, text],
+            | Response::WorkWarning { handle, data } => Parts::of([handle, data]),
+            Response::Error { code, text } => Parts::of([code, text]),
             Response::StatusRes {
                 handle,
                 known,
@@ -228,7 +230,7 @@ impl Response {
             } => {
                 n1 = itoa(*numerator);
                 n2 = itoa(*denominator);
-                vec![handle, flag(*known), flag(*running), &n1, &n2]
+                Parts::of([handle, flag(*known), flag(*running), &n1, &n2])
             }
             Response::StatusResUnique {
                 unique,
@@ -241,10 +243,10 @@ impl Response {
                 n1 = itoa(*numerator);
                 n2 = itoa(*denominator);
                 n3 = itoa(*waiting);
-                vec![unique, flag(*known), flag(*running), &n1, &n2, &n3]
+                Parts::of([unique, flag(*known), flag(*running), &n1, &n2, &n3])
             }
         };
-        put_packet(out, Magic::Res, kind, &args);
+        put_packet(out, Magic::Res, kind, args.as_slice());
     }
 
     /// Decodes a server packet (what a client or worker library does).

@@ -474,9 +474,15 @@ impl Queue {
     fn job_seq(&self, handle: &[u8]) -> Option<u64> {
         let rest = handle.strip_prefix(self.cfg.handle_prefix.as_bytes())?;
         let digits = rest.strip_prefix(b":")?;
-        if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        if digits.is_empty() || digits.len() > 20 {
             return None;
         }
-        std::str::from_utf8(digits).ok()?.parse().ok()
+        // Decimal digits only; past u64::MAX is no job of ours.
+        digits.iter().try_fold(0u64, |n, &d| {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
     }
 }

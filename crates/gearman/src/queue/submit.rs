@@ -43,7 +43,7 @@ impl Queue {
         }
         let seq = self.next_job;
         self.next_job += 1;
-        let handle = Bytes::from(format!("{}:{seq}", self.cfg.handle_prefix));
+        let handle = job_handle(&self.cfg.handle_prefix, seq);
         let when = req.when.unwrap_or(0);
         let scheduled = when > now.unix;
         let mut job = Job {
@@ -139,6 +139,26 @@ impl Queue {
     }
 }
 
+/// `<prefix>:<seq>`, built without the formatting machinery (one per job).
+fn job_handle(prefix: &str, seq: u64) -> Bytes {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = seq;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut h = Vec::with_capacity(prefix.len() + 1 + digits.len() - at);
+    h.extend_from_slice(prefix.as_bytes());
+    h.push(b':');
+    h.extend_from_slice(&digits[at..]);
+    Bytes::from(h)
+}
+
 /// The unique index key of a job: (is `-`, key); `None` when it has none.
 pub(super) fn coalescing_key(unique: &Bytes, data: &Bytes) -> Option<(bool, Bytes)> {
     match &unique[..] {
@@ -146,5 +166,20 @@ pub(super) fn coalescing_key(unique: &Bytes, data: &Bytes) -> Option<(bool, Byte
         b"-" if data.is_empty() => None,
         b"-" => Some((true, data.clone())),
         _ => Some((false, unique.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::job_handle;
+
+    #[test]
+    fn job_handles_are_prefix_colon_decimal() {
+        assert_eq!(&job_handle("H:x", 0)[..], b"H:x:0");
+        assert_eq!(&job_handle("H:x", 7)[..], b"H:x:7");
+        assert_eq!(&job_handle("H:x", 1234567890)[..], b"H:x:1234567890");
+        let max = format!("H:x:{}", u64::MAX);
+        assert_eq!(&job_handle("H:x", u64::MAX)[..], max.as_bytes());
+        assert_eq!(&job_handle("", 10)[..], b":10");
     }
 }
