@@ -7,14 +7,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper::client::conn::http1;
 use hyper::{header, Method, Request, Response};
 use hyper_util::rt::TokioIo;
@@ -178,8 +179,13 @@ impl Head {
     }
 }
 
-/// A pooled connection's request side.
-type Sender = http1::SendRequest<Empty<Bytes>>;
+/// A pooled connection's two halves: the request side and the connection
+/// itself, boxed so that taking it from the pool and giving it back moves
+/// a pointer. It has no task of its own: whichever call uses it drives it.
+struct Pooled {
+    send: http1::SendRequest<Empty<Bytes>>,
+    conn: Pin<Box<http1::Connection<TokioIo<TcpStream>, Empty<Bytes>>>>,
+}
 
 /// Idle connections kept per storage node.
 const POOL_PER_NODE: usize = 16;
@@ -188,29 +194,46 @@ const POOL_PER_NODE: usize = 16;
 const MAX_DRAIN: usize = 64 * 1024;
 
 /// Idle keep-alive connections per storage node (`host:port`).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<String, Vec<Sender>>>,
+    idle: Mutex<HashMap<String, Vec<Pooled>>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self
+            .idle
+            .lock()
+            .map(|m| m.values().map(Vec::len).sum::<usize>())
+            .unwrap_or(0);
+        f.debug_struct("Pool").field("idle", &idle).finish()
+    }
 }
 
 impl Pool {
-    fn take(&self, node: &str) -> Option<Sender> {
+    fn take(&self, node: &str) -> Option<Pooled> {
         self.idle.lock().ok()?.get_mut(node)?.pop()
     }
 
-    fn give(&self, node: &str, s: Sender) {
-        if let Ok(mut idle) = self.idle.lock() {
-            let list = idle.entry(node.to_owned()).or_default();
+    fn give(&self, node: &str, p: Pooled) {
+        let Ok(mut idle) = self.idle.lock() else {
+            return;
+        };
+        // The node's key is allocated once, not per request.
+        if let Some(list) = idle.get_mut(node) {
             if list.len() < POOL_PER_NODE {
-                list.push(s);
+                list.push(p);
             }
+        } else {
+            idle.insert(node.to_owned(), vec![p]);
         }
     }
 
     /// Sends a request without a body (`HEAD`, `DELETE`) and reads the
     /// reply: on an idle pooled connection if there is one (once more on a
     /// fresh one if that fails: the node may have closed it), the
-    /// connection pooled again once its reply is read whole. Only the
+    /// connection pooled again once its reply is read whole. The request
+    /// and its connection are driven in the caller's task. Only the
     /// connect has a deadline: the caller sets one for the whole call.
     pub(crate) async fn call(
         &self,
@@ -223,49 +246,211 @@ impl Pool {
                 .body(Empty::new())
                 .map_err(|e| e.to_string())
         };
-        while let Some(mut s) = self.take(&url.connect) {
-            if s.ready().await.is_err() {
-                continue;
+        if let Some(p) = self.take(&url.connect) {
+            if let Ok(head) = self.exchange(&url.connect, p, build()?, true).await {
+                return Ok(head);
             }
-            if let Ok(resp) = s.send_request(build()?).await {
-                return Ok(self.finish(&url.connect, s, resp).await);
-            }
-            break;
         }
-        let (mut s, conn) = open::<Empty<Bytes>>(url, connect_timeout)
+        let (send, conn) = open::<Empty<Bytes>>(url, connect_timeout)
             .await
             .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            // Ends with an error when the node closes; nothing to report.
-            let _ = conn.await;
-        });
-        let resp = s.send_request(build()?).await.map_err(|e| chain(&e))?;
-        Ok(self.finish(&url.connect, s, resp).await)
+        let p = Pooled {
+            send,
+            conn: Box::pin(conn),
+        };
+        self.exchange(&url.connect, p, build()?, false).await
     }
 
-    /// The reply's head; the connection back in the pool when its body
-    /// (none for `HEAD`, a short page at most otherwise) is read.
-    async fn finish(&self, node: &str, s: Sender, resp: Response<Incoming>) -> Head {
-        let head = Head::of(&resp);
-        let keep = resp.headers().get(header::CONNECTION).is_none_or(|v| {
-            !v.to_str()
-                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("close"))
-        });
-        if Limited::new(resp.into_body(), MAX_DRAIN)
-            .collect()
-            .await
-            .is_ok()
-            && keep
-        {
-            self.give(node, s);
+    /// One request on `p` (waiting until it is ready if it was pooled), its
+    /// reply's head, and `p` back in the pool when the reply's body (none
+    /// for `HEAD`, a short page at most otherwise) is read whole and
+    /// neither side closes.
+    async fn exchange(
+        &self,
+        node: &str,
+        p: Pooled,
+        req: Request<Empty<Bytes>>,
+        pooled: bool,
+    ) -> Result<Head, String> {
+        let Pooled { mut send, conn } = p;
+        let work = async {
+            if pooled {
+                send.ready().await.map_err(|e| chain(&e))?;
+            }
+            let resp = send.send_request(req).await.map_err(|e| chain(&e))?;
+            let head = Head::of(&resp);
+            let close = resp.headers().get(header::CONNECTION).is_some_and(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.trim().eq_ignore_ascii_case("close"))
+            });
+            let drained = Limited::new(resp.into_body(), MAX_DRAIN)
+                .collect()
+                .await
+                .is_ok();
+            Ok::<_, String>((head, drained && !close))
+        };
+        let (result, conn) = along(work, conn).await;
+        let (head, keep) = result?;
+        if let Some(conn) = conn.filter(|_| keep) {
+            self.give(node, Pooled { send, conn });
         }
-        head
+        Ok(head)
     }
+}
+
+/// Runs `work` in this task while driving `conn`: `work` is polled again
+/// right after the connection moved, so a reply the connection has just
+/// read is taken in the same wake-up. A connection that ends is dropped at
+/// once (which fails a request still waiting on it); it comes back with
+/// `work`'s output if it is still open.
+async fn along<T, C>(work: impl Future<Output = T>, conn: Pin<Box<C>>) -> (T, Option<Pin<Box<C>>>)
+where
+    C: Future<Output = Result<(), hyper::Error>> + ?Sized,
+{
+    let mut work = pin!(work);
+    let mut conn = Some(conn);
+    let out = std::future::poll_fn(|cx| {
+        if let Poll::Ready(t) = work.as_mut().poll(cx) {
+            return Poll::Ready(t);
+        }
+        let Some(c) = conn.as_mut() else {
+            return Poll::Pending;
+        };
+        if let Poll::Ready(r) = c.as_mut().poll(cx) {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "storage connection ended");
+            }
+            conn = None;
+        }
+        work.as_mut().poll(cx)
+    })
+    .await;
+    (out, conn)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Url;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hyper::Method;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::{Head, Pool, Url};
+
+    /// How the test node treats a connection after each reply.
+    #[derive(Clone, Copy)]
+    enum After {
+        /// Keeps it open for the next request.
+        Keep,
+        /// Closes it without saying so (an idle keep-alive timeout).
+        Close,
+        /// Says `Connection: close` and closes it.
+        SayClose,
+    }
+
+    /// A storage node on loopback answering every request with `200`,
+    /// `Content-Length: 5` and, to a `DELETE`, a 5-byte body; the count
+    /// is of connections accepted.
+    async fn node(after: After) -> (Url, Arc<AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/dev1/x.fid", l.local_addr().unwrap())).unwrap();
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&accepts);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            let mut chunk = [0u8; 1024];
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let body = if buf.starts_with(b"DELETE ") {
+                            "gone\n"
+                        } else {
+                            ""
+                        };
+                        buf.drain(..end + 4);
+                        let close = match after {
+                            After::SayClose => "Connection: close\r\n",
+                            _ => "",
+                        };
+                        let reply =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n{close}\r\n{body}");
+                        if s.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if !matches!(after, After::Keep) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepts)
+    }
+
+    const HEAD_OK: Head = Head {
+        status: 200,
+        length: Some(5),
+    };
+
+    #[tokio::test]
+    async fn pooled_connection_is_reused() {
+        let (url, accepts) = node(After::Keep).await;
+        let pool = Pool::default();
+        for _ in 0..20 {
+            let h = pool.call(Method::HEAD, &url, Duration::from_secs(5)).await;
+            assert_eq!(h, Ok(HEAD_OK));
+        }
+        // A reply with a body is read whole and its connection kept too.
+        for _ in 0..5 {
+            let h = pool
+                .call(Method::DELETE, &url, Duration::from_secs(5))
+                .await;
+            assert_eq!(h, Ok(HEAD_OK));
+        }
+        assert_eq!(accepts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn node_closing_idle_connection_fails_no_request() {
+        let (url, accepts) = node(After::Close).await;
+        let pool = Pool::default();
+        for _ in 0..10 {
+            let h = pool.call(Method::HEAD, &url, Duration::from_secs(5)).await;
+            assert_eq!(h, Ok(HEAD_OK));
+            // Let the node's close arrive while the connection is pooled.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepts.load(Ordering::SeqCst), 10);
+        // Back to back too: a close racing the next request.
+        for _ in 0..10 {
+            let h = pool.call(Method::HEAD, &url, Duration::from_secs(5)).await;
+            assert_eq!(h, Ok(HEAD_OK));
+        }
+        assert_eq!(accepts.load(Ordering::SeqCst), 20);
+    }
+
+    #[tokio::test]
+    async fn connection_close_is_not_pooled() {
+        let (url, accepts) = node(After::SayClose).await;
+        let pool = Pool::default();
+        for _ in 0..5 {
+            let h = pool.call(Method::HEAD, &url, Duration::from_secs(5)).await;
+            assert_eq!(h, Ok(HEAD_OK));
+        }
+        assert_eq!(accepts.load(Ordering::SeqCst), 5);
+        assert!(format!("{pool:?}").contains("idle: 0"));
+    }
 
     #[test]
     fn urls_split() {
