@@ -75,15 +75,6 @@ impl fmt::Display for Role {
     }
 }
 
-/// Reads as its name, so `svc.role.as_deref()` gives `Option<&str>`.
-impl std::ops::Deref for Role {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        self.name()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

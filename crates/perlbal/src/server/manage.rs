@@ -10,7 +10,7 @@ use std::sync::Arc;
 use danga_common::LineReply;
 
 use super::{bind_service, lock, now, refresh, unbind_service, Shared};
-use crate::core::{Context, Effect, Priority};
+use crate::core::{Context, Effect, Priority, Role};
 use crate::proto::command::{self, Command, HELP};
 use crate::proto::expand::System;
 
@@ -106,7 +106,7 @@ impl Console {
                         .get("listen")
                         .map(|l| format!(" ({l})"))
                         .unwrap_or_default();
-                    let role = s.role.as_deref().unwrap_or("");
+                    let role = s.role.map_or("", Role::name);
                     let name = &s.name;
                     body.push_str(&format!(
                         "<li><a href='/service?{name}'>{name}</a> - {role}{listen}</li>\n"
@@ -262,7 +262,7 @@ impl Console {
                     let tracker = cfg
                         .services
                         .get(&name)
-                        .is_some_and(|s| s.role.as_deref() == Some("upload_tracker"));
+                        .is_some_and(|s| s.role == Some(Role::UploadTracker));
                     let class = if tracker {
                         "Perlbal::UploadListener"
                     } else {
@@ -477,14 +477,15 @@ impl Console {
     fn show_service(&self, name: &str, out: &mut Vec<String>) -> Result<(), String> {
         let cfg = lock(&self.shared.config);
         let svc = cfg.services.get(name).ok_or("Unknown service")?;
-        let role = svc.role.as_deref().unwrap_or_default();
+        let role = svc.role;
+        let role_name = role.map_or("", Role::name);
         out.push(format!("SERVICE {name}"));
         out.push(format!(
             "     listening: {}",
             svc.values.get("listen").map_or("--", String::as_str)
         ));
-        out.push(format!("          role: {role}"));
-        if role == "web_server" {
+        out.push(format!("          role: {role_name}"));
+        if role == Some(Role::WebServer) {
             out.push("  pend clients: 0".into());
             out.push("  pend backend: 0".into());
             out.push(format!(
@@ -493,7 +494,7 @@ impl Console {
             ));
             return Ok(());
         }
-        if role != "reverse_proxy" {
+        if role != Some(Role::ReverseProxy) {
             return Ok(());
         }
         let rt = lock(&self.shared.services).get(name).cloned();

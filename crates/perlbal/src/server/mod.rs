@@ -46,7 +46,7 @@ use danga_common::{
     Acceptor, AtLimit, ConnStats, LineConfig, ListenSpec, Listener, Registry, Shutdown,
 };
 
-use crate::core::{Config, NodeBook};
+use crate::core::{Config, NodeBook, Role};
 use backend::StateCounts;
 use dispatch::ServiceRt;
 
@@ -106,7 +106,7 @@ impl Server {
         config
             .services
             .values()
-            .filter(|s| s.enabled && s.role.as_deref() != Some("upload_tracker"))
+            .filter(|s| s.enabled && s.role != Some(Role::UploadTracker))
             .filter_map(|s| s.listen().map(|a| ListenSpec::tcp(&s.name, a)))
             .collect()
     }
@@ -160,7 +160,7 @@ impl Server {
         let trackers: Vec<(String, SocketAddr)> = lock(&self.shared.config)
             .services
             .values()
-            .filter(|s| s.enabled && s.role.as_deref() == Some("upload_tracker"))
+            .filter(|s| s.enabled && s.role == Some(Role::UploadTracker))
             .filter_map(|s| Some((s.name.clone(), s.listen()?)))
             .collect();
         for (name, addr) in trackers {
@@ -217,8 +217,8 @@ pub(crate) fn refresh(shared: &Arc<Shared>) {
     let mut rts = lock(&shared.services);
     for svc in cfg.services.values() {
         if !matches!(
-            svc.role.as_deref(),
-            Some("reverse_proxy" | "web_server" | "selector")
+            svc.role,
+            Some(Role::ReverseProxy | Role::WebServer | Role::Selector)
         ) {
             continue;
         }
@@ -245,14 +245,14 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
     }
     let role = lock(&shared.config).services.get(name).and_then(|s| s.role);
     lock(&shared.tls_sites).remove(name);
-    let handle = match role.as_deref() {
-        Some("echo") => {
+    let handle = match role {
+        Some(Role::Echo) => {
             let (shared, name) = (shared.clone(), name.to_owned());
             shared.acceptor.clone().spawn(listener, move |conn| {
                 echo::serve(conn, shared.clone(), name.clone())
             })
         }
-        Some("management") => {
+        Some(Role::Management) => {
             let shared = shared.clone();
             shared
                 .console_acceptor
@@ -311,7 +311,7 @@ pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), Strin
     let Some(addr) = addr else { return Ok(()) };
     check_tls_of(&lock(&shared.config), name)?;
     let role = lock(&shared.config).services.get(name).and_then(|s| s.role);
-    if role.as_deref() == Some("upload_tracker") {
+    if role == Some(Role::UploadTracker) {
         return tracker::bind(shared, name, addr);
     }
     let bound = danga_common::listen::bind(&ListenSpec::tcp(name, addr), 1024)

@@ -30,7 +30,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use super::{lock, Shared};
-use crate::core::{Plugin, ServiceConf};
+use crate::core::{Plugin, Role, ServiceConf};
 
 /// The TLS 1.2 suites rustls has, with their OpenSSL names
 /// (`ssl_cipher_list` is an OpenSSL cipher string).
@@ -325,7 +325,7 @@ pub(crate) fn server_config(
     });
     let default = certified_key(Path::new(cert_file), Path::new(key_file), &provider)?;
     let mut by_service = HashMap::new();
-    if svc.role.as_deref() == Some("selector") {
+    if svc.role == Some(Role::Selector) {
         for other in all.values().filter(|o| o.name != svc.name) {
             if let Some(k) = own_key(other, &provider)? {
                 by_service.insert(other.name.clone(), k);

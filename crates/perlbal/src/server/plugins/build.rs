@@ -8,7 +8,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::core::route::{leading_dir, Hook, Routes, Selector};
-use crate::core::{Config, Plugin, ServiceConf};
+use crate::core::{Config, Plugin, Role, ServiceConf};
 use crate::server::cgi_conf::CgiConf;
 use crate::server::counters::StatsStores;
 use crate::server::lock;
@@ -26,7 +26,7 @@ pub(crate) struct Runtime {
 
 /// The plugins of `svc`, or `None` when none of them needs a hook.
 pub(crate) fn build(svc: &ServiceConf, cfg: &Config, rt: &Runtime) -> Option<Arc<PluginSet>> {
-    let selector_role = svc.role.as_deref() == Some("selector");
+    let selector_role = svc.role == Some(Role::Selector);
     let interesting = svc
         .plugins
         .iter()
