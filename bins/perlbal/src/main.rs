@@ -82,6 +82,7 @@ fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     launch.daemonize = cli.daemon;
     launch.pidfile = config.pidfile.clone();
     launch.common(&cli.common);
+    launch.spread = danga_perlbal::server::spread_names(&config);
     launch.metrics_listen = cli.common.metrics_listen.or(config.metrics_listen);
     println!("Running.");
     launch

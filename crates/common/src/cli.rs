@@ -27,6 +27,13 @@ pub struct CommonArgs {
     /// work the daemon tracks) may take to finish before the rest is closed.
     #[arg(long = "shutdown-drain", value_name = "SECONDS", default_value_t = 2.0)]
     pub shutdown_drain: f64,
+
+    /// Thread layout: `shared` (one work-stealing runtime) or
+    /// `per-thread` (one single-threaded runtime per core, each accepting
+    /// on its own SO_REUSEPORT socket of the client ports; daemons that
+    /// name no such ports run everything on one thread).
+    #[arg(long = "runtime-layout", value_enum, default_value_t = crate::launch::Layout::Shared, value_name = "LAYOUT")]
+    pub runtime_layout: crate::launch::Layout,
 }
 
 impl CommonArgs {

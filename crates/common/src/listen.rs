@@ -128,6 +128,27 @@ impl Bound {
 /// Binds one listener. TCP sockets get `SO_REUSEADDR` and the given backlog;
 /// IPv6 sockets are IPv6-only, so `-l 0.0.0.0 -l ::` both bind.
 pub fn bind(spec: &ListenSpec, backlog: u32) -> io::Result<Bound> {
+    bind_with(spec, backlog, false)
+}
+
+/// Binds `n` (at least one) sockets for a TCP `spec`, all with
+/// `SO_REUSEPORT` on the same address (port 0 resolved by the first), so
+/// the kernel spreads new connections over them: one per runtime thread
+/// under [`crate::launch::Layout::PerThread`]. A unix socket gets one.
+pub fn bind_spread(spec: &ListenSpec, backlog: u32, n: usize) -> io::Result<Vec<Bound>> {
+    let first = bind_with(spec, backlog, true)?;
+    let LocalAddr::Tcp(addr) = first.local.clone() else {
+        return Ok(vec![first]);
+    };
+    let mut all = vec![first];
+    let again = ListenSpec::tcp(&spec.name, addr);
+    for _ in 1..n.max(1) {
+        all.push(bind_with(&again, backlog, true)?);
+    }
+    Ok(all)
+}
+
+fn bind_with(spec: &ListenSpec, backlog: u32, reuse_port: bool) -> io::Result<Bound> {
     match &spec.endpoint {
         Endpoint::Tcp(addr) => {
             use socket2::{Domain, Socket, Type};
@@ -136,6 +157,9 @@ pub fn bind(spec: &ListenSpec, backlog: u32) -> io::Result<Bound> {
                 socket.set_only_v6(true)?;
             }
             socket.set_reuse_address(true)?;
+            if reuse_port {
+                socket.set_reuse_port(true)?;
+            }
             socket.bind(&(*addr).into())?;
             socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
             let std: StdTcpListener = socket.into();
@@ -239,6 +263,20 @@ impl Listener {
     /// The bound address.
     pub fn local_addr(&self) -> &LocalAddr {
         &self.local
+    }
+
+    /// Detaches the socket from its runtime again, e.g. to attach it to
+    /// another one with [`Bound::into_tokio`].
+    pub fn into_bound(self) -> io::Result<Bound> {
+        let socket = match self.inner {
+            Inner::Tcp(l) => StdListener::Tcp(l.into_std()?),
+            Inner::Unix(l) => StdListener::Unix(l.into_std()?),
+        };
+        Ok(Bound {
+            name: self.name,
+            local: self.local,
+            socket,
+        })
     }
 
     /// Accepts one connection. TCP connections get `TCP_NODELAY`: every

@@ -271,3 +271,60 @@ fn perlbal_buffers_the_body_before_asking_for_a_backend() {
     assert!(r.ends_with("a POST /up 10"), "{r}");
     stops_cleanly(d);
 }
+
+#[test]
+fn perlbal_per_thread_layout_proxies_and_binds_live() {
+    let b = TestBackend::start("a", false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("perlbal.conf");
+    let text = format!(
+        "{}\nCREATE SERVICE mgmt\n  SET role = management\n  SET listen = 127.0.0.1:0\nENABLE mgmt\n",
+        proxy_conf(&[b.addr], "persist_client = on\npersist_backend = on")
+            .replace("LISTEN", "127.0.0.1:0")
+    );
+    std::fs::write(&conf, text).expect("conf");
+    let d = danga_testkit::Spawn::new("perlbal")
+        .arg(format!("--config={}", conf.display()))
+        .arg("--runtime-layout=per-thread")
+        .start();
+    let web = d.addr("web");
+    // Several connections, so the kernel spreads them over the sockets.
+    for c in 0..6 {
+        let mut s = connect(web);
+        for i in 0..2 {
+            s.write_all(format!("GET /t{c}-{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+                .expect("write");
+            let r = read_response(&mut s);
+            assert!(r.ends_with(&format!("a GET /t{c}-{i} 0")), "{r}");
+        }
+    }
+    assert_eq!(b.seen().len(), 12);
+    // A service enabled from the console gets its sockets bound live.
+    let mgmt = d.addr("mgmt");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    for cmd in [
+        "CREATE SERVICE w2".to_owned(),
+        "SET w2.role = reverse_proxy".to_owned(),
+        format!("SET w2.listen = 127.0.0.1:{port}"),
+        "SET w2.pool = pool".to_owned(),
+        "ENABLE w2".to_owned(),
+    ] {
+        let out = console(mgmt, &cmd);
+        assert!(out.starts_with("OK"), "{cmd}: {out}");
+    }
+    let w2: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    for i in 0..4 {
+        assert!(get(w2, &format!("/w{i}"), "").ends_with(&format!("a GET /w{i} 0")));
+    }
+    assert!(console(mgmt, "DISABLE w2").starts_with("OK"));
+    assert!(
+        wait_for(std::time::Duration::from_secs(5), || {
+            std::net::TcpStream::connect(w2).is_err()
+        }),
+        "w2 still accepts after DISABLE"
+    );
+    stops_cleanly(d);
+}

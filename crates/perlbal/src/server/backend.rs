@@ -203,6 +203,9 @@ pub(crate) struct Backend {
     pub node: SocketAddr,
     pub uses: u64,
     pub state: StateGuard,
+    /// The thread it was opened on: under the per-thread layout its socket
+    /// is that thread's runtime's, so clients there are served it first.
+    pub home: std::thread::ThreadId,
     /// Counted under its node while open.
     _counted: NodeGuard,
 }
@@ -286,6 +289,7 @@ pub(crate) async fn connect(
         node,
         uses: 0,
         state,
+        home: std::thread::current().id(),
         _counted: counted,
     };
     if let Some(path) = verify {

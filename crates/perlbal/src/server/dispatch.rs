@@ -20,6 +20,19 @@ use super::{lock, now, Shared};
 use crate::core::cache::ReproxyCache;
 use crate::core::{Priority, Queues};
 
+/// The most recently bored backend; under the per-thread layout the most
+/// recent one opened on this thread, if any (its socket belongs to this
+/// thread's runtime, so using it wakes no other thread).
+fn take_bored(bored: &mut Vec<Backend>) -> Option<Backend> {
+    if !danga_common::launch::workers().is_empty() {
+        let me = std::thread::current().id();
+        if let Some(i) = bored.iter().rposition(|b| b.home == me) {
+            return Some(bored.remove(i));
+        }
+    }
+    bored.pop()
+}
+
 /// A client waiting for a backend.
 pub(crate) struct Waiter {
     tx: oneshot::Sender<Backend>,
@@ -109,7 +122,7 @@ impl ServiceRt {
     /// whose answer arrives on the receiver.
     pub fn acquire(&self, prio: Priority) -> Result<Backend, oneshot::Receiver<Backend>> {
         let mut d = lock(&self.state);
-        while let Some(be) = d.bored.pop() {
+        while let Some(be) = take_bored(&mut d.bored) {
             if be.is_stale() {
                 continue;
             }

@@ -289,17 +289,85 @@ pub(crate) fn serve_listener(shared: &Arc<Shared>, name: &str, listener: Listene
                         return;
                     }
                 }
-            } else {
+            } else if danga_common::launch::workers().is_empty() {
                 let shared2 = shared.clone();
                 shared.acceptor.clone().spawn(listener, move |conn| {
                     pipeline::serve(conn::ClientConn::plain(conn), rt.clone(), shared2.clone())
                 })
+            } else {
+                match spread(shared, name, listener, rt) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!(service = name, "{e}");
+                        return;
+                    }
+                }
             }
         }
     };
     if let Some(old) = lock(&shared.listeners).insert(name.to_owned(), handle) {
         old.abort();
     }
+}
+
+/// The services whose listeners every runtime thread accepts on under
+/// the per-thread layout: plain (not TLS) proxies, web servers and
+/// selectors. Consoles, TLS and upload trackers stay on the main thread.
+pub fn spread_names(config: &Config) -> Vec<String> {
+    config
+        .services
+        .values()
+        .filter(|s| {
+            matches!(
+                s.role.as_deref(),
+                Some("reverse_proxy" | "web_server" | "selector")
+            ) && !s.flag("enable_ssl")
+        })
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// Aborts every accept loop of a spread listener when dropped (the one
+/// handle `listeners` keeps stands for all of them).
+struct AbortAll(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortAll {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// Serves a plain client listener on every runtime thread (the
+/// per-thread layout): its SO_REUSEPORT sockets bound at start-up, or,
+/// for a service enabled later, as many bound now. Connections are served
+/// on the thread whose socket accepted them; the returned task ends when
+/// every accept loop has.
+fn spread(
+    shared: &Arc<Shared>,
+    name: &str,
+    listener: Listener,
+    rt: Arc<ServiceRt>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let workers = danga_common::launch::workers();
+    let mut sockets = vec![listener.into_bound()?];
+    sockets.extend(danga_common::launch::take_spread(name));
+    let mut loops = Vec::with_capacity(sockets.len());
+    for (i, socket) in sockets.into_iter().enumerate() {
+        let _on = workers[i % workers.len()].enter();
+        let listener = socket.into_tokio()?;
+        let (shared2, rt) = (shared.clone(), rt.clone());
+        loops.push(shared.acceptor.clone().spawn(listener, move |conn| {
+            pipeline::serve(conn::ClientConn::plain(conn), rt.clone(), shared2.clone())
+        }));
+    }
+    let mut all = AbortAll(loops);
+    Ok(tokio::spawn(async move {
+        for h in &mut all.0 {
+            let _ = h.await;
+        }
+    }))
 }
 
 /// Binds service `name` now (a live `ENABLE` or listen change).
@@ -314,10 +382,22 @@ pub(crate) fn bind_service(shared: &Arc<Shared>, name: &str) -> Result<(), Strin
     if role == Some(Role::UploadTracker) {
         return tracker::bind(shared, name, addr);
     }
-    let bound = danga_common::listen::bind(&ListenSpec::tcp(name, addr), 1024)
-        .and_then(|b| b.into_tokio())
-        .map_err(|e| format!("Can't start service '{name}' on {addr}: {e}"))?;
-    serve_listener(shared, name, bound);
+    let cant = |e: std::io::Error| format!("Can't start service '{name}' on {addr}: {e}");
+    let spec = ListenSpec::tcp(name, addr);
+    let workers = danga_common::launch::workers().len();
+    let spreads = workers > 0
+        && spread_names(&lock(&shared.config))
+            .iter()
+            .any(|n| n == name);
+    let bound = if spreads {
+        let mut all = danga_common::listen::bind_spread(&spec, 1024, workers).map_err(cant)?;
+        let first = all.remove(0);
+        danga_common::launch::put_spread(name, all);
+        first
+    } else {
+        danga_common::listen::bind(&spec, 1024).map_err(cant)?
+    };
+    serve_listener(shared, name, bound.into_tokio().map_err(cant)?);
     Ok(())
 }
 
