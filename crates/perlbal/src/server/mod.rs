@@ -319,8 +319,8 @@ pub fn spread_names(config: &Config) -> Vec<String> {
         .values()
         .filter(|s| {
             matches!(
-                s.role.as_deref(),
-                Some("reverse_proxy" | "web_server" | "selector")
+                s.role,
+                Some(Role::ReverseProxy | Role::WebServer | Role::Selector)
             ) && !s.flag("enable_ssl")
         })
         .map(|s| s.name.clone())
