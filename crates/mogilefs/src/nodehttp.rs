@@ -904,6 +904,24 @@ mod tests {
         assert!(c.chunk().await.unwrap().is_none());
     }
 
+    #[tokio::test]
+    async fn early_reply_stops_the_upload() {
+        // The node refuses after the head, reading no body: the sender
+        // stops and reads the refusal instead of stalling.
+        let reply = b"HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let url = scripted(reply, 1000, true).await;
+        let body = vec![1u8; 32 << 20];
+        let idle = Duration::from_secs(2);
+        let (head, _) = request("PUT", &url, &[], &body, T, idle).await.unwrap();
+        assert_eq!(
+            head,
+            Head {
+                status: 507,
+                length: Some(0)
+            }
+        );
+    }
+
     #[test]
     fn urls_split() {
         let u = Url::parse("http://127.0.0.1:7500/dev1/0/000/000/0000000001.fid").unwrap();
