@@ -612,16 +612,27 @@ impl Pool {
         timeout: Duration,
     ) -> Result<Head, Fail> {
         if let Some(c) = self.take(&url.connect) {
-            if let Ok(head) = self.exchange(c, method, url).await {
+            if let Ok(head) = self.exchange(c, method, url, true).await {
                 return Ok(head);
             }
         }
         let c = Conn::open(url, timeout, timeout, SMALL_BUF).await?;
-        self.exchange(c, method, url).await
+        self.exchange(c, method, url, false).await
     }
 
-    async fn exchange(&self, mut c: Conn, method: &str, url: &Url) -> Result<Head, Fail> {
-        c.send_head(method, url, &[], None).await?;
+    /// One request on `c`; a `pooled` connection on which the node spoke
+    /// (or closed) before the request went out is stale: whatever it said
+    /// (a keep-alive timeout's `408`) is no answer to this request.
+    async fn exchange(
+        &self,
+        mut c: Conn,
+        method: &str,
+        url: &Url,
+        pooled: bool,
+    ) -> Result<Head, Fail> {
+        if !c.send_head(method, url, &[], None).await? && pooled {
+            return Err(Fail::NoReply);
+        }
         let head = c.read_head(method).await?;
         if c.drain(MAX_DRAIN).await.is_ok() && c.reusable() {
             self.give(&url.connect, c);
@@ -650,6 +661,8 @@ mod tests {
         Close,
         /// Says `Connection: close` and closes it.
         SayClose,
+        /// Sends an unasked `408` (an idle keep-alive timeout) and closes.
+        Say408,
     }
 
     /// A storage node on loopback answering every request with `200`,
@@ -688,6 +701,14 @@ mod tests {
                             format!("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n{close}\r\n{body}");
                         if s.write_all(reply.as_bytes()).await.is_err() {
                             return;
+                        }
+                        if matches!(after, After::Say408) {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            let _ = s
+                                .write_all(
+                                    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
+                                )
+                                .await;
                         }
                         if !matches!(after, After::Keep) {
                             return;
@@ -739,6 +760,18 @@ mod tests {
             assert_eq!(h.ok(), Some(HEAD_OK));
         }
         assert_eq!(accepts.load(Ordering::SeqCst), 20);
+    }
+
+    #[tokio::test]
+    async fn stale_pooled_connection_is_no_answer() {
+        let (url, accepts) = node(After::Say408).await;
+        let pool = Pool::default();
+        for _ in 0..5 {
+            let h = pool.call("HEAD", &url, T).await;
+            assert_eq!(h.ok(), Some(HEAD_OK));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepts.load(Ordering::SeqCst), 5);
     }
 
     #[tokio::test]
