@@ -1,87 +1,22 @@
-//! HTTP to storage nodes (hyper, HTTP/1.1, one connection per transfer):
-//! PUT a reader's bytes with a Content-Length (mogstored refuses chunked
-//! uploads), GET a file into a writer.
+//! HTTP to storage nodes (the crate's one client, [`crate::nodehttp`], one
+//! connection per transfer): PUT a reader's bytes with a Content-Length
+//! (mogstored refuses chunked uploads), GET a file into a writer.
 //!
 //! Transfers have no overall deadline (files can be large) but an idle
 //! one: no byte moved for [`super::Options::http_idle`] ends them.
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::{Body, Frame, SizeHint};
-use hyper::{header, Request, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Error, Progress};
-use crate::nodehttp::{self, chain, Conn, Url};
+use crate::nodehttp::{self, Conn, Fail, Url};
 
-/// Bytes read from the source per body frame.
-const CHUNK: usize = 256 * 1024;
-
-/// The request body: up to `remaining` bytes of a shared reader.
-struct ReaderBody<R> {
-    src: Arc<tokio::sync::Mutex<R>>,
-    remaining: u64,
-    sent: u64,
-    buf: BytesMut,
-    moved: Arc<AtomicU64>,
-    progress: Option<Progress>,
-}
-
-impl<R: AsyncRead + Unpin + Send + 'static> Body for ReaderBody<R> {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        let this = self.get_mut();
-        if this.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        // The store call holds the lock only between transfers.
-        let Ok(mut src) = this.src.try_lock() else {
-            return Poll::Ready(Some(Err(io::Error::other("upload source is busy"))));
-        };
-        let want = this.remaining.min(CHUNK as u64);
-        this.buf.reserve(usize::try_from(want).unwrap_or(CHUNK));
-        let mut limited = (&mut *src).take(want);
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut limited),
-            cx,
-            &mut this.buf
-        ))?;
-        if n == 0 {
-            return Poll::Ready(Some(Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("source ended {} bytes early", this.remaining),
-            ))));
-        }
-        this.remaining -= n as u64;
-        this.sent += n as u64;
-        this.moved.fetch_add(n as u64, Ordering::Relaxed);
-        if let Some(p) = &this.progress {
-            p(this.sent);
-        }
-        Poll::Ready(Some(Ok(Frame::data(this.buf.split().freeze()))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
-}
+/// Bytes read from the source per write.
+const CHUNK: usize = 64 * 1024;
 
 /// Splits `url`, as this module's errors say it.
 fn parse(url: &str) -> Result<Url, Error> {
@@ -91,51 +26,43 @@ fn parse(url: &str) -> Result<Url, Error> {
     })
 }
 
-/// Connects and shakes hands (HTTP/1.1).
-async fn open<B>(url: &Url, full: &str, timeout: Duration) -> Result<Conn<B>, Error>
-where
-    B: Body + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    nodehttp::open(url, timeout).await.map_err(|e| Error::Http {
-        url: full.to_owned(),
-        reason: e.to_string(),
-    })
+/// A failed exchange as this module's errors say it.
+fn fail(url: &str, e: Fail) -> Error {
+    match e {
+        Fail::Stalled(idle) => Error::Stalled {
+            url: url.to_owned(),
+            idle,
+        },
+        e => Error::Http {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        },
+    }
 }
 
-/// Runs `work` while driving `conn`, giving up when `moved` stays still
-/// for `idle` (see [`nodehttp::drive`]).
-async fn drive<T, C>(
+/// `op` within `idle`, a stall otherwise.
+async fn within<T>(
     url: &str,
-    work: impl Future<Output = Result<T, Error>>,
-    conn: C,
-    moved: &AtomicU64,
     idle: Duration,
-) -> Result<T, Error>
-where
-    C: Future<Output = Result<(), hyper::Error>>,
-{
-    nodehttp::drive(url, work, conn, moved, idle)
-        .await
-        .unwrap_or_else(|| {
-            Err(Error::Stalled {
-                url: url.to_owned(),
-                idle,
-            })
-        })
+    op: impl Future<Output = io::Result<T>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(idle, op).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Error::Stalled {
+            url: url.to_owned(),
+            idle,
+        }),
+    }
 }
 
-fn status_error(url: &str, status: StatusCode) -> Error {
+fn status_error(url: &str, status: u16) -> Error {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
     Error::Http {
         url: url.to_owned(),
-        reason: format!(
-            "HTTP {} {}",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("")
-        )
-        .trim_end()
-        .to_owned(),
+        reason: format!("HTTP {status} {reason}").trim_end().to_owned(),
     }
 }
 
@@ -152,35 +79,36 @@ where
     R: AsyncRead + Unpin + Send + 'static,
 {
     let u = parse(url)?;
-    let moved = Arc::new(AtomicU64::new(0));
-    let body = ReaderBody {
-        src: Arc::clone(src),
-        remaining: len,
-        sent: 0,
-        buf: BytesMut::new(),
-        moved: Arc::clone(&moved),
-        progress,
-    };
-    let req = Request::put(&u.path)
-        .header(header::HOST, &u.host)
-        .header(header::CONTENT_LENGTH, len)
-        .body(body)
-        .map_err(|e| Error::Http {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
-    let (mut send, conn) = open(&u, url, connect_timeout).await?;
-    let work = async {
-        let resp = send.send_request(req).await.map_err(|e| Error::Http {
-            url: url.to_owned(),
-            reason: chain(&e),
-        })?;
-        if !resp.status().is_success() {
-            return Err(status_error(url, resp.status()));
+    let mut conn = Conn::open(&u, connect_timeout, idle, nodehttp::TRANSFER_BUF)
+        .await
+        .map_err(|e| fail(url, e.into()))?;
+    let mut src = src.lock().await;
+    let mut buf = vec![0u8; CHUNK];
+    let mut sent = 0u64;
+    let mut sending = conn
+        .send_head("PUT", &u, &[], Some(len))
+        .await
+        .map_err(|e| fail(url, e))?;
+    while sending && sent < len {
+        let want = usize::try_from(len - sent).map_or(CHUNK, |l| l.min(CHUNK));
+        let n = within(url, idle, src.read(&mut buf[..want])).await?;
+        if n == 0 {
+            return Err(Error::Http {
+                url: url.to_owned(),
+                reason: format!("source ended {} bytes early", len - sent),
+            });
         }
-        Ok(())
-    };
-    drive(url, work, conn, &moved, idle).await
+        sending = conn.send(&buf[..n]).await.map_err(|e| fail(url, e))?;
+        sent += n as u64;
+        if let Some(p) = &progress {
+            p(sent);
+        }
+    }
+    let head = conn.read_head("PUT").await.map_err(|e| fail(url, e))?;
+    if !(200..300).contains(&head.status) {
+        return Err(status_error(url, head.status));
+    }
+    Ok(())
 }
 
 /// Why a GET failed, and whether the writer already got part of the body
@@ -204,47 +132,38 @@ where
 {
     let before = |err| GetError { wrote: false, err };
     let u = parse(url).map_err(before)?;
-    let req = Request::get(&u.path)
-        .header(header::HOST, &u.host)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| {
-            before(Error::Http {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })
-        })?;
-    let (mut send, conn) = open(&u, url, connect_timeout).await.map_err(before)?;
-    let moved = AtomicU64::new(0);
+    let (head, mut conn) = nodehttp::request("GET", &u, &[], &[], connect_timeout, idle)
+        .await
+        .map_err(|e| before(fail(url, e)))?;
+    if head.status != 200 {
+        return Err(before(status_error(url, head.status)));
+    }
     let mut wrote = false;
-    let work = async {
-        let resp = send.send_request(req).await.map_err(|e| Error::Http {
-            url: url.to_owned(),
-            reason: chain(&e),
-        })?;
-        if resp.status() != StatusCode::OK {
-            return Err(status_error(url, resp.status()));
-        }
-        let mut body = resp.into_body();
-        let mut got = 0u64;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::Http {
-                url: url.to_owned(),
-                reason: format!("body: {}", chain(&e)),
-            })?;
-            if let Ok(data) = frame.into_data() {
-                wrote = true;
-                out.write_all(&data).await?;
-                got += data.len() as u64;
-                moved.fetch_add(data.len() as u64, Ordering::Relaxed);
-                if let Some(p) = &progress {
-                    p(got);
+    let mut got = 0u64;
+    let r = async {
+        loop {
+            let data = match conn.chunk().await {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(Fail::Stalled(idle)) => return Err(fail(url, Fail::Stalled(idle))),
+                Err(e) => {
+                    return Err(Error::Http {
+                        url: url.to_owned(),
+                        reason: format!("body: {e}"),
+                    })
                 }
+            };
+            wrote = true;
+            within(url, idle, out.write_all(data)).await?;
+            got += data.len() as u64;
+            if let Some(p) = &progress {
+                p(got);
             }
         }
-        out.flush().await?;
+        within(url, idle, out.flush()).await?;
         Ok(got)
-    };
-    let r = drive(url, work, conn, &moved, idle).await;
+    }
+    .await;
     r.map_err(|err| GetError { wrote, err })
 }
 
@@ -254,32 +173,17 @@ pub(crate) async fn get_small(
     url: &str,
     max: usize,
     timeout: Duration,
-) -> Result<(StatusCode, Vec<u8>), Error> {
+) -> Result<(u16, Vec<u8>), Error> {
     let u = parse(url)?;
-    let req = Request::get(&u.path)
-        .header(header::HOST, &u.host)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| Error::Http {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
     let all = async {
-        let (mut send, conn) = open(&u, url, timeout).await?;
-        let moved = AtomicU64::new(0);
-        let work = async {
-            let resp = send.send_request(req).await.map_err(|e| Error::Http {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
-            let status = resp.status();
-            let limited = http_body_util::Limited::new(resp.into_body(), max);
-            let body = limited.collect().await.map_err(|e| Error::Http {
-                url: url.to_owned(),
-                reason: format!("body: {}", chain(&*e)),
-            })?;
-            Ok((status, body.to_bytes().to_vec()))
-        };
-        drive(url, work, conn, &moved, timeout).await
+        let (head, mut conn) = nodehttp::request("GET", &u, &[], &[], timeout, timeout)
+            .await
+            .map_err(|e| fail(url, e))?;
+        let body = conn.body(max).await.map_err(|e| Error::Http {
+            url: url.to_owned(),
+            reason: format!("body: {e}"),
+        })?;
+        Ok((head.status, body))
     };
     match tokio::time::timeout(timeout, all).await {
         Ok(r) => r,

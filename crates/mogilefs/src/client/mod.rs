@@ -14,8 +14,8 @@
 //!   settings, as `mogadm` needs them.
 //! * [`UtilsConf`]: the MogileFS-Utils configuration file.
 //!
-//! Storage nodes are spoken to with hyper (HTTP/1.1). This module uses no
-//! server code (`storage`, `tracker`, `meta`).
+//! Storage nodes are spoken to over the crate's own HTTP/1.1 client. This
+//! module uses no server code (`storage`, `tracker`, `meta`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), danga_mogilefs::client::Error> {
@@ -53,9 +53,7 @@ pub async fn http_get_small(
     max: usize,
     timeout: std::time::Duration,
 ) -> Result<(u16, Vec<u8>), Error> {
-    http::get_small(url, max, timeout)
-        .await
-        .map(|(s, b)| (s.as_u16(), b))
+    http::get_small(url, max, timeout).await
 }
 
 /// Every pair of a reply, in key order (`Args` keeps them sorted; its

@@ -1,5 +1,5 @@
 //! The little HTTP the tracker speaks to storage nodes, over the crate's
-//! one hyper client ([`crate::nodehttp`]): `HEAD` to check an upload's
+//! one HTTP/1.1 client ([`crate::nodehttp`]): `HEAD` to check an upload's
 //! size or a replica before get_paths names it, `DELETE` to remove a
 //! replica (both over the keep-alive [`Pool`], so the commands that make
 //! them cost no TCP handshake), and, one request per connection, `GET` of
@@ -8,20 +8,12 @@
 //! piped into a `PUT`), and a `GET` streamed through a digest (checksum
 //! verification when the side channel cannot be reached).
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::{header, Method};
 use md5::{Digest, Md5};
 use sha1::Sha1;
 
-use crate::nodehttp::{self, chain, Head, OpenError, Url};
+use crate::nodehttp::{self, Conn, Fail, Head, OpenError, Url};
 
 /// Why a storage node could not be asked.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +32,15 @@ pub enum HttpError {
     Node(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<Fail> for HttpError {
+    fn from(e: Fail) -> HttpError {
+        match e {
+            Fail::Stalled(_) => HttpError::Timeout,
+            e => HttpError::Node(e.to_string()),
+        }
+    }
 }
 
 /// A storage node's answer: status and `Content-Length`, if any.
@@ -72,6 +73,18 @@ fn node_url(url: &str) -> Result<Url, HttpError> {
     Url::parse(url).map_err(|_| HttpError::BadUrl)
 }
 
+/// `method` if it is an HTTP method token.
+fn token(method: &str) -> Result<&str, HttpError> {
+    let ok = !method.is_empty()
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some(method).ok_or(HttpError::BadUrl)
+}
+
+/// Asks a node to close the connection after its reply.
+const CLOSE: (&str, &str) = ("Connection", "close");
+
 /// Idle keep-alive connections per storage node (`host:port`), so the
 /// HEAD that get_paths makes costs no TCP handshake.
 #[derive(Debug, Default)]
@@ -94,56 +107,37 @@ impl Pool {
         timeout: Duration,
     ) -> Result<Answer, HttpError> {
         let u = node_url(url)?;
-        let method = Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::BadUrl)?;
+        let method = token(method)?;
         tokio::time::timeout(timeout, self.0.call(method, &u, timeout))
             .await
             .map_err(|_| HttpError::Timeout)?
             .map(Answer::from)
-            .map_err(HttpError::Node)
+            .map_err(HttpError::from)
     }
 }
 
 /// Sends `method url` with extra `headers` and `body` on a connection of
-/// its own (closed after the reply): the reply head and its body to read.
-async fn once<B>(
-    method: Method,
+/// its own (closed after the reply): the reply head and the connection to
+/// read its body from. Each step may take `timeout`.
+async fn once(
+    method: &str,
     url: &str,
     headers: &[(&str, &str)],
-    body: B,
+    body: &[u8],
     timeout: Duration,
-) -> Result<(Answer, Incoming), HttpError>
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<(Answer, Conn), HttpError> {
     let u = node_url(url)?;
-    let mut req = u.request(method).header(header::CONNECTION, "close");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(body).map_err(|e| HttpError::Node(e.to_string()))?;
-    let (mut send, conn) = nodehttp::open(&u, timeout)
-        .await
-        .map_err(|e| HttpError::Node(e.to_string()))?;
-    tokio::spawn(async move {
-        // Ends when the reply is read (or dropped); nothing to report.
-        let _ = conn.await;
-    });
-    let resp = send
-        .send_request(req)
-        .await
-        .map_err(|e| HttpError::Node(chain(&e)))?;
-    Ok((Head::of(&resp).into(), resp.into_body()))
+    let mut all = Vec::with_capacity(headers.len() + 1);
+    all.push(CLOSE);
+    all.extend_from_slice(headers);
+    let (head, conn) = nodehttp::request(method, &u, &all, body, timeout, timeout).await?;
+    Ok((head.into(), conn))
 }
 
 /// Sends `METHOD url` with no body and reads the reply head.
 pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<Answer, HttpError> {
-    let method = Method::from_bytes(method.as_bytes()).map_err(|_| HttpError::BadUrl)?;
-    let exchange = async {
-        Ok(once(method, url, &[], Empty::<Bytes>::new(), timeout)
-            .await?
-            .0)
-    };
+    let method = token(method)?;
+    let exchange = async { Ok(once(method, url, &[], &[], timeout).await?.0) };
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| HttpError::Timeout)?
@@ -152,19 +146,16 @@ pub async fn request(method: &str, url: &str, timeout: Duration) -> Result<Answe
 /// `GET url`: status and a body of at most `max` bytes.
 pub async fn get(url: &str, max: usize, timeout: Duration) -> Result<(u16, Vec<u8>), HttpError> {
     let exchange = async {
-        let (a, body) = once(Method::GET, url, &[], Empty::<Bytes>::new(), timeout).await?;
+        let (a, mut conn) = once("GET", url, &[], &[], timeout).await?;
         let want = a.length.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
         if want.is_some_and(|n| n > max) {
             return Err(HttpError::TooLarge(max));
         }
-        let body = Limited::new(body, max).collect().await.map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                HttpError::TooLarge(max)
-            } else {
-                HttpError::Node(chain(&*e))
-            }
+        let body = conn.body(max).await.map_err(|e| match e {
+            Fail::TooLarge(_) => HttpError::TooLarge(max),
+            e => HttpError::from(e),
         })?;
-        Ok((a.status, body.to_bytes().to_vec()))
+        Ok((a.status, body))
     };
     tokio::time::timeout(timeout, exchange)
         .await
@@ -178,71 +169,10 @@ pub async fn put(
     body: &[u8],
     timeout: Duration,
 ) -> Result<u16, HttpError> {
-    let len = body.len().to_string();
-    let mut all = headers.to_vec();
-    all.push(("Content-Length", &len));
-    let body = Full::new(Bytes::copy_from_slice(body));
-    let exchange = async { Ok(once(Method::PUT, url, &all, body, timeout).await?.0.status) };
+    let exchange = async { Ok(once("PUT", url, headers, body, timeout).await?.0.status) };
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| HttpError::Timeout)?
-}
-
-/// The source's reply body as the destination's request body: exactly
-/// `remaining` bytes, hashed and counted on the way.
-struct Relay {
-    src: Incoming,
-    remaining: u64,
-    hasher: Arc<Mutex<Option<Hasher>>>,
-    moved: Arc<AtomicU64>,
-}
-
-impl Body for Relay {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        let this = self.get_mut();
-        loop {
-            if this.remaining == 0 {
-                return Poll::Ready(None);
-            }
-            let Some(frame) = ready!(Pin::new(&mut this.src).poll_frame(cx)) else {
-                return Poll::Ready(Some(Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("source ended {} bytes early", this.remaining),
-                ))));
-            };
-            let frame = frame.map_err(|e| std::io::Error::other(chain(&e)))?;
-            // Trailers have nothing to copy.
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            let n = data.len() as u64;
-            if n > this.remaining {
-                return Poll::Ready(Some(Err(std::io::Error::other("source sent too much"))));
-            }
-            this.remaining -= n;
-            this.moved.fetch_add(n, Ordering::Relaxed);
-            if let Ok(mut h) = this.hasher.lock() {
-                if let Some(h) = h.as_mut() {
-                    h.update(&data);
-                }
-            }
-            return Poll::Ready(Some(Ok(Frame::data(data))));
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
 }
 
 /// Copies `src` (GET) to `dst` (PUT), streaming, as the replicator does:
@@ -260,50 +190,59 @@ pub async fn copy(
 ) -> Result<Option<Vec<u8>>, HttpError> {
     let step =
         |what: &'static str| HttpError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, what));
-    let (a, from) = tokio::time::timeout(
-        timeout,
-        once(Method::GET, src, &[], Empty::<Bytes>::new(), timeout),
-    )
-    .await
-    .map_err(|_| step("source head"))??;
+    let moving = |e: Fail| match e {
+        Fail::Stalled(_) => step("copy stalled"),
+        e => HttpError::Node(e.to_string()),
+    };
+    let (a, mut from) = tokio::time::timeout(timeout, once("GET", src, &[], &[], timeout))
+        .await
+        .map_err(|_| step("source head"))??;
     if a.status != 200 || a.length != Some(length) {
         return Err(HttpError::BadReply);
     }
     let u = node_url(dst)?;
-    let hasher = Arc::new(Mutex::new(digest.map(Hasher::new)));
-    let moved = Arc::new(AtomicU64::new(0));
-    let body = Relay {
-        src: from,
-        remaining: length,
-        hasher: Arc::clone(&hasher),
-        moved: Arc::clone(&moved),
-    };
-    let mut req = u
-        .request(Method::PUT)
-        .header(header::CONNECTION, "close")
-        .header(header::CONTENT_LENGTH, length);
-    if let Some(md5) = content_md5 {
-        req = req.header("Content-MD5", md5);
-    }
-    let req = req.body(body).map_err(|e| HttpError::Node(e.to_string()))?;
-    let (mut send, conn) = nodehttp::open(&u, timeout).await.map_err(|e| match e {
-        OpenError::Timeout => step("destination connect"),
-        e => HttpError::Node(e.to_string()),
-    })?;
-    let work = async {
-        send.send_request(req)
-            .await
-            .map_err(|e| HttpError::Node(chain(&e)))
-    };
-    let resp = nodehttp::drive(dst, work, conn, &moved, timeout)
+    let mut to = Conn::open(&u, timeout, timeout, nodehttp::TRANSFER_BUF)
         .await
-        .ok_or_else(|| step("copy stalled"))??;
-    let status = resp.status().as_u16();
+        .map_err(|e| match e {
+            OpenError::Timeout => step("destination connect"),
+            e => HttpError::Node(e.to_string()),
+        })?;
+    let mut headers = vec![CLOSE];
+    if let Some(md5) = content_md5 {
+        headers.push(("Content-MD5", md5));
+    }
+    let mut hasher = digest.map(Hasher::new);
+    let mut sending = to
+        .send_head("PUT", &u, &headers, Some(length))
+        .await
+        .map_err(moving)?;
+    let mut remaining = length;
+    while sending && remaining > 0 {
+        let Some(data) = from.chunk().await.map_err(moving)? else {
+            return Err(HttpError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("source ended {remaining} bytes early"),
+            )));
+        };
+        let n = data.len() as u64;
+        if n > remaining {
+            return Err(HttpError::Io(std::io::Error::other("source sent too much")));
+        }
+        remaining -= n;
+        if let Some(h) = hasher.as_mut() {
+            h.update(data);
+        }
+        sending = to.send(data).await.map_err(moving)?;
+    }
+    let status = to.read_head("PUT").await.map_err(moving)?.status;
     if !(200..300).contains(&status) {
         return Err(HttpError::Status(status));
     }
-    let h = hasher.lock().ok().and_then(|mut h| h.take());
-    Ok(h.map(Hasher::finish))
+    if remaining > 0 {
+        // The destination answered before it had the whole body.
+        return Err(HttpError::BadReply);
+    }
+    Ok(hasher.map(Hasher::finish))
 }
 
 /// A digest algorithm the tracker verifies (`hashtype` 1 and 2).
@@ -392,19 +331,21 @@ impl Hasher {
 /// The digest of the file at `url`, streamed (`None`: not a 200 reply).
 pub async fn digest(url: &str, alg: Alg, timeout: Duration) -> Result<Option<Vec<u8>>, HttpError> {
     let exchange = async {
-        let (a, mut body) = once(Method::GET, url, &[], Empty::<Bytes>::new(), timeout).await?;
+        let (a, mut conn) = once("GET", url, &[], &[], timeout).await?;
         if a.status != 200 {
             return Ok(None);
         }
         let mut h = Hasher::new(alg);
         let mut seen = 0u64;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else {
-                return Err(HttpError::BadReply);
-            };
-            if let Ok(data) = frame.into_data() {
-                seen += data.len() as u64;
-                h.update(&data);
+        loop {
+            match conn.chunk().await {
+                Ok(Some(data)) => {
+                    seen += data.len() as u64;
+                    h.update(data);
+                }
+                Ok(None) => break,
+                Err(Fail::Stalled(_)) => return Err(HttpError::Timeout),
+                Err(_) => return Err(HttpError::BadReply),
             }
         }
         if a.length.is_some_and(|n| seen != n) {
