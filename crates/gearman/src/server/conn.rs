@@ -248,6 +248,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut input = BytesMut::with_capacity(8 * 1024);
     let mut items = Vec::new();
     let mut touched = Vec::new();
+    // One wait for shutdown, made once and polled before every idle read
+    // (as `Shutdown::until_stopped` does), rather than a new one made,
+    // registered and dropped around each read.
+    let stopped = shutdown.triggered();
+    tokio::pin!(stopped);
     loop {
         // Our own replies pile up: let the writer catch up first.
         while peer.pending() >= PAUSE_READING {
@@ -261,9 +266,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let idle = input.is_empty();
         let read = rd.read_buf(&mut input);
         let n = if idle {
-            match shutdown.until_stopped(read).await {
-                Some(r) => r,
-                None => return End::Stopped,
+            tokio::select! {
+                biased;
+                () = &mut stopped => return End::Stopped,
+                r = read => r,
             }
         } else {
             read.await
