@@ -28,6 +28,54 @@ pub fn split_args(data: &Bytes, n: usize) -> Option<Args> {
     Some(out)
 }
 
+/// A packet's `n` arguments, handed out one at a time as [`split_args`]
+/// splits them (same rules), without building the whole array first: a
+/// decoder takes each argument straight into its request.
+#[derive(Debug)]
+pub(crate) struct ArgReader<'a> {
+    data: &'a Bytes,
+    /// Where the next argument starts.
+    at: usize,
+    /// Arguments not handed out yet.
+    left: usize,
+}
+
+impl<'a> ArgReader<'a> {
+    /// `None` when `data` has fewer than `n - 1` NULs, or `n` is over
+    /// [`MAX_ARGS`] (as [`split_args`]).
+    pub(crate) fn new(data: &'a Bytes, n: usize) -> Option<Self> {
+        if n > MAX_ARGS {
+            return None;
+        }
+        let mut at = 0;
+        for _ in 1..n {
+            at += data[at..].iter().position(|&b| b == 0)? + 1;
+        }
+        Some(ArgReader {
+            data,
+            at: 0,
+            left: n,
+        })
+    }
+
+    /// The next argument; empty once all `n` were taken.
+    pub(crate) fn next_arg(&mut self) -> Bytes {
+        let start = self.at;
+        let end = match self.left {
+            0 => return Bytes::new(),
+            1 => self.data.len(),
+            // Checked in `new`: a NUL ends every argument but the last.
+            _ => self.data[start..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(self.data.len(), |i| start + i),
+        };
+        self.left -= 1;
+        self.at = (end + 1).min(self.data.len());
+        self.data.slice(start..end)
+    }
+}
+
 /// The most arguments a packet type has (`SUBMIT_JOB_SCHED`).
 pub const MAX_ARGS: usize = 8;
 
@@ -113,6 +161,25 @@ mod tests {
         assert!(split_args(&d, 0).expect("none").as_slice().is_empty());
         assert!(split_args(&d, MAX_ARGS + 1).is_none());
         assert_eq!(split_args(&d, 3).expect("three").into_iter().count(), 3);
+    }
+
+    #[test]
+    fn the_reader_splits_as_split_args_does() {
+        let cases: [&[u8]; 6] = [b"a\0b\0c\0d", b"", b"\0", b"\0\0", b"abc", b"a\0\0b\0"];
+        for d in cases {
+            let d = Bytes::copy_from_slice(d);
+            for n in 0..=MAX_ARGS + 1 {
+                let whole = split_args(&d, n);
+                let reader = ArgReader::new(&d, n);
+                assert_eq!(whole.is_some(), reader.is_some(), "{d:?} n={n}");
+                if let (Some(whole), Some(mut r)) = (whole, reader) {
+                    for want in whole.as_slice() {
+                        assert_eq!(&r.next_arg(), want, "{d:?} n={n}");
+                    }
+                    assert!(r.next_arg().is_empty(), "{d:?} n={n}: past the end");
+                }
+            }
+        }
     }
 
     #[test]

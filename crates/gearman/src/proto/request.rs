@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::args::{put_packet, split_args};
+use super::args::{put_packet, ArgReader};
 use super::{Command, Magic};
 
 /// The longest unique id gearmand accepts (`GEARMAN_UNIQUE_SIZE`).
@@ -253,9 +253,9 @@ impl Request {
             return Err(RequestError::InvalidMagic);
         }
         let cmd = Command::from_u32(kind).ok_or(RequestError::UnknownCommand(kind))?;
-        let args = split_args(&data, cmd.arg_count()).ok_or(RequestError::MissingArgs(cmd))?;
-        let mut args = args.into_iter();
-        let mut next = || args.next().unwrap_or_default();
+        let mut args =
+            ArgReader::new(&data, cmd.arg_count()).ok_or(RequestError::MissingArgs(cmd))?;
+        let mut next = || args.next_arg();
         use Command as C;
         let submit = |priority, background, args: [Bytes; 3]| {
             let [function, unique, data] = args;
