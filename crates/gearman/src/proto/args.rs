@@ -76,6 +76,49 @@ impl<'a> ArgReader<'a> {
     }
 }
 
+/// Bytes up to this long are copied into a buffer held inline by the
+/// reference count's own allocation (see [`shared_concat`]).
+const INLINE: usize = 62;
+
+/// A short byte string held inline.
+struct Inline {
+    buf: [u8; INLINE],
+    len: u8,
+}
+
+impl AsRef<[u8]> for Inline {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+/// `parts` copied, one after the other, into a new reference-counted
+/// buffer. Up to [`INLINE`] bytes take one allocation, and slices and
+/// clones of the result only count references, where
+/// `Bytes::copy_from_slice` allocates the copy and then, at the first
+/// slice or clone, the reference count as well.
+pub(crate) fn shared_concat(parts: &[&[u8]]) -> Bytes {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len == 0 {
+        return Bytes::new();
+    }
+    match u8::try_from(len) {
+        Ok(short) if len <= INLINE => {
+            let mut inline = Inline {
+                buf: [0; INLINE],
+                len: short,
+            };
+            let mut at = 0;
+            for p in parts {
+                inline.buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            Bytes::from_owner(inline)
+        }
+        _ => Bytes::from_owner(parts.concat()),
+    }
+}
+
 /// The most arguments a packet type has (`SUBMIT_JOB_SCHED`).
 pub const MAX_ARGS: usize = 8;
 
@@ -161,6 +204,19 @@ mod tests {
         assert!(split_args(&d, 0).expect("none").as_slice().is_empty());
         assert!(split_args(&d, MAX_ARGS + 1).is_none());
         assert_eq!(split_args(&d, 3).expect("three").into_iter().count(), 3);
+    }
+
+    #[test]
+    fn shared_copies_hold_their_bytes() {
+        for len in [0, 1, INLINE - 1, INLINE, INLINE + 1, 1000] {
+            let src: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (a, b) = src.split_at(len / 3);
+            let copy = shared_concat(&[a, b"", b]);
+            assert_eq!(&copy[..], &src[..], "len {len}");
+            let tail = copy.slice(len / 2..);
+            drop(copy);
+            assert_eq!(&tail[..], &src[len / 2..], "len {len}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use danga_common::{Conn, PeerAddr, Shutdown, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
@@ -389,7 +389,7 @@ fn frame_all(
             Ok(None) => return None,
             Ok(Some((Frame::Packet { magic, kind, .. }, n))) => {
                 // A copy per packet: job data must not pin the read buffer.
-                let data = Bytes::copy_from_slice(&input[crate::proto::HEADER_LEN..n]);
+                let data = crate::proto::shared_concat(&[&input[crate::proto::HEADER_LEN..n]]);
                 input.advance(n);
                 items.push(match Request::decode(magic, kind, data) {
                     // Due at a fixed time from now on: stored and queued
