@@ -2,6 +2,7 @@
 //! writer that sends what other tasks could not write of the connection's
 //! [`Peer`] buffer (all of it on TLS), in one task.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
@@ -266,10 +267,22 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let idle = input.is_empty();
         let read = rd.read_buf(&mut input);
         let n = if idle {
-            tokio::select! {
-                biased;
-                () = &mut stopped => return End::Stopped,
-                r = read => r,
+            // Shutdown first, as `Shutdown::until_stopped`; the wait for it
+            // is polled (which locks twice) only when the read must wait.
+            if shutdown.is_triggered() {
+                return End::Stopped;
+            }
+            let mut read = std::pin::pin!(read);
+            let polled = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => match stopped.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                },
+            });
+            match polled.await {
+                Some(r) => r,
+                None => return End::Stopped,
             }
         } else {
             read.await
