@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -254,6 +254,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // registered and dropped around each read.
     let stopped = shutdown.triggered();
     tokio::pin!(stopped);
+    // The task waker `stopped` was last polled with: while the task keeps
+    // it, that wait stays registered, and a shutdown wakes the task.
+    let mut waiting: Option<Waker> = None;
     loop {
         // Our own replies pile up: let the writer catch up first.
         while peer.pending() >= PAUSE_READING {
@@ -267,17 +270,29 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let idle = input.is_empty();
         let read = rd.read_buf(&mut input);
         let n = if idle {
-            // Shutdown first, as `Shutdown::until_stopped`; the wait for it
-            // is polled (which locks twice) only when the read must wait.
+            // Shutdown first, as `Shutdown::until_stopped`. The wait for it
+            // is polled (which locks twice) only when the read must wait
+            // and the wait is not registered with this task's waker yet;
+            // once it is, a shutdown wakes the task and the flag tells.
             if shutdown.is_triggered() {
                 return End::Stopped;
             }
             let mut read = std::pin::pin!(read);
             let polled = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
                 Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending if waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) => {
+                    if shutdown.is_triggered() {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Pending
+                    }
+                }
                 Poll::Pending => match stopped.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
+                    Poll::Pending => {
+                        waiting = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
                 },
             });
             match polled.await {
