@@ -249,9 +249,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut input = BytesMut::with_capacity(8 * 1024);
     let mut items = Vec::new();
     let mut touched = Vec::new();
-    // One wait for shutdown, made once and polled before every idle read
-    // (as `Shutdown::until_stopped` does), rather than a new one made,
-    // registered and dropped around each read.
+    // One wait for shutdown per connection, rather than a new one made,
+    // registered and dropped around each idle read (see below).
     let stopped = shutdown.triggered();
     tokio::pin!(stopped);
     // The task waker `stopped` was last polled with: while the task keeps
