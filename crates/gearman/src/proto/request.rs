@@ -248,6 +248,7 @@ pub fn parse_i64_lenient(s: &[u8]) -> i64 {
 impl Request {
     /// Decodes a framed packet's data. `data` is exactly the packet's data
     /// (arguments are slices of it: no copy).
+    #[inline]
     pub fn decode(magic: Magic, kind: u32, data: Bytes) -> Result<Request, RequestError> {
         if magic == Magic::Res {
             return Err(RequestError::InvalidMagic);
