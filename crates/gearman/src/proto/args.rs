@@ -28,6 +28,97 @@ pub fn split_args(data: &Bytes, n: usize) -> Option<Args> {
     Some(out)
 }
 
+/// A packet's `n` arguments, handed out one at a time as [`split_args`]
+/// splits them (same rules), without building the whole array first: a
+/// decoder takes each argument straight into its request.
+#[derive(Debug)]
+pub(crate) struct ArgReader<'a> {
+    data: &'a Bytes,
+    /// Where the next argument starts.
+    at: usize,
+    /// Arguments not handed out yet.
+    left: usize,
+}
+
+impl<'a> ArgReader<'a> {
+    /// `None` when `data` has fewer than `n - 1` NULs, or `n` is over
+    /// [`MAX_ARGS`] (as [`split_args`]).
+    pub(crate) fn new(data: &'a Bytes, n: usize) -> Option<Self> {
+        if n > MAX_ARGS {
+            return None;
+        }
+        let mut at = 0;
+        for _ in 1..n {
+            at += data[at..].iter().position(|&b| b == 0)? + 1;
+        }
+        Some(ArgReader {
+            data,
+            at: 0,
+            left: n,
+        })
+    }
+
+    /// The next argument; empty once all `n` were taken.
+    pub(crate) fn next_arg(&mut self) -> Bytes {
+        let start = self.at;
+        let end = match self.left {
+            0 => return Bytes::new(),
+            1 => self.data.len(),
+            // Checked in `new`: a NUL ends every argument but the last.
+            _ => self.data[start..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(self.data.len(), |i| start + i),
+        };
+        self.left -= 1;
+        self.at = (end + 1).min(self.data.len());
+        self.data.slice(start..end)
+    }
+}
+
+/// Bytes up to this long are copied into a buffer held inline by the
+/// reference count's own allocation (see [`shared_concat`]).
+const INLINE: usize = 62;
+
+/// A short byte string held inline.
+struct Inline {
+    buf: [u8; INLINE],
+    len: u8,
+}
+
+impl AsRef<[u8]> for Inline {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+}
+
+/// `parts` copied, one after the other, into a new reference-counted
+/// buffer. Up to [`INLINE`] bytes take one allocation, and slices and
+/// clones of the result only count references, where
+/// `Bytes::copy_from_slice` allocates the copy and then, at the first
+/// slice or clone, the reference count as well.
+pub(crate) fn shared_concat(parts: &[&[u8]]) -> Bytes {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len == 0 {
+        return Bytes::new();
+    }
+    match u8::try_from(len) {
+        Ok(short) if len <= INLINE => {
+            let mut inline = Inline {
+                buf: [0; INLINE],
+                len: short,
+            };
+            let mut at = 0;
+            for p in parts {
+                inline.buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            Bytes::from_owner(inline)
+        }
+        _ => Bytes::from_owner(parts.concat()),
+    }
+}
+
 /// The most arguments a packet type has (`SUBMIT_JOB_SCHED`).
 pub const MAX_ARGS: usize = 8;
 
@@ -113,6 +204,38 @@ mod tests {
         assert!(split_args(&d, 0).expect("none").as_slice().is_empty());
         assert!(split_args(&d, MAX_ARGS + 1).is_none());
         assert_eq!(split_args(&d, 3).expect("three").into_iter().count(), 3);
+    }
+
+    #[test]
+    fn shared_copies_hold_their_bytes() {
+        for len in [0, 1, INLINE - 1, INLINE, INLINE + 1, 1000] {
+            let src: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (a, b) = src.split_at(len / 3);
+            let copy = shared_concat(&[a, b"", b]);
+            assert_eq!(&copy[..], &src[..], "len {len}");
+            let tail = copy.slice(len / 2..);
+            drop(copy);
+            assert_eq!(&tail[..], &src[len / 2..], "len {len}");
+        }
+    }
+
+    #[test]
+    fn the_reader_splits_as_split_args_does() {
+        let cases: [&[u8]; 6] = [b"a\0b\0c\0d", b"", b"\0", b"\0\0", b"abc", b"a\0\0b\0"];
+        for d in cases {
+            let d = Bytes::copy_from_slice(d);
+            for n in 0..=MAX_ARGS + 1 {
+                let whole = split_args(&d, n);
+                let reader = ArgReader::new(&d, n);
+                assert_eq!(whole.is_some(), reader.is_some(), "{d:?} n={n}");
+                if let (Some(whole), Some(mut r)) = (whole, reader) {
+                    for want in whole.as_slice() {
+                        assert_eq!(&r.next_arg(), want, "{d:?} n={n}");
+                    }
+                    assert!(r.next_arg().is_empty(), "{d:?} n={n}: past the end");
+                }
+            }
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod response;
 pub mod sched;
 
 pub use admin::{Admin, DeadLetterCmd};
+pub(crate) use args::shared_concat;
 pub use args::{put_packet, split_args, Args, MAX_ARGS};
 pub use command::Command;
 pub use frame::{parse_frame, Frame, FrameError, Limits, Magic, HEADER_LEN};

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::args::{put_packet, split_args};
+use super::args::{put_packet, ArgReader};
 use super::{Command, Magic};
 
 /// The longest unique id gearmand accepts (`GEARMAN_UNIQUE_SIZE`).
@@ -248,14 +248,15 @@ pub fn parse_i64_lenient(s: &[u8]) -> i64 {
 impl Request {
     /// Decodes a framed packet's data. `data` is exactly the packet's data
     /// (arguments are slices of it: no copy).
+    #[inline]
     pub fn decode(magic: Magic, kind: u32, data: Bytes) -> Result<Request, RequestError> {
         if magic == Magic::Res {
             return Err(RequestError::InvalidMagic);
         }
         let cmd = Command::from_u32(kind).ok_or(RequestError::UnknownCommand(kind))?;
-        let args = split_args(&data, cmd.arg_count()).ok_or(RequestError::MissingArgs(cmd))?;
-        let mut args = args.into_iter();
-        let mut next = || args.next().unwrap_or_default();
+        let mut args =
+            ArgReader::new(&data, cmd.arg_count()).ok_or(RequestError::MissingArgs(cmd))?;
+        let mut next = || args.next_arg();
         use Command as C;
         let submit = |priority, background, args: [Bytes; 3]| {
             let [function, unique, data] = args;

@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::args::{put_packet, split_args, Parts};
+use super::args::{put_packet, ArgReader, Parts};
 use super::request::parse_i64_lenient;
 use super::{Command, Magic};
 
@@ -253,8 +253,8 @@ impl Response {
     /// `None` for a type the server never sends or missing arguments.
     pub fn decode(kind: u32, data: Bytes) -> Option<Response> {
         let cmd = Command::from_u32(kind)?;
-        let mut args = split_args(&data, cmd.arg_count())?.into_iter();
-        let mut next = || args.next().unwrap_or_default();
+        let mut args = ArgReader::new(&data, cmd.arg_count())?;
+        let mut next = || args.next_arg();
         let num = |b: Bytes| u32::try_from(parse_i64_lenient(&b).max(0)).unwrap_or(u32::MAX);
         Some(match cmd {
             Command::Noop => Response::Noop,

@@ -177,6 +177,10 @@ pub struct Queue {
     free_funcs: Vec<FuncId>,
     /// Names own their bytes: never a slice of the packet that named them.
     by_name: HashMap<Bytes, FuncId>,
+    /// The function [`Queue::func_id`] found last (its slot, checked by
+    /// name before use): most submits name the same function as the one
+    /// before, and comparing a name costs less than hashing it.
+    last_func: FuncId,
     /// The monotonic clock (ms) at the last [`Queue::tick`].
     clock: u64,
     /// When idle functions are looked for next.
@@ -205,6 +209,7 @@ impl Queue {
             functions: Vec::new(),
             free_funcs: Vec::new(),
             by_name: HashMap::new(),
+            last_func: FuncId::MAX,
             clock: 0,
             next_sweep: 0,
             uniques: HashMap::new(),
@@ -395,13 +400,19 @@ impl Queue {
     /// the name).
     fn func_id(&mut self, name: &[u8]) -> FuncId {
         let clock = self.clock;
+        let last = self.last_func;
+        if let Some(f) = self.func_mut(last).filter(|f| f.name[..] == *name) {
+            f.last_used = clock;
+            return last;
+        }
         if let Some(&id) = self.by_name.get(name) {
             if let Some(f) = self.func_mut(id) {
                 f.last_used = clock;
             }
+            self.last_func = id;
             return id;
         }
-        let name = Bytes::copy_from_slice(name);
+        let name = crate::proto::shared_concat(&[name]);
         let mut f = Function::new(name.clone());
         f.last_used = clock;
         let id = match self.free_funcs.pop() {

@@ -152,11 +152,7 @@ fn job_handle(prefix: &str, seq: u64) -> Bytes {
             break;
         }
     }
-    let mut h = Vec::with_capacity(prefix.len() + 1 + digits.len() - at);
-    h.extend_from_slice(prefix.as_bytes());
-    h.push(b':');
-    h.extend_from_slice(&digits[at..]);
-    Bytes::from(h)
+    crate::proto::shared_concat(&[prefix.as_bytes(), b":", &digits[at..]])
 }
 
 /// The unique index key of a job: (is `-`, key); `None` when it has none.

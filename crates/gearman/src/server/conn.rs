@@ -2,14 +2,15 @@
 //! writer that sends what other tasks could not write of the connection's
 //! [`Peer`] buffer (all of it on TLS), in one task.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use danga_common::{Conn, PeerAddr, Shutdown, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
@@ -248,6 +249,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut input = BytesMut::with_capacity(8 * 1024);
     let mut items = Vec::new();
     let mut touched = Vec::new();
+    // One wait for shutdown per connection, rather than a new one made,
+    // registered and dropped around each idle read (see below).
+    let stopped = shutdown.triggered();
+    tokio::pin!(stopped);
+    // The task waker `stopped` was last polled with: while the task keeps
+    // it, that wait stays registered, and a shutdown wakes the task.
+    let mut waiting: Option<Waker> = None;
     loop {
         // Our own replies pile up: let the writer catch up first.
         while peer.pending() >= PAUSE_READING {
@@ -261,7 +269,32 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let idle = input.is_empty();
         let read = rd.read_buf(&mut input);
         let n = if idle {
-            match shutdown.until_stopped(read).await {
+            // Shutdown first, as `Shutdown::until_stopped`. The wait for it
+            // is polled (which locks twice) only when the read must wait
+            // and the wait is not registered with this task's waker yet;
+            // once it is, a shutdown wakes the task and the flag tells.
+            if shutdown.is_triggered() {
+                return End::Stopped;
+            }
+            let mut read = std::pin::pin!(read);
+            let polled = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending if waiting.as_ref().is_some_and(|w| w.will_wake(cx.waker())) => {
+                    if shutdown.is_triggered() {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Pending
+                    }
+                }
+                Poll::Pending => match stopped.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(None),
+                    Poll::Pending => {
+                        waiting = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                },
+            });
+            match polled.await {
                 Some(r) => r,
                 None => return End::Stopped,
             }
@@ -383,7 +416,7 @@ fn frame_all(
             Ok(None) => return None,
             Ok(Some((Frame::Packet { magic, kind, .. }, n))) => {
                 // A copy per packet: job data must not pin the read buffer.
-                let data = Bytes::copy_from_slice(&input[crate::proto::HEADER_LEN..n]);
+                let data = crate::proto::shared_concat(&[&input[crate::proto::HEADER_LEN..n]]);
                 input.advance(n);
                 items.push(match Request::decode(magic, kind, data) {
                     // Due at a fixed time from now on: stored and queued

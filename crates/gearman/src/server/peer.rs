@@ -75,12 +75,15 @@ impl Wire {
         sock.shutdown(std::net::Shutdown::Write)
     }
 
-    /// Writes as much of `b` as the socket takes now.
-    fn write_now(&self, b: &mut BytesMut) -> Written {
-        while !b.is_empty() {
-            match self.try_write(b) {
+    /// Writes as much of `b[*pos..]` as the socket takes now, moving `pos`
+    /// past what it took. The buffer itself is not advanced: one advanced
+    /// to its end keeps only the capacity after it, so it could not be
+    /// reused for the next packets without a new allocation.
+    fn write_now(&self, b: &[u8], pos: &mut usize) -> Written {
+        while let Some(rest) = b.get(*pos..).filter(|r| !r.is_empty()) {
+            match self.try_write(rest) {
                 Ok(0) => return Written::Failed(io::ErrorKind::WriteZero),
-                Ok(n) => b.advance(n),
+                Ok(n) => *pos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Written::Full,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Written::Failed(e.kind()),
@@ -295,14 +298,16 @@ impl Peer {
                 None => return,
             }
         };
+        let mut pos = 0;
         loop {
-            let written = wire.write_now(&mut chunk);
+            let written = wire.write_now(&chunk, &mut pos);
             let mut o = self.lock();
             match written {
                 Written::All if o.dead().is_none() => {
                     o.give_back(chunk);
                     if let Some(c) = o.take() {
                         chunk = c;
+                        pos = 0;
                         continue;
                     }
                     o.token = false;
@@ -317,6 +322,7 @@ impl Peer {
                 Written::Full => {
                     o.token = false;
                     if o.dead().is_none() {
+                        chunk.advance(pos);
                         o.inflight = chunk.len();
                         o.head = chunk;
                         o.blocked = true;
