@@ -211,6 +211,38 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
+    /// The backend, its socket moved to this thread's runtime when it
+    /// was opened on another one (under the per-thread layout; a no-op
+    /// otherwise). Until moved, each of its events would be taken by its
+    /// home thread's runtime and passed on here: a wake-up of that
+    /// thread per read. Moving costs two `epoll_ctl` calls once, and the
+    /// connection stays here for its next clients. `Err`: it could not be
+    /// moved, and is closed.
+    pub fn here(self) -> std::io::Result<Backend> {
+        let me = std::thread::current().id();
+        if self.home == me || danga_common::launch::workers().is_empty() {
+            return Ok(self);
+        }
+        let Backend {
+            stream,
+            node,
+            uses,
+            state,
+            home: _,
+            _counted,
+        } = self;
+        // Out of the home runtime's reactor (non-blocking still), into ours.
+        let stream = TcpStream::from_std(stream.into_std()?)?;
+        Ok(Backend {
+            stream,
+            node,
+            uses,
+            state,
+            home: me,
+            _counted,
+        })
+    }
+
     /// Whether the backend closed it (or sent something unasked) while
     /// it sat idle; such a connection is not handed out.
     pub fn is_stale(&self) -> bool {

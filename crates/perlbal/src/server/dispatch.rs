@@ -121,8 +121,11 @@ impl ServiceRt {
     /// Asks for a backend: a bored one at once, else a place in the queue
     /// whose answer arrives on the receiver.
     pub fn acquire(&self, prio: Priority) -> Result<Backend, oneshot::Receiver<Backend>> {
-        let mut d = lock(&self.state);
-        while let Some(be) = take_bored(&mut d.bored) {
+        loop {
+            let mut d = lock(&self.state);
+            let Some(be) = take_bored(&mut d.bored) else {
+                return Err(self.enqueue(&mut d, prio));
+            };
             if be.is_stale() {
                 continue;
             }
@@ -131,8 +134,17 @@ impl ServiceRt {
             if self.settings().connect_ahead > 0 || !d.waiting.is_empty() {
                 self.spawn_backends(&mut d);
             }
-            return Ok(be);
+            drop(d);
+            // Moved to this thread's runtime outside the lock; one that
+            // cannot be is closed, and the next bored one tried.
+            if let Ok(be) = be.here() {
+                return Ok(be);
+            }
         }
+    }
+
+    /// A place in the queue for a backend (`d` had no bored one).
+    fn enqueue(&self, d: &mut Dispatch, prio: Priority) -> oneshot::Receiver<Backend> {
         let (tx, rx) = oneshot::channel();
         d.waiting.push(
             prio,
@@ -141,8 +153,8 @@ impl ServiceRt {
                 since: now() as u64,
             },
         );
-        self.spawn_backends(&mut d);
-        Err(rx)
+        self.spawn_backends(d);
+        rx
     }
 
     /// A backend is free again (new, or done with a keep-alive request).

@@ -154,19 +154,34 @@ async fn wait(
     };
     let mut deadline = tokio::time::Instant::now() + idle;
     loop {
-        if buf.len() >= cap {
-            return match tokio::time::timeout_at(deadline, &mut rx).await {
-                Ok(be) => be.map_err(|_| true),
-                Err(_) => Err(false),
-            };
-        }
-        tokio::select! {
-            be = &mut rx => return be.map_err(|_| true),
-            r = conn.stream().read_buf(buf) => match r {
-                Ok(n) if n > 0 => deadline = tokio::time::Instant::now() + idle,
-                _ => return Err(true),
+        let handed = if buf.len() >= cap {
+            match tokio::time::timeout_at(deadline, &mut rx).await {
+                Ok(be) => be,
+                Err(_) => return Err(false),
+            }
+        } else {
+            tokio::select! {
+                be = &mut rx => be,
+                r = conn.stream().read_buf(buf) => match r {
+                    Ok(n) if n > 0 => {
+                        deadline = tokio::time::Instant::now() + idle;
+                        continue;
+                    }
+                    _ => return Err(true),
+                },
+                () = tokio::time::sleep_until(deadline) => return Err(false),
+            }
+        };
+        let be = handed.map_err(|_| true)?;
+        // Handed over from another thread's client: moved to this
+        // thread's runtime; one that cannot be is closed, and the client
+        // asks again.
+        match be.here() {
+            Ok(be) => return Ok(be),
+            Err(_) => match svc.acquire(prio) {
+                Ok(be) => return Ok(be),
+                Err(next) => rx = next,
             },
-            () = tokio::time::sleep_until(deadline) => return Err(false),
         }
     }
 }
