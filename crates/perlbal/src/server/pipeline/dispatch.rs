@@ -298,7 +298,13 @@ async fn read_head(
     let head_by = tokio::time::Instant::now() + ex.s.idle_timeout;
     loop {
         out.clear();
-        match relay_response(rbuf, head_request, req.minor, out) {
+        // Nothing to parse before the first read.
+        let parsed = if rbuf.is_empty() {
+            Ok(None)
+        } else {
+            relay_response(rbuf, head_request, req.minor, out)
+        };
+        match parsed {
             // Interim 1xx answers (a backend's own 100 Continue) are
             // not ours to relay.
             Ok(Some((r, used))) if (100..200).contains(&r.status) && r.status != 101 => {
