@@ -64,24 +64,51 @@ impl SockState {
     pub const CLIENT_XFER_RES: SockState = SockState(14);
 }
 
-/// Live sockets by (class, state): one atomic counter each, so the hot
-/// path takes no lock to move a socket between states.
+/// Live sockets by (class, state): atomic counters, so the hot path takes
+/// no lock to move a socket between states, split in [`SHARDS`] shards on
+/// cache lines of their own: each thread moves its sockets in its own
+/// shard (a request moves its client and backend through ten states),
+/// so runtime threads do not pass the same lines back and forth; a read
+/// adds the shards up (a socket may enter a state in one shard and leave
+/// it in another: the sum is what counts).
 #[derive(Debug, Default)]
-pub(crate) struct StateCounts([AtomicI64; SOCK_STATES.len()]);
+pub(crate) struct StateCounts([Shard; SHARDS]);
+
+/// How many ways [`StateCounts`] is split.
+const SHARDS: usize = 8;
+
+/// One shard of [`StateCounts`], alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard([AtomicI64; SOCK_STATES.len()]);
+
+/// Gives each thread its shard, in turn.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard of every [`StateCounts`].
+    static MY_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+}
 
 impl StateCounts {
     fn add(&self, s: SockState, n: i64) {
-        if let Some(c) = self.0.get(s.0) {
+        let shard = MY_SHARD.try_with(|i| *i).unwrap_or(0);
+        if let Some(c) = self.0.get(shard).and_then(|sh| sh.0.get(s.0)) {
             c.fetch_add(n, Ordering::Relaxed);
         }
     }
 
     /// ((class, state), count) for every state, in `SOCK_STATES` order.
     pub fn iter(&self) -> impl Iterator<Item = ((&'static str, &'static str), i64)> + '_ {
-        SOCK_STATES
-            .iter()
-            .zip(&self.0)
-            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+        SOCK_STATES.iter().enumerate().map(|(i, k)| {
+            let n = self
+                .0
+                .iter()
+                .filter_map(|sh| sh.0.get(i))
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum();
+            (*k, n)
+        })
     }
 }
 
@@ -363,4 +390,37 @@ async fn verify_options(stream: &mut TcpStream, path: &str) -> std::io::Result<b
         _ => return Ok(false),
     }
     Ok(head.keep_alive())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_counts_add_up_across_threads() {
+        let counts = Arc::new(StateCounts::default());
+        // Sockets enter a state on some threads and leave it on others.
+        let threads: Vec<_> = (0..12)
+            .map(|i| {
+                let counts = counts.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        counts.add(SockState::CLIENT_XFER_RES, if i % 3 == 0 { -1 } else { 1 });
+                        counts.add(SockState::BACKEND_BORED, 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let got: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
+        assert_eq!(
+            got,
+            vec![
+                (SOCK_STATES[SockState::BACKEND_BORED.0], 1200),
+                (SOCK_STATES[SockState::CLIENT_XFER_RES.0], 400),
+            ]
+        );
+    }
 }
