@@ -246,8 +246,18 @@ impl Backend {
     /// connection stays here for its next clients. `Err`: it could not be
     /// moved, and is closed.
     pub fn here(self) -> std::io::Result<Backend> {
+        if danga_common::launch::workers().is_empty() {
+            return Ok(self);
+        }
+        self.moved_here()
+    }
+
+    /// [`Backend::here`] whatever the layout: the socket is registered
+    /// with the current runtime's reactor unless it was opened on this
+    /// thread.
+    fn moved_here(self) -> std::io::Result<Backend> {
         let me = std::thread::current().id();
-        if self.home == me || danga_common::launch::workers().is_empty() {
+        if self.home == me {
             return Ok(self);
         }
         let Backend {
@@ -395,6 +405,60 @@ async fn verify_options(stream: &mut TcpStream, path: &str) -> std::io::Result<b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend opened on one thread's runtime serves on another's after
+    /// the move, even once the first runtime is gone (its socket is no
+    /// longer that runtime's).
+    #[test]
+    fn a_backend_moved_to_another_runtime_works_there_alone() {
+        let server =
+            super::super::Server::new(crate::Config::default(), danga_common::Shutdown::new());
+        let shared = server.shared.clone();
+        let counts = Arc::new(StateCounts::default());
+        let peer = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let node = peer.local_addr().expect("addr");
+        let opened = std::thread::spawn({
+            let (shared, counts) = (shared.clone(), counts.clone());
+            move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                let be = rt
+                    .block_on(connect(&shared, ("svc", &counts), node, None))
+                    .ok()
+                    .expect("connects");
+                // This runtime ends with its thread.
+                (be, std::thread::current().id())
+            }
+        });
+        let (be, home) = opened.join().expect("thread");
+        assert_eq!(be.home, home);
+        let (mut theirs, _) = peer.accept().expect("accept");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut be = be.moved_here().expect("moves");
+            assert_eq!(be.home, std::thread::current().id());
+            be.stream.write_all(b"ping").await.expect("write");
+            let mut got = [0u8; 4];
+            std::io::Read::read_exact(&mut theirs, &mut got).expect("peer reads");
+            assert_eq!(&got, b"ping");
+            std::io::Write::write_all(&mut theirs, b"pong").expect("peer writes");
+            let mut back = [0u8; 4];
+            let read =
+                tokio::time::timeout(Duration::from_secs(5), be.stream.read_exact(&mut back));
+            read.await.expect("in time").expect("read");
+            assert_eq!(&back, b"pong");
+        });
+        assert_eq!(
+            counts.iter().map(|(_, n)| n).sum::<i64>(),
+            0,
+            "the guards counted it out when it closed"
+        );
+    }
 
     #[test]
     fn state_counts_add_up_across_threads() {
