@@ -62,7 +62,9 @@ pub(crate) async fn run(c: &mut Client, ex: &mut Exchange) -> Result<Answer, Pro
         };
         let (resp, used) = head;
         let req = ex.backend_head();
-        lock(&c.shared.nodes).responded(be.node, resp.status, now());
+        // The clock read before the lock: both threads take this one.
+        let t = now();
+        lock(&c.shared.nodes).responded(be.node, resp.status, t);
         plugins::response_received(&s, assigned, req);
         let Ok(length) = resp.length.clone() else {
             let cause = "backend sent a bad body length";
