@@ -13,8 +13,11 @@
 # WARMUP (2 s of wrk per proxy, not counted), OURS
 # (target/release/perlbal), ORIG (/usr/bin/perlbal), NGINX
 # (/usr/sbin/nginx), HAPROXY (/usr/sbin/haproxy), WRK (/usr/bin/wrk),
-# PROXIES (ours orig nginx haproxy: a subset to run), SKIP_BUILD=1 to use
-# the binary already built.
+# PROXIES (ours orig nginx haproxy: a subset to run; also alt), SKIP_BUILD=1
+# to use the binary already built. The proxy `alt` is ours again for an
+# A/B in the same rounds: ALT (default OURS, e.g. a copy of an earlier
+# build); OURS_ARGS and ALT_ARGS are extra flags for each (e.g.
+# --runtime-layout=per-thread).
 # Measures req/s, p99 latency, the proxy's CPU per request (utime+stime
 # of the proxy and its child processes from /proc/PID/stat) and requests
 # per CPU-second of the proxy, the backend and wrk together (the steadiest
@@ -40,6 +43,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 CONF=$ROOT/benches/perlbal
 OURS=${OURS:-$ROOT/target/release/perlbal}
+ALT=${ALT:-$OURS}
+read -r -a OURS_ARGS <<<"${OURS_ARGS:-}"
+read -r -a ALT_ARGS <<<"${ALT_ARGS:-}"
 ORIG=${ORIG:-/usr/bin/perlbal}
 NGINX=${NGINX:-/usr/sbin/nginx}
 HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
@@ -66,6 +72,7 @@ fi
 TMP=$(mktemp -d -t danga-bench.XXXXXX)
 declare -A PID PORT NAME
 NAME[ours]="ours"
+NAME[alt]="ours (alt)"
 NAME[orig]="perlbal 1.80"
 NAME[nginx]="nginx"
 NAME[haproxy]="haproxy"
@@ -118,7 +125,11 @@ start() {
                 ;;
             ours)
                 PROXY_PORT=$PORT_NOW BACKEND_PORT=${PORT[backend]} \
-                    "$OURS" --config="$CONF/danga.conf" >"$TMP/$key.log" 2>&1 &
+                    "$OURS" --config="$CONF/danga.conf" "${OURS_ARGS[@]}" >"$TMP/$key.log" 2>&1 &
+                ;;
+            alt)
+                PROXY_PORT=$PORT_NOW BACKEND_PORT=${PORT[backend]} \
+                    "$ALT" --config="$CONF/danga.conf" "${ALT_ARGS[@]}" >"$TMP/$key.log" 2>&1 &
                 ;;
             orig)
                 PROXY_PORT=$PORT_NOW BACKEND_PORT=${PORT[backend]} \
@@ -341,7 +352,8 @@ CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 NGINX_VERSION=$("$NGINX" -v 2>&1 | sed 's|.*nginx/||')
 HAPROXY_VERSION=$("$HAPROXY" -v 2>&1 | awk 'NR == 1 { print $3 }')
 declare -A LABEL
-LABEL[ours]="ours (\`perlbal\`, $(nproc) threads)"
+LABEL[ours]="ours (\`perlbal\`, $(nproc) threads${OURS_ARGS[*]:+, ${OURS_ARGS[*]}})"
+LABEL[alt]="ours (alt: $(basename "$ALT")${ALT_ARGS[*]:+, ${ALT_ARGS[*]}})"
 LABEL[orig]="Perlbal 1.80 (Debian)"
 LABEL[nginx]="nginx $NGINX_VERSION, $WORKERS workers"
 LABEL[haproxy]="haproxy $HAPROXY_VERSION, $WORKERS threads"

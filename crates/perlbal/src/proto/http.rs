@@ -491,6 +491,14 @@ pub fn relay_response(
     out.extend_from_slice(b"\r\n");
     let (mut te, mut close, mut keep, mut reproxy) = (None, false, false, false);
     let mut cl = Ok(None);
+    // Lines already written as `Name: value\r\n` go out as they came, a
+    // run of them in one copy: `run` is the span of `buf` not yet copied.
+    let mut run: Option<(usize, usize)> = None;
+    let flush = |run: &mut Option<(usize, usize)>, out: &mut Vec<u8>| {
+        if let Some(bytes) = run.take().and_then(|(a, b)| buf.get(a..b)) {
+            out.extend_from_slice(bytes);
+        }
+    };
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
         // Told apart by length first: most lines are none of these.
@@ -498,9 +506,13 @@ pub fn relay_response(
             10 if name.eq_ignore_ascii_case(b"Connection") => {
                 close |= has_token(h.value, "close");
                 keep |= has_token(h.value, "keep-alive");
+                flush(&mut run, out);
                 continue;
             }
-            10 if name.eq_ignore_ascii_case(b"Keep-Alive") => continue,
+            10 if name.eq_ignore_ascii_case(b"Keep-Alive") => {
+                flush(&mut run, out);
+                continue;
+            }
             14 if name.eq_ignore_ascii_case(b"Content-Length") => {
                 cl = cl.and_then(|found| content_length_step(found, h.value));
             }
@@ -510,11 +522,22 @@ pub fn relay_response(
             n if n >= 10 && name[..10].eq_ignore_ascii_case(b"X-REPROXY-") => reproxy = true,
             _ => {}
         }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(h.value);
-        out.extend_from_slice(b"\r\n");
+        match (line_span(buf, name, h.value), run) {
+            (Some((a, b)), Some((start, end))) if a == end => run = Some((start, b)),
+            (Some(span), _) => {
+                flush(&mut run, out);
+                run = Some(span);
+            }
+            (None, _) => {
+                flush(&mut run, out);
+                out.extend_from_slice(name);
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(h.value);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
     }
+    flush(&mut run, out);
     let head = RelayHead {
         status,
         minor,
@@ -523,6 +546,20 @@ pub fn relay_response(
         reproxy,
     };
     Ok(Some((head, end)))
+}
+
+/// Where the header line of `name` and `value` (slices of `buf`) sits in
+/// `buf`, when it reads exactly `name: value\r\n` there: those bytes are
+/// the line as relayed.
+fn line_span(buf: &[u8], name: &[u8], value: &[u8]) -> Option<(usize, usize)> {
+    let base = buf.as_ptr() as usize;
+    let start = (name.as_ptr() as usize).checked_sub(base)?;
+    let colon = start + name.len();
+    let at = (value.as_ptr() as usize).checked_sub(base)?;
+    let end = at + value.len();
+    let plain =
+        at == colon + 2 && buf.get(colon..at)? == b": " && buf.get(end..end + 2)? == b"\r\n";
+    plain.then_some((start, end + 2))
 }
 
 /// Whether a comma-separated header value holds `token` (any case).

@@ -251,6 +251,31 @@ proptest! {
         prop_assert_eq!(out, want_out);
     }
 
+    /// Lines written in other ways (no space, more spaces, trailing
+    /// blanks, a bare LF) are relayed as `Name: value`, as the owned
+    /// reading renders them, whatever lines are around them.
+    #[test]
+    fn relay_renders_odd_lines_as_parse_does(
+        lines in proptest::collection::vec(prop::sample::select(vec![
+            "Server: x\r\n", "Server:x\r\n", "Date:   today\r\n", "Date: today  \r\n",
+            "X-A: b\n", "X-Empty:\r\n", "X-Empty: \r\n", "Connection: close\r\n",
+            "Keep-Alive: timeout=3\r\n", "Content-Length: 4\r\n", "ETag: \"e\"\r\n",
+        ]), 0..8),
+    ) {
+        let text = format!("HTTP/1.1 200 OK\r\n{}\r\nbody", lines.concat());
+        let mut out = Vec::new();
+        let got = relay_response(text.as_bytes(), false, 1, &mut out);
+        match relay_by_parse(text.as_bytes(), false, 1) {
+            Some((want, want_used, want_out)) => {
+                let (h, used) = got.expect("parses").expect("complete");
+                prop_assert_eq!(h, want);
+                prop_assert_eq!(used, want_used);
+                prop_assert_eq!(out, want_out);
+            }
+            None => prop_assert!(!matches!(got, Ok(Some(_)))),
+        }
+    }
+
     #[test]
     fn the_same_result_whatever_the_split(cut in 0usize..80) {
         let text = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nX-A: b\r\n\r\nhi";

@@ -64,24 +64,51 @@ impl SockState {
     pub const CLIENT_XFER_RES: SockState = SockState(14);
 }
 
-/// Live sockets by (class, state): one atomic counter each, so the hot
-/// path takes no lock to move a socket between states.
+/// Live sockets by (class, state): atomic counters, so the hot path takes
+/// no lock to move a socket between states, split in [`SHARDS`] shards on
+/// cache lines of their own: each thread moves its sockets in its own
+/// shard (a request moves its client and backend through ten states),
+/// so runtime threads do not pass the same lines back and forth; a read
+/// adds the shards up (a socket may enter a state in one shard and leave
+/// it in another: the sum is what counts).
 #[derive(Debug, Default)]
-pub(crate) struct StateCounts([AtomicI64; SOCK_STATES.len()]);
+pub(crate) struct StateCounts([Shard; SHARDS]);
+
+/// How many ways [`StateCounts`] is split.
+const SHARDS: usize = 8;
+
+/// One shard of [`StateCounts`], alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard([AtomicI64; SOCK_STATES.len()]);
+
+/// Gives each thread its shard, in turn.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard of every [`StateCounts`].
+    static MY_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+}
 
 impl StateCounts {
     fn add(&self, s: SockState, n: i64) {
-        if let Some(c) = self.0.get(s.0) {
+        let shard = MY_SHARD.try_with(|i| *i).unwrap_or(0);
+        if let Some(c) = self.0.get(shard).and_then(|sh| sh.0.get(s.0)) {
             c.fetch_add(n, Ordering::Relaxed);
         }
     }
 
     /// ((class, state), count) for every state, in `SOCK_STATES` order.
     pub fn iter(&self) -> impl Iterator<Item = ((&'static str, &'static str), i64)> + '_ {
-        SOCK_STATES
-            .iter()
-            .zip(&self.0)
-            .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+        SOCK_STATES.iter().enumerate().map(|(i, k)| {
+            let n = self
+                .0
+                .iter()
+                .filter_map(|sh| sh.0.get(i))
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum();
+            (*k, n)
+        })
     }
 }
 
@@ -211,6 +238,48 @@ pub(crate) struct Backend {
 }
 
 impl Backend {
+    /// The backend, its socket moved to this thread's runtime when it
+    /// was opened on another one (under the per-thread layout; a no-op
+    /// otherwise). Until moved, each of its events would be taken by its
+    /// home thread's runtime and passed on here: a wake-up of that
+    /// thread per read. Moving costs two `epoll_ctl` calls once, and the
+    /// connection stays here for its next clients. `Err`: it could not be
+    /// moved, and is closed.
+    pub fn here(self) -> std::io::Result<Backend> {
+        if danga_common::launch::workers().is_empty() {
+            return Ok(self);
+        }
+        self.moved_here()
+    }
+
+    /// [`Backend::here`] whatever the layout: the socket is registered
+    /// with the current runtime's reactor unless it was opened on this
+    /// thread.
+    fn moved_here(self) -> std::io::Result<Backend> {
+        let me = std::thread::current().id();
+        if self.home == me {
+            return Ok(self);
+        }
+        let Backend {
+            stream,
+            node,
+            uses,
+            state,
+            home: _,
+            _counted,
+        } = self;
+        // Out of the home runtime's reactor (non-blocking still), into ours.
+        let stream = TcpStream::from_std(stream.into_std()?)?;
+        Ok(Backend {
+            stream,
+            node,
+            uses,
+            state,
+            home: me,
+            _counted,
+        })
+    }
+
     /// Whether the backend closed it (or sent something unasked) while
     /// it sat idle; such a connection is not handed out.
     pub fn is_stale(&self) -> bool {
@@ -331,4 +400,91 @@ async fn verify_options(stream: &mut TcpStream, path: &str) -> std::io::Result<b
         _ => return Ok(false),
     }
     Ok(head.keep_alive())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend opened on one thread's runtime serves on another's after
+    /// the move, even once the first runtime is gone (its socket is no
+    /// longer that runtime's).
+    #[test]
+    fn a_backend_moved_to_another_runtime_works_there_alone() {
+        let server =
+            super::super::Server::new(crate::Config::default(), danga_common::Shutdown::new());
+        let shared = server.shared.clone();
+        let counts = Arc::new(StateCounts::default());
+        let peer = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let node = peer.local_addr().expect("addr");
+        let opened = std::thread::spawn({
+            let (shared, counts) = (shared.clone(), counts.clone());
+            move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                let be = rt
+                    .block_on(connect(&shared, ("svc", &counts), node, None))
+                    .ok()
+                    .expect("connects");
+                // This runtime ends with its thread.
+                (be, std::thread::current().id())
+            }
+        });
+        let (be, home) = opened.join().expect("thread");
+        assert_eq!(be.home, home);
+        let (mut theirs, _) = peer.accept().expect("accept");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut be = be.moved_here().expect("moves");
+            assert_eq!(be.home, std::thread::current().id());
+            be.stream.write_all(b"ping").await.expect("write");
+            let mut got = [0u8; 4];
+            std::io::Read::read_exact(&mut theirs, &mut got).expect("peer reads");
+            assert_eq!(&got, b"ping");
+            std::io::Write::write_all(&mut theirs, b"pong").expect("peer writes");
+            let mut back = [0u8; 4];
+            let read =
+                tokio::time::timeout(Duration::from_secs(5), be.stream.read_exact(&mut back));
+            read.await.expect("in time").expect("read");
+            assert_eq!(&back, b"pong");
+        });
+        assert_eq!(
+            counts.iter().map(|(_, n)| n).sum::<i64>(),
+            0,
+            "the guards counted it out when it closed"
+        );
+    }
+
+    #[test]
+    fn state_counts_add_up_across_threads() {
+        let counts = Arc::new(StateCounts::default());
+        // Sockets enter a state on some threads and leave it on others.
+        let threads: Vec<_> = (0..12)
+            .map(|i| {
+                let counts = counts.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        counts.add(SockState::CLIENT_XFER_RES, if i % 3 == 0 { -1 } else { 1 });
+                        counts.add(SockState::BACKEND_BORED, 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let got: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
+        assert_eq!(
+            got,
+            vec![
+                (SOCK_STATES[SockState::BACKEND_BORED.0], 1200),
+                (SOCK_STATES[SockState::CLIENT_XFER_RES.0], 400),
+            ]
+        );
+    }
 }

@@ -256,14 +256,26 @@ where
     W: AsyncWrite + Unpin,
 {
     while !bytes.is_empty() {
-        match tokio::time::timeout(idle, w.write(bytes)).await {
-            Ok(Ok(n)) if n > 0 => bytes = &bytes[n..],
-            Ok(Ok(_)) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                tracing::debug!("peer took nothing for idle_timeout: closing");
-                return Err(io::ErrorKind::TimedOut.into());
-            }
+        // Most writes are taken at once: only one that waits gets a timer
+        // (reading the clock and arming it cost more than the try).
+        let at_once = std::future::poll_fn(|cx| match Pin::new(&mut *w).poll_write(cx, bytes) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            Poll::Pending => Poll::Ready(None),
+        });
+        let written = match at_once.await {
+            Some(r) => r,
+            None => match tokio::time::timeout(idle, w.write(bytes)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!("peer took nothing for idle_timeout: closing");
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            },
+        };
+        match written {
+            Ok(n) if n > 0 => bytes = &bytes[n..],
+            Ok(_) => return Err(io::ErrorKind::WriteZero.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -66,6 +66,9 @@ pub(crate) struct ServiceRt {
     /// Its sockets by (class, state): its clients and backends (`STATES svc`).
     pub states: Arc<StateCounts>,
     settings: RwLock<Arc<Settings>>,
+    /// Its settings' connect_ahead, read where a client takes a backend
+    /// without taking the settings' lock.
+    connect_ahead: AtomicUsize,
     state: Mutex<Dispatch>,
     shared: Weak<Shared>,
     me: Weak<ServiceRt>,
@@ -84,6 +87,7 @@ impl ServiceRt {
             responses: Default::default(),
             latency: Default::default(),
             states: Arc::default(),
+            connect_ahead: AtomicUsize::new(settings.connect_ahead),
             settings: RwLock::new(Arc::new(settings)),
             state: Mutex::new(Dispatch::default()),
             shared: Arc::downgrade(shared),
@@ -109,6 +113,7 @@ impl ServiceRt {
     pub fn update(&self, s: Settings) {
         let nodes = s.nodes.clone();
         lock(&self.cache).set_max(s.reproxy_cache_size);
+        self.connect_ahead.store(s.connect_ahead, Ordering::Relaxed);
         *self
             .settings
             .write()
@@ -121,18 +126,30 @@ impl ServiceRt {
     /// Asks for a backend: a bored one at once, else a place in the queue
     /// whose answer arrives on the receiver.
     pub fn acquire(&self, prio: Priority) -> Result<Backend, oneshot::Receiver<Backend>> {
-        let mut d = lock(&self.state);
-        while let Some(be) = take_bored(&mut d.bored) {
+        loop {
+            let mut d = lock(&self.state);
+            let Some(be) = take_bored(&mut d.bored) else {
+                return Err(self.enqueue(&mut d, prio));
+            };
             if be.is_stale() {
                 continue;
             }
             // Spares are topped up only when connect_ahead asks for them;
             // with none wanted and no one waiting there is nothing to open.
-            if self.settings().connect_ahead > 0 || !d.waiting.is_empty() {
+            if self.connect_ahead.load(Ordering::Relaxed) > 0 || !d.waiting.is_empty() {
                 self.spawn_backends(&mut d);
             }
-            return Ok(be);
+            drop(d);
+            // Moved to this thread's runtime outside the lock; one that
+            // cannot be is closed, and the next bored one tried.
+            if let Ok(be) = be.here() {
+                return Ok(be);
+            }
         }
+    }
+
+    /// A place in the queue for a backend (`d` had no bored one).
+    fn enqueue(&self, d: &mut Dispatch, prio: Priority) -> oneshot::Receiver<Backend> {
         let (tx, rx) = oneshot::channel();
         d.waiting.push(
             prio,
@@ -141,8 +158,8 @@ impl ServiceRt {
                 since: now() as u64,
             },
         );
-        self.spawn_backends(&mut d);
-        Err(rx)
+        self.spawn_backends(d);
+        rx
     }
 
     /// A backend is free again (new, or done with a keep-alive request).

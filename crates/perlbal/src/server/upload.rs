@@ -139,15 +139,16 @@ pub(crate) fn session(uri: &str) -> Option<&str> {
 
 impl Progress {
     /// Reporting for `req`, when the service has listeners and the URI a
-    /// session (and the body a declared length, as 1.80 needs).
-    pub fn new(s: &Settings, req: &RequestHead, start: u64) -> Option<Progress> {
+    /// session (and the body a declared length, as 1.80 needs); its
+    /// start is now (the clock is read only then).
+    pub fn new(s: &Settings, req: &RequestHead) -> Option<Progress> {
         if s.upload_listeners.is_empty() || req.content_length == 0 {
             return None;
         }
         Some(Progress {
             sess: session(&req.uri)?.to_owned(),
             total: req.content_length,
-            start,
+            start: super::now() as u64,
             last: 0,
             to: Arc::new(s.upload_listeners.clone()),
         })

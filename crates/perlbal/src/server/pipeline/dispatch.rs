@@ -62,7 +62,9 @@ pub(crate) async fn run(c: &mut Client, ex: &mut Exchange) -> Result<Answer, Pro
         };
         let (resp, used) = head;
         let req = ex.backend_head();
-        lock(&c.shared.nodes).responded(be.node, resp.status, now());
+        // The clock read before the lock: both threads take this one.
+        let t = now();
+        lock(&c.shared.nodes).responded(be.node, resp.status, t);
         plugins::response_received(&s, assigned, req);
         let Ok(length) = resp.length.clone() else {
             let cause = "backend sent a bad body length";
@@ -154,19 +156,34 @@ async fn wait(
     };
     let mut deadline = tokio::time::Instant::now() + idle;
     loop {
-        if buf.len() >= cap {
-            return match tokio::time::timeout_at(deadline, &mut rx).await {
-                Ok(be) => be.map_err(|_| true),
-                Err(_) => Err(false),
-            };
-        }
-        tokio::select! {
-            be = &mut rx => return be.map_err(|_| true),
-            r = conn.stream().read_buf(buf) => match r {
-                Ok(n) if n > 0 => deadline = tokio::time::Instant::now() + idle,
-                _ => return Err(true),
+        let handed = if buf.len() >= cap {
+            match tokio::time::timeout_at(deadline, &mut rx).await {
+                Ok(be) => be,
+                Err(_) => return Err(false),
+            }
+        } else {
+            tokio::select! {
+                be = &mut rx => be,
+                r = conn.stream().read_buf(buf) => match r {
+                    Ok(n) if n > 0 => {
+                        deadline = tokio::time::Instant::now() + idle;
+                        continue;
+                    }
+                    _ => return Err(true),
+                },
+                () = tokio::time::sleep_until(deadline) => return Err(false),
+            }
+        };
+        let be = handed.map_err(|_| true)?;
+        // Handed over from another thread's client: moved to this
+        // thread's runtime; one that cannot be is closed, and the client
+        // asks again.
+        match be.here() {
+            Ok(be) => return Ok(be),
+            Err(_) => match svc.acquire(prio) {
+                Ok(be) => return Ok(be),
+                Err(next) => rx = next,
             },
-            () = tokio::time::sleep_until(deadline) => return Err(false),
         }
     }
 }
@@ -283,7 +300,13 @@ async fn read_head(
     let head_by = tokio::time::Instant::now() + ex.s.idle_timeout;
     loop {
         out.clear();
-        match relay_response(rbuf, head_request, req.minor, out) {
+        // Nothing to parse before the first read.
+        let parsed = if rbuf.is_empty() {
+            Ok(None)
+        } else {
+            relay_response(rbuf, head_request, req.minor, out)
+        };
+        match parsed {
             // Interim 1xx answers (a backend's own 100 Continue) are
             // not ours to relay.
             Ok(Some((r, used))) if (100..200).contains(&r.status) && r.status != 101 => {

@@ -13,9 +13,9 @@ use std::sync::atomic::Ordering;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::super::backend::SockState;
+use super::super::lock;
 use super::super::settings::Role;
 use super::super::upload::{self, Body, Progress, UploadError};
-use super::super::{lock, now};
 use super::error::ProxyError;
 use super::exchange::{Client, Exchange, Outcome};
 use super::{dispatch, relay, reproxy};
@@ -101,7 +101,7 @@ async fn proxy(c: &mut Client, ex: &mut Exchange) -> Result<Outcome, ProxyError>
         let sent = c.conn.stream().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
         sent.await.map_err(|_| ProxyError::client_gone())?;
     }
-    ex.progress = Progress::new(&s, head, now() as u64);
+    ex.progress = Progress::new(&s, head);
     ex.body = read_body(c, ex).await?;
     ex.to_backend = backend_head(ex, continued);
     c.shared.reqs.fetch_add(1, Ordering::Relaxed);
