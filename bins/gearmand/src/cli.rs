@@ -34,7 +34,7 @@ pub struct Cli {
     /// Switch to this user after start-up
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
-    /// I/O threads, at most one per core (0 = one per core)
+    /// I/O threads, at most one per two cores (0 = one per two cores)
     #[arg(short = 't', long = "threads", default_value_t = 4)]
     pub threads: usize,
     /// Log file: a path, `stderr` or `none`

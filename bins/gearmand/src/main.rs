@@ -51,15 +51,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runtime threads for `-t n`: at most one per core (0 = one per core).
-/// The engine runs under one lock, so threads beyond the cores only add
-/// wake-ups: on 2 cores `-t 4` cost 26 system calls per foreground job
-/// (10 of them futex), 2 threads 19.5, 1 thread 12 (issue 19).
+/// Runtime threads for `-t n`: at most one per two cores, at least one
+/// (0 = that many). The engine runs under one lock, so a second runtime
+/// thread mostly wakes the first: on the 2-vCPU bench machine, quiet, one
+/// thread gave 72,307 bg jobs/s and 70,604 fg round trips/s against
+/// 64,581 and 56,051 with two, at 2.92x and 2.86x the original's jobs per
+/// server CPU-second against 2.12x and 2.25x (`benches/gearmand.sh`,
+/// 2026-12-08, issue 19).
 fn runtime_threads(requested: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cap = (cores / 2).max(1);
     match requested {
-        0 => cores,
-        n => n.min(cores),
+        0 => cap,
+        n => n.min(cap),
     }
 }
 
