@@ -177,7 +177,11 @@ impl Response {
                 b"0"
             }
         };
-        let (n1, n2, n3);
+        let (mut n1, mut n2, mut n3) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
         let args = match self {
             Response::Noop | Response::NoJob => Parts::of([]),
             Response::JobCreated(a) | Response::EchoRes(a) | Response::OptionRes(a) => {
@@ -228,9 +232,14 @@ impl Response {
                 numerator,
                 denominator,
             } => {
-                n1 = itoa(*numerator);
-                n2 = itoa(*denominator);
-                Parts::of([handle, flag(*known), flag(*running), &n1, &n2])
+                let (a, b) = (n1.format(*numerator), n2.format(*denominator));
+                Parts::of([
+                    handle,
+                    flag(*known),
+                    flag(*running),
+                    a.as_bytes(),
+                    b.as_bytes(),
+                ])
             }
             Response::StatusResUnique {
                 unique,
@@ -240,10 +249,16 @@ impl Response {
                 denominator,
                 waiting,
             } => {
-                n1 = itoa(*numerator);
-                n2 = itoa(*denominator);
-                n3 = itoa(*waiting);
-                Parts::of([unique, flag(*known), flag(*running), &n1, &n2, &n3])
+                let (a, b) = (n1.format(*numerator), n2.format(*denominator));
+                let c = n3.format(*waiting);
+                Parts::of([
+                    unique,
+                    flag(*known),
+                    flag(*running),
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    c.as_bytes(),
+                ])
             }
         };
         put_packet(out, Magic::Res, kind, args.as_slice());
@@ -335,33 +350,5 @@ impl Response {
             },
             _ => return None,
         })
-    }
-}
-
-/// A number as decimal text, without allocating.
-fn itoa(n: u32) -> ItoaBuf {
-    let mut buf = [0u8; 10];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    ItoaBuf { buf, start: i }
-}
-
-struct ItoaBuf {
-    buf: [u8; 10],
-    start: usize,
-}
-
-impl std::ops::Deref for ItoaBuf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.buf[self.start..]
     }
 }

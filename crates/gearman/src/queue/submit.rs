@@ -141,18 +141,9 @@ impl Queue {
 
 /// `<prefix>:<seq>`, built without the formatting machinery (one per job).
 fn job_handle(prefix: &str, seq: u64) -> Bytes {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = seq;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    crate::proto::shared_concat(&[prefix.as_bytes(), b":", &digits[at..]])
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(seq);
+    crate::proto::shared_concat(&[prefix.as_bytes(), b":", digits.as_bytes()])
 }
 
 /// The unique index key of a job: (is `-`, key); `None` when it has none.
