@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
-use super::conn::{ClientConn, ClientStream};
+use super::conn::{write_idle, ClientConn, ClientStream};
 use super::reply::{simple, Head};
 use super::sendfile::{send_file, Sock};
 use super::settings::Settings;
@@ -185,23 +185,6 @@ async fn copy_file(
         }
         write_idle(out, &chunk, idle).await?;
         off += chunk.len() as u64;
-    }
-    Ok(())
-}
-
-/// Writes `bytes`, each write allowed `idle` to make progress.
-async fn write_idle(
-    out: &mut ClientStream,
-    mut bytes: &[u8],
-    idle: Duration,
-) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        match tokio::time::timeout(idle, out.write(bytes)).await {
-            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(Ok(n)) => bytes = &bytes[n..],
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-        }
     }
     Ok(())
 }
